@@ -1,0 +1,372 @@
+/*
+ * tensor_pb.c - TensorProto <-> struct qc_tensor (see tensor_pb.h), plus the
+ * small file helpers shared by load.c and save.c.
+ *
+ * Reading accepts raw_data, the typed repeated fields (float_data;
+ * int32_data for int32 and, per the ONNX spec, also for uint8/int8/uint16/
+ * int16/bool; int64_data; double_data; uint64_data for uint32/uint64) and
+ * external data files.  Every size is checked against the dims before a byte
+ * is copied.  Writing always uses raw_data.
+ */
+#include <config.h>
+
+#include "tensor_pb.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../src/log.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "qatconv reads and writes ONNX raw_data in host order: little-endian hosts only"
+#endif
+
+/* Names of the ONNX element types qatconv cannot hold, for messages. */
+static const char *onnx_type_name(int32_t code)
+{
+    switch (code) {
+    case 8:  return "string";
+    case 10: return "float16";
+    case 14: return "complex64";
+    case 15: return "complex128";
+    case 16: return "bfloat16";
+    case 17: return "float8e4m3fn";
+    case 18: return "float8e4m3fnuz";
+    case 19: return "float8e5m2";
+    case 20: return "float8e5m2fnuz";
+    case 21: return "uint4";
+    case 22: return "int4";
+    case 23: return "float4e2m1";
+    default: return NULL;
+    }
+}
+
+static const char *tensor_label(const Onnx__TensorProto *tp)
+{
+    return tp->name ? tp->name : "";
+}
+
+/* nelem of dims with overflow and sign checks; false if invalid. */
+static bool checked_nelem(const struct qc_shape *s, size_t elem_size, int64_t *nelem)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->ndim; i++) {
+        if (s->dims[i] < 0)
+            return false;
+        if (s->dims[i] != 0 && n > INT64_MAX / s->dims[i])
+            return false;
+        n *= s->dims[i];
+    }
+    if (elem_size && (uint64_t)n > SIZE_MAX / elem_size)
+        return false;
+    *nelem = n;
+    return true;
+}
+
+/* Parses a non-negative decimal integer (an external_data offset/length). */
+static bool parse_u64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+    if (!s || !*s || *s == '-' || *s == '+')
+        return false;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end != '\0' || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A location must stay inside the model's directory: relative, no "..". */
+static bool location_is_safe(const char *loc)
+{
+    const char *p = loc;
+    if (!*loc || loc[0] == '/' || loc[0] == '\\')
+        return false;
+    while (*p) {
+        size_t n = strcspn(p, "/\\");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += n;
+        if (*p)
+            p++;
+    }
+    return true;
+}
+
+static enum qc_status read_external(const Onnx__TensorProto *tp, const char *path,
+                                    const char *base_dir, void *dst, size_t nbytes)
+{
+    const char *name = tensor_label(tp);
+    const char *loc = NULL;
+    int64_t offset = 0, length = -1;
+    enum qc_status st = QC_ERR_ONNX;
+    char *full = NULL;
+    FILE *f = NULL;
+    size_t n;
+
+    for (size_t i = 0; i < tp->n_external_data; i++) {
+        const Onnx__StringStringEntryProto *e = tp->external_data[i];
+        const char *key = e->key ? e->key : "";
+        if (strcmp(key, "location") == 0) {
+            loc = e->value;
+        } else if (strcmp(key, "offset") == 0) {
+            if (!parse_u64(e->value, &offset)) {
+                qc_log_error("%s: tensor '%s': bad external data offset '%s'", path, name,
+                             e->value ? e->value : "");
+                goto out;
+            }
+        } else if (strcmp(key, "length") == 0) {
+            if (!parse_u64(e->value, &length)) {
+                qc_log_error("%s: tensor '%s': bad external data length '%s'", path, name,
+                             e->value ? e->value : "");
+                goto out;
+            }
+        }
+    }
+    if (!loc || !*loc) {
+        qc_log_error("%s: tensor '%s': external data without a location", path, name);
+        goto out;
+    }
+    if (!location_is_safe(loc)) {
+        qc_log_error("%s: tensor '%s': external data location '%s' must be a relative path "
+                     "inside the model's directory", path, name, loc);
+        goto out;
+    }
+    if (!base_dir) {
+        qc_log_error("%s: tensor '%s': external data '%s' but no model directory is known",
+                     path, name, loc);
+        goto out;
+    }
+    if (length >= 0 && (uint64_t)length != nbytes) {
+        qc_log_error("%s: tensor '%s': external data length %" PRId64 " does not match its "
+                     "shape (%zu bytes expected)", path, name, length, nbytes);
+        goto out;
+    }
+    full = qc_malloc(strlen(base_dir) + strlen(loc) + 2);
+    if (!full) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    sprintf(full, "%s/%s", base_dir, loc);
+    f = fopen(full, "rb");
+    if (!f) {
+        qc_log_error("%s: tensor '%s': cannot open external data file '%s': %s", path, name,
+                     full, strerror(errno));
+        goto out;
+    }
+    if (fseeko(f, (off_t)offset, SEEK_SET) != 0) {
+        qc_log_error("%s: tensor '%s': cannot seek to offset %" PRId64 " in '%s': %s", path,
+                     name, offset, full, strerror(errno));
+        goto out;
+    }
+    n = nbytes ? fread(dst, 1, nbytes, f) : 0;
+    if (n != nbytes) {
+        qc_log_error("%s: tensor '%s': external data file '%s' is too short (%zu of %zu bytes "
+                     "at offset %" PRId64 ")", path, name, full, n, nbytes, offset);
+        goto out;
+    }
+    st = QC_OK;
+out:
+    if (f)
+        fclose(f);
+    qc_free(full);
+    return st;
+}
+
+/* Copies the typed repeated field that holds dt's elements into t. */
+static enum qc_status read_typed(const Onnx__TensorProto *tp, const char *path,
+                                 struct qc_tensor *t, int64_t nelem)
+{
+    size_t have;
+    const char *field;
+    size_t ne = (size_t)nelem;
+
+    switch (t->dtype) {
+    case QC_DTYPE_F32:  have = tp->n_float_data;  field = "float_data";  break;
+    case QC_DTYPE_I64:  have = tp->n_int64_data;  field = "int64_data";  break;
+    case QC_DTYPE_F64:  have = tp->n_double_data; field = "double_data"; break;
+    case QC_DTYPE_U32:
+    case QC_DTYPE_U64:  have = tp->n_uint64_data; field = "uint64_data"; break;
+    default:            have = tp->n_int32_data;  field = "int32_data";  break;
+    }
+    if (have != ne) {
+        char sbuf[128];
+        qc_log_error("%s: tensor '%s': %s has %zu elements, expected %" PRId64 " (%s %s)",
+                     path, tensor_label(tp), field, have, nelem, qc_dtype_name(t->dtype),
+                     qc_shape_str(&t->shape, sbuf, sizeof(sbuf)));
+        return QC_ERR_ONNX;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        switch (t->dtype) {
+        case QC_DTYPE_F32:  ((float *)t->data)[i] = tp->float_data[i]; break;
+        case QC_DTYPE_I64:  ((int64_t *)t->data)[i] = tp->int64_data[i]; break;
+        case QC_DTYPE_F64:  ((double *)t->data)[i] = tp->double_data[i]; break;
+        case QC_DTYPE_U32:  ((uint32_t *)t->data)[i] = (uint32_t)tp->uint64_data[i]; break;
+        case QC_DTYPE_U64:  ((uint64_t *)t->data)[i] = tp->uint64_data[i]; break;
+        case QC_DTYPE_I32:  ((int32_t *)t->data)[i] = tp->int32_data[i]; break;
+        case QC_DTYPE_U16:  ((uint16_t *)t->data)[i] = (uint16_t)tp->int32_data[i]; break;
+        case QC_DTYPE_I16:  ((int16_t *)t->data)[i] = (int16_t)tp->int32_data[i]; break;
+        case QC_DTYPE_U8:   ((uint8_t *)t->data)[i] = (uint8_t)tp->int32_data[i]; break;
+        case QC_DTYPE_I8:   ((int8_t *)t->data)[i] = (int8_t)tp->int32_data[i]; break;
+        case QC_DTYPE_BOOL: ((uint8_t *)t->data)[i] = tp->int32_data[i] != 0; break;
+        case QC_DTYPE_UNDEFINED: break;
+        }
+    }
+    return QC_OK;
+}
+
+enum qc_status qc_tensor_from_pb(const Onnx__TensorProto *tp, const char *path,
+                                 const char *base_dir, struct qc_tensor **out)
+{
+    const char *name = tensor_label(tp);
+    struct qc_tensor *t = NULL;
+    struct qc_shape shape;
+    enum qc_dtype dt;
+    enum qc_status st;
+    int64_t nelem;
+    size_t nbytes;
+    char sbuf[128];
+
+    *out = NULL;
+    memset(&shape, 0, sizeof(shape));
+    if (!tp->has_data_type || tp->data_type == 0) {
+        qc_log_error("%s: tensor '%s' has no element type", path, name);
+        return QC_ERR_ONNX;
+    }
+    dt = (enum qc_dtype)tp->data_type;
+    if (!qc_dtype_supported(dt)) {
+        const char *tn = onnx_type_name(tp->data_type);
+        if (tn)
+            qc_log_error("%s: tensor '%s': element type %s is not supported", path, name, tn);
+        else
+            qc_log_error("%s: tensor '%s': element type %d is not supported", path, name,
+                         (int)tp->data_type);
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (tp->segment) {
+        qc_log_error("%s: tensor '%s': segmented tensors are not supported", path, name);
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (tp->n_dims > QC_MAX_DIMS) {
+        qc_log_error("%s: tensor '%s' has %zu dimensions, at most %d supported", path, name,
+                     tp->n_dims, QC_MAX_DIMS);
+        return QC_ERR_UNSUPPORTED;
+    }
+    shape.ndim = (int)tp->n_dims;
+    for (size_t i = 0; i < tp->n_dims; i++)
+        shape.dims[i] = tp->dims[i];
+    if (!checked_nelem(&shape, qc_dtype_size(dt), &nelem)) {
+        qc_log_error("%s: tensor '%s' has invalid dims %s", path, name,
+                     qc_shape_str(&shape, sbuf, sizeof(sbuf)));
+        return QC_ERR_ONNX;
+    }
+    nbytes = (size_t)nelem * qc_dtype_size(dt);
+
+    st = qc_tensor_new(dt, &shape, &t);
+    if (st != QC_OK)
+        goto out;
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        st = read_external(tp, path, base_dir, t->data, nbytes);
+    } else if (tp->has_raw_data) {
+        if (tp->raw_data.len != nbytes) {
+            qc_log_error("%s: tensor '%s': raw_data has %zu bytes, expected %zu (%s %s)", path,
+                         name, tp->raw_data.len, nbytes, qc_dtype_name(dt),
+                         qc_shape_str(&shape, sbuf, sizeof(sbuf)));
+            st = QC_ERR_ONNX;
+        } else if (nbytes) {
+            memcpy(t->data, tp->raw_data.data, nbytes);
+        }
+    } else {
+        st = read_typed(tp, path, t, nelem);
+    }
+out:
+    if (st != QC_OK)
+        qc_tensor_free(t);
+    else
+        *out = t;
+    return st;
+}
+
+void qc_tensor_to_pb(const struct qc_tensor *t, const char *name, Onnx__TensorProto *tp)
+{
+    Onnx__TensorProto init = ONNX__TENSOR_PROTO__INIT;
+    *tp = init;
+    tp->n_dims = (size_t)t->shape.ndim;
+    tp->dims = t->shape.ndim ? (int64_t *)t->shape.dims : NULL;
+    tp->has_data_type = 1;
+    tp->data_type = (int32_t)t->dtype;
+    tp->name = (char *)name;
+    tp->has_raw_data = 1;
+    tp->raw_data.len = qc_tensor_nbytes(t);
+    tp->raw_data.data = tp->raw_data.len ? (uint8_t *)t->data : NULL;
+}
+
+enum qc_status qc_onnx_read_file(const char *path, void **buf, size_t *len)
+{
+    enum qc_status st = QC_ERR_ONNX;
+    FILE *f = NULL;
+    struct stat sb;
+    char *data = NULL;
+    size_t size;
+
+    *buf = NULL;
+    *len = 0;
+    f = fopen(path, "rb");
+    if (!f) {
+        qc_log_error("%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fstat(fileno(f), &sb) != 0) {
+        qc_log_error("%s: cannot stat: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        qc_log_error("%s: not a regular file", path);
+        goto out;
+    }
+    if ((uint64_t)sb.st_size >= SIZE_MAX) {
+        qc_log_error("%s: file too large", path);
+        goto out;
+    }
+    size = (size_t)sb.st_size;
+    data = qc_malloc(size + 1);
+    if (!data) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    if (size && fread(data, 1, size, f) != size) {
+        qc_log_error("%s: read error: %s", path, ferror(f) ? strerror(errno) : "file shrank");
+        goto out;
+    }
+    *buf = data;
+    *len = size;
+    data = NULL;
+    st = QC_OK;
+out:
+    if (f)
+        fclose(f);
+    qc_free(data);
+    return st;
+}
+
+char *qc_onnx_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n;
+    char *d;
+    if (!slash)
+        return qc_strdup(".");
+    n = slash == path ? 1 : (size_t)(slash - path);
+    d = qc_malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, path, n);
+    d[n] = '\0';
+    return d;
+}

@@ -1,0 +1,48 @@
+/*
+ * tensor_pb.h - internal helpers of onnx/: conversion between protobuf-c
+ * TensorProto messages and struct qc_tensor, and the unfinalized model
+ * reader shared by load.c and the tests.  Only the onnx/ sources and
+ * tests/test_onnx_io.c include this header (it exposes Onnx__* types).
+ *
+ * Tensors are written as raw_data in little-endian order, which is the host
+ * order on every platform qatconv supports (checked at compile time).
+ */
+#ifndef QATCONV_ONNX_TENSOR_PB_H
+#define QATCONV_ONNX_TENSOR_PB_H
+
+#include <stddef.h>
+
+#include "onnx.pb-c.h"
+
+#include "../src/graph.h"
+#include "../src/qc.h"
+#include "../src/tensor.h"
+
+/* Converts tp into a new owned tensor (free with qc_tensor_free).  Data comes
+ * from raw_data, the typed field that the ONNX spec assigns to the element
+ * type, or an external file (data_location = EXTERNAL) resolved against
+ * base_dir (NULL: external data is an error).  `path` names the model file in
+ * messages.  A size mismatch or bad external reference is QC_ERR_ONNX, an
+ * element type qatconv cannot hold is QC_ERR_UNSUPPORTED; both name the
+ * tensor. */
+enum qc_status qc_tensor_from_pb(const Onnx__TensorProto *tp, const char *path,
+                                 const char *base_dir, struct qc_tensor **out);
+
+/* Fills *tp (initialised here) with t as raw_data.  tp BORROWS name, t's dims
+ * and t's data: t must outlive tp, and tp must not be freed with the
+ * protobuf-c free functions. */
+void qc_tensor_to_pb(const struct qc_tensor *t, const char *name, Onnx__TensorProto *tp);
+
+/* Parses a serialized ModelProto into a new graph without calling
+ * qc_graph_finalize (qc_onnx_load_buffer = this + finalize). */
+enum qc_status qc_onnx_parse(const void *buf, size_t len, const char *path,
+                             const char *base_dir, struct qc_graph **out);
+
+/* Reads a whole file into a new buffer (qc_free).  Errors are logged as
+ * "<path>: ..." and returned as QC_ERR_ONNX (input files). */
+enum qc_status qc_onnx_read_file(const char *path, void **buf, size_t *len);
+
+/* Directory part of path ("." when there is none); new string (qc_free). */
+char *qc_onnx_dirname(const char *path);
+
+#endif

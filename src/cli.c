@@ -1,0 +1,196 @@
+/*
+ * cli.c - option table, argument parsing and --help (see cli.h).
+ */
+#include <config.h>
+
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct cli_option {
+    const char *long_name;
+    int         short_name;       /* 0 = none                        */
+    const char *arg;              /* NULL = flag                     */
+    const char *help;
+};
+
+enum {
+    OPT_DEVICE = 256,
+    OPT_THREADS,
+    OPT_BATCH,
+    OPT_LIMIT,
+    OPT_LENIENT,
+    OPT_QUIET,
+};
+
+/* The single source of --help (and of the man page check). */
+static const struct cli_option cli_options[] = {
+    { "recipe",  'r',         "FILE", "recipe (N2D2-style INI): quantizers, solvers, data" },
+    { "output",  'o',         "FILE", "output ONNX model (written atomically)" },
+    { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
+    { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
+                                      "(default: all online CPUs)" },
+    { "batch",   OPT_BATCH,   "N",    "batch size (default: the recipe's BatchSize, else 32)" },
+    { "limit",   OPT_LIMIT,   "N",    "eval: use only the first N test images" },
+    { "lenient", OPT_LENIENT, NULL,   "unknown recipe keys are warnings, not errors" },
+    { "quiet",   OPT_QUIET,   NULL,   "no progress output" },
+    { "help",    'h',         NULL,   "show this help and exit" },
+    { "version", 'V',         NULL,   "show the version and exit" },
+};
+
+void qc_cli_help(FILE *f)
+{
+    fprintf(f,
+            "Usage: qatconv [OPTIONS] IN.onnx [-r RECIPE] -o OUT.onnx\n"
+            "       qatconv info IN.onnx\n"
+            "       qatconv eval IN.onnx -r RECIPE [OPTIONS]\n"
+            "\n"
+            "Quantization-aware training of ONNX models (SAT, LSQ) and export to\n"
+            "fake-quant or integer-only ONNX.\n"
+            "\n"
+            "Commands:\n"
+            "  (none)  load IN.onnx, check it, write it to OUT.onnx\n"
+            "  info    list every node: name, output, op, shapes, parameters\n"
+            "  eval    top-1 accuracy and images/s on the recipe's test set\n"
+            "\n"
+            "Options:\n");
+    for (size_t i = 0; i < QC_ARRAY_SIZE(cli_options); i++) {
+        const struct cli_option *o = &cli_options[i];
+        char left[64];
+        if (o->short_name > 0 && o->short_name < 128)
+            snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, o->long_name,
+                     o->arg ? " " : "", o->arg ? o->arg : "");
+        else
+            snprintf(left, sizeof(left), "    --%s%s%s", o->long_name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+        fprintf(f, "  %-24s %s\n", left, o->help);
+    }
+    fprintf(f, "\nExit status: 0 ok, 1 usage error, 2 bad model/recipe/data, "
+               "3 runtime or backend failure.\n");
+}
+
+static enum qc_status parse_int(const char *opt, const char *s, int64_t min, int64_t *out)
+{
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min) {
+        qc_log_error("--%s %s: expected an integer >= %lld", opt, s, (long long)min);
+        return QC_ERR_INVAL;
+    }
+    *out = v;
+    return QC_OK;
+}
+
+enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
+{
+    struct option longopts[QC_ARRAY_SIZE(cli_options) + 1];
+    char shortopts[64];
+    size_t sp = 0;
+    int first = 1, c;
+    int64_t v;
+    enum qc_status st;
+
+    memset(cli, 0, sizeof(*cli));
+    cli->device = "cpu";
+    shortopts[sp++] = '+';   /* stop at the first non-option: the command */
+    for (size_t i = 0; i < QC_ARRAY_SIZE(cli_options); i++) {
+        const struct cli_option *o = &cli_options[i];
+        longopts[i].name = o->long_name;
+        longopts[i].has_arg = o->arg ? required_argument : no_argument;
+        longopts[i].flag = NULL;
+        longopts[i].val = o->short_name;
+        if (o->short_name > 0 && o->short_name < 128) {
+            shortopts[sp++] = (char)o->short_name;
+            if (o->arg)
+                shortopts[sp++] = ':';
+        }
+    }
+    memset(&longopts[QC_ARRAY_SIZE(cli_options)], 0, sizeof(longopts[0]));
+    shortopts[sp] = '\0';
+
+    /* a leading command word */
+    if (argc > 1 && strcmp(argv[1], "info") == 0) {
+        cli->command = QC_CMD_INFO;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "eval") == 0) {
+        cli->command = QC_CMD_EVAL;
+        first = 2;
+    }
+
+    /* options may come before or after the model path: permute manually */
+    optind = first;
+    opterr = 0;
+    while (optind < argc) {
+        int idx = optind;
+        c = getopt_long(argc, argv, shortopts, longopts, NULL);
+        if (c == -1) {
+            /* a positional argument */
+            if (optind >= argc)
+                break;
+            if (cli->model) {
+                qc_log_error("unexpected argument '%s' (one model only; see --help)",
+                             argv[optind]);
+                return QC_ERR_INVAL;
+            }
+            cli->model = argv[optind];
+            optind++;
+            continue;
+        }
+        switch (c) {
+        case 'r': cli->recipe = optarg; break;
+        case 'o': cli->output = optarg; break;
+        case 'h': cli->command = QC_CMD_HELP; return QC_OK;
+        case 'V': cli->command = QC_CMD_VERSION; return QC_OK;
+        case OPT_DEVICE: cli->device = optarg; break;
+        case OPT_LENIENT: cli->lenient = true; break;
+        case OPT_QUIET: cli->quiet = true; break;
+        case OPT_THREADS:
+            st = parse_int("threads", optarg, 1, &v);
+            if (st != QC_OK)
+                return st;
+            cli->threads = (int)QC_MIN(v, 1024);
+            break;
+        case OPT_BATCH:
+            st = parse_int("batch", optarg, 1, &v);
+            if (st != QC_OK)
+                return st;
+            cli->batch = v;
+            break;
+        case OPT_LIMIT:
+            st = parse_int("limit", optarg, 1, &v);
+            if (st != QC_OK)
+                return st;
+            cli->limit = v;
+            break;
+        case ':':
+            qc_log_error("option '%s' needs an argument (see --help)", argv[idx]);
+            return QC_ERR_INVAL;
+        default:
+            qc_log_error("unknown option '%s' (see --help)", argv[idx]);
+            return QC_ERR_INVAL;
+        }
+    }
+
+    if (!cli->model) {
+        qc_log_error("no input model given (see --help)");
+        return QC_ERR_INVAL;
+    }
+    if (cli->command == QC_CMD_EVAL && !cli->recipe) {
+        qc_log_error("eval needs a recipe naming the test set: -r RECIPE");
+        return QC_ERR_INVAL;
+    }
+    if (cli->command == QC_CMD_CONVERT && !cli->output) {
+        qc_log_error("no output given: -o OUT.onnx (see --help)");
+        return QC_ERR_INVAL;
+    }
+    cli->progress = !cli->quiet && isatty(STDERR_FILENO);
+    return QC_OK;
+}

@@ -1,0 +1,45 @@
+/*
+ * cli.h - the command line: one option table (cli.c) drives both parsing and
+ * --help, so the help text and the man page can be checked against it.
+ *
+ *   qatconv [options] IN.onnx [-r RECIPE] -o OUT.onnx     convert (and later train)
+ *   qatconv info IN.onnx                                   describe every node
+ *   qatconv eval IN.onnx -r RECIPE                         top-1 on the test set
+ */
+#ifndef QATCONV_SRC_CLI_H
+#define QATCONV_SRC_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "qc.h"
+
+enum qc_command {
+    QC_CMD_CONVERT = 0,
+    QC_CMD_INFO,
+    QC_CMD_EVAL,
+    QC_CMD_HELP,
+    QC_CMD_VERSION,
+};
+
+struct qc_cli {
+    enum qc_command command;
+    const char     *model;        /* IN.onnx                                  */
+    const char     *recipe;       /* -r                                       */
+    const char     *output;       /* -o                                       */
+    const char     *device;       /* --device, default "cpu"                  */
+    int             threads;      /* --threads, 0 = all online CPUs           */
+    int64_t         batch;        /* --batch, 0 = recipe's BatchSize          */
+    int64_t         limit;        /* --limit: first N test images, 0 = all    */
+    bool            lenient;      /* --lenient                                */
+    bool            quiet;        /* --quiet                                  */
+    bool            progress;     /* stderr is a terminal and not quiet       */
+};
+
+/* Parses argv.  Usage errors are logged and return QC_ERR_INVAL. */
+enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli);
+/* Prints the --help text built from the option table. */
+void qc_cli_help(FILE *f);
+
+#endif

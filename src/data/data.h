@@ -1,0 +1,86 @@
+/*
+ * data.h - datasets and the input pipeline.
+ *
+ * A struct qc_dataset holds a whole split in memory as raw 8-bit pixels
+ * (N x C x H x W, CHW per image) and int32 labels.  Readers: MNIST IDX
+ * (idx.c; gzipped or plain through zlib, so Debian's dataset-fashion-mnist
+ * works as is) and CIFAR-10/100 binary batches (cifar.c).
+ *
+ * struct qc_data_cfg is what a recipe says about data (DESIGN §4, §7):
+ * [database] Type, DataPath, Validation (fraction of the learn set held out);
+ * [sp] or [env] SizeX, SizeY, NbChannels, BatchSize; the transformation
+ * sections [sp.Transformation-N] / [sp.OnTheFlyTransformation-N] in order,
+ * each with ApplyTo=LearnOnly|NoLearn|All.
+ *
+ * qc_data_batch() turns images into the network's float NCHW input: pixel
+ * values start as 0..255 floats and the transformations apply in recipe
+ * order (RangeAffine Divides 255 gives [0,1]).  Random transformations
+ * (Flip, RandomResizeCrop, random PadCrop offsets) draw from the caller's
+ * struct qc_rng, so a seed makes runs repeatable and no global state exists.
+ */
+#ifndef QATCONV_SRC_DATA_DATA_H
+#define QATCONV_SRC_DATA_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../qc.h"
+
+struct qc_recipe;
+
+struct qc_dataset {
+    int64_t  n;                 /* images                                 */
+    int      c, h, w;           /* channels, height, width                */
+    int      n_classes;         /* 10 for MNIST/Fashion/CIFAR-10, 100 ... */
+    uint8_t *pixels;            /* n * c * h * w bytes, CHW per image      */
+    int32_t *labels;            /* n labels                                */
+};
+
+enum qc_split {
+    QC_SPLIT_LEARN = 0,
+    QC_SPLIT_VALIDATION,
+    QC_SPLIT_TEST,
+};
+
+/* Small explicit PRNG state (xoshiro-style); seeded with qc_rng_seed. */
+struct qc_rng {
+    uint64_t s[4];
+};
+void qc_rng_seed(struct qc_rng *rng, uint64_t seed);
+uint64_t qc_rng_next(struct qc_rng *rng);
+/* Uniform float in [0, 1). */
+float qc_rng_uniform(struct qc_rng *rng);
+
+struct qc_data_cfg;   /* opaque: built from a recipe */
+
+enum qc_status qc_data_cfg_from_recipe(const struct qc_recipe *r, struct qc_data_cfg **out);
+void qc_data_cfg_free(struct qc_data_cfg *cfg);
+/* Network input geometry after transformations, and the batch size. */
+void qc_data_cfg_geometry(const struct qc_data_cfg *cfg, int *c, int *h, int *w);
+int64_t qc_data_cfg_batch(const struct qc_data_cfg *cfg);
+
+/* Loads one split.  Learn and Validation come from the training files (the
+ * last `Validation` fraction of them is the validation split, 0 by default);
+ * Test from the test files.  A missing or corrupt file is QC_ERR_DATA with a
+ * message naming the file. */
+enum qc_status qc_data_load(const struct qc_data_cfg *cfg, enum qc_split split,
+                            struct qc_dataset **out);
+void qc_dataset_free(struct qc_dataset *ds);
+
+/* Direct readers (used by qc_data_load and the tests). */
+enum qc_status qc_idx_load(const char *images_path, const char *labels_path,
+                           struct qc_dataset **out);
+/* CIFAR: n_files binary batch files; label_bytes 1 (CIFAR-10) or 2 (CIFAR-100,
+ * coarse then fine: the fine label is used). */
+enum qc_status qc_cifar_load(const char *const *paths, int n_files, int label_bytes,
+                             struct qc_dataset **out);
+
+/* Fills x (n images, NCHW float, the geometry of qc_data_cfg_geometry) and
+ * labels (may be NULL) from images idx[0..n-1] of ds, applying the recipe's
+ * transformations for `split` (LearnOnly ones only for QC_SPLIT_LEARN).
+ * rng may be NULL when no random transformation applies. */
+enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                             enum qc_split split, const int64_t *idx, int64_t n,
+                             struct qc_rng *rng, float *x, int32_t *labels);
+
+#endif

@@ -1,0 +1,572 @@
+/*
+ * dataset.c - struct qc_data_cfg (what a recipe says about data), split
+ * loading and batch assembly (see data.h).
+ *
+ * The cfg is built once from the recipe: database type and files, split
+ * fractions, the [sp]/[env] geometry and batch size, and the transformation
+ * sections in order (all [*.Transformation-N] by N, then all
+ * [*.OnTheFlyTransformation-N] by N).  Shapes are checked through the whole
+ * chain for both the learn path and the other splits at build time, and the
+ * two float scratch planes used by qc_data_batch are allocated then, sized
+ * for the largest intermediate image.  Consequently qc_data_batch allocates
+ * nothing, but it writes the cfg's scratch: one cfg serves one thread.
+ */
+#include <config.h>
+
+#include "data.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../log.h"
+#include "../recipe.h"
+#include "transform.h"
+
+#define DEFAULT_BATCH 32
+
+enum db_type { DB_NONE = 0, DB_MNIST, DB_CIFAR10, DB_CIFAR100 };
+
+struct qc_data_cfg {
+    enum db_type         db;
+    char                *data_path;     /* NULL: none given              */
+    char                 where[192];    /* "file:line" of [database]     */
+    double               learn, validation, test;
+    bool                 random_partitioning;
+    uint64_t             seed;
+    int                  src_c, src_h, src_w;   /* images as stored      */
+    int                  c, h, w;               /* network input         */
+    int64_t              batch;
+    struct qc_transform *tf;
+    int                  n_tf;
+    float               *scratch[2];
+    size_t               scratch_elems;
+};
+
+/* A transformation section and its sort key. */
+struct tf_ref {
+    const char *name;
+    int         on_the_fly, number, order;
+};
+
+static int cmp_tf(const void *a, const void *b)
+{
+    const struct tf_ref *x = a, *y = b;
+    if (x->on_the_fly != y->on_the_fly)
+        return x->on_the_fly - y->on_the_fly;
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return x->order - y->order;
+}
+
+/* Is `name` "sp.Transformation[-N]", "env.OnTheFlyTransformation[-N]", ...? */
+static bool tf_section(const char *name, struct tf_ref *ref)
+{
+    const char *rest = strncmp(name, "sp.", 3) == 0    ? name + 3
+                       : strncmp(name, "env.", 4) == 0 ? name + 4
+                                                       : NULL;
+    if (!rest)
+        return false;
+    if (strncmp(rest, "OnTheFlyTransformation", 22) == 0) {
+        ref->on_the_fly = 1;
+        rest += 22;
+    } else if (strncmp(rest, "Transformation", 14) == 0) {
+        ref->on_the_fly = 0;
+        rest += 14;
+    } else {
+        return false;
+    }
+    ref->name = name;
+    ref->number = 0;
+    if (rest[0] == '-' && rest[1] >= '0' && rest[1] <= '9') {
+        char *end;
+        long v = strtol(rest + 1, &end, 10);
+        if (*end == '\0' && v < 1000000)
+            ref->number = (int)v;
+    }
+    return true;
+}
+
+static bool tf_applies(const struct qc_transform *t, enum qc_split split)
+{
+    switch (t->apply_to) {
+    case QC_TF_APPLY_ALL:
+        return true;
+    case QC_TF_APPLY_LEARN_ONLY:
+        return split == QC_SPLIT_LEARN;
+    case QC_TF_APPLY_NO_LEARN:
+        return split != QC_SPLIT_LEARN;
+    }
+    return true;
+}
+
+/* Output shape of the chain for `split`, and the largest plane met. */
+static enum qc_status chain_shape(const struct qc_data_cfg *cfg, enum qc_split split, int *c,
+                                  int *h, int *w, size_t *max_elems)
+{
+    *c = cfg->src_c;
+    *h = cfg->src_h;
+    *w = cfg->src_w;
+    *max_elems = QC_MAX(*max_elems, (size_t)*c * *h * *w);
+    for (int i = 0; i < cfg->n_tf; i++) {
+        if (!tf_applies(&cfg->tf[i], split))
+            continue;
+        enum qc_status st = qc_transform_shape(&cfg->tf[i], *c, *h, *w, c, h, w);
+        if (st != QC_OK)
+            return st;
+        *max_elems = QC_MAX(*max_elems, (size_t)*c * *h * *w);
+    }
+    return QC_OK;
+}
+
+static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cfg *cfg)
+{
+    const char *type = NULL, *path = NULL;
+    enum qc_status st;
+    int64_t rp = 0, seed = 1;
+    if (!qc_recipe_has_section(r, "database"))
+        return QC_OK;
+    qc_recipe_where(r, "database", "Type", cfg->where, sizeof(cfg->where));
+    qc_recipe_str(r, "database", "Type", NULL, &type);
+    if (!type) {
+        qc_log_error("%s: [database]: missing Type "
+                     "(MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database)", cfg->where);
+        return QC_ERR_RECIPE;
+    }
+    const char *subdir = NULL;
+    if (strcmp(type, "MNIST_IDX_Database") == 0) {
+        cfg->db = DB_MNIST;
+        cfg->src_c = 1;
+        cfg->src_h = cfg->src_w = 28;
+        subdir = "mnist";
+    } else if (strcmp(type, "CIFAR10_Database") == 0) {
+        cfg->db = DB_CIFAR10;
+        cfg->src_c = 3;
+        cfg->src_h = cfg->src_w = 32;
+        subdir = "cifar-10-batches-bin";
+    } else if (strcmp(type, "CIFAR100_Database") == 0) {
+        cfg->db = DB_CIFAR100;
+        cfg->src_c = 3;
+        cfg->src_h = cfg->src_w = 32;
+        subdir = "cifar-100-binary";
+    } else {
+        qc_log_error("%s: [database] Type=%s: expected one of "
+                     "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database", cfg->where, type);
+        return QC_ERR_RECIPE;
+    }
+    qc_recipe_str(r, "database", "DataPath", NULL, &path);
+    if (path) {
+        cfg->data_path = qc_strdup(path);
+    } else {
+        const char *root = getenv("N2D2_DATA");
+        if (root) {
+            size_t n = strlen(root) + strlen(subdir) + 2;
+            cfg->data_path = qc_malloc(n);
+            if (cfg->data_path)
+                snprintf(cfg->data_path, n, "%s/%s", root, subdir);
+        }
+    }
+    if ((path || getenv("N2D2_DATA")) && !cfg->data_path)
+        return QC_ERR_NOMEM;
+    if ((st = qc_recipe_float(r, "database", "Learn", -1.0, &cfg->learn)) != QC_OK ||
+        (st = qc_recipe_float(r, "database", "Validation", 0.0, &cfg->validation)) != QC_OK ||
+        (st = qc_recipe_float(r, "database", "Test", 1.0, &cfg->test)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "RandomPartitioning", 0, &rp)) != QC_OK ||
+        (st = qc_recipe_int(r, "", "Seed", 1, &seed)) != QC_OK)
+        return st;
+    if (cfg->validation < 0 || cfg->validation > 1 || cfg->test < 0 || cfg->test > 1 ||
+        cfg->learn > 1 || (cfg->learn >= 0 && cfg->learn + cfg->validation > 1.0 + 1e-9)) {
+        qc_log_error("%s: [database] Learn, Validation and Test must be fractions in [0,1] "
+                     "with Learn + Validation <= 1", cfg->where);
+        return QC_ERR_RECIPE;
+    }
+    cfg->random_partitioning = rp != 0;
+    cfg->seed = (uint64_t)seed;
+    return QC_OK;
+}
+
+static enum qc_status read_geometry(const struct qc_recipe *r, struct qc_data_cfg *cfg,
+                                    const char **sp, int64_t *sx, int64_t *sy, int64_t *nc)
+{
+    enum qc_status st;
+    *sp = qc_recipe_has_section(r, "sp") ? "sp" : "env";
+    if ((st = qc_recipe_int(r, *sp, "SizeX", 0, sx)) != QC_OK ||
+        (st = qc_recipe_int(r, *sp, "SizeY", 0, sy)) != QC_OK ||
+        (st = qc_recipe_int(r, *sp, "NbChannels", 0, nc)) != QC_OK ||
+        (st = qc_recipe_int(r, *sp, "BatchSize", DEFAULT_BATCH, &cfg->batch)) != QC_OK)
+        return st;
+    if (*sx < 0 || *sy < 0 || *nc < 0 || *sx > 65536 || *sy > 65536 || *nc > 4096 ||
+        cfg->batch < 1) {
+        char where[192];
+        qc_log_error("%s: [%s] SizeX, SizeY, NbChannels and BatchSize must be positive",
+                     qc_recipe_where(r, *sp, "SizeX", where, sizeof(where)), *sp);
+        return QC_ERR_RECIPE;
+    }
+    if (cfg->db == DB_NONE) {
+        /* without [database] (images supplied by the caller), [sp] gives the
+         * geometry of the stored images; the transformations map it on */
+        if (*sx == 0 || *sy == 0) {
+            qc_log_error("%s: no [database] section: [%s] must give SizeX and SizeY",
+                         qc_recipe_path(r), *sp);
+            return QC_ERR_RECIPE;
+        }
+        cfg->src_c = *nc ? (int)*nc : 1;
+        cfg->src_h = (int)*sy;
+        cfg->src_w = (int)*sx;
+    }
+    return QC_OK;
+}
+
+static enum qc_status read_transforms(const struct qc_recipe *r, struct qc_data_cfg *cfg)
+{
+    enum qc_status st = QC_OK;
+    int ns = qc_recipe_n_sections(r), n = 0;
+    struct tf_ref *refs = qc_calloc((size_t)QC_MAX(ns, 1), sizeof(*refs));
+    if (!refs)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < ns; i++) {
+        if (tf_section(qc_recipe_section_name(r, i), &refs[n])) {
+            refs[n].order = i;
+            n++;
+        }
+    }
+    qsort(refs, (size_t)n, sizeof(*refs), cmp_tf);
+    if (n > 0) {
+        cfg->tf = qc_calloc((size_t)n, sizeof(*cfg->tf));
+        if (!cfg->tf) {
+            st = QC_ERR_NOMEM;
+            goto out;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        st = qc_transform_from_recipe(r, refs[i].name, &cfg->tf[i]);
+        if (st != QC_OK)
+            goto out;
+        cfg->n_tf++;
+    }
+out:
+    qc_free(refs);
+    return st;
+}
+
+enum qc_status qc_data_cfg_from_recipe(const struct qc_recipe *r, struct qc_data_cfg **out)
+{
+    enum qc_status st;
+    const char *sp;
+    int64_t sx, sy, nc;
+    int lc, lh, lw, tc, th, tw;
+    char where[192];
+    struct qc_data_cfg *cfg = qc_calloc(1, sizeof(*cfg));
+    *out = NULL;
+    if (!cfg)
+        return QC_ERR_NOMEM;
+    snprintf(cfg->where, sizeof(cfg->where), "%s", qc_recipe_path(r));
+    if ((st = read_database(r, cfg)) != QC_OK ||
+        (st = read_geometry(r, cfg, &sp, &sx, &sy, &nc)) != QC_OK ||
+        (st = read_transforms(r, cfg)) != QC_OK ||
+        (st = chain_shape(cfg, QC_SPLIT_LEARN, &lc, &lh, &lw, &cfg->scratch_elems)) != QC_OK ||
+        (st = chain_shape(cfg, QC_SPLIT_TEST, &tc, &th, &tw, &cfg->scratch_elems)) != QC_OK)
+        goto out;
+    qc_recipe_where(r, sp, "SizeX", where, sizeof(where));
+    if (lc != tc || lh != th || lw != tw) {
+        qc_log_error("%s: the transformations give %dx%dx%d (CxHxW) images for learning but "
+                     "%dx%dx%d for the other splits", where, lc, lh, lw, tc, th, tw);
+        st = QC_ERR_DATA;
+        goto out;
+    }
+    if (cfg->db == DB_NONE) {
+        /* no database: [sp] gave the stored image geometry, not the output */
+        nc = sx = sy = 0;
+    }
+    if (nc && nc != lc) {
+        qc_log_error("%s: [%s] NbChannels=%lld but the data has %d channel%s after the "
+                     "transformations (use a ColorSpaceTransformation)",
+                     qc_recipe_where(r, sp, "NbChannels", where, sizeof(where)), sp,
+                     (long long)nc, lc, lc == 1 ? "" : "s");
+        st = QC_ERR_DATA;
+        goto out;
+    }
+    if ((sx && sx != lw) || (sy && sy != lh)) {
+        qc_log_error("%s: [%s] SizeX=%lld SizeY=%lld but the data is %dx%d (WxH) after the "
+                     "transformations (add a Rescale, PadCrop or SliceExtraction)",
+                     where, sp, (long long)sx, (long long)sy, lw, lh);
+        st = QC_ERR_DATA;
+        goto out;
+    }
+    cfg->c = lc;
+    cfg->h = lh;
+    cfg->w = lw;
+    for (int i = 0; i < 2; i++) {
+        cfg->scratch[i] = qc_malloc(cfg->scratch_elems * sizeof(float));
+        if (!cfg->scratch[i]) {
+            st = QC_ERR_NOMEM;
+            goto out;
+        }
+    }
+    *out = cfg;
+    cfg = NULL;
+out:
+    qc_data_cfg_free(cfg);
+    return st;
+}
+
+void qc_data_cfg_free(struct qc_data_cfg *cfg)
+{
+    if (!cfg)
+        return;
+    qc_free(cfg->scratch[0]);
+    qc_free(cfg->scratch[1]);
+    qc_free(cfg->tf);
+    qc_free(cfg->data_path);
+    qc_free(cfg);
+}
+
+void qc_data_cfg_geometry(const struct qc_data_cfg *cfg, int *c, int *h, int *w)
+{
+    *c = cfg->c;
+    *h = cfg->h;
+    *w = cfg->w;
+}
+
+int64_t qc_data_cfg_batch(const struct qc_data_cfg *cfg)
+{
+    return cfg->batch;
+}
+
+void qc_dataset_free(struct qc_dataset *ds)
+{
+    if (!ds)
+        return;
+    qc_free(ds->pixels);
+    qc_free(ds->labels);
+    qc_free(ds);
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+static bool exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* buf = a/b + suffix; QC_ERR_DATA when it does not fit. */
+static enum qc_status join(char *buf, size_t len, const char *a, const char *b,
+                           const char *suffix)
+{
+    int n = snprintf(buf, len, "%s/%s%s", a, b, suffix);
+    if (n < 0 || (size_t)n >= len) {
+        qc_log_error("%s/%s%s: path too long", a, b, suffix);
+        return QC_ERR_DATA;
+    }
+    return QC_OK;
+}
+
+/* dir/name, or dir/name.gz when only that exists (dir/name otherwise, so
+ * the error names the plain file). */
+static enum qc_status data_file(const char *dir, const char *name, char *buf, size_t len)
+{
+    enum qc_status st = join(buf, len, dir, name, ".gz");
+    if (st != QC_OK)
+        return st;
+    if (exists(buf)) {
+        char plain[4096];
+        st = join(plain, sizeof(plain), dir, name, "");
+        if (st != QC_OK || !exists(plain))
+            return st;
+    }
+    return join(buf, len, dir, name, "");
+}
+
+static enum qc_status load_files(const struct qc_data_cfg *cfg, bool train,
+                                 struct qc_dataset **out)
+{
+    enum qc_status st;
+    char a[4096], b[4096], dir[4096];
+    if (!cfg->data_path) {
+        qc_log_error("%s: [database] DataPath is not set (nor N2D2_DATA)", cfg->where);
+        return QC_ERR_DATA;
+    }
+    if (cfg->db == DB_MNIST) {
+        if ((st = data_file(cfg->data_path, train ? "train-images-idx3-ubyte"
+                                                  : "t10k-images-idx3-ubyte", a, sizeof(a))) !=
+                QC_OK ||
+            (st = data_file(cfg->data_path, train ? "train-labels-idx1-ubyte"
+                                                  : "t10k-labels-idx1-ubyte", b, sizeof(b))) !=
+                QC_OK)
+            return st;
+        return qc_idx_load(a, b, out);
+    }
+    const char *sub = cfg->db == DB_CIFAR10 ? "cifar-10-batches-bin" : "cifar-100-binary";
+    const char *probe = cfg->db == DB_CIFAR10 ? "test_batch.bin" : "test.bin";
+    if ((st = join(a, sizeof(a), cfg->data_path, probe, "")) != QC_OK ||
+        (st = join(dir, sizeof(dir), cfg->data_path, sub, "")) != QC_OK ||
+        (st = join(b, sizeof(b), dir, probe, "")) != QC_OK)
+        return st;
+    if (exists(a) || !exists(b))
+        snprintf(dir, sizeof(dir), "%s", cfg->data_path);
+    if (cfg->db == DB_CIFAR100) {
+        if ((st = join(a, sizeof(a), dir, train ? "train.bin" : "test.bin", "")) != QC_OK)
+            return st;
+        const char *one[1] = { a };
+        return qc_cifar_load(one, 1, 2, out);
+    }
+    static const char *const train_names[5] = {
+        "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+        "data_batch_5.bin",
+    };
+    char names[5][4096];
+    const char *paths[5];
+    int n = train ? 5 : 1;
+    for (int i = 0; i < n; i++) {
+        st = join(names[i], sizeof(names[i]), dir, train ? train_names[i] : "test_batch.bin",
+                  "");
+        if (st != QC_OK)
+            return st;
+        paths[i] = names[i];
+    }
+    return qc_cifar_load(paths, n, 1, out);
+}
+
+/* New dataset holding images sel[0..n-1] of ds. */
+static enum qc_status subset(const struct qc_dataset *ds, const int64_t *sel, int64_t n,
+                             struct qc_dataset **out)
+{
+    size_t img = (size_t)ds->c * ds->h * ds->w;
+    struct qc_dataset *s = qc_calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s)
+        return QC_ERR_NOMEM;
+    *s = (struct qc_dataset){ .n = n, .c = ds->c, .h = ds->h, .w = ds->w,
+                              .n_classes = ds->n_classes };
+    if (n > 0) {
+        s->pixels = qc_malloc((size_t)n * img);
+        s->labels = qc_malloc((size_t)n * sizeof(*s->labels));
+        if (!s->pixels || !s->labels) {
+            qc_dataset_free(s);
+            return QC_ERR_NOMEM;
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(s->pixels + (size_t)i * img, ds->pixels + (size_t)sel[i] * img, img);
+        s->labels[i] = ds->labels[sel[i]];
+    }
+    *out = s;
+    return QC_OK;
+}
+
+enum qc_status qc_data_load(const struct qc_data_cfg *cfg, enum qc_split split,
+                            struct qc_dataset **out)
+{
+    enum qc_status st;
+    struct qc_dataset *all = NULL;
+    int64_t *perm = NULL;
+    *out = NULL;
+    if (cfg->db == DB_NONE) {
+        qc_log_error("%s: no [database] section: no data to load", cfg->where);
+        return QC_ERR_DATA;
+    }
+    st = load_files(cfg, split != QC_SPLIT_TEST, &all);
+    if (st != QC_OK)
+        goto out;
+    if (cfg->db == DB_MNIST)
+        all->n_classes = QC_MAX(all->n_classes, 10);
+    if (all->c != cfg->src_c || all->h != cfg->src_h || all->w != cfg->src_w) {
+        qc_log_error("%s: images are %dx%dx%d (CxHxW), expected %dx%dx%d", cfg->data_path,
+                     all->c, all->h, all->w, cfg->src_c, cfg->src_h, cfg->src_w);
+        st = QC_ERR_DATA;
+        goto out;
+    }
+    int64_t n = all->n, first = 0, count;
+    if (split == QC_SPLIT_TEST) {
+        count = (int64_t)floor(cfg->test * (double)n);
+    } else {
+        int64_t n_val = (int64_t)floor(cfg->validation * (double)n);
+        int64_t n_learn = cfg->learn >= 0 ? (int64_t)floor(cfg->learn * (double)n) : n - n_val;
+        n_learn = QC_MIN(n_learn, n - n_val);
+        first = split == QC_SPLIT_LEARN ? 0 : n - n_val;
+        count = split == QC_SPLIT_LEARN ? n_learn : n_val;
+    }
+    perm = qc_malloc((size_t)QC_MAX(n, 1) * sizeof(*perm));
+    if (!perm) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
+    if (cfg->random_partitioning && split != QC_SPLIT_TEST) {
+        struct qc_rng rng;
+        qc_rng_seed(&rng, cfg->seed);
+        for (int64_t i = n - 1; i > 0; i--) {   /* Fisher-Yates */
+            int64_t j = (int64_t)(qc_rng_next(&rng) % (uint64_t)(i + 1));
+            int64_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+    }
+    if (first == 0 && count == n && !(cfg->random_partitioning && split != QC_SPLIT_TEST)) {
+        *out = all;
+        all = NULL;
+    } else {
+        st = subset(all, perm + first, count, out);
+    }
+out:
+    qc_free(perm);
+    qc_dataset_free(all);
+    return st;
+}
+
+/* ---- batches ------------------------------------------------------------------------------ */
+
+enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                             enum qc_split split, const int64_t *idx, int64_t n,
+                             struct qc_rng *rng, float *x, int32_t *labels)
+{
+    if (ds->c != cfg->src_c || ds->h != cfg->src_h || ds->w != cfg->src_w) {
+        qc_log_error("%s: dataset images are %dx%dx%d (CxHxW), the recipe expects %dx%dx%d",
+                     cfg->where, ds->c, ds->h, ds->w, cfg->src_c, cfg->src_h, cfg->src_w);
+        return QC_ERR_DATA;
+    }
+    for (int i = 0; i < cfg->n_tf; i++) {
+        if (!rng && tf_applies(&cfg->tf[i], split) && qc_transform_is_random(&cfg->tf[i])) {
+            qc_log_error("%s: random transformation but no random generator given",
+                         cfg->tf[i].where);
+            return QC_ERR_INVAL;
+        }
+    }
+    size_t img = (size_t)ds->c * ds->h * ds->w;
+    size_t out_elems = (size_t)cfg->c * cfg->h * cfg->w;
+    for (int64_t b = 0; b < n; b++) {
+        if (idx[b] < 0 || idx[b] >= ds->n) {
+            qc_log_error("qc_data_batch: image index %lld out of range [0, %lld)",
+                         (long long)idx[b], (long long)ds->n);
+            return QC_ERR_INVAL;
+        }
+        const uint8_t *px = ds->pixels + (size_t)idx[b] * img;
+        float *cur = cfg->scratch[0], *other = cfg->scratch[1];
+        int c = ds->c, h = ds->h, w = ds->w;
+        for (size_t i = 0; i < img; i++)
+            cur[i] = (float)px[i];
+        for (int t = 0; t < cfg->n_tf; t++) {
+            const struct qc_transform *tf = &cfg->tf[t];
+            int oc, oh, ow;
+            if (!tf_applies(tf, split))
+                continue;
+            enum qc_status st = qc_transform_shape(tf, c, h, w, &oc, &oh, &ow);
+            if (st != QC_OK)
+                return st;
+            qc_transform_apply(tf, cur, c, h, w, other, rng);
+            float *tmp = cur;
+            cur = other;
+            other = tmp;
+            c = oc;
+            h = oh;
+            w = ow;
+        }
+        memcpy(x + (size_t)b * out_elems, cur, out_elems * sizeof(*x));
+        if (labels)
+            labels[b] = ds->labels[idx[b]];
+    }
+    return QC_OK;
+}

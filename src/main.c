@@ -1,0 +1,42 @@
+/*
+ * main.c - the qatconv program: parse the command line, run one command,
+ * map its status to the exit code.  The only place that exits.
+ */
+#include <config.h>
+
+#include <stdio.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "qc.h"
+
+int main(int argc, char **argv)
+{
+    struct qc_cli cli;
+    enum qc_status st = qc_cli_parse(argc, argv, &cli);
+
+    if (st != QC_OK)
+        return QC_EXIT_USAGE;
+    switch (cli.command) {
+    case QC_CMD_HELP:
+        qc_cli_help(stdout);
+        return QC_EXIT_OK;
+    case QC_CMD_VERSION:
+        printf("%s\n", PACKAGE_STRING);
+        return QC_EXIT_OK;
+    case QC_CMD_INFO:
+        st = qc_cmd_info(&cli);
+        break;
+    case QC_CMD_EVAL:
+        st = qc_cmd_eval(&cli);
+        break;
+    case QC_CMD_CONVERT:
+        st = qc_cmd_convert(&cli);
+        break;
+    }
+    if (fflush(stdout) != 0 && st == QC_OK) {
+        perror("qatconv: error: stdout");
+        return QC_EXIT_RUNTIME;
+    }
+    return (int)qc_status_exit_code(st);
+}

@@ -1,0 +1,904 @@
+/*
+ * fold.c - the ops of shape subgraphs: Shape, Constant, ConstantOfShape,
+ * Gather, Cast and Slice.
+ *
+ * PyTorch exports x.view(x.size(0), -1) as Shape -> Gather -> Unsqueeze ->
+ * Concat -> Reshape; the plan evaluates such chains once per batch size on
+ * the CPU (Shape and Constant always, the others when every input is
+ * constant), so only the final Reshape runs per batch.  The kernels here are
+ * dtype-generic byte movers, except Cast, which converts element by element
+ * with C semantics (float -> int truncates toward zero).  The same kernels
+ * run per batch when their inputs are not constant (Gather or Slice on
+ * activations).  Input-form attributes (Slice starts/ends/axes/steps) must
+ * be constants at infer time and are re-read from those inputs in forward.
+ */
+#include <config.h>
+
+#include "op.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../attr.h"
+#include "../log.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+/* "Slice 'label'" for the typed attribute getters. */
+static const char *where_str(char *buf, size_t len, const char *op, const char *label)
+{
+    snprintf(buf, len, "%s '%s'", op, label);
+    return buf;
+}
+
+/* qc_norm_axis with "Op 'label'" in its message. */
+static enum qc_status norm_axis(const char *op, const char *label, int64_t axis, int rank,
+                                int *out)
+{
+    char where[256];
+    return qc_norm_axis(where_str(where, sizeof(where), op, label), axis, rank, out);
+}
+
+/* An input that must be present (QC_ERR_ONNX) and constant (QC_ERR_UNSUPPORTED). */
+static enum qc_status need_const(const char *op, const char *label,
+                                 const struct qc_tensor *t, const char *what)
+{
+    if (!t) {
+        qc_log_error("%s '%s': missing input '%s'", op, label, what);
+        return QC_ERR_ONNX;
+    }
+    if (!t->data) {
+        qc_log_error("%s '%s': %s must be a constant", op, label, what);
+        return QC_ERR_UNSUPPORTED;
+    }
+    return QC_OK;
+}
+
+/* Reads a constant 1-D (or scalar) integer tensor into out[0..*n). */
+static enum qc_status read_ints(const char *op, const char *label, const struct qc_tensor *t,
+                                const char *what, int64_t *out, int max, int *n)
+{
+    enum qc_status st = need_const(op, label, t, what);
+    int64_t cnt;
+    if (st != QC_OK)
+        return st;
+    if (t->dtype != QC_DTYPE_I64 && t->dtype != QC_DTYPE_I32) {
+        qc_log_error("%s '%s': %s has type %s, expected int64", op, label, what,
+                     qc_dtype_name(t->dtype));
+        return QC_ERR_ONNX;
+    }
+    if (t->shape.ndim > 1) {
+        qc_log_error("%s '%s': %s must be 1-D", op, label, what);
+        return QC_ERR_ONNX;
+    }
+    cnt = qc_tensor_nelem(t);
+    if (cnt > max) {
+        qc_log_error("%s '%s': %s has %lld values, at most %d supported", op, label, what,
+                     (long long)cnt, max);
+        return QC_ERR_UNSUPPORTED;
+    }
+    for (int64_t i = 0; i < cnt; i++)
+        out[i] = qc_tensor_get_i64(t, i);
+    *n = (int)cnt;
+    return QC_OK;
+}
+
+/* Row-major element strides of a shape. */
+static void strides_of(const struct qc_shape *s, int64_t *str)
+{
+    int64_t acc = 1;
+    for (int k = s->ndim - 1; k >= 0; k--) {
+        str[k] = acc;
+        acc *= s->dims[k];
+    }
+}
+
+static void copy_elem(unsigned char *dst, const unsigned char *src, size_t esize)
+{
+    switch (esize) {
+    case 1: *dst = *src; break;
+    case 2: memcpy(dst, src, 2); break;
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    default: memcpy(dst, src, esize); break;
+    }
+}
+
+/* Copies a box of cnt[0..ndim) elements of esize bytes: element idx goes from
+ * src + sum(idx[k]*sstr[k]) to dst + sum(idx[k]*dstr[k]) (strides in
+ * elements, possibly negative).  Rows whose two strides are 1 are memcpy'd. */
+static void copy_box(size_t esize, int ndim, const int64_t *cnt, const unsigned char *src,
+                     const int64_t *sstr, unsigned char *dst, const int64_t *dstr)
+{
+    int64_t idx[QC_MAX_DIMS] = {0};
+    int64_t rows = 1, len;
+    int last = ndim - 1;
+    if (ndim == 0) {
+        copy_elem(dst, src, esize);
+        return;
+    }
+    for (int k = 0; k < ndim; k++)
+        if (cnt[k] <= 0)
+            return;
+    for (int k = 0; k < last; k++)
+        rows *= cnt[k];
+    len = cnt[last];
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t so = 0, dof = 0;
+        for (int k = 0; k < last; k++) {
+            so += idx[k] * sstr[k];
+            dof += idx[k] * dstr[k];
+        }
+        if (sstr[last] == 1 && dstr[last] == 1) {
+            memcpy(dst + dof * (int64_t)esize, src + so * (int64_t)esize, (size_t)len * esize);
+        } else {
+            for (int64_t i = 0; i < len; i++)
+                copy_elem(dst + (dof + i * dstr[last]) * (int64_t)esize,
+                          src + (so + i * sstr[last]) * (int64_t)esize, esize);
+        }
+        for (int k = last - 1; k >= 0; k--) {
+            if (++idx[k] < cnt[k])
+                break;
+            idx[k] = 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ Shape */
+
+struct shape_params {
+    int64_t start, end;
+    bool    has_end;
+};
+
+static enum qc_status shape_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    char where[256];
+    struct shape_params *p;
+    int64_t start = 0, end = 0;
+    bool has_end = false;
+    enum qc_status st;
+    where_str(where, sizeof(where), "Shape", label);
+    if (opset >= 15) {
+        has_end = qc_attr_find(&n->attrs, "end") != NULL;
+        st = qc_attr_int(&n->attrs, where, "start", 0, &start);
+        if (st == QC_OK)
+            st = qc_attr_int(&n->attrs, where, "end", 0, &end);
+        if (st != QC_OK)
+            return st;
+    } else if (qc_attr_find(&n->attrs, "start") || qc_attr_find(&n->attrs, "end")) {
+        qc_log_error("%s: attributes 'start'/'end' are not valid before opset 15", where);
+        return QC_ERR_ONNX;
+    }
+    st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    p->start = start;
+    p->end = end;
+    p->has_end = has_end;
+    return QC_OK;
+}
+
+/* Negative start/end count from the back; both clamp to [0, r]. */
+static void shape_range(const struct qc_node *n, int r, int *start, int *len)
+{
+    const struct shape_params *p = n->params;
+    int64_t s = p->start, e = p->has_end ? p->end : r;
+    if (s < 0)
+        s += r;
+    if (e < 0)
+        e += r;
+    s = QC_MIN(QC_MAX(s, 0), r);
+    e = QC_MIN(QC_MAX(e, 0), r);
+    *start = (int)s;
+    *len = (int)QC_MAX(e - s, 0);
+}
+
+static enum qc_status shape_infer(const struct qc_node *n, const char *label,
+                                  const struct qc_tensor *const *in,
+                                  struct qc_tensor *const *out)
+{
+    int start, len;
+    int64_t d;
+    (void)label;
+    shape_range(n, in[0]->shape.ndim, &start, &len);
+    d = len;
+    out[0]->dtype = QC_DTYPE_I64;
+    out[0]->shape = qc_shape_make(1, &d);
+    return QC_OK;
+}
+
+/* Reads only in[0]->shape: in[0]->data may be NULL at plan time. */
+static enum qc_status shape_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        struct qc_tensor *const *out)
+{
+    int start, len;
+    int64_t *o = qc_tensor_i64(out[0]);
+    (void)ctx;
+    shape_range(n, in[0]->shape.ndim, &start, &len);
+    for (int i = 0; i < len; i++)
+        o[i] = in[0]->shape.dims[start + i];
+    return QC_OK;
+}
+
+const struct qc_op_def qc_op_shape = {
+    .onnx_name = "Shape", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_ALWAYS, .parse = shape_parse, .infer = shape_infer,
+    .cpu = { .forward = shape_forward_cpu, .backward = NULL },
+};
+
+/* --------------------------------------------------------------- Constant */
+
+/* Which attribute holds the value; forward copies from it (the node's
+ * attributes outlive its params). */
+enum const_src {
+    CONST_TENSOR,                    /* value                                */
+    CONST_FLOAT,                     /* value_float: float32 scalar          */
+    CONST_FLOATS,                    /* value_floats: float32 1-D            */
+    CONST_INT,                       /* value_int: int64 scalar              */
+    CONST_INTS,                      /* value_ints: int64 1-D                */
+};
+
+struct constant_params {
+    enum const_src  src;
+    const char     *attr;            /* static string: the attribute's name  */
+    enum qc_dtype   dtype;
+    struct qc_shape shape;
+};
+
+static enum qc_status constant_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    static const struct {
+        const char        *name;
+        enum qc_attr_type  type;
+        int                src;      /* enum const_src, -1 = unsupported     */
+    } forms[] = {
+        { "value",         QC_ATTR_TENSOR,  CONST_TENSOR },
+        { "value_float",   QC_ATTR_FLOAT,   CONST_FLOAT },
+        { "value_floats",  QC_ATTR_FLOATS,  CONST_FLOATS },
+        { "value_int",     QC_ATTR_INT,     CONST_INT },
+        { "value_ints",    QC_ATTR_INTS,    CONST_INTS },
+        { "value_string",  QC_ATTR_STRING,  -1 },
+        { "value_strings", QC_ATTR_STRINGS, -1 },
+        { "sparse_value",  QC_ATTR_UNDEFINED, -1 },
+    };
+    struct constant_params *p;
+    const struct qc_attr *a = NULL;
+    int which = -1, found = 0;
+    enum qc_status st;
+    (void)opset;
+    for (size_t i = 0; i < QC_ARRAY_SIZE(forms); i++) {
+        const struct qc_attr *x = qc_attr_find(&n->attrs, forms[i].name);
+        if (!x)
+            continue;
+        found++;
+        which = (int)i;
+        a = x;
+    }
+    if (found != 1) {
+        qc_log_error("Constant '%s': expected exactly one value attribute, found %d", label,
+                     found);
+        return QC_ERR_ONNX;
+    }
+    if (forms[which].src < 0) {
+        qc_log_error("Constant '%s': attribute '%s' is not supported", label,
+                     forms[which].name);
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (a->type != forms[which].type) {
+        qc_log_error("Constant '%s': attribute '%s' has the wrong type", label,
+                     forms[which].name);
+        return QC_ERR_ONNX;
+    }
+    if (forms[which].src == CONST_TENSOR) {
+        if (!a->t) {
+            qc_log_error("Constant '%s': attribute 'value' holds no tensor", label);
+            return QC_ERR_ONNX;
+        }
+        if (!qc_dtype_supported(a->t->dtype)) {
+            qc_log_error("Constant '%s': tensor element type %d is not supported", label,
+                         (int)a->t->dtype);
+            return QC_ERR_UNSUPPORTED;
+        }
+    }
+    st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    p->src = (enum const_src)forms[which].src;
+    p->attr = forms[which].name;
+    switch (p->src) {
+    case CONST_TENSOR:
+        p->dtype = a->t->dtype;
+        p->shape = a->t->shape;
+        break;
+    case CONST_FLOAT:
+        p->dtype = QC_DTYPE_F32;
+        p->shape.ndim = 0;
+        break;
+    case CONST_INT:
+        p->dtype = QC_DTYPE_I64;
+        p->shape.ndim = 0;
+        break;
+    case CONST_FLOATS:
+    case CONST_INTS:
+        p->dtype = p->src == CONST_FLOATS ? QC_DTYPE_F32 : QC_DTYPE_I64;
+        p->shape = qc_shape_make(1, &a->n);
+        break;
+    }
+    return QC_OK;
+}
+
+static enum qc_status constant_infer(const struct qc_node *n, const char *label,
+                                     const struct qc_tensor *const *in,
+                                     struct qc_tensor *const *out)
+{
+    const struct constant_params *p = n->params;
+    (void)label;
+    (void)in;
+    out[0]->dtype = p->dtype;
+    out[0]->shape = p->shape;
+    return QC_OK;
+}
+
+static enum qc_status constant_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                           const struct qc_tensor *const *in,
+                                           struct qc_tensor *const *out)
+{
+    const struct constant_params *p = n->params;
+    const struct qc_attr *a = qc_attr_find(&n->attrs, p->attr);
+    size_t nb = qc_tensor_nbytes(out[0]);
+    const void *src = NULL;
+    (void)ctx;
+    (void)in;
+    QC_ASSERT(a);
+    switch (p->src) {
+    case CONST_TENSOR: src = a->t->data; break;
+    case CONST_FLOAT:  src = &a->f; break;
+    case CONST_FLOATS: src = a->floats; break;
+    case CONST_INT:    src = &a->i; break;
+    case CONST_INTS:   src = a->ints; break;
+    }
+    if (nb)
+        memcpy(out[0]->data, src, nb);
+    return QC_OK;
+}
+
+const struct qc_op_def qc_op_constant = {
+    .onnx_name = "Constant", .n_in_min = 0, .n_in_max = 0, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_ALWAYS, .parse = constant_parse, .infer = constant_infer,
+    .cpu = { .forward = constant_forward_cpu, .backward = NULL },
+};
+
+/* -------------------------------------------------------- ConstantOfShape */
+
+struct cos_params {
+    enum qc_dtype dtype;
+    unsigned char value[8];          /* one element of dtype                 */
+};
+
+static enum qc_status cos_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    char where[256];
+    const struct qc_attr *a = qc_attr_find(&n->attrs, "value");
+    struct cos_params *p;
+    enum qc_status st;
+    (void)opset;
+    where_str(where, sizeof(where), "ConstantOfShape", label);
+    if (a) {
+        if (a->type != QC_ATTR_TENSOR || !a->t) {
+            qc_log_error("%s: attribute 'value' is not of type TENSOR", where);
+            return QC_ERR_ONNX;
+        }
+        if (!qc_dtype_supported(a->t->dtype)) {
+            qc_log_error("%s: value element type %d is not supported", where,
+                         (int)a->t->dtype);
+            return QC_ERR_UNSUPPORTED;
+        }
+        if (qc_tensor_nelem(a->t) != 1) {
+            qc_log_error("%s: value must hold one element, not %lld", where,
+                         (long long)qc_tensor_nelem(a->t));
+            return QC_ERR_ONNX;
+        }
+    }
+    st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    p->dtype = QC_DTYPE_F32;        /* default: float 0 (value[] zeroed)    */
+    if (a) {
+        p->dtype = a->t->dtype;
+        memcpy(p->value, a->t->data, qc_dtype_size(p->dtype));
+    }
+    return QC_OK;
+}
+
+static enum qc_status cos_infer(const struct qc_node *n, const char *label,
+                                const struct qc_tensor *const *in, struct qc_tensor *const *out)
+{
+    const struct cos_params *p = n->params;
+    int64_t dims[QC_MAX_DIMS];
+    int nd;
+    enum qc_status st = read_ints("ConstantOfShape", label, in[0], "input", dims, QC_MAX_DIMS,
+                                  &nd);
+    if (st != QC_OK)
+        return st;
+    for (int k = 0; k < nd; k++) {
+        if (dims[k] < 0) {
+            qc_log_error("ConstantOfShape '%s': negative dim %lld", label, (long long)dims[k]);
+            return QC_ERR_ONNX;
+        }
+    }
+    out[0]->dtype = p->dtype;
+    out[0]->shape = qc_shape_make(nd, dims);
+    return QC_OK;
+}
+
+static enum qc_status cos_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      struct qc_tensor *const *out)
+{
+    const struct cos_params *p = n->params;
+    size_t esize = qc_dtype_size(p->dtype);
+    int64_t total = qc_tensor_nelem(out[0]);
+    unsigned char *dst = out[0]->data;
+    (void)ctx;
+    (void)in;
+    for (int64_t i = 0; i < total; i++)
+        copy_elem(dst + (size_t)i * esize, p->value, esize);
+    return QC_OK;
+}
+
+const struct qc_op_def qc_op_constant_of_shape = {
+    .onnx_name = "ConstantOfShape", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1,
+    .n_out_max = 1, .fold = QC_FOLD_CONST_INPUTS, .parse = cos_parse, .infer = cos_infer,
+    .cpu = { .forward = cos_forward_cpu, .backward = NULL },
+};
+
+/* ----------------------------------------------------------------- Gather */
+
+struct gather_params {
+    int64_t axis;
+};
+
+static enum qc_status gather_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    char where[256];
+    struct gather_params *p;
+    int64_t axis;
+    enum qc_status st;
+    (void)opset;
+    st = qc_attr_int(&n->attrs, where_str(where, sizeof(where), "Gather", label), "axis", 0,
+                     &axis);
+    if (st != QC_OK)
+        return st;
+    st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    p->axis = axis;
+    return QC_OK;
+}
+
+/* out.shape = data.shape[:axis] + indices.shape + data.shape[axis+1:] */
+static enum qc_status gather_infer(const struct qc_node *n, const char *label,
+                                   const struct qc_tensor *const *in,
+                                   struct qc_tensor *const *out)
+{
+    const struct gather_params *p = n->params;
+    const struct qc_shape *ds = &in[0]->shape, *is = &in[1]->shape;
+    struct qc_shape os;
+    int axis;
+    enum qc_status st = norm_axis("Gather", label, p->axis, ds->ndim, &axis);
+    if (st != QC_OK)
+        return st;
+    if (in[1]->dtype != QC_DTYPE_I64 && in[1]->dtype != QC_DTYPE_I32) {
+        qc_log_error("Gather '%s': indices have type %s, expected int64 or int32", label,
+                     qc_dtype_name(in[1]->dtype));
+        return QC_ERR_ONNX;
+    }
+    os.ndim = ds->ndim - 1 + is->ndim;
+    if (os.ndim > QC_MAX_DIMS) {
+        qc_log_error("Gather '%s': output rank %d exceeds %d", label, os.ndim, QC_MAX_DIMS);
+        return QC_ERR_UNSUPPORTED;
+    }
+    for (int k = 0; k < axis; k++)
+        os.dims[k] = ds->dims[k];
+    for (int k = 0; k < is->ndim; k++)
+        os.dims[axis + k] = is->dims[k];
+    for (int k = axis + 1; k < ds->ndim; k++)
+        os.dims[k - 1 + is->ndim] = ds->dims[k];
+    out[0]->dtype = in[0]->dtype;
+    out[0]->shape = os;
+    return QC_OK;
+}
+
+/* Viewed as data[outer, K, inner]: out[o, j, :] = data[o, idx[j], :],
+ * idx[j] in [-K, K) (negative counts from the back). */
+static enum qc_status gather_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                         const struct qc_tensor *const *in,
+                                         struct qc_tensor *const *out)
+{
+    const struct gather_params *p = n->params;
+    const struct qc_shape *ds = &in[0]->shape;
+    size_t esize = qc_dtype_size(in[0]->dtype), row;
+    int64_t outer = 1, inner = 1, kdim, nidx = qc_tensor_nelem(in[1]);
+    const unsigned char *src = in[0]->data;
+    unsigned char *dst = out[0]->data;
+    int axis;
+    enum qc_status st = norm_axis("Gather", ctx->label, p->axis, ds->ndim, &axis);
+    if (st != QC_OK)
+        return st;
+    for (int k = 0; k < axis; k++)
+        outer *= ds->dims[k];
+    for (int k = axis + 1; k < ds->ndim; k++)
+        inner *= ds->dims[k];
+    kdim = ds->dims[axis];
+    row = (size_t)inner * esize;
+    for (int64_t j = 0; j < nidx; j++) {
+        int64_t v = qc_tensor_get_i64(in[1], j);
+        if (v < -kdim || v >= kdim) {
+            qc_log_error("Gather '%s': index %lld out of range [%lld, %lld)", ctx->label,
+                         (long long)v, (long long)-kdim, (long long)kdim);
+            return QC_ERR_ONNX;
+        }
+    }
+    if (!row)
+        return QC_OK;
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t j = 0; j < nidx; j++) {
+            int64_t v = qc_tensor_get_i64(in[1], j);
+            if (v < 0)
+                v += kdim;
+            memcpy(dst, src + (size_t)(o * kdim + v) * row, row);
+            dst += row;
+        }
+    }
+    return QC_OK;
+}
+
+const struct qc_op_def qc_op_gather = {
+    .onnx_name = "Gather", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_CONST_INPUTS, .parse = gather_parse, .infer = gather_infer,
+    .cpu = { .forward = gather_forward_cpu, .backward = NULL },
+};
+
+/* ------------------------------------------------------------------- Cast */
+
+struct cast_params {
+    enum qc_dtype to;
+};
+
+static enum qc_status cast_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    char where[256];
+    struct cast_params *p;
+    int64_t to;
+    enum qc_status st;
+    (void)opset;
+    where_str(where, sizeof(where), "Cast", label);
+    if (!qc_attr_find(&n->attrs, "to")) {
+        qc_log_error("%s: missing attribute 'to'", where);
+        return QC_ERR_ONNX;
+    }
+    st = qc_attr_int(&n->attrs, where, "to", 0, &to);
+    if (st != QC_OK)
+        return st;
+    if (to <= 0 || to > QC_DTYPE_U64 || !qc_dtype_supported((enum qc_dtype)to)) {
+        qc_log_error("%s: cast to element type %lld is not supported", where, (long long)to);
+        return QC_ERR_UNSUPPORTED;
+    }
+    st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    p->to = (enum qc_dtype)to;
+    return QC_OK;
+}
+
+static enum qc_status cast_infer(const struct qc_node *n, const char *label,
+                                 const struct qc_tensor *const *in, struct qc_tensor *const *out)
+{
+    const struct cast_params *p = n->params;
+    if (!qc_dtype_supported(in[0]->dtype)) {
+        qc_log_error("Cast '%s': input element type %d is not supported", label,
+                     (int)in[0]->dtype);
+        return QC_ERR_UNSUPPORTED;
+    }
+    out[0]->dtype = p->to;
+    out[0]->shape = in[0]->shape;
+    return QC_OK;
+}
+
+/* Float -> integer truncates toward zero (C).  Values C leaves undefined
+ * (NaN, out of range) take the x86 convention: the most negative value of the
+ * 64-bit or 32-bit conversion, narrower types then wrap modulo 2^bits. */
+static int64_t f_to_i64(double v)
+{
+    if (isnan(v) || v >= 9223372036854775808.0 || v < -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
+static int32_t f_to_i32(double v)
+{
+    if (isnan(v) || v >= 2147483648.0 || v <= -2147483649.0)
+        return INT32_MIN;
+    return (int32_t)v;
+}
+
+static void cast_from_float(enum qc_dtype to, double v, void *dst, int64_t i)
+{
+    switch (to) {
+    case QC_DTYPE_F32:  ((float *)dst)[i] = (float)v; break;
+    case QC_DTYPE_F64:  ((double *)dst)[i] = v; break;
+    case QC_DTYPE_BOOL: ((uint8_t *)dst)[i] = v != 0.0; break;
+    case QC_DTYPE_U8:   ((uint8_t *)dst)[i] = (uint8_t)f_to_i32(v); break;
+    case QC_DTYPE_I8:   ((int8_t *)dst)[i] = (int8_t)f_to_i32(v); break;
+    case QC_DTYPE_U16:  ((uint16_t *)dst)[i] = (uint16_t)f_to_i32(v); break;
+    case QC_DTYPE_I16:  ((int16_t *)dst)[i] = (int16_t)f_to_i32(v); break;
+    case QC_DTYPE_I32:  ((int32_t *)dst)[i] = f_to_i32(v); break;
+    case QC_DTYPE_U32:  ((uint32_t *)dst)[i] = (uint32_t)f_to_i64(v); break;
+    case QC_DTYPE_I64:  ((int64_t *)dst)[i] = f_to_i64(v); break;
+    case QC_DTYPE_U64:
+        /* [2^63, 2^64) fits uint64 but not int64 */
+        if (v >= 9223372036854775808.0 && v < 18446744073709551616.0)
+            ((uint64_t *)dst)[i] = (uint64_t)v;
+        else
+            ((uint64_t *)dst)[i] = (uint64_t)f_to_i64(v);
+        break;
+    case QC_DTYPE_UNDEFINED: break;
+    }
+}
+
+/* v holds the source integer (uint64 sources as their bit pattern). */
+static void cast_from_int(enum qc_dtype to, int64_t v, bool src_u64, void *dst, int64_t i)
+{
+    switch (to) {
+    case QC_DTYPE_F32:
+        ((float *)dst)[i] = src_u64 ? (float)(uint64_t)v : (float)v;
+        break;
+    case QC_DTYPE_F64:
+        ((double *)dst)[i] = src_u64 ? (double)(uint64_t)v : (double)v;
+        break;
+    case QC_DTYPE_BOOL: ((uint8_t *)dst)[i] = v != 0; break;
+    case QC_DTYPE_U8:   ((uint8_t *)dst)[i] = (uint8_t)v; break;
+    case QC_DTYPE_I8:   ((int8_t *)dst)[i] = (int8_t)v; break;
+    case QC_DTYPE_U16:  ((uint16_t *)dst)[i] = (uint16_t)v; break;
+    case QC_DTYPE_I16:  ((int16_t *)dst)[i] = (int16_t)v; break;
+    case QC_DTYPE_I32:  ((int32_t *)dst)[i] = (int32_t)v; break;
+    case QC_DTYPE_U32:  ((uint32_t *)dst)[i] = (uint32_t)v; break;
+    case QC_DTYPE_I64:  ((int64_t *)dst)[i] = v; break;
+    case QC_DTYPE_U64:  ((uint64_t *)dst)[i] = (uint64_t)v; break;
+    case QC_DTYPE_UNDEFINED: break;
+    }
+}
+
+static enum qc_status cast_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       struct qc_tensor *const *out)
+{
+    enum qc_dtype from = in[0]->dtype, to = out[0]->dtype;
+    int64_t total = qc_tensor_nelem(in[0]);
+    (void)n;
+    (void)ctx;
+    if (from == to) {
+        if (total)
+            memcpy(out[0]->data, in[0]->data, qc_tensor_nbytes(in[0]));
+        return QC_OK;
+    }
+    if (from == QC_DTYPE_F32 || from == QC_DTYPE_F64) {
+        for (int64_t i = 0; i < total; i++)
+            cast_from_float(to, qc_tensor_get_f64(in[0], i), out[0]->data, i);
+    } else {
+        for (int64_t i = 0; i < total; i++)
+            cast_from_int(to, qc_tensor_get_i64(in[0], i), from == QC_DTYPE_U64, out[0]->data,
+                          i);
+    }
+    return QC_OK;
+}
+
+const struct qc_op_def qc_op_cast = {
+    .onnx_name = "Cast", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_CONST_INPUTS, .parse = cast_parse, .infer = cast_infer,
+    .cpu = { .forward = cast_forward_cpu, .backward = NULL },
+};
+
+/* ------------------------------------------------------------------ Slice */
+
+/* starts/ends/axes: attributes before opset 10; from 10 inputs starts, ends,
+ * optional axes and steps. */
+struct slice_params {
+    bool    from_input;
+    int     n, n_axes;               /* attribute form                       */
+    int64_t starts[QC_MAX_DIMS], ends[QC_MAX_DIMS], axes[QC_MAX_DIMS];
+};
+
+static enum qc_status slice_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    char where[256];
+    struct slice_params *p;
+    int64_t starts[QC_MAX_DIMS], ends[QC_MAX_DIMS], axes[QC_MAX_DIMS];
+    int ns = 0, ne = 0, na = 0;
+    enum qc_status st;
+    where_str(where, sizeof(where), "Slice", label);
+    if (opset >= 10) {
+        if (qc_attr_find(&n->attrs, "starts") || qc_attr_find(&n->attrs, "ends") ||
+            qc_attr_find(&n->attrs, "axes")) {
+            qc_log_error("%s: attributes 'starts'/'ends'/'axes' are not valid at opset %lld "
+                         "(they are inputs)", where, (long long)opset);
+            return QC_ERR_ONNX;
+        }
+        if (n->n_in < 3 || n->in[1] < 0 || n->in[2] < 0) {
+            qc_log_error("%s: missing input 'starts' or 'ends'", where);
+            return QC_ERR_ONNX;
+        }
+    } else {
+        if (n->n_in > 1) {
+            qc_log_error("%s: inputs starts/ends are not valid before opset 10", where);
+            return QC_ERR_ONNX;
+        }
+        if (!qc_attr_find(&n->attrs, "starts") || !qc_attr_find(&n->attrs, "ends")) {
+            qc_log_error("%s: missing attribute 'starts' or 'ends'", where);
+            return QC_ERR_ONNX;
+        }
+        st = qc_attr_ints(&n->attrs, where, "starts", starts, QC_MAX_DIMS, &ns);
+        if (st == QC_OK)
+            st = qc_attr_ints(&n->attrs, where, "ends", ends, QC_MAX_DIMS, &ne);
+        if (st == QC_OK)
+            st = qc_attr_ints(&n->attrs, where, "axes", axes, QC_MAX_DIMS, &na);
+        if (st != QC_OK)
+            return st;
+        if (ns != ne || (qc_attr_find(&n->attrs, "axes") && na != ns)) {
+            qc_log_error("%s: starts, ends and axes differ in length", where);
+            return QC_ERR_ONNX;
+        }
+    }
+    st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    p->from_input = opset >= 10;
+    p->n = ns;
+    p->n_axes = na;
+    memcpy(p->starts, starts, (size_t)ns * sizeof(starts[0]));
+    memcpy(p->ends, ends, (size_t)ne * sizeof(ends[0]));
+    memcpy(p->axes, axes, (size_t)na * sizeof(axes[0]));
+    return QC_OK;
+}
+
+/* Per input dim: first index, step and element count of the slice.
+ *   s, e < 0: += d.  step > 0: s, e clamp to [0, d], count = ceil((e - s) / step);
+ *   step < 0: s clamps to [0, d-1], e to [-1, d-1], count = ceil((s - e) / -step). */
+static enum qc_status slice_resolve(const struct qc_node *n, const char *label,
+                                    const struct qc_tensor *const *in, int64_t *first,
+                                    int64_t *step, int64_t *cnt)
+{
+    const struct slice_params *p = n->params;
+    const struct qc_shape *ds = &in[0]->shape;
+    int64_t starts[QC_MAX_DIMS], ends[QC_MAX_DIMS], axes[QC_MAX_DIMS], steps[QC_MAX_DIMS];
+    bool seen[QC_MAX_DIMS] = {false};
+    int m, me, ma, mt;
+    enum qc_status st;
+    for (int k = 0; k < ds->ndim; k++) {
+        first[k] = 0;
+        step[k] = 1;
+        cnt[k] = ds->dims[k];
+    }
+    if (p->from_input) {
+        st = read_ints("Slice", label, in[1], "starts", starts, QC_MAX_DIMS, &m);
+        if (st == QC_OK)
+            st = read_ints("Slice", label, in[2], "ends", ends, QC_MAX_DIMS, &me);
+        if (st != QC_OK)
+            return st;
+        ma = m;
+        mt = m;
+        if (n->n_in > 3 && in[3])
+            st = read_ints("Slice", label, in[3], "axes", axes, QC_MAX_DIMS, &ma);
+        else
+            for (int i = 0; i < m; i++)
+                axes[i] = i;
+        if (st == QC_OK && n->n_in > 4 && in[4])
+            st = read_ints("Slice", label, in[4], "steps", steps, QC_MAX_DIMS, &mt);
+        else
+            for (int i = 0; i < m; i++)
+                steps[i] = 1;
+        if (st != QC_OK)
+            return st;
+    } else {
+        m = me = mt = p->n;
+        ma = p->n_axes ? p->n_axes : m;
+        memcpy(starts, p->starts, (size_t)m * sizeof(starts[0]));
+        memcpy(ends, p->ends, (size_t)m * sizeof(ends[0]));
+        for (int i = 0; i < m; i++) {
+            axes[i] = p->n_axes ? p->axes[i] : i;
+            steps[i] = 1;
+        }
+    }
+    if (me != m || ma != m || mt != m) {
+        qc_log_error("Slice '%s': starts, ends, axes and steps differ in length", label);
+        return QC_ERR_ONNX;
+    }
+    for (int i = 0; i < m; i++) {
+        int a;
+        int64_t d, s = starts[i], e = ends[i], t = steps[i];
+        st = norm_axis("Slice", label, axes[i], ds->ndim, &a);
+        if (st != QC_OK)
+            return st;
+        if (seen[a]) {
+            qc_log_error("Slice '%s': axis %d repeated", label, a);
+            return QC_ERR_ONNX;
+        }
+        seen[a] = true;
+        if (t == 0) {
+            qc_log_error("Slice '%s': step 0", label);
+            return QC_ERR_ONNX;
+        }
+        d = ds->dims[a];
+        if (s < 0)
+            s += d;
+        if (e < 0)
+            e += d;
+        if (t > 0) {
+            s = QC_MIN(QC_MAX(s, 0), d);
+            e = QC_MIN(QC_MAX(e, 0), d);
+            cnt[a] = e > s ? (e - s - 1) / t + 1 : 0;
+        } else {
+            /* |t| as unsigned: -INT64_MIN overflows int64 */
+            uint64_t mag = (uint64_t)(-(t + 1)) + 1u;
+            s = QC_MIN(QC_MAX(s, 0), d - 1);
+            e = QC_MIN(QC_MAX(e, -1), d - 1);
+            cnt[a] = s > e ? (int64_t)((uint64_t)(s - e - 1) / mag) + 1 : 0;
+        }
+        first[a] = cnt[a] > 0 ? s : 0;
+        /* with one element the step is never applied; keep strides small */
+        step[a] = cnt[a] > 1 ? t : 1;
+    }
+    return QC_OK;
+}
+
+static enum qc_status slice_infer(const struct qc_node *n, const char *label,
+                                  const struct qc_tensor *const *in, struct qc_tensor *const *out)
+{
+    int64_t first[QC_MAX_DIMS], step[QC_MAX_DIMS], cnt[QC_MAX_DIMS];
+    enum qc_status st = slice_resolve(n, label, in, first, step, cnt);
+    if (st != QC_OK)
+        return st;
+    out[0]->dtype = in[0]->dtype;
+    out[0]->shape = qc_shape_make(in[0]->shape.ndim, cnt);
+    return QC_OK;
+}
+
+/* out[i] = in[first + i * step] per dim. */
+static enum qc_status slice_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        struct qc_tensor *const *out)
+{
+    const struct qc_shape *ds = &in[0]->shape;
+    size_t esize = qc_dtype_size(in[0]->dtype);
+    int64_t first[QC_MAX_DIMS], step[QC_MAX_DIMS], cnt[QC_MAX_DIMS];
+    int64_t istr[QC_MAX_DIMS], sstr[QC_MAX_DIMS], ostr[QC_MAX_DIMS], off = 0;
+    enum qc_status st = slice_resolve(n, ctx->label, in, first, step, cnt);
+    if (st != QC_OK)
+        return st;
+    if (qc_tensor_nelem(out[0]) == 0)
+        return QC_OK;
+    strides_of(ds, istr);
+    strides_of(&out[0]->shape, ostr);
+    for (int k = 0; k < ds->ndim; k++) {
+        off += first[k] * istr[k];
+        sstr[k] = step[k] * istr[k];
+    }
+    copy_box(esize, ds->ndim, cnt, (const unsigned char *)in[0]->data + (size_t)off * esize,
+             sstr, out[0]->data, ostr);
+    return QC_OK;
+}
+
+const struct qc_op_def qc_op_slice = {
+    .onnx_name = "Slice", .n_in_min = 1, .n_in_max = 5, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_CONST_INPUTS, .parse = slice_parse, .infer = slice_infer,
+    .cpu = { .forward = slice_forward_cpu, .backward = NULL },
+};

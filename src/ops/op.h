@@ -1,0 +1,113 @@
+/*
+ * op.h - the op table contract.
+ *
+ * Every ONNX op qatconv supports is one const struct qc_op_def, defined in
+ * src/ops/<family>.c and listed once in ops.def.  A definition has:
+ *   parse     reads node->attrs once (opset-aware), validates them, and stores
+ *             a small params struct in node->params (qc_malloc'ed; freed by the
+ *             graph with qc_free).  Unsupported attribute values are
+ *             QC_ERR_UNSUPPORTED with a message naming the node.  NULL = none.
+ *   infer     computes each output's dtype and shape from the inputs.  in[i]
+ *             carries dtype and shape; in[i]->data is non-NULL when that input
+ *             is a constant (initializer, Constant, folded value), which is how
+ *             Reshape/Slice/Pad/Clip/Resize read their input-form attributes.
+ *             in[i] is NULL for an omitted optional input.
+ *   workspace scratch bytes the CPU forward/backward need (im2col ...), or NULL.
+ *   fold      when the plan may evaluate the node once at plan time
+ *             (shape subgraphs): see enum qc_fold.
+ *   cpu       the reference kernels: forward (required) and backward (NULL
+ *             until the training engine provides it).  Backward ACCUMULATES
+ *             into input gradients.
+ *
+ * Kernels receive input and output tensors whose data is allocated by the
+ * plan; they never allocate.  All compute is float32 except index arithmetic
+ * in folded subgraphs (int64).
+ */
+#ifndef QATCONV_SRC_OPS_OP_H
+#define QATCONV_SRC_OPS_OP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../graph.h"
+#include "../qc.h"
+#include "../tensor.h"
+
+struct qc_backend;
+
+enum qc_op_kind {
+#define QC_OP(ID, NAME, DEF) QC_OP_##ID,
+#include "ops.def"
+#undef QC_OP
+    QC_OP_COUNT
+};
+
+enum qc_fold {
+    QC_FOLD_NEVER = 0,      /* a compute op                                       */
+    QC_FOLD_CONST_INPUTS,   /* folded when every present input is a non-parameter
+                               constant (no float initializer)                     */
+    QC_FOLD_ALWAYS,         /* Shape, Constant: folded once shapes are known       */
+};
+
+/* What a kernel may use besides its tensors. */
+struct qc_op_ctx {
+    struct qc_backend *be;          /* sgemm and memory                          */
+    void              *workspace;   /* >= the op's workspace() bytes, aligned 64  */
+    size_t             workspace_size;
+    int                threads;     /* element-wise parallelism                   */
+    int64_t            opset;       /* default-domain opset of the model          */
+    bool               training;    /* Dropout, BatchNorm mode                    */
+    const char        *label;       /* node label for messages                    */
+};
+
+typedef enum qc_status (*qc_forward_fn)(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        struct qc_tensor *const *out);
+/* dout[i]: gradient of output i (read); din[i]: gradient of input i to
+ * ACCUMULATE into, NULL when input i needs none. */
+typedef enum qc_status (*qc_backward_fn)(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                         const struct qc_tensor *const *in,
+                                         const struct qc_tensor *const *out,
+                                         const struct qc_tensor *const *dout,
+                                         struct qc_tensor *const *din);
+
+struct qc_kernel {
+    qc_forward_fn  forward;
+    qc_backward_fn backward;
+};
+
+struct qc_op_def {
+    const char   *onnx_name;
+    int           n_in_min, n_in_max;      /* counting omitted optional inputs     */
+    int           n_out_min, n_out_max;
+    enum qc_fold  fold;
+    enum qc_status (*parse)(struct qc_node *n, int64_t opset, const char *label);
+    enum qc_status (*infer)(const struct qc_node *n, const char *label,
+                            const struct qc_tensor *const *in, struct qc_tensor *const *out);
+    size_t (*workspace)(const struct qc_node *n, const struct qc_tensor *const *in,
+                        const struct qc_tensor *const *out);
+    struct qc_kernel cpu;
+};
+
+#define QC_OP(ID, NAME, DEF) extern const struct qc_op_def DEF;
+#include "ops.def"
+#undef QC_OP
+
+/* The definition of kind k (0 <= k < QC_OP_COUNT). */
+const struct qc_op_def *qc_op_get(enum qc_op_kind k);
+/* Kind of an ONNX op_type in the default domain, or -1. */
+int qc_op_lookup(const char *onnx_name);
+
+/* Shared helpers for op files (src/ops/common.c). */
+
+/* Numpy-style broadcast of two shapes into *out; QC_ERR_SHAPE (logged with
+ * label) if incompatible. */
+enum qc_status qc_broadcast_shape(const char *label, const struct qc_shape *a,
+                                  const struct qc_shape *b, struct qc_shape *out);
+/* Normalizes a possibly negative axis against rank; QC_ERR_ONNX if out of
+ * range. */
+enum qc_status qc_norm_axis(const char *label, int64_t axis, int rank, int *out);
+/* Allocates *n->params of `size` zeroed bytes (for parse hooks). */
+enum qc_status qc_op_params_new(struct qc_node *n, size_t size);
+
+#endif

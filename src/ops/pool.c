@@ -1,0 +1,678 @@
+/*
+ * pool.c - pooling and mean reduction: MaxPool, AveragePool,
+ * GlobalAveragePool, GlobalMaxPool and ReduceMean.
+ *
+ * MaxPool/AveragePool take [N, C, D1..Dk] float32 with k = 1, 2 or 3 spatial
+ * dims; internally every problem is 3D with leading unit dims.  Per spatial
+ * dim, with effective kernel ek = (k - 1) * dilation + 1:
+ *   explicit pads:  out = floor_or_ceil((in + pad_begin + pad_end - ek) / stride) + 1,
+ *                   and with ceil_mode the last window must start inside the
+ *                   input or the begin padding: if (out - 1) * stride >= in + pad_begin,
+ *                   out -= 1 (ONNX Runtime / PyTorch rule);
+ *   SAME_UPPER/LOWER: total pad max(0, (ceil(in / stride) - 1) * stride + k - in)
+ *                   (undilated k, as ONNX Runtime does), the odd one at the end
+ *                   (UPPER) or the beginning (LOWER), then out as for explicit
+ *                   pads without ceil_mode: ceil(in / stride) when dilation is 1;
+ *   VALID:          out = floor((in - ek) / stride) + 1, no pads.
+ * MaxPool ignores padded positions; its optional Indices output holds the
+ * flat row-major index into X (batch and channel included) of the first
+ * maximum, as ONNX Runtime does (storage_order 0 only).  AveragePool divides
+ * by the number of window positions inside X, or with count_include_pad by
+ * those inside the padded extent [-pad_begin, in + pad_end).
+ *
+ * ReduceMean averages over `axes` (attribute before opset 18, optional
+ * constant input from 18); empty axes reduce everything unless
+ * noop_with_empty_axes.  A contiguous run of reduced dims (H,W of NCHW) is a
+ * fast path; other axis sets walk the reduced dims with an odometer.  Sums
+ * are accumulated in double.
+ */
+#include <config.h>
+
+#include "op.h"
+
+#include <float.h>
+#include <string.h>
+
+#include "../attr.h"
+#include "../log.h"
+
+#define POOL_MAX_SP 3
+
+static int nthreads(const struct qc_op_ctx *ctx)
+{
+    return ctx->threads > 0 ? ctx->threads : 1;
+}
+
+enum auto_pad { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
+
+struct pool_params {
+    int           nsp;                        /* spatial dims in the attributes */
+    int64_t       kernel[POOL_MAX_SP], stride[POOL_MAX_SP], dil[POOL_MAX_SP];
+    int64_t       pads[2 * POOL_MAX_SP];      /* begins then ends               */
+    enum auto_pad auto_pad;
+    bool          ceil_mode, count_include_pad;
+};
+
+/* A pooling problem on 3 spatial dims (unused leading dims are 1). */
+struct pool_geom {
+    int64_t nc;
+    int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+};
+
+static enum qc_status read_ints(const struct qc_node *n, const char *label, const char *name,
+                                int want, int64_t def, int64_t *v)
+{
+    int cnt;
+    enum qc_status st = qc_attr_ints(&n->attrs, label, name, v, 2 * POOL_MAX_SP, &cnt);
+    if (st != QC_OK)
+        return st;
+    if (cnt == 0) {
+        for (int i = 0; i < want; i++)
+            v[i] = def;
+        return QC_OK;
+    }
+    if (cnt != want) {
+        qc_log_error("%s: attribute '%s' has %d values, expected %d", label, name, cnt, want);
+        return QC_ERR_ONNX;
+    }
+    return QC_OK;
+}
+
+static enum qc_status pool_parse_common(struct qc_node *n, int64_t opset, const char *label,
+                                        bool is_max)
+{
+    struct pool_params *p;
+    int64_t k[2 * POOL_MAX_SP], v;
+    const char *ap;
+    int cnt;
+    enum qc_status st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    st = qc_attr_ints(&n->attrs, label, "kernel_shape", k, 2 * POOL_MAX_SP, &cnt);
+    if (st != QC_OK)
+        return st;
+    if (cnt < 1 || cnt > POOL_MAX_SP) {
+        qc_log_error("%s: kernel_shape has %d values, supported 1 to %d spatial dims", label,
+                     cnt, POOL_MAX_SP);
+        return cnt < 1 ? QC_ERR_ONNX : QC_ERR_UNSUPPORTED;
+    }
+    p->nsp = cnt;
+    memcpy(p->kernel, k, (size_t)cnt * sizeof(*k));
+    st = read_ints(n, label, "strides", cnt, 1, k);
+    if (st != QC_OK)
+        return st;
+    memcpy(p->stride, k, (size_t)cnt * sizeof(*k));
+    st = read_ints(n, label, "dilations", cnt, 1, k);
+    if (st != QC_OK)
+        return st;
+    memcpy(p->dil, k, (size_t)cnt * sizeof(*k));
+    st = read_ints(n, label, "pads", 2 * cnt, 0, p->pads);
+    if (st != QC_OK)
+        return st;
+    for (int i = 0; i < cnt; i++) {
+        if (p->kernel[i] < 1 || p->stride[i] < 1 || p->dil[i] < 1 || p->pads[i] < 0 ||
+            p->pads[cnt + i] < 0) {
+            qc_log_error("%s: invalid kernel_shape/strides/dilations/pads value on spatial "
+                         "dim %d", label, i);
+            return QC_ERR_ONNX;
+        }
+        if (p->dil[i] != 1 && !is_max && opset < 19) {
+            qc_log_error("%s: AveragePool dilations need opset 19 (model opset %lld)", label,
+                         (long long)opset);
+            return QC_ERR_ONNX;
+        }
+    }
+    st = qc_attr_string(&n->attrs, label, "auto_pad", "NOTSET", &ap);
+    if (st != QC_OK)
+        return st;
+    if (strcmp(ap, "NOTSET") == 0) {
+        p->auto_pad = PAD_NOTSET;
+    } else if (strcmp(ap, "SAME_UPPER") == 0) {
+        p->auto_pad = PAD_SAME_UPPER;
+    } else if (strcmp(ap, "SAME_LOWER") == 0) {
+        p->auto_pad = PAD_SAME_LOWER;
+    } else if (strcmp(ap, "VALID") == 0) {
+        p->auto_pad = PAD_VALID;
+    } else {
+        qc_log_error("%s: auto_pad '%s' is not supported", label, ap);
+        return QC_ERR_UNSUPPORTED;
+    }
+    st = qc_attr_int(&n->attrs, label, "ceil_mode", 0, &v);
+    if (st != QC_OK)
+        return st;
+    p->ceil_mode = v != 0;
+    if (is_max) {
+        st = qc_attr_int(&n->attrs, label, "storage_order", 0, &v);
+        if (st != QC_OK)
+            return st;
+        if (v != 0) {
+            qc_log_error("%s: MaxPool storage_order=%lld is not supported (only 0)", label,
+                         (long long)v);
+            return QC_ERR_UNSUPPORTED;
+        }
+    } else {
+        st = qc_attr_int(&n->attrs, label, "count_include_pad", 0, &v);
+        if (st != QC_OK)
+            return st;
+        p->count_include_pad = v != 0;
+    }
+    return QC_OK;
+}
+
+static enum qc_status maxpool_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    return pool_parse_common(n, opset, label, true);
+}
+
+static enum qc_status avgpool_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    return pool_parse_common(n, opset, label, false);
+}
+
+/* Output size and pads of every spatial dim (see the file comment). */
+static enum qc_status pool_geometry(const struct pool_params *p, const char *label,
+                                    const struct qc_shape *x, struct pool_geom *g)
+{
+    int off = POOL_MAX_SP - p->nsp;
+    char s[128];
+    if (x->ndim != p->nsp + 2) {
+        qc_log_error("%s: input shape %s does not match a %d-D kernel", label,
+                     qc_shape_str(x, s, sizeof(s)), p->nsp);
+        return QC_ERR_SHAPE;
+    }
+    g->nc = x->dims[0] * x->dims[1];
+    for (int i = 0; i < POOL_MAX_SP; i++) {
+        int j = i - off;
+        int64_t in, k, st, d, pb = 0, pe = 0, ek, out;
+        if (j < 0) {
+            g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
+            g->pb[i] = g->pe[i] = 0;
+            continue;
+        }
+        in = x->dims[2 + j];
+        k = p->kernel[j];
+        st = p->stride[j];
+        d = p->dil[j];
+        ek = (k - 1) * d + 1;
+        switch (p->auto_pad) {
+        case PAD_NOTSET:
+            pb = p->pads[j];
+            pe = p->pads[p->nsp + j];
+            if (in + pb + pe < ek) {
+                out = 0;
+                break;
+            }
+            if (p->ceil_mode) {
+                out = (in + pb + pe - ek + st - 1) / st + 1;
+                if ((out - 1) * st >= in + pb)
+                    out--;
+            } else {
+                out = (in + pb + pe - ek) / st + 1;
+            }
+            break;
+        case PAD_VALID:
+            out = in >= ek ? (in - ek) / st + 1 : 0;
+            break;
+        default: {
+            /* ONNX Runtime's rule: the pad is sized for the undilated kernel,
+             * then the output follows from the dilated one (same as the spec
+             * when dilation is 1) */
+            int64_t total = QC_MAX(0, ((in + st - 1) / st - 1) * st + k - in);
+            pb = p->auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            pe = total - pb;
+            out = in + total >= ek ? (in + total - ek) / st + 1 : 0;
+            break;
+        }
+        }
+        if (out < 1) {
+            qc_log_error("%s: input shape %s is smaller than the kernel on spatial dim %d",
+                         label, qc_shape_str(x, s, sizeof(s)), j);
+            return QC_ERR_SHAPE;
+        }
+        g->in[i] = in;
+        g->out[i] = out;
+        g->k[i] = k;
+        g->s[i] = st;
+        g->d[i] = d;
+        g->pb[i] = pb;
+        g->pe[i] = pe;
+    }
+    return QC_OK;
+}
+
+static enum qc_status pool_infer(const struct qc_node *n, const char *label,
+                                 const struct qc_tensor *const *in, struct qc_tensor *const *out)
+{
+    const struct pool_params *p = n->params;
+    struct pool_geom g;
+    enum qc_status st;
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: input type %s, only float32 is supported", label,
+                     qc_dtype_name(in[0]->dtype));
+        return QC_ERR_UNSUPPORTED;
+    }
+    st = pool_geometry(p, label, &in[0]->shape, &g);
+    if (st != QC_OK)
+        return st;
+    out[0]->dtype = QC_DTYPE_F32;
+    out[0]->shape = in[0]->shape;
+    for (int j = 0; j < p->nsp; j++)
+        out[0]->shape.dims[2 + j] = g.out[POOL_MAX_SP - p->nsp + j];
+    if (n->n_out > 1) {
+        out[1]->dtype = QC_DTYPE_I64;
+        out[1]->shape = out[0]->shape;
+    }
+    return QC_OK;
+}
+
+/* Window of output position o on one dim: first input coordinate. */
+static inline int64_t win_start(const struct pool_geom *g, int i, int64_t o)
+{
+    return o * g->s[i] - g->pb[i];
+}
+
+static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                          const struct qc_tensor *const *in,
+                                          struct qc_tensor *const *out)
+{
+    struct pool_geom g;
+    const float *x = qc_tensor_f32(in[0]);
+    float *y = qc_tensor_f32(out[0]);
+    int64_t *idx = n->n_out > 1 ? qc_tensor_i64(out[1]) : NULL;
+    int64_t osz, isz;
+    enum qc_status st = pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
+    if (st != QC_OK)
+        return st;
+    osz = g.out[0] * g.out[1] * g.out[2];
+    isz = g.in[0] * g.in[1] * g.in[2];
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (g.nc * osz > 4096)
+    for (int64_t r = 0; r < g.nc; r++) {
+        const float *xr = x + r * isz;
+        for (int64_t o = 0; o < osz; o++) {
+            int64_t o0 = o / (g.out[1] * g.out[2]), o1 = (o / g.out[2]) % g.out[1];
+            int64_t o2 = o % g.out[2];
+            int64_t s0 = win_start(&g, 0, o0), s1 = win_start(&g, 1, o1);
+            int64_t s2 = win_start(&g, 2, o2);
+            float best = -FLT_MAX;
+            int64_t bi = -1;
+            for (int64_t a = 0; a < g.k[0]; a++) {
+                int64_t i0 = s0 + a * g.d[0];
+                if (i0 < 0 || i0 >= g.in[0])
+                    continue;
+                for (int64_t b = 0; b < g.k[1]; b++) {
+                    int64_t i1 = s1 + b * g.d[1];
+                    if (i1 < 0 || i1 >= g.in[1])
+                        continue;
+                    for (int64_t c = 0; c < g.k[2]; c++) {
+                        int64_t i2 = s2 + c * g.d[2], at;
+                        if (i2 < 0 || i2 >= g.in[2])
+                            continue;
+                        at = (i0 * g.in[1] + i1) * g.in[2] + i2;
+                        if (xr[at] > best || bi < 0) {
+                            best = xr[at];
+                            bi = at;
+                        }
+                    }
+                }
+            }
+            y[r * osz + o] = best;
+            if (idx)
+                idx[r * osz + o] = bi < 0 ? -1 : r * isz + bi;
+        }
+    }
+    return QC_OK;
+}
+
+/* Positions of a window on dim i inside [lo, hi). */
+static inline int64_t win_count(const struct pool_geom *g, int i, int64_t start, int64_t lo,
+                                int64_t hi)
+{
+    int64_t cnt = 0;
+    for (int64_t a = 0; a < g->k[i]; a++) {
+        int64_t v = start + a * g->d[i];
+        cnt += v >= lo && v < hi;
+    }
+    return cnt;
+}
+
+static enum qc_status avgpool_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                          const struct qc_tensor *const *in,
+                                          struct qc_tensor *const *out)
+{
+    const struct pool_params *p = n->params;
+    struct pool_geom g;
+    const float *x = qc_tensor_f32(in[0]);
+    float *y = qc_tensor_f32(out[0]);
+    int64_t osz, isz;
+    enum qc_status st = pool_geometry(p, ctx->label, &in[0]->shape, &g);
+    if (st != QC_OK)
+        return st;
+    osz = g.out[0] * g.out[1] * g.out[2];
+    isz = g.in[0] * g.in[1] * g.in[2];
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (g.nc * osz > 4096)
+    for (int64_t r = 0; r < g.nc; r++) {
+        const float *xr = x + r * isz;
+        for (int64_t o = 0; o < osz; o++) {
+            int64_t o0 = o / (g.out[1] * g.out[2]), o1 = (o / g.out[2]) % g.out[1];
+            int64_t o2 = o % g.out[2];
+            int64_t s0 = win_start(&g, 0, o0), s1 = win_start(&g, 1, o1);
+            int64_t s2 = win_start(&g, 2, o2);
+            int64_t cnt;
+            float sum = 0.0f;
+            for (int64_t a = 0; a < g.k[0]; a++) {
+                int64_t i0 = s0 + a * g.d[0];
+                if (i0 < 0 || i0 >= g.in[0])
+                    continue;
+                for (int64_t b = 0; b < g.k[1]; b++) {
+                    int64_t i1 = s1 + b * g.d[1];
+                    if (i1 < 0 || i1 >= g.in[1])
+                        continue;
+                    for (int64_t c = 0; c < g.k[2]; c++) {
+                        int64_t i2 = s2 + c * g.d[2];
+                        if (i2 < 0 || i2 >= g.in[2])
+                            continue;
+                        sum += xr[(i0 * g.in[1] + i1) * g.in[2] + i2];
+                    }
+                }
+            }
+            if (p->count_include_pad)
+                cnt = win_count(&g, 0, s0, -g.pb[0], g.in[0] + g.pe[0]) *
+                      win_count(&g, 1, s1, -g.pb[1], g.in[1] + g.pe[1]) *
+                      win_count(&g, 2, s2, -g.pb[2], g.in[2] + g.pe[2]);
+            else
+                cnt = win_count(&g, 0, s0, 0, g.in[0]) * win_count(&g, 1, s1, 0, g.in[1]) *
+                      win_count(&g, 2, s2, 0, g.in[2]);
+            y[r * osz + o] = cnt > 0 ? sum / (float)cnt : 0.0f;
+        }
+    }
+    return QC_OK;
+}
+
+/* ---- GlobalAveragePool, GlobalMaxPool ---- */
+
+static enum qc_status global_infer(const struct qc_node *n, const char *label,
+                                   const struct qc_tensor *const *in,
+                                   struct qc_tensor *const *out)
+{
+    char s[128];
+    (void)n;
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: input type %s, only float32 is supported", label,
+                     qc_dtype_name(in[0]->dtype));
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (in[0]->shape.ndim < 2) {
+        qc_log_error("%s: input shape %s, expected [N,C,...]", label,
+                     qc_shape_str(&in[0]->shape, s, sizeof(s)));
+        return QC_ERR_SHAPE;
+    }
+    out[0]->dtype = QC_DTYPE_F32;
+    out[0]->shape = in[0]->shape;
+    for (int i = 2; i < in[0]->shape.ndim; i++)
+        out[0]->shape.dims[i] = 1;
+    return QC_OK;
+}
+
+static void global_run(const struct qc_op_ctx *ctx, const struct qc_tensor *xt,
+                       struct qc_tensor *yt, bool is_max)
+{
+    const struct qc_shape *s = &xt->shape;
+    const float *x = qc_tensor_f32(xt);
+    float *y = qc_tensor_f32(yt);
+    int64_t rows = s->dims[0] * s->dims[1], len = 1;
+    for (int i = 2; i < s->ndim; i++)
+        len *= s->dims[i];
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (rows * len > 16384)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * len;
+        if (is_max) {
+            float m = -FLT_MAX;
+            for (int64_t k = 0; k < len; k++)
+                m = xr[k] > m ? xr[k] : m;
+            y[r] = m;
+        } else {
+            double sum = 0.0;
+            for (int64_t k = 0; k < len; k++)
+                sum += xr[k];
+            y[r] = (float)(sum / (double)len);
+        }
+    }
+}
+
+static enum qc_status global_avgpool_forward_cpu(const struct qc_node *n,
+                                                 const struct qc_op_ctx *ctx,
+                                                 const struct qc_tensor *const *in,
+                                                 struct qc_tensor *const *out)
+{
+    (void)n;
+    global_run(ctx, in[0], out[0], false);
+    return QC_OK;
+}
+
+static enum qc_status global_maxpool_forward_cpu(const struct qc_node *n,
+                                                 const struct qc_op_ctx *ctx,
+                                                 const struct qc_tensor *const *in,
+                                                 struct qc_tensor *const *out)
+{
+    (void)n;
+    global_run(ctx, in[0], out[0], true);
+    return QC_OK;
+}
+
+/* ---- ReduceMean ---- */
+
+struct reduce_params {
+    bool    axes_input;            /* opset >= 18: axes is input 1   */
+    bool    keepdims, noop_empty;
+    int     n_axes;                /* attribute axes                 */
+    int64_t axes[QC_MAX_DIMS];
+};
+
+static enum qc_status reduce_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    struct reduce_params *p;
+    int64_t v;
+    enum qc_status st = qc_op_params_new(n, sizeof(*p));
+    if (st != QC_OK)
+        return st;
+    p = n->params;
+    p->axes_input = opset >= 18;
+    st = qc_attr_int(&n->attrs, label, "keepdims", 1, &v);
+    if (st != QC_OK)
+        return st;
+    p->keepdims = v != 0;
+    st = qc_attr_int(&n->attrs, label, "noop_with_empty_axes", 0, &v);
+    if (st != QC_OK)
+        return st;
+    p->noop_empty = v != 0;
+    if (p->axes_input) {
+        if (qc_attr_find(&n->attrs, "axes")) {
+            qc_log_error("%s: ReduceMean opset %lld takes axes as an input, not an attribute",
+                         label, (long long)opset);
+            return QC_ERR_ONNX;
+        }
+        return QC_OK;
+    }
+    if (n->n_in > 1) {
+        qc_log_error("%s: ReduceMean before opset 18 takes one input, got %d", label, n->n_in);
+        return QC_ERR_ONNX;
+    }
+    return qc_attr_ints(&n->attrs, label, "axes", p->axes, QC_MAX_DIMS, &p->n_axes);
+}
+
+/* mask[d] = dim d is reduced; *noop when the op is the identity. */
+static enum qc_status reduce_mask(const struct qc_node *n, const char *label,
+                                  const struct qc_tensor *const *in, bool *mask, bool *noop)
+{
+    const struct reduce_params *p = n->params;
+    int rank = in[0]->shape.ndim, cnt = p->n_axes;
+    int64_t axes[QC_MAX_DIMS];
+    memcpy(axes, p->axes, sizeof(axes));
+    if (p->axes_input && n->n_in > 1 && in[1]) {
+        int64_t m = qc_tensor_nelem(in[1]);
+        if (!in[1]->data) {
+            qc_log_error("%s: ReduceMean axes input is not a constant", label);
+            return QC_ERR_UNSUPPORTED;
+        }
+        if (m > QC_MAX_DIMS || in[1]->shape.ndim > 1) {
+            qc_log_error("%s: ReduceMean axes input has %lld values", label, (long long)m);
+            return QC_ERR_ONNX;
+        }
+        cnt = (int)m;
+        for (int i = 0; i < cnt; i++)
+            axes[i] = qc_tensor_get_i64(in[1], i);
+    }
+    *noop = cnt == 0 && p->noop_empty;
+    for (int d = 0; d < rank; d++)
+        mask[d] = cnt == 0 && !*noop;
+    for (int i = 0; i < cnt; i++) {
+        int a;
+        enum qc_status st = qc_norm_axis(label, axes[i], rank, &a);
+        if (st != QC_OK)
+            return st;
+        mask[a] = true;
+    }
+    return QC_OK;
+}
+
+static enum qc_status reduce_infer(const struct qc_node *n, const char *label,
+                                   const struct qc_tensor *const *in,
+                                   struct qc_tensor *const *out)
+{
+    const struct reduce_params *p = n->params;
+    bool mask[QC_MAX_DIMS], noop;
+    struct qc_shape s;
+    enum qc_status st;
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: input type %s, only float32 is supported", label,
+                     qc_dtype_name(in[0]->dtype));
+        return QC_ERR_UNSUPPORTED;
+    }
+    st = reduce_mask(n, label, in, mask, &noop);
+    if (st != QC_OK)
+        return st;
+    s.ndim = 0;
+    for (int d = 0; d < in[0]->shape.ndim; d++) {
+        if (!mask[d])
+            s.dims[s.ndim++] = in[0]->shape.dims[d];
+        else if (p->keepdims)
+            s.dims[s.ndim++] = 1;
+    }
+    out[0]->dtype = QC_DTYPE_F32;
+    out[0]->shape = s;
+    return QC_OK;
+}
+
+static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                         const struct qc_tensor *const *in,
+                                         struct qc_tensor *const *out)
+{
+    const struct qc_shape *s = &in[0]->shape;
+    const float *x = qc_tensor_f32(in[0]);
+    float *y = qc_tensor_f32(out[0]);
+    bool mask[QC_MAX_DIMS], noop, contiguous = true;
+    int rank = s->ndim, first = -1, last = -1, nred = 0;
+    int64_t rdims[QC_MAX_DIMS], rstr[QC_MAX_DIMS], kdims[QC_MAX_DIMS], kstr[QC_MAX_DIMS];
+    int64_t stride[QC_MAX_DIMS], nout = qc_tensor_nelem(out[0]), rsize = 1;
+    int nkeep = 0;
+    enum qc_status st = reduce_mask(n, ctx->label, in, mask, &noop);
+    if (st != QC_OK)
+        return st;
+    if (noop) {
+        if (in[0]->data != out[0]->data)
+            memcpy(y, x, qc_tensor_nbytes(in[0]));
+        return QC_OK;
+    }
+    for (int d = rank - 1; d >= 0; d--)
+        stride[d] = d == rank - 1 ? 1 : stride[d + 1] * s->dims[d + 1];
+    for (int d = 0; d < rank; d++) {
+        if (!mask[d] || s->dims[d] == 1)
+            continue;
+        if (first < 0)
+            first = d;
+        else if (last != d - 1)
+            contiguous = false;
+        last = d;
+    }
+    for (int d = 0; d < rank; d++) {
+        if (mask[d]) {
+            rdims[nred] = s->dims[d];
+            rstr[nred++] = stride[d];
+            rsize *= s->dims[d];
+        } else {
+            kdims[nkeep] = s->dims[d];
+            kstr[nkeep++] = stride[d];
+        }
+    }
+    if (contiguous) {
+        /* x viewed as [outer, rsize, inner]: one block of reduced dims */
+        int64_t inner = first < 0 ? 1 : stride[last];
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nout * rsize > 16384)
+        for (int64_t o = 0; o < nout; o++) {
+            int64_t ob = o / inner, oi = o % inner;
+            const float *xr = x + ob * rsize * inner + oi;
+            double sum = 0.0;
+            for (int64_t r = 0; r < rsize; r++)
+                sum += xr[r * inner];
+            y[o] = (float)(sum / (double)rsize);
+        }
+        return QC_OK;
+    }
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nout * rsize > 16384)
+    for (int64_t o = 0; o < nout; o++) {
+        int64_t base = 0, rem = o, cnt[QC_MAX_DIMS];
+        double sum = 0.0;
+        for (int k = nkeep - 1; k >= 0; k--) {
+            base += (rem % kdims[k]) * kstr[k];
+            rem /= kdims[k];
+        }
+        memset(cnt, 0, sizeof(cnt));
+        for (int64_t r = 0; r < rsize; r++) {
+            int64_t off = base;
+            for (int k = 0; k < nred; k++)
+                off += cnt[k] * rstr[k];
+            sum += x[off];
+            /* odometer over the reduced dims */
+            for (int k = nred - 1; k >= 0; k--) {
+                if (++cnt[k] < rdims[k])
+                    break;
+                cnt[k] = 0;
+            }
+        }
+        y[o] = (float)(sum / (double)rsize);
+    }
+    return QC_OK;
+}
+
+/* ---- definitions ---- */
+
+const struct qc_op_def qc_op_maxpool = {
+    .onnx_name = "MaxPool", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 2,
+    .fold = QC_FOLD_NEVER, .parse = maxpool_parse, .infer = pool_infer,
+    .cpu = { .forward = maxpool_forward_cpu },
+};
+
+const struct qc_op_def qc_op_avgpool = {
+    .onnx_name = "AveragePool", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_NEVER, .parse = avgpool_parse, .infer = pool_infer,
+    .cpu = { .forward = avgpool_forward_cpu },
+};
+
+const struct qc_op_def qc_op_global_avgpool = {
+    .onnx_name = "GlobalAveragePool", .n_in_min = 1, .n_in_max = 1,
+    .n_out_min = 1, .n_out_max = 1, .fold = QC_FOLD_NEVER, .infer = global_infer,
+    .cpu = { .forward = global_avgpool_forward_cpu },
+};
+
+const struct qc_op_def qc_op_global_maxpool = {
+    .onnx_name = "GlobalMaxPool", .n_in_min = 1, .n_in_max = 1,
+    .n_out_min = 1, .n_out_max = 1, .fold = QC_FOLD_NEVER, .infer = global_infer,
+    .cpu = { .forward = global_maxpool_forward_cpu },
+};
+
+const struct qc_op_def qc_op_reduce_mean = {
+    .onnx_name = "ReduceMean", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_NEVER, .parse = reduce_parse, .infer = reduce_infer,
+    .cpu = { .forward = reduce_forward_cpu },
+};

@@ -1,0 +1,414 @@
+/*
+ * plan.c - a finalized graph prepared for one batch size (see plan.h).
+ *
+ * Storage: one struct qc_tensor per graph value (initializers are views of
+ * the graph's data; everything else gets a backend buffer at plan time),
+ * plus private tensors for outputs a node writes under an empty name.
+ * Shape subgraphs are evaluated here, on the host, as soon as their inputs
+ * are known, so infer hooks downstream see their values as constants.
+ */
+#include <config.h>
+
+#include "plan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "ops/op.h"
+
+struct plan_step {
+    int                node;      /* index in g->nodes                        */
+    struct qc_tensor **in;        /* n_in pointers (NULL = omitted)           */
+    struct qc_tensor **out;       /* n_out pointers                           */
+    const struct qc_kernel *k;
+};
+
+struct qc_plan {
+    const struct qc_graph *g;
+    struct qc_backend     *be;
+    int64_t                batch;
+    struct qc_tensor      *vals;      /* n_values                             */
+    bool                  *is_const;  /* n_values                             */
+    bool                  *on_host;   /* buffer allocated with qc_malloc      */
+    struct qc_tensor      *anon;      /* one per node output slot with no name */
+    int                    n_anon;
+    struct qc_tensor     **ptrs;      /* flat in/out pointer storage          */
+    struct plan_step      *steps;
+    int                    n_steps;
+    int                   *inputs;    /* runtime graph inputs                 */
+    int                    n_inputs;
+    void                  *workspace;
+    size_t                 ws_size;
+};
+
+static bool value_is_param(const struct qc_value *v)
+{
+    return v->init && v->init->dtype == QC_DTYPE_F32;
+}
+
+/* Builds "<model>: <Op> '<label>'" for messages. */
+static const char *node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
+                              size_t len)
+{
+    snprintf(buf, len, "%s: %s '%s'", g->path, n->op_type, qc_node_label(g, n));
+    return buf;
+}
+
+/* Dim 0 of a runtime input is the batch axis when it is symbolic. */
+static bool batch_axis_symbolic(const struct qc_value *v)
+{
+    return v->dim_param[0] != NULL || v->shape.dims[0] <= 0;
+}
+
+/* Picks the batch size: the requested one when some runtime input has a
+ * symbolic dim 0, else the fixed dim 0 of the first runtime input. */
+static enum qc_status choose_batch(const struct qc_graph *g, int64_t want, int64_t *batch)
+{
+    int64_t fixed = -1;
+    bool symbolic = false;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const struct qc_value *v = &g->values[g->inputs[i]];
+        if (v->init)
+            continue;
+        if (!v->has_shape) {
+            qc_log_error("%s: graph input '%s' has no declared shape", g->path, v->name);
+            return QC_ERR_UNSUPPORTED;
+        }
+        if (v->shape.ndim < 1)
+            continue;
+        if (batch_axis_symbolic(v))
+            symbolic = true;
+        else if (fixed < 0)
+            fixed = v->shape.dims[0];
+    }
+    *batch = symbolic || fixed < 0 ? want : fixed;
+    return QC_OK;
+}
+
+static enum qc_status alloc_value(struct qc_plan *p, int v, bool host)
+{
+    struct qc_tensor *t = &p->vals[v];
+    size_t nbytes = qc_tensor_nbytes(t);
+    enum qc_status st;
+    if (host) {
+        t->data = qc_calloc(1, nbytes ? nbytes : 1);
+        if (!t->data)
+            return QC_ERR_NOMEM;
+        p->on_host[v] = true;
+        return QC_OK;
+    }
+    st = p->be->ops->alloc(p->be, nbytes, &t->data);
+    return st;
+}
+
+static enum qc_status setup_inputs(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    p->inputs = qc_calloc((size_t)g->n_inputs + 1, sizeof(int));
+    if (!p->inputs)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < g->n_inputs; i++) {
+        int vi = g->inputs[i];
+        const struct qc_value *v = &g->values[vi];
+        struct qc_tensor *t = &p->vals[vi];
+        enum qc_status st;
+        if (v->init)
+            continue;
+        if (!qc_dtype_supported(v->dtype)) {
+            qc_log_error("%s: graph input '%s' has unsupported type %s", g->path, v->name,
+                         qc_dtype_name(v->dtype));
+            return QC_ERR_UNSUPPORTED;
+        }
+        t->dtype = v->dtype;
+        t->shape = v->shape;
+        if (t->shape.ndim > 0 && batch_axis_symbolic(v))
+            t->shape.dims[0] = p->batch;
+        for (int d = 1; d < t->shape.ndim; d++) {
+            if (t->shape.dims[d] <= 0) {
+                qc_log_error("%s: graph input '%s': dimension %d is not fixed ('%s'); "
+                             "qatconv needs concrete sizes except the batch axis", g->path,
+                             v->name, d, v->dim_param[d] ? v->dim_param[d] : "?");
+                return QC_ERR_UNSUPPORTED;
+            }
+        }
+        st = alloc_value(p, vi, false);
+        if (st != QC_OK)
+            return st;
+        p->inputs[p->n_inputs++] = vi;
+    }
+    return QC_OK;
+}
+
+/* Infers one node's outputs, folds it if its op allows, or schedules it. */
+static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **ptrs,
+                                struct qc_tensor *anon, int *n_anon)
+{
+    const struct qc_graph *g = p->g;
+    const struct qc_node *n = &g->nodes[ni];
+    const struct qc_op_def *d = qc_op_get((enum qc_op_kind)n->kind);
+    struct qc_tensor infer_in[64];
+    const struct qc_tensor *in_views[64];
+    struct qc_tensor **in = ptrs;
+    struct qc_tensor **out = ptrs + n->n_in;
+    bool all_const = true, has_param = false, fold;
+    char where[512];
+    enum qc_status st;
+
+    node_where(g, n, where, sizeof(where));
+    if (n->n_in > (int)QC_ARRAY_SIZE(infer_in)) {
+        qc_log_error("%s: %d inputs, at most %d supported", where, n->n_in,
+                     (int)QC_ARRAY_SIZE(infer_in));
+        return QC_ERR_UNSUPPORTED;
+    }
+    for (int j = 0; j < n->n_in; j++) {
+        int v = n->in[j];
+        in[j] = v >= 0 ? &p->vals[v] : NULL;
+        in_views[j] = NULL;
+        if (v < 0)
+            continue;
+        /* infer sees data only for constants */
+        infer_in[j] = p->vals[v];
+        if (!p->is_const[v])
+            infer_in[j].data = NULL;
+        in_views[j] = &infer_in[j];
+        all_const = all_const && p->is_const[v];
+        has_param = has_param || value_is_param(&g->values[v]);
+    }
+    for (int j = 0; j < n->n_out; j++) {
+        int v = n->out[j];
+        if (v >= 0 && g->values[v].name[0]) {
+            out[j] = &p->vals[v];
+        } else {
+            out[j] = &anon[(*n_anon)++];
+        }
+        memset(out[j], 0, sizeof(*out[j]));
+    }
+    st = d->infer(n, where, in_views, out);
+    if (st != QC_OK)
+        return st;
+    fold = d->fold == QC_FOLD_ALWAYS ||
+           (d->fold == QC_FOLD_CONST_INPUTS && all_const && !has_param && n->n_in > 0);
+    for (int j = 0; j < n->n_out; j++) {
+        struct qc_tensor *t = out[j];
+        size_t nbytes = qc_tensor_nbytes(t);
+        if (!qc_dtype_supported(t->dtype)) {
+            qc_log_error("%s: output %d has unsupported type %s", where, j,
+                         qc_dtype_name(t->dtype));
+            return QC_ERR_UNSUPPORTED;
+        }
+        if (t >= anon && t < anon + *n_anon) {
+            t->data = qc_calloc(1, nbytes ? nbytes : 1);
+            if (!t->data)
+                return QC_ERR_NOMEM;
+            t->owns = true;
+        } else {
+            st = alloc_value(p, n->out[j], fold);
+            if (st != QC_OK)
+                return st;
+            p->is_const[n->out[j]] = fold;
+        }
+    }
+    if (fold) {
+        struct qc_op_ctx ctx = {
+            .be = NULL, .workspace = NULL, .workspace_size = 0, .threads = 1,
+            .opset = g->opset, .training = false, .label = where,
+        };
+        return d->cpu.forward(n, &ctx, (const struct qc_tensor *const *)in, out);
+    }
+    {
+        struct plan_step *s = &p->steps[p->n_steps++];
+        s->node = ni;
+        s->in = in;
+        s->out = out;
+        s->k = p->be->ops->kernel((enum qc_op_kind)n->kind);
+        if (d->workspace && s->k) {
+            size_t ws = d->workspace(n, (const struct qc_tensor *const *)in,
+                                     (const struct qc_tensor *const *)out);
+            if (ws > p->ws_size)
+                p->ws_size = ws;
+        }
+    }
+    return QC_OK;
+}
+
+/* All nodes the backend cannot run, in one message. */
+static enum qc_status check_kernels(const struct qc_plan *p)
+{
+    char msg[2048];
+    size_t pos = 0;
+    int bad = 0;
+    msg[0] = '\0';
+    for (int i = 0; i < p->n_steps; i++) {
+        const struct qc_node *n = &p->g->nodes[p->steps[i].node];
+        if (p->steps[i].k)
+            continue;
+        if (pos < sizeof(msg)) {
+            int w = snprintf(msg + pos, sizeof(msg) - pos, "%s'%s' (%s)", bad ? ", " : "",
+                             qc_node_label(p->g, n), n->op_type);
+            if (w > 0)
+                pos += (size_t)w;
+        }
+        bad++;
+    }
+    if (bad) {
+        qc_log_error("%s: the %s backend cannot run %d node%s: %s", p->g->path,
+                     p->be->ops->name, bad, bad > 1 ? "s" : "", msg);
+        return QC_ERR_UNSUPPORTED;
+    }
+    return QC_OK;
+}
+
+enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
+                           struct qc_plan **out)
+{
+    struct qc_plan *p;
+    enum qc_status st = QC_ERR_NOMEM;
+    size_t n_ptrs = 0, n_slots = 0;
+
+    *out = NULL;
+    if (batch < 1) {
+        qc_log_error("batch size %lld must be at least 1", (long long)batch);
+        return QC_ERR_INVAL;
+    }
+    p = qc_calloc(1, sizeof(*p));
+    if (!p)
+        return QC_ERR_NOMEM;
+    p->g = g;
+    p->be = be;
+    for (int i = 0; i < g->n_nodes; i++) {
+        n_ptrs += (size_t)(g->nodes[i].n_in + g->nodes[i].n_out);
+        n_slots += (size_t)g->nodes[i].n_out;
+    }
+    p->vals = qc_calloc((size_t)g->n_values + 1, sizeof(*p->vals));
+    p->is_const = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
+    p->on_host = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
+    p->anon = qc_calloc(n_slots + 1, sizeof(*p->anon));
+    p->ptrs = qc_calloc(n_ptrs + 1, sizeof(*p->ptrs));
+    p->steps = qc_calloc((size_t)g->n_nodes + 1, sizeof(*p->steps));
+    if (!p->vals || !p->is_const || !p->on_host || !p->anon || !p->ptrs || !p->steps)
+        goto out;
+
+    st = choose_batch(g, batch, &p->batch);
+    if (st != QC_OK)
+        goto out;
+    for (int v = 0; v < g->n_values; v++) {
+        const struct qc_value *val = &g->values[v];
+        if (!val->init)
+            continue;
+        p->vals[v] = *val->init;
+        p->vals[v].owns = false;
+        p->is_const[v] = true;
+    }
+    st = setup_inputs(p);
+    if (st != QC_OK)
+        goto out;
+    {
+        struct qc_tensor **ptrs = p->ptrs;
+        for (int i = 0; i < g->n_nodes; i++) {
+            st = plan_node(p, i, ptrs, p->anon, &p->n_anon);
+            if (st != QC_OK)
+                goto out;
+            ptrs += g->nodes[i].n_in + g->nodes[i].n_out;
+        }
+    }
+    st = check_kernels(p);
+    if (st != QC_OK)
+        goto out;
+    if (p->ws_size) {
+        st = be->ops->alloc(be, p->ws_size, &p->workspace);
+        if (st != QC_OK)
+            goto out;
+    }
+    *out = p;
+    return QC_OK;
+out:
+    qc_plan_free(p);
+    return st;
+}
+
+void qc_plan_free(struct qc_plan *p)
+{
+    if (!p)
+        return;
+    if (p->vals) {
+        for (int v = 0; v < p->g->n_values; v++) {
+            if (p->g->values[v].init || !p->vals[v].data)
+                continue;
+            if (p->on_host[v])
+                qc_free(p->vals[v].data);
+            else
+                p->be->ops->release(p->be, p->vals[v].data);
+        }
+    }
+    if (p->anon)
+        for (int i = 0; i < p->n_anon; i++)
+            qc_free(p->anon[i].data);
+    if (p->workspace)
+        p->be->ops->release(p->be, p->workspace);
+    qc_free(p->vals);
+    qc_free(p->is_const);
+    qc_free(p->on_host);
+    qc_free(p->anon);
+    qc_free(p->ptrs);
+    qc_free(p->steps);
+    qc_free(p->inputs);
+    qc_free(p);
+}
+
+int64_t qc_plan_batch(const struct qc_plan *p)
+{
+    return p->batch;
+}
+
+int qc_plan_n_inputs(const struct qc_plan *p)
+{
+    return p->n_inputs;
+}
+
+struct qc_tensor *qc_plan_input(struct qc_plan *p, int i)
+{
+    return &p->vals[p->inputs[i]];
+}
+
+int qc_plan_n_outputs(const struct qc_plan *p)
+{
+    return p->g->n_outputs;
+}
+
+struct qc_tensor *qc_plan_output(struct qc_plan *p, int i)
+{
+    return &p->vals[p->g->outputs[i]];
+}
+
+struct qc_tensor *qc_plan_value(struct qc_plan *p, int v)
+{
+    if (v < 0 || v >= p->g->n_values || !p->vals[v].data)
+        return NULL;
+    return &p->vals[v];
+}
+
+bool qc_plan_value_is_const(const struct qc_plan *p, int v)
+{
+    return v >= 0 && v < p->g->n_values && p->is_const[v];
+}
+
+enum qc_status qc_plan_forward(struct qc_plan *p)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        const struct plan_step *s = &p->steps[i];
+        const struct qc_node *n = &p->g->nodes[s->node];
+        char where[512];
+        struct qc_op_ctx ctx = {
+            .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
+            .threads = p->be->threads, .opset = p->g->opset, .training = false,
+            .label = NULL,
+        };
+        enum qc_status st;
+        ctx.label = node_where(p->g, n, where, sizeof(where));
+        st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
+        if (st != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}

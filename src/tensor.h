@@ -1,0 +1,94 @@
+/*
+ * tensor.h - dense tensors and shapes.
+ *
+ * Layout, stated once for the whole program: row-major (C order); image
+ * activations are NCHW, convolution weights OIHW (C_out, C_in/group, kH, kW),
+ * ConvTranspose weights IOHW as in ONNX.  Dims are int64_t, byte counts
+ * size_t.  Compute is float32; int64/int32 tensors carry shapes and indices
+ * (folded shape subgraphs), uint8/int8 appear in quantized exports.
+ *
+ * A struct qc_tensor either owns its data (created with qc_tensor_new, freed
+ * with qc_tensor_free) or is a view whose data belongs to someone else (a
+ * plan's activation buffer); the `owns` flag says which.
+ */
+#ifndef QATCONV_SRC_TENSOR_H
+#define QATCONV_SRC_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qc.h"
+
+#define QC_MAX_DIMS 8
+
+/* Element types.  Values equal ONNX TensorProto.DataType codes. */
+enum qc_dtype {
+    QC_DTYPE_UNDEFINED = 0,
+    QC_DTYPE_F32  = 1,
+    QC_DTYPE_U8   = 2,
+    QC_DTYPE_I8   = 3,
+    QC_DTYPE_U16  = 4,
+    QC_DTYPE_I16  = 5,
+    QC_DTYPE_I32  = 6,
+    QC_DTYPE_I64  = 7,
+    QC_DTYPE_BOOL = 9,
+    QC_DTYPE_F64  = 11,
+    QC_DTYPE_U32  = 12,
+    QC_DTYPE_U64  = 13,
+};
+
+struct qc_shape {
+    int     ndim;                 /* 0 = scalar */
+    int64_t dims[QC_MAX_DIMS];
+};
+
+struct qc_tensor {
+    enum qc_dtype   dtype;
+    struct qc_shape shape;
+    void           *data;         /* nelem * qc_dtype_size(dtype) bytes */
+    bool            owns;         /* data freed by qc_tensor_free        */
+};
+
+/* Bytes per element; 0 for an unknown dtype. */
+size_t qc_dtype_size(enum qc_dtype dt);
+/* "float32", "int64", ...; "?" if unknown. */
+const char *qc_dtype_name(enum qc_dtype dt);
+/* True for the dtypes qatconv can hold in a tensor. */
+bool qc_dtype_supported(enum qc_dtype dt);
+
+int64_t qc_shape_nelem(const struct qc_shape *s);
+bool qc_shape_equal(const struct qc_shape *a, const struct qc_shape *b);
+/* Builds a shape from n dims (n <= QC_MAX_DIMS). */
+struct qc_shape qc_shape_make(int ndim, const int64_t *dims);
+/* Writes "[1,3,28,28]" into buf (always NUL-terminated); returns buf. */
+char *qc_shape_str(const struct qc_shape *s, char *buf, size_t len);
+
+/* New tensor with owned, zeroed data.  Free with qc_tensor_free. */
+enum qc_status qc_tensor_new(enum qc_dtype dt, const struct qc_shape *s,
+                             struct qc_tensor **out);
+/* Deep copy (owned data). */
+enum qc_status qc_tensor_clone(const struct qc_tensor *t, struct qc_tensor **out);
+/* Frees t and its data if owned.  NULL is a no-op. */
+void qc_tensor_free(struct qc_tensor *t);
+
+size_t qc_tensor_nbytes(const struct qc_tensor *t);
+static inline int64_t qc_tensor_nelem(const struct qc_tensor *t)
+{
+    return qc_shape_nelem(&t->shape);
+}
+static inline float *qc_tensor_f32(const struct qc_tensor *t)
+{
+    return (float *)t->data;
+}
+static inline int64_t *qc_tensor_i64(const struct qc_tensor *t)
+{
+    return (int64_t *)t->data;
+}
+
+/* Element i of an integer or float tensor converted to int64 / double
+ * (for reading shape, axes, pads and scalar inputs of any dtype). */
+int64_t qc_tensor_get_i64(const struct qc_tensor *t, int64_t i);
+double qc_tensor_get_f64(const struct qc_tensor *t, int64_t i);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * check_qatconv.c - the single Check runner: every suite of tests/.
+ */
+#include <config.h>
+
+#include <stdlib.h>
+
+#include "testutil.h"
+
+int main(void)
+{
+    SRunner *sr = srunner_create(qc_suite_tensor());
+    int failed;
+    srunner_add_suite(sr, qc_suite_graph());
+    srunner_add_suite(sr, qc_suite_shape());
+    srunner_add_suite(sr, qc_suite_recipe());
+    srunner_add_suite(sr, qc_suite_data());
+    srunner_add_suite(sr, qc_suite_onnx_io());
+    srunner_add_suite(sr, qc_suite_ops());
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

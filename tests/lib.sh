@@ -1,0 +1,40 @@
+# lib.sh - helpers for the shell tests (sourced).  Each test counts checks and
+# ends with the plain "N passed, N failed" line.
+set -u
+: "${QATCONV:=./qatconv}"
+: "${PYTHON3:=python3}"
+: "${top_srcdir:=.}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/qc_sh.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+n_pass=0
+n_fail=0
+
+ok()   { n_pass=$((n_pass + 1)); echo "ok   $*"; }
+bad()  { n_fail=$((n_fail + 1)); echo "FAIL $*"; }
+
+# expect_error CODE DESC -- command...: exit code CODE, exactly one stderr line
+# containing "error:", no crash, and no file left at $OUTFILE if set.
+expect_error() {
+    want=$1; desc=$2; shift 3
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    lines=$(grep -c . "$TMP/err")
+    if [ "$rc" -ne "$want" ]; then
+        bad "$desc: exit $rc, expected $want"; cat "$TMP/err"; return
+    fi
+    if [ "$lines" -ne 1 ] || ! grep -q 'qatconv: error: ' "$TMP/err"; then
+        bad "$desc: expected one error line, got $lines:"; cat "$TMP/err"; return
+    fi
+    if [ -n "${OUTFILE:-}" ] && [ -e "$OUTFILE" ]; then
+        bad "$desc: output file $OUTFILE left behind"; return
+    fi
+    if [ -n "${OUTFILE:-}" ] && ls "$(dirname "$OUTFILE")"/.*.onnx.* >/dev/null 2>&1; then
+        bad "$desc: temporary file left behind"; return
+    fi
+    ok "$desc ($(cat "$TMP/err"))"
+}
+
+finish() {
+    echo "$n_pass passed, $n_fail failed"
+    [ "$n_fail" -eq 0 ]
+}

@@ -1,0 +1,619 @@
+/*
+ * test_data.c - dataset readers and the input pipeline: IDX files plain and
+ * gzipped (written here), truncated, bad magic, corrupt gzip, count
+ * mismatch, missing; CIFAR records; the rng; recipe-driven loading with a
+ * validation split; transformations against hand-computed values; and, when
+ * installed, Debian's Fashion-MNIST test split.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../src/data/data.h"
+#include "../src/recipe.h"
+#include "testutil.h"
+
+#define FASHION "/usr/share/datasets/fashion-mnist"
+
+/* IDX images (n x h x w, pixel i = (seed + i) mod 256) and labels (i mod 10). */
+static size_t make_idx_images(uint8_t *buf, uint32_t magic, int n, int h, int w, int seed)
+{
+    uint32_t hdr[4] = { magic, (uint32_t)n, (uint32_t)h, (uint32_t)w };
+    size_t k = 0;
+    for (int i = 0; i < 4; i++)
+        for (int b = 3; b >= 0; b--)
+            buf[k++] = (uint8_t)(hdr[i] >> (8 * b));
+    for (int i = 0; i < n * h * w; i++)
+        buf[k++] = (uint8_t)(seed + i);
+    return k;
+}
+
+static size_t make_idx_labels(uint8_t *buf, int n)
+{
+    uint32_t hdr[2] = { 0x801, (uint32_t)n };
+    size_t k = 0;
+    for (int i = 0; i < 2; i++)
+        for (int b = 3; b >= 0; b--)
+            buf[k++] = (uint8_t)(hdr[i] >> (8 * b));
+    for (int i = 0; i < n; i++)
+        buf[k++] = (uint8_t)(i % 10);
+    return k;
+}
+
+static void write_gz(const char *path, const void *data, size_t n)
+{
+    gzFile gz = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(gz);
+    ck_assert_int_eq(gzwrite(gz, data, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(gz), Z_OK);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static size_t read_file(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* Runs qc_idx_load with stderr captured into err. */
+static enum qc_status idx_capture(const char *im, const char *lb, struct qc_dataset **ds,
+                                  char *err, size_t len)
+{
+    char path[256];
+    qc_test_tmpfile(path, sizeof(path), "", 0);
+    fflush(stderr);
+    int saved = dup(2);
+    ck_assert_ptr_nonnull(freopen(path, "w", stderr));
+    enum qc_status st = qc_idx_load(im, lb, ds);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    size_t n = read_file(path, (uint8_t *)err, len - 1);
+    err[n] = '\0';
+    unlink(path);
+    return st;
+}
+
+static void expect_idx_error(const char *im, const char *lb, const char *msg)
+{
+    struct qc_dataset *ds = NULL;
+    char err[1024];
+    ck_assert_int_eq(idx_capture(im, lb, &ds, err, sizeof(err)), QC_ERR_DATA);
+    ck_assert_ptr_null(ds);
+    ck_assert_msg(strstr(err, msg) != NULL, "expected '%s' in '%s'", msg, err);
+}
+
+START_TEST(test_idx_plain_and_gz)
+{
+    uint8_t im[16 + 3 * 2 * 3], lb[8 + 3];
+    char pi[256], pl[256], gi[256], gl[256];
+    size_t ni = make_idx_images(im, 0x803, 3, 2, 3, 250);
+    size_t nl = make_idx_labels(lb, 3);
+    qc_test_tmpfile(pi, sizeof(pi), im, ni);
+    qc_test_tmpfile(pl, sizeof(pl), lb, nl);
+    qc_test_tmpfile(gi, sizeof(gi), "", 0);
+    qc_test_tmpfile(gl, sizeof(gl), "", 0);
+    write_gz(gi, im, ni);
+    write_gz(gl, lb, nl);
+    for (int pass = 0; pass < 2; pass++) {
+        struct qc_dataset *ds = NULL;
+        ck_assert_int_eq(qc_idx_load(pass ? gi : pi, pass ? gl : pl, &ds), QC_OK);
+        ck_assert_int_eq(ds->n, 3);
+        ck_assert_int_eq(ds->c, 1);
+        ck_assert_int_eq(ds->h, 2);
+        ck_assert_int_eq(ds->w, 3);
+        ck_assert_int_eq(ds->pixels[0], 250);
+        ck_assert_int_eq(ds->pixels[6], 0);       /* (250 + 6) mod 256 */
+        ck_assert_int_eq(ds->pixels[17], 11);
+        ck_assert_int_eq(ds->labels[2], 2);
+        ck_assert_int_eq(ds->n_classes, 3);
+        qc_dataset_free(ds);
+    }
+    /* truncated plain file */
+    write_file(pi, im, ni - 1);
+    expect_idx_error(pi, pl, "truncated file");
+    /* bad magic */
+    im[3] = 0x02;
+    write_file(pi, im, ni);
+    expect_idx_error(pi, pl, "bad IDX magic 0x00000802");
+    im[3] = 0x03;
+    /* trailing bytes */
+    write_file(pi, im, ni);
+    uint8_t more[sizeof(im) + 1];
+    memcpy(more, im, ni);
+    more[ni] = 1;
+    write_file(pi, more, ni + 1);
+    expect_idx_error(pi, pl, "unexpected trailing data");
+    /* label count mismatch */
+    write_file(pi, im, ni);
+    nl = make_idx_labels(lb, 2);
+    write_file(pl, lb, nl);
+    expect_idx_error(pi, pl, "2 labels for 3 images");
+    /* missing */
+    expect_idx_error("/nonexistent/t10k-images", pl,
+                     "/nonexistent/t10k-images: No such file or directory");
+    unlink(pi);
+    unlink(pl);
+    unlink(gi);
+    unlink(gl);
+}
+END_TEST
+
+START_TEST(test_idx_corrupt_gz)
+{
+    uint8_t im[16 + 4 * 8 * 8], gzb[2048];
+    char gi[256], gl[256];
+    size_t ni = make_idx_images(im, 0x803, 4, 8, 8, 7);
+    uint8_t lb[8 + 4];
+    size_t nl = make_idx_labels(lb, 4);
+    qc_test_tmpfile(gi, sizeof(gi), "", 0);
+    qc_test_tmpfile(gl, sizeof(gl), "", 0);
+    write_gz(gi, im, ni);
+    write_gz(gl, lb, nl);
+    size_t ng = read_file(gi, gzb, sizeof(gzb));
+    ck_assert_uint_gt(ng, 20);
+    /* CRC error: flip a bit of the stored CRC-32 (8 bytes before the end) */
+    gzb[ng - 8] ^= 0x55;
+    write_file(gi, gzb, ng);
+    expect_idx_error(gi, gl, "corrupt file");
+    gzb[ng - 8] ^= 0x55;
+    /* truncated gzip stream */
+    write_file(gi, gzb, ng / 2);
+    expect_idx_error(gi, gl, "truncated");
+    /* garbage in the deflate data */
+    memset(gzb + 12, 0xff, 8);
+    write_file(gi, gzb, ng);
+    expect_idx_error(gi, gl, gi);
+    unlink(gi);
+    unlink(gl);
+}
+END_TEST
+
+START_TEST(test_cifar_records)
+{
+    /* two CIFAR-100 records: coarse, fine, then 3072 pixels */
+    static uint8_t rec[2 * 3074];
+    char p[256];
+    for (int r = 0; r < 2; r++) {
+        rec[r * 3074] = (uint8_t)(5 + r);
+        rec[r * 3074 + 1] = (uint8_t)(42 + r);
+        for (int i = 0; i < 3072; i++)
+            rec[r * 3074 + 2 + i] = (uint8_t)(i / 1024 * 100 + r);
+    }
+    qc_test_tmpfile(p, sizeof(p), rec, sizeof(rec));
+    const char *paths[2] = { p, p };
+    struct qc_dataset *ds = NULL;
+    ck_assert_int_eq(qc_cifar_load(paths, 2, 2, &ds), QC_OK);
+    ck_assert_int_eq(ds->n, 4);
+    ck_assert_int_eq(ds->c, 3);
+    ck_assert_int_eq(ds->h, 32);
+    ck_assert_int_eq(ds->w, 32);
+    ck_assert_int_eq(ds->n_classes, 100);
+    ck_assert_int_eq(ds->labels[0], 42);
+    ck_assert_int_eq(ds->labels[3], 43);
+    ck_assert_int_eq(ds->pixels[0], 0);               /* R of image 0 */
+    ck_assert_int_eq(ds->pixels[1024], 100);          /* G */
+    ck_assert_int_eq(ds->pixels[3072 + 2048], 201);   /* B of image 1 */
+    qc_dataset_free(ds);
+    /* read as CIFAR-10 (1 label byte) the same bytes are 6148/3073 records: partial */
+    ck_assert_int_eq(qc_cifar_load(paths, 1, 1, &ds), QC_ERR_DATA);
+    ck_assert_ptr_null(ds);
+    /* CIFAR-10 label out of range */
+    static uint8_t r10[3073];
+    r10[0] = 10;
+    write_file(p, r10, sizeof(r10));
+    ck_assert_int_eq(qc_cifar_load(paths, 1, 1, &ds), QC_ERR_DATA);
+    r10[0] = 9;
+    write_file(p, r10, sizeof(r10));
+    ck_assert_int_eq(qc_cifar_load(paths, 1, 1, &ds), QC_OK);
+    ck_assert_int_eq(ds->labels[0], 9);
+    qc_dataset_free(ds);
+    write_file(p, r10, 0);
+    ck_assert_int_eq(qc_cifar_load(paths, 1, 1, &ds), QC_ERR_DATA);
+    unlink(p);
+}
+END_TEST
+
+START_TEST(test_rng)
+{
+    struct qc_rng a, b, c;
+    qc_rng_seed(&a, 42);
+    qc_rng_seed(&b, 42);
+    qc_rng_seed(&c, 43);
+    int same_c = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = qc_rng_next(&a);
+        ck_assert_uint_eq(x, qc_rng_next(&b));
+        same_c += x == qc_rng_next(&c);
+    }
+    ck_assert_int_eq(same_c, 0);
+    double sum = 0.0;
+    qc_rng_seed(&a, 0);
+    ck_assert(a.s[0] | a.s[1] | a.s[2] | a.s[3]);
+    for (int i = 0; i < 10000; i++) {
+        float u = qc_rng_uniform(&a);
+        ck_assert(u >= 0.0f && u < 1.0f);
+        sum += u;
+    }
+    ck_assert_double_eq_tol(sum / 10000.0, 0.5, 0.02);
+}
+END_TEST
+
+/* A cfg from recipe text (no [database]: the [sp] geometry is the input). */
+static struct qc_data_cfg *cfg_from(const char *text, enum qc_status want)
+{
+    struct qc_recipe *r = NULL;
+    struct qc_data_cfg *cfg = NULL;
+    ck_assert_int_eq(qc_recipe_load_string(text, "d.ini", false, &r), QC_OK);
+    ck_assert_int_eq(qc_data_cfg_from_recipe(r, &cfg), want);
+    qc_recipe_free(r);
+    return cfg;
+}
+
+/* One c x h x w image with the given pixels. */
+static struct qc_dataset *one_image(int c, int h, int w, const uint8_t *px)
+{
+    struct qc_dataset *ds = calloc(1, sizeof(*ds));
+    ds->n = 1;
+    ds->c = c;
+    ds->h = h;
+    ds->w = w;
+    ds->n_classes = 10;
+    ds->pixels = qc_malloc((size_t)c * h * w);
+    ds->labels = qc_malloc(sizeof(int32_t));
+    memcpy(ds->pixels, px, (size_t)c * h * w);
+    ds->labels[0] = 7;
+    return ds;
+}
+
+static void run_one(const char *text, struct qc_dataset *ds, enum qc_split split,
+                    const float *want, int oc, int oh, int ow)
+{
+    struct qc_data_cfg *cfg = cfg_from(text, QC_OK);
+    int c, h, w;
+    float x[64];
+    int32_t label = -1;
+    int64_t idx = 0;
+    struct qc_rng rng;
+    qc_rng_seed(&rng, 1);
+    qc_data_cfg_geometry(cfg, &c, &h, &w);
+    ck_assert_int_eq(c, oc);
+    ck_assert_int_eq(h, oh);
+    ck_assert_int_eq(w, ow);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, split, &idx, 1, &rng, x, &label), QC_OK);
+    ck_assert_int_eq(label, 7);
+    for (int i = 0; i < oc * oh * ow; i++)
+        ck_assert_msg(fabsf(x[i] - want[i]) < 1e-5f, "element %d: %g != %g", i, x[i], want[i]);
+    qc_data_cfg_free(cfg);
+}
+
+START_TEST(test_transform_values)
+{
+    static const uint8_t px[] = { 0, 4, 8, 12 };
+    struct qc_dataset *ds = one_image(1, 2, 2, px);
+    /* RangeAffine: (v - 1) / 2 */
+    {
+        static const float want[] = { -0.5f, 1.5f, 3.5f, 5.5f };
+        run_one("[sp]\nSizeX=2\nSizeY=2\nBatchSize=4\n[sp.Transformation-1]\n"
+                "Type=RangeAffineTransformation\nFirstOperator=Minus\nFirstValue=1\n"
+                "SecondOperator=Divides\nSecondValue=2\n", ds, QC_SPLIT_TEST, want, 1, 2, 2);
+    }
+    /* PadCrop 2x2 -> 4x4: centred zero padding */
+    {
+        static const float want[] = { 0, 0, 0, 0, 0, 0, 4, 0, 0, 8, 12, 0, 0, 0, 0, 0 };
+        run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=PadCrop\nWidth=4\n"
+                "Height=4\n", ds, QC_SPLIT_TEST, want, 1, 4, 4);
+    }
+    /* Rescale 2x2 -> 4x4, bilinear with half-pixel centres:
+     * source coordinate (o + 0.5)/2 - 0.5 = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (to 1) */
+    {
+        static const float want[] = { 0, 1, 3, 4, 2, 3, 5, 6, 6, 7, 9, 10, 8, 9, 11, 12 };
+        run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=Rescale\nWidth=4\n"
+                "Height=4\n", ds, QC_SPLIT_TEST, want, 1, 4, 4);
+    }
+    /* Flip horizontal then vertical, in order, then RangeAffine (OnTheFly comes last) */
+    {
+        static const float want[] = { 24, 16, 8, 0 };
+        run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.OnTheFlyTransformation-1]\nType=RangeAffine\n"
+                "FirstOperator=Multiplies\n"
+                "FirstValue=2\n[sp.Transformation-2]\nType=Flip\nVerticalFlip=1\n"
+                "[sp.Transformation-1]\nType=Flip\nHorizontalFlip=1\n", ds, QC_SPLIT_TEST,
+                want, 1, 2, 2);
+    }
+    /* ApplyTo: LearnOnly applies to learn only, NoLearn to the others */
+    {
+        static const char text[] = "[sp.Transformation-1]\nType=RangeAffine\n"
+                                   "FirstOperator=Plus\nFirstValue=1\nApplyTo=LearnOnly\n"
+                                   "[sp.Transformation-2]\nType=RangeAffine\n"
+                                   "FirstOperator=Plus\nFirstValue=100\nApplyTo=NoLearn\n"
+                                   "[sp]\nSizeX=2\nSizeY=2\n";
+        static const float learn[] = { 1, 5, 9, 13 }, test[] = { 100, 104, 108, 112 };
+        run_one(text, ds, QC_SPLIT_LEARN, learn, 1, 2, 2);
+        run_one(text, ds, QC_SPLIT_VALIDATION, test, 1, 2, 2);
+    }
+    qc_dataset_free(ds);
+    /* 3 channels: per-channel RangeAffine, SliceExtraction, PadCrop crop, Gray */
+    static const uint8_t px3[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9,         /* R 3x3 */
+                                   10, 20, 30, 40, 50, 60, 70, 80, 90, /* G */
+                                   0, 0, 0, 0, 100, 0, 0, 0, 0 };      /* B */
+    ds = one_image(3, 3, 3, px3);
+    {
+        static const float want[] = { 4, 5, 7, 8, 40, 50, 70, 80, 0, 100, 0, 0 };
+        run_one("[sp]\nSizeX=3\nSizeY=3\nNbChannels=3\n[sp.Transformation-1]\n"
+                "Type=SliceExtraction\nWidth=2\nHeight=2\nOffsetY=1\n", ds, QC_SPLIT_TEST,
+                want, 3, 2, 2);
+    }
+    {
+        static const float want[] = { 5, 50, 100 };
+        run_one("[sp]\nSizeX=3\nSizeY=3\nNbChannels=3\n[sp.Transformation-1]\nType=PadCrop\n"
+                "Width=1\nHeight=1\n", ds,
+                QC_SPLIT_TEST, want, 3, 1, 1);
+    }
+    {
+        static const float want[] = { 6, 70, 0 };   /* centre pixel: 5+1, 50*1.4, 100*0 */
+        static const char text[] = "[sp]\nSizeX=3\nSizeY=3\nNbChannels=3\n"
+                                   "[sp.Transformation-1]\nType=PadCrop\nWidth=1\nHeight=1\n"
+                                   "[sp.Transformation-2]\nType=RangeAffine\n"
+                                   "FirstOperator=Plus\nFirstValue=1 0 0\n"
+                                   "SecondOperator=Multiplies\nSecondValue=1, 1.4, 0\n";
+        run_one(text, ds, QC_SPLIT_TEST, want, 3, 1, 1);
+    }
+    {
+        /* Y = 0.299 R + 0.587 G + 0.114 B at the centre: 0.299*5 + 0.587*50 + 0.114*100 */
+        static const float want[] = { 0.299f * 5 + 0.587f * 50 + 0.114f * 100 };
+        run_one("[sp]\nSizeX=3\nSizeY=3\nNbChannels=3\n[sp.Transformation-1]\nType=PadCrop\n"
+                "Width=1\nHeight=1\n"
+                "[sp.Transformation-2]\nType=ColorSpace\nColorSpace=Gray\n", ds, QC_SPLIT_TEST,
+                want, 1, 1, 1);
+    }
+    {
+        static const float want[] = { 100, 50, 5 };
+        run_one("[sp]\nSizeX=3\nSizeY=3\nNbChannels=3\n[sp.Transformation-1]\nType=PadCrop\n"
+                "Width=1\nHeight=1\n"
+                "[sp.Transformation-2]\nType=ColorSpace\nColorSpace=BGR\n", ds, QC_SPLIT_TEST,
+                want, 3, 1, 1);
+    }
+    qc_dataset_free(ds);
+}
+END_TEST
+
+START_TEST(test_transform_errors)
+{
+    struct qc_data_cfg *cfg;
+    /* NbChannels disagrees with the data (MNIST is 1 channel) */
+    cfg = cfg_from("[database]\nType=MNIST_IDX_Database\nDataPath=/x\n[sp]\nNbChannels=3\n",
+                   QC_ERR_DATA);
+    ck_assert_ptr_null(cfg);
+    /* size disagrees without a resize */
+    cfg = cfg_from("[database]\nType=CIFAR10_Database\nDataPath=/x\n[sp]\nSizeX=28\n",
+                   QC_ERR_DATA);
+    ck_assert_ptr_null(cfg);
+    /* window outside the image */
+    cfg = cfg_from("[database]\nType=MNIST_IDX_Database\n[sp.Transformation-1]\n"
+                   "Type=SliceExtraction\nWidth=20\nHeight=20\nOffsetX=10\n", QC_ERR_DATA);
+    /* per-channel values for the wrong channel count */
+    cfg = cfg_from("[database]\nType=MNIST_IDX_Database\n[sp.Transformation-1]\n"
+                   "Type=RangeAffine\nFirstOperator=Minus\nFirstValue=1 2 3\n", QC_ERR_DATA);
+    /* learn and test paths must agree */
+    cfg = cfg_from("[database]\nType=MNIST_IDX_Database\n[sp.Transformation-1]\n"
+                   "Type=PadCrop\nWidth=32\nHeight=32\nApplyTo=LearnOnly\n", QC_ERR_DATA);
+    /* missing Width */
+    cfg = cfg_from("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=Rescale\nHeight=3\n",
+                   QC_ERR_RECIPE);
+    /* a random transformation without a generator */
+    cfg = cfg_from("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=Flip\n"
+                   "RandomHorizontalFlip=1\n", QC_OK);
+    static const uint8_t px[] = { 0, 4, 8, 12 };
+    struct qc_dataset *ds = one_image(1, 2, 2, px);
+    float x[4];
+    int64_t idx = 0;
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, NULL, x, NULL),
+                     QC_ERR_INVAL);
+    idx = 1;
+    struct qc_rng rng;
+    qc_rng_seed(&rng, 3);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, &rng, x, NULL),
+                     QC_ERR_INVAL);
+    qc_data_cfg_free(cfg);
+    qc_dataset_free(ds);
+}
+END_TEST
+
+START_TEST(test_random_repeatable)
+{
+    static const char text[] =
+        "[sp]\nSizeX=3\nSizeY=3\nBatchSize=8\n"
+        "[sp.Transformation-1]\nType=PadCrop\nWidth=6\nHeight=6\n"
+        "[sp.OnTheFlyTransformation-1]\nType=RandomResizeCrop\nWidth=4\nHeight=4\n"
+        "ScaleMin=0.3\nScaleMax=1\n"
+        "[sp.OnTheFlyTransformation-2]\nType=SliceExtraction\nWidth=3\nHeight=3\n"
+        "RandomOffsetX=1\nRandomOffsetY=1\n"
+        "[sp.OnTheFlyTransformation-3]\nType=Flip\nRandomHorizontalFlip=1\n"
+        "RandomVerticalFlip=1\n";
+    uint8_t px[5 * 4 * 4];
+    for (int i = 0; i < 5 * 16; i++)
+        px[i] = (uint8_t)(i * 7);
+    struct qc_dataset *ds = calloc(1, sizeof(*ds));
+    *ds = (struct qc_dataset){ .n = 5, .c = 1, .h = 3, .w = 3, .n_classes = 10 };
+    ds->pixels = qc_malloc(5 * 9);
+    ds->labels = qc_calloc(5, sizeof(int32_t));
+    memcpy(ds->pixels, px, 5 * 9);
+    struct qc_data_cfg *cfg = cfg_from(text, QC_OK);
+    ck_assert_int_eq(qc_data_cfg_batch(cfg), 8);
+    int64_t idx[8] = { 0, 1, 2, 3, 4, 0, 1, 2 };
+    float a[8 * 9], b[8 * 9], c[8 * 9];
+    struct qc_rng r1, r2, r3;
+    qc_rng_seed(&r1, 99);
+    qc_rng_seed(&r2, 99);
+    qc_rng_seed(&r3, 100);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r1, a, NULL), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r2, b, NULL), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r3, c, NULL), QC_OK);
+    ck_assert_int_eq(memcmp(a, b, sizeof(a)), 0);
+    ck_assert_int_ne(memcmp(a, c, sizeof(a)), 0);
+    for (int i = 0; i < 8 * 9; i++)
+        ck_assert(a[i] >= 0.0f && a[i] <= 255.0f);
+    qc_data_cfg_free(cfg);
+    qc_dataset_free(ds);
+}
+END_TEST
+
+START_TEST(test_load_from_recipe)
+{
+    /* a directory with gzipped train files and plain t10k files */
+    char dir[] = "/tmp/qc_data_XXXXXX", p[512], text[1024];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    uint8_t im[16 + 10 * 28 * 28], lb[8 + 10];
+    size_t ni = make_idx_images(im, 0x803, 10, 28, 28, 0);
+    size_t nl = make_idx_labels(lb, 10);
+    snprintf(p, sizeof(p), "%s/train-images-idx3-ubyte.gz", dir);
+    write_gz(p, im, ni);
+    snprintf(p, sizeof(p), "%s/train-labels-idx1-ubyte.gz", dir);
+    write_gz(p, lb, nl);
+    snprintf(p, sizeof(p), "%s/t10k-images-idx3-ubyte", dir);
+    write_file(p, im, 16 + 4 * 28 * 28);
+    im[7] = 4;    /* count 4 */
+    write_file(p, im, 16 + 4 * 28 * 28);
+    lb[7] = 4;
+    snprintf(p, sizeof(p), "%s/t10k-labels-idx1-ubyte", dir);
+    write_file(p, lb, 8 + 4);
+    snprintf(text, sizeof(text), "Seed=5\n[database]\nType=MNIST_IDX_Database\nDataPath=%s\n"
+             "Validation=0.2\n[sp]\nBatchSize=3\n[sp.Transformation-1]\nType=RangeAffine\n"
+             "FirstOperator=Divides\nFirstValue=255\n", dir);
+    struct qc_recipe *r = NULL;
+    struct qc_data_cfg *cfg = NULL;
+    struct qc_dataset *learn = NULL, *val = NULL, *test = NULL;
+    ck_assert_int_eq(qc_recipe_load_string(text, "d.ini", false, &r), QC_OK);
+    ck_assert_int_eq(qc_data_cfg_from_recipe(r, &cfg), QC_OK);
+    int c, h, w;
+    qc_data_cfg_geometry(cfg, &c, &h, &w);
+    ck_assert_int_eq(c * 1000 + h * 10 + w / 28, 1281);
+    ck_assert_int_eq(qc_data_cfg_batch(cfg), 3);
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_LEARN, &learn), QC_OK);
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_VALIDATION, &val), QC_OK);
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_TEST, &test), QC_OK);
+    ck_assert_int_eq(learn->n, 8);
+    ck_assert_int_eq(val->n, 2);
+    ck_assert_int_eq(test->n, 4);
+    ck_assert_int_eq(val->labels[0], 8);    /* the last 20% */
+    ck_assert_int_eq(val->labels[1], 9);
+    ck_assert_int_eq(learn->n_classes, 10);
+    ck_assert_int_eq(val->pixels[0], (8 * 784) % 256);
+    float x[3 * 784];
+    int32_t labels[3];
+    int64_t idx[3] = { 0, 1, 0 };
+    ck_assert_int_eq(qc_data_batch(cfg, val, QC_SPLIT_VALIDATION, idx, 3, NULL, x, labels),
+                     QC_OK);
+    ck_assert_int_eq(labels[1], 9);
+    ck_assert_float_eq_tol(x[1], (float)((8 * 784 + 1) % 256) / 255.0f, 1e-6f);
+    ck_assert_float_eq_tol(x[784 + 5], (float)((9 * 784 + 5) % 256) / 255.0f, 1e-6f);
+    qc_dataset_free(learn);
+    qc_dataset_free(val);
+    qc_dataset_free(test);
+    qc_data_cfg_free(cfg);
+    qc_recipe_free(r);
+    /* missing files name the path */
+    snprintf(text, sizeof(text), "[database]\nType=CIFAR10_Database\nDataPath=%s\n", dir);
+    ck_assert_int_eq(qc_recipe_load_string(text, "d.ini", false, &r), QC_OK);
+    ck_assert_int_eq(qc_data_cfg_from_recipe(r, &cfg), QC_OK);
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_TEST, &test), QC_ERR_DATA);
+    ck_assert_ptr_null(test);
+    qc_data_cfg_free(cfg);
+    qc_recipe_free(r);
+    /* CIFAR-10 under cifar-10-batches-bin/ */
+    static uint8_t rec[2 * 3073];
+    rec[0] = 3;
+    rec[3073] = 4;
+    snprintf(p, sizeof(p), "%s/cifar-10-batches-bin", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    const char *names[] = { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                            "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin" };
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof(p), "%s/cifar-10-batches-bin/%s", dir, names[i]);
+        write_file(p, rec, sizeof(rec));
+    }
+    ck_assert_int_eq(qc_recipe_load_string(text, "d.ini", false, &r), QC_OK);
+    ck_assert_int_eq(qc_data_cfg_from_recipe(r, &cfg), QC_OK);
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_LEARN, &learn), QC_OK);
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_TEST, &test), QC_OK);
+    ck_assert_int_eq(learn->n, 10);
+    ck_assert_int_eq(test->n, 2);
+    ck_assert_int_eq(test->labels[1], 4);
+    qc_dataset_free(learn);
+    qc_dataset_free(test);
+    qc_data_cfg_free(cfg);
+    qc_recipe_free(r);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_fashion_mnist)
+{
+    if (access(FASHION "/t10k-images-idx3-ubyte.gz", R_OK) != 0)
+        return;
+    struct qc_recipe *r = NULL;
+    struct qc_data_cfg *cfg = NULL;
+    struct qc_dataset *ds = NULL;
+    ck_assert_int_eq(qc_recipe_load_string("[database]\nType=MNIST_IDX_Database\n"
+                                           "DataPath=" FASHION "\n", "f.ini", false, &r),
+                     QC_OK);
+    ck_assert_int_eq(qc_data_cfg_from_recipe(r, &cfg), QC_OK);
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_TEST, &ds), QC_OK);
+    ck_assert_int_eq(ds->n, 10000);
+    ck_assert_int_eq(ds->c, 1);
+    ck_assert_int_eq(ds->h, 28);
+    ck_assert_int_eq(ds->w, 28);
+    ck_assert_int_eq(ds->n_classes, 10);
+    int count[10] = { 0 };
+    for (int64_t i = 0; i < ds->n; i++) {
+        ck_assert(ds->labels[i] >= 0 && ds->labels[i] < 10);
+        count[ds->labels[i]]++;
+    }
+    for (int k = 0; k < 10; k++)
+        ck_assert_int_eq(count[k], 1000);
+    ck_assert_int_eq(ds->labels[0], 9);   /* ankle boot */
+    long sum = 0;
+    for (int i = 0; i < 784; i++)
+        sum += ds->pixels[i];
+    ck_assert_int_eq(sum, 33456);         /* python3 gzip oracle */
+    qc_dataset_free(ds);
+    qc_data_cfg_free(cfg);
+    qc_recipe_free(r);
+}
+END_TEST
+
+Suite *qc_suite_data(void)
+{
+    Suite *s = suite_create("data");
+    TCase *tc = tcase_create("data");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_idx_plain_and_gz);
+    tcase_add_test(tc, test_idx_corrupt_gz);
+    tcase_add_test(tc, test_cifar_records);
+    tcase_add_test(tc, test_rng);
+    tcase_add_test(tc, test_transform_values);
+    tcase_add_test(tc, test_transform_errors);
+    tcase_add_test(tc, test_random_repeatable);
+    tcase_add_test(tc, test_load_from_recipe);
+    tcase_add_test(tc, test_fashion_mnist);
+    suite_add_tcase(s, tc);
+    return s;
+}
