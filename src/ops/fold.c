@@ -25,126 +25,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* "Slice 'label'" for the typed attribute getters. */
-static const char *where_str(char *buf, size_t len, const char *op, const char *label)
-{
-    snprintf(buf, len, "%s '%s'", op, label);
-    return buf;
-}
-
-/* qc_norm_axis with "Op 'label'" in its message. */
-static enum qc_status norm_axis(const char *op, const char *label, int64_t axis, int rank,
-                                int *out)
-{
-    char where[256];
-    return qc_norm_axis(where_str(where, sizeof(where), op, label), axis, rank, out);
-}
-
-/* An input that must be present (QC_ERR_ONNX) and constant (QC_ERR_UNSUPPORTED). */
-static enum qc_status need_const(const char *op, const char *label,
-                                 const struct qc_tensor *t, const char *what)
-{
-    if (!t) {
-        qc_log_error("%s '%s': missing input '%s'", op, label, what);
-        return QC_ERR_ONNX;
-    }
-    if (!t->data) {
-        qc_log_error("%s '%s': %s must be a constant", op, label, what);
-        return QC_ERR_UNSUPPORTED;
-    }
-    return QC_OK;
-}
-
-/* Reads a constant 1-D (or scalar) integer tensor into out[0..*n). */
-static enum qc_status read_ints(const char *op, const char *label, const struct qc_tensor *t,
-                                const char *what, int64_t *out, int max, int *n)
-{
-    enum qc_status st = need_const(op, label, t, what);
-    int64_t cnt;
-    if (st != QC_OK)
-        return st;
-    if (t->dtype != QC_DTYPE_I64 && t->dtype != QC_DTYPE_I32) {
-        qc_log_error("%s '%s': %s has type %s, expected int64", op, label, what,
-                     qc_dtype_name(t->dtype));
-        return QC_ERR_ONNX;
-    }
-    if (t->shape.ndim > 1) {
-        qc_log_error("%s '%s': %s must be 1-D", op, label, what);
-        return QC_ERR_ONNX;
-    }
-    cnt = qc_tensor_nelem(t);
-    if (cnt > max) {
-        qc_log_error("%s '%s': %s has %lld values, at most %d supported", op, label, what,
-                     (long long)cnt, max);
-        return QC_ERR_UNSUPPORTED;
-    }
-    for (int64_t i = 0; i < cnt; i++)
-        out[i] = qc_tensor_get_i64(t, i);
-    *n = (int)cnt;
-    return QC_OK;
-}
-
-/* Row-major element strides of a shape. */
-static void strides_of(const struct qc_shape *s, int64_t *str)
-{
-    int64_t acc = 1;
-    for (int k = s->ndim - 1; k >= 0; k--) {
-        str[k] = acc;
-        acc *= s->dims[k];
-    }
-}
-
-static void copy_elem(unsigned char *dst, const unsigned char *src, size_t esize)
-{
-    switch (esize) {
-    case 1: *dst = *src; break;
-    case 2: memcpy(dst, src, 2); break;
-    case 4: memcpy(dst, src, 4); break;
-    case 8: memcpy(dst, src, 8); break;
-    default: memcpy(dst, src, esize); break;
-    }
-}
-
-/* Copies a box of cnt[0..ndim) elements of esize bytes: element idx goes from
- * src + sum(idx[k]*sstr[k]) to dst + sum(idx[k]*dstr[k]) (strides in
- * elements, possibly negative).  Rows whose two strides are 1 are memcpy'd. */
-static void copy_box(size_t esize, int ndim, const int64_t *cnt, const unsigned char *src,
-                     const int64_t *sstr, unsigned char *dst, const int64_t *dstr)
-{
-    int64_t idx[QC_MAX_DIMS] = {0};
-    int64_t rows = 1, len;
-    int last = ndim - 1;
-    if (ndim == 0) {
-        copy_elem(dst, src, esize);
-        return;
-    }
-    for (int k = 0; k < ndim; k++)
-        if (cnt[k] <= 0)
-            return;
-    for (int k = 0; k < last; k++)
-        rows *= cnt[k];
-    len = cnt[last];
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t so = 0, dof = 0;
-        for (int k = 0; k < last; k++) {
-            so += idx[k] * sstr[k];
-            dof += idx[k] * dstr[k];
-        }
-        if (sstr[last] == 1 && dstr[last] == 1) {
-            memcpy(dst + dof * (int64_t)esize, src + so * (int64_t)esize, (size_t)len * esize);
-        } else {
-            for (int64_t i = 0; i < len; i++)
-                copy_elem(dst + (dof + i * dstr[last]) * (int64_t)esize,
-                          src + (so + i * sstr[last]) * (int64_t)esize, esize);
-        }
-        for (int k = last - 1; k >= 0; k--) {
-            if (++idx[k] < cnt[k])
-                break;
-            idx[k] = 0;
-        }
-    }
-}
-
 /* ------------------------------------------------------------------ Shape */
 
 struct shape_params {
@@ -159,7 +39,7 @@ static enum qc_status shape_parse(struct qc_node *n, int64_t opset, const char *
     int64_t start = 0, end = 0;
     bool has_end = false;
     enum qc_status st;
-    where_str(where, sizeof(where), "Shape", label);
+    qc_op_where(where, sizeof(where), "Shape", label);
     if (opset >= 15) {
         has_end = qc_attr_find(&n->attrs, "end") != NULL;
         st = qc_attr_int(&n->attrs, where, "start", 0, &start);
@@ -387,7 +267,7 @@ static enum qc_status cos_parse(struct qc_node *n, int64_t opset, const char *la
     struct cos_params *p;
     enum qc_status st;
     (void)opset;
-    where_str(where, sizeof(where), "ConstantOfShape", label);
+    qc_op_where(where, sizeof(where), "ConstantOfShape", label);
     if (a) {
         if (a->type != QC_ATTR_TENSOR || !a->t) {
             qc_log_error("%s: attribute 'value' is not of type TENSOR", where);
@@ -422,7 +302,7 @@ static enum qc_status cos_infer(const struct qc_node *n, const char *label,
     const struct cos_params *p = n->params;
     int64_t dims[QC_MAX_DIMS];
     int nd;
-    enum qc_status st = read_ints("ConstantOfShape", label, in[0], "input", dims, QC_MAX_DIMS,
+    enum qc_status st = qc_op_const_ints("ConstantOfShape", label, in[0], "input", dims, QC_MAX_DIMS,
                                   &nd);
     if (st != QC_OK)
         return st;
@@ -448,7 +328,7 @@ static enum qc_status cos_forward_cpu(const struct qc_node *n, const struct qc_o
     (void)ctx;
     (void)in;
     for (int64_t i = 0; i < total; i++)
-        copy_elem(dst + (size_t)i * esize, p->value, esize);
+        qc_copy_elem(dst + (size_t)i * esize, p->value, esize);
     return QC_OK;
 }
 
@@ -471,7 +351,7 @@ static enum qc_status gather_parse(struct qc_node *n, int64_t opset, const char 
     int64_t axis;
     enum qc_status st;
     (void)opset;
-    st = qc_attr_int(&n->attrs, where_str(where, sizeof(where), "Gather", label), "axis", 0,
+    st = qc_attr_int(&n->attrs, qc_op_where(where, sizeof(where), "Gather", label), "axis", 0,
                      &axis);
     if (st != QC_OK)
         return st;
@@ -492,7 +372,7 @@ static enum qc_status gather_infer(const struct qc_node *n, const char *label,
     const struct qc_shape *ds = &in[0]->shape, *is = &in[1]->shape;
     struct qc_shape os;
     int axis;
-    enum qc_status st = norm_axis("Gather", label, p->axis, ds->ndim, &axis);
+    enum qc_status st = qc_op_norm_axis("Gather", label, p->axis, ds->ndim, &axis);
     if (st != QC_OK)
         return st;
     if (in[1]->dtype != QC_DTYPE_I64 && in[1]->dtype != QC_DTYPE_I32) {
@@ -529,7 +409,7 @@ static enum qc_status gather_forward_cpu(const struct qc_node *n, const struct q
     const unsigned char *src = in[0]->data;
     unsigned char *dst = out[0]->data;
     int axis;
-    enum qc_status st = norm_axis("Gather", ctx->label, p->axis, ds->ndim, &axis);
+    enum qc_status st = qc_op_norm_axis("Gather", ctx->label, p->axis, ds->ndim, &axis);
     if (st != QC_OK)
         return st;
     for (int k = 0; k < axis; k++)
@@ -579,7 +459,7 @@ static enum qc_status cast_parse(struct qc_node *n, int64_t opset, const char *l
     int64_t to;
     enum qc_status st;
     (void)opset;
-    where_str(where, sizeof(where), "Cast", label);
+    qc_op_where(where, sizeof(where), "Cast", label);
     if (!qc_attr_find(&n->attrs, "to")) {
         qc_log_error("%s: missing attribute 'to'", where);
         return QC_ERR_ONNX;
@@ -724,7 +604,7 @@ static enum qc_status slice_parse(struct qc_node *n, int64_t opset, const char *
     int64_t starts[QC_MAX_DIMS], ends[QC_MAX_DIMS], axes[QC_MAX_DIMS];
     int ns = 0, ne = 0, na = 0;
     enum qc_status st;
-    where_str(where, sizeof(where), "Slice", label);
+    qc_op_where(where, sizeof(where), "Slice", label);
     if (opset >= 10) {
         if (qc_attr_find(&n->attrs, "starts") || qc_attr_find(&n->attrs, "ends") ||
             qc_attr_find(&n->attrs, "axes")) {
@@ -789,20 +669,20 @@ static enum qc_status slice_resolve(const struct qc_node *n, const char *label,
         cnt[k] = ds->dims[k];
     }
     if (p->from_input) {
-        st = read_ints("Slice", label, in[1], "starts", starts, QC_MAX_DIMS, &m);
+        st = qc_op_const_ints("Slice", label, in[1], "starts", starts, QC_MAX_DIMS, &m);
         if (st == QC_OK)
-            st = read_ints("Slice", label, in[2], "ends", ends, QC_MAX_DIMS, &me);
+            st = qc_op_const_ints("Slice", label, in[2], "ends", ends, QC_MAX_DIMS, &me);
         if (st != QC_OK)
             return st;
         ma = m;
         mt = m;
         if (n->n_in > 3 && in[3])
-            st = read_ints("Slice", label, in[3], "axes", axes, QC_MAX_DIMS, &ma);
+            st = qc_op_const_ints("Slice", label, in[3], "axes", axes, QC_MAX_DIMS, &ma);
         else
             for (int i = 0; i < m; i++)
                 axes[i] = i;
         if (st == QC_OK && n->n_in > 4 && in[4])
-            st = read_ints("Slice", label, in[4], "steps", steps, QC_MAX_DIMS, &mt);
+            st = qc_op_const_ints("Slice", label, in[4], "steps", steps, QC_MAX_DIMS, &mt);
         else
             for (int i = 0; i < m; i++)
                 steps[i] = 1;
@@ -825,7 +705,7 @@ static enum qc_status slice_resolve(const struct qc_node *n, const char *label,
     for (int i = 0; i < m; i++) {
         int a;
         int64_t d, s = starts[i], e = ends[i], t = steps[i];
-        st = norm_axis("Slice", label, axes[i], ds->ndim, &a);
+        st = qc_op_norm_axis("Slice", label, axes[i], ds->ndim, &a);
         if (st != QC_OK)
             return st;
         if (seen[a]) {
@@ -886,13 +766,13 @@ static enum qc_status slice_forward_cpu(const struct qc_node *n, const struct qc
         return st;
     if (qc_tensor_nelem(out[0]) == 0)
         return QC_OK;
-    strides_of(ds, istr);
-    strides_of(&out[0]->shape, ostr);
+    qc_shape_strides(ds, istr);
+    qc_shape_strides(&out[0]->shape, ostr);
     for (int k = 0; k < ds->ndim; k++) {
         off += first[k] * istr[k];
         sstr[k] = step[k] * istr[k];
     }
-    copy_box(esize, ds->ndim, cnt, (const unsigned char *)in[0]->data + (size_t)off * esize,
+    qc_copy_box(esize, ds->ndim, cnt, (const unsigned char *)in[0]->data + (size_t)off * esize,
              sstr, out[0]->data, ostr);
     return QC_OK;
 }

@@ -24,126 +24,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* "Reshape 'label'" for the typed attribute getters. */
-static const char *where_str(char *buf, size_t len, const char *op, const char *label)
-{
-    snprintf(buf, len, "%s '%s'", op, label);
-    return buf;
-}
-
-/* qc_norm_axis with "Op 'label'" in its message. */
-static enum qc_status norm_axis(const char *op, const char *label, int64_t axis, int rank,
-                                int *out)
-{
-    char where[256];
-    return qc_norm_axis(where_str(where, sizeof(where), op, label), axis, rank, out);
-}
-
-/* An input that must be present (QC_ERR_ONNX) and constant (QC_ERR_UNSUPPORTED). */
-static enum qc_status need_const(const char *op, const char *label,
-                                 const struct qc_tensor *t, const char *what)
-{
-    if (!t) {
-        qc_log_error("%s '%s': missing input '%s'", op, label, what);
-        return QC_ERR_ONNX;
-    }
-    if (!t->data) {
-        qc_log_error("%s '%s': %s must be a constant", op, label, what);
-        return QC_ERR_UNSUPPORTED;
-    }
-    return QC_OK;
-}
-
-/* Reads a constant 1-D (or scalar) integer tensor into out[0..*n). */
-static enum qc_status read_ints(const char *op, const char *label, const struct qc_tensor *t,
-                                const char *what, int64_t *out, int max, int *n)
-{
-    enum qc_status st = need_const(op, label, t, what);
-    int64_t cnt;
-    if (st != QC_OK)
-        return st;
-    if (t->dtype != QC_DTYPE_I64 && t->dtype != QC_DTYPE_I32) {
-        qc_log_error("%s '%s': %s has type %s, expected int64", op, label, what,
-                     qc_dtype_name(t->dtype));
-        return QC_ERR_ONNX;
-    }
-    if (t->shape.ndim > 1) {
-        qc_log_error("%s '%s': %s must be 1-D", op, label, what);
-        return QC_ERR_ONNX;
-    }
-    cnt = qc_tensor_nelem(t);
-    if (cnt > max) {
-        qc_log_error("%s '%s': %s has %lld values, at most %d supported", op, label, what,
-                     (long long)cnt, max);
-        return QC_ERR_UNSUPPORTED;
-    }
-    for (int64_t i = 0; i < cnt; i++)
-        out[i] = qc_tensor_get_i64(t, i);
-    *n = (int)cnt;
-    return QC_OK;
-}
-
-/* Row-major element strides of a shape. */
-static void strides_of(const struct qc_shape *s, int64_t *str)
-{
-    int64_t acc = 1;
-    for (int k = s->ndim - 1; k >= 0; k--) {
-        str[k] = acc;
-        acc *= s->dims[k];
-    }
-}
-
-static void copy_elem(unsigned char *dst, const unsigned char *src, size_t esize)
-{
-    switch (esize) {
-    case 1: *dst = *src; break;
-    case 2: memcpy(dst, src, 2); break;
-    case 4: memcpy(dst, src, 4); break;
-    case 8: memcpy(dst, src, 8); break;
-    default: memcpy(dst, src, esize); break;
-    }
-}
-
-/* Copies a box of cnt[0..ndim) elements of esize bytes: element idx goes from
- * src + sum(idx[k]*sstr[k]) to dst + sum(idx[k]*dstr[k]) (strides in
- * elements, possibly negative).  Rows whose two strides are 1 are memcpy'd. */
-static void copy_box(size_t esize, int ndim, const int64_t *cnt, const unsigned char *src,
-                     const int64_t *sstr, unsigned char *dst, const int64_t *dstr)
-{
-    int64_t idx[QC_MAX_DIMS] = {0};
-    int64_t rows = 1, len;
-    int last = ndim - 1;
-    if (ndim == 0) {
-        copy_elem(dst, src, esize);
-        return;
-    }
-    for (int k = 0; k < ndim; k++)
-        if (cnt[k] <= 0)
-            return;
-    for (int k = 0; k < last; k++)
-        rows *= cnt[k];
-    len = cnt[last];
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t so = 0, dof = 0;
-        for (int k = 0; k < last; k++) {
-            so += idx[k] * sstr[k];
-            dof += idx[k] * dstr[k];
-        }
-        if (sstr[last] == 1 && dstr[last] == 1) {
-            memcpy(dst + dof * (int64_t)esize, src + so * (int64_t)esize, (size_t)len * esize);
-        } else {
-            for (int64_t i = 0; i < len; i++)
-                copy_elem(dst + (dof + i * dstr[last]) * (int64_t)esize,
-                          src + (so + i * sstr[last]) * (int64_t)esize, esize);
-        }
-        for (int k = last - 1; k >= 0; k--) {
-            if (++idx[k] < cnt[k])
-                break;
-            idx[k] = 0;
-        }
-    }
-}
-
 /* Shared forward of the ops whose output is the input's bytes unchanged
  * (Flatten, Reshape, Squeeze, Unsqueeze). */
 static enum qc_status copy_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
@@ -172,7 +52,7 @@ static enum qc_status flatten_parse(struct qc_node *n, int64_t opset, const char
     int64_t axis;
     enum qc_status st;
     (void)opset;
-    st = qc_attr_int(&n->attrs, where_str(where, sizeof(where), "Flatten", label), "axis", 1,
+    st = qc_attr_int(&n->attrs, qc_op_where(where, sizeof(where), "Flatten", label), "axis", 1,
                      &axis);
     if (st != QC_OK)
         return st;
@@ -224,7 +104,7 @@ static enum qc_status reshape_parse(struct qc_node *n, int64_t opset, const char
     struct reshape_params *p;
     int64_t az = 0;
     enum qc_status st;
-    where_str(where, sizeof(where), "Reshape", label);
+    qc_op_where(where, sizeof(where), "Reshape", label);
     if (qc_attr_find(&n->attrs, "shape")) {
         qc_log_error("%s: attribute 'shape' is not valid at opset %lld (it is an input)", where,
                      (long long)opset);
@@ -254,7 +134,7 @@ static enum qc_status reshape_infer(const struct qc_node *n, const char *label,
     int nd, neg = -1;
     struct qc_shape os;
     char s1[128], s2[128];
-    enum qc_status st = read_ints("Reshape", label, in[1], "shape", dims, QC_MAX_DIMS, &nd);
+    enum qc_status st = qc_op_const_ints("Reshape", label, in[1], "shape", dims, QC_MAX_DIMS, &nd);
     if (st != QC_OK)
         return st;
     for (int k = 0; k < nd; k++) {
@@ -318,7 +198,7 @@ static enum qc_status axes_parse(struct qc_node *n, int64_t opset, const char *o
     int64_t axes[QC_MAX_DIMS];
     int na = 0;
     enum qc_status st;
-    where_str(where, sizeof(where), op, label);
+    qc_op_where(where, sizeof(where), op, label);
     if (opset >= 13) {
         if (qc_attr_find(&n->attrs, "axes")) {
             qc_log_error("%s: attribute 'axes' is not valid at opset %lld (it is an input)",
@@ -354,7 +234,7 @@ static enum qc_status axes_get(const struct qc_node *n, const char *op, const ch
     if (p->from_input) {
         *present = n->n_in > 1 && in[1];
         *na = 0;
-        return *present ? read_ints(op, label, in[1], "axes", axes, QC_MAX_DIMS, na) : QC_OK;
+        return *present ? qc_op_const_ints(op, label, in[1], "axes", axes, QC_MAX_DIMS, na) : QC_OK;
     }
     *present = p->n_axes > 0;
     *na = p->n_axes;
@@ -380,7 +260,7 @@ static enum qc_status squeeze_infer(const struct qc_node *n, const char *label,
         return st;
     for (int i = 0; i < na; i++) {
         int a;
-        st = norm_axis("Squeeze", label, axes[i], s->ndim, &a);
+        st = qc_op_norm_axis("Squeeze", label, axes[i], s->ndim, &a);
         if (st != QC_OK)
             return st;
         if (s->dims[a] != 1) {
@@ -434,7 +314,7 @@ static enum qc_status unsqueeze_infer(const struct qc_node *n, const char *label
     }
     for (int i = 0; i < na; i++) {
         int a;
-        st = norm_axis("Unsqueeze", label, axes[i], ro, &a);
+        st = qc_op_norm_axis("Unsqueeze", label, axes[i], ro, &a);
         if (st != QC_OK)
             return st;
         if (add[a]) {
@@ -471,7 +351,7 @@ static enum qc_status transpose_parse(struct qc_node *n, int64_t opset, const ch
     int np = 0;
     enum qc_status st;
     (void)opset;
-    st = qc_attr_ints(&n->attrs, where_str(where, sizeof(where), "Transpose", label), "perm",
+    st = qc_attr_ints(&n->attrs, qc_op_where(where, sizeof(where), "Transpose", label), "perm",
                       perm, QC_MAX_DIMS, &np);
     if (st != QC_OK)
         return st;
@@ -537,12 +417,12 @@ static enum qc_status transpose_forward_cpu(const struct qc_node *n, const struc
     enum qc_status st = transpose_perm(n, ctx->label, r, perm);
     if (st != QC_OK)
         return st;
-    strides_of(&in[0]->shape, istr);
-    strides_of(&out[0]->shape, ostr);
+    qc_shape_strides(&in[0]->shape, istr);
+    qc_shape_strides(&out[0]->shape, ostr);
     for (int k = 0; k < r; k++)
         sstr[k] = istr[perm[k]];
     if (qc_tensor_nelem(out[0]) > 0)
-        copy_box(qc_dtype_size(in[0]->dtype), r, out[0]->shape.dims, in[0]->data, sstr,
+        qc_copy_box(qc_dtype_size(in[0]->dtype), r, out[0]->shape.dims, in[0]->data, sstr,
                  out[0]->data, ostr);
     return QC_OK;
 }
@@ -566,7 +446,7 @@ static enum qc_status concat_parse(struct qc_node *n, int64_t opset, const char 
     int64_t axis;
     enum qc_status st;
     (void)opset;
-    where_str(where, sizeof(where), "Concat", label);
+    qc_op_where(where, sizeof(where), "Concat", label);
     if (!qc_attr_find(&n->attrs, "axis")) {
         qc_log_error("%s: missing attribute 'axis'", where);
         return QC_ERR_ONNX;
@@ -599,7 +479,7 @@ static enum qc_status concat_infer(const struct qc_node *n, const char *label,
         }
     }
     s0 = &in[0]->shape;
-    st = norm_axis("Concat", label, p->axis, s0->ndim, &axis);
+    st = qc_op_norm_axis("Concat", label, p->axis, s0->ndim, &axis);
     if (st != QC_OK)
         return st;
     os = *s0;
@@ -634,7 +514,7 @@ static enum qc_status concat_forward_cpu(const struct qc_node *n, const struct q
     int64_t outer = 1, inner = 1;
     unsigned char *dst = out[0]->data;
     int axis;
-    enum qc_status st = norm_axis("Concat", ctx->label, p->axis, os->ndim, &axis);
+    enum qc_status st = qc_op_norm_axis("Concat", ctx->label, p->axis, os->ndim, &axis);
     if (st != QC_OK)
         return st;
     for (int k = 0; k < axis; k++)
@@ -679,7 +559,7 @@ static enum qc_status pad_parse(struct qc_node *n, int64_t opset, const char *la
     int np = 0;
     float value = 0.0f;
     enum qc_status st;
-    where_str(where, sizeof(where), "Pad", label);
+    qc_op_where(where, sizeof(where), "Pad", label);
     st = qc_attr_string(&n->attrs, where, "mode", "constant", &mode);
     if (st != QC_OK)
         return st;
@@ -739,12 +619,12 @@ static enum qc_status pad_resolve(const struct qc_node *n, const char *label,
         np = p->n_pads;
         memcpy(pads, p->pads, (size_t)np * sizeof(pads[0]));
     } else {
-        st = read_ints("Pad", label, in[1], "pads", pads, 2 * QC_MAX_DIMS, &np);
+        st = qc_op_const_ints("Pad", label, in[1], "pads", pads, 2 * QC_MAX_DIMS, &np);
         if (st != QC_OK)
             return st;
     }
     if (p->from_input && n->n_in > 3 && in[3]) {
-        st = read_ints("Pad", label, in[3], "axes", axes, QC_MAX_DIMS, &na);
+        st = qc_op_const_ints("Pad", label, in[3], "axes", axes, QC_MAX_DIMS, &na);
         if (st != QC_OK)
             return st;
     } else {
@@ -759,7 +639,7 @@ static enum qc_status pad_resolve(const struct qc_node *n, const char *label,
     }
     for (int i = 0; i < na; i++) {
         int a;
-        st = norm_axis("Pad", label, axes[i], r, &a);
+        st = qc_op_norm_axis("Pad", label, axes[i], r, &a);
         if (st != QC_OK)
             return st;
         begin[a] = pads[i];
@@ -836,9 +716,9 @@ static enum qc_status pad_forward_cpu(const struct qc_node *n, const struct qc_o
     else if (!p->from_input)
         pad_fill_value(in[0]->dtype, p->value, fill);
     for (int64_t i = 0; i < total; i++)
-        copy_elem(dst + (size_t)i * esize, fill, esize);
-    strides_of(is, istr);
-    strides_of(&out[0]->shape, ostr);
+        qc_copy_elem(dst + (size_t)i * esize, fill, esize);
+    qc_shape_strides(is, istr);
+    qc_shape_strides(&out[0]->shape, ostr);
     for (int k = 0; k < is->ndim; k++) {
         /* input index i lands at i + b; keep 0 <= i < d and 0 <= i + b < d + b + e */
         int64_t i0 = QC_MAX(0, -b[k]);
@@ -849,7 +729,7 @@ static enum qc_status pad_forward_cpu(const struct qc_node *n, const struct qc_o
         so += i0 * istr[k];
         dof += (i0 + b[k]) * ostr[k];
     }
-    copy_box(esize, is->ndim, cnt, (const unsigned char *)in[0]->data + (size_t)so * esize,
+    qc_copy_box(esize, is->ndim, cnt, (const unsigned char *)in[0]->data + (size_t)so * esize,
              istr, dst + (size_t)dof * esize, ostr);
     return QC_OK;
 }

@@ -110,4 +110,27 @@ enum qc_status qc_norm_axis(const char *label, int64_t axis, int rank, int *out)
 /* Allocates *n->params of `size` zeroed bytes (for parse hooks). */
 enum qc_status qc_op_params_new(struct qc_node *n, size_t size);
 
+/* "Op 'label'" into buf, for the typed attribute getters; returns buf. */
+const char *qc_op_where(char *buf, size_t len, const char *op, const char *label);
+/* qc_norm_axis with "Op 'label'" in its message. */
+enum qc_status qc_op_norm_axis(const char *op, const char *label, int64_t axis, int rank,
+                               int *out);
+/* An input that must be present (else QC_ERR_ONNX) and constant at infer time
+ * (else QC_ERR_UNSUPPORTED); `what` names it in the message. */
+enum qc_status qc_op_need_const(const char *op, const char *label, const struct qc_tensor *t,
+                                const char *what);
+/* Reads a constant 1-D (or scalar) int64/int32 tensor into out[0..*n), at
+ * most max values. */
+enum qc_status qc_op_const_ints(const char *op, const char *label, const struct qc_tensor *t,
+                                const char *what, int64_t *out, int max, int *n);
+/* Row-major element strides of a shape. */
+void qc_shape_strides(const struct qc_shape *s, int64_t *str);
+/* Copies one element of esize bytes. */
+void qc_copy_elem(unsigned char *dst, const unsigned char *src, size_t esize);
+/* Copies a box of cnt[0..ndim) elements of esize bytes: element idx goes from
+ * src + sum(idx[k]*sstr[k]) to dst + sum(idx[k]*dstr[k]) (strides in
+ * elements, possibly negative). */
+void qc_copy_box(size_t esize, int ndim, const int64_t *cnt, const unsigned char *src,
+                 const int64_t *sstr, unsigned char *dst, const int64_t *dstr);
+
 #endif
