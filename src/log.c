@@ -9,6 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
 static void log_line(const char *tag, const char *fmt, va_list ap)
 {
     char buf[2048];
