@@ -27,6 +27,7 @@ enum {
     OPT_LIMIT,
     OPT_LENIENT,
     OPT_QUIET,
+    OPT_PROFILE,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -39,6 +40,7 @@ static const struct cli_option cli_options[] = {
     { "batch",   OPT_BATCH,   "N",    "batch size (default: the recipe's BatchSize, else 32)" },
     { "limit",   OPT_LIMIT,   "N",    "eval: use only the first N test images" },
     { "lenient", OPT_LENIENT, NULL,   "unknown recipe keys are warnings, not errors" },
+    { "profile", OPT_PROFILE, NULL,   "eval: print forward time per op type" },
     { "quiet",   OPT_QUIET,   NULL,   "no progress output" },
     { "help",    'h',         NULL,   "show this help and exit" },
     { "version", 'V',         NULL,   "show the version and exit" },
@@ -152,6 +154,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_DEVICE: cli->device = optarg; break;
         case OPT_LENIENT: cli->lenient = true; break;
         case OPT_QUIET: cli->quiet = true; break;
+        case OPT_PROFILE: cli->profile = true; break;
         case OPT_THREADS:
             st = parse_int("threads", optarg, 1, &v);
             if (st != QC_OK)

@@ -34,6 +34,7 @@ struct qc_cli {
     int64_t         limit;        /* --limit: first N test images, 0 = all    */
     bool            lenient;      /* --lenient                                */
     bool            quiet;        /* --quiet                                  */
+    bool            profile;      /* --profile: time per op type              */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };
 

@@ -102,6 +102,11 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
     st = check_geometry(g, p, cfg);
     if (st != QC_OK)
         goto out;
+    if (cli->profile) {
+        st = qc_plan_profile(p);
+        if (st != QC_OK)
+            goto out;
+    }
 
     n_img = cli->limit ? QC_MIN(cli->limit, ds->n) : ds->n;
     classes = qc_plan_output(p, 0)->shape.dims[1];
@@ -146,6 +151,7 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
            100.0 * (double)correct / (double)(n_img ? n_img : 1), (long long)correct,
            (long long)n_img, secs > 0 ? (double)n_img / secs : 0.0, secs, (long long)batch,
            be->threads);
+    qc_plan_profile_print(p, stdout);
 out:
     qc_free(x);
     qc_free(y);

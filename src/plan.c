@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "ops/op.h"
+#include "progress.h"
 
 struct plan_step {
     int                node;      /* index in g->nodes                        */
@@ -40,6 +41,8 @@ struct qc_plan {
     int                    n_inputs;
     void                  *workspace;
     size_t                 ws_size;
+    double                *step_secs; /* per step, when profiling            */
+    int64_t                n_runs;    /* forwards profiled                   */
 };
 
 static bool value_is_param(const struct qc_value *v)
@@ -353,6 +356,7 @@ void qc_plan_free(struct qc_plan *p)
     qc_free(p->ptrs);
     qc_free(p->steps);
     qc_free(p->inputs);
+    qc_free(p->step_secs);
     qc_free(p);
 }
 
@@ -393,8 +397,48 @@ bool qc_plan_value_is_const(const struct qc_plan *p, int v)
     return v >= 0 && v < p->g->n_values && p->is_const[v];
 }
 
+enum qc_status qc_plan_profile(struct qc_plan *p)
+{
+    if (p->step_secs)
+        return QC_OK;
+    p->step_secs = qc_calloc((size_t)p->n_steps + 1, sizeof(double));
+    return p->step_secs ? QC_OK : QC_ERR_NOMEM;
+}
+
+/* Sums step times by op type, largest first. */
+void qc_plan_profile_print(const struct qc_plan *p, FILE *f)
+{
+    double by_op[QC_OP_COUNT] = { 0 }, total = 0.0;
+    int count[QC_OP_COUNT] = { 0 };
+    if (!p->step_secs || p->n_runs == 0)
+        return;
+    for (int i = 0; i < p->n_steps; i++) {
+        int k = p->g->nodes[p->steps[i].node].kind;
+        by_op[k] += p->step_secs[i];
+        count[k]++;
+        total += p->step_secs[i];
+    }
+    fprintf(f, "profile: %lld forward passes, %.3f ms each\n", (long long)p->n_runs,
+            1e3 * total / (double)p->n_runs);
+    for (;;) {
+        int best = -1;
+        for (int k = 0; k < QC_OP_COUNT; k++)
+            if (count[k] && (best < 0 || by_op[k] > by_op[best]))
+                best = k;
+        if (best < 0)
+            break;
+        fprintf(f, "profile: %-20s %3d nodes %8.3f ms/pass %5.1f%%\n",
+                qc_op_get((enum qc_op_kind)best)->onnx_name, count[best],
+                1e3 * by_op[best] / (double)p->n_runs,
+                total > 0 ? 100.0 * by_op[best] / total : 0.0);
+        count[best] = 0;
+    }
+}
+
 enum qc_status qc_plan_forward(struct qc_plan *p)
 {
+    if (p->step_secs)
+        p->n_runs++;
     for (int i = 0; i < p->n_steps; i++) {
         const struct plan_step *s = &p->steps[i];
         const struct qc_node *n = &p->g->nodes[s->node];
@@ -405,10 +449,17 @@ enum qc_status qc_plan_forward(struct qc_plan *p)
             .label = NULL,
         };
         enum qc_status st;
+        double t0 = p->step_secs ? qc_now() : 0.0;
         ctx.label = node_where(p->g, n, where, sizeof(where));
         st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
         if (st != QC_OK)
             return st;
+        if (p->step_secs) {
+            st = p->be->ops->sync(p->be);
+            if (st != QC_OK)
+                return st;
+            p->step_secs[i] += qc_now() - t0;
+        }
     }
     return QC_OK;
 }

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend/backend.h"
 #include "graph.h"
@@ -47,5 +48,11 @@ bool qc_plan_value_is_const(const struct qc_plan *p, int v);
 
 /* Runs every non-folded node forward (inference mode). */
 enum qc_status qc_plan_forward(struct qc_plan *p);
+
+/* Times every step of the following forwards (the backend is synchronized
+ * after each step, so this slows CUDA down a little). */
+enum qc_status qc_plan_profile(struct qc_plan *p);
+/* Prints time per forward pass by op type, largest first. */
+void qc_plan_profile_print(const struct qc_plan *p, FILE *f);
 
 #endif

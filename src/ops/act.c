@@ -54,17 +54,19 @@ enum act_fn { ACT_RELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, ACT_
               ACT_CLIP };
 
 /* y[i] = f(x[i]) over a flat range, chunked over threads (order-free). */
-static void pointwise(enum act_fn fn, float a, float b, const float *x, float *y, int64_t n,
-                      int threads)
+static void pointwise(enum act_fn fn, float a, float b, const float *restrict x,
+                      float *restrict y, int64_t n, int threads)
 {
     int64_t nchunks = (n + ACT_CHUNK - 1) / ACT_CHUNK;
 #pragma omp parallel for num_threads(threads) schedule(static) if (nchunks > 1)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t lo = c * ACT_CHUNK, hi = QC_MIN(n, lo + ACT_CHUNK);
         switch (fn) {
-        case ACT_RELU:
-            for (int64_t i = lo; i < hi; i++)
-                y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        case ACT_RELU: /* branch-free select; NaN passes through */
+            for (int64_t i = lo; i < hi; i++) {
+                float v = x[i];
+                y[i] = v < 0.0f ? 0.0f : v;
+            }
             break;
         case ACT_LEAKY: /* y = x >= 0 ? x : a*x */
             for (int64_t i = lo; i < hi; i++)

@@ -272,6 +272,41 @@ static inline int64_t win_start(const struct pool_geom *g, int i, int64_t o)
     return o * g->s[i] - g->pb[i];
 }
 
+/* The common 2-D case (no dilation, no Indices output): window bounds are
+ * clamped once per output row and column, so the inner loops do no bounds
+ * checks.  Same result as the general loop: the first element of the window,
+ * then every element that is strictly greater. */
+static void maxpool2d_plain(const struct pool_geom *g, const float *x, float *y, int threads)
+{
+    const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+#pragma omp parallel for num_threads(threads) schedule(static) if (g->nc * OH * OW > 65536)
+    for (int64_t r = 0; r < g->nc; r++) {
+        const float *xr = x + r * H * W;
+        float *yr = y + r * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * g->s[1] - g->pb[1], h1 = h0 + g->k[1];
+            h0 = h0 < 0 ? 0 : h0;
+            h1 = h1 > H ? H : h1;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * g->s[2] - g->pb[2], w1 = w0 + g->k[2];
+                float best = -FLT_MAX;
+                w0 = w0 < 0 ? 0 : w0;
+                w1 = w1 > W ? W : w1;
+                if (h0 < h1 && w0 < w1)
+                    best = xr[h0 * W + w0];
+                for (int64_t h = h0; h < h1; h++) {
+                    const float *row = xr + h * W;
+                    for (int64_t w = w0; w < w1; w++) {
+                        float v = row[w];
+                        best = v > best ? v : best;   /* branch-free (maxss) */
+                    }
+                }
+                yr[oh * OW + ow] = best;
+            }
+        }
+    }
+}
+
 static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                           const struct qc_tensor *const *in,
                                           struct qc_tensor *const *out)
@@ -284,6 +319,10 @@ static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct 
     enum qc_status st = pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
+    if (!idx && g.in[0] == 1 && g.k[0] == 1 && g.d[1] == 1 && g.d[2] == 1) {
+        maxpool2d_plain(&g, x, y, nthreads(ctx));
+        return QC_OK;
+    }
     osz = g.out[0] * g.out[1] * g.out[2];
     isz = g.in[0] * g.in[1] * g.in[2];
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (g.nc * osz > 4096)
