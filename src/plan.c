@@ -227,7 +227,7 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
         s->k = p->be->ops->kernel((enum qc_op_kind)n->kind);
         if (d->workspace && s->k) {
             size_t ws = d->workspace(n, (const struct qc_tensor *const *)in,
-                                     (const struct qc_tensor *const *)out);
+                                     (const struct qc_tensor *const *)out, p->be->threads);
             if (ws > p->ws_size)
                 p->ws_size = ws;
         }

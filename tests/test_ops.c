@@ -195,8 +195,8 @@ out:
     return res;
 }
 
-static void run_dir(const char *dir, bool bind_inputs, bool allow_skip, int min_cases,
-                    const char *what)
+static void run_dir(const char *dir, bool bind_inputs, bool allow_skip, int threads,
+                    int min_cases, const char *what)
 {
     struct qc_backend *be = NULL;
     char **names;
@@ -204,7 +204,7 @@ static void run_dir(const char *dir, bool bind_inputs, bool allow_skip, int min_
     double worst = 0.0;
 
     ck_assert_msg(n >= min_cases, "%s: found %d cases in %s", what, n, dir);
-    ck_assert_int_eq(qc_backend_new("cpu", 1, &be), QC_OK);
+    ck_assert_int_eq(qc_backend_new("cpu", threads, &be), QC_OK);
     for (int i = 0; i < n; i++) {
         char why[256];
         enum case_result r = run_case(dir, names[i], bind_inputs, be, &worst, why, sizeof(why));
@@ -220,8 +220,8 @@ static void run_dir(const char *dir, bool bind_inputs, bool allow_skip, int min_
             fail++;
         }
     }
-    printf("%s: %d passed, %d failed, %d skipped; worst relative error %.3g\n", what, pass, fail,
-           skip, worst);
+    printf("%s (%d threads): %d passed, %d failed, %d skipped; worst relative error %.3g\n",
+           what, threads, pass, fail, skip, worst);
     fflush(stdout);
     qc_backend_free(be);
     free_list(names, n);
@@ -233,8 +233,10 @@ START_TEST(test_fixtures)
 {
     char dir[4096];
     qc_test_path(dir, sizeof(dir), "testdata");
-    /* every fixture must run: none may be skipped */
-    run_dir(dir, false, false, 30, "fixtures");
+    /* every fixture must run: none may be skipped; 1 and 2 threads take
+     * different paths through the kernels (serial vs split over images) */
+    run_dir(dir, false, false, 1, 30, "fixtures");
+    run_dir(dir, false, false, 2, 30, "fixtures");
 }
 END_TEST
 
@@ -243,7 +245,7 @@ START_TEST(test_onnx_node_tests)
     const char *dir = getenv("QC_NODE_TESTS");
     /* make check generates them (tests/gen_node_tests.py); never silently skip */
     ck_assert_msg(dir && dir[0], "QC_NODE_TESTS is not set (run through make check)");
-    run_dir(dir, true, true, 100, "onnx node tests");
+    run_dir(dir, true, true, 1, 100, "onnx node tests");
 }
 END_TEST
 

@@ -15,13 +15,16 @@
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
 #endif
 
+/* OpenBLAS runs single-threaded: the op kernels parallelize over images
+ * with OpenMP and call sgemm from each thread.  Two thread pools (OpenMP's
+ * and OpenBLAS's) spinning on two cores made a 2-thread run 3x slower than
+ * a 1-thread run. */
 static enum qc_status cpu_init(struct qc_backend *be, int device)
 {
+    (void)be;
     (void)device;
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
-    openblas_set_num_threads(be->threads);
-#else
-    (void)be;
+    openblas_set_num_threads(1);
 #endif
     return QC_OK;
 }

@@ -58,7 +58,9 @@ static void pointwise(enum act_fn fn, float a, float b, const float *restrict x,
                       float *restrict y, int64_t n, int threads)
 {
     int64_t nchunks = (n + ACT_CHUNK - 1) / ACT_CHUNK;
-#pragma omp parallel for num_threads(threads) schedule(static) if (nchunks > 1)
+    bool heavy = fn == ACT_SIGMOID || fn == ACT_TANH;   /* exp/tanh: compute-bound */
+    bool par = nchunks > 1 && (heavy || n >= QC_PAR_MIN_STREAM);
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t lo = c * ACT_CHUNK, hi = QC_MIN(n, lo + ACT_CHUNK);
         switch (fn) {

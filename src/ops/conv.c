@@ -30,6 +30,10 @@
 
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "../backend/backend.h"
 #include "../log.h"
 #include "im2col.h"
@@ -406,8 +410,9 @@ static size_t conv_chunk_bytes(const struct conv_chunk *c)
            sizeof(float);
 }
 
+/* One chunk-sized slice per thread. */
 static size_t conv_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
-                             const struct qc_tensor *const *out)
+                             const struct qc_tensor *const *out, int threads)
 {
     const struct conv_params *p = n->params;
     struct conv_dims d;
@@ -418,7 +423,7 @@ static size_t conv_workspace(const struct qc_node *n, const struct qc_tensor *co
     if (!p->transpose && conv_is_depthwise(&d))
         return 0;
     c = conv_chunking(&d, p->transpose);
-    return conv_chunk_bytes(&c);
+    return conv_chunk_bytes(&c) * (size_t)(p->transpose ? 1 : QC_MAX(threads, 1));
 }
 
 /* y[n, m, :] += b[m] over batch*channels planes of plane elements. */
@@ -429,7 +434,7 @@ static void add_bias(float *y, const float *b, int64_t batch, int64_t channels, 
     int nt = threads > 1 ? threads : 1;
     (void)nt;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (planes * plane >= PAR_MIN_WORK)
+#pragma omp parallel for num_threads(nt) schedule(static) if (planes * plane >= QC_PAR_MIN_STREAM)
 #endif
     for (int64_t i = 0; i < planes; i++) {
         float bv = b[i % channels];
@@ -492,6 +497,42 @@ static void depthwise_forward(const struct conv_dims *d, const float *x, const f
     }
 }
 
+/* Images img0 .. img0+nb-1 (fewer at the end) through im2col + sgemm:
+ * y_g[M_g, cnt*L] = w_g[M_g, C_g*KV] * col[C_g*KV, cnt*L], then scattered
+ * back to NCHW when several images share one product.  ws: this thread's
+ * workspace slice. */
+static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const struct conv_dims *d,
+                                         const struct conv_chunk *ch, const float *x,
+                                         const float *w, float *y, int64_t img0, float *ws,
+                                         int64_t cg, int64_t mg, int64_t lin)
+{
+    const struct qc_conv_geom *g = &d->geom;
+    int64_t l = ch->cols;
+    int64_t cnt = QC_MIN(ch->nb, d->batch - img0);
+    int64_t ld = cnt * l;
+    float *col = ws;
+    float *tmp = ws ? ws + ch->rows * ch->nb * l : NULL;
+    for (int64_t grp = 0; grp < d->group; grp++) {
+        const float *src = x + (img0 * d->c_in + grp * cg) * lin;
+        float *yg = y + (img0 * d->c_out + grp * mg) * l;
+        enum qc_status st;
+        if (!ch->direct) {
+            for (int64_t j = 0; j < cnt; j++)
+                qc_im2col(g, src + j * d->c_in * lin, col + j * l, ld, 1);
+            src = col;
+        }
+        st = qc_sgemm(ctx->be, false, false, mg, ld, ch->rows, 1.0f, w + grp * mg * ch->rows,
+                      src, 0.0f, cnt == 1 ? yg : tmp);
+        if (st != QC_OK)
+            return st;
+        for (int64_t j = 0; cnt > 1 && j < cnt; j++)
+            for (int64_t m = 0; m < mg; m++)
+                memcpy(yg + (j * d->c_out + m) * l, tmp + m * ld + j * l,
+                       (size_t)l * sizeof(float));
+    }
+    return QC_OK;
+}
+
 static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                        const struct qc_tensor *const *in,
                                        struct qc_tensor *const *out)
@@ -500,8 +541,10 @@ static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_
     struct conv_chunk ch;
     const struct qc_conv_geom *g = &d.geom;
     const float *x, *w, *b;
-    float *y, *col, *tmp;
-    int64_t cg, mg, lin, l;
+    float *y;
+    int64_t cg, mg, lin, l, n_chunks;
+    size_t slice;
+    int threads;
     enum qc_status st;
 
     st = conv_resolve(n, ctx->label, in, &d);
@@ -520,35 +563,31 @@ static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_
     lin = qc_conv_geom_ivol(g);
     ch = conv_chunking(&d, false);
     l = ch.cols;
-    QC_ASSERT(ctx->workspace_size >= conv_chunk_bytes(&ch));
-    col = ctx->workspace;
-    tmp = col ? col + ch.rows * ch.nb * l : NULL;
-    /* im2col and the scatter stay serial: OpenMP workers spinning between
-     * products steal the cores OpenBLAS threads on (measured 2-10x slower) */
-    for (int64_t img0 = 0; img0 < d.batch; img0 += ch.nb) {
-        int64_t cnt = QC_MIN(ch.nb, d.batch - img0);
-        int64_t ld = cnt * l;
-        for (int64_t grp = 0; grp < d.group; grp++) {
-            const float *src = x + (img0 * d.c_in + grp * cg) * lin;
-            float *yg = y + (img0 * d.c_out + grp * mg) * l;
-            if (!ch.direct) {
-                for (int64_t j = 0; j < cnt; j++)
-                    qc_im2col(g, src + j * d.c_in * lin, col + j * l, ld, 1);
-                src = col;
-            }
-            /* [M_g, cnt*L] = w_g[M_g, C_g*KV] * col[C_g*KV, cnt*L] */
-            st = qc_sgemm(ctx->be, false, false, mg, ld, ch.rows, 1.0f, w + grp * mg * ch.rows,
-                          src, 0.0f, cnt == 1 ? yg : tmp);
-            if (st != QC_OK)
-                return st;
-            for (int64_t j = 0; cnt > 1 && j < cnt; j++)
-                for (int64_t m = 0; m < mg; m++)
-                    memcpy(yg + (j * d.c_out + m) * l, tmp + m * ld + j * l,
-                           (size_t)l * sizeof(float));
+    n_chunks = (d.batch + ch.nb - 1) / ch.nb;
+    threads = (int)QC_MAX(QC_MIN((int64_t)ctx->threads, n_chunks), 1);
+    slice = conv_chunk_bytes(&ch) / sizeof(float);
+    QC_ASSERT(ctx->workspace_size >= slice * sizeof(float) * (size_t)threads);
+    /* Chunks of nb images go to the threads in a static split; each thread
+     * lowers its chunk into its own workspace slice and calls the
+     * single-threaded sgemm, so the result does not depend on timing. */
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t ci = 0; ci < n_chunks; ci++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        enum qc_status cst = conv_chunk_forward(ctx, &d, &ch, x, w, y, ci * ch.nb,
+                                                (float *)ctx->workspace + (size_t)tid * slice,
+                                                cg, mg, lin);
+        if (cst != QC_OK) {
+#pragma omp critical(qc_conv_status)
+            st = cst;
         }
     }
+    if (st != QC_OK)
+        return st;
     if (b)
-        add_bias(y, b, d.batch, d.c_out, l, 1);
+        add_bias(y, b, d.batch, d.c_out, l, ctx->threads);
     return QC_OK;
 }
 

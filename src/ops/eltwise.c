@@ -158,7 +158,7 @@ static void binary_run(enum bin_op op, const struct qc_tensor *ta, const struct 
     bcast_build(&ta->shape, &tb->shape, &ty->shape, &bc);
     cols = bc.dims[bc.nd - 1];
     nchunks = (n + ELT_CHUNK - 1) / ELT_CHUNK;
-#pragma omp parallel for num_threads(threads) schedule(static) if (nchunks > 1)
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= QC_PAR_MIN_STREAM)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t i = c * ELT_CHUNK, hi = QC_MIN(n, i + ELT_CHUNK);
         while (i < hi) {

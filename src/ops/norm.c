@@ -142,7 +142,8 @@ static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op
 
     for (int i = 2; i < s->ndim; i++)
         inner *= s->dims[i];
-#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nb * c * inner > 16384)
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (nb * c * inner >= QC_PAR_MIN_STREAM)
     for (int64_t r = 0; r < nb * c; r++) {
         int64_t ch = r % c;
         float a = scale[ch] / sqrtf(var[ch] + p->epsilon);

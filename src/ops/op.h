@@ -12,7 +12,8 @@
  *             is a constant (initializer, Constant, folded value), which is how
  *             Reshape/Slice/Pad/Clip/Resize read their input-form attributes.
  *             in[i] is NULL for an omitted optional input.
- *   workspace scratch bytes the CPU forward/backward need (im2col ...), or NULL.
+ *   workspace scratch bytes the CPU forward/backward need (im2col ...) when
+ *             running on `threads` threads, or NULL.
  *   fold      when the plan may evaluate the node once at plan time
  *             (shape subgraphs): see enum qc_fold.
  *   cpu       the reference kernels: forward (required) and backward (NULL
@@ -41,6 +42,12 @@ enum qc_op_kind {
 #undef QC_OP
     QC_OP_COUNT
 };
+
+/* Streaming element-wise loops (ReLU, Add, BatchNorm inference, max pooling,
+ * bias) are memory-bound: on the 2-core machines measured, two threads made
+ * them 2x slower below last-level-cache sizes.  They go parallel only above
+ * this many elements. */
+#define QC_PAR_MIN_STREAM ((int64_t)1 << 22)
 
 enum qc_fold {
     QC_FOLD_NEVER = 0,      /* a compute op                                       */
@@ -85,7 +92,7 @@ struct qc_op_def {
     enum qc_status (*infer)(const struct qc_node *n, const char *label,
                             const struct qc_tensor *const *in, struct qc_tensor *const *out);
     size_t (*workspace)(const struct qc_node *n, const struct qc_tensor *const *in,
-                        const struct qc_tensor *const *out);
+                        const struct qc_tensor *const *out, int threads);
     struct qc_kernel cpu;
 };
 

@@ -279,7 +279,8 @@ static inline int64_t win_start(const struct pool_geom *g, int i, int64_t o)
 static void maxpool2d_plain(const struct pool_geom *g, const float *x, float *y, int threads)
 {
     const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
-#pragma omp parallel for num_threads(threads) schedule(static) if (g->nc * OH * OW > 65536)
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (g->nc * H * W >= QC_PAR_MIN_STREAM)
     for (int64_t r = 0; r < g->nc; r++) {
         const float *xr = x + r * H * W;
         float *yr = y + r * OH * OW;
