@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "../src/fileio.h"
 #include "../src/log.h"
 #include "tensor_pb.h"
 
@@ -482,7 +483,7 @@ enum qc_status qc_onnx_load(const char *path, struct qc_graph **out)
     st = qc_onnx_read_file(path, &buf, &len);
     if (st != QC_OK)
         goto out;
-    dir = qc_onnx_dirname(path);
+    dir = qc_path_dirname(path);
     if (!dir) {
         st = QC_ERR_NOMEM;
         goto out;
@@ -515,7 +516,7 @@ enum qc_status qc_onnx_load_tensor(const char *path, struct qc_tensor **out, cha
         st = QC_ERR_ONNX;
         goto out;
     }
-    dir = qc_onnx_dirname(path);
+    dir = qc_path_dirname(path);
     if (!dir) {
         st = QC_ERR_NOMEM;
         goto out;

@@ -355,18 +355,3 @@ out:
     return st;
 }
 
-char *qc_onnx_dirname(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    size_t n;
-    char *d;
-    if (!slash)
-        return qc_strdup(".");
-    n = slash == path ? 1 : (size_t)(slash - path);
-    d = qc_malloc(n + 1);
-    if (!d)
-        return NULL;
-    memcpy(d, path, n);
-    d[n] = '\0';
-    return d;
-}

@@ -42,7 +42,4 @@ enum qc_status qc_onnx_parse(const void *buf, size_t len, const char *path,
  * "<path>: ..." and returned as QC_ERR_ONNX (input files). */
 enum qc_status qc_onnx_read_file(const char *path, void **buf, size_t *len);
 
-/* Directory part of path ("." when there is none); new string (qc_free). */
-char *qc_onnx_dirname(const char *path);
-
 #endif

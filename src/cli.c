@@ -28,12 +28,28 @@ enum {
     OPT_LENIENT,
     OPT_QUIET,
     OPT_PROFILE,
+    OPT_EPOCHS,
+    OPT_SEED,
+    OPT_CHECKPOINT,
+    OPT_RESUME,
+    OPT_KEEP,
+    OPT_NO_SHUFFLE,
+    OPT_LOG,
 };
 
 /* The single source of --help (and of the man page check). */
 static const struct cli_option cli_options[] = {
     { "recipe",  'r',         "FILE", "recipe (N2D2-style INI): quantizers, solvers, data" },
     { "output",  'o',         "FILE", "output ONNX model (written atomically)" },
+    { "epochs",  OPT_EPOCHS,  "N",    "training epochs (default: the recipe's Epochs; 0: "
+                                      "evaluate and write only)" },
+    { "seed",    OPT_SEED,    "N",    "seed of shuffling, augmentation and Dropout [1]" },
+    { "checkpoint", OPT_CHECKPOINT, "FILE", "write the training state after every epoch" },
+    { "resume",  OPT_RESUME,  "FILE", "continue training from a checkpoint" },
+    { "keep",    OPT_KEEP,    "WHICH", "best (validation; default) or last epoch's weights" },
+    { "no-shuffle", OPT_NO_SHUFFLE, NULL, "train on the learn set in file order" },
+    { "log",     OPT_LOG,     "FILE", "write epoch, batch, loss, accuracy and learning rate of "
+                                      "every training batch (CSV)" },
     { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
     { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
                                       "(default: all online CPUs)" },
@@ -102,6 +118,8 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
 
     memset(cli, 0, sizeof(*cli));
     cli->device = "cpu";
+    cli->epochs = -1;
+    cli->seed = 1;
     shortopts[sp++] = '+';   /* stop at the first non-option: the command */
     for (size_t i = 0; i < QC_ARRAY_SIZE(cli_options); i++) {
         const struct cli_option *o = &cli_options[i];
@@ -155,6 +173,29 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_LENIENT: cli->lenient = true; break;
         case OPT_QUIET: cli->quiet = true; break;
         case OPT_PROFILE: cli->profile = true; break;
+        case OPT_CHECKPOINT: cli->checkpoint = optarg; break;
+        case OPT_RESUME: cli->resume = optarg; break;
+        case OPT_NO_SHUFFLE: cli->no_shuffle = true; break;
+        case OPT_LOG: cli->log = optarg; break;
+        case OPT_KEEP:
+            if (strcmp(optarg, "best") != 0 && strcmp(optarg, "last") != 0) {
+                qc_log_error("--keep %s: expected best or last", optarg);
+                return QC_ERR_INVAL;
+            }
+            cli->keep_last = strcmp(optarg, "last") == 0;
+            break;
+        case OPT_EPOCHS:
+            st = parse_int("epochs", optarg, 0, &v);
+            if (st != QC_OK)
+                return st;
+            cli->epochs = (int)QC_MIN(v, 1000000);
+            break;
+        case OPT_SEED:
+            st = parse_int("seed", optarg, 0, &v);
+            if (st != QC_OK)
+                return st;
+            cli->seed = (uint64_t)v;
+            break;
         case OPT_THREADS:
             st = parse_int("threads", optarg, 1, &v);
             if (st != QC_OK)

@@ -35,6 +35,13 @@ struct qc_cli {
     bool            lenient;      /* --lenient                                */
     bool            quiet;        /* --quiet                                  */
     bool            profile;      /* --profile: time per op type              */
+    int             epochs;       /* --epochs, -1 = the recipe's Epochs       */
+    uint64_t        seed;         /* --seed [1]                               */
+    const char     *checkpoint;   /* --checkpoint FILE                        */
+    const char     *resume;       /* --resume FILE                            */
+    bool            keep_last;    /* --keep last (default: best validation)   */
+    bool            no_shuffle;   /* --no-shuffle                             */
+    const char     *log;          /* --log FILE: one line per training batch  */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };
 

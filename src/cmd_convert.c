@@ -1,11 +1,15 @@
 /*
- * cmd_convert.c - `qatconv IN.onnx -o OUT.onnx`: load, check (op support,
- * attributes, shape inference at batch 1), write back.  With a recipe the
- * recipe is validated too; fine-tuning arrives with the training engine.
- * Refuses to overwrite its own input.
+ * cmd_convert.c - `qatconv IN.onnx [-r RECIPE] -o OUT.onnx`.
+ *
+ * Without a recipe: load, check (op support, attributes, shape inference at
+ * batch 1), write back.  With a recipe: fine-tune on the recipe's data for
+ * --epochs (or the recipe's Epochs) and write the trained float model, with
+ * a summary of test accuracy before and after.  The output is written only
+ * when everything succeeded (atomically); the input is never overwritten.
  */
 #include <config.h>
 
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "backend/backend.h"
@@ -15,6 +19,7 @@
 #include "onnx/onnx_io.h"
 #include "plan.h"
 #include "recipe.h"
+#include "train/train.h"
 
 /* True if both paths name the same existing file. */
 static bool same_file(const char *a, const char *b)
@@ -25,10 +30,86 @@ static bool same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* Epochs from --epochs or the recipe's global Epochs key. */
+static enum qc_status epochs_of(const struct qc_cli *cli, const struct qc_recipe *r,
+                                int *epochs)
+{
+    int64_t e;
+    enum qc_status st;
+    if (cli->epochs >= 0) {
+        *epochs = cli->epochs;
+        return QC_OK;
+    }
+    st = qc_recipe_int(r, "", "Epochs", -1, &e);
+    if (st != QC_OK)
+        return st;
+    if (e < 0) {
+        qc_log_error("%s: how many epochs? Give --epochs N or Epochs=N in the recipe",
+                     qc_recipe_path(r));
+        return QC_ERR_INVAL;
+    }
+    *epochs = (int)QC_MIN(e, 1000000);
+    return QC_OK;
+}
+
+static void print_summary(const struct qc_train_report *rep, int epochs)
+{
+    printf("summary: %d epoch%s, %.1f s, %lld training images", epochs, epochs == 1 ? "" : "s",
+           rep->secs, (long long)rep->images);
+    if (rep->images && rep->secs > 0)
+        printf(" (%.0f images/s)", (double)rep->images / rep->secs);
+    printf("\n");
+    if (rep->valid_best >= 0)
+        printf("summary: best validation top-1 %.2f%% (epoch %d)\n", rep->valid_best,
+               rep->best_epoch);
+    if (rep->test_before >= 0)
+        printf("summary: test top-1 float before %.2f%%, after %.2f%%\n", rep->test_before,
+               rep->test_after);
+}
+
+static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *g)
+{
+    struct qc_recipe *r = NULL;
+    struct qc_backend *be = NULL;
+    struct qc_train_report rep;
+    struct qc_train_opts o;
+    enum qc_status st;
+    int epochs = 0;
+
+    st = qc_recipe_load(cli->recipe, cli->lenient, &r);
+    if (st != QC_OK)
+        goto out;
+    st = epochs_of(cli, r, &epochs);
+    if (st != QC_OK)
+        goto out;
+    st = qc_backend_new(cli->device, cli->threads, &be);
+    if (st != QC_OK)
+        goto out;
+    o = (struct qc_train_opts){
+        .epochs = epochs, .batch = cli->batch, .seed = cli->seed, .keep_best = !cli->keep_last,
+        .progress = cli->progress, .quiet = cli->quiet, .shuffle = !cli->no_shuffle,
+        .limit = cli->limit, .checkpoint = cli->checkpoint, .resume = cli->resume,
+        .skip_eval = false, .log = cli->log,
+    };
+    st = qc_train(g, r, be, &o, &rep);
+    if (st != QC_OK)
+        goto out;
+    st = qc_onnx_save(g, cli->output);
+    if (st != QC_OK)
+        goto out;
+    if (!cli->quiet) {
+        print_summary(&rep, epochs);
+        printf("wrote %s\n", cli->output);
+    }
+out:
+    qc_backend_free(be);
+    qc_recipe_free(r);
+    return st;
+}
+
 enum qc_status qc_cmd_convert(const struct qc_cli *cli)
 {
     struct qc_graph *g = NULL;
-    struct qc_recipe *r = NULL;
     struct qc_backend *be = NULL;
     struct qc_plan *p = NULL;
     enum qc_status st;
@@ -42,13 +123,7 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
     if (st != QC_OK)
         goto out;
     if (cli->recipe) {
-        st = qc_recipe_load(cli->recipe, cli->lenient, &r);
-        if (st != QC_OK)
-            goto out;
-        qc_log_error("%s: fine-tuning with a recipe is not available in this version yet; "
-                     "run without -r to check and copy the model, or use 'qatconv eval'",
-                     cli->recipe);
-        st = QC_ERR_UNSUPPORTED;
+        st = train_and_save(cli, g);
         goto out;
     }
     st = qc_backend_new("cpu", cli->threads, &be);
@@ -66,7 +141,6 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
 out:
     qc_plan_free(p);
     qc_backend_free(be);
-    qc_recipe_free(r);
     qc_graph_free(g);
     return st;
 }

@@ -10,6 +10,7 @@
 #include <config.h>
 
 #include "plan.h"
+#include "plan_impl.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,41 +19,14 @@
 #include "ops/op.h"
 #include "progress.h"
 
-struct plan_step {
-    int                node;      /* index in g->nodes                        */
-    struct qc_tensor **in;        /* n_in pointers (NULL = omitted)           */
-    struct qc_tensor **out;       /* n_out pointers                           */
-    const struct qc_kernel *k;
-};
-
-struct qc_plan {
-    const struct qc_graph *g;
-    struct qc_backend     *be;
-    int64_t                batch;
-    struct qc_tensor      *vals;      /* n_values                             */
-    bool                  *is_const;  /* n_values                             */
-    bool                  *on_host;   /* buffer allocated with qc_malloc      */
-    struct qc_tensor      *anon;      /* one per node output slot with no name */
-    int                    n_anon;
-    struct qc_tensor     **ptrs;      /* flat in/out pointer storage          */
-    struct plan_step      *steps;
-    int                    n_steps;
-    int                   *inputs;    /* runtime graph inputs                 */
-    int                    n_inputs;
-    void                  *workspace;
-    size_t                 ws_size;
-    double                *step_secs; /* per step, when profiling            */
-    int64_t                n_runs;    /* forwards profiled                   */
-};
-
 static bool value_is_param(const struct qc_value *v)
 {
     return v->init && v->init->dtype == QC_DTYPE_F32;
 }
 
 /* Builds "<model>: <Op> '<label>'" for messages. */
-static const char *node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
-                              size_t len)
+const char *qc_plan_node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
+                               size_t len)
 {
     snprintf(buf, len, "%s: %s '%s'", g->path, n->op_type, qc_node_label(g, n));
     return buf;
@@ -158,7 +132,7 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
     char where[512];
     enum qc_status st;
 
-    node_where(g, n, where, sizeof(where));
+    qc_plan_node_where(g, n, where, sizeof(where));
     if (n->n_in > (int)QC_ARRAY_SIZE(infer_in)) {
         qc_log_error("%s: %d inputs, at most %d supported", where, n->n_in,
                      (int)QC_ARRAY_SIZE(infer_in));
@@ -225,6 +199,9 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
         s->in = in;
         s->out = out;
         s->k = p->be->ops->kernel((enum qc_op_kind)n->kind);
+        if (p->training && d->saved)
+            s->saved_size = d->saved(n, (const struct qc_tensor *const *)in,
+                                     (const struct qc_tensor *const *)out);
         if (d->workspace && s->k) {
             size_t ws = d->workspace(n, (const struct qc_tensor *const *)in,
                                      (const struct qc_tensor *const *)out, p->be->threads);
@@ -265,6 +242,12 @@ static enum qc_status check_kernels(const struct qc_plan *p)
 enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
                            struct qc_plan **out)
 {
+    return qc_plan_build(g, be, batch, false, out);
+}
+
+enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
+                             bool training, struct qc_plan **out)
+{
     struct qc_plan *p;
     enum qc_status st = QC_ERR_NOMEM;
     size_t n_ptrs = 0, n_slots = 0;
@@ -279,6 +262,8 @@ enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int6
         return QC_ERR_NOMEM;
     p->g = g;
     p->be = be;
+    p->training = training;
+    p->logits = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         n_ptrs += (size_t)(g->nodes[i].n_in + g->nodes[i].n_out);
         n_slots += (size_t)g->nodes[i].n_out;
@@ -303,6 +288,11 @@ enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int6
         p->vals[v].owns = false;
         p->is_const[v] = true;
     }
+    if (training) {
+        st = qc_plan_bind_params(p);
+        if (st != QC_OK)
+            goto out;
+    }
     st = setup_inputs(p);
     if (st != QC_OK)
         goto out;
@@ -323,6 +313,11 @@ enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int6
         if (st != QC_OK)
             goto out;
     }
+    if (training) {
+        st = qc_plan_setup_backward(p);
+        if (st != QC_OK)
+            goto out;
+    }
     *out = p;
     return QC_OK;
 out:
@@ -334,6 +329,7 @@ void qc_plan_free(struct qc_plan *p)
 {
     if (!p)
         return;
+    qc_plan_free_train(p);
     if (p->vals) {
         for (int v = 0; v < p->g->n_values; v++) {
             if (p->g->values[v].init || !p->vals[v].data)
@@ -437,6 +433,15 @@ void qc_plan_profile_print(const struct qc_plan *p, FILE *f)
 
 enum qc_status qc_plan_forward(struct qc_plan *p)
 {
+    return qc_plan_forward_mode(p, false, NULL);
+}
+
+enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_rng *rng)
+{
+    if (training && !p->training) {
+        qc_log_error("%s: training forward on a plan built for inference", p->g->path);
+        return QC_ERR_INTERNAL;
+    }
     if (p->step_secs)
         p->n_runs++;
     for (int i = 0; i < p->n_steps; i++) {
@@ -445,12 +450,13 @@ enum qc_status qc_plan_forward(struct qc_plan *p)
         char where[512];
         struct qc_op_ctx ctx = {
             .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
-            .threads = p->be->threads, .opset = p->g->opset, .training = false,
+            .saved = s->saved, .saved_size = s->saved_size, .rng = rng,
+            .threads = p->be->threads, .opset = p->g->opset, .training = training,
             .label = NULL,
         };
         enum qc_status st;
         double t0 = p->step_secs ? qc_now() : 0.0;
-        ctx.label = node_where(p->g, n, where, sizeof(where));
+        ctx.label = qc_plan_node_where(p->g, n, where, sizeof(where));
         st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
         if (st != QC_OK)
             return st;

@@ -23,6 +23,7 @@
 #include "backend/backend.h"
 #include "graph.h"
 #include "qc.h"
+#include "rng.h"
 #include "tensor.h"
 
 struct qc_plan;
@@ -48,11 +49,61 @@ bool qc_plan_value_is_const(const struct qc_plan *p, int v);
 
 /* Runs every non-folded node forward (inference mode). */
 enum qc_status qc_plan_forward(struct qc_plan *p);
+/* Forward in training mode (batch statistics, running-statistics update,
+ * Dropout masks from rng) on a plan from qc_plan_new_train, or in inference
+ * mode with training false. */
+enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_rng *rng);
 
 /* Times every step of the following forwards (the backend is synchronized
  * after each step, so this slows CUDA down a little). */
 enum qc_status qc_plan_profile(struct qc_plan *p);
 /* Prints time per forward pass by op type, largest first. */
 void qc_plan_profile_print(const struct qc_plan *p, FILE *f);
+
+/* ---- training ------------------------------------------------------------
+ * A training plan keeps every parameter (Conv/Gemm/MatMul weights and biases,
+ * BatchNorm scale and bias, an Add bias after MatMul/Gemm/Conv) and every
+ * buffer (BatchNorm running mean and variance) in one flat state array,
+ * trainable parameters first, so an optimizer step is one loop per slot and a
+ * checkpoint is one copy.  Gradients of the parameters live in a flat array of
+ * the same layout; activation gradients, saved tensors and the workspace are
+ * sized at plan time.  The loss is taken on the logits: the first graph output,
+ * or the input of a final Softmax/LogSoftmax (which keeps running forward).
+ */
+
+/* One initializer held in the training plan's state array. */
+struct qc_param_slot {
+    int     value;              /* graph value index                          */
+    int     node;               /* first node that reads it                   */
+    int64_t offset, n;          /* floats in the state array                  */
+    bool    trainable;          /* has a gradient; else a buffer (BN stats)   */
+};
+
+enum qc_status qc_plan_new_train(const struct qc_graph *g, struct qc_backend *be,
+                                 int64_t batch, struct qc_plan **out);
+
+/* The logits value ([batch, classes]) and its gradient tensor. */
+int qc_plan_logits(const struct qc_plan *p);
+/* Gradient tensor of value v, or NULL when v has none. */
+struct qc_tensor *qc_plan_grad(struct qc_plan *p, int v);
+
+/* State, parameter gradients and their slots. */
+float *qc_plan_state(struct qc_plan *p);
+int64_t qc_plan_n_state(const struct qc_plan *p);
+int64_t qc_plan_n_trainable(const struct qc_plan *p);
+float *qc_plan_param_grads(struct qc_plan *p);
+int qc_plan_n_slots(const struct qc_plan *p);
+const struct qc_param_slot *qc_plan_slot(const struct qc_plan *p, int i);
+
+/* Zeroes the activation gradients (before seeding the logits gradient) /
+ * the parameter gradients (at the start of an IterationSize cycle). */
+enum qc_status qc_plan_zero_act_grads(struct qc_plan *p);
+enum qc_status qc_plan_zero_param_grads(struct qc_plan *p);
+/* Backward walk over the steps between the parameters and the logits, in
+ * reverse order; parameter gradients accumulate. */
+enum qc_status qc_plan_backward(struct qc_plan *p);
+/* Copies the state array back into the graph's initializers (the graph the
+ * plan was built from). */
+enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g);
 
 #endif

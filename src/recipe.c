@@ -212,6 +212,7 @@ static const struct key_spec solver_sub_keys[] = {
     { "Beta1", K_FLOAT, NULL, 0, 1 },
     { "Beta2", K_FLOAT, NULL, 0, 1 },
     { "Epsilon", K_FLOAT, NULL, 0, 1e300 },
+    { "WarmUpLRFrac", K_FLOAT, NULL, 0, 1 },
     { NULL, K_STR, NULL, NOLIM },
 };
 static const struct key_spec filler_sub_keys[] = {
@@ -824,13 +825,42 @@ static const struct key_spec *find_tf_type_keys(const char *type)
 
 /* The spec of `key` in a section of class cls (tf_type: the Type of a
  * transformation section), or NULL, filling sg with a suggestion. */
+/* The key families (Solvers.*, WeightsSolver.*, WeightsFiller.* ...). */
+static const struct key_spec *find_family(const char *key, struct suggest *sg)
+{
+    const struct key_spec *k;
+    for (size_t f = 0; f < QC_ARRAY_SIZE(node_families); f++) {
+        const char *pre = node_families[f].prefix;
+        size_t pl = strlen(pre);
+        if (strcmp(key, pre) == 0 && node_families[f].type)
+            return node_families[f].type;
+        if (strncmp(key, pre, pl) == 0 && key[pl] == '.') {
+            k = find_in(node_families[f].subs, LIST_END, key + pl + 1, NULL);
+            if (k)
+                return k;
+        }
+        if (sg) {
+            char cand[128];
+            if (node_families[f].type)
+                suggest_try(sg, pre);
+            for (const struct key_spec *s = node_families[f].subs; s->name; s++) {
+                snprintf(cand, sizeof(cand), "%s.%s", pre, s->name);
+                suggest_try(sg, cand);
+            }
+        }
+    }
+    return NULL;
+}
+
 static const struct key_spec *find_spec(enum sec_class cls, const char *tf_type, const char *key,
                                         struct suggest *sg)
 {
     const struct key_spec *k = NULL;
     switch (cls) {
     case SEC_GLOBAL:
-        return find_in(global_keys, QC_ARRAY_SIZE(global_keys), key, sg);
+        /* global defaults: Epochs ..., and solver keys that every node inherits */
+        k = find_in(global_keys, QC_ARRAY_SIZE(global_keys), key, sg);
+        return k ? k : find_family(key, sg);
     case SEC_DATABASE:
         return find_in(database_keys, QC_ARRAY_SIZE(database_keys), key, sg);
     case SEC_SP:
@@ -857,27 +887,7 @@ static const struct key_spec *find_spec(enum sec_class cls, const char *tf_type,
     k = find_in(node_keys, QC_ARRAY_SIZE(node_keys), key, sg);
     if (k)
         return k;
-    for (size_t f = 0; f < QC_ARRAY_SIZE(node_families); f++) {
-        const char *pre = node_families[f].prefix;
-        size_t pl = strlen(pre);
-        if (strcmp(key, pre) == 0 && node_families[f].type)
-            return node_families[f].type;
-        if (strncmp(key, pre, pl) == 0 && key[pl] == '.') {
-            k = find_in(node_families[f].subs, LIST_END, key + pl + 1, NULL);
-            if (k)
-                return k;
-        }
-        if (sg) {
-            char cand[128];
-            if (node_families[f].type)
-                suggest_try(sg, pre);
-            for (const struct key_spec *s = node_families[f].subs; s->name; s++) {
-                snprintf(cand, sizeof(cand), "%s.%s", pre, s->name);
-                suggest_try(sg, cand);
-            }
-        }
-    }
-    return NULL;
+    return find_family(key, sg);
 }
 
 static bool in_list(const char *list, const char *v, bool icase, char *canon, size_t len)

@@ -17,6 +17,10 @@ int main(void)
     srunner_add_suite(sr, qc_suite_data());
     srunner_add_suite(sr, qc_suite_onnx_io());
     srunner_add_suite(sr, qc_suite_ops());
+    srunner_add_suite(sr, qc_suite_grad_conv());
+    srunner_add_suite(sr, qc_suite_grad_act());
+    srunner_add_suite(sr, qc_suite_grad_layout());
+    srunner_add_suite(sr, qc_suite_solver());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

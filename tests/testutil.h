@@ -19,6 +19,10 @@ Suite *qc_suite_recipe(void);
 Suite *qc_suite_data(void);
 Suite *qc_suite_onnx_io(void);
 Suite *qc_suite_ops(void);
+Suite *qc_suite_grad_conv(void);    /* Conv, ConvTranspose, Gemm, MatMul           */
+Suite *qc_suite_grad_act(void);     /* activations, element-wise, BatchNorm, Dropout */
+Suite *qc_suite_grad_layout(void);  /* pools, Resize, layout ops, Softmax          */
+Suite *qc_suite_solver(void);       /* SGD, Adam, learning-rate policies           */
 
 /* $srcdir/rel (static buffer per call site is NOT used: writes into buf). */
 const char *qc_test_path(char *buf, size_t len, const char *rel);

@@ -44,6 +44,7 @@ struct qc_backend_ops {
     enum qc_status (*upload)(struct qc_backend *be, void *dst, const void *src, size_t nbytes);
     enum qc_status (*download)(struct qc_backend *be, void *dst, const void *src,
                                size_t nbytes);
+    enum qc_status (*zero)(struct qc_backend *be, void *dst, size_t nbytes);
     enum qc_status (*sync)(struct qc_backend *be);
     enum qc_status (*sgemm)(struct qc_backend *be, const struct qc_gemm_args *g);
     const struct qc_kernel *(*kernel)(enum qc_op_kind kind);  /* NULL = unsupported */

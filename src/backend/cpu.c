@@ -57,6 +57,14 @@ static enum qc_status cpu_copy(struct qc_backend *be, void *dst, const void *src
     return QC_OK;
 }
 
+static enum qc_status cpu_zero(struct qc_backend *be, void *dst, size_t nbytes)
+{
+    (void)be;
+    if (nbytes)
+        memset(dst, 0, nbytes);
+    return QC_OK;
+}
+
 static enum qc_status cpu_sync(struct qc_backend *be)
 {
     (void)be;
@@ -96,6 +104,7 @@ const struct qc_backend_ops qc_backend_cpu_ops = {
     .release = cpu_release,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .zero = cpu_zero,
     .sync = cpu_sync,
     .sgemm = cpu_sgemm,
     .kernel = cpu_kernel,

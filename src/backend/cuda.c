@@ -104,6 +104,13 @@ static enum qc_status cuda_download(struct qc_backend *be, void *dst, const void
     return QC_OK;
 }
 
+static enum qc_status cuda_zero(struct qc_backend *be, void *dst, size_t nbytes)
+{
+    (void)be;
+    QC_CUDA_CHECK(cudaMemset(dst, 0, nbytes));
+    return QC_OK;
+}
+
 static enum qc_status cuda_sync(struct qc_backend *be)
 {
     (void)be;
@@ -136,6 +143,7 @@ const struct qc_backend_ops qc_backend_cuda_ops = {
     .release = cuda_release,
     .upload = cuda_upload,
     .download = cuda_download,
+    .zero = cuda_zero,
     .sync = cuda_sync,
     .sgemm = cuda_sgemm,
     .kernel = cuda_kernel,

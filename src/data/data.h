@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "../qc.h"
+#include "../rng.h"
 
 struct qc_recipe;
 
@@ -42,14 +43,6 @@ enum qc_split {
     QC_SPLIT_TEST,
 };
 
-/* Small explicit PRNG state (xoshiro-style); seeded with qc_rng_seed. */
-struct qc_rng {
-    uint64_t s[4];
-};
-void qc_rng_seed(struct qc_rng *rng, uint64_t seed);
-uint64_t qc_rng_next(struct qc_rng *rng);
-/* Uniform float in [0, 1). */
-float qc_rng_uniform(struct qc_rng *rng);
 
 struct qc_data_cfg;   /* opaque: built from a recipe */
 

@@ -1,15 +1,23 @@
 /*
  * act.c - activation ops: Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid,
- * HardSwish, Softmax, LogSoftmax, Dropout (inference) and Identity.
+ * HardSwish, Softmax, LogSoftmax, Dropout and Identity, forward and backward.
  *
  * All compute float32, element by element (Softmax/LogSoftmax per row), and
  * keep their output the shape of their first input.  Clip reads its bounds
  * from attributes before opset 11 and from optional scalar inputs 1 and 2
  * afterwards (at run time; an absent input is no bound).  Softmax and
  * LogSoftmax flatten the input to 2D at `axis` before opset 13 and work along
- * that single axis from 13.  Dropout is the identity (its mask output, when
- * present, is all ones).  Backward formulas only need the saved input or
- * output, which the plan keeps.
+ * that single axis from 13.  Dropout is the identity in inference (its mask
+ * output, when present, is all ones); in training (ctx->training and, from
+ * opset 12, a true training_mode input when one is given) it is inverted
+ * dropout: keep where uniform >= ratio, scale kept values by 1/(1-ratio), and
+ * the keep mask (one byte per element) is the node's saved state.
+ *
+ * Backwards accumulate into din[0] only (Clip bounds and Dropout's ratio and
+ * training_mode inputs get no gradient) and read the forward's input or
+ * output, which the plan keeps.  Element-wise loops are branch-free selects
+ * over fixed chunks; they go parallel above QC_PAR_MIN_STREAM elements
+ * (exp/tanh forwards always, being compute-bound).
  */
 #include <config.h>
 
@@ -20,6 +28,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../rng.h"
 
 /* Elements per parallel chunk for element-wise loops. */
 #define ACT_CHUNK 16384
@@ -117,6 +126,75 @@ static enum qc_status run_pointwise(enum act_fn fn, float a, float b, const stru
     return QC_OK;
 }
 
+/* dx[i] += dy[i] * f'(x[i]) over a flat range.  x is the forward input, y its
+ * output (Sigmoid and Tanh differentiate through y).  Chunks are disjoint, so
+ * the result does not depend on the thread count. */
+static void pointwise_backward(enum act_fn fn, float a, float b, const float *restrict x,
+                               const float *restrict y, const float *restrict dy,
+                               float *restrict dx, int64_t n, int threads)
+{
+    int64_t nchunks = (n + ACT_CHUNK - 1) / ACT_CHUNK;
+    bool par = nchunks > 1 && n >= QC_PAR_MIN_STREAM;
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+    for (int64_t c = 0; c < nchunks; c++) {
+        int64_t lo = c * ACT_CHUNK, hi = QC_MIN(n, lo + ACT_CHUNK);
+        switch (fn) {
+        case ACT_RELU: /* dx += dy * [x > 0] */
+            for (int64_t i = lo; i < hi; i++)
+                dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+            break;
+        case ACT_LEAKY: /* dx += dy * (x >= 0 ? 1 : a) */
+            for (int64_t i = lo; i < hi; i++)
+                dx[i] += dy[i] * (x[i] >= 0.0f ? 1.0f : a);
+            break;
+        case ACT_SIGMOID: /* dx += dy * y * (1 - y) */
+            for (int64_t i = lo; i < hi; i++)
+                dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+            break;
+        case ACT_TANH: /* dx += dy * (1 - y^2) */
+            for (int64_t i = lo; i < hi; i++)
+                dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+            break;
+        case ACT_HARD_SIGMOID: /* dx += dy * a * [0 < a*x + b < 1] */
+            for (int64_t i = lo; i < hi; i++) {
+                float t = a * x[i] + b;
+                dx[i] += t > 0.0f && t < 1.0f ? a * dy[i] : 0.0f;
+            }
+            break;
+        case ACT_HARD_SWISH:
+            /* y = x * h, h = clamp(x/6 + 1/2, 0, 1):
+             * dx += dy * (x <= -3 ? 0 : x >= 3 ? 1 : x/3 + 1/2) */
+            for (int64_t i = lo; i < hi; i++) {
+                float v = x[i];
+                float g = v * (1.0f / 3.0f) + 0.5f;
+                g = v <= -3.0f ? 0.0f : g;
+                g = v >= 3.0f ? 1.0f : g;
+                dx[i] += dy[i] * g;
+            }
+            break;
+        case ACT_CLIP: /* dx += dy * [a < x < b]; the bounds get no gradient */
+            for (int64_t i = lo; i < hi; i++)
+                dx[i] += x[i] > a && x[i] < b ? dy[i] : 0.0f;
+            break;
+        }
+    }
+}
+
+static enum qc_status run_pointwise_backward(enum act_fn fn, float a, float b,
+                                             const struct qc_op_ctx *ctx,
+                                             const struct qc_tensor *const *in,
+                                             const struct qc_tensor *const *out,
+                                             const struct qc_tensor *const *dout,
+                                             struct qc_tensor *const *din)
+{
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    pointwise_backward(fn, a, b, qc_tensor_f32(in[0]), qc_tensor_f32(out[0]),
+                       qc_tensor_f32(dout[0]), qc_tensor_f32(din[0]), qc_tensor_nelem(in[0]),
+                       nthreads(ctx));
+    return QC_OK;
+}
+
 /* ---- Relu, Sigmoid, Tanh, HardSwish: no attributes ---- */
 
 static enum qc_status relu_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
@@ -152,6 +230,22 @@ static enum qc_status hard_swish_forward_cpu(const struct qc_node *n,
     return run_pointwise(ACT_HARD_SWISH, 0.0f, 0.0f, ctx, in, out);
 }
 
+#define SIMPLE_BACKWARD(NAME, FN)                                                           \
+    static enum qc_status NAME(const struct qc_node *n, const struct qc_op_ctx *ctx,         \
+                               const struct qc_tensor *const *in,                            \
+                               const struct qc_tensor *const *out,                           \
+                               const struct qc_tensor *const *dout,                          \
+                               struct qc_tensor *const *din)                                 \
+    {                                                                                        \
+        (void)n;                                                                             \
+        return run_pointwise_backward(FN, 0.0f, 0.0f, ctx, in, out, dout, din);              \
+    }
+
+SIMPLE_BACKWARD(relu_backward_cpu, ACT_RELU)
+SIMPLE_BACKWARD(sigmoid_backward_cpu, ACT_SIGMOID)
+SIMPLE_BACKWARD(tanh_backward_cpu, ACT_TANH)
+SIMPLE_BACKWARD(hard_swish_backward_cpu, ACT_HARD_SWISH)
+
 /* ---- LeakyRelu, HardSigmoid: float attributes ---- */
 
 static enum qc_status leaky_relu_parse(struct qc_node *n, int64_t opset, const char *label)
@@ -173,6 +267,17 @@ static enum qc_status leaky_relu_forward_cpu(const struct qc_node *n,
 {
     const struct act_params *p = n->params;
     return run_pointwise(ACT_LEAKY, p->a, 0.0f, ctx, in, out);
+}
+
+static enum qc_status leaky_relu_backward_cpu(const struct qc_node *n,
+                                              const struct qc_op_ctx *ctx,
+                                              const struct qc_tensor *const *in,
+                                              const struct qc_tensor *const *out,
+                                              const struct qc_tensor *const *dout,
+                                              struct qc_tensor *const *din)
+{
+    const struct act_params *p = n->params;
+    return run_pointwise_backward(ACT_LEAKY, p->a, 0.0f, ctx, in, out, dout, din);
 }
 
 static enum qc_status hard_sigmoid_parse(struct qc_node *n, int64_t opset, const char *label)
@@ -197,6 +302,17 @@ static enum qc_status hard_sigmoid_forward_cpu(const struct qc_node *n,
 {
     const struct act_params *p = n->params;
     return run_pointwise(ACT_HARD_SIGMOID, p->a, p->b, ctx, in, out);
+}
+
+static enum qc_status hard_sigmoid_backward_cpu(const struct qc_node *n,
+                                                const struct qc_op_ctx *ctx,
+                                                const struct qc_tensor *const *in,
+                                                const struct qc_tensor *const *out,
+                                                const struct qc_tensor *const *dout,
+                                                struct qc_tensor *const *din)
+{
+    const struct act_params *p = n->params;
+    return run_pointwise_backward(ACT_HARD_SIGMOID, p->a, p->b, ctx, in, out, dout, din);
 }
 
 /* ---- Clip ---- */
@@ -245,19 +361,40 @@ static enum qc_status clip_infer(const struct qc_node *n, const char *label,
     return infer_same_f32(n, label, in, out);
 }
 
+/* The bounds in force: attributes, or the optional scalar inputs. */
+static void clip_bounds(const struct qc_node *n, const struct qc_tensor *const *in, float *lo,
+                        float *hi)
+{
+    const struct clip_params *p = n->params;
+    *lo = p->min;
+    *hi = p->max;
+    if (p->from_inputs) {
+        if (n->n_in > 1 && in[1])
+            *lo = (float)qc_tensor_get_f64(in[1], 0);
+        if (n->n_in > 2 && in[2])
+            *hi = (float)qc_tensor_get_f64(in[2], 0);
+    }
+}
+
 static enum qc_status clip_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                        const struct qc_tensor *const *in,
                                        struct qc_tensor *const *out)
 {
-    const struct clip_params *p = n->params;
-    float lo = p->min, hi = p->max;
-    if (p->from_inputs) {
-        if (n->n_in > 1 && in[1])
-            lo = (float)qc_tensor_get_f64(in[1], 0);
-        if (n->n_in > 2 && in[2])
-            hi = (float)qc_tensor_get_f64(in[2], 0);
-    }
+    float lo, hi;
+    clip_bounds(n, in, &lo, &hi);
     return run_pointwise(ACT_CLIP, lo, hi, ctx, in, out);
+}
+
+/* dx += dy * [min < x < max]; min and max get no gradient */
+static enum qc_status clip_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        const struct qc_tensor *const *out,
+                                        const struct qc_tensor *const *dout,
+                                        struct qc_tensor *const *din)
+{
+    float lo, hi;
+    clip_bounds(n, in, &lo, &hi);
+    return run_pointwise_backward(ACT_CLIP, lo, hi, ctx, in, out, dout, din);
 }
 
 /* ---- Softmax, LogSoftmax ---- */
@@ -371,10 +508,75 @@ static enum qc_status log_softmax_forward_cpu(const struct qc_node *n,
     return softmax_run(n, ctx, in, out, true);
 }
 
+/* Per row along the softmax axis (y is the forward output):
+ *   softmax:    dx_j += y_j * (dy_j - sum_k dy_k y_k)
+ *   logsoftmax: dx_j += dy_j - exp(y_j) * sum_k dy_k                         */
+static enum qc_status softmax_backward_run(const struct qc_node *n,
+                                           const struct qc_op_ctx *ctx,
+                                           const struct qc_tensor *const *out,
+                                           const struct qc_tensor *const *dout,
+                                           struct qc_tensor *const *din, bool log_form)
+{
+    int64_t outer, len, inner, rows;
+    const float *y, *dy;
+    float *dx;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    y = qc_tensor_f32(out[0]);
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    softmax_geometry(n->params, &out[0]->shape, &outer, &len, &inner);
+    rows = outer * inner;
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (rows * len > ACT_CHUNK)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t off = (r / inner) * len * inner + r % inner;
+        const float *yr = y + off, *dyr = dy + off;
+        float *dxr = dx + off;
+        double acc = 0.0;
+        float s;
+        if (log_form) {
+            for (int64_t j = 0; j < len; j++)
+                acc += dyr[j * inner];
+            s = (float)acc;
+            for (int64_t j = 0; j < len; j++)
+                dxr[j * inner] += dyr[j * inner] - expf(yr[j * inner]) * s;
+        } else {
+            for (int64_t j = 0; j < len; j++)
+                acc += (double)dyr[j * inner] * yr[j * inner];
+            s = (float)acc;
+            for (int64_t j = 0; j < len; j++)
+                dxr[j * inner] += yr[j * inner] * (dyr[j * inner] - s);
+        }
+    }
+    return QC_OK;
+}
+
+static enum qc_status softmax_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                           const struct qc_tensor *const *in,
+                                           const struct qc_tensor *const *out,
+                                           const struct qc_tensor *const *dout,
+                                           struct qc_tensor *const *din)
+{
+    (void)in;
+    return softmax_backward_run(n, ctx, out, dout, din, false);
+}
+
+static enum qc_status log_softmax_backward_cpu(const struct qc_node *n,
+                                               const struct qc_op_ctx *ctx,
+                                               const struct qc_tensor *const *in,
+                                               const struct qc_tensor *const *out,
+                                               const struct qc_tensor *const *dout,
+                                               struct qc_tensor *const *din)
+{
+    (void)in;
+    return softmax_backward_run(n, ctx, out, dout, din, true);
+}
+
 /* ---- Dropout, Identity ---- */
 
 struct dropout_params {
-    float ratio;              /* attribute form (opset < 12); unused in inference */
+    float ratio;              /* attribute form (opset < 12), training only       */
+    bool  ratio_input;        /* opset >= 12: ratio, training_mode are inputs      */
     bool  mask_is_bool;       /* opset >= 10: mask is bool, before: same as input */
 };
 
@@ -387,6 +589,7 @@ static enum qc_status dropout_parse(struct qc_node *n, int64_t opset, const char
         return st;
     p = n->params;
     p->mask_is_bool = opset >= 10;
+    p->ratio_input = opset >= 12;
     /* is_test (opset < 7) is accepted: inference is always the test mode */
     st = qc_attr_int(&n->attrs, label, "is_test", 1, &is_test);
     if (st != QC_OK)
@@ -430,22 +633,140 @@ static void copy_through(const struct qc_tensor *in, struct qc_tensor *out)
         memcpy(out->data, in->data, nbytes);
 }
 
-/* Inference: y = x; mask = 1 everywhere. */
+/* Whether this run drops: the plan's training mode and, from opset 12, the
+ * training_mode input when the model gives one (absent = false per ONNX, but
+ * a training plan means training, so absent counts as true here). */
+static bool dropout_active(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                           const struct qc_tensor *const *in)
+{
+    const struct dropout_params *p = n->params;
+    if (!ctx->training)
+        return false;
+    if (p->ratio_input && n->n_in > 2 && in[2])
+        return qc_tensor_get_i64(in[2], 0) != 0;
+    return true;
+}
+
+/* The drop probability: the ratio attribute before opset 12, else input 1
+ * (default 0.5).  QC_ERR_ONNX outside [0, 1). */
+static enum qc_status dropout_ratio(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                    const struct qc_tensor *const *in, float *ratio)
+{
+    const struct dropout_params *p = n->params;
+    float r = p->ratio;
+    if (p->ratio_input)
+        r = n->n_in > 1 && in[1] ? (float)qc_tensor_get_f64(in[1], 0) : 0.5f;
+    if (!(r >= 0.0f && r < 1.0f)) {
+        qc_log_error("%s: Dropout ratio %g, expected a value in [0, 1)", ctx->label, (double)r);
+        return QC_ERR_ONNX;
+    }
+    *ratio = r;
+    return QC_OK;
+}
+
+/* One keep byte per element of X. */
+static size_t dropout_saved(const struct qc_node *n, const struct qc_tensor *const *in,
+                            const struct qc_tensor *const *out)
+{
+    (void)n;
+    (void)out;
+    return (size_t)qc_tensor_nelem(in[0]);
+}
+
+/* The saved mask of a training run, or NULL (logged) when the plan gave too
+ * little saved space. */
+static unsigned char *dropout_mask(const struct qc_op_ctx *ctx, int64_t cnt)
+{
+    if (!ctx->saved || ctx->saved_size < (size_t)cnt) {
+        qc_log_error("%s: Dropout needs %lld saved bytes, got %zu", ctx->label, (long long)cnt,
+                     ctx->saved ? ctx->saved_size : (size_t)0);
+        return NULL;
+    }
+    return ctx->saved;
+}
+
+/* Inference: y = x, mask = 1.  Training (inverted dropout):
+ *   keep_i = [u_i >= ratio], u_i ~ U[0,1) drawn in element order from ctx->rng
+ *   y_i = x_i * keep_i / (1 - ratio)                                          */
 static enum qc_status dropout_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                           const struct qc_tensor *const *in,
                                           struct qc_tensor *const *out)
 {
-    (void)ctx;
-    copy_through(in[0], out[0]);
-    if (n->n_out > 1) {
-        int64_t cnt = qc_tensor_nelem(out[1]);
-        if (out[1]->dtype == QC_DTYPE_BOOL) {
-            memset(out[1]->data, 1, (size_t)cnt);
-        } else {
-            float *m = qc_tensor_f32(out[1]);
-            for (int64_t i = 0; i < cnt; i++)
-                m[i] = 1.0f;
+    int64_t cnt = qc_tensor_nelem(in[0]);
+    const unsigned char *keep = NULL;
+    if (dropout_active(n, ctx, in)) {
+        const float *restrict x = qc_tensor_f32(in[0]);
+        float *restrict y = qc_tensor_f32(out[0]);
+        unsigned char *restrict m;
+        float ratio, scale;
+        enum qc_status st = dropout_ratio(n, ctx, in, &ratio);
+        if (st != QC_OK)
+            return st;
+        m = dropout_mask(ctx, cnt);
+        if (!m)
+            return QC_ERR_INTERNAL;
+        if (!ctx->rng) {
+            qc_log_error("%s: training Dropout without a random generator", ctx->label);
+            return QC_ERR_INTERNAL;
         }
+        /* serial draw: the mask depends on the seed only, not on threads */
+        for (int64_t i = 0; i < cnt; i++)
+            m[i] = qc_rng_uniform(ctx->rng) >= ratio;
+        scale = 1.0f / (1.0f - ratio);
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (cnt >= QC_PAR_MIN_STREAM)
+        for (int64_t i = 0; i < cnt; i++)
+            y[i] = x[i] * ((float)m[i] * scale);
+        keep = m;
+    } else {
+        copy_through(in[0], out[0]);
+    }
+    if (n->n_out > 1) {
+        if (out[1]->dtype == QC_DTYPE_BOOL) {
+            if (keep)
+                memcpy(out[1]->data, keep, (size_t)cnt);
+            else
+                memset(out[1]->data, 1, (size_t)cnt);
+        } else {
+            float *mf = qc_tensor_f32(out[1]);
+            for (int64_t i = 0; i < cnt; i++)
+                mf[i] = keep ? (float)keep[i] : 1.0f;
+        }
+    }
+    return QC_OK;
+}
+
+/* Training: dx += dy * keep / (1 - ratio); inference: dx += dy.  The ratio
+ * and training_mode inputs get no gradient. */
+static enum qc_status dropout_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                           const struct qc_tensor *const *in,
+                                           const struct qc_tensor *const *out,
+                                           const struct qc_tensor *const *dout,
+                                           struct qc_tensor *const *din)
+{
+    int64_t cnt = qc_tensor_nelem(in[0]);
+    const float *restrict dy;
+    float *restrict dx;
+    (void)out;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    if (dropout_active(n, ctx, in)) {
+        const unsigned char *restrict m = dropout_mask(ctx, cnt);
+        float ratio, scale;
+        enum qc_status st = dropout_ratio(n, ctx, in, &ratio);
+        if (st != QC_OK)
+            return st;
+        if (!m)
+            return QC_ERR_INTERNAL;
+        scale = 1.0f / (1.0f - ratio);
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (cnt >= QC_PAR_MIN_STREAM)
+        for (int64_t i = 0; i < cnt; i++)
+            dx[i] += dy[i] * ((float)m[i] * scale);
+    } else {
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (cnt >= QC_PAR_MIN_STREAM)
+        for (int64_t i = 0; i < cnt; i++)
+            dx[i] += dy[i];
     }
     return QC_OK;
 }
@@ -472,70 +793,98 @@ static enum qc_status identity_forward_cpu(const struct qc_node *n, const struct
     return QC_OK;
 }
 
+/* dx += dy (float32 only: integer Identities sit in folded subgraphs) */
+static enum qc_status identity_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                            const struct qc_tensor *const *in,
+                                            const struct qc_tensor *const *out,
+                                            const struct qc_tensor *const *dout,
+                                            struct qc_tensor *const *din)
+{
+    int64_t cnt = qc_tensor_nelem(in[0]);
+    const float *restrict dy;
+    float *restrict dx;
+    (void)n;
+    (void)out;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: Identity gradient of a %s tensor", ctx->label,
+                     qc_dtype_name(in[0]->dtype));
+        return QC_ERR_UNSUPPORTED;
+    }
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (cnt >= QC_PAR_MIN_STREAM)
+    for (int64_t i = 0; i < cnt; i++)
+        dx[i] += dy[i];
+    return QC_OK;
+}
+
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_relu = {
     .onnx_name = "Relu", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
-    .cpu = { .forward = relu_forward_cpu },
+    .cpu = { .forward = relu_forward_cpu, .backward = relu_backward_cpu },
 };
 
 const struct qc_op_def qc_op_clip = {
     .onnx_name = "Clip", .n_in_min = 1, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = clip_parse, .infer = clip_infer,
-    .cpu = { .forward = clip_forward_cpu },
+    .cpu = { .forward = clip_forward_cpu, .backward = clip_backward_cpu },
 };
 
 const struct qc_op_def qc_op_leaky_relu = {
     .onnx_name = "LeakyRelu", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = leaky_relu_parse, .infer = infer_same_f32,
-    .cpu = { .forward = leaky_relu_forward_cpu },
+    .cpu = { .forward = leaky_relu_forward_cpu, .backward = leaky_relu_backward_cpu },
 };
 
 const struct qc_op_def qc_op_sigmoid = {
     .onnx_name = "Sigmoid", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
-    .cpu = { .forward = sigmoid_forward_cpu },
+    .cpu = { .forward = sigmoid_forward_cpu, .backward = sigmoid_backward_cpu },
 };
 
 const struct qc_op_def qc_op_tanh = {
     .onnx_name = "Tanh", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
-    .cpu = { .forward = tanh_forward_cpu },
+    .cpu = { .forward = tanh_forward_cpu, .backward = tanh_backward_cpu },
 };
 
 const struct qc_op_def qc_op_hard_sigmoid = {
     .onnx_name = "HardSigmoid", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = hard_sigmoid_parse, .infer = infer_same_f32,
-    .cpu = { .forward = hard_sigmoid_forward_cpu },
+    .cpu = { .forward = hard_sigmoid_forward_cpu, .backward = hard_sigmoid_backward_cpu },
 };
 
 const struct qc_op_def qc_op_hard_swish = {
     .onnx_name = "HardSwish", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
-    .cpu = { .forward = hard_swish_forward_cpu },
+    .cpu = { .forward = hard_swish_forward_cpu, .backward = hard_swish_backward_cpu },
 };
 
 const struct qc_op_def qc_op_softmax = {
     .onnx_name = "Softmax", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = softmax_parse, .infer = softmax_infer,
-    .cpu = { .forward = softmax_forward_cpu },
+    .cpu = { .forward = softmax_forward_cpu, .backward = softmax_backward_cpu },
 };
 
 const struct qc_op_def qc_op_log_softmax = {
     .onnx_name = "LogSoftmax", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = softmax_parse, .infer = softmax_infer,
-    .cpu = { .forward = log_softmax_forward_cpu },
+    .cpu = { .forward = log_softmax_forward_cpu, .backward = log_softmax_backward_cpu },
 };
 
 const struct qc_op_def qc_op_dropout = {
     .onnx_name = "Dropout", .n_in_min = 1, .n_in_max = 3, .n_out_min = 1, .n_out_max = 2,
     .fold = QC_FOLD_NEVER, .parse = dropout_parse, .infer = dropout_infer,
-    .cpu = { .forward = dropout_forward_cpu },
+    .saved = dropout_saved,
+    .cpu = { .forward = dropout_forward_cpu, .backward = dropout_backward_cpu },
 };
 
 const struct qc_op_def qc_op_identity = {
     .onnx_name = "Identity", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = identity_infer,
-    .cpu = { .forward = identity_forward_cpu },
+    .cpu = { .forward = identity_forward_cpu, .backward = identity_backward_cpu },
 };

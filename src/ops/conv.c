@@ -15,14 +15,21 @@
  *                  y_g = w_g * col                       [M_g, L_out]
  *   ConvTranspose  col = w_g^T * x_g                     [M_g*KV, L_in]
  *                  y_g = col2im(col)  (y zeroed first)   [M_g, out...]
+ * CPU backward (formulas next to each kernel): the same lowering run
+ * backwards; the columns are recomputed from x (or dY), not saved.
  * Small images are lowered several at a time into one wider product (see
  * conv_chunking), then scattered back to NCHW.  Groups with one input channel
  * (depthwise) skip the lowering and run a direct loop, parallel (OpenMP,
- * ctx->threads) over (image, channel) planes.  A 1x1, stride-1, unpadded Conv
- * multiplies x directly.  Threads: the gemm path is serial C around
- * OpenBLAS's own threading; OpenMP regions interleaved with the products
- * left workers spinning on the cores OpenBLAS needed (2-10x slower on 2
- * cores), so im2col, col2im, scatter and bias run single-threaded there.
+ * ctx->threads) over channel planes.  A 1x1, stride-1, unpadded Conv
+ * multiplies x directly.
+ *
+ * Threads: OpenBLAS runs single-threaded (see backend/cpu.c).  The gemm path
+ * splits the batch into chunks of images, statically over ctx->threads;
+ * each thread lowers into its own workspace slice and calls sgemm itself.
+ * Every image's y (forward) or dX (backward) is written by one thread only;
+ * dW and dB go into per-thread partial sums in the slice, added into din in
+ * thread order afterwards, so results depend on the thread count but never
+ * on timing.
  */
 #include <config.h>
 
@@ -371,10 +378,11 @@ static bool conv_is_pointwise(const struct conv_dims *d)
 }
 
 /* How the gemm path lowers a batch: nb images side by side per product, so
- * that small images still give OpenBLAS products wide enough to thread
- * (CHUNK_COLS columns), within CHUNK_BYTES of workspace.  Workspace holds
- * col [rows, nb*L] and, when nb > 1, aux [aux_rows, nb*L]: the product
- * before it is scattered to NCHW (Conv) or the gathered input (ConvTranspose). */
+ * that small images still give products wide enough (CHUNK_COLS columns) for
+ * sgemm to run at speed, within CHUNK_BYTES of workspace.  The chunk buffers
+ * are col [rows, nb*L] and, when nb > 1, aux [aux_rows, nb*L]: Conv's product
+ * (dY_g in the backward) before it is scattered to (gathered from) NCHW, or
+ * ConvTranspose's gathered x_g and its dX_g product. */
 #define CHUNK_COLS 1024
 #define CHUNK_BYTES ((int64_t)8 << 20)
 
@@ -382,7 +390,7 @@ struct conv_chunk {
     int64_t nb;             /* images per product                         */
     int64_t rows, aux_rows; /* col rows; aux rows when nb > 1             */
     int64_t cols;           /* columns per image (L)                      */
-    bool    direct;         /* pointwise Conv with nb == 1: no workspace  */
+    bool    direct;         /* pointwise Conv with nb == 1: no col buffer */
 };
 
 static struct conv_chunk conv_chunking(const struct conv_dims *d, bool transpose)
@@ -402,28 +410,54 @@ static struct conv_chunk conv_chunking(const struct conv_dims *d, bool transpose
     return c;
 }
 
-static size_t conv_chunk_bytes(const struct conv_chunk *c)
+/* Floats rounded up to whole 64-byte lines, so that every part of a slice
+ * stays aligned. */
+static int64_t round_line(int64_t floats)
 {
-    if (c->direct)
-        return 0;
-    return (size_t)((c->rows + (c->nb > 1 ? c->aux_rows : 0)) * c->nb * c->cols) *
-           sizeof(float);
+    return (floats + 15) / 16 * 16;
 }
 
-/* One chunk-sized slice per thread. */
+/* One thread's workspace slice, in floats: col and aux (see conv_chunking),
+ * then the backward's partial dW (the weight's size) and dB (c_out). */
+struct conv_slice {
+    int64_t col, aux, dw, db, total;     /* offsets of the parts; total size */
+};
+
+static struct conv_slice conv_slice_layout(const struct conv_dims *d, const struct conv_chunk *c)
+{
+    struct conv_slice s;
+    int64_t wsize = d->c_in / d->group * d->c_out * qc_conv_geom_kvol(&d->geom);
+    s.col = 0;
+    s.aux = c->direct ? 0 : round_line(c->rows * c->nb * c->cols);
+    s.dw = s.aux + (c->nb > 1 ? round_line(c->aux_rows * c->nb * c->cols) : 0);
+    s.db = s.dw + round_line(wsize);
+    s.total = s.db + round_line(d->c_out);
+    return s;
+}
+
+/* Threads the gemm path uses: one chunk each at least. */
+static int conv_threads(const struct conv_dims *d, const struct conv_chunk *c, int threads)
+{
+    int64_t n_chunks = (d->batch + c->nb - 1) / c->nb;
+    return (int)QC_MAX(QC_MIN((int64_t)threads, n_chunks), 1);
+}
+
+/* One slice per thread; the depthwise Conv runs without workspace. */
 static size_t conv_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
                              const struct qc_tensor *const *out, int threads)
 {
     const struct conv_params *p = n->params;
     struct conv_dims d;
     struct conv_chunk c;
+    struct conv_slice s;
     (void)out;
     if (conv_resolve(n, "workspace", in, &d) != QC_OK)
         return 0;
     if (!p->transpose && conv_is_depthwise(&d))
         return 0;
     c = conv_chunking(&d, p->transpose);
-    return conv_chunk_bytes(&c) * (size_t)(p->transpose ? 1 : QC_MAX(threads, 1));
+    s = conv_slice_layout(&d, &c);
+    return (size_t)(s.total * conv_threads(&d, &c, QC_MAX(threads, 1))) * sizeof(float);
 }
 
 /* y[n, m, :] += b[m] over batch*channels planes of plane elements. */
@@ -441,6 +475,44 @@ static void add_bias(float *y, const float *b, int64_t batch, int64_t channels, 
         float *yp = y + i * plane;
         for (int64_t j = 0; j < plane; j++)
             yp[j] += bv;
+    }
+}
+
+/* Sum of n floats, in 8 interleaved partial sums (vectorizable, and a
+ * fixed order). */
+static float sum_floats(const float *v, int64_t n)
+{
+    float acc[8] = {0};
+    float s = 0.0f;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += v[i + k];
+    for (; i < n; i++)
+        s += v[i];
+    for (int k = 0; k < 8; k++)
+        s += acc[k];
+    return s;
+}
+
+/* Kernel tap k of a direct convolution: input offsets off[a] = k_a*dilation
+ * - pad per axis, and the output positions o with 0 <= o*s + off < in as
+ * [lo, hi). */
+static void tap_range(const struct qc_conv_geom *g, int64_t k, int64_t off[3], int64_t lo[3],
+                      int64_t hi[3])
+{
+    int64_t kw = k % g->kernel[2];
+    int64_t kh = (k / g->kernel[2]) % g->kernel[1];
+    int64_t kd = k / (g->kernel[2] * g->kernel[1]);
+    off[0] = kd * g->dilation[0] - g->pad[0];
+    off[1] = kh * g->dilation[1] - g->pad[1];
+    off[2] = kw * g->dilation[2] - g->pad[2];
+    for (int a = 0; a < 3; a++) {
+        int64_t s = g->stride[a];
+        int64_t l = off[a] >= 0 ? 0 : (-off[a] + s - 1) / s;
+        int64_t h = g->in[a] - 1 - off[a] < 0 ? 0 : (g->in[a] - 1 - off[a]) / s + 1;
+        lo[a] = l;
+        hi[a] = QC_MAX(QC_MIN(h, g->out[a]), l);
     }
 }
 
@@ -467,21 +539,9 @@ static void depthwise_forward(const struct conv_dims *d, const float *x, const f
         for (int64_t j = 0; j < ovol; j++)
             yp[j] = bv;
         for (int64_t k = 0; k < kv; k++) {
-            int64_t kw = k % g->kernel[2];
-            int64_t kh = (k / g->kernel[2]) % g->kernel[1];
-            int64_t kd = k / (g->kernel[2] * g->kernel[1]);
-            int64_t off[3] = {kd * g->dilation[0] - g->pad[0], kh * g->dilation[1] - g->pad[1],
-                              kw * g->dilation[2] - g->pad[2]};
-            int64_t lo[3], hi[3];
+            int64_t off[3], lo[3], hi[3];
             float wv = wp[k];
-            /* output positions o with 0 <= o*s + off < in, per axis */
-            for (int a = 0; a < 3; a++) {
-                int64_t s = g->stride[a];
-                int64_t l = off[a] >= 0 ? 0 : (-off[a] + s - 1) / s;
-                int64_t h = g->in[a] - 1 - off[a] < 0 ? 0 : (g->in[a] - 1 - off[a]) / s + 1;
-                lo[a] = l;
-                hi[a] = QC_MAX(QC_MIN(h, g->out[a]), l);
-            }
+            tap_range(g, k, off, lo, hi);
             for (int64_t od = lo[0]; od < hi[0]; od++) {
                 int64_t id = od * g->stride[0] + off[0];
                 for (int64_t oh = lo[1]; oh < hi[1]; oh++) {
@@ -497,21 +557,81 @@ static void depthwise_forward(const struct conv_dims *d, const float *x, const f
     }
 }
 
+/* Depthwise Conv backward, per output channel m of input channel c = m/mult,
+ * image n and tap k (i(o) = o*s + off_k):
+ *   dX[n,c,i(o)] += w[m,k] * dY[n,m,o]
+ *   dW[m,k]      += sum_n sum_o dY[n,m,o] * x[n,c,i(o)]
+ *   dB[m]        += sum_n sum_o dY[n,m,o]
+ * Parallel over input channels: everything one channel touches (its dX
+ * planes, its output channels' dW and dB) belongs to one thread, summed in a
+ * fixed order, so the result does not depend on the thread count. */
+static void depthwise_backward(const struct conv_dims *d, const float *x, const float *w,
+                               const float *dy, float *dx, float *dw, float *db, int threads)
+{
+    const struct qc_conv_geom *g = &d->geom;
+    int64_t mult = d->c_out / d->group;
+    int64_t ivol = qc_conv_geom_ivol(g), ovol = qc_conv_geom_ovol(g), kv = qc_conv_geom_kvol(g);
+    int64_t sw = g->stride[2];
+    int nt = threads > 1 ? threads : 1;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) \
+    if (d->batch * d->c_out * ovol * kv >= PAR_MIN_WORK)
+#endif
+    for (int64_t c = 0; c < d->c_in; c++) {
+        for (int64_t m = c * mult; m < (c + 1) * mult; m++) {
+            for (int64_t img = 0; img < d->batch; img++) {
+                const float *xp = x + (img * d->c_in + c) * ivol;
+                const float *dyp = dy + (img * d->c_out + m) * ovol;
+                float *dxp = dx ? dx + (img * d->c_in + c) * ivol : NULL;
+                if (db)
+                    db[m] += sum_floats(dyp, ovol);
+                for (int64_t k = 0; k < kv && (dx || dw); k++) {
+                    int64_t off[3], lo[3], hi[3];
+                    float wv = w[m * kv + k], acc = 0.0f;
+                    tap_range(g, k, off, lo, hi);
+                    for (int64_t od = lo[0]; od < hi[0]; od++) {
+                        int64_t id = od * g->stride[0] + off[0];
+                        for (int64_t oh = lo[1]; oh < hi[1]; oh++) {
+                            int64_t ih = oh * g->stride[1] + off[1];
+                            int64_t xo = (id * g->in[1] + ih) * g->in[2] + off[2];
+                            const float *dyl = dyp + (od * g->out[1] + oh) * g->out[2];
+                            const float *xl = xp + xo;
+                            if (dw)
+                                for (int64_t ow = lo[2]; ow < hi[2]; ow++)
+                                    acc += dyl[ow] * xl[ow * sw];
+                            if (dxp) {
+                                float *dxl = dxp + xo;
+                                for (int64_t ow = lo[2]; ow < hi[2]; ow++)
+                                    dxl[ow * sw] += wv * dyl[ow];
+                            }
+                        }
+                    }
+                    if (dw)
+                        dw[m * kv + k] += acc;
+                }
+            }
+        }
+    }
+}
+
 /* Images img0 .. img0+nb-1 (fewer at the end) through im2col + sgemm:
  * y_g[M_g, cnt*L] = w_g[M_g, C_g*KV] * col[C_g*KV, cnt*L], then scattered
  * back to NCHW when several images share one product.  ws: this thread's
  * workspace slice. */
 static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const struct conv_dims *d,
-                                         const struct conv_chunk *ch, const float *x,
-                                         const float *w, float *y, int64_t img0, float *ws,
-                                         int64_t cg, int64_t mg, int64_t lin)
+                                         const struct conv_chunk *ch,
+                                         const struct conv_slice *sl, const float *x,
+                                         const float *w, float *y, int64_t img0, float *ws)
 {
     const struct qc_conv_geom *g = &d->geom;
+    int64_t cg = d->c_in / d->group, mg = d->c_out / d->group;
+    int64_t lin = qc_conv_geom_ivol(g);
     int64_t l = ch->cols;
     int64_t cnt = QC_MIN(ch->nb, d->batch - img0);
     int64_t ld = cnt * l;
-    float *col = ws;
-    float *tmp = ws ? ws + ch->rows * ch->nb * l : NULL;
+    float *col = ws + sl->col;
+    float *tmp = ws + sl->aux;
     for (int64_t grp = 0; grp < d->group; grp++) {
         const float *src = x + (img0 * d->c_in + grp * cg) * lin;
         float *yg = y + (img0 * d->c_out + grp * mg) * l;
@@ -533,117 +653,349 @@ static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const stru
     return QC_OK;
 }
 
-static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                       const struct qc_tensor *const *in,
-                                       struct qc_tensor *const *out)
+/* ConvTranspose forward of one chunk: col[M_g*KV, cnt*L_in] = w_g^T * x_g
+ * (w_g = w[grp*C_g..] as [C_g, M_g*KV], x_g of cnt images gathered side by
+ * side), then y_g = col2im(col) per image into its zeroed planes. */
+static enum qc_status convt_chunk_forward(const struct qc_op_ctx *ctx,
+                                          const struct conv_dims *d,
+                                          const struct conv_chunk *ch,
+                                          const struct conv_slice *sl, const float *x,
+                                          const float *w, float *y, int64_t img0, float *ws)
 {
-    struct conv_dims d;
-    struct conv_chunk ch;
-    const struct qc_conv_geom *g = &d.geom;
-    const float *x, *w, *b;
-    float *y;
-    int64_t cg, mg, lin, l, n_chunks;
-    size_t slice;
-    int threads;
+    const struct qc_conv_geom *g = &d->geom;
+    int64_t cg = d->c_in / d->group, mg = d->c_out / d->group;
+    int64_t lin = ch->cols, lout = qc_conv_geom_ivol(g);
+    int64_t cnt = QC_MIN(ch->nb, d->batch - img0);
+    int64_t ld = cnt * lin;
+    float *col = ws + sl->col, *xbuf = ws + sl->aux;
+
+    memset(y + img0 * d->c_out * lout, 0, (size_t)(cnt * d->c_out * lout) * sizeof(float));
+    for (int64_t grp = 0; grp < d->group; grp++) {
+        const float *xg = x + (img0 * d->c_in + grp * cg) * lin;
+        enum qc_status st;
+        if (cnt > 1) {
+            for (int64_t j = 0; j < cnt; j++)
+                for (int64_t c = 0; c < cg; c++)
+                    memcpy(xbuf + c * ld + j * lin, xg + (j * d->c_in + c) * lin,
+                           (size_t)lin * sizeof(float));
+            xg = xbuf;
+        }
+        st = qc_sgemm(ctx->be, true, false, ch->rows, ld, cg, 1.0f, w + grp * cg * ch->rows, xg,
+                      0.0f, col);
+        if (st != QC_OK)
+            return st;
+        for (int64_t j = 0; j < cnt; j++)
+            qc_col2im(g, col + j * lin, ld, y + ((img0 + j) * d->c_out + grp * mg) * lout, 1);
+    }
+    return QC_OK;
+}
+
+/* dB partial db[grp*M_g + m] += sum of dY over the chunk's planes of group
+ * grp (l elements each). */
+static void chunk_bias_grad(const struct conv_dims *d, const float *dy, int64_t img0,
+                            int64_t cnt, int64_t grp, int64_t l, float *db)
+{
+    int64_t mg = d->c_out / d->group;
+    for (int64_t j = 0; j < cnt; j++)
+        for (int64_t m = 0; m < mg; m++)
+            db[grp * mg + m] += sum_floats(dy + ((img0 + j) * d->c_out + grp * mg + m) * l, l);
+}
+
+/* Conv backward of one chunk, per group (col = im2col(x_g) of the chunk):
+ *   dW_g += dY_g * col^T           [M_g, C_g*KV]   (into this thread's dw)
+ *   dX_g += col2im(W_g^T * dY_g)   [C_g, in...]    (straight into dX)
+ *   dB   += sum over images and positions of dY    (into this thread's db)
+ * dY_g of several images is first gathered side by side into aux. */
+static enum qc_status conv_chunk_backward(const struct qc_op_ctx *ctx,
+                                          const struct conv_dims *d,
+                                          const struct conv_chunk *ch,
+                                          const struct conv_slice *sl, const float *x,
+                                          const float *w, const float *dy, float *dx,
+                                          bool want_dw, bool want_db, int64_t img0, float *ws)
+{
+    const struct qc_conv_geom *g = &d->geom;
+    int64_t cg = d->c_in / d->group, mg = d->c_out / d->group;
+    int64_t lin = qc_conv_geom_ivol(g);
+    int64_t l = ch->cols;
+    int64_t cnt = QC_MIN(ch->nb, d->batch - img0);
+    int64_t ld = cnt * l;
+    float *col = ws + sl->col, *dybuf = ws + sl->aux, *dw = ws + sl->dw, *db = ws + sl->db;
     enum qc_status st;
 
-    st = conv_resolve(n, ctx->label, in, &d);
-    if (st != QC_OK)
-        return st;
-    x = qc_tensor_f32(in[0]);
-    w = qc_tensor_f32(in[1]);
-    b = n->n_in > 2 && in[2] ? qc_tensor_f32(in[2]) : NULL;
-    y = qc_tensor_f32(out[0]);
-    if (conv_is_depthwise(&d)) {
-        depthwise_forward(&d, x, w, b, y, ctx->threads);
-        return QC_OK;
+    for (int64_t grp = 0; grp < d->group; grp++) {
+        const float *xg = x + (img0 * d->c_in + grp * cg) * lin;
+        const float *wg = w + grp * mg * ch->rows;
+        const float *dyg = dy + (img0 * d->c_out + grp * mg) * l;
+        if (want_db)
+            chunk_bias_grad(d, dy, img0, cnt, grp, l, db);
+        if (!want_dw && !dx)
+            continue;
+        if (cnt > 1) {
+            for (int64_t j = 0; j < cnt; j++)
+                for (int64_t m = 0; m < mg; m++)
+                    memcpy(dybuf + m * ld + j * l, dyg + (j * d->c_out + m) * l,
+                           (size_t)l * sizeof(float));
+            dyg = dybuf;
+        }
+        if (want_dw) {
+            const float *src = xg;
+            if (!ch->direct) {
+                for (int64_t j = 0; j < cnt; j++)
+                    qc_im2col(g, xg + j * d->c_in * lin, col + j * l, ld, 1);
+                src = col;
+            }
+            st = qc_sgemm(ctx->be, false, true, mg, ch->rows, ld, 1.0f, dyg, src, 1.0f,
+                          dw + grp * mg * ch->rows);
+            if (st != QC_OK)
+                return st;
+        }
+        if (!dx)
+            continue;
+        if (ch->direct) {
+            /* pointwise, one image: the columns are dX_g itself */
+            st = qc_sgemm(ctx->be, true, false, ch->rows, ld, mg, 1.0f, wg, dyg, 1.0f,
+                          dx + (img0 * d->c_in + grp * cg) * lin);
+            if (st != QC_OK)
+                return st;
+            continue;
+        }
+        st = qc_sgemm(ctx->be, true, false, ch->rows, ld, mg, 1.0f, wg, dyg, 0.0f, col);
+        if (st != QC_OK)
+            return st;
+        for (int64_t j = 0; j < cnt; j++)
+            qc_col2im(g, col + j * l, ld, dx + ((img0 + j) * d->c_in + grp * cg) * lin, 1);
     }
-    cg = d.c_in / d.group;
-    mg = d.c_out / d.group;
-    lin = qc_conv_geom_ivol(g);
-    ch = conv_chunking(&d, false);
-    l = ch.cols;
-    n_chunks = (d.batch + ch.nb - 1) / ch.nb;
-    threads = (int)QC_MAX(QC_MIN((int64_t)ctx->threads, n_chunks), 1);
-    slice = conv_chunk_bytes(&ch) / sizeof(float);
-    QC_ASSERT(ctx->workspace_size >= slice * sizeof(float) * (size_t)threads);
-    /* Chunks of nb images go to the threads in a static split; each thread
-     * lowers its chunk into its own workspace slice and calls the
-     * single-threaded sgemm, so the result does not depend on timing. */
+    return QC_OK;
+}
+
+/* ConvTranspose backward of one chunk, per group (the forward is y_g =
+ * col2im(W_g^T x_g), so with dcol = im2col(dY_g) [M_g*KV, L_in]):
+ *   dX_g += W_g * dcol             [C_g, L_in]     (W_g as [C_g, M_g*KV])
+ *   dW_g += x_g * dcol^T           [C_g, M_g*KV]   (into this thread's dw)
+ *   dB   += sum over images and positions of dY    (into this thread's db)
+ * x_g of several images is gathered side by side into aux, which then takes
+ * the dX_g product before it is added back to NCHW. */
+static enum qc_status convt_chunk_backward(const struct qc_op_ctx *ctx,
+                                           const struct conv_dims *d,
+                                           const struct conv_chunk *ch,
+                                           const struct conv_slice *sl, const float *x,
+                                           const float *w, const float *dy, float *dx,
+                                           bool want_dw, bool want_db, int64_t img0, float *ws)
+{
+    const struct qc_conv_geom *g = &d->geom;
+    int64_t cg = d->c_in / d->group, mg = d->c_out / d->group;
+    int64_t lin = ch->cols, lout = qc_conv_geom_ivol(g);
+    int64_t cnt = QC_MIN(ch->nb, d->batch - img0);
+    int64_t ld = cnt * lin;
+    float *col = ws + sl->col, *aux = ws + sl->aux, *dw = ws + sl->dw, *db = ws + sl->db;
+    enum qc_status st;
+
+    for (int64_t grp = 0; grp < d->group; grp++) {
+        const float *wg = w + grp * cg * ch->rows;
+        float *dxg = dx ? dx + (img0 * d->c_in + grp * cg) * lin : NULL;
+        if (want_db)
+            chunk_bias_grad(d, dy, img0, cnt, grp, lout, db);
+        if (!want_dw && !dx)
+            continue;
+        for (int64_t j = 0; j < cnt; j++)
+            qc_im2col(g, dy + ((img0 + j) * d->c_out + grp * mg) * lout, col + j * lin, ld, 1);
+        if (want_dw) {
+            const float *xg = x + (img0 * d->c_in + grp * cg) * lin;
+            if (cnt > 1) {
+                for (int64_t j = 0; j < cnt; j++)
+                    for (int64_t c = 0; c < cg; c++)
+                        memcpy(aux + c * ld + j * lin, xg + (j * d->c_in + c) * lin,
+                               (size_t)lin * sizeof(float));
+                xg = aux;
+            }
+            st = qc_sgemm(ctx->be, false, true, cg, ch->rows, ld, 1.0f, xg, col, 1.0f,
+                          dw + grp * cg * ch->rows);
+            if (st != QC_OK)
+                return st;
+        }
+        if (!dxg)
+            continue;
+        st = qc_sgemm(ctx->be, false, false, cg, ld, ch->rows, 1.0f, wg, col,
+                      cnt > 1 ? 0.0f : 1.0f, cnt > 1 ? aux : dxg);
+        if (st != QC_OK)
+            return st;
+        for (int64_t j = 0; cnt > 1 && j < cnt; j++)
+            for (int64_t c = 0; c < cg; c++) {
+                float *dst = dxg + (j * d->c_in + c) * lin;
+                const float *src = aux + c * ld + j * lin;
+                for (int64_t i = 0; i < lin; i++)
+                    dst[i] += src[i];
+            }
+    }
+    return QC_OK;
+}
+
+/* What one chunk of the gemm path runs. */
+enum conv_pass {
+    PASS_CONV_FORWARD,
+    PASS_CONVT_FORWARD,
+    PASS_CONV_BACKWARD,
+    PASS_CONVT_BACKWARD,
+};
+
+struct conv_run {
+    enum conv_pass           pass;
+    const struct conv_dims  *d;
+    struct conv_chunk        ch;
+    struct conv_slice        sl;
+    const float             *x, *w, *dy;
+    float                   *y, *dx;
+    bool                     want_dw, want_db;
+};
+
+/* Chunks of nb images go to the threads in a static split; each thread
+ * works in its own workspace slice and calls the single-threaded sgemm, so
+ * the result does not depend on timing.  The backward's per-thread dW/dB
+ * partials are zeroed first and summed in thread order by the caller. */
+static enum qc_status conv_run_chunks(const struct qc_op_ctx *ctx, const struct conv_run *r)
+{
+    const struct conv_dims *d = r->d;
+    int64_t n_chunks = (d->batch + r->ch.nb - 1) / r->ch.nb;
+    int threads = conv_threads(d, &r->ch, ctx->threads);
+    enum qc_status st = QC_OK;
+
+    QC_ASSERT(ctx->workspace_size >= (size_t)(r->sl.total * threads) * sizeof(float));
+    if (r->want_dw || r->want_db)
+        for (int t = 0; t < threads; t++)
+            memset((float *)ctx->workspace + t * r->sl.total + r->sl.dw, 0,
+                   (size_t)(r->sl.total - r->sl.dw) * sizeof(float));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t ci = 0; ci < n_chunks; ci++) {
         int tid = 0;
+        float *ws;
+        enum qc_status cst = QC_OK;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        enum qc_status cst = conv_chunk_forward(ctx, &d, &ch, x, w, y, ci * ch.nb,
-                                                (float *)ctx->workspace + (size_t)tid * slice,
-                                                cg, mg, lin);
+        ws = (float *)ctx->workspace + (size_t)tid * (size_t)r->sl.total;
+        switch (r->pass) {
+        case PASS_CONV_FORWARD:
+            cst = conv_chunk_forward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->y, ci * r->ch.nb,
+                                     ws);
+            break;
+        case PASS_CONVT_FORWARD:
+            cst = convt_chunk_forward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->y, ci * r->ch.nb,
+                                      ws);
+            break;
+        case PASS_CONV_BACKWARD:
+            cst = conv_chunk_backward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->dy, r->dx,
+                                      r->want_dw, r->want_db, ci * r->ch.nb, ws);
+            break;
+        case PASS_CONVT_BACKWARD:
+            cst = convt_chunk_backward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->dy, r->dx,
+                                       r->want_dw, r->want_db, ci * r->ch.nb, ws);
+            break;
+        }
         if (cst != QC_OK) {
 #pragma omp critical(qc_conv_status)
             st = cst;
         }
     }
-    if (st != QC_OK)
-        return st;
-    if (b)
-        add_bias(y, b, d.batch, d.c_out, l, ctx->threads);
-    return QC_OK;
+    return st;
 }
 
-static enum qc_status conv_transpose_forward_cpu(const struct qc_node *n,
-                                                 const struct qc_op_ctx *ctx,
-                                                 const struct qc_tensor *const *in,
-                                                 struct qc_tensor *const *out)
+/* dst[i] += sum over threads t (in order) of the partial at offset `part`
+ * of slice t. */
+static void reduce_partials(const struct qc_op_ctx *ctx, const struct conv_run *r, int64_t part,
+                            int64_t count, float *dst)
 {
+    const float *ws = ctx->workspace;
+    int threads = conv_threads(r->d, &r->ch, ctx->threads);
+    for (int64_t i = 0; i < count; i++) {
+        float s = ws[part + i];
+        for (int t = 1; t < threads; t++)
+            s += ws[(int64_t)t * r->sl.total + part + i];
+        dst[i] += s;
+    }
+}
+
+static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       struct qc_tensor *const *out)
+{
+    const struct conv_params *p = n->params;
     struct conv_dims d;
-    struct conv_chunk ch;
-    const struct qc_conv_geom *g = &d.geom;
-    const float *x, *w, *b;
-    float *y, *col, *xbuf;
-    int64_t cg, mg, lin, lout;
+    struct conv_run r;
+    const float *b;
     enum qc_status st;
 
     st = conv_resolve(n, ctx->label, in, &d);
     if (st != QC_OK)
         return st;
-    x = qc_tensor_f32(in[0]);
-    w = qc_tensor_f32(in[1]);
+    memset(&r, 0, sizeof(r));
+    r.d = &d;
+    r.x = qc_tensor_f32(in[0]);
+    r.w = qc_tensor_f32(in[1]);
+    r.y = qc_tensor_f32(out[0]);
     b = n->n_in > 2 && in[2] ? qc_tensor_f32(in[2]) : NULL;
-    y = qc_tensor_f32(out[0]);
-    cg = d.c_in / d.group;
-    mg = d.c_out / d.group;
-    ch = conv_chunking(&d, true);
-    lin = ch.cols;                  /* column side = the input image */
-    lout = qc_conv_geom_ivol(g);
-    QC_ASSERT(ctx->workspace_size >= conv_chunk_bytes(&ch));
-    col = ctx->workspace;
-    xbuf = col + ch.rows * ch.nb * lin;
-    memset(y, 0, (size_t)(d.batch * d.c_out * lout) * sizeof(float));
-    for (int64_t img0 = 0; img0 < d.batch; img0 += ch.nb) {
-        int64_t cnt = QC_MIN(ch.nb, d.batch - img0);
-        int64_t ld = cnt * lin;
-        for (int64_t grp = 0; grp < d.group; grp++) {
-            const float *xg = x + (img0 * d.c_in + grp * cg) * lin;
-            if (cnt > 1) {
-                /* gather x_g of cnt images side by side: [C_g, cnt*L_in] */
-                for (int64_t j = 0; j < cnt; j++)
-                    for (int64_t c = 0; c < cg; c++)
-                        memcpy(xbuf + c * ld + j * lin, xg + (j * d.c_in + c) * lin,
-                               (size_t)lin * sizeof(float));
-                xg = xbuf;
-            }
-            /* col[M_g*KV, cnt*L_in] = w_g^T * x_g, w_g = w[grp*C_g..] as [C_g, M_g*KV] */
-            st = qc_sgemm(ctx->be, true, false, ch.rows, ld, cg, 1.0f, w + grp * cg * ch.rows,
-                          xg, 0.0f, col);
-            if (st != QC_OK)
-                return st;
-            for (int64_t j = 0; j < cnt; j++)
-                qc_col2im(g, col + j * lin, ld, y + ((img0 + j) * d.c_out + grp * mg) * lout, 1);
-        }
+    if (!p->transpose && conv_is_depthwise(&d)) {
+        depthwise_forward(&d, r.x, r.w, b, r.y, ctx->threads);
+        return QC_OK;
     }
+    r.pass = p->transpose ? PASS_CONVT_FORWARD : PASS_CONV_FORWARD;
+    r.ch = conv_chunking(&d, p->transpose);
+    r.sl = conv_slice_layout(&d, &r.ch);
+    st = conv_run_chunks(ctx, &r);
+    if (st != QC_OK)
+        return st;
     if (b)
-        add_bias(y, b, d.batch, d.c_out, lout, 1);
+        add_bias(r.y, b, d.batch, d.c_out, qc_shape_nelem(&d.y) / (d.batch * d.c_out),
+                 ctx->threads);
+    return QC_OK;
+}
+
+/* Backward of Conv and ConvTranspose (formulas at conv_chunk_backward,
+ * convt_chunk_backward and depthwise_backward).  dW and dB are summed over
+ * the batch in per-thread partials, then added into din[1], din[2]. */
+static enum qc_status conv_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        const struct qc_tensor *const *out,
+                                        const struct qc_tensor *const *dout,
+                                        struct qc_tensor *const *din)
+{
+    const struct conv_params *p = n->params;
+    struct conv_dims d;
+    struct conv_run r;
+    float *dw, *db;
+    enum qc_status st;
+
+    (void)out;
+    if (!dout[0])
+        return QC_OK;
+    st = conv_resolve(n, ctx->label, in, &d);
+    if (st != QC_OK)
+        return st;
+    memset(&r, 0, sizeof(r));
+    r.d = &d;
+    r.x = qc_tensor_f32(in[0]);
+    r.w = qc_tensor_f32(in[1]);
+    r.dy = qc_tensor_f32(dout[0]);
+    r.dx = din[0] ? qc_tensor_f32(din[0]) : NULL;
+    dw = din[1] ? qc_tensor_f32(din[1]) : NULL;
+    db = n->n_in > 2 && in[2] && din[2] ? qc_tensor_f32(din[2]) : NULL;
+    if (!r.dx && !dw && !db)
+        return QC_OK;
+    if (!p->transpose && conv_is_depthwise(&d)) {
+        depthwise_backward(&d, r.x, r.w, r.dy, r.dx, dw, db, ctx->threads);
+        return QC_OK;
+    }
+    r.pass = p->transpose ? PASS_CONVT_BACKWARD : PASS_CONV_BACKWARD;
+    r.ch = conv_chunking(&d, p->transpose);
+    r.sl = conv_slice_layout(&d, &r.ch);
+    r.want_dw = dw != NULL;
+    r.want_db = db != NULL;
+    st = conv_run_chunks(ctx, &r);
+    if (st != QC_OK)
+        return st;
+    if (dw)
+        reduce_partials(ctx, &r, r.sl.dw, qc_tensor_nelem(in[1]), dw);
+    if (db)
+        reduce_partials(ctx, &r, r.sl.db, d.c_out, db);
     return QC_OK;
 }
 
@@ -654,7 +1006,7 @@ const struct qc_op_def qc_op_conv = {
     .parse = conv_parse,
     .infer = conv_infer,
     .workspace = conv_workspace,
-    .cpu = {.forward = conv_forward_cpu, .backward = NULL},
+    .cpu = {.forward = conv_forward_cpu, .backward = conv_backward_cpu},
 };
 
 const struct qc_op_def qc_op_conv_transpose = {
@@ -664,5 +1016,5 @@ const struct qc_op_def qc_op_conv_transpose = {
     .parse = conv_transpose_parse,
     .infer = conv_infer,
     .workspace = conv_workspace,
-    .cpu = {.forward = conv_transpose_forward_cpu, .backward = NULL},
+    .cpu = {.forward = conv_forward_cpu, .backward = conv_backward_cpu},
 };

@@ -13,6 +13,13 @@
  * becomes a [N*C, H*W] x [C, 1] problem whose rows have a constant second
  * operand; equal shapes become one flat row.  The flat output is cut into
  * fixed chunks spread over threads (deterministic: no reductions).
+ *
+ * Backward (float32): the gradient of an input is the output-shaped term
+ * (dy, dy*b, dy/b, ...) summed over the axes along which that input was
+ * broadcast.  The same merged geometry splits the output dims into the
+ * input's kept dims and its reduced dims; threads take disjoint pieces of the
+ * input gradient and each sums its reduced terms in a fixed order, so the
+ * result does not depend on the thread count (no atomics).
  */
 #include <config.h>
 
@@ -183,6 +190,180 @@ static int nthreads(const struct qc_op_ctx *ctx)
     return ctx->threads > 0 ? ctx->threads : 1;
 }
 
+/* ---- backward: broadcast reductions ---- */
+
+/* The term summed into an input gradient; s = that input's value, o = the
+ * other operand's value at the same output element. */
+enum grad_term {
+    TERM_DY,       /* dy            (Add, Sub a, Sum)  */
+    TERM_NEG_DY,   /* -dy           (Sub b)            */
+    TERM_MUL,      /* dy * o        (Mul)              */
+    TERM_DIV_A,    /* dy / o        (Div a, o = b)     */
+    TERM_DIV_B,    /* -dy * o / s^2 (Div b, o = a)     */
+};
+
+/* dx[k] += term(dy[k], s[k], o[k*so]) for k < len: the input's innermost dim
+ * is kept (stride 1), so is 0 or 1. */
+static void grad_row_kept(enum grad_term t, const float *restrict dy, const float *restrict s,
+                          const float *restrict o, int64_t so, float *restrict dx, int64_t len)
+{
+    switch (t) {
+    case TERM_DY:
+        for (int64_t k = 0; k < len; k++)
+            dx[k] += dy[k];
+        break;
+    case TERM_NEG_DY:
+        for (int64_t k = 0; k < len; k++)
+            dx[k] -= dy[k];
+        break;
+    case TERM_MUL:
+        if (so)
+            for (int64_t k = 0; k < len; k++)
+                dx[k] += dy[k] * o[k];
+        else
+            for (int64_t k = 0; k < len; k++)
+                dx[k] += dy[k] * o[0];
+        break;
+    case TERM_DIV_A:
+        if (so)
+            for (int64_t k = 0; k < len; k++)
+                dx[k] += dy[k] / o[k];
+        else
+            for (int64_t k = 0; k < len; k++)
+                dx[k] += dy[k] / o[0];
+        break;
+    case TERM_DIV_B:
+        if (so)
+            for (int64_t k = 0; k < len; k++)
+                dx[k] -= dy[k] * o[k] / (s[k] * s[k]);
+        else
+            for (int64_t k = 0; k < len; k++)
+                dx[k] -= dy[k] * o[0] / (s[k] * s[k]);
+        break;
+    }
+}
+
+#define LANES 8
+
+/* Sum over k < len of term(dy[k], s0, o[k*so]): the input's innermost dim is
+ * reduced (its value s0 is constant along it).  Eight float lanes (fixed
+ * order, vectorizable), added up in double. */
+static double grad_row_reduced(enum grad_term t, const float *restrict dy, float s0,
+                               const float *restrict o, int64_t so, int64_t len)
+{
+    float lane[LANES] = { 0.0f };
+    double acc = 0.0;
+    int64_t k = 0, body = len - len % LANES;
+    float f = t == TERM_DIV_B ? -1.0f / (s0 * s0) : t == TERM_NEG_DY ? -1.0f : 1.0f;
+    if (t == TERM_DY || t == TERM_NEG_DY || !so) {
+        /* sum dy, times the constant factor (o[0] or 1/o[0] when o is constant) */
+        for (; k < body; k += LANES)
+            for (int j = 0; j < LANES; j++)
+                lane[j] += dy[k + j];
+        for (; k < len; k++)
+            lane[0] += dy[k];
+        if (t == TERM_MUL || t == TERM_DIV_B)
+            f *= o[0];
+        else if (t == TERM_DIV_A)
+            f /= o[0];
+    } else if (t == TERM_DIV_A) {
+        for (; k < body; k += LANES)
+            for (int j = 0; j < LANES; j++)
+                lane[j] += dy[k + j] / o[k + j];
+        for (; k < len; k++)
+            lane[0] += dy[k] / o[k];
+    } else { /* TERM_MUL, TERM_DIV_B: sum dy*o, then the factor */
+        for (; k < body; k += LANES)
+            for (int j = 0; j < LANES; j++)
+                lane[j] += dy[k + j] * o[k + j];
+        for (; k < len; k++)
+            lane[0] += dy[k] * o[k];
+    }
+    for (int j = 0; j < LANES; j++)
+        acc += lane[j];
+    return acc * f;
+}
+
+/* Offsets of the multi-index `idx` over the listed dims (row-major over
+ * them) in the output (sy), this input (sx) and the other operand (so). */
+static void unravel(int64_t idx, int nlist, const int *list, const struct bcast *bc,
+                    const int64_t *sy, const int64_t *sx, const int64_t *so, int64_t *oy,
+                    int64_t *ox, int64_t *oo)
+{
+    *oy = *ox = *oo = 0;
+    for (int i = nlist - 1; i >= 0 && idx > 0; i--) {
+        int d = list[i];
+        int64_t v = idx % bc->dims[d];
+        idx /= bc->dims[d];
+        *oy += v * sy[d];
+        *ox += v * sx[d];
+        *oo += v * so[d];
+    }
+}
+
+/* dx += sum over the broadcast axes of term(dy, s, o).  `self` picks which
+ * operand of bc is the input (0 = a, 1 = b); s is its data, o the other's
+ * (unused for TERM_DY/TERM_NEG_DY). */
+static void grad_reduce(enum grad_term t, const struct bcast *bc, int self,
+                        const float *dy, const float *s, const float *o, float *dx,
+                        int threads)
+{
+    const int64_t *sx = self ? bc->sb : bc->sa, *so = self ? bc->sa : bc->sb;
+    int64_t sy[QC_MAX_DIMS], acc = 1, nk = 1, nr = 1, total;
+    int kept[QC_MAX_DIMS], red[QC_MAX_DIMS], nkept = 0, nred = 0;
+    int last = bc->nd - 1;
+    int64_t len = bc->dims[last], so_in = so[last];
+
+    for (int d = last; d >= 0; d--) {
+        sy[d] = acc;
+        acc *= bc->dims[d];
+    }
+    total = acc;
+    for (int d = 0; d < last; d++) {
+        if (sx[d]) {
+            kept[nkept++] = d;
+            nk *= bc->dims[d];
+        } else {
+            red[nred++] = d;
+            nr *= bc->dims[d];
+        }
+    }
+    if (sx[last]) {
+        /* innermost dim kept: units = (kept outer index, chunk of the row); each
+         * adds its reduced rows into its dx piece in order r = 0, 1, ... */
+        int64_t nch = (len + ELT_CHUNK - 1) / ELT_CHUNK, units = nk * nch;
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (units > 1 && total >= QC_PAR_MIN_STREAM)
+        for (int64_t u = 0; u < units; u++) {
+            int64_t lo = (u % nch) * ELT_CHUNK, cnt = QC_MIN(len - lo, ELT_CHUNK);
+            int64_t oy, ox, oo;
+            unravel(u / nch, nkept, kept, bc, sy, sx, so, &oy, &ox, &oo);
+            for (int64_t r = 0; r < nr; r++) {
+                int64_t ry, rx, ro;
+                unravel(r, nred, red, bc, sy, sx, so, &ry, &rx, &ro);
+                grad_row_kept(t, dy + oy + ry + lo, s + ox + lo, o + oo + ro + lo * so_in, so_in,
+                              dx + ox + lo, cnt);
+            }
+        }
+    } else {
+        /* innermost dim reduced: one unit per dx element; each sums its rows
+         * in double, then adds once */
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (nk > 1 && total >= QC_PAR_MIN_STREAM)
+        for (int64_t u = 0; u < nk; u++) {
+            int64_t oy, ox, oo;
+            double sum = 0.0;
+            unravel(u, nkept, kept, bc, sy, sx, so, &oy, &ox, &oo);
+            for (int64_t r = 0; r < nr; r++) {
+                int64_t ry, rx, ro;
+                unravel(r, nred, red, bc, sy, sx, so, &ry, &rx, &ro);
+                sum += grad_row_reduced(t, dy + oy + ry, s[ox], o + oo + ro, so_in, len);
+            }
+            dx[ox] += (float)sum;
+        }
+    }
+}
+
 /* ---- Add, Sub, Mul, Div ---- */
 
 static bool arith_dtype(enum qc_dtype dt)
@@ -258,6 +439,79 @@ static enum qc_status div_forward_cpu(const struct qc_node *n, const struct qc_o
     return binary_forward(BIN_DIV, ctx, in, out);
 }
 
+/* Shared backward of the binary ops: din[0] gets term ta, din[1] term tb. */
+static enum qc_status binary_backward(enum grad_term ta, enum grad_term tb,
+                                      const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      const struct qc_tensor *const *out,
+                                      const struct qc_tensor *const *dout,
+                                      struct qc_tensor *const *din)
+{
+    struct bcast bc;
+    const float *a, *b, *dy;
+    int threads = nthreads(ctx);
+    if (!dout[0] || (!din[0] && !din[1]))
+        return QC_OK;
+    if (out[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: gradient of a %s element-wise op", ctx->label ? ctx->label : "op",
+                     qc_dtype_name(out[0]->dtype));
+        return QC_ERR_UNSUPPORTED;
+    }
+    a = qc_tensor_f32(in[0]);
+    b = qc_tensor_f32(in[1]);
+    dy = qc_tensor_f32(dout[0]);
+    bcast_build(&in[0]->shape, &in[1]->shape, &out[0]->shape, &bc);
+    if (din[0])
+        grad_reduce(ta, &bc, 0, dy, a, b, qc_tensor_f32(din[0]), threads);
+    if (din[1])
+        grad_reduce(tb, &bc, 1, dy, b, a, qc_tensor_f32(din[1]), threads);
+    return QC_OK;
+}
+
+/* da += reduce_a(dy); db += reduce_b(dy) */
+static enum qc_status add_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
+{
+    (void)n;
+    return binary_backward(TERM_DY, TERM_DY, ctx, in, out, dout, din);
+}
+
+/* da += reduce_a(dy); db += reduce_b(-dy) */
+static enum qc_status sub_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
+{
+    (void)n;
+    return binary_backward(TERM_DY, TERM_NEG_DY, ctx, in, out, dout, din);
+}
+
+/* da += reduce_a(dy * b); db += reduce_b(dy * a) */
+static enum qc_status mul_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
+{
+    (void)n;
+    return binary_backward(TERM_MUL, TERM_MUL, ctx, in, out, dout, din);
+}
+
+/* da += reduce_a(dy / b); db += reduce_b(-dy * a / b^2) */
+static enum qc_status div_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
+{
+    (void)n;
+    return binary_backward(TERM_DIV_A, TERM_DIV_B, ctx, in, out, dout, din);
+}
+
 /* ---- Sum ---- */
 
 static enum qc_status sum_infer(const struct qc_node *n, const char *label,
@@ -301,34 +555,56 @@ static enum qc_status sum_forward_cpu(const struct qc_node *n, const struct qc_o
     return QC_OK;
 }
 
+/* dx_i += reduce_i(dy) for every input */
+static enum qc_status sum_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
+{
+    if (!dout[0])
+        return QC_OK;
+    for (int i = 0; i < n->n_in; i++) {
+        struct bcast bc;
+        const float *x;
+        if (!din[i])
+            continue;
+        x = qc_tensor_f32(in[i]);
+        bcast_build(&in[i]->shape, &in[i]->shape, &out[0]->shape, &bc);
+        grad_reduce(TERM_DY, &bc, 0, qc_tensor_f32(dout[0]), x, x, qc_tensor_f32(din[i]),
+                    nthreads(ctx));
+    }
+    return QC_OK;
+}
+
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_add = {
     .onnx_name = "Add", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
-    .cpu = { .forward = add_forward_cpu },
+    .cpu = { .forward = add_forward_cpu, .backward = add_backward_cpu },
 };
 
 const struct qc_op_def qc_op_sub = {
     .onnx_name = "Sub", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
-    .cpu = { .forward = sub_forward_cpu },
+    .cpu = { .forward = sub_forward_cpu, .backward = sub_backward_cpu },
 };
 
 const struct qc_op_def qc_op_mul = {
     .onnx_name = "Mul", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
-    .cpu = { .forward = mul_forward_cpu },
+    .cpu = { .forward = mul_forward_cpu, .backward = mul_backward_cpu },
 };
 
 const struct qc_op_def qc_op_div = {
     .onnx_name = "Div", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
-    .cpu = { .forward = div_forward_cpu },
+    .cpu = { .forward = div_forward_cpu, .backward = div_backward_cpu },
 };
 
 const struct qc_op_def qc_op_sum = {
     .onnx_name = "Sum", .n_in_min = 1, .n_in_max = 64, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = sum_infer,
-    .cpu = { .forward = sum_forward_cpu },
+    .cpu = { .forward = sum_forward_cpu, .backward = sum_backward_cpu },
 };

@@ -11,6 +11,9 @@
  * run per batch when their inputs are not constant (Gather or Slice on
  * activations).  Input-form attributes (Slice starts/ends/axes/steps) must
  * be constants at infer time and are re-read from those inputs in forward.
+ * Gather and Slice have a float backward (scatter-add of dy into the
+ * gathered rows / the sliced box) for the rare case where they act on
+ * activations that need a gradient.
  */
 #include <config.h>
 
@@ -302,7 +305,8 @@ static enum qc_status cos_infer(const struct qc_node *n, const char *label,
     const struct cos_params *p = n->params;
     int64_t dims[QC_MAX_DIMS];
     int nd;
-    enum qc_status st = qc_op_const_ints("ConstantOfShape", label, in[0], "input", dims, QC_MAX_DIMS,
+    enum qc_status st = qc_op_const_ints("ConstantOfShape", label, in[0], "input", dims,
+                                         QC_MAX_DIMS,
                                   &nd);
     if (st != QC_OK)
         return st;
@@ -440,10 +444,59 @@ static enum qc_status gather_forward_cpu(const struct qc_node *n, const struct q
     return QC_OK;
 }
 
+/* out[o, j, :] = data[o, idx[j], :], so ddata[o, idx[j], :] += dy[o, j, :]
+ * (scatter-add: a repeated index collects every contribution, in j order).
+ * Float data only: that is all a backward sees. */
+static enum qc_status gather_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                          const struct qc_tensor *const *in,
+                                          const struct qc_tensor *const *out,
+                                          const struct qc_tensor *const *dout,
+                                          struct qc_tensor *const *din)
+{
+    const struct gather_params *p = n->params;
+    const struct qc_shape *ds = &in[0]->shape;
+    int64_t outer = 1, inner = 1, kdim, nidx = qc_tensor_nelem(in[1]);
+    const float *dy;
+    float *dx;
+    int axis;
+    enum qc_status st;
+    (void)out;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    st = qc_op_norm_axis("Gather", ctx->label, p->axis, ds->ndim, &axis);
+    if (st != QC_OK)
+        return st;
+    for (int k = 0; k < axis; k++)
+        outer *= ds->dims[k];
+    for (int k = axis + 1; k < ds->ndim; k++)
+        inner *= ds->dims[k];
+    kdim = ds->dims[axis];
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t j = 0; j < nidx; j++) {
+            int64_t v = qc_tensor_get_i64(in[1], j);
+            const float *src = dy + (o * nidx + j) * inner;
+            float *dst;
+            if (v < -kdim || v >= kdim) {
+                qc_log_error("Gather '%s': index %lld out of range [%lld, %lld)", ctx->label,
+                             (long long)v, (long long)-kdim, (long long)kdim);
+                return QC_ERR_ONNX;
+            }
+            if (v < 0)
+                v += kdim;
+            dst = dx + (o * kdim + v) * inner;
+            for (int64_t t = 0; t < inner; t++)
+                dst[t] += src[t];
+        }
+    }
+    return QC_OK;
+}
+
 const struct qc_op_def qc_op_gather = {
     .onnx_name = "Gather", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = gather_parse, .infer = gather_infer,
-    .cpu = { .forward = gather_forward_cpu, .backward = NULL },
+    .cpu = { .forward = gather_forward_cpu, .backward = gather_backward_cpu },
 };
 
 /* ------------------------------------------------------------------- Cast */
@@ -777,8 +830,62 @@ static enum qc_status slice_forward_cpu(const struct qc_node *n, const struct qc
     return QC_OK;
 }
 
+/* out[i] = in[first + i * step], so dx[first + i * step] += dy[i]; the
+ * selected elements are distinct, the others get nothing.  Walked in dy
+ * order with an odometer over the leading dims. */
+static enum qc_status slice_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                         const struct qc_tensor *const *in,
+                                         const struct qc_tensor *const *out,
+                                         const struct qc_tensor *const *dout,
+                                         struct qc_tensor *const *din)
+{
+    const struct qc_shape *ds = &in[0]->shape;
+    int r = ds->ndim;
+    int64_t first[QC_MAX_DIMS], step[QC_MAX_DIMS], cnt[QC_MAX_DIMS], at[QC_MAX_DIMS];
+    int64_t istr[QC_MAX_DIMS], sstr[QC_MAX_DIMS], off = 0, total, inner, last;
+    const float *dy;
+    float *dx;
+    enum qc_status st;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    st = slice_resolve(n, ctx->label, in, first, step, cnt);
+    if (st != QC_OK)
+        return st;
+    total = qc_tensor_nelem(out[0]);
+    if (total == 0)
+        return QC_OK;
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    if (r == 0) {
+        dx[0] += dy[0];
+        return QC_OK;
+    }
+    qc_shape_strides(ds, istr);
+    for (int k = 0; k < r; k++) {
+        off += first[k] * istr[k];
+        sstr[k] = step[k] * istr[k];
+        at[k] = 0;
+    }
+    inner = cnt[r - 1];
+    last = sstr[r - 1];
+    for (int64_t o = 0; o < total; o += inner) {
+        int64_t base = off;
+        for (int k = 0; k < r - 1; k++)
+            base += at[k] * sstr[k];
+        for (int64_t t = 0; t < inner; t++)
+            dx[base + t * last] += dy[o + t];
+        /* odometer over dims 0 .. r-2 */
+        for (int k = r - 2; k >= 0; k--) {
+            if (++at[k] < cnt[k])
+                break;
+            at[k] = 0;
+        }
+    }
+    return QC_OK;
+}
+
 const struct qc_op_def qc_op_slice = {
     .onnx_name = "Slice", .n_in_min = 1, .n_in_max = 5, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = slice_parse, .infer = slice_infer,
-    .cpu = { .forward = slice_forward_cpu, .backward = NULL },
+    .cpu = { .forward = slice_forward_cpu, .backward = slice_backward_cpu },
 };

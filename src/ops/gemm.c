@@ -11,9 +11,15 @@
  *         When B has one matrix the whole batch of A is one product
  *         [batch*M, K] * [K, N]; otherwise one product per output matrix.
  *
- * Backward (later): Gemm dA += alpha*dY*op(B)^T (transposed back when
- * transA), dB likewise, dC += beta*sum of dY over broadcast axes; MatMul
- * dA += dY*B^T, dB += A^T*dY summed over broadcast batch dims.
+ * Backward (formulas next to gemm_backward_cpu and matmul_backward_cpu):
+ * Gemm dA += alpha*dY*op(B)^T (transposed back when transA), dB likewise,
+ * dC += beta*dY summed over C's broadcast axes; MatMul dA += dY*B^T,
+ * dB += A^T*dY, each summed over the batch dims its operand broadcasts on.
+ *
+ * Threads: OpenBLAS runs single-threaded (backend/cpu.c), so a large
+ * product is cut into one block of C's rows (or columns) per OpenMP thread,
+ * each block one sgemm over the full K: every element of C is computed by
+ * one call in a fixed way, whatever the timing.
  */
 #include <config.h>
 
@@ -21,8 +27,15 @@
 
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "../backend/backend.h"
 #include "../log.h"
+
+/* Multiply-adds (m*n*k) below which a product runs on one thread. */
+#define PAR_MIN_MACS ((int64_t)1 << 20)
 
 struct gemm_params {
     float alpha, beta;
@@ -66,6 +79,54 @@ static enum qc_status check_f32(const char *label, const struct qc_tensor *const
         }
     }
     return QC_OK;
+}
+
+/* Row-major C = alpha*op(A)*op(B) + beta*C with dense leading dimensions
+ * (qc_sgemm's contract) on ctx->threads threads: C's longer side is cut
+ * into one block per thread (multiples of 16 rows or columns), each block
+ * one sgemm over the full K.  Products under PAR_MIN_MACS run whole. */
+static enum qc_status par_sgemm(const struct qc_op_ctx *ctx, bool ta, bool tb, int64_t m,
+                                int64_t n, int64_t k, float alpha, const float *a,
+                                const float *b, float beta, float *c)
+{
+    bool by_rows = m >= n;
+    int64_t span = by_rows ? m : n;
+    int64_t threads = QC_MIN((int64_t)ctx->threads, span / 16);
+    int64_t blk;
+    enum qc_status st = QC_OK;
+
+    if (threads <= 1 || m * n * k < PAR_MIN_MACS)
+        return qc_sgemm(ctx->be, ta, tb, m, n, k, alpha, a, b, beta, c);
+    blk = ((span + threads - 1) / threads + 15) / 16 * 16;
+#pragma omp parallel for num_threads((int)threads) schedule(static)
+    for (int64_t t = 0; t < threads; t++) {
+        int64_t lo = QC_MIN(t * blk, span), hi = QC_MIN(lo + blk, span);
+        struct qc_gemm_args g = {
+            .trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = alpha,
+            .a = a, .lda = ta ? m : k, .b = b, .ldb = tb ? k : n, .beta = beta,
+            .c = c, .ldc = n,
+        };
+        enum qc_status cst;
+        if (hi <= lo)
+            continue;
+        if (by_rows) {
+            /* rows lo..hi of op(A): rows of A, or columns when transposed */
+            g.m = hi - lo;
+            g.a = ta ? a + lo : a + lo * g.lda;
+            g.c = c + lo * n;
+        } else {
+            /* columns lo..hi of op(B): columns of B, or rows when transposed */
+            g.n = hi - lo;
+            g.b = tb ? b + lo * g.ldb : b + lo;
+            g.c = c + lo;
+        }
+        cst = qc_backend_sgemm(ctx->be, &g);
+        if (cst != QC_OK) {
+#pragma omp critical(qc_gemm_status)
+            st = cst;
+        }
+    }
+    return st;
 }
 
 /* M, N, K of a Gemm, validated (logs and returns QC_ERR_SHAPE otherwise). */
@@ -150,8 +211,73 @@ static enum qc_status gemm_forward_cpu(const struct qc_node *n, const struct qc_
                 y[i * nn + j] = p->beta * cv[i * rs + j * cstride];
         beta = 1.0f;
     }
-    return qc_sgemm(ctx->be, p->trans_a, p->trans_b, m, nn, k, p->alpha, qc_tensor_f32(in[0]),
-                    qc_tensor_f32(in[1]), beta, y);
+    return par_sgemm(ctx, p->trans_a, p->trans_b, m, nn, k, p->alpha, qc_tensor_f32(in[0]),
+                     qc_tensor_f32(in[1]), beta, y);
+}
+
+/* Gemm backward, Y = alpha*op(A)*op(B) + beta*C:
+ *   d op(A) = alpha * dY * op(B)^T:  dA += alpha * dY * op(B)^T   [M,K]
+ *                                    dA += alpha * op(B) * dY^T   [K,M] (transA)
+ *   d op(B) = alpha * op(A)^T * dY:  dB += alpha * op(A)^T * dY   [K,N]
+ *                                    dB += alpha * dY^T * op(A)   [N,K] (transB)
+ *   dC[i*rs + j*cs] += beta * dY[i,j], rs / cs 0 on C's broadcast axes, so
+ *   dC is dY summed over them.
+ * op(B)^T of the stored B is "transposed unless transB", and so on. */
+static enum qc_status gemm_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        const struct qc_tensor *const *out,
+                                        const struct qc_tensor *const *dout,
+                                        struct qc_tensor *const *din)
+{
+    const struct gemm_params *p = n->params;
+    const struct qc_tensor *c = n->n_in > 2 ? in[2] : NULL;
+    const float *a = qc_tensor_f32(in[0]), *b = qc_tensor_f32(in[1]);
+    const float *dy;
+    int64_t m, nn, k;
+    enum qc_status st;
+
+    (void)out;
+    if (!dout[0])
+        return QC_OK;
+    st = gemm_dims(n, ctx->label, in, &m, &nn, &k);
+    if (st != QC_OK)
+        return st;
+    dy = qc_tensor_f32(dout[0]);
+    if (din[0]) {
+        float *da = qc_tensor_f32(din[0]);
+        st = p->trans_a ? par_sgemm(ctx, p->trans_b, true, k, m, nn, p->alpha, b, dy, 1.0f, da)
+                        : par_sgemm(ctx, false, !p->trans_b, m, k, nn, p->alpha, dy, b, 1.0f,
+                                    da);
+        if (st != QC_OK)
+            return st;
+    }
+    if (din[1]) {
+        float *db = qc_tensor_f32(din[1]);
+        st = p->trans_b ? par_sgemm(ctx, true, p->trans_a, nn, k, m, p->alpha, dy, a, 1.0f, db)
+                        : par_sgemm(ctx, !p->trans_a, false, k, nn, m, p->alpha, a, dy, 1.0f,
+                                    db);
+        if (st != QC_OK)
+            return st;
+    }
+    if (c && n->n_in > 2 && din[2] && p->beta != 0.0f) {
+        const struct qc_shape *cs = &c->shape;
+        float *dc = qc_tensor_f32(din[2]);
+        int64_t cr = cs->ndim == 2 ? cs->dims[0] : 1;
+        int64_t cc = cs->ndim >= 1 ? cs->dims[cs->ndim - 1] : 1;
+        int64_t rs = cr == 1 ? 0 : cc;
+        int64_t cstride = cc == 1 ? 0 : 1;
+        if (rs == 0 && cstride == 0) {
+            double s = 0.0;
+            for (int64_t i = 0; i < m * nn; i++)
+                s += dy[i];
+            dc[0] += p->beta * (float)s;
+        } else {
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < nn; j++)
+                    dc[i * rs + j * cstride] += p->beta * dy[i * nn + j];
+        }
+    }
+    return QC_OK;
 }
 
 /* MatMul operands as batches of matrices, batch dims right-aligned to the
@@ -226,49 +352,123 @@ static enum qc_status matmul_infer(const struct qc_node *n, const char *label,
     return QC_OK;
 }
 
+/* Batch sizes of Y, A and B, and the matrix strides of A and B per batch
+ * axis (0 where the axis broadcasts). */
+struct matmul_batch {
+    int64_t count, a_count, b_count;
+    int64_t a_str[QC_MAX_DIMS], b_str[QC_MAX_DIMS];
+};
+
+static void matmul_batch(const struct matmul_dims *d, struct matmul_batch *mb)
+{
+    mb->count = mb->a_count = mb->b_count = 1;
+    for (int i = 0; i < d->nb; i++) {
+        mb->count *= d->bdims[i];
+        mb->a_count *= d->a_bdims[i];
+        mb->b_count *= d->b_bdims[i];
+    }
+    for (int64_t i = d->nb - 1, sa = 1, sb = 1; i >= 0; i--) {
+        mb->a_str[i] = d->a_bdims[i] == 1 ? 0 : sa;
+        mb->b_str[i] = d->b_bdims[i] == 1 ? 0 : sb;
+        sa *= d->a_bdims[i];
+        sb *= d->b_bdims[i];
+    }
+}
+
+/* Matrix indexes of A and B that output matrix t multiplies. */
+static void matmul_operands(const struct matmul_dims *d, const struct matmul_batch *mb,
+                            int64_t t, int64_t *ai, int64_t *bi)
+{
+    int64_t rem = t;
+    *ai = 0;
+    *bi = 0;
+    for (int i = d->nb - 1; i >= 0; i--) {
+        int64_t idx = rem % d->bdims[i];
+        rem /= d->bdims[i];
+        *ai += idx * mb->a_str[i];
+        *bi += idx * mb->b_str[i];
+    }
+}
+
 static enum qc_status matmul_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                          const struct qc_tensor *const *in,
                                          struct qc_tensor *const *out)
 {
     struct matmul_dims d;
+    struct matmul_batch mb;
     const float *a = qc_tensor_f32(in[0]), *b = qc_tensor_f32(in[1]);
     float *y = qc_tensor_f32(out[0]);
-    int64_t count = 1, a_count = 1, b_count = 1;
-    int64_t a_str[QC_MAX_DIMS], b_str[QC_MAX_DIMS];
     enum qc_status st = matmul_dims(n, ctx->label, in, &d);
 
     if (st != QC_OK)
         return st;
-    for (int i = 0; i < d.nb; i++) {
-        count *= d.bdims[i];
-        a_count *= d.a_bdims[i];
-        b_count *= d.b_bdims[i];
-    }
-    if (b_count == 1) {
+    matmul_batch(&d, &mb);
+    if (mb.b_count == 1) {
         /* every output matrix uses the one B: stack A's batch into rows */
-        return qc_sgemm(ctx->be, false, false, a_count * d.m, d.n, d.k, 1.0f, a, b, 0.0f, y);
+        return par_sgemm(ctx, false, false, mb.a_count * d.m, d.n, d.k, 1.0f, a, b, 0.0f, y);
     }
-    /* matrix strides of A and B per batch axis, 0 where the axis broadcasts */
-    for (int64_t i = d.nb - 1, sa = 1, sb = 1; i >= 0; i--) {
-        a_str[i] = d.a_bdims[i] == 1 ? 0 : sa;
-        b_str[i] = d.b_bdims[i] == 1 ? 0 : sb;
-        sa *= d.a_bdims[i];
-        sb *= d.b_bdims[i];
-    }
-    for (int64_t t = 0; t < count; t++) {
-        int64_t rem = t, ai = 0, bi = 0;
-        for (int i = d.nb - 1; i >= 0; i--) {
-            int64_t idx = rem % d.bdims[i];
-            rem /= d.bdims[i];
-            ai += idx * a_str[i];
-            bi += idx * b_str[i];
-        }
-        st = qc_sgemm(ctx->be, false, false, d.m, d.n, d.k, 1.0f, a + ai * d.m * d.k,
-                      b + bi * d.k * d.n, 0.0f, y + t * d.m * d.n);
+    for (int64_t t = 0; t < mb.count; t++) {
+        int64_t ai, bi;
+        matmul_operands(&d, &mb, t, &ai, &bi);
+        st = par_sgemm(ctx, false, false, d.m, d.n, d.k, 1.0f, a + ai * d.m * d.k,
+                       b + bi * d.k * d.n, 0.0f, y + t * d.m * d.n);
         if (st != QC_OK)
             return st;
     }
     return QC_OK;
+}
+
+/* MatMul backward, Y[t] = A[a(t)] * B[b(t)] per output matrix t (a 1-D
+ * operand is promoted as in the forward, which changes no memory layout):
+ *   dA[a(t)] += dY[t] * B[b(t)]^T     [M,K]
+ *   dB[b(t)] += A[a(t)]^T * dY[t]     [K,N]
+ * summed over every t that maps to the same A (or B) matrix, i.e. over the
+ * batch dims that operand broadcasts on.  With one B matrix, A's batch
+ * stacks into rows as in the forward: dA += dY * B^T and dB += A^T * dY
+ * over [batch*M] rows, one product each. */
+static enum qc_status matmul_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                          const struct qc_tensor *const *in,
+                                          const struct qc_tensor *const *out,
+                                          const struct qc_tensor *const *dout,
+                                          struct qc_tensor *const *din)
+{
+    struct matmul_dims d;
+    struct matmul_batch mb;
+    const float *a = qc_tensor_f32(in[0]), *b = qc_tensor_f32(in[1]);
+    const float *dy;
+    float *da, *db;
+    enum qc_status st;
+
+    (void)out;
+    if (!dout[0] || (!din[0] && !din[1]))
+        return QC_OK;
+    st = matmul_dims(n, ctx->label, in, &d);
+    if (st != QC_OK)
+        return st;
+    matmul_batch(&d, &mb);
+    dy = qc_tensor_f32(dout[0]);
+    da = din[0] ? qc_tensor_f32(din[0]) : NULL;
+    db = din[1] ? qc_tensor_f32(din[1]) : NULL;
+    if (mb.b_count == 1) {
+        int64_t rows = mb.a_count * d.m;
+        if (da)
+            st = par_sgemm(ctx, false, true, rows, d.k, d.n, 1.0f, dy, b, 1.0f, da);
+        if (st == QC_OK && db)
+            st = par_sgemm(ctx, true, false, d.k, d.n, rows, 1.0f, a, dy, 1.0f, db);
+        return st;
+    }
+    for (int64_t t = 0; t < mb.count && st == QC_OK; t++) {
+        int64_t ai, bi;
+        const float *dyt = dy + t * d.m * d.n;
+        matmul_operands(&d, &mb, t, &ai, &bi);
+        if (da)
+            st = par_sgemm(ctx, false, true, d.m, d.k, d.n, 1.0f, dyt, b + bi * d.k * d.n, 1.0f,
+                           da + ai * d.m * d.k);
+        if (st == QC_OK && db)
+            st = par_sgemm(ctx, true, false, d.k, d.n, d.m, 1.0f, a + ai * d.m * d.k, dyt, 1.0f,
+                           db + bi * d.k * d.n);
+    }
+    return st;
 }
 
 const struct qc_op_def qc_op_gemm = {
@@ -278,7 +478,7 @@ const struct qc_op_def qc_op_gemm = {
     .parse = gemm_parse,
     .infer = gemm_infer,
     .workspace = NULL,
-    .cpu = {.forward = gemm_forward_cpu, .backward = NULL},
+    .cpu = {.forward = gemm_forward_cpu, .backward = gemm_backward_cpu},
 };
 
 const struct qc_op_def qc_op_matmul = {
@@ -288,5 +488,5 @@ const struct qc_op_def qc_op_matmul = {
     .parse = NULL,
     .infer = matmul_infer,
     .workspace = NULL,
-    .cpu = {.forward = matmul_forward_cpu, .backward = NULL},
+    .cpu = {.forward = matmul_forward_cpu, .backward = matmul_backward_cpu},
 };

@@ -10,6 +10,12 @@
  * input form must be a constant when shapes are inferred.  Values that only an
  * input can carry (Reshape shape, Pad pads) are re-read from that constant
  * input in forward, so infer and forward share one resolver per op.
+ *
+ * Backwards are float-only (gradients are float32) and accumulate: the
+ * byte-preserving ops add dy to dx as is, Transpose adds dy permuted back,
+ * Concat gives each input its slice of dy, Pad gives x the interior of dy
+ * (the region x survives in, with negative pads).  Every dx element gets
+ * exactly one contribution, so any split across threads is race-free.
  */
 #include <config.h>
 
@@ -36,6 +42,75 @@ static enum qc_status copy_forward_cpu(const struct qc_node *n, const struct qc_
     QC_ASSERT(nb == qc_tensor_nbytes(out[0]));
     if (nb && out[0]->data != in[0]->data)
         memmove(out[0]->data, in[0]->data, nb);
+    return QC_OK;
+}
+
+/* dst[i] += src[i] over n floats, parallel when it streams enough. */
+static void acc_stream(float *dst, const float *src, int64_t n, int threads)
+{
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= QC_PAR_MIN_STREAM)
+    for (int64_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+static int nthreads(const struct qc_op_ctx *ctx)
+{
+    return ctx->threads > 0 ? ctx->threads : 1;
+}
+
+/* dst += src over a box of cnt[0..nd) floats with element strides sstr and
+ * dstr (the float counterpart of qc_copy_box, accumulating).  Callers pass
+ * boxes whose dst elements are distinct, so the split of dim 0 across
+ * threads is race-free. */
+static void acc_box(int nd, const int64_t *cnt, const float *src, const int64_t *sstr,
+                    float *dst, const int64_t *dstr, int threads)
+{
+    int64_t total = 1, inner, outer;
+    for (int k = 0; k < nd; k++)
+        total *= cnt[k];
+    if (total == 0)
+        return;
+    if (nd == 0) {
+        dst[0] += src[0];
+        return;
+    }
+    inner = cnt[nd - 1];
+    outer = total / inner;
+#pragma omp parallel for num_threads(threads) schedule(static) if (total >= QC_PAR_MIN_STREAM)
+    for (int64_t r = 0; r < outer; r++) {
+        int64_t rem = r, so = 0, dof = 0;
+        const int64_t si = sstr[nd - 1], di = dstr[nd - 1];
+        for (int k = nd - 2; k >= 0; k--) {
+            int64_t i = rem % cnt[k];
+            rem /= cnt[k];
+            so += i * sstr[k];
+            dof += i * dstr[k];
+        }
+        if (si == 1 && di == 1) {
+            for (int64_t j = 0; j < inner; j++)
+                dst[dof + j] += src[so + j];
+        } else {
+            for (int64_t j = 0; j < inner; j++)
+                dst[dof + j * di] += src[so + j * si];
+        }
+    }
+}
+
+/* Backward of the byte-preserving ops: y is x's bytes, so dx += dy. */
+static enum qc_status copy_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        const struct qc_tensor *const *out,
+                                        const struct qc_tensor *const *dout,
+                                        struct qc_tensor *const *din)
+{
+    (void)n;
+    (void)in;
+    (void)out;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    QC_ASSERT(qc_tensor_nelem(din[0]) == qc_tensor_nelem(dout[0]));
+    acc_stream(qc_tensor_f32(din[0]), qc_tensor_f32(dout[0]), qc_tensor_nelem(din[0]),
+               nthreads(ctx));
     return QC_OK;
 }
 
@@ -89,7 +164,7 @@ static enum qc_status flatten_infer(const struct qc_node *n, const char *label,
 const struct qc_op_def qc_op_flatten = {
     .onnx_name = "Flatten", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = flatten_parse, .infer = flatten_infer,
-    .cpu = { .forward = copy_forward_cpu, .backward = NULL },
+    .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
 
 /* ---------------------------------------------------------------- Reshape */
@@ -178,7 +253,7 @@ mismatch:
 const struct qc_op_def qc_op_reshape = {
     .onnx_name = "Reshape", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = reshape_parse, .infer = reshape_infer,
-    .cpu = { .forward = copy_forward_cpu, .backward = NULL },
+    .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
 
 /* ------------------------------------------------------ Squeeze, Unsqueeze */
@@ -283,7 +358,7 @@ static enum qc_status squeeze_infer(const struct qc_node *n, const char *label,
 const struct qc_op_def qc_op_squeeze = {
     .onnx_name = "Squeeze", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = squeeze_parse, .infer = squeeze_infer,
-    .cpu = { .forward = copy_forward_cpu, .backward = NULL },
+    .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
 
 static enum qc_status unsqueeze_parse(struct qc_node *n, int64_t opset, const char *label)
@@ -333,7 +408,7 @@ static enum qc_status unsqueeze_infer(const struct qc_node *n, const char *label
 const struct qc_op_def qc_op_unsqueeze = {
     .onnx_name = "Unsqueeze", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = unsqueeze_parse, .infer = unsqueeze_infer,
-    .cpu = { .forward = copy_forward_cpu, .backward = NULL },
+    .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
 
 /* -------------------------------------------------------------- Transpose */
@@ -427,10 +502,37 @@ static enum qc_status transpose_forward_cpu(const struct qc_node *n, const struc
     return QC_OK;
 }
 
+/* y[i] = x[j], j[perm[k]] = i[k]: dx[j] += dy[i].  Walked in dx order
+ * (contiguous accumulation); input dim d reads dy with the output stride of
+ * the position k where perm[k] = d. */
+static enum qc_status transpose_backward_cpu(const struct qc_node *n,
+                                             const struct qc_op_ctx *ctx,
+                                             const struct qc_tensor *const *in,
+                                             const struct qc_tensor *const *out,
+                                             const struct qc_tensor *const *dout,
+                                             struct qc_tensor *const *din)
+{
+    int r = in[0]->shape.ndim, perm[QC_MAX_DIMS];
+    int64_t istr[QC_MAX_DIMS], ostr[QC_MAX_DIMS], sstr[QC_MAX_DIMS];
+    enum qc_status st;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    st = transpose_perm(n, ctx->label, r, perm);
+    if (st != QC_OK)
+        return st;
+    qc_shape_strides(&in[0]->shape, istr);
+    qc_shape_strides(&out[0]->shape, ostr);
+    for (int k = 0; k < r; k++)
+        sstr[perm[k]] = ostr[k];
+    acc_box(r, in[0]->shape.dims, qc_tensor_f32(dout[0]), sstr, qc_tensor_f32(din[0]), istr,
+            nthreads(ctx));
+    return QC_OK;
+}
+
 const struct qc_op_def qc_op_transpose = {
     .onnx_name = "Transpose", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = transpose_parse, .infer = transpose_infer,
-    .cpu = { .forward = transpose_forward_cpu, .backward = NULL },
+    .cpu = { .forward = transpose_forward_cpu, .backward = transpose_backward_cpu },
 };
 
 /* ----------------------------------------------------------------- Concat */
@@ -533,10 +635,46 @@ static enum qc_status concat_forward_cpu(const struct qc_node *n, const struct q
     return QC_OK;
 }
 
+/* Input i is the slice [off_i, off_i + d_i) of the output on the axis:
+ * dx_i[o, t] += dy[o, off_i * inner + t] for every outer row o. */
+static enum qc_status concat_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                          const struct qc_tensor *const *in,
+                                          const struct qc_tensor *const *out,
+                                          const struct qc_tensor *const *dout,
+                                          struct qc_tensor *const *din)
+{
+    const struct concat_params *p = n->params;
+    const struct qc_shape *os = &out[0]->shape;
+    int64_t outer = 1, inner = 1, row, off = 0;
+    int axis;
+    enum qc_status st;
+    if (!dout[0])
+        return QC_OK;
+    st = qc_op_norm_axis("Concat", ctx->label, p->axis, os->ndim, &axis);
+    if (st != QC_OK)
+        return st;
+    for (int k = 0; k < axis; k++)
+        outer *= os->dims[k];
+    for (int k = axis + 1; k < os->ndim; k++)
+        inner *= os->dims[k];
+    row = os->dims[axis] * inner;
+    for (int i = 0; i < n->n_in; i++) {
+        int64_t len = in[i]->shape.dims[axis] * inner;
+        if (din[i]) {
+            /* a box [outer, len]: dy rows of stride row, dx rows of stride len */
+            const int64_t cnt[2] = { outer, len }, sstr[2] = { row, 1 }, dstr[2] = { len, 1 };
+            acc_box(2, cnt, qc_tensor_f32(dout[0]) + off, sstr, qc_tensor_f32(din[i]), dstr,
+                    nthreads(ctx));
+        }
+        off += len;
+    }
+    return QC_OK;
+}
+
 const struct qc_op_def qc_op_concat = {
     .onnx_name = "Concat", .n_in_min = 1, .n_in_max = INT_MAX, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = concat_parse, .infer = concat_infer,
-    .cpu = { .forward = concat_forward_cpu, .backward = NULL },
+    .cpu = { .forward = concat_forward_cpu, .backward = concat_backward_cpu },
 };
 
 /* -------------------------------------------------------------------- Pad */
@@ -734,8 +872,64 @@ static enum qc_status pad_forward_cpu(const struct qc_node *n, const struct qc_o
     return QC_OK;
 }
 
+/* y = fill outside, x (cropped by negative pads) inside: dx += the interior
+ * box of dy (elements of x cropped away get nothing); a float
+ * constant_value input that needs a gradient gets sum(dy) - sum(interior). */
+static enum qc_status pad_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
+{
+    const struct qc_shape *is = &in[0]->shape;
+    int64_t b[QC_MAX_DIMS], e[QC_MAX_DIMS], istr[QC_MAX_DIMS], ostr[QC_MAX_DIMS];
+    int64_t cnt[QC_MAX_DIMS], so = 0, dof = 0, inside = 1;
+    const float *dy;
+    bool dval = n->n_in > 2 && din[2] && in[2] && in[2]->dtype == QC_DTYPE_F32 &&
+                qc_tensor_nelem(in[2]) == 1;
+    enum qc_status st;
+    if (!dout[0] || (!din[0] && !dval))
+        return QC_OK;
+    st = pad_resolve(n, ctx->label, in, b, e);
+    if (st != QC_OK)
+        return st;
+    dy = qc_tensor_f32(dout[0]);
+    qc_shape_strides(is, istr);
+    qc_shape_strides(&out[0]->shape, ostr);
+    for (int k = 0; k < is->ndim; k++) {
+        int64_t i0 = QC_MAX(0, -b[k]);
+        int64_t i1 = QC_MIN(is->dims[k], is->dims[k] + e[k]);
+        cnt[k] = QC_MAX(0, i1 - i0);
+        inside *= cnt[k];
+        so += i0 * istr[k];
+        dof += (i0 + b[k]) * ostr[k];
+    }
+    if (din[0] && inside > 0)
+        acc_box(is->ndim, cnt, dy + dof, ostr, qc_tensor_f32(din[0]) + so, istr, nthreads(ctx));
+    if (dval) {
+        /* d(value) = sum of dy over the padded positions */
+        int64_t total = qc_tensor_nelem(out[0]), at[QC_MAX_DIMS] = { 0 };
+        double sum = 0.0;
+        for (int64_t i = 0; i < total; i++) {
+            bool pad = false;
+            /* x's kept box sits at [max(0, b), max(0, b) + cnt) in y */
+            for (int k = 0; k < is->ndim; k++)
+                pad = pad || at[k] < QC_MAX(0, b[k]) || at[k] >= QC_MAX(0, b[k]) + cnt[k];
+            if (pad)
+                sum += dy[i];
+            for (int k = is->ndim - 1; k >= 0; k--) {
+                if (++at[k] < out[0]->shape.dims[k])
+                    break;
+                at[k] = 0;
+            }
+        }
+        qc_tensor_f32(din[2])[0] += (float)sum;
+    }
+    return QC_OK;
+}
+
 const struct qc_op_def qc_op_pad = {
     .onnx_name = "Pad", .n_in_min = 1, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = pad_parse, .infer = pad_infer,
-    .cpu = { .forward = pad_forward_cpu, .backward = NULL },
+    .cpu = { .forward = pad_forward_cpu, .backward = pad_backward_cpu },
 };

@@ -1,14 +1,27 @@
 /*
- * norm.c - normalization ops: BatchNormalization (inference form, running
- * statistics) and LRN (cross-channel local response normalization).
+ * norm.c - normalization ops: BatchNormalization (inference and training
+ * forms, with backward) and LRN (cross-channel local response
+ * normalization, forward only by design).
  *
- * Inputs are [N, C, D1...] float32.  BatchNormalization:
+ * Inputs are [N, C, D1...] float32.  BatchNormalization in inference:
  *     y = scale * (x - mean) / sqrt(var + epsilon) + B
  * computed as y = a_c * x + b_c with a_c = scale_c / sqrt(var_c + eps) and
- * b_c = B_c - mean_c * a_c.  momentum is accepted and ignored (no update in
- * inference); spatial (opset < 9) must be 1; training_mode (opset 14+) must
- * be 0.  Extra outputs (running mean/var, and before opset 14 saved
+ * b_c = B_c - mean_c * a_c.  spatial (opset < 9) must be 1; training_mode
+ * (opset 14+) must be 0: training is the plan's mode (ctx->training), not the
+ * model's.  Extra outputs (running mean/var, and before opset 14 saved
  * mean/var), when a model lists them, are the unchanged statistics.
+ *
+ * In training (ctx->training), per channel over N and the spatial dims
+ * (m = N * D1 * ... values): batch mean mu_B and BIASED variance s2_B
+ * normalize, y = scale * (x - mu_B) / sqrt(s2_B + eps) + B; mu_B and
+ * istd = 1/sqrt(s2_B + eps) are the node's saved state; the running
+ * statistics (inputs 3 and 4) are updated IN PLACE with the ONNX momentum
+ * convention, running = momentum * running + (1 - momentum) * batch, where
+ * the running VARIANCE takes the UNBIASED batch variance m/(m-1) * s2_B (as
+ * PyTorch and cuDNN do; the ONNX reference uses the biased one).  Extra
+ * outputs are then the updated running mean/var and the batch mean and
+ * biased variance.  Sums are two-pass (mean, then squared deviations),
+ * eight float lanes per row added up in double, parallel over channels.
  *
  * LRN, per ONNX:
  *     square_sum[c] = sum_{c' = c - floor((size-1)/2)}^{c + ceil((size-1)/2)} x[c']^2
@@ -51,7 +64,7 @@ static enum qc_status check_nc(const char *label, const struct qc_tensor *x, int
 
 struct bn_params {
     float epsilon;
-    float momentum;           /* unused in inference */
+    float momentum;           /* running-statistics update (training) */
 };
 
 static enum qc_status bn_parse(struct qc_node *n, int64_t opset, const char *label)
@@ -128,35 +141,267 @@ static enum qc_status bn_infer(const struct qc_node *n, const char *label,
     return QC_OK;
 }
 
+#define LANES 8
+
+/* sum_k x[k], eight float lanes added up in double */
+static double row_sum(const float *restrict x, int64_t len)
+{
+    float lane[LANES] = { 0.0f };
+    double acc = 0.0;
+    int64_t k = 0, body = len - len % LANES;
+    for (; k < body; k += LANES)
+        for (int j = 0; j < LANES; j++)
+            lane[j] += x[k + j];
+    for (; k < len; k++)
+        lane[0] += x[k];
+    for (int j = 0; j < LANES; j++)
+        acc += lane[j];
+    return acc;
+}
+
+/* sum_k (x[k] - mu)^2 */
+static double row_sqdev(const float *restrict x, float mu, int64_t len)
+{
+    float lane[LANES] = { 0.0f };
+    double acc = 0.0;
+    int64_t k = 0, body = len - len % LANES;
+    for (; k < body; k += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float d = x[k + j] - mu;
+            lane[j] += d * d;
+        }
+    for (; k < len; k++) {
+        float d = x[k] - mu;
+        lane[0] += d * d;
+    }
+    for (int j = 0; j < LANES; j++)
+        acc += lane[j];
+    return acc;
+}
+
+/* *sdy += sum_k dy[k];  *sdyx += sum_k dy[k] * (x[k] - mu) */
+static void row_dsums(const float *restrict dy, const float *restrict x, float mu, int64_t len,
+                      double *sdy, double *sdyx)
+{
+    float l0[LANES] = { 0.0f }, l1[LANES] = { 0.0f };
+    int64_t k = 0, body = len - len % LANES;
+    for (; k < body; k += LANES)
+        for (int j = 0; j < LANES; j++) {
+            l0[j] += dy[k + j];
+            l1[j] += dy[k + j] * (x[k + j] - mu);
+        }
+    for (; k < len; k++) {
+        l0[0] += dy[k];
+        l1[0] += dy[k] * (x[k] - mu);
+    }
+    for (int j = 0; j < LANES; j++) {
+        *sdy += l0[j];
+        *sdyx += l1[j];
+    }
+}
+
+/* [N, C, inner] geometry of x. */
+static void bn_geometry(const struct qc_tensor *x, int64_t *nb, int64_t *c, int64_t *inner)
+{
+    const struct qc_shape *s = &x->shape;
+    *nb = s->dims[0];
+    *c = s->dims[1];
+    *inner = 1;
+    for (int i = 2; i < s->ndim; i++)
+        *inner *= s->dims[i];
+}
+
+/* Saved state of a training forward: mu_B[C] then istd[C]. */
+static size_t bn_saved(const struct qc_node *n, const struct qc_tensor *const *in,
+                       const struct qc_tensor *const *out)
+{
+    (void)n;
+    (void)out;
+    return 2 * (size_t)in[0]->shape.dims[1] * sizeof(float);
+}
+
+/* ctx->saved as mu_B (istd follows at + C), or NULL (logged) when too small. */
+static float *bn_saved_state(const struct qc_op_ctx *ctx, int64_t c)
+{
+    size_t need = 2 * (size_t)c * sizeof(float);
+    if (!ctx->saved || ctx->saved_size < need) {
+        qc_log_error("%s: BatchNormalization needs %zu saved bytes, got %zu", ctx->label, need,
+                     ctx->saved ? ctx->saved_size : (size_t)0);
+        return NULL;
+    }
+    return ctx->saved;
+}
+
+/* y = a_c * x + b_c over [N, C, inner] rows; a_c, b_c from the statistics in
+ * force: mean/istd (training: batch, saved) or running mean/var (inference). */
+static void bn_apply(const struct bn_params *p, bool train, const float *mean,
+                     const float *disp, const float *scale, const float *bias,
+                     const float *restrict x, float *restrict y, int64_t nb, int64_t c,
+                     int64_t inner, int threads)
+{
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (nb * c * inner >= QC_PAR_MIN_STREAM)
+    for (int64_t r = 0; r < nb * c; r++) {
+        int64_t ch = r % c;
+        float is = train ? disp[ch] : 1.0f / sqrtf(disp[ch] + p->epsilon);
+        float a = scale[ch] * is, b = bias[ch] - mean[ch] * a;
+        const float *restrict xr = x + r * inner;
+        float *restrict yr = y + r * inner;
+        for (int64_t k = 0; k < inner; k++)
+            yr[k] = xr[k] * a + b;
+    }
+}
+
+/* Training statistics (see the file comment): two-pass per-channel sums,
+ * saved mu_B/istd, running statistics updated in place. */
+static enum qc_status bn_batch_stats(const struct bn_params *p, const struct qc_op_ctx *ctx,
+                                     const struct qc_node *n,
+                                     const struct qc_tensor *const *in,
+                                     struct qc_tensor *const *out, float **mu_out)
+{
+    const float *x = qc_tensor_f32(in[0]);
+    float *rmean = qc_tensor_f32(in[3]), *rvar = qc_tensor_f32(in[4]);
+    float *bmean = n->n_out > 3 ? qc_tensor_f32(out[3]) : NULL;
+    float *bvar = n->n_out > 4 ? qc_tensor_f32(out[4]) : NULL;
+    int64_t nb, c, inner, m;
+    float *mu, *istd;
+    double unbias;
+
+    bn_geometry(in[0], &nb, &c, &inner);
+    m = nb * inner;
+    mu = bn_saved_state(ctx, c);
+    if (!mu)
+        return QC_ERR_INTERNAL;
+    istd = mu + c;
+    unbias = m > 1 ? (double)m / (double)(m - 1) : 1.0;
+    /* mu_B = sum x / m;  s2_B = sum (x - mu_B)^2 / m */
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sx = 0.0, sq = 0.0, var;
+        float mean;
+        for (int64_t b = 0; b < nb; b++)
+            sx += row_sum(x + (b * c + ch) * inner, inner);
+        mean = (float)(sx / (double)m);
+        for (int64_t b = 0; b < nb; b++)
+            sq += row_sqdev(x + (b * c + ch) * inner, mean, inner);
+        var = sq / (double)m;
+        mu[ch] = mean;
+        istd[ch] = (float)(1.0 / sqrt(var + (double)p->epsilon));
+        /* running = momentum * running + (1 - momentum) * batch (unbiased var) */
+        rmean[ch] = p->momentum * rmean[ch] + (1.0f - p->momentum) * mean;
+        rvar[ch] = p->momentum * rvar[ch] + (1.0f - p->momentum) * (float)(var * unbias);
+        if (bmean)
+            bmean[ch] = mean;
+        if (bvar)
+            bvar[ch] = (float)var;
+    }
+    if (n->n_out > 1)
+        memcpy(out[1]->data, rmean, (size_t)c * sizeof(float));
+    if (n->n_out > 2)
+        memcpy(out[2]->data, rvar, (size_t)c * sizeof(float));
+    *mu_out = mu;
+    return QC_OK;
+}
+
 static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                      const struct qc_tensor *const *in,
                                      struct qc_tensor *const *out)
 {
     const struct bn_params *p = n->params;
-    const struct qc_shape *s = &in[0]->shape;
     const float *x = qc_tensor_f32(in[0]), *scale = qc_tensor_f32(in[1]);
     const float *bias = qc_tensor_f32(in[2]), *mean = qc_tensor_f32(in[3]);
     const float *var = qc_tensor_f32(in[4]);
     float *y = qc_tensor_f32(out[0]);
-    int64_t nb = s->dims[0], c = s->dims[1], inner = 1;
+    int64_t nb, c, inner;
 
-    for (int i = 2; i < s->ndim; i++)
-        inner *= s->dims[i];
-#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
-    if (nb * c * inner >= QC_PAR_MIN_STREAM)
-    for (int64_t r = 0; r < nb * c; r++) {
-        int64_t ch = r % c;
-        float a = scale[ch] / sqrtf(var[ch] + p->epsilon);
-        float b = bias[ch] - mean[ch] * a;
-        const float *xr = x + r * inner;
-        float *yr = y + r * inner;
-        for (int64_t k = 0; k < inner; k++)
-            yr[k] = xr[k] * a + b;
+    bn_geometry(in[0], &nb, &c, &inner);
+    if (ctx->training) {
+        float *mu;
+        enum qc_status st = bn_batch_stats(p, ctx, n, in, out, &mu);
+        if (st != QC_OK)
+            return st;
+        bn_apply(p, true, mu, mu + c, scale, bias, x, y, nb, c, inner, nthreads(ctx));
+        return QC_OK;
     }
+    bn_apply(p, false, mean, var, scale, bias, x, y, nb, c, inner, nthreads(ctx));
     /* extra outputs: running mean, running var (and saved mean, saved var) */
     for (int i = 1; i < n->n_out; i++) {
         const float *src = (i % 2) ? mean : var;
         memcpy(out[i]->data, src, (size_t)c * sizeof(float));
+    }
+    return QC_OK;
+}
+
+/* Backward, per channel c with xh = (x - mu) * istd, sums over N and space:
+ *   dB     += sum dy
+ *   dscale += sum dy * xh
+ *   training (mu = mu_B, istd = 1/sqrt(s2_B + eps), m values per channel):
+ *     dx += scale * istd / m * (m * dy - sum dy - xh * sum(dy * xh))
+ *   inference (mu, var = the running statistics, constants):
+ *     dx += dy * scale * istd,  istd = 1/sqrt(var + eps)
+ * Written per channel as dx += A * dy + K * (x - mu) + D with A = scale*istd,
+ * K = -A * istd * sum(dy*xh) / m and D = -A * sum(dy) / m in training (K = D
+ * = 0 in inference).  Parallel over channels; the running statistics get no
+ * gradient. */
+static enum qc_status bn_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      const struct qc_tensor *const *out,
+                                      const struct qc_tensor *const *dout,
+                                      struct qc_tensor *const *din)
+{
+    const struct bn_params *p = n->params;
+    const float *x = qc_tensor_f32(in[0]), *scale = qc_tensor_f32(in[1]);
+    const float *var = qc_tensor_f32(in[4]), *dy, *mu, *istd = NULL;
+    float *dx, *dscale, *dbias;
+    int64_t nb, c, inner, m;
+    bool train = ctx->training;
+    (void)out;
+
+    if (!dout[0] || (!din[0] && !din[1] && !din[2]))
+        return QC_OK;
+    bn_geometry(in[0], &nb, &c, &inner);
+    m = nb * inner;
+    dy = qc_tensor_f32(dout[0]);
+    dx = din[0] ? qc_tensor_f32(din[0]) : NULL;
+    dscale = din[1] ? qc_tensor_f32(din[1]) : NULL;
+    dbias = din[2] ? qc_tensor_f32(din[2]) : NULL;
+    if (train) {
+        const float *st = bn_saved_state(ctx, c);
+        if (!st)
+            return QC_ERR_INTERNAL;
+        mu = st;
+        istd = st + c;
+    } else {
+        mu = qc_tensor_f32(in[3]);
+    }
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sdy = 0.0, sdyx = 0.0;
+        float is = train ? istd[ch] : 1.0f / sqrtf(var[ch] + p->epsilon);
+        float mc = mu[ch], a, k, d;
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t off = (b * c + ch) * inner;
+            row_dsums(dy + off, x + off, mc, inner, &sdy, &sdyx);
+        }
+        /* sum dy * xh = istd * sum dy * (x - mu) */
+        if (dscale)
+            dscale[ch] += (float)(sdyx * is);
+        if (dbias)
+            dbias[ch] += (float)sdy;
+        if (!dx)
+            continue;
+        a = scale[ch] * is;
+        k = train ? (float)(-(double)a * is * is * sdyx / (double)m) : 0.0f;
+        d = train ? (float)(-(double)a * sdy / (double)m) : 0.0f;
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t off = (b * c + ch) * inner;
+            const float *restrict dyr = dy + off, *restrict xr = x + off;
+            float *restrict dxr = dx + off;
+            for (int64_t j = 0; j < inner; j++)
+                dxr[j] += a * dyr[j] + k * (xr[j] - mc) + d;
+        }
     }
     return QC_OK;
 }
@@ -243,8 +488,8 @@ static enum qc_status lrn_forward_cpu(const struct qc_node *n, const struct qc_o
 const struct qc_op_def qc_op_batchnorm = {
     .onnx_name = "BatchNormalization", .n_in_min = 5, .n_in_max = 5,
     .n_out_min = 1, .n_out_max = 5, .fold = QC_FOLD_NEVER,
-    .parse = bn_parse, .infer = bn_infer,
-    .cpu = { .forward = bn_forward_cpu },
+    .parse = bn_parse, .infer = bn_infer, .saved = bn_saved,
+    .cpu = { .forward = bn_forward_cpu, .backward = bn_backward_cpu },
 };
 
 const struct qc_op_def qc_op_lrn = {

@@ -16,9 +16,23 @@
  *             running on `threads` threads, or NULL.
  *   fold      when the plan may evaluate the node once at plan time
  *             (shape subgraphs): see enum qc_fold.
+ *   saved     bytes of per-node state a TRAINING forward writes for its
+ *             backward (BatchNorm batch mean and 1/std, MaxPool arg-max,
+ *             Dropout mask), or NULL.  The plan allocates it once per node and
+ *             passes it as ctx->saved to both directions.
  *   cpu       the reference kernels: forward (required) and backward (NULL
- *             until the training engine provides it).  Backward ACCUMULATES
- *             into input gradients.
+ *             for ops that are never differentiated: shape-subgraph ops, LRN).
+ *
+ * Backward contract: dout[j] is the gradient of output j (NULL when nothing
+ * downstream needs it: treat as zero); din[i] is the gradient buffer of
+ * input i, NULL when input i needs no gradient (constants, the graph input).
+ * Backward ACCUMULATES (din[i] += ...): a value consumed twice gets both
+ * contributions, and parameter gradients add up over IterationSize batches.
+ * It may read in[], out[] (the forward's values, unchanged since) and
+ * ctx->saved; it never allocates.  Training-mode forwards (ctx->training):
+ * BatchNormalization normalizes with batch statistics and updates its
+ * running mean/variance inputs (in[3], in[4]) in place; Dropout draws its
+ * mask from ctx->rng.  Every backward carries its formula in a comment.
  *
  * Kernels receive input and output tensors whose data is allocated by the
  * plan; they never allocate.  All compute is float32 except index arithmetic
@@ -56,11 +70,16 @@ enum qc_fold {
     QC_FOLD_ALWAYS,         /* Shape, Constant: folded once shapes are known       */
 };
 
+struct qc_rng;
+
 /* What a kernel may use besides its tensors. */
 struct qc_op_ctx {
     struct qc_backend *be;          /* sgemm and memory                          */
     void              *workspace;   /* >= the op's workspace() bytes, aligned 64  */
     size_t             workspace_size;
+    void              *saved;       /* this node's saved() bytes (training)       */
+    size_t             saved_size;
+    struct qc_rng     *rng;         /* training randomness (Dropout), or NULL     */
     int                threads;     /* element-wise parallelism                   */
     int64_t            opset;       /* default-domain opset of the model          */
     bool               training;    /* Dropout, BatchNorm mode                    */
@@ -93,6 +112,8 @@ struct qc_op_def {
                             const struct qc_tensor *const *in, struct qc_tensor *const *out);
     size_t (*workspace)(const struct qc_node *n, const struct qc_tensor *const *in,
                         const struct qc_tensor *const *out, int threads);
+    size_t (*saved)(const struct qc_node *n, const struct qc_tensor *const *in,
+                    const struct qc_tensor *const *out);
     struct qc_kernel cpu;
 };
 

@@ -25,12 +25,23 @@
  * noop_with_empty_axes.  A contiguous run of reduced dims (H,W of NCHW) is a
  * fast path; other axis sets walk the reduced dims with an odometer.  Sums
  * are accumulated in double.
+ *
+ * Backward (dx += ...): MaxPool sends dy to the first maximum of each window,
+ * which a training forward records in the node's saved buffer (int32 offset
+ * in the image plane per output; -1 for a window entirely in the padding);
+ * without it (an inference forward) the arg-max is recomputed from x.
+ * GlobalMaxPool records one offset per plane the same way.  AveragePool
+ * spreads dy / count over the window's input positions, GlobalAveragePool
+ * and ReduceMean spread dy / (reduced size) over what they averaged.  Pools
+ * run one image plane per iteration, so no two threads write one element of
+ * dx and the result does not depend on the thread count.
  */
 #include <config.h>
 
 #include "op.h"
 
 #include <float.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../attr.h"
@@ -308,6 +319,92 @@ static void maxpool2d_plain(const struct pool_geom *g, const float *x, float *y,
     }
 }
 
+/* maxpool2d_plain that also records, per output, the offset in the plane of
+ * the maximum it took (-1 for a window entirely in the padding). */
+static void maxpool2d_arg(const struct pool_geom *g, const float *x, float *y, int32_t *arg,
+                          int threads)
+{
+    const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (g->nc * H * W >= QC_PAR_MIN_STREAM)
+    for (int64_t r = 0; r < g->nc; r++) {
+        const float *xr = x + r * H * W;
+        float *yr = y + r * OH * OW;
+        int32_t *ar = arg + r * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * g->s[1] - g->pb[1], h1 = h0 + g->k[1];
+            h0 = h0 < 0 ? 0 : h0;
+            h1 = h1 > H ? H : h1;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * g->s[2] - g->pb[2], w1 = w0 + g->k[2], bi = -1;
+                float best = -FLT_MAX;
+                w0 = w0 < 0 ? 0 : w0;
+                w1 = w1 > W ? W : w1;
+                if (h0 < h1 && w0 < w1) {
+                    bi = h0 * W + w0;
+                    best = xr[bi];
+                }
+                for (int64_t h = h0; h < h1; h++) {
+                    for (int64_t w = w0; w < w1; w++) {
+                        if (xr[h * W + w] > best) {
+                            best = xr[h * W + w];
+                            bi = h * W + w;
+                        }
+                    }
+                }
+                yr[oh * OW + ow] = best;
+                ar[oh * OW + ow] = (int32_t)bi;
+            }
+        }
+    }
+}
+
+/* Offset in the plane xr of the first maximum of window o (flat output index
+ * in the plane), or -1 when the window holds no input element. */
+static int64_t window_argmax(const struct pool_geom *g, const float *xr, int64_t o)
+{
+    int64_t o0 = o / (g->out[1] * g->out[2]), o1 = (o / g->out[2]) % g->out[1];
+    int64_t o2 = o % g->out[2];
+    int64_t s0 = o0 * g->s[0] - g->pb[0], s1 = o1 * g->s[1] - g->pb[1];
+    int64_t s2 = o2 * g->s[2] - g->pb[2];
+    float best = -FLT_MAX;
+    int64_t bi = -1;
+    for (int64_t a = 0; a < g->k[0]; a++) {
+        int64_t i0 = s0 + a * g->d[0];
+        if (i0 < 0 || i0 >= g->in[0])
+            continue;
+        for (int64_t b = 0; b < g->k[1]; b++) {
+            int64_t i1 = s1 + b * g->d[1];
+            if (i1 < 0 || i1 >= g->in[1])
+                continue;
+            for (int64_t c = 0; c < g->k[2]; c++) {
+                int64_t i2 = s2 + c * g->d[2], at;
+                if (i2 < 0 || i2 >= g->in[2])
+                    continue;
+                at = (i0 * g->in[1] + i1) * g->in[2] + i2;
+                if (xr[at] > best || bi < 0) {
+                    best = xr[at];
+                    bi = at;
+                }
+            }
+        }
+    }
+    return bi;
+}
+
+/* The arg-max buffer of a training forward: one int32 per output element,
+ * or NULL when the forward need not record it. */
+static int32_t *maxpool_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
+                               const struct qc_tensor *y)
+{
+    int64_t planes = x->shape.dims[0] * x->shape.dims[1];
+    if (!ctx->training || !ctx->saved || planes < 1 ||
+        qc_tensor_nelem(x) / planes > INT32_MAX ||
+        ctx->saved_size < (size_t)qc_tensor_nelem(y) * sizeof(int32_t))
+        return NULL;
+    return ctx->saved;
+}
+
 static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                           const struct qc_tensor *const *in,
                                           struct qc_tensor *const *out)
@@ -316,12 +413,16 @@ static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct 
     const float *x = qc_tensor_f32(in[0]);
     float *y = qc_tensor_f32(out[0]);
     int64_t *idx = n->n_out > 1 ? qc_tensor_i64(out[1]) : NULL;
+    int32_t *arg = maxpool_argbuf(ctx, in[0], out[0]);
     int64_t osz, isz;
     enum qc_status st = pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
     if (!idx && g.in[0] == 1 && g.k[0] == 1 && g.d[1] == 1 && g.d[2] == 1) {
-        maxpool2d_plain(&g, x, y, nthreads(ctx));
+        if (arg)
+            maxpool2d_arg(&g, x, y, arg, nthreads(ctx));
+        else
+            maxpool2d_plain(&g, x, y, nthreads(ctx));
         return QC_OK;
     }
     osz = g.out[0] * g.out[1] * g.out[2];
@@ -330,35 +431,69 @@ static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct 
     for (int64_t r = 0; r < g.nc; r++) {
         const float *xr = x + r * isz;
         for (int64_t o = 0; o < osz; o++) {
-            int64_t o0 = o / (g.out[1] * g.out[2]), o1 = (o / g.out[2]) % g.out[1];
-            int64_t o2 = o % g.out[2];
-            int64_t s0 = win_start(&g, 0, o0), s1 = win_start(&g, 1, o1);
-            int64_t s2 = win_start(&g, 2, o2);
-            float best = -FLT_MAX;
-            int64_t bi = -1;
-            for (int64_t a = 0; a < g.k[0]; a++) {
-                int64_t i0 = s0 + a * g.d[0];
-                if (i0 < 0 || i0 >= g.in[0])
-                    continue;
-                for (int64_t b = 0; b < g.k[1]; b++) {
-                    int64_t i1 = s1 + b * g.d[1];
-                    if (i1 < 0 || i1 >= g.in[1])
-                        continue;
-                    for (int64_t c = 0; c < g.k[2]; c++) {
-                        int64_t i2 = s2 + c * g.d[2], at;
-                        if (i2 < 0 || i2 >= g.in[2])
-                            continue;
-                        at = (i0 * g.in[1] + i1) * g.in[2] + i2;
-                        if (xr[at] > best || bi < 0) {
-                            best = xr[at];
-                            bi = at;
-                        }
-                    }
-                }
-            }
-            y[r * osz + o] = best;
+            int64_t bi = window_argmax(&g, xr, o);
+            y[r * osz + o] = bi < 0 ? -FLT_MAX : xr[bi];
             if (idx)
                 idx[r * osz + o] = bi < 0 ? -1 : r * isz + bi;
+            if (arg)
+                arg[r * osz + o] = (int32_t)bi;
+        }
+    }
+    return QC_OK;
+}
+
+/* Bytes of the arg-max a training forward records (int32 offsets within
+ * the image plane). */
+static size_t maxpool_saved(const struct qc_node *n, const struct qc_tensor *const *in,
+                            const struct qc_tensor *const *out)
+{
+    (void)n;
+    (void)in;
+    return (size_t)qc_tensor_nelem(out[0]) * sizeof(int32_t);
+}
+
+/* dx[argmax(window o)] += dy[o]: the gradient goes to the element the
+ * forward took (first maximum on ties).  The arg-max comes from the training
+ * forward's saved buffer, or is recomputed from x when there is none. */
+static enum qc_status maxpool_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                           const struct qc_tensor *const *in,
+                                           const struct qc_tensor *const *out,
+                                           const struct qc_tensor *const *dout,
+                                           struct qc_tensor *const *din)
+{
+    struct pool_geom g;
+    const int32_t *arg = maxpool_argbuf(ctx, in[0], out[0]);
+    const float *x = qc_tensor_f32(in[0]), *dy;
+    float *dx;
+    int64_t osz, isz;
+    enum qc_status st;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    st = pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
+    if (st != QC_OK)
+        return st;
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    osz = g.out[0] * g.out[1] * g.out[2];
+    isz = g.in[0] * g.in[1] * g.in[2];
+    /* one plane per iteration: no two threads write one element of dx */
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (g.nc * (isz + osz) >= QC_PAR_MIN_STREAM)
+    for (int64_t r = 0; r < g.nc; r++) {
+        const float *dyr = dy + r * osz;
+        float *dxr = dx + r * isz;
+        if (arg) {
+            const int32_t *ar = arg + r * osz;
+            for (int64_t o = 0; o < osz; o++) {
+                if (ar[o] >= 0)
+                    dxr[ar[o]] += dyr[o];
+            }
+        } else {
+            for (int64_t o = 0; o < osz; o++) {
+                int64_t bi = window_argmax(&g, x + r * isz, o);
+                if (bi >= 0)
+                    dxr[bi] += dyr[o];
+            }
         }
     }
     return QC_OK;
@@ -429,6 +564,76 @@ static enum qc_status avgpool_forward_cpu(const struct qc_node *n, const struct 
     return QC_OK;
 }
 
+/* y[o] = sum(x[window o]) / cnt(o), so dx[i] += dy[o] / cnt(o) for every
+ * input element i of window o (cnt as in the forward: with or without the
+ * padded positions). */
+static enum qc_status avgpool_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                           const struct qc_tensor *const *in,
+                                           const struct qc_tensor *const *out,
+                                           const struct qc_tensor *const *dout,
+                                           struct qc_tensor *const *din)
+{
+    const struct pool_params *p = n->params;
+    struct pool_geom g;
+    const float *dy;
+    float *dx;
+    int64_t osz, isz, kvol;
+    enum qc_status st;
+    (void)out;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    st = pool_geometry(p, ctx->label, &in[0]->shape, &g);
+    if (st != QC_OK)
+        return st;
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    osz = g.out[0] * g.out[1] * g.out[2];
+    isz = g.in[0] * g.in[1] * g.in[2];
+    kvol = g.k[0] * g.k[1] * g.k[2];
+    /* one plane per iteration: no two threads write one element of dx */
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (g.nc * osz * kvol > 16384)
+    for (int64_t r = 0; r < g.nc; r++) {
+        float *dxr = dx + r * isz;
+        for (int64_t o = 0; o < osz; o++) {
+            int64_t o0 = o / (g.out[1] * g.out[2]), o1 = (o / g.out[2]) % g.out[1];
+            int64_t o2 = o % g.out[2];
+            int64_t s0 = win_start(&g, 0, o0), s1 = win_start(&g, 1, o1);
+            int64_t s2 = win_start(&g, 2, o2);
+            int64_t cnt;
+            float v;
+            if (p->count_include_pad)
+                cnt = win_count(&g, 0, s0, -g.pb[0], g.in[0] + g.pe[0]) *
+                      win_count(&g, 1, s1, -g.pb[1], g.in[1] + g.pe[1]) *
+                      win_count(&g, 2, s2, -g.pb[2], g.in[2] + g.pe[2]);
+            else
+                cnt = win_count(&g, 0, s0, 0, g.in[0]) * win_count(&g, 1, s1, 0, g.in[1]) *
+                      win_count(&g, 2, s2, 0, g.in[2]);
+            if (cnt <= 0)
+                continue;
+            v = dy[r * osz + o] / (float)cnt;
+            for (int64_t a = 0; a < g.k[0]; a++) {
+                int64_t i0 = s0 + a * g.d[0];
+                if (i0 < 0 || i0 >= g.in[0])
+                    continue;
+                for (int64_t b = 0; b < g.k[1]; b++) {
+                    int64_t i1 = s1 + b * g.d[1];
+                    float *row;
+                    if (i1 < 0 || i1 >= g.in[1])
+                        continue;
+                    row = dxr + (i0 * g.in[1] + i1) * g.in[2];
+                    for (int64_t c = 0; c < g.k[2]; c++) {
+                        int64_t i2 = s2 + c * g.d[2];
+                        if (i2 >= 0 && i2 < g.in[2])
+                            row[i2] += v;
+                    }
+                }
+            }
+        }
+    }
+    return QC_OK;
+}
+
 /* ---- GlobalAveragePool, GlobalMaxPool ---- */
 
 static enum qc_status global_infer(const struct qc_node *n, const char *label,
@@ -454,19 +659,43 @@ static enum qc_status global_infer(const struct qc_node *n, const char *label,
     return QC_OK;
 }
 
+/* Arg-max buffer of a training GlobalMaxPool (one int32 per plane), or NULL. */
+static int32_t *global_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
+                              const struct qc_tensor *y)
+{
+    int64_t planes = qc_tensor_nelem(y);
+    if (!ctx->training || !ctx->saved || planes < 1 || qc_tensor_nelem(x) / planes > INT32_MAX ||
+        ctx->saved_size < (size_t)planes * sizeof(int32_t))
+        return NULL;
+    return ctx->saved;
+}
+
 static void global_run(const struct qc_op_ctx *ctx, const struct qc_tensor *xt,
                        struct qc_tensor *yt, bool is_max)
 {
     const struct qc_shape *s = &xt->shape;
     const float *x = qc_tensor_f32(xt);
     float *y = qc_tensor_f32(yt);
+    int32_t *arg = is_max ? global_argbuf(ctx, xt, yt) : NULL;
     int64_t rows = s->dims[0] * s->dims[1], len = 1;
     for (int i = 2; i < s->ndim; i++)
         len *= s->dims[i];
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (rows * len > 16384)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * len;
-        if (is_max) {
+        if (arg) {
+            /* training: the same maximum, and where it is (first one) */
+            float m = -FLT_MAX;
+            int64_t bi = 0;
+            for (int64_t k = 0; k < len; k++) {
+                if (xr[k] > m) {
+                    m = xr[k];
+                    bi = k;
+                }
+            }
+            y[r] = m;
+            arg[r] = (int32_t)bi;
+        } else if (is_max) {
             float m = -FLT_MAX;
             for (int64_t k = 0; k < len; k++)
                 m = xr[k] > m ? xr[k] : m;
@@ -497,6 +726,80 @@ static enum qc_status global_maxpool_forward_cpu(const struct qc_node *n,
 {
     (void)n;
     global_run(ctx, in[0], out[0], true);
+    return QC_OK;
+}
+
+static size_t global_maxpool_saved(const struct qc_node *n, const struct qc_tensor *const *in,
+                                   const struct qc_tensor *const *out)
+{
+    (void)n;
+    (void)in;
+    return (size_t)qc_tensor_nelem(out[0]) * sizeof(int32_t);
+}
+
+/* GlobalAveragePool: dx[r, k] += dy[r] / len.  GlobalMaxPool: dx[r, argmax]
+ * += dy[r] (first maximum, from the saved arg-max or recomputed). */
+static void global_backward(const struct qc_op_ctx *ctx, const struct qc_tensor *xt,
+                            const struct qc_tensor *yt, const struct qc_tensor *dyt,
+                            struct qc_tensor *dxt, bool is_max)
+{
+    const float *x = qc_tensor_f32(xt), *dy = qc_tensor_f32(dyt);
+    const int32_t *arg = is_max ? global_argbuf(ctx, xt, yt) : NULL;
+    float *dx = qc_tensor_f32(dxt);
+    int64_t rows = qc_tensor_nelem(yt), len = rows > 0 ? qc_tensor_nelem(xt) / rows : 0;
+    /* one plane per iteration: no two threads write one element of dx */
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (rows * len >= QC_PAR_MIN_STREAM)
+    for (int64_t r = 0; r < rows; r++) {
+        float *dxr = dx + r * len;
+        if (len == 0)
+            continue;
+        if (is_max) {
+            int64_t bi = 0;
+            if (arg) {
+                bi = arg[r];
+            } else {
+                const float *xr = x + r * len;
+                float m = -FLT_MAX;
+                for (int64_t k = 0; k < len; k++) {
+                    if (xr[k] > m) {
+                        m = xr[k];
+                        bi = k;
+                    }
+                }
+            }
+            dxr[bi] += dy[r];
+        } else {
+            float v = dy[r] / (float)len;
+            for (int64_t k = 0; k < len; k++)
+                dxr[k] += v;
+        }
+    }
+}
+
+static enum qc_status global_avgpool_backward_cpu(const struct qc_node *n,
+                                                  const struct qc_op_ctx *ctx,
+                                                  const struct qc_tensor *const *in,
+                                                  const struct qc_tensor *const *out,
+                                                  const struct qc_tensor *const *dout,
+                                                  struct qc_tensor *const *din)
+{
+    (void)n;
+    if (din[0] && dout[0])
+        global_backward(ctx, in[0], out[0], dout[0], din[0], false);
+    return QC_OK;
+}
+
+static enum qc_status global_maxpool_backward_cpu(const struct qc_node *n,
+                                                  const struct qc_op_ctx *ctx,
+                                                  const struct qc_tensor *const *in,
+                                                  const struct qc_tensor *const *out,
+                                                  const struct qc_tensor *const *dout,
+                                                  struct qc_tensor *const *din)
+{
+    (void)n;
+    if (din[0] && dout[0])
+        global_backward(ctx, in[0], out[0], dout[0], din[0], true);
     return QC_OK;
 }
 
@@ -685,34 +988,103 @@ static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct q
     return QC_OK;
 }
 
+/* y[o] = sum over the reduced dims of x / rsize, so every x[i] gets
+ * dx[i] += dy[o(i)] / rsize, o(i) = i with the reduced coordinates dropped.
+ * Each dx element has one contribution: any split of x across threads is
+ * race-free.  x is walked as rows of its last dim. */
+static enum qc_status reduce_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                          const struct qc_tensor *const *in,
+                                          const struct qc_tensor *const *out,
+                                          const struct qc_tensor *const *dout,
+                                          struct qc_tensor *const *din)
+{
+    const struct qc_shape *s = &in[0]->shape;
+    const float *dy;
+    float *dx;
+    bool mask[QC_MAX_DIMS], noop;
+    int rank = s->ndim;
+    int64_t ostr[QC_MAX_DIMS], total = qc_tensor_nelem(in[0]), rsize, len, rows, lstr;
+    enum qc_status st;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    st = reduce_mask(n, ctx->label, in, mask, &noop);
+    if (st != QC_OK)
+        return st;
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    if (noop || rank == 0) {
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (total >= QC_PAR_MIN_STREAM)
+        for (int64_t i = 0; i < total; i++)
+            dx[i] += dy[i];
+        return QC_OK;
+    }
+    /* stride in dy of each input dim (0 for a reduced one) */
+    {
+        int64_t acc = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            ostr[d] = mask[d] ? 0 : acc;
+            acc *= mask[d] ? 1 : s->dims[d];
+        }
+    }
+    rsize = total / QC_MAX(1, qc_tensor_nelem(out[0]));
+    len = s->dims[rank - 1];
+    rows = len > 0 ? total / len : 0;
+    lstr = ostr[rank - 1];
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (total >= QC_PAR_MIN_STREAM)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t rem = r, base = 0;
+        float *dxr = dx + r * len;
+        const float *dyr;
+        float inv = 1.0f / (float)rsize;
+        for (int d = rank - 2; d >= 0; d--) {
+            base += (rem % s->dims[d]) * ostr[d];
+            rem /= s->dims[d];
+        }
+        dyr = dy + base;
+        if (lstr == 0) {
+            float v = dyr[0] * inv;
+            for (int64_t k = 0; k < len; k++)
+                dxr[k] += v;
+        } else {
+            for (int64_t k = 0; k < len; k++)
+                dxr[k] += dyr[k] * inv;
+        }
+    }
+    return QC_OK;
+}
+
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_maxpool = {
     .onnx_name = "MaxPool", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 2,
     .fold = QC_FOLD_NEVER, .parse = maxpool_parse, .infer = pool_infer,
-    .cpu = { .forward = maxpool_forward_cpu },
+    .saved = maxpool_saved,
+    .cpu = { .forward = maxpool_forward_cpu, .backward = maxpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_avgpool = {
     .onnx_name = "AveragePool", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = avgpool_parse, .infer = pool_infer,
-    .cpu = { .forward = avgpool_forward_cpu },
+    .cpu = { .forward = avgpool_forward_cpu, .backward = avgpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_global_avgpool = {
     .onnx_name = "GlobalAveragePool", .n_in_min = 1, .n_in_max = 1,
     .n_out_min = 1, .n_out_max = 1, .fold = QC_FOLD_NEVER, .infer = global_infer,
-    .cpu = { .forward = global_avgpool_forward_cpu },
+    .cpu = { .forward = global_avgpool_forward_cpu, .backward = global_avgpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_global_maxpool = {
     .onnx_name = "GlobalMaxPool", .n_in_min = 1, .n_in_max = 1,
     .n_out_min = 1, .n_out_max = 1, .fold = QC_FOLD_NEVER, .infer = global_infer,
-    .cpu = { .forward = global_maxpool_forward_cpu },
+    .saved = global_maxpool_saved,
+    .cpu = { .forward = global_maxpool_forward_cpu, .backward = global_maxpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_reduce_mean = {
     .onnx_name = "ReduceMean", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = reduce_parse, .infer = reduce_infer,
-    .cpu = { .forward = reduce_forward_cpu },
+    .cpu = { .forward = reduce_forward_cpu, .backward = reduce_backward_cpu },
 };

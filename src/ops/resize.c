@@ -18,9 +18,14 @@
  * nearest takes one input index by nearest_mode (round_prefer_floor,
  * round_prefer_ceil, floor, ceil), clamped to [0, in - 1]; Resize-10 and
  * Upsample use asymmetric coordinates with truncation when enlarging and
- * ceil when shrinking; a dim with scale 1 is copied as is.  linear clamps x_in to [0, in - 1] and blends
- * x0 = trunc(x_in) and x1 = min(x0 + 1, in - 1) with weights 1 - f and f,
- * f = x_in - x0, separably over H and W.
+ * ceil when shrinking; a dim with scale 1 is copied as is.  linear clamps
+ * x_in to [0, in - 1] and blends x0 = trunc(x_in) and x1 = min(x0 + 1, in - 1)
+ * with weights 1 - f and f, f = x_in - x0, separably over H and W.
+ *
+ * Backward is the transpose of that map, computed with the same taps: each
+ * output gradient is scatter-added to the one (nearest) or four (linear)
+ * input pixels it read, per plane, so planes run in parallel and the result
+ * does not depend on the thread count.
  */
 #include <config.h>
 
@@ -412,16 +417,71 @@ static enum qc_status resize_forward_cpu(const struct qc_node *n, const struct q
     return QC_OK;
 }
 
+/* The transpose of the forward: every output element sends dy to the input
+ * elements it read, with the weights it read them with.
+ *   nearest: dx[c, hi(yo), wi(xo)] += dy[c, yo, xo]
+ *   linear:  dx[c, h_a, w_b] += wy_a * wx_b * dy[c, yo, xo], a, b in {0, 1}
+ * (the i0 == i1 taps at the border carry 0.5 + 0.5, summing to 1 as in the
+ * forward).  Parallel over planes: a plane's outputs only read that plane. */
+static enum qc_status resize_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                          const struct qc_tensor *const *in,
+                                          const struct qc_tensor *const *out,
+                                          const struct qc_tensor *const *dout,
+                                          struct qc_tensor *const *din)
+{
+    const struct resize_params *p = n->params;
+    const struct qc_shape *xs = &in[0]->shape, *ys = &out[0]->shape;
+    const float *dy;
+    float *dx;
+    struct qc_shape os;
+    float sc[2];
+    int64_t nc = xs->dims[0] * xs->dims[1], ih, iw, oh, ow;
+    enum qc_status st;
+    if (!din[0] || !dout[0])
+        return QC_OK;
+    st = resize_dims(n, ctx->label, in, &os, sc);
+    if (st != QC_OK)
+        return st;
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    ih = xs->ndim == 4 ? xs->dims[2] : 1;
+    oh = ys->ndim == 4 ? ys->dims[2] : 1;
+    iw = xs->dims[xs->ndim - 1];
+    ow = ys->dims[ys->ndim - 1];
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nc * oh * ow > 16384)
+    for (int64_t c = 0; c < nc; c++) {
+        float *dxc = dx + c * ih * iw;
+        for (int64_t yo = 0; yo < oh; yo++) {
+            struct taps th = make_taps(p, yo, sc[0], oh, ih);
+            float *r0 = dxc + th.i0 * iw, *r1 = dxc + th.i1 * iw;
+            const float *dyr = dy + (c * oh + yo) * ow;
+            for (int64_t xo = 0; xo < ow; xo++) {
+                struct taps tw = make_taps(p, xo, sc[1], ow, iw);
+                float g = dyr[xo];
+                if (p->mode == RS_NEAREST) {
+                    r0[tw.i0] += g;
+                    continue;
+                }
+                r0[tw.i0] += th.w0 * tw.w0 * g;
+                r0[tw.i1] += th.w0 * tw.w1 * g;
+                r1[tw.i0] += th.w1 * tw.w0 * g;
+                r1[tw.i1] += th.w1 * tw.w1 * g;
+            }
+        }
+    }
+    return QC_OK;
+}
+
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_resize = {
     .onnx_name = "Resize", .n_in_min = 1, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = resize_parse, .infer = resize_infer,
-    .cpu = { .forward = resize_forward_cpu },
+    .cpu = { .forward = resize_forward_cpu, .backward = resize_backward_cpu },
 };
 
 const struct qc_op_def qc_op_upsample = {
     .onnx_name = "Upsample", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = upsample_parse, .infer = resize_infer,
-    .cpu = { .forward = resize_forward_cpu },
+    .cpu = { .forward = resize_forward_cpu, .backward = resize_backward_cpu },
 };

@@ -1,12 +1,12 @@
 /*
- * rng.c - the explicit pseudo-random generator of the data pipeline
- * (struct qc_rng in data.h): xoshiro256** (Blackman and Vigna), whose four
+ * rng.c - the explicit pseudo-random generator (struct qc_rng in rng.h):
+ * xoshiro256** (Blackman and Vigna), whose four
  * words of state are filled from the seed by splitmix64, so every seed,
  * including 0, gives a non-zero state.  No global state: callers own it.
  */
 #include <config.h>
 
-#include "data.h"
+#include "rng.h"
 
 static uint64_t rotl(uint64_t x, int k)
 {

@@ -1,0 +1,35 @@
+/*
+ * evaluate.h - top-1 accuracy of a plan on a dataset split, in inference mode
+ * (the plan may be a training plan: BatchNorm then uses its running
+ * statistics).  Shared by `qatconv eval` and the training loop.
+ */
+#ifndef QATCONV_SRC_EVALUATE_H
+#define QATCONV_SRC_EVALUATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "data/data.h"
+#include "plan.h"
+#include "qc.h"
+
+struct qc_eval_result {
+    int64_t n;          /* images evaluated               */
+    int64_t correct;    /* top-1 hits                     */
+    double  secs;       /* wall time                      */
+};
+
+/* The plan's single runtime input must take the data's images and its first
+ * output be [batch, classes] (checked: QC_ERR_SHAPE / QC_ERR_UNSUPPORTED). */
+enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,
+                             const struct qc_data_cfg *cfg);
+
+/* Evaluates the first `limit` images of ds (0 = all); the last batch may be
+ * partial (only its first rows count).  progress: a status line on stderr
+ * labelled `what`. */
+enum qc_status qc_evaluate(struct qc_plan *p, struct qc_backend *be,
+                           const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                           enum qc_split split, int64_t limit, bool progress, const char *what,
+                           struct qc_eval_result *res);
+
+#endif

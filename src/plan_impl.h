@@ -1,0 +1,79 @@
+/*
+ * plan_impl.h - the inside of struct qc_plan, shared by plan.c (building and
+ * forward) and plan_train.c (parameters, gradients, backward).  Nothing else
+ * includes it.
+ */
+#ifndef QATCONV_SRC_PLAN_IMPL_H
+#define QATCONV_SRC_PLAN_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/op.h"
+#include "plan.h"
+
+struct plan_step {
+    int                node;      /* index in g->nodes                        */
+    struct qc_tensor **in;        /* n_in pointers (NULL = omitted)           */
+    struct qc_tensor **out;       /* n_out pointers                           */
+    const struct qc_kernel *k;
+    /* training plans only */
+    void              *saved;     /* the op's saved() bytes                   */
+    size_t             saved_size;
+    struct qc_tensor **din;       /* n_in gradient pointers (NULL = none)     */
+    struct qc_tensor **dout;      /* n_out gradient pointers (NULL = zero)    */
+    bool               backward;  /* on a path from a parameter to the loss   */
+};
+
+
+
+struct qc_plan {
+    const struct qc_graph *g;
+    struct qc_backend     *be;
+    int64_t                batch;
+    struct qc_tensor      *vals;      /* n_values                             */
+    bool                  *is_const;  /* n_values                             */
+    bool                  *on_host;   /* buffer allocated with qc_malloc      */
+    struct qc_tensor      *anon;      /* one per node output slot with no name */
+    int                    n_anon;
+    struct qc_tensor     **ptrs;      /* flat in/out pointer storage          */
+    struct plan_step      *steps;
+    int                    n_steps;
+    int                   *inputs;    /* runtime graph inputs                 */
+    int                    n_inputs;
+    void                  *workspace;
+    size_t                 ws_size;
+    double                *step_secs; /* per step, when profiling            */
+    int64_t                n_runs;    /* forwards profiled                   */
+
+    /* training plans (plan_train.c) */
+    bool                   training;
+    float                 *state;     /* [trainable params | buffers]          */
+    int64_t                n_state, n_trainable;
+    struct qc_param_slot  *slots;
+    int                    n_slots;
+    float                 *grads;     /* n_trainable, same layout as state     */
+    float                 *act_grads; /* gradients of activations              */
+    int64_t                n_act_grads;
+    struct qc_tensor      *gvals;     /* per value: its gradient (data or NULL) */
+    struct qc_tensor     **gptrs;     /* flat din/dout pointer storage          */
+    void                  *saved_mem;
+    int                    logits;    /* value the loss is taken on            */
+};
+
+/* Builds the plan (plan.c).  training: the plan keeps its parameters in a
+ * flat state buffer (plan_train.c's qc_plan_bind_params is called before
+ * the nodes are planned) and allocates every node's saved() bytes. */
+enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
+                             bool training, struct qc_plan **out);
+/* plan_train.c: parameters into the flat state buffer (before the nodes are
+ * planned), and gradients, saved buffers and the backward walk (after). */
+enum qc_status qc_plan_bind_params(struct qc_plan *p);
+enum qc_status qc_plan_setup_backward(struct qc_plan *p);
+void qc_plan_free_train(struct qc_plan *p);
+/* "<model>: <Op> '<label>'" into buf; returns buf. */
+const char *qc_plan_node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
+                               size_t len);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * plan_train.c - what a training plan adds to an inference plan: the flat
+ * state array of parameters and buffers, gradient storage, saved tensors,
+ * and the backward walk (see plan.h, "training").
+ *
+ * Which initializers are parameters is decided per consuming op and input
+ * slot (param_role): weights and biases of Conv, ConvTranspose, Gemm and
+ * MatMul, BatchNorm scale and bias; BatchNorm running mean and variance are
+ * buffers (kept in the state array, updated by the training forward, never
+ * given a gradient); an Add whose other input comes from MatMul/Gemm/Conv
+ * holds a bias.  Every other float initializer stays a constant.
+ *
+ * Gradient flow: a value needs a gradient when it is a trainable parameter
+ * or the output of a step with such an input; a step runs backward when one
+ * of its outputs lies on a path to the logits.  Steps after the logits (a
+ * final Softmax) run forward only.
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "plan.h"
+#include "plan_impl.h"
+
+enum param_role { ROLE_NONE, ROLE_TRAINABLE, ROLE_BUFFER };
+
+static bool produced_by_linear(const struct qc_graph *g, int v)
+{
+    int prod = v >= 0 ? g->values[v].producer : -1;
+    int k = prod >= 0 ? g->nodes[prod].kind : -1;
+    return k == QC_OP_MATMUL || k == QC_OP_GEMM || k == QC_OP_CONV || k == QC_OP_CONV_TRANSPOSE;
+}
+
+static enum param_role param_role(const struct qc_graph *g, const struct qc_node *n, int slot)
+{
+    switch (n->kind) {
+    case QC_OP_CONV:
+    case QC_OP_CONV_TRANSPOSE:
+    case QC_OP_GEMM:
+        return slot == 1 || slot == 2 ? ROLE_TRAINABLE : ROLE_NONE;
+    case QC_OP_MATMUL:
+        return ROLE_TRAINABLE;
+    case QC_OP_BATCHNORM:
+        return slot == 1 || slot == 2 ? ROLE_TRAINABLE : slot >= 3 ? ROLE_BUFFER : ROLE_NONE;
+    case QC_OP_ADD:
+        return n->n_in == 2 && produced_by_linear(g, n->in[1 - slot]) ? ROLE_TRAINABLE
+                                                                       : ROLE_NONE;
+    default:
+        return ROLE_NONE;
+    }
+}
+
+/* Collects the slots (trainable first, then buffers, each in node order),
+ * allocates the state array and points the plan's tensors into it. */
+enum qc_status qc_plan_bind_params(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    enum param_role *role = qc_calloc((size_t)g->n_values + 1, sizeof(*role));
+    int *first = qc_calloc((size_t)g->n_values + 1, sizeof(int));
+    enum qc_status st = QC_ERR_NOMEM;
+    int64_t off = 0;
+
+    if (!role || !first)
+        goto out;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
+            int v = n->in[j];
+            enum param_role r;
+            if (v < 0 || !g->values[v].init || g->values[v].init->dtype != QC_DTYPE_F32)
+                continue;
+            r = param_role(g, n, j);
+            if (r == ROLE_NONE || role[v] == ROLE_TRAINABLE)
+                continue;
+            if (role[v] == ROLE_NONE)
+                first[v] = i;
+            role[v] = r;
+        }
+    }
+    p->slots = qc_calloc((size_t)g->n_values + 1, sizeof(*p->slots));
+    if (!p->slots)
+        goto out;
+    for (int pass = 0; pass < 2; pass++) {
+        enum param_role want = pass == 0 ? ROLE_TRAINABLE : ROLE_BUFFER;
+        for (int v = 0; v < g->n_values; v++) {
+            struct qc_param_slot *s;
+            if (role[v] != want)
+                continue;
+            s = &p->slots[p->n_slots++];
+            s->value = v;
+            s->node = first[v];
+            s->offset = off;
+            s->n = qc_tensor_nelem(g->values[v].init);
+            s->trainable = want == ROLE_TRAINABLE;
+            off += s->n;
+        }
+        if (pass == 0)
+            p->n_trainable = off;
+    }
+    p->n_state = off;
+    st = p->be->ops->alloc(p->be, (size_t)(off ? off : 1) * sizeof(float), (void **)&p->state);
+    if (st != QC_OK)
+        goto out;
+    for (int i = 0; i < p->n_slots; i++) {
+        const struct qc_param_slot *s = &p->slots[i];
+        float *dst = p->state + s->offset;
+        st = p->be->ops->upload(p->be, dst, g->values[s->value].init->data,
+                                (size_t)s->n * sizeof(float));
+        if (st != QC_OK)
+            goto out;
+        p->vals[s->value].data = dst;
+    }
+    st = QC_OK;
+out:
+    qc_free(role);
+    qc_free(first);
+    return st;
+}
+
+/* The logits: output 0, or the input of a final Softmax/LogSoftmax. */
+static enum qc_status find_logits(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    int v = g->outputs[0];
+    int prod = g->values[v].producer;
+    const struct qc_tensor *t;
+    char s[128];
+    if (prod >= 0 && (g->nodes[prod].kind == QC_OP_SOFTMAX ||
+                      g->nodes[prod].kind == QC_OP_LOG_SOFTMAX))
+        v = g->nodes[prod].in[0];
+    t = &p->vals[v];
+    if (t->dtype != QC_DTYPE_F32 || t->shape.ndim != 2 || t->shape.dims[0] != p->batch) {
+        qc_log_error("%s: training needs class scores [batch, classes] at the first output; "
+                     "'%s' is %s", g->path, g->values[v].name,
+                     qc_shape_str(&t->shape, s, sizeof(s)));
+        return QC_ERR_UNSUPPORTED;
+    }
+    p->logits = v;
+    return QC_OK;
+}
+
+/* Marks which steps run backward; every step that must but cannot is
+ * reported in one line. */
+static enum qc_status mark_backward(struct qc_plan *p, bool *needs, bool *relevant)
+{
+    const struct qc_graph *g = p->g;
+    char msg[2048];
+    size_t pos = 0;
+    int bad = 0;
+
+    for (int i = 0; i < p->n_slots; i++)
+        needs[p->slots[i].value] = p->slots[i].trainable;
+    for (int i = 0; i < p->n_steps; i++) {
+        const struct qc_node *n = &g->nodes[p->steps[i].node];
+        bool any = false;
+        for (int j = 0; j < n->n_in; j++)
+            any = any || (n->in[j] >= 0 && needs[n->in[j]]);
+        for (int j = 0; j < n->n_out && any; j++)
+            if (n->out[j] >= 0 && p->steps[i].out[j]->dtype == QC_DTYPE_F32)
+                needs[n->out[j]] = true;
+    }
+    relevant[p->logits] = true;
+    msg[0] = '\0';
+    for (int i = p->n_steps - 1; i >= 0; i--) {
+        struct plan_step *s = &p->steps[i];
+        const struct qc_node *n = &g->nodes[s->node];
+        bool out_rel = false, in_need = false;
+        for (int j = 0; j < n->n_out; j++)
+            out_rel = out_rel || (n->out[j] >= 0 && s->out[j] == &p->vals[n->out[j]] &&
+                                  relevant[n->out[j]]);
+        for (int j = 0; j < n->n_in; j++)
+            in_need = in_need || (n->in[j] >= 0 && needs[n->in[j]]);
+        if (!out_rel || !in_need)
+            continue;
+        s->backward = true;
+        for (int j = 0; j < n->n_in; j++)
+            if (n->in[j] >= 0 && needs[n->in[j]])
+                relevant[n->in[j]] = true;
+        if (!s->k->backward) {
+            if (pos < sizeof(msg)) {
+                int w = snprintf(msg + pos, sizeof(msg) - pos, "%s'%s' (%s)", bad ? ", " : "",
+                                 qc_node_label(g, n), n->op_type);
+                if (w > 0)
+                    pos += (size_t)w;
+            }
+            bad++;
+        }
+    }
+    if (bad) {
+        qc_log_error("%s: cannot train through %d node%s without a backward on %s: %s", g->path,
+                     bad, bad > 1 ? "s" : "", p->be->ops->name, msg);
+        return QC_ERR_UNSUPPORTED;
+    }
+    return QC_OK;
+}
+
+enum qc_status qc_plan_setup_backward(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    bool *needs = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
+    bool *relevant = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
+    enum qc_status st = QC_ERR_NOMEM;
+    size_t n_ptrs = 0, saved_total = 0, off;
+    int64_t act = 0;
+
+    if (!needs || !relevant)
+        goto out;
+    st = find_logits(p);
+    if (st != QC_OK)
+        goto out;
+    st = mark_backward(p, needs, relevant);
+    if (st != QC_OK)
+        goto out;
+
+    /* gradient tensors: parameters into p->grads, activations into act_grads */
+    st = QC_ERR_NOMEM;
+    p->gvals = qc_calloc((size_t)g->n_values + 1, sizeof(*p->gvals));
+    if (!p->gvals)
+        goto out;
+    for (int v = 0; v < g->n_values; v++) {
+        p->gvals[v].dtype = QC_DTYPE_F32;
+        p->gvals[v].shape = p->vals[v].shape;
+        if (needs[v] && relevant[v] && !g->values[v].init)
+            act += qc_tensor_nelem(&p->vals[v]);
+    }
+    p->n_act_grads = act;
+    st = p->be->ops->alloc(p->be, (size_t)(act ? act : 1) * sizeof(float),
+                           (void **)&p->act_grads);
+    if (st != QC_OK)
+        goto out;
+    st = p->be->ops->alloc(p->be, (size_t)(p->n_trainable ? p->n_trainable : 1) * sizeof(float),
+                           (void **)&p->grads);
+    if (st != QC_OK)
+        goto out;
+    for (int i = 0; i < p->n_slots; i++)
+        if (p->slots[i].trainable)
+            p->gvals[p->slots[i].value].data = p->grads + p->slots[i].offset;
+    act = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        if (!(needs[v] && relevant[v]) || g->values[v].init)
+            continue;
+        p->gvals[v].data = p->act_grads + act;
+        act += qc_tensor_nelem(&p->vals[v]);
+    }
+
+    /* din/dout pointers of the backward steps, saved bytes of every step */
+    for (int i = 0; i < p->n_steps; i++) {
+        const struct qc_node *n = &g->nodes[p->steps[i].node];
+        if (p->steps[i].backward)
+            n_ptrs += (size_t)(n->n_in + n->n_out);
+        saved_total += (p->steps[i].saved_size + 63) & ~(size_t)63;
+    }
+    st = QC_ERR_NOMEM;
+    p->gptrs = qc_calloc(n_ptrs + 1, sizeof(*p->gptrs));
+    if (!p->gptrs)
+        goto out;
+    n_ptrs = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        struct plan_step *s = &p->steps[i];
+        const struct qc_node *n = &g->nodes[s->node];
+        if (!s->backward)
+            continue;
+        s->din = p->gptrs + n_ptrs;
+        s->dout = s->din + n->n_in;
+        n_ptrs += (size_t)(n->n_in + n->n_out);
+        for (int j = 0; j < n->n_in; j++) {
+            int v = n->in[j];
+            s->din[j] = v >= 0 && p->gvals[v].data ? &p->gvals[v] : NULL;
+        }
+        for (int j = 0; j < n->n_out; j++) {
+            int v = n->out[j];
+            s->dout[j] = v >= 0 && s->out[j] == &p->vals[v] && p->gvals[v].data
+                             ? &p->gvals[v] : NULL;
+        }
+    }
+    st = p->be->ops->alloc(p->be, saved_total ? saved_total : 64, &p->saved_mem);
+    if (st != QC_OK)
+        goto out;
+    off = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        struct plan_step *s = &p->steps[i];
+        if (!s->saved_size)
+            continue;
+        s->saved = (char *)p->saved_mem + off;
+        off += (s->saved_size + 63) & ~(size_t)63;
+    }
+    st = QC_OK;
+out:
+    qc_free(needs);
+    qc_free(relevant);
+    return st;
+}
+
+void qc_plan_free_train(struct qc_plan *p)
+{
+    if (p->state)
+        p->be->ops->release(p->be, p->state);
+    if (p->grads)
+        p->be->ops->release(p->be, p->grads);
+    if (p->act_grads)
+        p->be->ops->release(p->be, p->act_grads);
+    if (p->saved_mem)
+        p->be->ops->release(p->be, p->saved_mem);
+    qc_free(p->slots);
+    qc_free(p->gvals);
+    qc_free(p->gptrs);
+}
+
+enum qc_status qc_plan_new_train(const struct qc_graph *g, struct qc_backend *be,
+                                 int64_t batch, struct qc_plan **out)
+{
+    return qc_plan_build(g, be, batch, true, out);
+}
+
+int qc_plan_logits(const struct qc_plan *p)
+{
+    return p->logits;
+}
+
+struct qc_tensor *qc_plan_grad(struct qc_plan *p, int v)
+{
+    if (!p->gvals || v < 0 || v >= p->g->n_values || !p->gvals[v].data)
+        return NULL;
+    return &p->gvals[v];
+}
+
+float *qc_plan_state(struct qc_plan *p)
+{
+    return p->state;
+}
+
+int64_t qc_plan_n_state(const struct qc_plan *p)
+{
+    return p->n_state;
+}
+
+int64_t qc_plan_n_trainable(const struct qc_plan *p)
+{
+    return p->n_trainable;
+}
+
+float *qc_plan_param_grads(struct qc_plan *p)
+{
+    return p->grads;
+}
+
+int qc_plan_n_slots(const struct qc_plan *p)
+{
+    return p->n_slots;
+}
+
+const struct qc_param_slot *qc_plan_slot(const struct qc_plan *p, int i)
+{
+    return &p->slots[i];
+}
+
+enum qc_status qc_plan_zero_act_grads(struct qc_plan *p)
+{
+    return p->be->ops->zero(p->be, p->act_grads, (size_t)p->n_act_grads * sizeof(float));
+}
+
+enum qc_status qc_plan_zero_param_grads(struct qc_plan *p)
+{
+    return p->be->ops->zero(p->be, p->grads, (size_t)p->n_trainable * sizeof(float));
+}
+
+enum qc_status qc_plan_backward(struct qc_plan *p)
+{
+    for (int i = p->n_steps - 1; i >= 0; i--) {
+        const struct plan_step *s = &p->steps[i];
+        const struct qc_node *n = &p->g->nodes[s->node];
+        char where[512];
+        struct qc_op_ctx ctx = {
+            .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
+            .saved = s->saved, .saved_size = s->saved_size, .rng = NULL,
+            .threads = p->be->threads, .opset = p->g->opset, .training = true,
+            .label = NULL,
+        };
+        enum qc_status st;
+        if (!s->backward)
+            continue;
+        ctx.label = qc_plan_node_where(p->g, n, where, sizeof(where));
+        st = s->k->backward(n, &ctx, (const struct qc_tensor *const *)s->in,
+                            (const struct qc_tensor *const *)s->out,
+                            (const struct qc_tensor *const *)s->dout, s->din);
+        if (st != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}
+
+enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g)
+{
+    QC_ASSERT(g == p->g);
+    for (int i = 0; i < p->n_slots; i++) {
+        const struct qc_param_slot *s = &p->slots[i];
+        enum qc_status st = p->be->ops->download(p->be, g->values[s->value].init->data,
+                                                 p->state + s->offset,
+                                                 (size_t)s->n * sizeof(float));
+        if (st != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}

@@ -1,0 +1,209 @@
+/*
+ * solver.h - optimizers of the training engine: SGD with momentum and Adam,
+ * learning-rate policies, gradient accumulation (IterationSize), and their
+ * configuration from a recipe (DESIGN §5, N2D2 spec §4).
+ *
+ * The module owns no memory.  The caller (the training loop) keeps, per
+ * parameter array of n floats, a flat optimizer-state array of
+ * n · qc_solver_state_per_elem(type) floats, zeroed once before the first
+ * update, and per solver configuration one struct qc_solver_step (three
+ * integers that a checkpoint saves as they are).
+ *
+ * Gradients are TRUE gradients (d loss / d θ); the update subtracts them.
+ * (N2D2 stores negated gradients and adds; the results are the same.)
+ *
+ * One training step, for each distinct solver configuration `cfg` with its
+ * counter `st`:
+ *
+ *     if (qc_solver_new_iteration(&st)) zero the gradients;
+ *     forward + backward of one batch of B samples (gradients accumulate);
+ *     if (qc_solver_batch_done(&cfg, &st)) {           every I-th batch
+ *         struct qc_solver_update u;
+ *         qc_solver_prepare(&cfg, &st, 1.0 / cfg.iteration_size, &u);
+ *         for each parameter array p using cfg:
+ *             qc_solver_apply(&u, p->data, p->grad, p->state, p->n, p->decays, threads);
+ *         qc_solver_advance(&st, B * cfg.iteration_size);
+ *     }
+ *
+ * Gradient scale: the kernels use ḡ = scale · grad with the `scale` given to
+ * qc_solver_prepare; the CALLER chooses it so that ḡ is the mean gradient
+ * over the effective batch of B·I samples: scale = 1/I when each backward
+ * produces the gradient of the batch-MEAN loss (the usual case), 1/(B·I) when
+ * it produces the gradient of the batch-SUM loss.  Decay is not scaled.
+ *
+ * Learning-rate clock: `samples` is the number of training samples consumed
+ * by the updates applied BEFORE the current one (N2D2: step 0 at the first
+ * update), i.e. st->samples; MaxIterations, LearningRateStepSize and
+ * WarmUpDuration are counted in samples, as in N2D2 with
+ * LearningRateStepSize=1 (see qc_solver_lr for the formulas).
+ *
+ * Differences from N2D2 (deliberate): Adam honours IterationSize and the
+ * learning-rate policies like SGD does (N2D2's Adam ignores both); the
+ * cosine never rises again after MaxIterations; the warm-up multiplies the
+ * policy's rate instead of delaying the cosine; Clamping, PolyakMomentum,
+ * MinDecay and the Exponential/InvT/Poly/Inv policies are not implemented
+ * (the recipe schema rejects them anyway).
+ *
+ * Determinism: the kernels are element-wise (no reductions), so results do
+ * not depend on the thread count.
+ */
+#ifndef QATCONV_SRC_TRAIN_SOLVER_H
+#define QATCONV_SRC_TRAIN_SOLVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../qc.h"
+
+struct qc_recipe;
+
+enum qc_solver_type {
+    QC_SOLVER_SGD,      /* "SGD"                                   */
+    QC_SOLVER_ADAM,     /* "Adam" (also spelled "ADAM" in N2D2's docs) */
+};
+
+enum qc_lr_policy {
+    QC_LR_NONE,         /* "None": constant                        */
+    QC_LR_STEP,         /* "StepDecay"                             */
+    QC_LR_COSINE,       /* "CosineDecay"                           */
+};
+
+/*
+ * A solver configuration.  Recipe key names (after "<prefix>.") and the
+ * defaults set by qc_solver_cfg_default are in brackets; defaults are those of
+ * N2D2's SGDSolver, plus its AdamSolver's for the Adam-only fields and the
+ * Adam learning rate.
+ */
+struct qc_solver_cfg {
+    enum qc_solver_type type;   /* "<prefix>" or "Solvers" [SGD]                     */
+    double lr;                  /* LearningRate [0.01; Adam: 0.001]                  */
+    double momentum;            /* Momentum μ in [0, 1] [0]                          */
+    double decay;               /* Decay λ: L2 weight decay [0]                      */
+    double beta1;               /* Beta1, Adam, in [0, 1) [0.9]                      */
+    double beta2;               /* Beta2, Adam, in [0, 1) [0.999]                    */
+    double eps;                 /* Epsilon, Adam [1e-8]                              */
+    enum qc_lr_policy policy;   /* LearningRatePolicy [None]                         */
+    int64_t step_size;          /* LearningRateStepSize, samples, >= 1 [1]           */
+    double step_decay;          /* LearningRateDecay: StepDecay's factor [0.1]       */
+    int64_t max_iterations;     /* MaxIterations, samples; CosineDecay needs > 0 [0] */
+    int64_t warmup;             /* WarmUpDuration, samples; 0 = no warm-up [0]       */
+    double warmup_frac;         /* WarmUpLRFrac: rate factor at sample 0, in [0, 1]
+                                   [0: the warm-up starts from 0; N2D2 uses 0.25]    */
+    int64_t iteration_size;     /* IterationSize I: batches per update, >= 1 [1]     */
+};
+
+/*
+ * Progress of one solver configuration: what a checkpoint saves (three
+ * int64 values, restore them verbatim).  Zero-initialise before training.
+ */
+struct qc_solver_step {
+    int64_t updates;    /* updates applied so far (Adam's t is updates + 1)      */
+    int64_t samples;    /* samples consumed by those updates: the LR clock       */
+    int64_t pass;       /* batches accumulated since the last update, [0, I)     */
+};
+
+/*
+ * Per-update scalars, computed once per update by qc_solver_prepare and
+ * shared by every parameter array of the configuration.  Public so tests
+ * and the CUDA backend can read them; fill it only through qc_solver_prepare.
+ */
+struct qc_solver_update {
+    enum qc_solver_type type;
+    float lr;           /* qc_solver_lr(cfg, st->samples)                        */
+    float scale;        /* ḡ = scale · grad                                      */
+    float momentum;     /* SGD μ                                                 */
+    float decay;        /* λ, applied to arrays with decays = true               */
+    float beta1, beta2; /* Adam                                                  */
+    float eps;          /* Adam ε                                                */
+    float adam_step;    /* Adam: lr / (1 − β1^t)                                 */
+    float adam_sbc2;    /* Adam: sqrt(1 − β2^t)                                  */
+    float adam_c1;      /* Adam: 1 − β1, rounded once from double (as PyTorch)   */
+    float adam_c2;      /* Adam: 1 − β2                                          */
+};
+
+/* Fills *cfg with the defaults of `type` (listed in struct qc_solver_cfg). */
+void qc_solver_cfg_default(struct qc_solver_cfg *cfg, enum qc_solver_type type);
+
+/*
+ * The effective configuration of solver `prefix` ("Solvers", "WeightsSolver",
+ * "BiasSolver", "ScaleSolver", "QWeightSolver" or "QActSolver") for the node
+ * whose recipe section is `node_section` (NULL: no node section, only the
+ * global section applies).  Layers, later wins key by key:
+ *   1. the defaults of the resolved type;
+ *   2. the global section's Solvers.*;
+ *   3. the node section's Solvers.*;
+ *   4. the node section's <prefix>.* (when prefix is not "Solvers").
+ * The type comes from the same layers' type keys: global "Solvers", node
+ * "Solvers", node "<prefix>" (SGD when none is set; "SGD", "Adam", "ADAM",
+ * case-insensitive).  The node section's inherited and ConfigSection keys
+ * count as its own (recipe.h resolves them).
+ * Values are checked again here (recipe.c validates node sections at load,
+ * but not keys read from the global section, nor cross-key constraints):
+ * Beta1/Beta2 < 1, CosineDecay with MaxIterations > 0, WarmUpLRFrac in
+ * [0, 1].  A bad value logs "file:line: [section] key=value: expected ..."
+ * and returns QC_ERR_RECIPE; *out is then unspecified.
+ */
+enum qc_status qc_solver_cfg_from_recipe(const struct qc_recipe *r, const char *node_section,
+                                         const char *prefix, struct qc_solver_cfg *out);
+
+/* "SGD" / "Adam" and "None" / "StepDecay" / "CosineDecay" (for reports). */
+const char *qc_solver_type_name(enum qc_solver_type type);
+const char *qc_lr_policy_name(enum qc_lr_policy policy);
+
+/*
+ * Learning rate after `samples` training samples (negative counts as 0):
+ *   None:        LR
+ *   StepDecay:   LR · LearningRateDecay^floor(samples / LearningRateStepSize)
+ *   CosineDecay: LR · ½(1 + cos(π · min(samples, Max) / Max)), Max =
+ *                MaxIterations: 0 at Max and for ever after (never rises)
+ * then, when samples < W = WarmUpDuration, times the linear warm-up factor
+ *   f + (1 − f) · samples / W,   f = WarmUpLRFrac (0 by default),
+ * so with f = 0 the first update (samples = 0) has rate 0 (it only feeds the
+ * momentum / Adam moments).
+ */
+double qc_solver_lr(const struct qc_solver_cfg *cfg, int64_t samples);
+
+/* Floats of optimizer state per parameter element: SGD 1 (velocity v),
+ * Adam 2 (first moment m, then second moment v; see qc_solver_apply). */
+int qc_solver_state_per_elem(enum qc_solver_type type);
+
+/* True when no batch has been accumulated since the last update: the caller
+ * zeroes (or overwrites) gradients before this batch's backward. */
+bool qc_solver_new_iteration(const struct qc_solver_step *st);
+
+/* Counts one batch's backward; returns true (and resets st->pass) when
+ * IterationSize batches are accumulated, i.e. when to update now. */
+bool qc_solver_batch_done(const struct qc_solver_cfg *cfg, struct qc_solver_step *st);
+
+/* Computes the scalars of the update number st->updates + 1 at
+ * st->samples, with gradient scale `scale` (see the file comment). */
+void qc_solver_prepare(const struct qc_solver_cfg *cfg, const struct qc_solver_step *st,
+                       double scale, struct qc_solver_update *u);
+
+/*
+ * Updates n parameters theta in place from their accumulated gradients grad
+ * (read only) and optimizer state (n · qc_solver_state_per_elem floats,
+ * zero before the first update, updated in place).  decays = false leaves
+ * out the weight decay λ for this array (e.g. biases, BN, quantizer
+ * parameters: the caller decides).  With g = scale·grad + λ·θ (λ = 0 when
+ * !decays):
+ *   SGD  (state = v[n]):        v ← μ·v − lr·g;  θ ← θ + v
+ *        i.e. DESIGN §5's v ← μ·v − lr·ḡ − λ·lr·θ.  For a constant lr this
+ *        equals torch.optim.SGD(lr, momentum=μ, weight_decay=λ, dampening=0,
+ *        nesterov=False), whose buffer b = −v/lr; when lr changes, the
+ *        velocity keeps the old rate (N2D2's form) where PyTorch's buffer
+ *        is rescaled.
+ *   Adam (state = m[n], v[n]):  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
+ *        θ ← θ − lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + ε)
+ *        as torch.optim.Adam(lr, betas, eps, weight_decay=λ, amsgrad=False)
+ *        (L2 decay added to the gradient, not AdamW).
+ * Runs on `threads` OpenMP threads when n >= QC_PAR_MIN_STREAM.  No
+ * allocation; cannot fail.
+ */
+void qc_solver_apply(const struct qc_solver_update *u, float *theta, const float *grad,
+                     float *state, int64_t n, bool decays, int threads);
+
+/* Records an applied update that consumed `samples` samples (B · I). */
+void qc_solver_advance(struct qc_solver_step *st, int64_t samples);
+
+#endif

@@ -1,0 +1,582 @@
+/*
+ * train.c - the fine-tuning loop (see train.h).
+ *
+ * Per batch:   x, labels <- learn images perm[b*B .. b*B+B) (LearnOnly transforms)
+ *              forward (training mode) -> logits z
+ *              loss = mean softmax cross-entropy, dz = (softmax(z) - onehot)/B
+ *              backward from dz (parameter gradients accumulate)
+ *              every IterationSize batches: solver update, gradients zeroed
+ * Per epoch:   validation top-1, best/last weights, checkpoint.
+ * Memory: the plan (parameters, gradients, activations, saved tensors) and the
+ * host batch buffers are allocated once before the first batch.
+ */
+#include <config.h>
+
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../evaluate.h"
+#include "../log.h"
+#include "../plan.h"
+#include "../progress.h"
+#include "checkpoint.h"
+#include "interrupt.h"
+#include "loss.h"
+#include "solver.h"
+
+/* Parameters sharing one solver configuration. */
+struct solver_group {
+    struct qc_solver_cfg  cfg;
+    struct qc_solver_step st;
+};
+
+/* Optimizer bookkeeping of one plan slot. */
+struct slot_opt {
+    int     group;
+    int64_t opt_offset;            /* floats into the optimizer state */
+};
+
+struct trainer {
+    struct qc_graph            *g;
+    const struct qc_recipe     *r;
+    struct qc_backend          *be;
+    const struct qc_train_opts *o;
+    struct qc_data_cfg         *dcfg;
+    struct qc_dataset          *learn, *valid, *test;
+    struct qc_plan             *plan;
+    int64_t                     batch, classes, n_learn;
+    struct solver_group        *groups;
+    int                         n_groups;
+    struct slot_opt            *so;
+    float                      *opt;          /* backend memory              */
+    int64_t                     n_opt;
+    float                      *x, *z, *dz;   /* host batch buffers          */
+    int32_t                    *labels;
+    int64_t                    *perm;
+    float                      *best;         /* host copy of the best state */
+    float                      *host_state, *host_opt;  /* checkpoint staging */
+    FILE                       *log;          /* --log, or NULL              */
+    bool                        has_best;
+    double                      best_acc;
+    int                         best_epoch;
+};
+
+/* Seeds a generator for (seed, epoch, stream). */
+static void epoch_rng(struct qc_rng *rng, uint64_t seed, int64_t epoch, uint64_t stream)
+{
+    qc_rng_seed(rng, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)) ^
+                         (stream << 56));
+}
+
+/* The recipe section that configures node n: its name, its output name,
+ * then the default section of its kind; NULL if none exists. */
+static const char *node_section(const struct qc_recipe *r, const struct qc_graph *g,
+                                const struct qc_node *n)
+{
+    const char *def = NULL;
+    if (n->name && n->name[0] && qc_recipe_has_section(r, n->name))
+        return n->name;
+    if (n->n_out && qc_recipe_has_section(r, g->values[n->out[0]].name))
+        return g->values[n->out[0]].name;
+    switch (n->kind) {
+    case QC_OP_CONV:
+    case QC_OP_CONV_TRANSPOSE:
+        def = "onnx:Conv_def";
+        break;
+    case QC_OP_GEMM:
+    case QC_OP_MATMUL:
+        def = "onnx:Fc_def";
+        break;
+    case QC_OP_BATCHNORM:
+        def = "onnx:BatchNorm_def";
+        break;
+    default:
+        break;
+    }
+    return def && qc_recipe_has_section(r, def) ? def : NULL;
+}
+
+/* WeightsSolver for weights (and BatchNorm scales: N2D2's ScaleSolver),
+ * BiasSolver for biases. */
+static const char *solver_prefix(const struct qc_node *n, int value)
+{
+    int slot = -1;
+    for (int j = 0; j < n->n_in; j++)
+        if (n->in[j] == value)
+            slot = j;
+    if (n->kind == QC_OP_BATCHNORM)
+        return slot == 1 ? "ScaleSolver" : "BiasSolver";
+    if (n->kind == QC_OP_ADD)
+        return "BiasSolver";
+    if (n->kind == QC_OP_MATMUL)
+        return "WeightsSolver";
+    return slot == 2 ? "BiasSolver" : "WeightsSolver";
+}
+
+static bool cfg_equal(const struct qc_solver_cfg *a, const struct qc_solver_cfg *b)
+{
+    return a->type == b->type && a->lr == b->lr && a->momentum == b->momentum &&
+           a->decay == b->decay && a->beta1 == b->beta1 && a->beta2 == b->beta2 &&
+           a->eps == b->eps && a->policy == b->policy && a->step_size == b->step_size &&
+           a->step_decay == b->step_decay && a->max_iterations == b->max_iterations &&
+           a->warmup == b->warmup && a->warmup_frac == b->warmup_frac &&
+           a->iteration_size == b->iteration_size;
+}
+
+/* One solver configuration per trainable slot, grouped when equal. */
+static enum qc_status setup_solvers(struct trainer *t)
+{
+    int n_slots = qc_plan_n_slots(t->plan);
+    enum qc_status st;
+    t->groups = qc_calloc((size_t)n_slots + 1, sizeof(*t->groups));
+    t->so = qc_calloc((size_t)n_slots + 1, sizeof(*t->so));
+    if (!t->groups || !t->so)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < n_slots; i++) {
+        const struct qc_param_slot *s = qc_plan_slot(t->plan, i);
+        const struct qc_node *n = &t->g->nodes[s->node];
+        struct qc_solver_cfg cfg;
+        int gi;
+        if (!s->trainable)
+            continue;
+        st = qc_solver_cfg_from_recipe(t->r, node_section(t->r, t->g, n),
+                                       solver_prefix(n, s->value), &cfg);
+        if (st != QC_OK)
+            return st;
+        for (gi = 0; gi < t->n_groups; gi++)
+            if (cfg_equal(&t->groups[gi].cfg, &cfg))
+                break;
+        if (gi == t->n_groups) {
+            t->groups[gi].cfg = cfg;
+            t->n_groups++;
+        }
+        t->so[i].group = gi;
+        t->so[i].opt_offset = t->n_opt;
+        t->n_opt += s->n * qc_solver_state_per_elem(cfg.type);
+    }
+    st = t->be->ops->alloc(t->be, (size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float),
+                           (void **)&t->opt);
+    if (st != QC_OK)
+        return st;
+    return t->be->ops->zero(t->be, t->opt, (size_t)t->n_opt * sizeof(float));
+}
+
+/* Zeroes the gradients of the groups starting an accumulation cycle. */
+static enum qc_status zero_new_iterations(struct trainer *t)
+{
+    float *grads = qc_plan_param_grads(t->plan);
+    bool all = true, any = false;
+    for (int gi = 0; gi < t->n_groups; gi++) {
+        bool fresh = qc_solver_new_iteration(&t->groups[gi].st);
+        all = all && fresh;
+        any = any || fresh;
+    }
+    if (all)
+        return qc_plan_zero_param_grads(t->plan);
+    for (int i = 0; any && i < qc_plan_n_slots(t->plan); i++) {
+        const struct qc_param_slot *s = qc_plan_slot(t->plan, i);
+        enum qc_status st;
+        if (!s->trainable || !qc_solver_new_iteration(&t->groups[t->so[i].group].st))
+            continue;
+        st = t->be->ops->zero(t->be, grads + s->offset, (size_t)s->n * sizeof(float));
+        if (st != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}
+
+/* Solver updates of the groups whose IterationSize batches are complete. */
+static void update(struct trainer *t)
+{
+    float *state = qc_plan_state(t->plan), *grads = qc_plan_param_grads(t->plan);
+    for (int gi = 0; gi < t->n_groups; gi++) {
+        struct solver_group *gr = &t->groups[gi];
+        struct qc_solver_update u;
+        if (!qc_solver_batch_done(&gr->cfg, &gr->st))
+            continue;
+        qc_solver_prepare(&gr->cfg, &gr->st, 1.0 / (double)gr->cfg.iteration_size, &u);
+        for (int i = 0; i < qc_plan_n_slots(t->plan); i++) {
+            const struct qc_param_slot *s = qc_plan_slot(t->plan, i);
+            if (!s->trainable || t->so[i].group != gi)
+                continue;
+            qc_solver_apply(&u, state + s->offset, grads + s->offset, t->opt + t->so[i].opt_offset,
+                            s->n, true, t->be->threads);
+        }
+        qc_solver_advance(&gr->st, t->batch * gr->cfg.iteration_size);
+    }
+}
+
+/* One training batch; adds its loss sum and hits. */
+static enum qc_status train_batch(struct trainer *t, const int64_t *idx, struct qc_rng *rng_data,
+                                  struct qc_rng *rng_drop, double *loss_sum, int64_t *correct)
+{
+    struct qc_plan *p = t->plan;
+    struct qc_tensor *xin = qc_plan_input(p, 0);
+    int logits = qc_plan_logits(p);
+    struct qc_tensor *zt = qc_plan_value(p, logits), *dzt = qc_plan_grad(p, logits);
+    size_t zbytes = qc_tensor_nbytes(zt);
+    enum qc_status st;
+
+    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, idx, t->batch, rng_data, t->x,
+                       t->labels);
+    if (st != QC_OK)
+        return st;
+    st = t->be->ops->upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
+    if (st != QC_OK)
+        return st;
+    st = zero_new_iterations(t);
+    if (st != QC_OK)
+        return st;
+    st = qc_plan_forward_mode(p, true, rng_drop);
+    if (st != QC_OK)
+        return st;
+    st = t->be->ops->download(t->be, t->z, zt->data, zbytes);
+    if (st != QC_OK)
+        return st;
+    st = qc_loss_softmax_xent(t->z, t->labels, t->batch, t->classes, 1.0f / (float)t->batch,
+                              t->dz, loss_sum, correct);
+    if (st != QC_OK)
+        return st;
+    st = qc_plan_zero_act_grads(p);
+    if (st != QC_OK)
+        return st;
+    st = t->be->ops->upload(t->be, dzt->data, t->dz, zbytes);
+    if (st != QC_OK)
+        return st;
+    st = qc_plan_backward(p);
+    if (st != QC_OK)
+        return st;
+    update(t);
+    return QC_OK;
+}
+
+static enum qc_status evaluate_split(struct trainer *t, const struct qc_dataset *ds,
+                                     enum qc_split split, const char *what, double *acc)
+{
+    struct qc_eval_result res;
+    enum qc_status st = qc_evaluate(t->plan, t->be, t->dcfg, ds, split, 0, t->o->progress,
+                                    what, &res);
+    if (st != QC_OK)
+        return st;
+    *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
+    return QC_OK;
+}
+
+static enum qc_status save_checkpoint(struct trainer *t, int64_t epochs_done)
+{
+    struct qc_checkpoint c;
+    struct qc_solver_step steps[64];
+    enum qc_status st;
+    int64_t n_state = qc_plan_n_state(t->plan);
+    if (t->n_groups > (int)QC_ARRAY_SIZE(steps)) {
+        qc_log_error("%s: more than %d solver configurations cannot be checkpointed",
+                     t->o->checkpoint, (int)QC_ARRAY_SIZE(steps));
+        return QC_ERR_UNSUPPORTED;
+    }
+    for (int i = 0; i < t->n_groups; i++)
+        steps[i] = t->groups[i].st;
+    st = t->be->ops->download(t->be, t->host_state, qc_plan_state(t->plan),
+                              (size_t)n_state * sizeof(float));
+    if (st == QC_OK)
+        st = t->be->ops->download(t->be, t->host_opt, t->opt, (size_t)t->n_opt * sizeof(float));
+    if (st != QC_OK)
+        return st;
+    c = (struct qc_checkpoint){
+        .epochs_done = epochs_done, .seed = t->o->seed, .best_epoch = t->best_epoch,
+        .best_acc = t->best_acc, .n_groups = t->n_groups, .steps = steps,
+        .n_state = n_state, .state = t->host_state, .n_opt = t->n_opt, .opt = t->host_opt,
+        .has_best = t->has_best, .best = t->best,
+    };
+    return qc_checkpoint_write(t->o->checkpoint, &c);
+}
+
+static enum qc_status load_checkpoint(struct trainer *t, int64_t *epochs_done)
+{
+    struct qc_checkpoint c;
+    struct qc_solver_step steps[64];
+    enum qc_status st;
+    int64_t n_state = qc_plan_n_state(t->plan);
+    memset(&c, 0, sizeof(c));
+    c.n_groups = t->n_groups;
+    c.steps = steps;
+    c.n_state = n_state;
+    c.state = t->host_state;
+    c.n_opt = t->n_opt;
+    c.opt = t->host_opt;
+    c.best = t->best;
+    if (t->n_groups > (int)QC_ARRAY_SIZE(steps))
+        return QC_ERR_UNSUPPORTED;
+    st = qc_checkpoint_read(t->o->resume, &c);
+    if (st != QC_OK)
+        return st;
+    if (c.seed != t->o->seed)
+        qc_log_warn("%s: checkpoint was made with --seed %llu, this run uses %llu: the "
+                    "result will differ from an uninterrupted run", t->o->resume,
+                    (unsigned long long)c.seed, (unsigned long long)t->o->seed);
+    for (int i = 0; i < t->n_groups; i++)
+        t->groups[i].st = steps[i];
+    t->has_best = c.has_best;
+    t->best_acc = c.best_acc;
+    t->best_epoch = c.best_epoch;
+    *epochs_done = c.epochs_done;
+    st = t->be->ops->upload(t->be, qc_plan_state(t->plan), t->host_state,
+                            (size_t)n_state * sizeof(float));
+    if (st != QC_OK)
+        return st;
+    return t->be->ops->upload(t->be, t->opt, t->host_opt, (size_t)t->n_opt * sizeof(float));
+}
+
+/* Fisher-Yates over 0..n-1 (identity when shuffling is off). */
+static void shuffle(int64_t *perm, int64_t n, bool on, struct qc_rng *rng)
+{
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (int64_t i = n - 1; on && i > 0; i--) {
+        int64_t j = (int64_t)(qc_rng_next(rng) % (uint64_t)(i + 1));
+        int64_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+static enum qc_status run_epochs(struct trainer *t, int64_t first_epoch,
+                                 struct qc_train_report *rep)
+{
+    const struct qc_train_opts *o = t->o;
+    int64_t n_batches = t->n_learn / t->batch;
+    int64_t n_state = qc_plan_n_state(t->plan);
+    double t0 = qc_now();
+    enum qc_status st;
+
+    if (n_batches < 1) {
+        qc_log_error("the learn set has %lld images, fewer than one batch of %lld",
+                     (long long)t->n_learn, (long long)t->batch);
+        return QC_ERR_DATA;
+    }
+    for (int64_t e = first_epoch; e < o->epochs; e++) {
+        struct qc_rng rng_shuffle, rng_data, rng_drop;
+        struct qc_progress prog;
+        char what[64];
+        double loss_sum = 0.0, secs, vacc = -1.0;
+        int64_t correct = 0, seen = 0;
+
+        epoch_rng(&rng_shuffle, o->seed, e, 1);
+        epoch_rng(&rng_data, o->seed, e, 2);
+        epoch_rng(&rng_drop, o->seed, e, 3);
+        shuffle(t->perm, t->n_learn, o->shuffle, &rng_shuffle);
+        snprintf(what, sizeof(what), "epoch %lld/%d", (long long)e + 1, o->epochs);
+        qc_progress_start(&prog, o->progress, what, "images", n_batches * t->batch);
+        for (int64_t b = 0; b < n_batches; b++) {
+            double before = loss_sum;
+            double lr = t->n_groups ? qc_solver_lr(&t->groups[0].cfg, t->groups[0].st.samples)
+                                    : 0.0;
+            char extra[96];
+            int sig;
+            st = train_batch(t, t->perm + b * t->batch, &rng_data, &rng_drop, &loss_sum,
+                             &correct);
+            if (st != QC_OK)
+                return st;
+            seen += t->batch;
+            if (t->log && fprintf(t->log, "%lld,%lld,%lld,%.9g,%.6f,%.9g\n", (long long)e + 1,
+                                  (long long)b + 1, (long long)(rep->images + seen),
+                                  (loss_sum - before) / (double)t->batch,
+                                  (double)correct / (double)seen, lr) < 0) {
+                qc_log_error("%s: cannot write the training log", o->log);
+                return QC_ERR_IO;
+            }
+            if (!isfinite(loss_sum)) {
+                qc_progress_end(&prog);
+                qc_log_error("epoch %lld, batch %lld: the loss is %s (batch loss %g); "
+                             "stopped. Last good checkpoint: %s", (long long)e + 1,
+                             (long long)b + 1, isnan(loss_sum) ? "NaN" : "infinite",
+                             loss_sum - before,
+                             o->checkpoint && e > first_epoch ? o->checkpoint : "none");
+                return QC_ERR_NUMERIC;
+            }
+            snprintf(extra, sizeof(extra), "loss %.4f, acc %.2f%%", loss_sum / (double)seen,
+                     100.0 * (double)correct / (double)seen);
+            qc_progress_update(&prog, seen, extra);
+            if (qc_interrupted(&sig)) {
+                qc_progress_end(&prog);
+                qc_log_error("interrupted by signal %d in epoch %lld after batch %lld; "
+                             "nothing written%s%s", sig, (long long)e + 1, (long long)b + 1,
+                             o->checkpoint && e > first_epoch ? "; resume from " : "",
+                             o->checkpoint && e > first_epoch ? o->checkpoint : "");
+                return QC_ERR_INTERRUPTED;
+            }
+        }
+        secs = qc_progress_end(&prog);
+        rep->images += seen;
+        rep->last_loss = loss_sum / (double)seen;
+        rep->epochs_run = (int)(e + 1 - first_epoch);
+        if (t->valid && t->valid->n > 0) {
+            st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc);
+            if (st != QC_OK)
+                return st;
+            if (!t->has_best || vacc > t->best_acc) {
+                t->has_best = true;
+                t->best_acc = vacc;
+                t->best_epoch = (int)e + 1;
+                st = t->be->ops->download(t->be, t->best, qc_plan_state(t->plan),
+                                          (size_t)n_state * sizeof(float));
+                if (st != QC_OK)
+                    return st;
+            }
+        }
+        if (!o->quiet) {
+            printf("epoch %lld/%d: loss %.4f, train top-1 %.2f%%", (long long)e + 1, o->epochs,
+                   rep->last_loss, 100.0 * (double)correct / (double)seen);
+            if (vacc >= 0)
+                printf(", validation top-1 %.2f%%", vacc);
+            printf(", %.1f s, %.0f images/s\n", secs, (double)seen / (secs > 0 ? secs : 1e-9));
+            fflush(stdout);
+        }
+        if (o->checkpoint) {
+            st = save_checkpoint(t, e + 1);
+            if (st != QC_OK)
+                return st;
+        }
+    }
+    rep->secs = qc_now() - t0;
+    return QC_OK;
+}
+
+static enum qc_status setup(struct trainer *t)
+{
+    int64_t n_state;
+    enum qc_status st;
+
+    st = qc_data_cfg_from_recipe(t->r, &t->dcfg);
+    if (st != QC_OK)
+        return st;
+    st = qc_data_load(t->dcfg, QC_SPLIT_LEARN, &t->learn);
+    if (st != QC_OK)
+        return st;
+    st = qc_data_load(t->dcfg, QC_SPLIT_VALIDATION, &t->valid);
+    if (st != QC_OK)
+        return st;
+    if (!t->o->skip_eval) {
+        st = qc_data_load(t->dcfg, QC_SPLIT_TEST, &t->test);
+        if (st != QC_OK)
+            return st;
+    }
+    t->n_learn = t->o->limit ? QC_MIN(t->o->limit, t->learn->n) : t->learn->n;
+    t->batch = t->o->batch ? t->o->batch : qc_data_cfg_batch(t->dcfg);
+    st = qc_plan_new_train(t->g, t->be, t->batch, &t->plan);
+    if (st != QC_OK)
+        return st;
+    if (qc_plan_batch(t->plan) != t->batch) {
+        qc_log_error("%s: the model's input has a fixed batch size of %lld; training needs a "
+                     "symbolic batch axis or --batch %lld", t->g->path,
+                     (long long)qc_plan_batch(t->plan), (long long)qc_plan_batch(t->plan));
+        return QC_ERR_UNSUPPORTED;
+    }
+    st = qc_eval_check(t->g, t->plan, t->dcfg);
+    if (st != QC_OK)
+        return st;
+    t->classes = qc_plan_value(t->plan, qc_plan_logits(t->plan))->shape.dims[1];
+    st = setup_solvers(t);
+    if (st != QC_OK)
+        return st;
+    n_state = qc_plan_n_state(t->plan);
+    t->x = qc_malloc(qc_tensor_nbytes(qc_plan_input(t->plan, 0)));
+    t->z = qc_malloc((size_t)(t->batch * t->classes) * sizeof(float));
+    t->dz = qc_malloc((size_t)(t->batch * t->classes) * sizeof(float));
+    t->labels = qc_malloc((size_t)t->batch * sizeof(int32_t));
+    t->perm = qc_malloc((size_t)t->n_learn * sizeof(int64_t));
+    t->best = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
+    t->host_state = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
+    t->host_opt = qc_malloc((size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float));
+    if (!t->x || !t->z || !t->dz || !t->labels || !t->perm || !t->best || !t->host_state ||
+        !t->host_opt)
+        return QC_ERR_NOMEM;
+    return QC_OK;
+}
+
+static void teardown(struct trainer *t)
+{
+    if (t->opt)
+        t->be->ops->release(t->be, t->opt);
+    qc_plan_free(t->plan);
+    qc_dataset_free(t->learn);
+    qc_dataset_free(t->valid);
+    qc_dataset_free(t->test);
+    qc_data_cfg_free(t->dcfg);
+    qc_free(t->groups);
+    qc_free(t->so);
+    qc_free(t->x);
+    qc_free(t->z);
+    qc_free(t->dz);
+    qc_free(t->labels);
+    qc_free(t->perm);
+    qc_free(t->best);
+    qc_free(t->host_state);
+    qc_free(t->host_opt);
+}
+
+enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc_backend *be,
+                        const struct qc_train_opts *o, struct qc_train_report *rep)
+{
+    struct trainer t;
+    int64_t epochs_done = 0;
+    enum qc_status st;
+
+    memset(&t, 0, sizeof(t));
+    memset(rep, 0, sizeof(*rep));
+    rep->test_before = rep->test_after = rep->valid_best = -1.0;
+    t.g = g;
+    t.r = r;
+    t.be = be;
+    t.o = o;
+    t.best_acc = -1.0;
+    st = setup(&t);
+    if (st != QC_OK)
+        goto out;
+    if (o->resume) {
+        st = load_checkpoint(&t, &epochs_done);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (t.test) {
+        st = evaluate_split(&t, t.test, QC_SPLIT_TEST, "test (before)", &rep->test_before);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (o->log) {
+        t.log = fopen(o->log, "w");
+        if (!t.log || fprintf(t.log, "epoch,batch,samples,loss,accuracy,lr\n") < 0) {
+            qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
+            st = QC_ERR_IO;
+            goto out;
+        }
+    }
+    qc_interrupt_install();
+    st = run_epochs(&t, epochs_done, rep);
+    if (st != QC_OK)
+        goto out;
+    if (o->keep_best && t.has_best) {
+        st = be->ops->upload(be, qc_plan_state(t.plan), t.best,
+                             (size_t)qc_plan_n_state(t.plan) * sizeof(float));
+        if (st != QC_OK)
+            goto out;
+    }
+    rep->valid_best = t.has_best ? t.best_acc : -1.0;
+    rep->best_epoch = t.best_epoch;
+    if (t.test) {
+        st = evaluate_split(&t, t.test, QC_SPLIT_TEST, "test (after)", &rep->test_after);
+        if (st != QC_OK)
+            goto out;
+    }
+    st = qc_plan_store_params(t.plan, g);
+out:
+    if (t.log && fclose(t.log) != 0 && st == QC_OK) {
+        qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
+        st = QC_ERR_IO;
+    }
+    teardown(&t);
+    return st;
+}

@@ -1,0 +1,64 @@
+/*
+ * train.h - fine-tuning a float graph on the recipe's data (DESIGN §5, §7).
+ *
+ * qc_train() builds a training plan for the graph, reads the solvers of
+ * every parameter from the recipe (global Solvers.*, then the section of the
+ * node that owns the parameter: its name, its output name, or
+ * [onnx:Conv_def] / [onnx:Fc_def] / [onnx:BatchNorm_def]; WeightsSolver.*
+ * for weights and BatchNorm scales, BiasSolver.* for biases), and runs
+ * epochs over the learn split: seeded shuffle, the recipe's transformations,
+ * training-mode forward, softmax cross-entropy on the logits, backward,
+ * solver updates every IterationSize batches.  After each epoch it measures
+ * the validation split (when the recipe has one), keeps the best or the last
+ * weights, and writes a checkpoint if asked.  At the end the weights are
+ * stored back into the graph's initializers; test accuracy before and after
+ * is reported.
+ *
+ * Repeatability: the shuffle, the random transformations and Dropout draw
+ * from generators seeded with (seed, epoch), so a run resumed from an
+ * end-of-epoch checkpoint ends with the same weights as an uninterrupted
+ * one (same seed, same thread count).  The last partial batch of an epoch is
+ * dropped (the plan is sized for one batch).
+ */
+#ifndef QATCONV_SRC_TRAIN_TRAIN_H
+#define QATCONV_SRC_TRAIN_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../backend/backend.h"
+#include "../data/data.h"
+#include "../graph.h"
+#include "../qc.h"
+#include "../recipe.h"
+
+struct qc_train_opts {
+    int         epochs;          /* > 0                                          */
+    int64_t     batch;           /* 0: the recipe's BatchSize                    */
+    uint64_t    seed;
+    bool        keep_best;       /* best validation epoch (else the last)        */
+    bool        progress;        /* terminal status line                         */
+    bool        quiet;           /* no per-epoch lines                           */
+    bool        shuffle;         /* false: learn images in file order            */
+    int64_t     limit;           /* use only the first N learn images (0 = all)  */
+    const char *checkpoint;      /* write after every epoch, or NULL             */
+    const char *resume;          /* start from this checkpoint, or NULL          */
+    bool        skip_eval;       /* no test evaluation before/after               */
+    const char *log;             /* CSV of every batch: epoch,batch,samples,loss,
+                                    accuracy,lr (or NULL)                         */
+};
+
+struct qc_train_report {
+    double  test_before, test_after;   /* top-1 %, -1 when not measured      */
+    double  valid_best;                /* best validation top-1 %, -1 if none */
+    int     best_epoch;
+    int     epochs_run;
+    double  last_loss;                 /* mean training loss of the last epoch */
+    double  secs;
+    int64_t images;                    /* training images processed           */
+};
+
+enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc_backend *be,
+                        const struct qc_train_opts *o, struct qc_train_report *rep);
+
+#endif
