@@ -21,6 +21,7 @@ int main(void)
     srunner_add_suite(sr, qc_suite_grad_act());
     srunner_add_suite(sr, qc_suite_grad_layout());
     srunner_add_suite(sr, qc_suite_solver());
+    srunner_add_suite(sr, qc_suite_train_plan());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

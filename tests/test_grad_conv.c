@@ -45,22 +45,25 @@ static struct qc_gc_input gabsent(void)
  * no kinks, and the forward's float rounding stays far below the 1e-3
  * tolerance of the difference quotients. */
 static void check(const char *op, const char *attrs, int n_in, const struct qc_gc_input *in,
-                  int threads, uint64_t seed)
+                  int threads, bool training, uint64_t seed)
 {
     struct qc_gc_opts o;
     memset(&o, 0, sizeof(o));
+    o.training = training;
     o.lo = -0.0625f;
     o.hi = 0.0625f;
     o.threads = threads;
     o.seed = seed;
     double e = qc_gradcheck(op, attrs, n_in, in, &o);
     if (getenv("QC_GC_VERBOSE"))
-        fprintf(stderr, "%-14s %-48s t%d  worst %.2e\n", op, attrs, threads, e);
+        fprintf(stderr, "%-14s %-48s t%d%s  worst %.2e\n", op, attrs, threads,
+                training ? " train" : "", e);
 }
 
-/* A Conv or ConvTranspose case at 1 and at 2 threads.  x, w: shapes of
- * rank nd; bias: c (> 0) for a bias of that size, 0 for none; which:
- * bitmask of the inputs whose gradient is checked (1 x, 2 w, 4 b). */
+/* A Conv or ConvTranspose case at 1 and at 2 threads, in inference and in
+ * training mode (where Conv keeps its columns for the backward).  x, w:
+ * shapes of rank nd; bias: c (> 0) for a bias of that size, 0 for none;
+ * which: bitmask of the inputs whose gradient is checked (1 x, 2 w, 4 b). */
 static void conv_case(const char *op, const char *attrs, int nd, const int64_t *x,
                       const int64_t *w, int64_t bias, unsigned which, uint64_t seed)
 {
@@ -69,7 +72,8 @@ static void conv_case(const char *op, const char *attrs, int nd, const int64_t *
     in[1] = gin(nd, w, which & 2);
     in[2] = gin(1, &bias, which & 4);
     for (int threads = 1; threads <= 2; threads++)
-        check(op, attrs, bias > 0 ? 3 : 2, in, threads, seed);
+        for (int training = 0; training <= 1; training++)
+            check(op, attrs, bias > 0 ? 3 : 2, in, threads, training, seed);
 }
 
 #define ALL 7u
@@ -141,6 +145,9 @@ START_TEST(conv_chunks)
     conv_case("Conv", "pads=1,1,1,1", 4, x, w, 2, ALL, 19);
     conv_case("Conv", "pads=1,1,1,1", 4, x, w, 2, 2u, 20);    /* dW only (first layer) */
     conv_case("Conv", "pads=1,1,1,1", 4, x, w, 2, 1u, 21);    /* dX only */
+    /* flat, wide images: 3 per product */
+    conv_case("Conv", "pads=1,1,1,1", 4, (const int64_t[]){3, 2, 4, 40},
+              (const int64_t[]){2, 2, 3, 3}, 2, ALL, 26);
 }
 END_TEST
 
@@ -204,7 +211,7 @@ static void gemm_case(const char *attrs, int64_t ra, int64_t ca, int64_t rb, int
     in[0] = gin(2, a, true);
     in[1] = gin(2, b, true);
     in[2] = cnd < 0 ? gabsent() : gin(cnd, cd, true);
-    check("Gemm", attrs, 3, in, threads, seed);
+    check("Gemm", attrs, 3, in, threads, false, seed);
 }
 
 START_TEST(gemm_plain_and_transposed)
@@ -247,7 +254,7 @@ static void matmul_case(int na, const int64_t *a, int nb, const int64_t *b, int 
     struct qc_gc_input in[2];
     in[0] = gin(na, a, true);
     in[1] = gin(nb, b, true);
-    check("MatMul", "", 2, in, threads, seed);
+    check("MatMul", "", 2, in, threads, false, seed);
 }
 
 START_TEST(matmul_plain_and_1d)

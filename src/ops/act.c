@@ -138,14 +138,21 @@ static void pointwise_backward(enum act_fn fn, float a, float b, const float *re
 #pragma omp parallel for num_threads(threads) schedule(static) if (par)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t lo = c * ACT_CHUNK, hi = QC_MIN(n, lo + ACT_CHUNK);
+        /* Each select picks between a loaded dy and 0 and any arithmetic comes
+         * after it: with trapping math, GCC vectorizes only that form. */
         switch (fn) {
         case ACT_RELU: /* dx += dy * [x > 0] */
-            for (int64_t i = lo; i < hi; i++)
-                dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+            for (int64_t i = lo; i < hi; i++) {
+                float g = dy[i];
+                dx[i] += x[i] > 0.0f ? g : 0.0f;
+            }
             break;
         case ACT_LEAKY: /* dx += dy * (x >= 0 ? 1 : a) */
-            for (int64_t i = lo; i < hi; i++)
-                dx[i] += dy[i] * (x[i] >= 0.0f ? 1.0f : a);
+            for (int64_t i = lo; i < hi; i++) {
+                float v = x[i], g = dy[i];
+                float gp = v >= 0.0f ? g : 0.0f, gn = v >= 0.0f ? 0.0f : g;
+                dx[i] += gp + a * gn;
+            }
             break;
         case ACT_SIGMOID: /* dx += dy * y * (1 - y) */
             for (int64_t i = lo; i < hi; i++)
@@ -157,24 +164,25 @@ static void pointwise_backward(enum act_fn fn, float a, float b, const float *re
             break;
         case ACT_HARD_SIGMOID: /* dx += dy * a * [0 < a*x + b < 1] */
             for (int64_t i = lo; i < hi; i++) {
-                float t = a * x[i] + b;
-                dx[i] += t > 0.0f && t < 1.0f ? a * dy[i] : 0.0f;
+                float t = a * x[i] + b, g = dy[i];
+                dx[i] += a * (((t > 0.0f) & (t < 1.0f)) ? g : 0.0f);
             }
             break;
         case ACT_HARD_SWISH:
             /* y = x * h, h = clamp(x/6 + 1/2, 0, 1):
              * dx += dy * (x <= -3 ? 0 : x >= 3 ? 1 : x/3 + 1/2) */
             for (int64_t i = lo; i < hi; i++) {
-                float v = x[i];
-                float g = v * (1.0f / 3.0f) + 0.5f;
-                g = v <= -3.0f ? 0.0f : g;
-                g = v >= 3.0f ? 1.0f : g;
-                dx[i] += dy[i] * g;
+                float v = x[i], g = dy[i];
+                float gin = ((v > -3.0f) & (v < 3.0f)) ? g : 0.0f;
+                float ghi = v >= 3.0f ? g : 0.0f;
+                dx[i] += ghi + gin * (v * (1.0f / 3.0f) + 0.5f);
             }
             break;
         case ACT_CLIP: /* dx += dy * [a < x < b]; the bounds get no gradient */
-            for (int64_t i = lo; i < hi; i++)
-                dx[i] += x[i] > a && x[i] < b ? dy[i] : 0.0f;
+            for (int64_t i = lo; i < hi; i++) {
+                float v = x[i], g = dy[i];
+                dx[i] += ((v > a) & (v < b)) ? g : 0.0f;
+            }
             break;
         }
     }

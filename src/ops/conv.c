@@ -16,7 +16,9 @@
  *   ConvTranspose  col = w_g^T * x_g                     [M_g*KV, L_in]
  *                  y_g = col2im(col)  (y zeroed first)   [M_g, out...]
  * CPU backward (formulas next to each kernel): the same lowering run
- * backwards; the columns are recomputed from x (or dY), not saved.
+ * backwards.  A training forward keeps its columns in the node's saved
+ * state when they are small (conv_saved), and the backward's dW product
+ * reads them from there; otherwise the backward lowers x again.
  * Small images are lowered several at a time into one wider product (see
  * conv_chunking), then scattered back to NCHW.  Groups with one input channel
  * (depthwise) skip the lowering and run a direct loop, parallel (OpenMP,
@@ -460,6 +462,48 @@ static size_t conv_workspace(const struct qc_node *n, const struct qc_tensor *co
     return (size_t)(s.total * conv_threads(&d, &c, QC_MAX(threads, 1))) * sizeof(float);
 }
 
+/* A training Conv keeps its columns for the backward when all of them
+ * take at most SAVED_COL_BYTES: group g of chunk ci has its col [rows,
+ * nb*L] at (ci*group + g)*rows*nb*L floats of the saved state.  Small images are where lowering costs most
+ * next to the products (short lines); large ones would need too much
+ * memory.  Returns the floats, 0 when the columns are not kept. */
+#define SAVED_COL_BYTES ((int64_t)32 << 20)
+
+static int64_t conv_saved_floats(const struct conv_dims *d, const struct conv_chunk *c,
+                                 bool transpose)
+{
+    int64_t n_chunks = (d->batch + c->nb - 1) / c->nb;
+    int64_t floats = n_chunks * d->group * c->rows * c->nb * c->cols;
+    if (transpose || c->direct || conv_is_depthwise(d))
+        return 0;
+    return floats * (int64_t)sizeof(float) <= SAVED_COL_BYTES ? floats : 0;
+}
+
+static size_t conv_saved(const struct qc_node *n, const struct qc_tensor *const *in,
+                         const struct qc_tensor *const *out)
+{
+    const struct conv_params *p = n->params;
+    struct conv_dims d;
+    struct conv_chunk c;
+    (void)out;
+    if (conv_resolve(n, "saved", in, &d) != QC_OK)
+        return 0;
+    c = conv_chunking(&d, p->transpose);
+    return (size_t)conv_saved_floats(&d, &c, p->transpose) * sizeof(float);
+}
+
+/* The saved columns when this call may use them (training, state large
+ * enough), else NULL. */
+static float *conv_saved_cols(const struct qc_op_ctx *ctx, const struct conv_dims *d,
+                              const struct conv_chunk *c, bool transpose)
+{
+    int64_t floats = conv_saved_floats(d, c, transpose);
+    if (!ctx->training || !ctx->saved || floats == 0 ||
+        ctx->saved_size < (size_t)floats * sizeof(float))
+        return NULL;
+    return ctx->saved;
+}
+
 /* y[n, m, :] += b[m] over batch*channels planes of plane elements. */
 static void add_bias(float *y, const float *b, int64_t batch, int64_t channels, int64_t plane,
                      int threads)
@@ -618,11 +662,12 @@ static void depthwise_backward(const struct conv_dims *d, const float *x, const 
 /* Images img0 .. img0+nb-1 (fewer at the end) through im2col + sgemm:
  * y_g[M_g, cnt*L] = w_g[M_g, C_g*KV] * col[C_g*KV, cnt*L], then scattered
  * back to NCHW when several images share one product.  ws: this thread's
- * workspace slice. */
+ * workspace slice; scol: where to keep this chunk's columns, or NULL. */
 static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const struct conv_dims *d,
                                          const struct conv_chunk *ch,
                                          const struct conv_slice *sl, const float *x,
-                                         const float *w, float *y, int64_t img0, float *ws)
+                                         const float *w, float *y, int64_t img0, float *ws,
+                                         float *scol)
 {
     const struct qc_conv_geom *g = &d->geom;
     int64_t cg = d->c_in / d->group, mg = d->c_out / d->group;
@@ -630,10 +675,10 @@ static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const stru
     int64_t l = ch->cols;
     int64_t cnt = QC_MIN(ch->nb, d->batch - img0);
     int64_t ld = cnt * l;
-    float *col = ws + sl->col;
     float *tmp = ws + sl->aux;
     for (int64_t grp = 0; grp < d->group; grp++) {
         const float *src = x + (img0 * d->c_in + grp * cg) * lin;
+        float *col = scol ? scol + grp * ch->rows * ld : ws + sl->col;
         float *yg = y + (img0 * d->c_out + grp * mg) * l;
         enum qc_status st;
         if (!ch->direct) {
@@ -705,13 +750,15 @@ static void chunk_bias_grad(const struct conv_dims *d, const float *dy, int64_t 
  *   dW_g += dY_g * col^T           [M_g, C_g*KV]   (into this thread's dw)
  *   dX_g += col2im(W_g^T * dY_g)   [C_g, in...]    (straight into dX)
  *   dB   += sum over images and positions of dY    (into this thread's db)
- * dY_g of several images is first gathered side by side into aux. */
+ * dY_g of several images is first gathered side by side into aux.  scol:
+ * the chunk's columns kept by the forward, or NULL to lower x again. */
 static enum qc_status conv_chunk_backward(const struct qc_op_ctx *ctx,
                                           const struct conv_dims *d,
                                           const struct conv_chunk *ch,
                                           const struct conv_slice *sl, const float *x,
                                           const float *w, const float *dy, float *dx,
-                                          bool want_dw, bool want_db, int64_t img0, float *ws)
+                                          bool want_dw, bool want_db, int64_t img0, float *ws,
+                                          const float *scol)
 {
     const struct qc_conv_geom *g = &d->geom;
     int64_t cg = d->c_in / d->group, mg = d->c_out / d->group;
@@ -738,8 +785,8 @@ static enum qc_status conv_chunk_backward(const struct qc_op_ctx *ctx,
             dyg = dybuf;
         }
         if (want_dw) {
-            const float *src = xg;
-            if (!ch->direct) {
+            const float *src = scol ? scol + grp * ch->rows * ld : xg;
+            if (!ch->direct && !scol) {
                 for (int64_t j = 0; j < cnt; j++)
                     qc_im2col(g, xg + j * d->c_in * lin, col + j * l, ld, 1);
                 src = col;
@@ -845,6 +892,7 @@ struct conv_run {
     struct conv_slice        sl;
     const float             *x, *w, *dy;
     float                   *y, *dx;
+    float                   *saved_col;   /* columns kept for the backward, or NULL */
     bool                     want_dw, want_db;
 };
 
@@ -864,19 +912,23 @@ static enum qc_status conv_run_chunks(const struct qc_op_ctx *ctx, const struct 
         for (int t = 0; t < threads; t++)
             memset((float *)ctx->workspace + t * r->sl.total + r->sl.dw, 0,
                    (size_t)(r->sl.total - r->sl.dw) * sizeof(float));
+#ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#endif
     for (int64_t ci = 0; ci < n_chunks; ci++) {
         int tid = 0;
-        float *ws;
+        float *ws, *scol;
         enum qc_status cst = QC_OK;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
         ws = (float *)ctx->workspace + (size_t)tid * (size_t)r->sl.total;
+        scol = r->saved_col ? r->saved_col + ci * d->group * r->ch.rows * r->ch.nb * r->ch.cols
+                            : NULL;
         switch (r->pass) {
         case PASS_CONV_FORWARD:
             cst = conv_chunk_forward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->y, ci * r->ch.nb,
-                                     ws);
+                                     ws, scol);
             break;
         case PASS_CONVT_FORWARD:
             cst = convt_chunk_forward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->y, ci * r->ch.nb,
@@ -884,7 +936,7 @@ static enum qc_status conv_run_chunks(const struct qc_op_ctx *ctx, const struct 
             break;
         case PASS_CONV_BACKWARD:
             cst = conv_chunk_backward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->dy, r->dx,
-                                      r->want_dw, r->want_db, ci * r->ch.nb, ws);
+                                      r->want_dw, r->want_db, ci * r->ch.nb, ws, scol);
             break;
         case PASS_CONVT_BACKWARD:
             cst = convt_chunk_backward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->dy, r->dx,
@@ -892,7 +944,9 @@ static enum qc_status conv_run_chunks(const struct qc_op_ctx *ctx, const struct 
             break;
         }
         if (cst != QC_OK) {
+#ifdef _OPENMP
 #pragma omp critical(qc_conv_status)
+#endif
             st = cst;
         }
     }
@@ -940,6 +994,7 @@ static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_
     r.pass = p->transpose ? PASS_CONVT_FORWARD : PASS_CONV_FORWARD;
     r.ch = conv_chunking(&d, p->transpose);
     r.sl = conv_slice_layout(&d, &r.ch);
+    r.saved_col = conv_saved_cols(ctx, &d, &r.ch, p->transpose);
     st = conv_run_chunks(ctx, &r);
     if (st != QC_OK)
         return st;
@@ -987,6 +1042,7 @@ static enum qc_status conv_backward_cpu(const struct qc_node *n, const struct qc
     r.pass = p->transpose ? PASS_CONVT_BACKWARD : PASS_CONV_BACKWARD;
     r.ch = conv_chunking(&d, p->transpose);
     r.sl = conv_slice_layout(&d, &r.ch);
+    r.saved_col = conv_saved_cols(ctx, &d, &r.ch, p->transpose);
     r.want_dw = dw != NULL;
     r.want_db = db != NULL;
     st = conv_run_chunks(ctx, &r);
@@ -1006,6 +1062,7 @@ const struct qc_op_def qc_op_conv = {
     .parse = conv_parse,
     .infer = conv_infer,
     .workspace = conv_workspace,
+    .saved = conv_saved,
     .cpu = {.forward = conv_forward_cpu, .backward = conv_backward_cpu},
 };
 

@@ -98,7 +98,9 @@ static enum qc_status par_sgemm(const struct qc_op_ctx *ctx, bool ta, bool tb, i
     if (threads <= 1 || m * n * k < PAR_MIN_MACS)
         return qc_sgemm(ctx->be, ta, tb, m, n, k, alpha, a, b, beta, c);
     blk = ((span + threads - 1) / threads + 15) / 16 * 16;
+#ifdef _OPENMP
 #pragma omp parallel for num_threads((int)threads) schedule(static)
+#endif
     for (int64_t t = 0; t < threads; t++) {
         int64_t lo = QC_MIN(t * blk, span), hi = QC_MIN(lo + blk, span);
         struct qc_gemm_args g = {
@@ -122,7 +124,9 @@ static enum qc_status par_sgemm(const struct qc_op_ctx *ctx, bool ta, bool tb, i
         }
         cst = qc_backend_sgemm(ctx->be, &g);
         if (cst != QC_OK) {
+#ifdef _OPENMP
 #pragma omp critical(qc_gemm_status)
+#endif
             st = cst;
         }
     }

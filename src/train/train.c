@@ -390,10 +390,9 @@ static enum qc_status run_epochs(struct trainer *t, int64_t first_epoch,
             }
             if (!isfinite(loss_sum)) {
                 qc_progress_end(&prog);
-                qc_log_error("epoch %lld, batch %lld: the loss is %s (batch loss %g); "
-                             "stopped. Last good checkpoint: %s", (long long)e + 1,
+                qc_log_error("epoch %lld, batch %lld: the loss is %s; stopped (lower the "
+                             "learning rate?). Last good checkpoint: %s", (long long)e + 1,
                              (long long)b + 1, isnan(loss_sum) ? "NaN" : "infinite",
-                             loss_sum - before,
                              o->checkpoint && e > first_epoch ? o->checkpoint : "none");
                 return QC_ERR_NUMERIC;
             }
@@ -525,6 +524,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     int64_t epochs_done = 0;
     enum qc_status st;
 
+    qc_interrupt_install();   /* a signal during setup stops at the first batch */
     memset(&t, 0, sizeof(t));
     memset(rep, 0, sizeof(*rep));
     rep->test_before = rep->test_after = rep->valid_best = -1.0;
@@ -554,7 +554,6 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
             goto out;
         }
     }
-    qc_interrupt_install();
     st = run_epochs(&t, epochs_done, rep);
     if (st != QC_OK)
         goto out;
