@@ -9,7 +9,8 @@
  * and 2 threads.  Gemm covers alpha/beta, transA/transB and every C form
  * (absent, scalar, [N], [1,N], [M,1], [1,1], [M,N]); MatMul covers 1-D
  * promotion of either or both operands and batch broadcasting of either.
- * Shapes are small so the suite runs in a few seconds.
+ * Shapes are small so the suite runs in a few seconds.  QC_GC_VERBOSE=1
+ * prints the worst relative error of every case.
  */
 #include <config.h>
 
