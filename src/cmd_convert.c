@@ -19,6 +19,7 @@
 #include "onnx/onnx_io.h"
 #include "plan.h"
 #include "recipe.h"
+#include "recipe_match.h"
 #include "train/train.h"
 
 /* True if both paths name the same existing file. */
@@ -77,6 +78,9 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
     int epochs = 0;
 
     st = qc_recipe_load(cli->recipe, cli->lenient, &r);
+    if (st != QC_OK)
+        goto out;
+    st = qc_recipe_check_sections(r, g, cli->lenient);
     if (st != QC_OK)
         goto out;
     st = epochs_of(cli, r, &epochs);

@@ -1201,6 +1201,32 @@ const char *qc_recipe_section_name(const struct qc_recipe *r, int i)
     return r->s[i].name;
 }
 
+bool qc_recipe_section_is_node(const struct qc_recipe *r, int i)
+{
+    QC_ASSERT(i >= 0 && i < r->n_s);
+    return r->s[i].cls == SEC_NODE;
+}
+
+bool qc_recipe_section_is_base(const struct qc_recipe *r, int i)
+{
+    QC_ASSERT(i >= 0 && i < r->n_s);
+    for (int j = 0; j < r->n_s; j++) {
+        for (int b = 0; b < r->s[j].n_bases; b++)
+            if (strcmp(r->s[j].bases[b], r->s[i].name) == 0)
+                return true;
+        for (int c = 0; c < r->s[j].n_cfg; c++)
+            if (r->s[j].cfg[c] == i)
+                return true;
+    }
+    return false;
+}
+
+int qc_recipe_section_line(const struct qc_recipe *r, int i)
+{
+    QC_ASSERT(i >= 0 && i < r->n_s);
+    return r->s[i].line;
+}
+
 bool qc_recipe_has_section(const struct qc_recipe *r, const char *section)
 {
     return find_section(r, section) >= 0;

@@ -38,6 +38,13 @@ const char *qc_recipe_path(const struct qc_recipe *r);
 int qc_recipe_n_sections(const struct qc_recipe *r);
 const char *qc_recipe_section_name(const struct qc_recipe *r, int i);
 bool qc_recipe_has_section(const struct qc_recipe *r, const char *section);
+/* Section i configures graph nodes (not global, [database], [sp]/[env], a
+ * transformation or an ONNX section). */
+bool qc_recipe_section_is_node(const struct qc_recipe *r, int i);
+/* Section i is inherited by another section or named in a ConfigSection. */
+bool qc_recipe_section_is_base(const struct qc_recipe *r, int i);
+/* Line of section i's header. */
+int qc_recipe_section_line(const struct qc_recipe *r, int i);
 bool qc_recipe_has_key(const struct qc_recipe *r, const char *section, const char *key);
 
 /* Typed getters with defaults (used when the key is absent).  Keys are

@@ -1,6 +1,865 @@
+/*
+ * test_quant.c - the quantizer kernels of src/quant (SAT weights, CG-PACT
+ * activations, LSQ): hand-computed levels for every mode and R in
+ * {1, 2, 3, 15, 255} (expected integers computed once with numpy float32 /
+ * float64, script below, with every non-tie value checked to lie at least
+ * 2e-3 of a step away from a rounding midpoint), exact ties (round half to
+ * even), the guards (m = 0, S = 0, α and s at their bounds), every R from 1 to
+ * 255, finite-difference checks of the gradients where the forward is
+ * differentiable, bit-exact integer images, and thread-count invariance.
+ *
+ * Expected values (numpy):
+ *   W = [-1.3, -1.1152, -0.5355, -0.2916, 0, 0.3809, 0.9, 1.2479] (float32)
+ *   t = tanh(W); m = max|t|; r = t/m; levels as in quant.h, rint = half-even;
+ *   S = sqrt(F·var(k/div, ddof=1)), F = 10.
+ *   SAT act: α = 2, j = clip(rint(x/(α/R)), 0, R);  LSQ: s = 0.25, k = clip(rint(x/s)).
+ *
+ * Finite differences.  Rounding is straight-through in every backward, so a
+ * central difference of the rounded forward (piecewise constant in W and x)
+ * cannot check the rounded part.  What is checked:
+ *   - SAT weights: the clamp stage (no rounding) with m and S held at the
+ *     values of the unperturbed forward, as DESIGN §5 specifies (S enters as
+ *     Q = Q_noscale/S0); the quantized modes' backward is then checked to be
+ *     c times the clamp-stage gradient of the same pre-rounding map.
+ *   - dα (SAT act) and ds (LSQ): the forward is differentiable in α and s away
+ *     from rounding steps (j fixed): FD gives Σ dy·j/R resp. Σ dy·j inside,
+ *     and exactly the clipped terms outside.  The backward adds the STE term
+ *     −Σ_inside dy·x/α resp. −Σ_inside dy·v; the test checks
+ *     backward == FD − that term, elements near a step or bound excluded.
+ */
 #include <config.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/quant/quant.h"
 #include "testutil.h"
+
+#define NEAR(a, b, tol)                                                                  \
+    ck_assert_msg(fabs((double)(a) - (double)(b)) <= (tol), "%s = %.9g, expected %.9g", #a, \
+                  (double)(a), (double)(b))
+
+static const int test_ranges[5] = { 1, 2, 3, 15, 255 };
+
+static const float vec_w[8] = { -1.3f, -1.1152f, -0.5355f, -0.2916f,
+                                0.0f,  0.3809f,  0.9f,     1.2479f };
+
+/* Levels k of vec_w, [mode][range index], mode order of enum qc_sat_mode. */
+static const int32_t vec_k[QC_SAT_MODE_COUNT][5][8] = {
+    [QC_SAT_DEFAULT] = {
+        { -1, -1, -1, -1, -1, 1, 1, 1 },
+        { -2, -2, -2, 0, 0, 0, 2, 2 },
+        { -3, -3, -1, -1, 1, 1, 3, 3 },
+        { -15, -15, -9, -5, 1, 7, 13, 15 },
+        { -255, -239, -145, -83, 1, 107, 211, 251 },
+    },
+    [QC_SAT_SYMMETRIC] = {
+        { -1, -1, -1, -1, -1, 1, 1, 1 },   /* R = 1: the DEFAULT grid */
+        { -1, -1, -1, 0, 0, 0, 1, 1 },
+        { -1, -1, -1, 0, 0, 0, 1, 1 },
+        { -7, -7, -4, -2, 0, 3, 6, 7 },
+        { -127, -119, -72, -42, 0, 54, 106, 125 },
+    },
+    [QC_SAT_ASYMMETRIC] = {
+        { -1, -1, -1, -1, -1, 1, 1, 1 },   /* R = 1: the DEFAULT grid */
+        { -2, -2, -1, -1, 0, 0, 1, 1 },
+        { -2, -2, -1, -1, 0, 0, 1, 1 },
+        { -8, -8, -5, -3, 0, 3, 6, 7 },
+        { -128, -120, -73, -42, 0, 53, 105, 125 },
+    },
+    [QC_SAT_FULLRANGE] = {
+        { -1, -1, -1, -1, -1, 1, 1, 1 },
+        { -2, -2, -2, 0, 0, 2, 2, 2 },
+        { -3, -3, -3, -1, 1, 1, 3, 3 },
+        { -15, -15, -9, -5, 1, 7, 13, 15 },
+        { -255, -239, -145, -85, 1, 107, 213, 251 },
+    },
+};
+
+/* r = tanh(W)/m of vec_w, m = tanh(1.3) */
+static const double vec_r[8] = { -1.0,        -0.935210884, -0.568133831, -0.329115868,
+                                 0.0,         0.42181623,   0.831238866,  0.983719289 };
+#define VEC_M 0.861723185
+
+static void sat_cfg(struct qc_sat_wcfg *c, enum qc_sat_mode mode, int range, bool quant,
+                    bool scaling, int64_t fanout)
+{
+    c->mode = mode;
+    c->range = range;
+    c->apply_quant = quant;
+    c->apply_scaling = scaling;
+    c->fanout = fanout;
+}
+
+static int sat_div(enum qc_sat_mode mode, int range)
+{
+    if ((mode == QC_SAT_SYMMETRIC || mode == QC_SAT_ASYMMETRIC) && range >= 2)
+        return range / 2;
+    return range;
+}
+
+/* Deterministic uniform [lo, hi) from a 32-bit LCG. */
+static float urand(uint32_t *s, float lo, float hi)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)((*s >> 8) * (1.0 / 16777216.0));
+}
+
+static float *falloc(int64_t n)
+{
+    float *p = calloc((size_t)n, sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* ---- SAT weights -------------------------------------------------------------------------- */
+
+START_TEST(test_sat_w_vectors)
+{
+    for (int mode = 0; mode < QC_SAT_MODE_COUNT; mode++) {
+        for (int ri = 0; ri < 5; ri++) {
+            int R = test_ranges[ri], div = sat_div(mode, R);
+            struct qc_sat_wcfg c;
+            struct qc_sat_wstate st, st2;
+            float q[8];
+            int32_t k[8];
+            sat_cfg(&c, mode, R, true, false, 0);
+            qc_sat_weight_forward(&c, vec_w, q, 8, 1, &st);
+            qc_sat_weight_image(&c, vec_w, k, 8, 1, &st2);
+            NEAR(st.m, VEC_M, 1e-6);
+            NEAR(st.s, 1.0, 0);
+            ck_assert_int_eq(st.div, div);
+            ck_assert(st.scale == st2.scale);
+            NEAR(st.scale, 1.0 / div, 1e-7 / div);
+            for (int i = 0; i < 8; i++) {
+                int32_t want = vec_k[mode][ri][i];
+                /* FullRange at r = 0: R·u' lands within float rounding of the midpoint
+                 * R/2 (exactly on it in IEEE single without FMA): either neighbour. */
+                if (mode == QC_SAT_FULLRANGE && i == 4 && R % 2 == 1)
+                    ck_assert_msg(k[i] == 1 || k[i] == -1, "FullRange R=%d k=%d", R, k[i]);
+                else
+                    ck_assert_msg(k[i] == want, "%s R=%d i=%d: k=%d, expected %d",
+                                  qc_sat_mode_name(mode), R, i, k[i], want);
+                ck_assert_msg(q[i] == (float)k[i] * st.scale, "image not bit-exact");
+                NEAR(q[i], (double)k[i] / div, 1e-6);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_sat_w_clamp_stage)
+{
+    struct qc_sat_wcfg c;
+    struct qc_sat_wstate st;
+    float q[8];
+    /* Default, Symmetric, FullRange: Q = r; R does not matter */
+    for (int mode = QC_SAT_DEFAULT; mode < QC_SAT_MODE_COUNT; mode++) {
+        if (mode == QC_SAT_ASYMMETRIC)
+            continue;
+        sat_cfg(&c, mode, 15, false, false, 0);
+        qc_sat_weight_forward(&c, vec_w, q, 8, 1, &st);
+        ck_assert_int_eq(st.div, 1);
+        for (int i = 0; i < 8; i++)
+            NEAR(q[i], vec_r[i], 2e-7);
+    }
+    /* Asymmetric, R = 15 (R' = 7): Q = p = (1 + 1/14)·r − 1/14 */
+    static const double p15[8] = { -1.14285707, -1.07344019, -0.680143416, -0.424052685,
+                                   -0.0714285746, 0.380517393, 0.819184422, 0.982556283 };
+    sat_cfg(&c, QC_SAT_ASYMMETRIC, 15, false, false, 0);
+    qc_sat_weight_forward(&c, vec_w, q, 8, 1, &st);
+    for (int i = 0; i < 8; i++)
+        NEAR(q[i], p15[i], 3e-7);
+    /* with scaling, F = 10: S = sqrt(10·var(r)) = 2.41954779, and 2.59237248 for p */
+    sat_cfg(&c, QC_SAT_DEFAULT, 15, false, true, 10);
+    qc_sat_weight_forward(&c, vec_w, q, 8, 1, &st);
+    NEAR(st.s, 2.41954779, 2e-6);
+    for (int i = 0; i < 8; i++)
+        NEAR(q[i], vec_r[i] / 2.41954779, 2e-7);
+    sat_cfg(&c, QC_SAT_ASYMMETRIC, 15, false, true, 10);
+    qc_sat_weight_forward(&c, vec_w, q, 8, 1, &st);
+    NEAR(st.s, 2.59237248, 2e-6);
+    for (int i = 0; i < 8; i++)
+        NEAR(q[i], p15[i] / 2.59237248, 2e-7);
+}
+END_TEST
+
+START_TEST(test_sat_w_scaling)
+{
+    /* S = sqrt(F·var_unbiased(k/div)), F = 10 (numpy, ddof=1) */
+    static const struct {
+        enum qc_sat_mode mode;
+        int range;
+        double s;
+    } cases[] = {
+        { QC_SAT_DEFAULT, 3, 2.51976315 },    { QC_SAT_DEFAULT, 15, 2.50966386 },
+        { QC_SAT_SYMMETRIC, 3, 2.63899331 },  { QC_SAT_SYMMETRIC, 15, 2.4743583 },
+        { QC_SAT_ASYMMETRIC, 3, 3.77964473 }, { QC_SAT_ASYMMETRIC, 15, 2.68892557 },
+    };
+    for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+        struct qc_sat_wcfg c;
+        struct qc_sat_wstate st;
+        float q[8];
+        int32_t k[8];
+        int div = sat_div(cases[ci].mode, cases[ci].range);
+        sat_cfg(&c, cases[ci].mode, cases[ci].range, true, true, 10);
+        qc_sat_weight_forward(&c, vec_w, q, 8, 1, &st);
+        qc_sat_weight_image(&c, vec_w, k, 8, 1, &st);
+        NEAR(st.s, cases[ci].s, 1e-6 * cases[ci].s);
+        NEAR(st.scale, 1.0 / (div * cases[ci].s), 1e-6 / (div * cases[ci].s));
+        for (int i = 0; i < 8; i++) {
+            ck_assert(q[i] == (float)k[i] * st.scale);
+            NEAR(q[i], k[i] / (div * cases[ci].s), 1e-6);
+        }
+    }
+    /* FullRange and every mode at R = 255: S against a double recomputation from k */
+    for (int mode = 0; mode < QC_SAT_MODE_COUNT; mode++) {
+        struct qc_sat_wcfg c;
+        struct qc_sat_wstate st;
+        int32_t k[8];
+        double sum = 0, sq = 0;
+        int div = sat_div(mode, 255);
+        sat_cfg(&c, mode, 255, true, true, 10);
+        qc_sat_weight_image(&c, vec_w, k, 8, 1, &st);
+        for (int i = 0; i < 8; i++)
+            sum += (double)k[i] / div;
+        for (int i = 0; i < 8; i++)
+            sq += ((double)k[i] / div - sum / 8) * ((double)k[i] / div - sum / 8);
+        NEAR(st.s, sqrt(10 * sq / 7), 1e-6);
+    }
+}
+END_TEST
+
+START_TEST(test_sat_w_ties)
+{
+    struct qc_sat_wcfg c;
+    /* Default R = 2: r = ±0.5 -> R·u = 0.5 / 1.5 -> j = 0 / 2 (half-even) */
+    sat_cfg(&c, QC_SAT_DEFAULT, 2, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, -0.5f), -2);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.5f), 2);
+    /* Default R = 1: r = 0 -> u = 0.5 -> j = 0 -> k = -1 (binary; exact 0 maps to -1) */
+    sat_cfg(&c, QC_SAT_DEFAULT, 1, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.0f), -1);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 1.0f), 1);
+    ck_assert_int_eq(qc_sat_weight_level(&c, -1.0f), -1);
+    /* Default R = 3 and 15 at r = 0: 1.5 -> 2 (k = 1), 7.5 -> 8 (k = 1) */
+    sat_cfg(&c, QC_SAT_DEFAULT, 3, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.0f), 1);
+    sat_cfg(&c, QC_SAT_DEFAULT, 15, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.0f), 1);
+    /* Symmetric R = 4 (R' = 2): 0.25·2 = 0.5 -> 0, 0.75·2 = 1.5 -> 2, -0.75 -> -2 */
+    sat_cfg(&c, QC_SAT_SYMMETRIC, 4, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.25f), 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.75f), 2);
+    ck_assert_int_eq(qc_sat_weight_level(&c, -0.75f), -2);
+    ck_assert_int_eq(qc_sat_weight_level(&c, -0.25f), 0);
+    /* Asymmetric R = 2 (R' = 1): p = 1.5r − 0.5; r = 0 -> -0.5 -> 0; r = -1 -> -2 */
+    sat_cfg(&c, QC_SAT_ASYMMETRIC, 2, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.0f), 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, -1.0f), -2);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 1.0f), 1);
+    /* Asymmetric R = 255 (R' = 127): r = 0 -> -0.5 -> 0; r = ±1 -> -128, 127 */
+    sat_cfg(&c, QC_SAT_ASYMMETRIC, 255, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 0.0f), 0);
+    ck_assert_int_eq(qc_sat_weight_level(&c, -1.0f), -128);
+    ck_assert_int_eq(qc_sat_weight_level(&c, 1.0f), 127);
+}
+END_TEST
+
+START_TEST(test_sat_w_zero_and_guards)
+{
+    static const int ranges[4] = { 1, 2, 15, 255 };
+    float w[6] = { 0 }, q[6], dq[6] = { 1, -2, 3, -4, 5, -6 }, dw[6];
+    int32_t k[6];
+    for (int mode = 0; mode < QC_SAT_MODE_COUNT; mode++)
+        for (int ri = 0; ri < 4; ri++)
+            for (int flags = 0; flags < 4; flags++) {
+                struct qc_sat_wcfg c;
+                struct qc_sat_wstate st;
+                sat_cfg(&c, mode, ranges[ri], flags & 1, flags & 2, 9);
+                qc_sat_weight_forward(&c, w, q, 6, 1, &st);
+                ck_assert(st.m == 0.0f);
+                NEAR(st.s, 1.0, 0);
+                memset(dw, 0, sizeof(dw));
+                qc_sat_weight_backward(&c, &st, w, dq, dw, 6, 1);
+                for (int i = 0; i < 6; i++) {
+                    ck_assert_msg(q[i] == 0.0f, "all-zero W: Q = %g", q[i]);
+                    ck_assert(isfinite(dw[i]) && fabsf(dw[i]) >= fabsf(dq[i]));
+                }
+                if (flags & 1) {
+                    qc_sat_weight_image(&c, w, k, 6, 1, &st);
+                    for (int i = 0; i < 6; i++)
+                        ck_assert_int_eq(k[i], 0);
+                }
+            }
+    /* S = 0: every Q equal (var 0) -> no scaling; N = 1 -> no scaling */
+    struct qc_sat_wcfg c;
+    struct qc_sat_wstate st;
+    float same[4] = { 0.5f, 0.5f, 0.5f, 0.5f };
+    sat_cfg(&c, QC_SAT_DEFAULT, 1, true, true, 100);
+    qc_sat_weight_forward(&c, same, q, 4, 1, &st);
+    NEAR(st.s, 1.0, 0);
+    for (int i = 0; i < 4; i++)
+        ck_assert(q[i] == 1.0f);
+    sat_cfg(&c, QC_SAT_DEFAULT, 15, false, true, 100);
+    qc_sat_weight_forward(&c, same, q, 1, 1, &st);
+    NEAR(st.s, 1.0, 0);
+    ck_assert(q[0] == 1.0f);
+}
+END_TEST
+
+START_TEST(test_sat_w_every_range)
+{
+    enum { N = 257 };
+    float w[N], q[N];
+    int32_t k[N];
+    uint32_t seed = 7;
+    for (int i = 0; i < N; i++)
+        w[i] = urand(&seed, -2.0f, 2.0f);
+    w[3] = 2.5f;     /* the max: r = 1  */
+    w[5] = -2.5f;    /* and r = -1      */
+    for (int mode = 0; mode < QC_SAT_MODE_COUNT; mode++)
+        for (int R = 1; R <= 255; R++) {
+            struct qc_sat_wcfg c;
+            struct qc_sat_wstate st;
+            int div = sat_div(mode, R);
+            int lo = -div, hi = div;
+            if (mode == QC_SAT_ASYMMETRIC && R >= 2)
+                lo = -div - 1;
+            sat_cfg(&c, mode, R, true, R % 2 == 0, 9);
+            qc_sat_weight_forward(&c, w, q, N, 1, &st);
+            qc_sat_weight_image(&c, w, k, N, 1, &st);
+            for (int i = 0; i < N; i++) {
+                ck_assert_msg(k[i] >= lo && k[i] <= hi, "%s R=%d k=%d", qc_sat_mode_name(mode),
+                              R, k[i]);
+                if (mode == QC_SAT_DEFAULT || mode == QC_SAT_FULLRANGE || R == 1)
+                    ck_assert_msg((k[i] - R) % 2 == 0, "parity R=%d k=%d", R, k[i]);
+                ck_assert(q[i] == (float)k[i] * st.scale);
+            }
+            ck_assert_int_eq(k[3], hi);
+            ck_assert_int_eq(k[5], lo);
+            if (R == 1 && !c.apply_scaling)
+                for (int i = 0; i < N; i++)
+                    ck_assert(q[i] == 1.0f || q[i] == -1.0f);
+        }
+}
+END_TEST
+
+/* L(W) = Σ g_i · Q_i(W) with the clamp stage of `mode` (no scaling), over S0. */
+static double clamp_loss(enum qc_sat_mode mode, int R, const float *w, const float *g, int n,
+                         double s0)
+{
+    struct qc_sat_wcfg c;
+    struct qc_sat_wstate st;
+    float q[16];
+    double l = 0;
+    sat_cfg(&c, mode, R, false, false, 0);
+    qc_sat_weight_forward(&c, w, q, n, 1, &st);
+    for (int i = 0; i < n; i++)
+        l += (double)g[i] * q[i] / s0;
+    return l;
+}
+
+START_TEST(test_sat_w_fd)
+{
+    enum { N = 16 };
+    static const enum qc_sat_mode modes[4] = { QC_SAT_DEFAULT, QC_SAT_SYMMETRIC,
+                                               QC_SAT_ASYMMETRIC, QC_SAT_FULLRANGE };
+    float w[N], g[N], dw[N], dwq[N], fd[N];
+    uint32_t seed = 11;
+    for (int i = 0; i < N; i++) {
+        w[i] = urand(&seed, -1.5f, 1.5f);
+        g[i] = urand(&seed, -1.0f, 1.0f);
+    }
+    w[0] = 1.9f;   /* the max of |tanh|, never perturbed: m stays fixed */
+    for (int mi = 0; mi < 4; mi++)
+        for (int scaling = 0; scaling < 2; scaling++) {
+            enum qc_sat_mode mode = modes[mi];
+            int R = 15;
+            struct qc_sat_wcfg c;
+            struct qc_sat_wstate st;
+            float q[N];
+            sat_cfg(&c, mode, R, false, scaling, 12);
+            qc_sat_weight_forward(&c, w, q, N, 1, &st);
+            memset(dw, 0, sizeof(dw));
+            qc_sat_weight_backward(&c, &st, w, g, dw, N, 1);
+            /* central differences of the clamp stage, m and S held at st */
+            double s0 = scaling ? st.s : 1.0;
+            const float h = 2e-3f;
+            fd[0] = dw[0];
+            for (int i = 1; i < N; i++) {
+                float wp[N], wm[N];
+                memcpy(wp, w, sizeof(wp));
+                memcpy(wm, w, sizeof(wm));
+                wp[i] += h;
+                wm[i] -= h;
+                fd[i] = (float)((clamp_loss(mode, R, wp, g, N, s0) -
+                                 clamp_loss(mode, R, wm, g, N, s0)) / (double)(wp[i] - wm[i]));
+            }
+            double err = qc_test_rel_err(dw, fd, N);
+            ck_assert_msg(err <= 1e-3, "%s scaling=%d: rel err %g", qc_sat_mode_name(mode),
+                          scaling, err);
+            /* quantized: the same pre-rounding map's slope, times c for FullRange */
+            struct qc_sat_wcfg cq;
+            struct qc_sat_wstate sq;
+            sat_cfg(&cq, mode, R, true, scaling, 12);
+            qc_sat_weight_forward(&cq, w, q, N, 1, &sq);
+            memset(dwq, 0, sizeof(dwq));
+            qc_sat_weight_backward(&cq, &sq, w, g, dwq, N, 1);
+            double cm = mode == QC_SAT_FULLRANGE ? 1.0 + 0.9998 / R : 1.0;
+            double ratio = scaling ? (double)st.s / sq.s : 1.0;
+            for (int i = 0; i < N; i++)
+                NEAR(dwq[i], dw[i] * cm * ratio, 1e-6 * (fabs(dw[i]) + 1e-3));
+        }
+}
+END_TEST
+
+/* ---- SAT activations ---------------------------------------------------------------------- */
+
+static const float act_x[8] = { -1.0f, 0.0f, 0.3f, 0.77f, 1.2f, 1.99f, 2.0f, 3.5f };
+static const int32_t act_j[5][8] = {
+    { 0, 0, 0, 0, 1, 1, 1, 1 },       { 0, 0, 0, 1, 1, 2, 2, 2 },
+    { 0, 0, 0, 1, 2, 3, 3, 3 },       { 0, 0, 2, 6, 9, 15, 15, 15 },
+    { 0, 0, 38, 98, 153, 254, 255, 255 },
+};
+
+START_TEST(test_sat_act_vectors)
+{
+    for (int ri = 0; ri < 5; ri++) {
+        int R = test_ranges[ri];
+        float y[8], h = qc_sat_act_scale(2.0f, R);
+        ck_assert(h == 2.0f / (float)R);
+        qc_sat_act_forward(2.0f, R, act_x, y, 8, 1);
+        for (int i = 0; i < 8; i++) {
+            ck_assert_msg(y[i] == (float)act_j[ri][i] * h, "R=%d i=%d y=%g", R, i, y[i]);
+            NEAR(y[i], 2.0 * act_j[ri][i] / R, 1e-6);
+        }
+    }
+    /* in place */
+    float x[8];
+    memcpy(x, act_x, sizeof(x));
+    qc_sat_act_forward(2.0f, 15, x, x, 8, 1);
+    NEAR(x[3], 0.8, 1e-6);
+}
+END_TEST
+
+START_TEST(test_sat_act_ties_and_guard)
+{
+    /* α = 4, R = 4: h = 1, x/h = 0.5, 1.5, 2.5, 3.5 -> 0, 2, 2, 4 (half-even) */
+    float x[4] = { 0.5f, 1.5f, 2.5f, 3.5f }, y[4];
+    qc_sat_act_forward(4.0f, 4, x, y, 4, 1);
+    ck_assert(y[0] == 0.0f && y[1] == 2.0f && y[2] == 2.0f && y[3] == 4.0f);
+    /* α below the guard: the kernels use 1e-3 */
+    static const float alphas[3] = { 0.0f, -1.0f, 1e-5f };
+    for (int a = 0; a < 3; a++) {
+        float xs[4] = { -1.0f, 0.0004f, 0.5f, 5.0f }, ys[4];
+        float h = qc_sat_act_scale(alphas[a], 1);
+        ck_assert(h == QC_SAT_ALPHA_MIN);
+        NEAR(qc_sat_alpha_used(alphas[a]), 1e-3, 1e-10);
+        qc_sat_act_forward(alphas[a], 1, xs, ys, 4, 1);
+        ck_assert(ys[0] == 0.0f && ys[1] == 0.0f && ys[2] == h && ys[3] == h);
+        float dx[4] = { 0 }, dy[4] = { 1, 1, 1, 1 }, da = 0;
+        qc_sat_act_backward(alphas[a], 1, xs, dy, dx, 4, 1, &da);
+        ck_assert(isfinite(da));
+        NEAR(da, 2.0 + (0.0 - 0.0004 / 1e-3), 1e-5);   /* x=4e-4: j = 0, q = 0.4 */
+        ck_assert(dx[0] == 0 && dx[1] == 1 && dx[2] == 0 && dx[3] == 0);
+    }
+    float al = -3.0f;
+    qc_sat_alpha_clamp(&al);
+    ck_assert(al == QC_SAT_ALPHA_MIN);
+    al = 6.0f;
+    qc_sat_alpha_clamp(&al);
+    ck_assert(al == 6.0f);
+}
+END_TEST
+
+START_TEST(test_sat_act_backward_hand)
+{
+    /* α = 2, R = 15, dy = 1: dα terms 0, 0, 2/15 − .15, 6/15 − .385, 9/15 − .6,
+     * 1 − .995, 1 (x = α), 1 (x > α); dx passes for 0 < x ≤ α */
+    float dy[8] = { 1, 1, 1, 1, 1, 1, 1, 1 }, dx[8], da = 0.25f;
+    for (int i = 0; i < 8; i++)
+        dx[i] = 0.5f;
+    qc_sat_act_backward(2.0f, 15, act_x, dy, dx, 8, 1, &da);
+    double want = 2.0 / 15 - 0.15 + 6.0 / 15 - 0.385 + 0.0 + 0.005 + 2.0;
+    NEAR(da, 0.25 + want, 1e-6);
+    static const float mask[8] = { 0, 0, 1, 1, 1, 1, 1, 0 };
+    for (int i = 0; i < 8; i++)
+        NEAR(dx[i], 0.5f + mask[i], 0);
+    /* dx == NULL: only dα */
+    float da2 = 0;
+    qc_sat_act_backward(2.0f, 15, act_x, dy, NULL, 8, 1, &da2);
+    NEAR(da2, want, 1e-6);
+}
+END_TEST
+
+/* Σ dy·y(α) in double */
+static double act_loss(float alpha, int R, const float *x, const float *dy, float *y, int n)
+{
+    double l = 0;
+    qc_sat_act_forward(alpha, R, x, y, n, 1);
+    for (int i = 0; i < n; i++)
+        l += (double)dy[i] * y[i];
+    return l;
+}
+
+START_TEST(test_sat_act_fd)
+{
+    /* α = R·2^-6 and α ± R·2^-18: every grid step α/R is exact in float, so every y = j·h
+     * and the sums are exact and the difference quotient has no rounding noise. */
+    enum { N = 400 };
+    static const int ranges[3] = { 3, 15, 255 };
+    float *x = falloc(N), *dy = falloc(N), *y = falloc(N);
+    for (int ri = 0; ri < 3; ri++) {
+        int R = ranges[ri];
+        float alpha = (float)R * 0x1p-6f, hh = (float)R * 0x1p-18f;
+        uint32_t seed = 23 + (uint32_t)R;
+        double ste = 0;
+        for (int i = 0; i < N; i++) {
+            x[i] = urand(&seed, -0.5f * alpha, 1.5f * alpha);
+            dy[i] = urand(&seed, -1.0f, 1.0f);
+            double z = R * (double)x[i] / alpha, fr = z - floor(z);
+            /* away from steps (0.2 of a step; α ± hh moves z by < 0.1) and from 0 and α */
+            if (fabs(fr - 0.5) < 0.2 || fabs(x[i]) < 0.01 * alpha ||
+                fabs(x[i] - alpha) < 0.01 * alpha)
+                dy[i] = 0.0f;
+            if (x[i] > 0 && x[i] < alpha)
+                ste += (double)dy[i] * x[i] / alpha;
+        }
+        float da = 0;
+        qc_sat_act_backward(alpha, R, x, dy, NULL, N, 1, &da);
+        double fd = (act_loss(alpha + hh, R, x, dy, y, N) -
+                     act_loss(alpha - hh, R, x, dy, y, N)) / (2.0 * hh);
+        double want = fd - ste;
+        ck_assert_msg(fabs(da - want) <= 1e-3 * fabs(want), "R=%d dα=%.7g FD−STE=%.7g", R,
+                      (double)da, want);
+    }
+    free(x);
+    free(dy);
+    free(y);
+}
+END_TEST
+
+START_TEST(test_sat_act_every_range)
+{
+    enum { N = 300 };
+    float x[N], y[N];
+    uint32_t seed = 3;
+    for (int i = 0; i < N; i++)
+        x[i] = urand(&seed, -1.0f, 7.0f);
+    for (int R = 1; R <= 255; R++) {
+        float h = qc_sat_act_scale(6.0f, R);
+        qc_sat_act_forward(6.0f, R, x, y, N, 1);
+        for (int i = 0; i < N; i++) {
+            float j = rintf(y[i] / h);
+            ck_assert(j >= 0 && j <= R && y[i] == j * h);
+            if (x[i] >= 6.0f)
+                ck_assert(j == R);
+        }
+    }
+}
+END_TEST
+
+/* ---- LSQ ---------------------------------------------------------------------------------- */
+
+static const float lsq_x[9] = { -3.3f, -1.1f, -0.6f, -0.1f, 0.0f, 0.2f, 0.7f, 1.9f, 40.0f };
+static const int32_t lsq_k[2][5][9] = {
+    { /* signed */
+      { -1, -1, -1, 0, 0, 0, 0, 0, 0 },
+      { -1, -1, -1, 0, 0, 0, 0, 0, 0 },
+      { -2, -2, -2, 0, 0, 1, 1, 1, 1 },
+      { -8, -4, -2, 0, 0, 1, 3, 7, 7 },
+      { -13, -4, -2, 0, 0, 1, 3, 8, 127 } },
+    { /* unsigned */
+      { 0, 0, 0, 0, 0, 1, 1, 1, 1 },
+      { 0, 0, 0, 0, 0, 1, 2, 2, 2 },
+      { 0, 0, 0, 0, 0, 1, 3, 3, 3 },
+      { 0, 0, 0, 0, 0, 1, 3, 8, 15 },
+      { 0, 0, 0, 0, 0, 1, 3, 8, 160 } },
+};
+
+START_TEST(test_lsq_vectors)
+{
+    for (int sg = 0; sg < 2; sg++)
+        for (int ri = 0; ri < 5; ri++) {
+            int R = test_ranges[ri], qn, qp;
+            float y[9];
+            int32_t k[9];
+            qc_lsq_levels(R, sg == 0, &qn, &qp);
+            qc_lsq_forward(0.25f, qn, qp, lsq_x, y, 9, 1);
+            qc_lsq_image(0.25f, qn, qp, lsq_x, k, 9, 1);
+            for (int i = 0; i < 9; i++) {
+                ck_assert_msg(k[i] == lsq_k[sg][ri][i], "signed=%d R=%d i=%d k=%d", !sg, R,
+                              i, k[i]);
+                ck_assert(y[i] == (float)k[i] * 0.25f);
+            }
+        }
+}
+END_TEST
+
+START_TEST(test_lsq_levels_init_guard)
+{
+    int qn, qp;
+    static const int want[5][2] = { { 1, 0 }, { 1, 0 }, { 2, 1 }, { 8, 7 }, { 128, 127 } };
+    for (int ri = 0; ri < 5; ri++) {
+        qc_lsq_levels(test_ranges[ri], true, &qn, &qp);
+        ck_assert_int_eq(qn, want[ri][0]);
+        ck_assert_int_eq(qp, want[ri][1]);
+        qc_lsq_levels(test_ranges[ri], false, &qn, &qp);
+        ck_assert_int_eq(qn, 0);
+        ck_assert_int_eq(qp, test_ranges[ri]);
+    }
+    NEAR(qc_lsq_grad_scale(100, 7), 0.0377964473, 1e-10);
+    NEAR(qc_lsq_grad_scale(100, 0), 0.1, 1e-12);   /* Qp = 0 taken as 1 */
+    ck_assert(isfinite(qc_lsq_grad_scale(0, 0)));
+    /* s0 = 2·mean|x|/sqrt(Qp): mean|x| = 2.5 */
+    float x[4] = { 1, -2, 3, -4 }, z[4] = { 0 };
+    NEAR(qc_lsq_init_step(x, 4, 7, 1), 1.88982237, 1e-6);
+    NEAR(qc_lsq_init_step(x, 4, 0, 1), 5.0, 1e-6);
+    ck_assert(qc_lsq_init_step(z, 4, 7, 1) == QC_LSQ_STEP_MIN);
+    ck_assert(qc_lsq_init_step(z, 0, 7, 1) == QC_LSQ_STEP_MIN);
+    /* ties: s = 1 and s = 0.5 */
+    float t[6] = { 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f }, y[6];
+    qc_lsq_forward(1.0f, 8, 7, t, y, 6, 1);
+    ck_assert(y[0] == 0 && y[1] == 2 && y[2] == 2 && y[3] == 0 && y[4] == -2 && y[5] == -2);
+    float t2[3] = { 0.25f, 0.75f, 1.25f };
+    qc_lsq_forward(0.5f, 8, 7, t2, y, 3, 1);
+    ck_assert(y[0] == 0.0f && y[1] == 1.0f && y[2] == 1.0f);
+    /* guard: s <= 1e-8 uses 1e-8 */
+    float g[3] = { 3e-8f, -5e-7f, 1.0f }, dx[3] = { 0 }, dy[3] = { 1, 1, 1 }, ds = 0;
+    qc_lsq_forward(0.0f, 8, 7, g, y, 3, 1);
+    ck_assert(y[0] == 3.0f * QC_LSQ_STEP_MIN && y[1] == -8.0f * QC_LSQ_STEP_MIN &&
+              y[2] == 7.0f * QC_LSQ_STEP_MIN);
+    qc_lsq_backward(-1.0f, 8, 7, 1.0, g, dy, dx, 3, 1, &ds);
+    ck_assert(isfinite(ds));
+    float s = -2.0f;
+    qc_lsq_step_clamp(&s);
+    ck_assert(s == QC_LSQ_STEP_MIN);
+    ck_assert(qc_lsq_step_used(0.3f) == 0.3f);
+}
+END_TEST
+
+START_TEST(test_lsq_backward_hand)
+{
+    /* s = 1, R = 15 signed ([-8, 7]): terms -8, -8, -0.4, 0.3, -0.5, -0.2, 7, 7 (sum -2.8);
+     * dx passes for -8 < v < 7 only */
+    float x[8] = { -9.0f, -8.0f, -7.6f, -0.3f, 0.5f, 2.2f, 7.0f, 7.5f };
+    float dy[8] = { 1, 1, 1, 1, 1, 1, 1, 1 }, dx[8] = { 0 }, ds = 1.0f;
+    double g = qc_lsq_grad_scale(8, 7);
+    qc_lsq_backward(1.0f, 8, 7, g, x, dy, dx, 8, 1, &ds);
+    NEAR(ds, 1.0 + g * -2.8, 1e-6);
+    static const float mask[8] = { 0, 0, 1, 1, 1, 1, 0, 0 };
+    for (int i = 0; i < 8; i++)
+        NEAR(dx[i], mask[i], 0);
+    /* unsigned [0, 15], s = 0.5: v = -1 -> 0 (clipped low, Qn = 0), v = 31 -> 15 */
+    float xu[3] = { -0.5f, 1.2f, 15.5f }, du[3] = { 2, 2, 2 }, dxu[3] = { 0 }, dsu = 0;
+    qc_lsq_backward(0.5f, 0, 15, 1.0, xu, du, dxu, 3, 1, &dsu);
+    NEAR(dsu, 2 * 0 + 2 * (2.0 - 2.4) + 2 * 15, 1e-5);
+    ck_assert(dxu[0] == 0 && dxu[1] == 2 && dxu[2] == 0);
+}
+END_TEST
+
+static double lsq_loss(float s, int qn, int qp, const float *x, const float *dy, float *y,
+                       int n)
+{
+    double l = 0;
+    qc_lsq_forward(s, qn, qp, x, y, n, 1);
+    for (int i = 0; i < n; i++)
+        l += (double)dy[i] * y[i];
+    return l;
+}
+
+START_TEST(test_lsq_fd)
+{
+    /* s = 2^-4 and s ± 2^-15: y = j·s± exact, as in test_sat_act_fd */
+    enum { N = 400 };
+    static const int ranges[3] = { 3, 15, 255 };
+    float *x = falloc(N), *dy = falloc(N), *y = falloc(N);
+    for (int sg = 0; sg < 2; sg++)
+        for (int ri = 0; ri < 3; ri++) {
+            int R = ranges[ri], qn, qp;
+            float s = 0x1p-4f, h = 0x1p-15f;   /* |dv| <= |v|·2^-11 < 0.1 */
+            uint32_t seed = 41 + (uint32_t)R;
+            double ste = 0;
+            qc_lsq_levels(R, sg == 0, &qn, &qp);
+            for (int i = 0; i < N; i++) {
+                x[i] = urand(&seed, -1.2f * (float)qn * s - 0.1f, 1.2f * (float)qp * s + 0.1f);
+                dy[i] = urand(&seed, -1.0f, 1.0f);
+                double v = (double)x[i] / s, fr = v - floor(v);
+                if (fabs(fr - 0.5) < 0.2 || fabs(v + qn) < 0.3 || fabs(v - qp) < 0.3)
+                    dy[i] = 0.0f;
+                if (v > -qn && v < qp)
+                    ste += (double)dy[i] * v;
+            }
+            double g = qc_lsq_grad_scale(N, qp);
+            float ds = 0;
+            qc_lsq_backward(s, qn, qp, g, x, dy, NULL, N, 1, &ds);
+            double fd = (lsq_loss(s + h, qn, qp, x, dy, y, N) -
+                         lsq_loss(s - h, qn, qp, x, dy, y, N)) / (2.0 * h);
+            double want = g * (fd - ste);
+            ck_assert_msg(fabs(ds - want) <= 1e-3 * fabs(want),
+                          "signed=%d R=%d ds=%.7g want=%.7g", !sg, R, (double)ds, want);
+        }
+    free(x);
+    free(dy);
+    free(y);
+}
+END_TEST
+
+START_TEST(test_lsq_every_range)
+{
+    enum { N = 300 };
+    float x[N], y[N];
+    int32_t k[N];
+    uint32_t seed = 5;
+    for (int i = 0; i < N; i++)
+        x[i] = urand(&seed, -30.0f, 30.0f);
+    for (int sg = 0; sg < 2; sg++)
+        for (int R = 1; R <= 255; R++) {
+            int qn, qp;
+            qc_lsq_levels(R, sg == 0, &qn, &qp);
+            float s = qc_lsq_init_step(x, N, qp, 1);
+            qc_lsq_forward(s, qn, qp, x, y, N, 1);
+            qc_lsq_image(s, qn, qp, x, k, N, 1);
+            for (int i = 0; i < N; i++) {
+                ck_assert(k[i] >= -qn && k[i] <= qp);
+                ck_assert(y[i] == (float)k[i] * s);
+            }
+        }
+}
+END_TEST
+
+/* ---- integer images and threads ----------------------------------------------------------- */
+
+START_TEST(test_sat_images_random)
+{
+    enum { N = 1000 };
+    float *w = falloc(N), *q = falloc(N);
+    int32_t k[N];
+    uint32_t seed = 99;
+    for (int i = 0; i < N; i++)
+        w[i] = urand(&seed, -0.3f, 0.3f);
+    for (int mode = 0; mode < QC_SAT_MODE_COUNT; mode++)
+        for (int ri = 0; ri < 5; ri++)
+            for (int scaling = 0; scaling < 2; scaling++) {
+                struct qc_sat_wcfg c;
+                struct qc_sat_wstate st, st2;
+                sat_cfg(&c, mode, test_ranges[ri], true, scaling, 3 * 3 * 16);
+                qc_sat_weight_forward(&c, w, q, N, 1, &st);
+                qc_sat_weight_image(&c, w, k, N, 1, &st2);
+                ck_assert(st.scale == st2.scale && st.s == st2.s && st.m == st2.m);
+                for (int i = 0; i < N; i++)
+                    ck_assert_msg(q[i] == (float)k[i] * st2.scale, "%s R=%d i=%d",
+                                  qc_sat_mode_name(mode), test_ranges[ri], i);
+            }
+    free(w);
+    free(q);
+}
+END_TEST
+
+START_TEST(test_threads_invariant)
+{
+    const int64_t n = ((int64_t)1 << 22) + 5;   /* above QC_QUANT_PAR_MIN_STREAM */
+    float *x = falloc(n), *dy = falloc(n), *y1 = falloc(n), *y2 = falloc(n);
+    float *d1 = falloc(n), *d2 = falloc(n);
+    uint32_t seed = 1;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = urand(&seed, -1.0f, 4.0f);
+        dy[i] = urand(&seed, -1.0f, 1.0f);
+    }
+    float a1 = 0, a2 = 0;
+    qc_sat_act_forward(3.0f, 15, x, y1, n, 1);
+    qc_sat_act_forward(3.0f, 15, x, y2, n, 4);
+    ck_assert(memcmp(y1, y2, (size_t)n * sizeof(float)) == 0);
+    qc_sat_act_backward(3.0f, 15, x, dy, d1, n, 1, &a1);
+    qc_sat_act_backward(3.0f, 15, x, dy, d2, n, 3, &a2);
+    ck_assert(a1 == a2 && memcmp(d1, d2, (size_t)n * sizeof(float)) == 0);
+
+    float s1 = qc_lsq_init_step(x, n, 127, 1), s2 = qc_lsq_init_step(x, n, 127, 4);
+    ck_assert(s1 == s2);
+    qc_lsq_forward(s1, 128, 127, x, y1, n, 1);
+    qc_lsq_forward(s1, 128, 127, x, y2, n, 4);
+    ck_assert(memcmp(y1, y2, (size_t)n * sizeof(float)) == 0);
+    float g1 = 0, g2 = 0;
+    memset(d1, 0, (size_t)n * sizeof(float));
+    memset(d2, 0, (size_t)n * sizeof(float));
+    qc_lsq_backward(s1, 128, 127, 1e-3, x, dy, d1, n, 1, &g1);
+    qc_lsq_backward(s1, 128, 127, 1e-3, x, dy, d2, n, 4, &g2);
+    ck_assert(g1 == g2 && memcmp(d1, d2, (size_t)n * sizeof(float)) == 0);
+
+    /* SAT weights (parallel from QC_QUANT_PAR_MIN_TANH): clamp stage with scaling */
+    const int64_t nw = 100003;
+    for (int quant = 0; quant < 2; quant++) {
+        struct qc_sat_wcfg c;
+        struct qc_sat_wstate st1, st2;
+        sat_cfg(&c, QC_SAT_DEFAULT, 15, quant, true, 576);
+        qc_sat_weight_forward(&c, x, y1, nw, 1, &st1);
+        qc_sat_weight_forward(&c, x, y2, nw, 4, &st2);
+        ck_assert(st1.m == st2.m && st1.s == st2.s && st1.scale == st2.scale);
+        ck_assert(memcmp(y1, y2, (size_t)nw * sizeof(float)) == 0);
+        memset(d1, 0, (size_t)nw * sizeof(float));
+        memset(d2, 0, (size_t)nw * sizeof(float));
+        qc_sat_weight_backward(&c, &st1, x, dy, d1, nw, 1);
+        qc_sat_weight_backward(&c, &st2, x, dy, d2, nw, 4);
+        ck_assert(memcmp(d1, d2, (size_t)nw * sizeof(float)) == 0);
+    }
+    free(x);
+    free(dy);
+    free(y1);
+    free(y2);
+    free(d1);
+    free(d2);
+}
+END_TEST
+
+START_TEST(test_mode_names)
+{
+    enum qc_sat_mode m;
+    ck_assert(qc_sat_mode_parse("Default", &m) && m == QC_SAT_DEFAULT);
+    ck_assert(qc_sat_mode_parse("Symmetric", &m) && m == QC_SAT_SYMMETRIC);
+    ck_assert(qc_sat_mode_parse("asymmetric", &m) && m == QC_SAT_ASYMMETRIC);
+    ck_assert(qc_sat_mode_parse("FullRange", &m) && m == QC_SAT_FULLRANGE);
+    ck_assert(!qc_sat_mode_parse("Integer", &m));
+    ck_assert_str_eq(qc_sat_mode_name(QC_SAT_FULLRANGE), "FullRange");
+}
+END_TEST
+
 Suite *qc_suite_quant(void)
 {
-    return suite_create("quant");
+    Suite *s = suite_create("quant");
+    TCase *sat = tcase_create("sat_weights");
+    tcase_add_test(sat, test_sat_w_vectors);
+    tcase_add_test(sat, test_sat_w_clamp_stage);
+    tcase_add_test(sat, test_sat_w_scaling);
+    tcase_add_test(sat, test_sat_w_ties);
+    tcase_add_test(sat, test_sat_w_zero_and_guards);
+    tcase_add_test(sat, test_sat_w_every_range);
+    tcase_add_test(sat, test_sat_w_fd);
+    tcase_add_test(sat, test_sat_images_random);
+    tcase_add_test(sat, test_mode_names);
+    suite_add_tcase(s, sat);
+
+    TCase *act = tcase_create("sat_act");
+    tcase_add_test(act, test_sat_act_vectors);
+    tcase_add_test(act, test_sat_act_ties_and_guard);
+    tcase_add_test(act, test_sat_act_backward_hand);
+    tcase_add_test(act, test_sat_act_fd);
+    tcase_add_test(act, test_sat_act_every_range);
+    suite_add_tcase(s, act);
+
+    TCase *lsq = tcase_create("lsq");
+    tcase_add_test(lsq, test_lsq_vectors);
+    tcase_add_test(lsq, test_lsq_levels_init_guard);
+    tcase_add_test(lsq, test_lsq_backward_hand);
+    tcase_add_test(lsq, test_lsq_fd);
+    tcase_add_test(lsq, test_lsq_every_range);
+    suite_add_tcase(s, lsq);
+
+    TCase *thr = tcase_create("threads");
+    tcase_add_test(thr, test_threads_invariant);
+    tcase_set_timeout(thr, 60);
+    suite_add_tcase(s, thr);
+    return s;
 }

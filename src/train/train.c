@@ -23,6 +23,7 @@
 #include "../log.h"
 #include "../plan.h"
 #include "../progress.h"
+#include "../recipe_match.h"
 #include "checkpoint.h"
 #include "interrupt.h"
 #include "loss.h"
@@ -72,34 +73,6 @@ static void epoch_rng(struct qc_rng *rng, uint64_t seed, int64_t epoch, uint64_t
                          (stream << 56));
 }
 
-/* The recipe section that configures node n: its name, its output name,
- * then the default section of its kind; NULL if none exists. */
-static const char *node_section(const struct qc_recipe *r, const struct qc_graph *g,
-                                const struct qc_node *n)
-{
-    const char *def = NULL;
-    if (n->name && n->name[0] && qc_recipe_has_section(r, n->name))
-        return n->name;
-    if (n->n_out && qc_recipe_has_section(r, g->values[n->out[0]].name))
-        return g->values[n->out[0]].name;
-    switch (n->kind) {
-    case QC_OP_CONV:
-    case QC_OP_CONV_TRANSPOSE:
-        def = "onnx:Conv_def";
-        break;
-    case QC_OP_GEMM:
-    case QC_OP_MATMUL:
-        def = "onnx:Fc_def";
-        break;
-    case QC_OP_BATCHNORM:
-        def = "onnx:BatchNorm_def";
-        break;
-    default:
-        break;
-    }
-    return def && qc_recipe_has_section(r, def) ? def : NULL;
-}
-
 /* WeightsSolver for weights (and BatchNorm scales: N2D2's ScaleSolver),
  * BiasSolver for biases. */
 static const char *solver_prefix(const struct qc_node *n, int value)
@@ -143,7 +116,7 @@ static enum qc_status setup_solvers(struct trainer *t)
         int gi;
         if (!s->trainable)
             continue;
-        st = qc_solver_cfg_from_recipe(t->r, node_section(t->r, t->g, n),
+        st = qc_solver_cfg_from_recipe(t->r, qc_recipe_node_section(t->r, t->g, n),
                                        solver_prefix(n, s->value), &cfg);
         if (st != QC_OK)
             return st;

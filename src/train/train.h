@@ -3,9 +3,9 @@
  *
  * qc_train() builds a training plan for the graph, reads the solvers of
  * every parameter from the recipe (global Solvers.*, then the section of the
- * node that owns the parameter: its name, its output name, or
- * [onnx:Conv_def] / [onnx:Fc_def] / [onnx:BatchNorm_def]; WeightsSolver.*
- * for weights and BatchNorm scales, BiasSolver.* for biases), and runs
+ * node that owns the parameter, found as recipe_match.h says; WeightsSolver.*
+ * for weights, ScaleSolver.* for BatchNorm scales, BiasSolver.* for biases),
+ * and runs
  * epochs over the learn split: seeded shuffle, the recipe's transformations,
  * training-mode forward, softmax cross-entropy on the logits, backward,
  * solver updates every IterationSize batches.  After each epoch it measures
