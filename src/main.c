@@ -5,15 +5,37 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cmd.h"
 #include "qc.h"
 
+/*
+ * OpenMP's worker threads spin while they wait for the next parallel region.
+ * On the small shared machines qatconv runs on (2 cores, other jobs), a
+ * spinning worker takes the core the working thread needs: training ran 5x
+ * slower.  libgomp reads OMP_WAIT_POLICY only when it is loaded, so unless
+ * the user chose a policy, qatconv sets PASSIVE and executes itself again
+ * (once: the variable is then set).  If that fails, it simply goes on.
+ */
+static void passive_openmp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY"))
+        return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
     struct qc_cli cli;
-    enum qc_status st = qc_cli_parse(argc, argv, &cli);
+    enum qc_status st;
+
+    passive_openmp(argv);
+    st = qc_cli_parse(argc, argv, &cli);
 
     if (st != QC_OK)
         return QC_EXIT_USAGE;

@@ -242,11 +242,12 @@ static enum qc_status check_kernels(const struct qc_plan *p)
 enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
                            struct qc_plan **out)
 {
-    return qc_plan_build(g, be, batch, false, out);
+    return qc_plan_build(g, be, batch, false, NULL, 0, out);
 }
 
 enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
-                             bool training, struct qc_plan **out)
+                             bool training, const struct qc_quant_spec *specs, int n_specs,
+                             struct qc_plan **out)
 {
     struct qc_plan *p;
     enum qc_status st = QC_ERR_NOMEM;
@@ -289,6 +290,16 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
         p->is_const[v] = true;
     }
     if (training) {
+        if (n_specs > 0) {
+            p->quants = qc_calloc((size_t)n_specs, sizeof(*p->quants));
+            if (!p->quants) {
+                st = QC_ERR_NOMEM;
+                goto out;
+            }
+            for (int i = 0; i < n_specs; i++)
+                p->quants[i].spec = specs[i];
+            p->n_quants = n_specs;
+        }
         st = qc_plan_bind_params(p);
         if (st != QC_OK)
             goto out;
@@ -444,6 +455,11 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
     }
     if (p->step_secs)
         p->n_runs++;
+    if (p->n_quants) {
+        enum qc_status qst = qc_plan_quant_weights_forward(p);
+        if (qst != QC_OK)
+            return qst;
+    }
     for (int i = 0; i < p->n_steps; i++) {
         const struct plan_step *s = &p->steps[i];
         const struct qc_node *n = &p->g->nodes[s->node];
@@ -460,6 +476,11 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
         st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
         if (st != QC_OK)
             return st;
+        if (p->n_quants) {
+            st = qc_plan_quant_acts_forward(p, i, training);
+            if (st != QC_OK)
+                return st;
+        }
         if (p->step_secs) {
             st = p->be->ops->sync(p->be);
             if (st != QC_OK)

@@ -71,16 +71,36 @@ void qc_plan_profile_print(const struct qc_plan *p, FILE *f);
  * or the input of a final Softmax/LogSoftmax (which keeps running forward).
  */
 
-/* One initializer held in the training plan's state array. */
+/* One initializer (or quantizer parameter) in the training plan's state. */
 struct qc_param_slot {
-    int     value;              /* graph value index                          */
-    int     node;               /* first node that reads it                   */
+    int     value;              /* graph value index, -1 for a quantizer's α/s */
+    int     node;               /* first node that reads it / quantizer's node */
     int64_t offset, n;          /* floats in the state array                  */
     bool    trainable;          /* has a gradient; else a buffer (BN stats)   */
+    int     quant;              /* quantizer index for α/s slots, else -1     */
 };
 
+struct qc_quant_spec;
+
+/* specs: the quantizers to train (quant/qspec.h), n_specs may be 0.  Weight
+ * quantizers make every op read Q(W) instead of W; activation quantizers sit
+ * between a node's output and its consumers. */
 enum qc_status qc_plan_new_train(const struct qc_graph *g, struct qc_backend *be,
-                                 int64_t batch, struct qc_plan **out);
+                                 int64_t batch, const struct qc_quant_spec *specs, int n_specs,
+                                 struct qc_plan **out);
+
+/* What export and reports need of quantizer i. */
+struct qc_plan_quant_info {
+    const struct qc_quant_spec *spec;
+    float                       param;     /* α (SAT activations) or s (LSQ); 0 for SAT W */
+    float                       sat_m, sat_s, sat_scale;   /* SAT weights: last forward */
+    const float                *q;         /* weights: the fake-quantized weight (host) */
+};
+int qc_plan_n_quants(const struct qc_plan *p);
+void qc_plan_quant_info(const struct qc_plan *p, int i, struct qc_plan_quant_info *info);
+/* Keeps quantizer parameters in range after a solver update (α >= 1e-3,
+ * s >= 1e-8). */
+void qc_plan_clamp_quant_params(struct qc_plan *p);
 
 /* The logits value ([batch, classes]) and its gradient tensor. */
 int qc_plan_logits(const struct qc_plan *p);

@@ -12,6 +12,21 @@
 
 #include "ops/op.h"
 #include "plan.h"
+#include "quant/qspec.h"
+
+/* One quantizer attached to a training plan (plan_train.c). */
+struct plan_quant {
+    struct qc_quant_spec  spec;
+    int                   slot;      /* weights: the W slot                      */
+    int                   pslot;     /* α / s slot, -1 for SAT weights           */
+    float                *q;         /* weights: Q(W), what the op reads          */
+    struct qc_tensor      dq;        /* weights: gradient of Q                   */
+    struct qc_sat_wstate  sat_st;    /* SAT weights: m, S, scale of the forward  */
+    struct qc_tensor      pre, gpre; /* activations: the unquantized output      */
+    int                   step;      /* activations: producing step              */
+    int                   qn, qp;    /* LSQ levels                               */
+    bool                  init_pending; /* LSQ activations: s from first batch   */
+};
 
 struct plan_step {
     int                node;      /* index in g->nodes                        */
@@ -60,18 +75,30 @@ struct qc_plan {
     struct qc_tensor     **gptrs;     /* flat din/dout pointer storage          */
     void                  *saved_mem;
     int                    logits;    /* value the loss is taken on            */
+    struct plan_quant     *quants;
+    int                    n_quants;
+    float                 *quant_grads; /* dq and pre-gradients, zeroed with act grads */
+    int64_t                n_quant_grads;
 };
 
 /* Builds the plan (plan.c).  training: the plan keeps its parameters in a
  * flat state buffer (plan_train.c's qc_plan_bind_params is called before
  * the nodes are planned) and allocates every node's saved() bytes. */
 enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
-                             bool training, struct qc_plan **out);
+                             bool training, const struct qc_quant_spec *specs, int n_specs,
+                             struct qc_plan **out);
 /* plan_train.c: parameters into the flat state buffer (before the nodes are
  * planned), and gradients, saved buffers and the backward walk (after). */
 enum qc_status qc_plan_bind_params(struct qc_plan *p);
 enum qc_status qc_plan_setup_backward(struct qc_plan *p);
 void qc_plan_free_train(struct qc_plan *p);
+/* Quantizer forward: weights before the first step, activations after the
+ * step that produces them; backward: activations before their producer's
+ * backward, weights after the last step's. */
+enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p);
+enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training);
+void qc_plan_quant_acts_backward(struct qc_plan *p, int step);
+void qc_plan_quant_weights_backward(struct qc_plan *p);
 /* "<model>: <Op> '<label>'" into buf; returns buf. */
 const char *qc_plan_node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
                                size_t len);

@@ -52,6 +52,70 @@ static enum param_role param_role(const struct qc_graph *g, const struct qc_node
     }
 }
 
+/* One trainable scalar (α or s) per quantizer that has one; SAT weights
+ * have none.  A quantized weight must be a trainable parameter. */
+static int64_t add_quant_slots(struct qc_plan *p, const enum param_role *role, int64_t off)
+{
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        struct qc_param_slot *s;
+        q->slot = -1;
+        q->pslot = -1;
+        if (q->spec.weight && role[q->spec.value] != ROLE_TRAINABLE)
+            continue;   /* reported by init_quants */
+        if (q->spec.weight && q->spec.method == QC_QM_SAT)
+            continue;
+        q->pslot = p->n_slots;
+        s = &p->slots[p->n_slots++];
+        s->value = -1;
+        s->node = q->spec.node;
+        s->offset = off++;
+        s->n = 1;
+        s->trainable = true;
+        s->quant = i;
+    }
+    return off;
+}
+
+/* Links weight quantizers to their slots, allocates Q(W) (which the ops then
+ * read instead of W), and sets the initial α / s. */
+static enum qc_status init_quants(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        const struct qc_node *n = &g->nodes[q->spec.node];
+        float *param = q->pslot >= 0 ? p->state + p->slots[q->pslot].offset : NULL;
+        enum qc_status st;
+        qc_lsq_levels(q->spec.range, q->spec.weight, &q->qn, &q->qp);
+        if (!q->spec.weight) {
+            q->init_pending = q->spec.method == QC_QM_LSQ && q->spec.step_init;
+            *param = q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step;
+            continue;
+        }
+        for (int k = 0; k < p->n_slots; k++)
+            if (p->slots[k].value == q->spec.value && p->slots[k].trainable)
+                q->slot = k;
+        if (q->slot < 0) {
+            qc_log_error("%s: %s '%s': its weight '%s' is not a trainable parameter and cannot "
+                         "be quantized", g->path, n->op_type, qc_node_label(g, n),
+                         g->values[q->spec.value].name);
+            return QC_ERR_UNSUPPORTED;
+        }
+        st = p->be->ops->alloc(p->be, (size_t)p->slots[q->slot].n * sizeof(float),
+                               (void **)&q->q);
+        if (st != QC_OK)
+            return st;
+        p->vals[q->spec.value].data = q->q;
+        if (q->spec.method == QC_QM_LSQ)
+            *param = q->spec.step_init
+                         ? qc_lsq_init_step(p->state + p->slots[q->slot].offset,
+                                            p->slots[q->slot].n, q->qp, p->be->threads)
+                         : q->spec.step;
+    }
+    return QC_OK;
+}
+
 /* Collects the slots (trainable first, then buffers, each in node order),
  * allocates the state array and points the plan's tensors into it. */
 enum qc_status qc_plan_bind_params(struct qc_plan *p)
@@ -79,7 +143,7 @@ enum qc_status qc_plan_bind_params(struct qc_plan *p)
             role[v] = r;
         }
     }
-    p->slots = qc_calloc((size_t)g->n_values + 1, sizeof(*p->slots));
+    p->slots = qc_calloc((size_t)(g->n_values + p->n_quants) + 1, sizeof(*p->slots));
     if (!p->slots)
         goto out;
     for (int pass = 0; pass < 2; pass++) {
@@ -94,8 +158,11 @@ enum qc_status qc_plan_bind_params(struct qc_plan *p)
             s->offset = off;
             s->n = qc_tensor_nelem(g->values[v].init);
             s->trainable = want == ROLE_TRAINABLE;
+            s->quant = -1;
             off += s->n;
         }
+        if (pass == 0)
+            off = add_quant_slots(p, role, off);
         if (pass == 0)
             p->n_trainable = off;
     }
@@ -106,13 +173,16 @@ enum qc_status qc_plan_bind_params(struct qc_plan *p)
     for (int i = 0; i < p->n_slots; i++) {
         const struct qc_param_slot *s = &p->slots[i];
         float *dst = p->state + s->offset;
+        if (s->value < 0)
+            continue;   /* quantizer parameters: init_quants */
         st = p->be->ops->upload(p->be, dst, g->values[s->value].init->data,
                                 (size_t)s->n * sizeof(float));
         if (st != QC_OK)
             goto out;
-        p->vals[s->value].data = dst;
+        if (s->value >= 0)
+            p->vals[s->value].data = dst;
     }
-    st = QC_OK;
+    st = init_quants(p);
 out:
     qc_free(role);
     qc_free(first);
@@ -151,7 +221,8 @@ static enum qc_status mark_backward(struct qc_plan *p, bool *needs, bool *releva
     int bad = 0;
 
     for (int i = 0; i < p->n_slots; i++)
-        needs[p->slots[i].value] = p->slots[i].trainable;
+        if (p->slots[i].value >= 0)
+            needs[p->slots[i].value] = p->slots[i].trainable;
     for (int i = 0; i < p->n_steps; i++) {
         const struct qc_node *n = &g->nodes[p->steps[i].node];
         bool any = false;
@@ -196,6 +267,70 @@ static enum qc_status mark_backward(struct qc_plan *p, bool *needs, bool *releva
     return QC_OK;
 }
 
+/* Wires the quantizers into the steps: ops read Q(W) and write their
+ * gradient into dq; a quantized activation's producer writes `pre` and gets
+ * its gradient from `gpre`. */
+static enum qc_status attach_quants(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    int64_t total = 0, off = 0;
+    enum qc_status st;
+
+    for (int i = 0; i < p->n_quants; i++)
+        total += qc_tensor_nelem(&p->vals[p->quants[i].spec.value]);
+    st = p->be->ops->alloc(p->be, (size_t)(total ? total : 1) * sizeof(float),
+                           (void **)&p->quant_grads);
+    if (st != QC_OK)
+        return st;
+    p->n_quant_grads = total;
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        int v = q->spec.value;
+        const struct qc_tensor *t = &p->vals[v];
+        float *grad = p->quant_grads + off;
+        off += qc_tensor_nelem(t);
+        q->step = -1;
+        if (q->spec.weight) {
+            q->dq = *t;
+            q->dq.data = grad;
+            for (int k = 0; k < p->n_steps; k++) {
+                const struct qc_node *n = &g->nodes[p->steps[k].node];
+                for (int j = 0; p->steps[k].din && j < n->n_in; j++)
+                    if (n->in[j] == v && p->steps[k].din[j])
+                        p->steps[k].din[j] = &q->dq;
+            }
+            continue;
+        }
+        for (int k = 0; k < p->n_steps && q->step < 0; k++)
+            if (p->steps[k].node == q->spec.node)
+                q->step = k;
+        if (q->step < 0) {
+            qc_log_error("%s: '%s' is computed at plan time (a constant) and cannot be quantized",
+                         g->path, g->values[v].name);
+            return QC_ERR_UNSUPPORTED;
+        }
+        q->pre = *t;
+        q->pre.owns = false;
+        st = p->be->ops->alloc(p->be, qc_tensor_nbytes(t), &q->pre.data);
+        if (st != QC_OK)
+            return st;
+        q->gpre = *t;
+        q->gpre.data = grad;
+        {
+            struct plan_step *s = &p->steps[q->step];
+            const struct qc_node *n = &g->nodes[s->node];
+            for (int j = 0; j < n->n_out; j++) {
+                if (n->out[j] != v)
+                    continue;
+                s->out[j] = &q->pre;
+                if (s->dout)
+                    s->dout[j] = p->gvals && p->gvals[v].data ? &q->gpre : NULL;
+            }
+        }
+    }
+    return QC_OK;
+}
+
 enum qc_status qc_plan_setup_backward(struct qc_plan *p)
 {
     const struct qc_graph *g = p->g;
@@ -235,7 +370,7 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
     if (st != QC_OK)
         goto out;
     for (int i = 0; i < p->n_slots; i++)
-        if (p->slots[i].trainable)
+        if (p->slots[i].trainable && p->slots[i].value >= 0)
             p->gvals[p->slots[i].value].data = p->grads + p->slots[i].offset;
     act = 0;
     for (int v = 0; v < g->n_values; v++) {
@@ -286,7 +421,7 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
         s->saved = (char *)p->saved_mem + off;
         off += (s->saved_size + 63) & ~(size_t)63;
     }
-    st = QC_OK;
+    st = attach_quants(p);
 out:
     qc_free(needs);
     qc_free(relevant);
@@ -303,15 +438,25 @@ void qc_plan_free_train(struct qc_plan *p)
         p->be->ops->release(p->be, p->act_grads);
     if (p->saved_mem)
         p->be->ops->release(p->be, p->saved_mem);
+    for (int i = 0; i < p->n_quants; i++) {
+        if (p->quants[i].q)
+            p->be->ops->release(p->be, p->quants[i].q);
+        if (p->quants[i].pre.data)
+            p->be->ops->release(p->be, p->quants[i].pre.data);
+    }
+    if (p->quant_grads)
+        p->be->ops->release(p->be, p->quant_grads);
+    qc_free(p->quants);
     qc_free(p->slots);
     qc_free(p->gvals);
     qc_free(p->gptrs);
 }
 
 enum qc_status qc_plan_new_train(const struct qc_graph *g, struct qc_backend *be,
-                                 int64_t batch, struct qc_plan **out)
+                                 int64_t batch, const struct qc_quant_spec *specs, int n_specs,
+                                 struct qc_plan **out)
 {
-    return qc_plan_build(g, be, batch, true, out);
+    return qc_plan_build(g, be, batch, true, specs, n_specs, out);
 }
 
 int qc_plan_logits(const struct qc_plan *p)
@@ -358,7 +503,11 @@ const struct qc_param_slot *qc_plan_slot(const struct qc_plan *p, int i)
 
 enum qc_status qc_plan_zero_act_grads(struct qc_plan *p)
 {
-    return p->be->ops->zero(p->be, p->act_grads, (size_t)p->n_act_grads * sizeof(float));
+    enum qc_status st = p->be->ops->zero(p->be, p->act_grads,
+                                         (size_t)p->n_act_grads * sizeof(float));
+    if (st == QC_OK && p->n_quant_grads)
+        st = p->be->ops->zero(p->be, p->quant_grads, (size_t)p->n_quant_grads * sizeof(float));
+    return st;
 }
 
 enum qc_status qc_plan_zero_param_grads(struct qc_plan *p)
@@ -379,6 +528,8 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
             .label = NULL,
         };
         enum qc_status st;
+        if (p->n_quants)
+            qc_plan_quant_acts_backward(p, i);
         if (!s->backward)
             continue;
         ctx.label = qc_plan_node_where(p->g, n, where, sizeof(where));
@@ -388,6 +539,8 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
         if (st != QC_OK)
             return st;
     }
+    if (p->n_quants)
+        qc_plan_quant_weights_backward(p);
     return QC_OK;
 }
 
@@ -396,11 +549,142 @@ enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g)
     QC_ASSERT(g == p->g);
     for (int i = 0; i < p->n_slots; i++) {
         const struct qc_param_slot *s = &p->slots[i];
-        enum qc_status st = p->be->ops->download(p->be, g->values[s->value].init->data,
-                                                 p->state + s->offset,
-                                                 (size_t)s->n * sizeof(float));
+        enum qc_status st;
+        if (s->value < 0)
+            continue;   /* quantizer parameters live in the export, not the graph */
+        st = p->be->ops->download(p->be, g->values[s->value].init->data,
+                                  p->state + s->offset, (size_t)s->n * sizeof(float));
         if (st != QC_OK)
             return st;
     }
     return QC_OK;
+}
+
+/* ---- quantizers (CPU: the state and buffers are host memory) ------------ */
+
+static float *quant_param(struct qc_plan *p, const struct plan_quant *q)
+{
+    return q->pslot >= 0 ? p->state + p->slots[q->pslot].offset : NULL;
+}
+
+static float *quant_param_grad(struct qc_plan *p, const struct plan_quant *q)
+{
+    return q->pslot >= 0 ? p->grads + p->slots[q->pslot].offset : NULL;
+}
+
+enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
+{
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        const struct qc_param_slot *s;
+        if (!q->spec.weight)
+            continue;
+        s = &p->slots[q->slot];
+        if (q->spec.method == QC_QM_SAT)
+            qc_sat_weight_forward(&q->spec.sat, p->state + s->offset, q->q, s->n,
+                                  p->be->threads, &q->sat_st);
+        else
+            qc_lsq_forward(*quant_param(p, q), q->qn, q->qp, p->state + s->offset, q->q, s->n,
+                           p->be->threads);
+    }
+    return QC_OK;
+}
+
+enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training)
+{
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        const float *x;
+        float *y, *param;
+        int64_t n;
+        if (q->spec.weight || q->step != step)
+            continue;
+        x = qc_tensor_f32(&q->pre);
+        y = qc_tensor_f32(&p->vals[q->spec.value]);
+        n = qc_tensor_nelem(&q->pre);
+        param = quant_param(p, q);
+        if (q->init_pending && training) {
+            *param = qc_lsq_init_step(x, n, q->qp, p->be->threads);
+            q->init_pending = false;
+        }
+        if (q->spec.method == QC_QM_SAT)
+            qc_sat_act_forward(*param, q->spec.range, x, y, n, p->be->threads);
+        else
+            qc_lsq_forward(*param, q->qn, q->qp, x, y, n, p->be->threads);
+    }
+    return QC_OK;
+}
+
+void qc_plan_quant_acts_backward(struct qc_plan *p, int step)
+{
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        const struct qc_tensor *gy;
+        int64_t n;
+        if (q->spec.weight || q->step != step || !p->gvals)
+            continue;
+        gy = &p->gvals[q->spec.value];
+        if (!gy->data)
+            continue;
+        n = qc_tensor_nelem(&q->pre);
+        if (q->spec.method == QC_QM_SAT)
+            qc_sat_act_backward(*quant_param(p, q), q->spec.range, qc_tensor_f32(&q->pre),
+                                qc_tensor_f32(gy), qc_tensor_f32(&q->gpre), n, p->be->threads,
+                                quant_param_grad(p, q));
+        else   /* g = 1/sqrt(N·Qp), N = elements per sample */
+            qc_lsq_backward(*quant_param(p, q), q->qn, q->qp,
+                            qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
+                            qc_tensor_f32(&q->pre), qc_tensor_f32(gy), qc_tensor_f32(&q->gpre),
+                            n, p->be->threads, quant_param_grad(p, q));
+    }
+}
+
+void qc_plan_quant_weights_backward(struct qc_plan *p)
+{
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        const struct qc_param_slot *s;
+        if (!q->spec.weight)
+            continue;
+        s = &p->slots[q->slot];
+        if (q->spec.method == QC_QM_SAT)
+            qc_sat_weight_backward(&q->spec.sat, &q->sat_st, p->state + s->offset,
+                                   qc_tensor_f32(&q->dq), p->grads + s->offset, s->n,
+                                   p->be->threads);
+        else
+            qc_lsq_backward(*quant_param(p, q), q->qn, q->qp, qc_lsq_grad_scale(s->n, q->qp),
+                            p->state + s->offset, qc_tensor_f32(&q->dq), p->grads + s->offset,
+                            s->n, p->be->threads, quant_param_grad(p, q));
+    }
+}
+
+void qc_plan_clamp_quant_params(struct qc_plan *p)
+{
+    for (int i = 0; i < p->n_quants; i++) {
+        struct plan_quant *q = &p->quants[i];
+        float *param = quant_param(p, q);
+        if (!param)
+            continue;
+        if (q->spec.method == QC_QM_SAT)
+            qc_sat_alpha_clamp(param);
+        else
+            qc_lsq_step_clamp(param);
+    }
+}
+
+int qc_plan_n_quants(const struct qc_plan *p)
+{
+    return p->n_quants;
+}
+
+void qc_plan_quant_info(const struct qc_plan *p, int i, struct qc_plan_quant_info *info)
+{
+    const struct plan_quant *q = &p->quants[i];
+    memset(info, 0, sizeof(*info));
+    info->spec = &q->spec;
+    info->param = q->pslot >= 0 ? p->state[p->slots[q->pslot].offset] : 0.0f;
+    info->sat_m = q->sat_st.m;
+    info->sat_s = q->sat_st.s;
+    info->sat_scale = q->sat_st.scale;
+    info->q = q->q;
 }

@@ -67,7 +67,7 @@ static void check_fixture(const char *rel, int threads)
     qc_test_path(path, sizeof(path), rel);
     ck_assert_int_eq(qc_onnx_load(path, &n.g), QC_OK);
     ck_assert_int_eq(qc_backend_new("cpu", threads, &n.be), QC_OK);
-    ck_assert_int_eq(qc_plan_new_train(n.g, n.be, BATCH, &n.p), QC_OK);
+    ck_assert_int_eq(qc_plan_new_train(n.g, n.be, BATCH, NULL, 0, &n.p), QC_OK);
     qc_rng_seed(&rng, 11);
     x = qc_plan_input(n.p, 0);
     for (int64_t i = 0; i < qc_tensor_nelem(x); i++)

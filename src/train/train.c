@@ -23,6 +23,7 @@
 #include "../log.h"
 #include "../plan.h"
 #include "../progress.h"
+#include "../quant/qspec.h"
 #include "../recipe_match.h"
 #include "checkpoint.h"
 #include "interrupt.h"
@@ -48,6 +49,8 @@ struct trainer {
     const struct qc_train_opts *o;
     struct qc_data_cfg         *dcfg;
     struct qc_dataset          *learn, *valid, *test;
+    struct qc_quant_spec       *specs;        /* quantizers from the recipe  */
+    int                         n_specs;
     struct qc_plan             *plan;
     int64_t                     batch, classes, n_learn;
     struct solver_group        *groups;
@@ -116,8 +119,16 @@ static enum qc_status setup_solvers(struct trainer *t)
         int gi;
         if (!s->trainable)
             continue;
-        st = qc_solver_cfg_from_recipe(t->r, qc_recipe_node_section(t->r, t->g, n),
-                                       solver_prefix(n, s->value), &cfg);
+        if (s->quant >= 0) {
+            struct qc_plan_quant_info qi;
+            qc_plan_quant_info(t->plan, s->quant, &qi);
+            st = qc_solver_cfg_from_recipe(t->r, qi.spec->section,
+                                           qi.spec->weight ? "QWeightSolver" : "QActSolver",
+                                           &cfg);
+        } else {
+            st = qc_solver_cfg_from_recipe(t->r, qc_recipe_node_section(t->r, t->g, n),
+                                           solver_prefix(n, s->value), &cfg);
+        }
         if (st != QC_OK)
             return st;
         for (gi = 0; gi < t->n_groups; gi++)
@@ -176,11 +187,13 @@ static void update(struct trainer *t)
             const struct qc_param_slot *s = qc_plan_slot(t->plan, i);
             if (!s->trainable || t->so[i].group != gi)
                 continue;
+            /* quantizer parameters (α, s) take no weight decay */
             qc_solver_apply(&u, state + s->offset, grads + s->offset, t->opt + t->so[i].opt_offset,
-                            s->n, true, t->be->threads);
+                            s->n, s->quant < 0, t->be->threads);
         }
         qc_solver_advance(&gr->st, t->batch * gr->cfg.iteration_size);
     }
+    qc_plan_clamp_quant_params(t->plan);
 }
 
 /* One training batch; adds its loss sum and hits. */
@@ -438,7 +451,10 @@ static enum qc_status setup(struct trainer *t)
     }
     t->n_learn = t->o->limit ? QC_MIN(t->o->limit, t->learn->n) : t->learn->n;
     t->batch = t->o->batch ? t->o->batch : qc_data_cfg_batch(t->dcfg);
-    st = qc_plan_new_train(t->g, t->be, t->batch, &t->plan);
+    st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs);
+    if (st != QC_OK)
+        return st;
+    st = qc_plan_new_train(t->g, t->be, t->batch, t->specs, t->n_specs, &t->plan);
     if (st != QC_OK)
         return st;
     if (qc_plan_batch(t->plan) != t->batch) {
@@ -474,6 +490,7 @@ static void teardown(struct trainer *t)
     if (t->opt)
         t->be->ops->release(t->be, t->opt);
     qc_plan_free(t->plan);
+    qc_free(t->specs);
     qc_dataset_free(t->learn);
     qc_dataset_free(t->valid);
     qc_dataset_free(t->test);

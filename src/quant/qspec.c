@@ -1,0 +1,172 @@
+/*
+ * qspec.c - quantizers from a recipe (see qspec.h).
+ */
+#include <config.h>
+
+#include "qspec.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "../log.h"
+#include "../ops/op.h"
+#include "../recipe_match.h"
+
+static bool has_weights(const struct qc_node *n)
+{
+    return n->kind == QC_OP_CONV || n->kind == QC_OP_CONV_TRANSPOSE || n->kind == QC_OP_GEMM ||
+           n->kind == QC_OP_MATMUL;
+}
+
+/* "SAT" / "LSQ" / "none" (or absent) of key in section. */
+static enum qc_status read_method(const struct qc_recipe *r, const char *sec, const char *key,
+                                  int *method)
+{
+    const char *v;
+    char where[256];
+    enum qc_status st = qc_recipe_str(r, sec, key, "none", &v);
+    *method = 0;
+    if (st != QC_OK)
+        return st;
+    if (strcmp(v, "SAT") == 0)
+        *method = QC_QM_SAT;
+    else if (strcmp(v, "LSQ") == 0)
+        *method = QC_QM_LSQ;
+    else if (strcasecmp(v, "none") != 0) {
+        qc_log_error("%s: [%s] %s=%s: expected SAT, LSQ or none",
+                     qc_recipe_where(r, sec, key, where, sizeof(where)), sec, key, v);
+        return QC_ERR_RECIPE;
+    }
+    return QC_OK;
+}
+
+/* F of ApplyScaling: kH·kW·C_out for convolutions, C_out for Fc. */
+static int64_t fanout(const struct qc_node *n, const struct qc_tensor *w)
+{
+    int64_t f = 1;
+    if (n->kind == QC_OP_CONV || n->kind == QC_OP_CONV_TRANSPOSE) {
+        for (int d = 2; d < w->shape.ndim; d++)
+            f *= w->shape.dims[d];
+        return f * w->shape.dims[n->kind == QC_OP_CONV ? 0 : 1];
+    }
+    return w->shape.ndim > 0 ? w->shape.dims[w->shape.ndim - 1] : 1;
+}
+
+static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_graph *g,
+                                  const struct qc_node *n, const char *sec,
+                                  struct qc_quant_spec *s)
+{
+    const struct qc_value *w = n->n_in > 1 && n->in[1] >= 0 ? &g->values[n->in[1]] : NULL;
+    const char *mode;
+    int64_t range, aq, as, init;
+    double step;
+    char where[256];
+    enum qc_status st;
+
+    if (!has_weights(n) || !w || !w->init || w->init->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: [%s] QWeight on %s '%s', which has no weight initializer",
+                     qc_recipe_where(r, sec, "QWeight", where, sizeof(where)), sec, n->op_type,
+                     qc_node_label(g, n));
+        return QC_ERR_RECIPE;
+    }
+    if ((st = qc_recipe_int(r, sec, "QWeight.Range", 255, &range)) != QC_OK ||
+        (st = qc_recipe_str(r, sec, "QWeight.QuantMode", "Default", &mode)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, "QWeight.ApplyQuantization", 1, &aq)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, "QWeight.ApplyScaling", 0, &as)) != QC_OK ||
+        (st = qc_recipe_float(r, sec, "QWeight.StepSize", 0.0, &step)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, "QWeight.SetOptInitStepSize", 1, &init)) != QC_OK)
+        return st;
+    s->weight = true;
+    s->value = n->in[1];
+    s->range = (int)range;
+    s->sat.range = (int)range;
+    s->sat.apply_quant = aq != 0;
+    s->sat.apply_scaling = as != 0;
+    s->sat.fanout = fanout(n, w->init);
+    s->step = (float)step;
+    s->step_init = init != 0 || step <= 0.0;
+    if (!qc_sat_mode_parse(mode, &s->sat.mode)) {
+        qc_log_error("%s: [%s] QWeight.QuantMode=%s: expected Default, Symmetric, Asymmetric "
+                     "or FullRange", qc_recipe_where(r, sec, "QWeight.QuantMode", where,
+                                                     sizeof(where)), sec, mode);
+        return QC_ERR_RECIPE;
+    }
+    return QC_OK;
+}
+
+static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph *g,
+                               const struct qc_node *n, const char *sec, struct qc_quant_spec *s)
+{
+    int64_t range, init;
+    double alpha, step;
+    char where[256];
+    enum qc_status st;
+    if (n->n_out < 1 || n->out[0] < 0 || !g->values[n->out[0]].name[0]) {
+        qc_log_error("%s: [%s] QAct on %s '%s', which has no output to quantize",
+                     qc_recipe_where(r, sec, "QAct", where, sizeof(where)), sec, n->op_type,
+                     qc_node_label(g, n));
+        return QC_ERR_RECIPE;
+    }
+    if ((st = qc_recipe_int(r, sec, "QAct.Range", 255, &range)) != QC_OK ||
+        (st = qc_recipe_float(r, sec, "QAct.Alpha", 8.0, &alpha)) != QC_OK ||
+        (st = qc_recipe_float(r, sec, "QAct.StepSize", 0.0, &step)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, "QAct.SetOptInitStepSize", 1, &init)) != QC_OK)
+        return st;
+    s->weight = false;
+    s->value = n->out[0];
+    s->range = (int)range;
+    s->alpha = (float)alpha;
+    s->step = (float)step;
+    s->step_init = init != 0 || step <= 0.0;
+    return QC_OK;
+}
+
+static bool is_own_section(const struct qc_graph *g, const struct qc_node *n, const char *sec)
+{
+    return (n->name && strcmp(n->name, sec) == 0) ||
+           (n->n_out > 0 && strcmp(g->values[n->out[0]].name, sec) == 0);
+}
+
+enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
+                                          struct qc_quant_spec **out, int *n_out)
+{
+    struct qc_quant_spec *specs = qc_calloc((size_t)2 * (size_t)g->n_nodes + 1, sizeof(*specs));
+    int n = 0;
+    enum qc_status st = QC_OK;
+
+    *out = NULL;
+    *n_out = 0;
+    if (!specs)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < g->n_nodes && st == QC_OK; i++) {
+        const struct qc_node *node = &g->nodes[i];
+        const char *sec = qc_recipe_node_section(r, g, node);
+        int wm, am;
+        if (!sec)
+            continue;
+        st = read_method(r, sec, "QWeight", &wm);
+        if (st == QC_OK)
+            st = read_method(r, sec, "QAct", &am);
+        if (st != QC_OK)
+            break;
+        /* a pattern or default section only applies where it fits; a node's
+         * own section asking for QWeight on a weightless node is an error */
+        if (wm && (has_weights(node) || is_own_section(g, node, sec))) {
+            specs[n] = (struct qc_quant_spec){ .node = i, .method = wm, .section = sec };
+            st = weight_spec(r, g, node, sec, &specs[n]);
+            n++;
+        }
+        if (st == QC_OK && am) {
+            specs[n] = (struct qc_quant_spec){ .node = i, .method = am, .section = sec };
+            st = act_spec(r, g, node, sec, &specs[n]);
+            n++;
+        }
+    }
+    if (st != QC_OK) {
+        qc_free(specs);
+        return st;
+    }
+    *out = specs;
+    *n_out = n;
+    return QC_OK;
+}

@@ -1,0 +1,50 @@
+/*
+ * qspec.h - which quantizers a recipe puts on a graph (DESIGN §4, §5).
+ *
+ * Weight quantizers: a Conv, ConvTranspose, Gemm or MatMul node whose recipe
+ * section (recipe_match.h) sets QWeight=SAT|LSQ quantizes its weight (input
+ * 1, a float initializer).  Activation quantizers: a node whose section sets
+ * QAct=SAT|LSQ quantizes its first output; as in N2D2 this is normally the
+ * section of a Relu/Clip node with ActivationFunction=Linear, and since
+ * SAT's clip to [0, α] contains the ReLU, keeping the ReLU changes nothing.
+ * Keys and defaults: QWeight.Range [255], QWeight.QuantMode [Default],
+ * QWeight.ApplyQuantization [1], QWeight.ApplyScaling [0],
+ * QWeight.StepSize / QWeight.SetOptInitStepSize [1] (LSQ), QAct.Range [255],
+ * QAct.Alpha [8.0] (SAT), QAct.StepSize / QAct.SetOptInitStepSize [1] (LSQ).
+ */
+#ifndef QATCONV_SRC_QUANT_QSPEC_H
+#define QATCONV_SRC_QUANT_QSPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../graph.h"
+#include "../qc.h"
+#include "../recipe.h"
+#include "quant.h"
+
+enum qc_quant_method {
+    QC_QM_SAT = 1,
+    QC_QM_LSQ,
+};
+
+struct qc_quant_spec {
+    int                  node;       /* the configured node                          */
+    bool                 weight;     /* weight quantizer, else activation            */
+    int                  value;      /* the weight initializer / activation value    */
+    enum qc_quant_method method;
+    int                  range;      /* R                                            */
+    struct qc_sat_wcfg   sat;        /* SAT weights                                  */
+    float                alpha;      /* SAT activations: initial α                    */
+    float                step;       /* LSQ: initial step (used when !step_init)      */
+    bool                 step_init;  /* LSQ: initialise from weights / first batch    */
+    const char          *section;    /* recipe section (borrowed from the recipe)     */
+};
+
+/* Resolves every quantizer; *out is qc_malloc'ed (free with qc_free), *n may
+ * be 0.  Errors name file:line: QWeight on a node without weights, an
+ * unknown QuantMode, QAct on a node with no float output. */
+enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
+                                          struct qc_quant_spec **out, int *n);
+
+#endif
