@@ -35,6 +35,7 @@ enum {
     OPT_KEEP,
     OPT_NO_SHUFFLE,
     OPT_LOG,
+    OPT_NO_EVAL,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -50,6 +51,7 @@ static const struct cli_option cli_options[] = {
     { "no-shuffle", OPT_NO_SHUFFLE, NULL, "train on the learn set in file order" },
     { "log",     OPT_LOG,     "FILE", "write epoch, batch, loss, accuracy and learning rate of "
                                       "every training batch (CSV)" },
+    { "no-eval", OPT_NO_EVAL, NULL,   "train without the test-set evaluations before and after" },
     { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
     { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
                                       "(default: all online CPUs)" },
@@ -177,6 +179,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_RESUME: cli->resume = optarg; break;
         case OPT_NO_SHUFFLE: cli->no_shuffle = true; break;
         case OPT_LOG: cli->log = optarg; break;
+        case OPT_NO_EVAL: cli->no_eval = true; break;
         case OPT_KEEP:
             if (strcmp(optarg, "best") != 0 && strcmp(optarg, "last") != 0) {
                 qc_log_error("--keep %s: expected best or last", optarg);

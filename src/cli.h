@@ -42,6 +42,7 @@ struct qc_cli {
     bool            keep_last;    /* --keep last (default: best validation)   */
     bool            no_shuffle;   /* --no-shuffle                             */
     const char     *log;          /* --log FILE: one line per training batch  */
+    bool            no_eval;      /* --no-eval: skip the test-set evaluations */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };
 

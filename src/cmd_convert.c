@@ -63,7 +63,11 @@ static void print_summary(const struct qc_train_report *rep, int epochs)
     if (rep->valid_best >= 0)
         printf("summary: best validation top-1 %.2f%% (epoch %d)\n", rep->valid_best,
                rep->best_epoch);
-    if (rep->test_before >= 0)
+    if (rep->test_float >= 0)
+        printf("summary: test top-1 float %.2f%%, fake-quant before training %.2f%%, after "
+               "%.2f%%, exported graph %.2f%% (%d quantizers)\n", rep->test_float,
+               rep->test_before, rep->test_after, rep->test_export, rep->n_quant);
+    else if (rep->test_before >= 0)
         printf("summary: test top-1 float before %.2f%%, after %.2f%%\n", rep->test_before,
                rep->test_after);
 }
@@ -93,7 +97,7 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
         .epochs = epochs, .batch = cli->batch, .seed = cli->seed, .keep_best = !cli->keep_last,
         .progress = cli->progress, .quiet = cli->quiet, .shuffle = !cli->no_shuffle,
         .limit = cli->limit, .checkpoint = cli->checkpoint, .resume = cli->resume,
-        .skip_eval = false, .log = cli->log,
+        .skip_eval = cli->no_eval, .log = cli->log,
     };
     st = qc_train(g, r, be, &o, &rep);
     if (st != QC_OK)

@@ -133,6 +133,58 @@ enum qc_status qc_graph_add_node(struct qc_graph *g, int *idx)
     return QC_OK;
 }
 
+const char *qc_graph_unique_name(const struct qc_graph *g, const char *base, const char *suffix,
+                                 char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", base, suffix);
+    for (int k = 2; qc_graph_find_value(g, buf) >= 0 || qc_graph_find_node(g, buf) >= 0; k++)
+        snprintf(buf, len, "%s%s_%d", base, suffix, k);
+    return buf;
+}
+
+enum qc_status qc_graph_add_initializer(struct qc_graph *g, const char *name,
+                                        struct qc_tensor *t, int *idx)
+{
+    enum qc_status st;
+    if (qc_graph_find_value(g, name) >= 0) {
+        qc_tensor_free(t);
+        return QC_ERR_INTERNAL;
+    }
+    st = qc_graph_value(g, name, idx);
+    if (st != QC_OK) {
+        qc_tensor_free(t);
+        return st;
+    }
+    g->values[*idx].init = t;
+    g->values[*idx].dtype = t->dtype;
+    return QC_OK;
+}
+
+enum qc_status qc_graph_add_op(struct qc_graph *g, const char *op_type, const char *name,
+                               const int *in, int n_in, const int *out, int n_out, int *idx)
+{
+    struct qc_node *n;
+    int i;
+    enum qc_status st = qc_graph_add_node(g, &i);
+    if (st != QC_OK)
+        return st;
+    n = &g->nodes[i];
+    n->op_type = qc_strdup(op_type);
+    n->name = qc_strdup(name);
+    n->domain = qc_strdup("");
+    n->in = qc_malloc((size_t)(n_in ? n_in : 1) * sizeof(int));
+    n->out = qc_malloc((size_t)(n_out ? n_out : 1) * sizeof(int));
+    if (!n->op_type || !n->name || !n->domain || !n->in || !n->out)
+        return QC_ERR_NOMEM;
+    memcpy(n->in, in, (size_t)n_in * sizeof(int));
+    memcpy(n->out, out, (size_t)n_out * sizeof(int));
+    n->n_in = n_in;
+    n->n_out = n_out;
+    if (idx)
+        *idx = i;
+    return QC_OK;
+}
+
 enum qc_status qc_graph_add_prop(struct qc_graph *g, const char *key, const char *value)
 {
     struct qc_prop *p = qc_realloc(g->props, (size_t)(g->n_props + 1) * sizeof(*p));

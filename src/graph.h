@@ -97,6 +97,20 @@ enum qc_status qc_graph_value(struct qc_graph *g, const char *name, int *idx);
  * finalize).  *idx receives its index.  The caller fills it in; strings and
  * arrays given to the node become owned by the graph. */
 enum qc_status qc_graph_add_node(struct qc_graph *g, int *idx);
+/* A value name not used yet in g, built from base and suffix ("conv1.weight"
+ * + "_quantized", then "_quantized_2" ...); written into buf. */
+const char *qc_graph_unique_name(const struct qc_graph *g, const char *base, const char *suffix,
+                                 char *buf, size_t len);
+/* Adds an initializer value named `name` (must be new) holding t (takes
+ * ownership of t, also on failure); *idx receives the value index. */
+enum qc_status qc_graph_add_initializer(struct qc_graph *g, const char *name,
+                                        struct qc_tensor *t, int *idx);
+/* Appends node op_type(in[0..n_in)) -> out[0..n_out) in the default domain;
+ * names are copied; *idx receives the node index (may be NULL).  Call
+ * qc_graph_finalize() after editing to restore topological order. */
+enum qc_status qc_graph_add_op(struct qc_graph *g, const char *op_type, const char *name,
+                               const int *in, int n_in, const int *out, int n_out, int *idx);
+
 /* Appends a metadata property / opset import (copies the strings). */
 enum qc_status qc_graph_add_prop(struct qc_graph *g, const char *key, const char *value);
 enum qc_status qc_graph_add_opset(struct qc_graph *g, const char *domain, int64_t version);

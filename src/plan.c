@@ -73,9 +73,11 @@ static enum qc_status alloc_value(struct qc_plan *p, int v, bool host)
         if (!t->data)
             return QC_ERR_NOMEM;
         p->on_host[v] = true;
+        p->owned[v] = true;
         return QC_OK;
     }
     st = p->be->ops->alloc(p->be, nbytes, &t->data);
+    p->owned[v] = st == QC_OK;
     return st;
 }
 
@@ -269,13 +271,16 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
         n_ptrs += (size_t)(g->nodes[i].n_in + g->nodes[i].n_out);
         n_slots += (size_t)g->nodes[i].n_out;
     }
+    p->n_values = g->n_values;
     p->vals = qc_calloc((size_t)g->n_values + 1, sizeof(*p->vals));
+    p->owned = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     p->is_const = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     p->on_host = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     p->anon = qc_calloc(n_slots + 1, sizeof(*p->anon));
     p->ptrs = qc_calloc(n_ptrs + 1, sizeof(*p->ptrs));
     p->steps = qc_calloc((size_t)g->n_nodes + 1, sizeof(*p->steps));
-    if (!p->vals || !p->is_const || !p->on_host || !p->anon || !p->ptrs || !p->steps)
+    if (!p->vals || !p->owned || !p->is_const || !p->on_host || !p->anon || !p->ptrs ||
+        !p->steps)
         goto out;
 
     st = choose_batch(g, batch, &p->batch);
@@ -342,8 +347,8 @@ void qc_plan_free(struct qc_plan *p)
         return;
     qc_plan_free_train(p);
     if (p->vals) {
-        for (int v = 0; v < p->g->n_values; v++) {
-            if (p->g->values[v].init || !p->vals[v].data)
+        for (int v = 0; v < p->n_values; v++) {
+            if (!p->owned[v] || !p->vals[v].data)
                 continue;
             if (p->on_host[v])
                 qc_free(p->vals[v].data);
@@ -357,6 +362,7 @@ void qc_plan_free(struct qc_plan *p)
     if (p->workspace)
         p->be->ops->release(p->be, p->workspace);
     qc_free(p->vals);
+    qc_free(p->owned);
     qc_free(p->is_const);
     qc_free(p->on_host);
     qc_free(p->anon);
@@ -394,14 +400,14 @@ struct qc_tensor *qc_plan_output(struct qc_plan *p, int i)
 
 struct qc_tensor *qc_plan_value(struct qc_plan *p, int v)
 {
-    if (v < 0 || v >= p->g->n_values || !p->vals[v].data)
+    if (v < 0 || v >= p->n_values || !p->vals[v].data)
         return NULL;
     return &p->vals[v];
 }
 
 bool qc_plan_value_is_const(const struct qc_plan *p, int v)
 {
-    return v >= 0 && v < p->g->n_values && p->is_const[v];
+    return v >= 0 && v < p->n_values && p->is_const[v];
 }
 
 enum qc_status qc_plan_profile(struct qc_plan *p)

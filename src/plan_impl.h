@@ -47,7 +47,9 @@ struct qc_plan {
     const struct qc_graph *g;
     struct qc_backend     *be;
     int64_t                batch;
+    int                    n_values;  /* g->n_values when the plan was built  */
     struct qc_tensor      *vals;      /* n_values                             */
+    bool                  *owned;     /* vals[v].data allocated by the plan   */
     bool                  *is_const;  /* n_values                             */
     bool                  *on_host;   /* buffer allocated with qc_malloc      */
     struct qc_tensor      *anon;      /* one per node output slot with no name */

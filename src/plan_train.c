@@ -466,7 +466,7 @@ int qc_plan_logits(const struct qc_plan *p)
 
 struct qc_tensor *qc_plan_grad(struct qc_plan *p, int v)
 {
-    if (!p->gvals || v < 0 || v >= p->g->n_values || !p->gvals[v].data)
+    if (!p->gvals || v < 0 || v >= p->n_values || !p->gvals[v].data)
         return NULL;
     return &p->gvals[v];
 }

@@ -56,7 +56,7 @@ EOF
 
 # run NAME THREADS: 20 steps into $TMP/NAME.onnx and $TMP/NAME.csv
 run() {
-    if "$QATCONV" "$MODEL" -r "$TMP/sgd.ini" -o "$TMP/$1.onnx" --epochs 1 --no-shuffle \
+    if "$QATCONV" "$MODEL" -r "$TMP/sgd.ini" -o "$TMP/$1.onnx" --epochs 1 --no-eval --no-shuffle \
         --limit $((STEPS * B)) --log "$TMP/$1.csv" --threads "$2" --quiet >"$TMP/$1.out" 2>&1; then
         ok "qatconv ($1): $STEPS steps of batch $B, $2 thread(s)"
     else

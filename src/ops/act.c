@@ -366,6 +366,12 @@ static enum qc_status clip_infer(const struct qc_node *n, const char *label,
             return QC_ERR_SHAPE;
         }
     }
+    if (in[0]->dtype == QC_DTYPE_U8 || in[0]->dtype == QC_DTYPE_I8) {
+        /* integer Clip (opset >= 12): the fake-quant exports clip uint8 levels */
+        out[0]->dtype = in[0]->dtype;
+        out[0]->shape = in[0]->shape;
+        return QC_OK;
+    }
     return infer_same_f32(n, label, in, out);
 }
 
@@ -390,6 +396,18 @@ static enum qc_status clip_forward_cpu(const struct qc_node *n, const struct qc_
 {
     float lo, hi;
     clip_bounds(n, in, &lo, &hi);
+    if (in[0]->dtype == QC_DTYPE_U8 || in[0]->dtype == QC_DTYPE_I8) {
+        int64_t n_el = qc_tensor_nelem(in[0]);
+        for (int64_t i = 0; i < n_el; i++) {
+            double v = (double)qc_tensor_get_i64(in[0], i);
+            v = v < lo ? lo : v > hi ? hi : v;
+            if (in[0]->dtype == QC_DTYPE_U8)
+                ((uint8_t *)out[0]->data)[i] = (uint8_t)v;
+            else
+                ((int8_t *)out[0]->data)[i] = (int8_t)v;
+        }
+        return QC_OK;
+    }
     return run_pointwise(ACT_CLIP, lo, hi, ctx, in, out);
 }
 

@@ -23,6 +23,7 @@
 #include "../log.h"
 #include "../plan.h"
 #include "../progress.h"
+#include "../export/qdq.h"
 #include "../quant/qspec.h"
 #include "../recipe_match.h"
 #include "checkpoint.h"
@@ -250,6 +251,27 @@ static enum qc_status evaluate_split(struct trainer *t, const struct qc_dataset 
         return st;
     *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
     return QC_OK;
+}
+
+/* Top-1 on the test split of t->g as it is now, through a fresh inference
+ * plan (no quantizers): the float baseline, or the exported graph. */
+static enum qc_status evaluate_graph(struct trainer *t, const char *what, double *acc)
+{
+    struct qc_plan *p = NULL;
+    struct qc_eval_result res;
+    enum qc_status st = qc_plan_new(t->g, t->be, t->batch, &p);
+    if (st == QC_OK)
+        st = qc_evaluate(p, t->be, t->dcfg, t->test, QC_SPLIT_TEST, 0, t->o->progress, what,
+                         &res);
+    qc_plan_free(p);
+    if (st == QC_OK)
+        *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
+    return st;
+}
+
+static enum qc_status evaluate_float(struct trainer *t, double *acc)
+{
+    return evaluate_graph(t, "test (float)", acc);
 }
 
 static enum qc_status save_checkpoint(struct trainer *t, int64_t epochs_done)
@@ -518,6 +540,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     memset(&t, 0, sizeof(t));
     memset(rep, 0, sizeof(*rep));
     rep->test_before = rep->test_after = rep->valid_best = -1.0;
+    rep->test_float = rep->test_export = -1.0;
     t.g = g;
     t.r = r;
     t.be = be;
@@ -528,6 +551,11 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         goto out;
     if (o->resume) {
         st = load_checkpoint(&t, &epochs_done);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (t.test && t.n_specs > 0) {
+        st = evaluate_float(&t, &rep->test_float);
         if (st != QC_OK)
             goto out;
     }
@@ -561,6 +589,21 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
             goto out;
     }
     st = qc_plan_store_params(t.plan, g);
+    if (st != QC_OK)
+        goto out;
+    rep->n_quant = t.n_specs;
+    if (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT) {
+        struct qc_export_stats es;
+        st = qc_export_fake(g, t.plan, &es);
+        if (st != QC_OK)
+            goto out;
+        rep->n_float_weights = es.n_float_weights;
+        if (t.test) {
+            st = evaluate_graph(&t, "test (export)", &rep->test_export);
+            if (st != QC_OK)
+                goto out;
+        }
+    }
 out:
     if (t.log && fclose(t.log) != 0 && st == QC_OK) {
         qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));

@@ -32,6 +32,13 @@
 #include "../qc.h"
 #include "../recipe.h"
 
+enum qc_out_format {
+    QC_FORMAT_AUTO = 0,   /* fake when the recipe quantizes something, else float */
+    QC_FORMAT_FLOAT,      /* trained float weights, graph unchanged                */
+    QC_FORMAT_FAKE,       /* QDQ: integer weights + DequantizeLinear, activation
+                             QuantizeLinear/DequantizeLinear (export/qdq.h)       */
+};
+
 struct qc_train_opts {
     int         epochs;          /* > 0                                          */
     int64_t     batch;           /* 0: the recipe's BatchSize                    */
@@ -46,10 +53,17 @@ struct qc_train_opts {
     bool        skip_eval;       /* no test evaluation before/after               */
     const char *log;             /* CSV of every batch: epoch,batch,samples,loss,
                                     accuracy,lr (or NULL)                         */
+    enum qc_out_format format;   /* what the graph holds when qc_train returns    */
 };
 
 struct qc_train_report {
-    double  test_before, test_after;   /* top-1 %, -1 when not measured      */
+    double  test_float;                /* float model before training, -1 if
+                                          the recipe quantizes nothing        */
+    double  test_before, test_after;   /* top-1 % of the trained model (with its
+                                          quantizers), -1 when not measured   */
+    double  test_export;               /* the exported graph, -1 if float     */
+    int     n_quant;                   /* quantizers trained                  */
+    int     n_float_weights;           /* quantized weights exported as float */
     double  valid_best;                /* best validation top-1 %, -1 if none */
     int     best_epoch;
     int     epochs_run;

@@ -1,0 +1,210 @@
+/*
+ * qdq.c - fake-quant (QDQ) export (see qdq.h).
+ */
+#include <config.h>
+
+#include "qdq.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../log.h"
+#include "../quant/qspec.h"
+
+/* A scalar initializer of dtype dt holding v. */
+static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,
+                             enum qc_dtype dt, double v, int *idx)
+{
+    struct qc_shape s = qc_shape_make(0, NULL);
+    struct qc_tensor *t;
+    char name[512];
+    enum qc_status st = qc_tensor_new(dt, &s, &t);
+    if (st != QC_OK)
+        return st;
+    if (dt == QC_DTYPE_F32)
+        qc_tensor_f32(t)[0] = (float)v;
+    else if (dt == QC_DTYPE_U8)
+        ((uint8_t *)t->data)[0] = (uint8_t)v;
+    else
+        ((int8_t *)t->data)[0] = (int8_t)v;
+    qc_graph_unique_name(g, base, suffix, name, sizeof(name));
+    return qc_graph_add_initializer(g, name, t, idx);
+}
+
+/* Replaces every use of value `from` as a node input by `to`. */
+static void rewire(struct qc_graph *g, int from, int to, int skip_node)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (i == skip_node)
+            continue;
+        for (int j = 0; j < g->nodes[i].n_in; j++)
+            if (g->nodes[i].in[j] == from)
+                g->nodes[i].in[j] = to;
+    }
+}
+
+static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p,
+                                    const struct qc_plan_quant_info *qi,
+                                    struct qc_export_stats *stats)
+{
+    const struct qc_quant_spec *sp = qi->spec;
+    struct qc_value *w = &g->values[sp->value];
+    const char *base = w->name;
+    int64_t n = qc_tensor_nelem(w->init);
+    int32_t *k = qc_malloc((size_t)n * sizeof(int32_t));
+    float scale;
+    bool fits = true;
+    struct qc_tensor *qt = NULL;
+    int vq, vs, vz, vout, in[3];
+    char name[512], node[512];
+    enum qc_status st = QC_ERR_NOMEM;
+
+    if (!k)
+        return QC_ERR_NOMEM;
+    if (sp->method == QC_QM_SAT) {
+        struct qc_sat_wstate ws;
+        if (!sp->sat.apply_quant) {
+            qc_free(k);
+            return QC_OK;   /* clamp stage: nothing quantized yet, the float W is written */
+        }
+        qc_sat_weight_image(&sp->sat, qc_tensor_f32(w->init), k, n, 1, &ws);
+        scale = ws.scale;
+    } else {
+        int qn, qp;
+        qc_lsq_levels(sp->range, true, &qn, &qp);
+        qc_lsq_image(qi->param, qn, qp, qc_tensor_f32(w->init), k, n, 1);
+        scale = qc_lsq_step_used(qi->param);
+    }
+    for (int64_t i = 0; i < n; i++)
+        fits = fits && k[i] >= -128 && k[i] <= 127;
+    if (!fits) {
+        /* exact fake-quantized floats: k·scale evaluated in float */
+        for (int64_t i = 0; i < n; i++)
+            qc_tensor_f32(w->init)[i] = (float)k[i] * scale;
+        qc_log_warn("%s: weight '%s' has levels beyond int8 (QuantMode=%s, Range=%d): kept as "
+                    "exact fake-quantized floats; QuantMode=Symmetric stores in int8", g->path,
+                    base, qc_sat_mode_name(sp->sat.mode), sp->range);
+        stats->n_float_weights++;
+        qc_free(k);
+        return QC_OK;
+    }
+    st = qc_tensor_new(QC_DTYPE_I8, &w->init->shape, &qt);
+    if (st != QC_OK)
+        goto out;
+    for (int64_t i = 0; i < n; i++)
+        ((int8_t *)qt->data)[i] = (int8_t)k[i];
+    qc_graph_unique_name(g, base, "_quantized", name, sizeof(name));
+    st = qc_graph_add_initializer(g, name, qt, &vq);
+    qt = NULL;
+    if (st != QC_OK)
+        goto out;
+    if ((st = scalar(g, base, "_scale", QC_DTYPE_F32, scale, &vs)) != QC_OK ||
+        (st = scalar(g, base, "_zero_point", QC_DTYPE_I8, 0, &vz)) != QC_OK)
+        goto out;
+    qc_graph_unique_name(g, base, "_dequantized", name, sizeof(name));
+    st = qc_graph_value(g, name, &vout);
+    if (st != QC_OK)
+        goto out;
+    g->values[vout].dtype = QC_DTYPE_F32;
+    in[0] = vq;
+    in[1] = vs;
+    in[2] = vz;
+    qc_graph_unique_name(g, g->values[vq].name, "_DequantizeLinear", node, sizeof(node));
+    st = qc_graph_add_op(g, "DequantizeLinear", node, in, 3, &vout, 1, NULL);
+    if (st != QC_OK)
+        goto out;
+    rewire(g, sp->value, vout, -1);
+    /* the float weight is no longer read: drop it from the file (and from
+     * graph.input, where IR < 4 models list initializers) */
+    qc_tensor_free(g->values[sp->value].init);
+    g->values[sp->value].init = NULL;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (g->inputs[i] != sp->value)
+            continue;
+        memmove(g->inputs + i, g->inputs + i + 1, (size_t)(g->n_inputs - i - 1) * sizeof(int));
+        g->n_inputs--;
+        g->values[sp->value].is_input = false;
+        break;
+    }
+    stats->n_weights++;
+out:
+    qc_tensor_free(qt);
+    qc_free(k);
+    return st;
+}
+
+static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_info *qi,
+                                 struct qc_export_stats *stats)
+{
+    const struct qc_quant_spec *sp = qi->spec;
+    int v = sp->value, prod = sp->node, pre, vs, vz, vq, vc, vlo, vhi, in[3];
+    float scale = sp->method == QC_QM_SAT ? qc_sat_act_scale(qi->param, sp->range)
+                                          : qc_lsq_step_used(qi->param);
+    char base[512], name[512], node[512];
+    enum qc_status st;
+
+    snprintf(base, sizeof(base), "%s", g->values[v].name);
+    qc_graph_unique_name(g, base, "_float", name, sizeof(name));
+    if ((st = qc_graph_value(g, name, &pre)) != QC_OK)
+        return st;
+    g->values[pre].dtype = QC_DTYPE_F32;
+    for (int j = 0; j < g->nodes[prod].n_out; j++)
+        if (g->nodes[prod].out[j] == v)
+            g->nodes[prod].out[j] = pre;
+    if ((st = scalar(g, base, "_scale", QC_DTYPE_F32, scale, &vs)) != QC_OK ||
+        (st = scalar(g, base, "_zero_point", QC_DTYPE_U8, 0, &vz)) != QC_OK)
+        return st;
+    qc_graph_unique_name(g, base, "_quantized", name, sizeof(name));
+    if ((st = qc_graph_value(g, name, &vq)) != QC_OK)
+        return st;
+    in[0] = pre;
+    in[1] = vs;
+    in[2] = vz;
+    qc_graph_unique_name(g, base, "_QuantizeLinear", node, sizeof(node));
+    if ((st = qc_graph_add_op(g, "QuantizeLinear", node, in, 3, &vq, 1, NULL)) != QC_OK)
+        return st;
+    if (sp->range < 255) {
+        if ((st = scalar(g, base, "_clip_min", QC_DTYPE_U8, 0, &vlo)) != QC_OK ||
+            (st = scalar(g, base, "_clip_max", QC_DTYPE_U8, sp->range, &vhi)) != QC_OK)
+            return st;
+        qc_graph_unique_name(g, base, "_clipped", name, sizeof(name));
+        if ((st = qc_graph_value(g, name, &vc)) != QC_OK)
+            return st;
+        in[0] = vq;
+        in[1] = vlo;
+        in[2] = vhi;
+        qc_graph_unique_name(g, base, "_Clip", node, sizeof(node));
+        if ((st = qc_graph_add_op(g, "Clip", node, in, 3, &vc, 1, NULL)) != QC_OK)
+            return st;
+        vq = vc;
+    }
+    in[0] = vq;
+    in[1] = vs;
+    in[2] = vz;
+    qc_graph_unique_name(g, base, "_DequantizeLinear", node, sizeof(node));
+    if ((st = qc_graph_add_op(g, "DequantizeLinear", node, in, 3, &v, 1, NULL)) != QC_OK)
+        return st;
+    stats->n_acts++;
+    return QC_OK;
+}
+
+enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p,
+                              struct qc_export_stats *stats)
+{
+    enum qc_status st = QC_OK;
+    memset(stats, 0, sizeof(*stats));
+    if (g->opset < 13) {
+        qc_log_error("%s: the fake-quant export needs opset 13 or later (the model has %lld); "
+                     "export the float model at opset 13+", g->path, (long long)g->opset);
+        return QC_ERR_UNSUPPORTED;
+    }
+    for (int i = 0; i < qc_plan_n_quants(p) && st == QC_OK; i++) {
+        struct qc_plan_quant_info qi;
+        qc_plan_quant_info(p, i, &qi);
+        st = qi.spec->weight ? export_weight(g, p, &qi, stats) : export_act(g, &qi, stats);
+    }
+    if (st != QC_OK)
+        return st;
+    /* new nodes were appended: restore topological order, parse their attributes */
+    return qc_graph_finalize(g);
+}

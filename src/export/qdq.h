@@ -1,0 +1,36 @@
+/*
+ * qdq.h - the fake-quant (QDQ) export (DESIGN §6 "fake").
+ *
+ * Rewrites a trained graph in place, using the training plan's quantizers:
+ *  - a quantized weight W becomes an integer initializer W_quantized (int8
+ *    when every level fits, zero point 0) + a per-tensor scale, and a
+ *    DequantizeLinear feeding every consumer of W.  Levels that do not fit
+ *    int8 (SAT Default/FullRange with R > 127) keep the exact fake-quantized
+ *    float weights instead, and the layer is reported;
+ *  - a quantized activation v becomes producer -> v_float ->
+ *    QuantizeLinear(scale, uint8 zero point 0) -> Clip(0, R) when R < 255 ->
+ *    DequantizeLinear -> v, so consumers and graph outputs keep their names.
+ * The integer levels times the scale reproduce the training's fake-quant
+ * values bit for bit (quant.h), and QuantizeLinear rounds half to even as the
+ * training does, so ONNX Runtime computes what qatconv's evaluation computes.
+ * Needs opset >= 13 (integer Clip, per-tensor Q/DQ); BatchNorm is kept.
+ */
+#ifndef QATCONV_SRC_EXPORT_QDQ_H
+#define QATCONV_SRC_EXPORT_QDQ_H
+
+#include "../graph.h"
+#include "../plan.h"
+#include "../qc.h"
+
+struct qc_export_stats {
+    int n_weights;          /* weights exported as integers        */
+    int n_float_weights;    /* quantized weights kept as float      */
+    int n_acts;             /* activation Q/DQ pairs                */
+};
+
+/* g must be the graph p was built from, with the trained weights already
+ * stored (qc_plan_store_params).  The plan is not usable afterwards. */
+enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p,
+                              struct qc_export_stats *stats);
+
+#endif
