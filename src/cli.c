@@ -36,6 +36,8 @@ enum {
     OPT_NO_SHUFFLE,
     OPT_LOG,
     OPT_NO_EVAL,
+    OPT_PREDICTIONS,
+    OPT_TEMPLATE,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -59,7 +61,10 @@ static const struct cli_option cli_options[] = {
     { "limit",   OPT_LIMIT,   "N",    "eval: use only the first N test images" },
     { "lenient", OPT_LENIENT, NULL,   "unknown recipe keys are warnings, not errors" },
     { "profile", OPT_PROFILE, NULL,   "eval: print forward time per op type" },
-    { "quiet",   OPT_QUIET,   NULL,   "no progress output" },
+    { "predictions", OPT_PREDICTIONS, "FILE", "eval: write each test image's predicted class" },
+    { "quiet",   OPT_QUIET,   NULL,   "no progress or per-epoch lines (results still print)" },
+    { "recipe-template", OPT_TEMPLATE, NULL, "print a starter recipe naming every quantizable "
+                                      "node of IN.onnx" },
     { "help",    'h',         NULL,   "show this help and exit" },
     { "version", 'V',         NULL,   "show the version and exit" },
 };
@@ -70,6 +75,7 @@ void qc_cli_help(FILE *f)
             "Usage: qatconv [OPTIONS] IN.onnx [-r RECIPE] -o OUT.onnx\n"
             "       qatconv info IN.onnx\n"
             "       qatconv eval IN.onnx -r RECIPE [OPTIONS]\n"
+            "       qatconv --recipe-template IN.onnx > recipe.ini\n"
             "\n"
             "Quantization-aware training of ONNX models (SAT, LSQ) and export to\n"
             "fake-quant or integer-only ONNX.\n"
@@ -180,6 +186,8 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_NO_SHUFFLE: cli->no_shuffle = true; break;
         case OPT_LOG: cli->log = optarg; break;
         case OPT_NO_EVAL: cli->no_eval = true; break;
+        case OPT_PREDICTIONS: cli->predictions = optarg; break;
+        case OPT_TEMPLATE: cli->command = QC_CMD_TEMPLATE; break;
         case OPT_KEEP:
             if (strcmp(optarg, "best") != 0 && strcmp(optarg, "last") != 0) {
                 qc_log_error("--keep %s: expected best or last", optarg);

@@ -21,6 +21,7 @@ enum qc_command {
     QC_CMD_EVAL,
     QC_CMD_HELP,
     QC_CMD_VERSION,
+    QC_CMD_TEMPLATE,   /* --recipe-template IN.onnx */
 };
 
 struct qc_cli {
@@ -43,6 +44,7 @@ struct qc_cli {
     bool            no_shuffle;   /* --no-shuffle                             */
     const char     *log;          /* --log FILE: one line per training batch  */
     bool            no_eval;      /* --no-eval: skip the test-set evaluations */
+    const char     *predictions;  /* eval --predictions FILE                  */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };
 

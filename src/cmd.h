@@ -11,5 +11,6 @@
 enum qc_status qc_cmd_info(const struct qc_cli *cli);
 enum qc_status qc_cmd_eval(const struct qc_cli *cli);
 enum qc_status qc_cmd_convert(const struct qc_cli *cli);
+enum qc_status qc_cmd_template(const struct qc_cli *cli);
 
 #endif

@@ -105,10 +105,9 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
     st = qc_onnx_save(g, cli->output);
     if (st != QC_OK)
         goto out;
-    if (!cli->quiet) {
-        print_summary(&rep, epochs);
-        printf("wrote %s\n", cli->output);
-    }
+    /* --quiet drops the per-epoch lines and progress, not the results */
+    print_summary(&rep, epochs);
+    printf("wrote %s\n", cli->output);
 out:
     qc_backend_free(be);
     qc_recipe_free(r);

@@ -5,6 +5,7 @@
  */
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
     struct qc_backend *be = NULL;
     struct qc_plan *p = NULL;
     struct qc_eval_result res;
+    FILE *pred = NULL;
     int64_t batch;
     enum qc_status st;
 
@@ -59,7 +61,16 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
             goto out;
     }
 
-    st = qc_evaluate(p, be, cfg, ds, QC_SPLIT_TEST, cli->limit, cli->progress, "eval", &res);
+    if (cli->predictions) {
+        pred = fopen(cli->predictions, "w");
+        if (!pred) {
+            qc_log_error("%s: cannot write: %s", cli->predictions, strerror(errno));
+            st = QC_ERR_IO;
+            goto out;
+        }
+    }
+    st = qc_evaluate_pred(p, be, cfg, ds, QC_SPLIT_TEST, cli->limit, cli->progress, "eval", pred,
+                          &res);
     if (st != QC_OK)
         goto out;
     printf("test: top-1 %.2f%% (%lld/%lld), %.1f images/s, %.2f s, batch %lld, %d threads\n",
@@ -68,6 +79,10 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
            (long long)batch, be->threads);
     qc_plan_profile_print(p, stdout);
 out:
+    if (pred && fclose(pred) != 0 && st == QC_OK) {
+        qc_log_error("%s: cannot write: %s", cli->predictions, strerror(errno));
+        st = QC_ERR_IO;
+    }
     qc_plan_free(p);
     qc_backend_free(be);
     qc_dataset_free(ds);

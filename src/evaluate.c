@@ -52,6 +52,14 @@ enum qc_status qc_evaluate(struct qc_plan *p, struct qc_backend *be,
                            enum qc_split split, int64_t limit, bool progress, const char *what,
                            struct qc_eval_result *res)
 {
+    return qc_evaluate_pred(p, be, cfg, ds, split, limit, progress, what, NULL, res);
+}
+
+enum qc_status qc_evaluate_pred(struct qc_plan *p, struct qc_backend *be,
+                                const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                enum qc_split split, int64_t limit, bool progress,
+                                const char *what, FILE *pred, struct qc_eval_result *res)
+{
     struct qc_tensor *xin = qc_plan_input(p, 0), *yout = qc_plan_output(p, 0);
     int64_t batch = qc_plan_batch(p), classes = yout->shape.dims[1];
     int64_t n_img = limit ? QC_MIN(limit, ds->n) : ds->n;
@@ -84,8 +92,15 @@ enum qc_status qc_evaluate(struct qc_plan *p, struct qc_backend *be,
         st = be->ops->download(be, y, yout->data, qc_tensor_nbytes(yout));
         if (st != QC_OK)
             goto out;
-        for (int64_t i = 0; i < n; i++)
-            res->correct += qc_argmax(y + i * classes, classes) == labels[i];
+        for (int64_t i = 0; i < n; i++) {
+            int64_t k = qc_argmax(y + i * classes, classes);
+            res->correct += k == labels[i];
+            if (pred && fprintf(pred, "%lld\n", (long long)k) < 0) {
+                qc_log_error("cannot write the predictions");
+                st = QC_ERR_IO;
+                goto out;
+            }
+        }
         res->n += n;
         snprintf(extra, sizeof(extra), "top-1 %.2f%%",
                  100.0 * (double)res->correct / (double)res->n);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "data/data.h"
 #include "plan.h"
@@ -31,5 +32,11 @@ enum qc_status qc_evaluate(struct qc_plan *p, struct qc_backend *be,
                            const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
                            enum qc_split split, int64_t limit, bool progress, const char *what,
                            struct qc_eval_result *res);
+/* Same, also writing each image's predicted class, one per line, to pred
+ * (may be NULL). */
+enum qc_status qc_evaluate_pred(struct qc_plan *p, struct qc_backend *be,
+                                const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                enum qc_split split, int64_t limit, bool progress,
+                                const char *what, FILE *pred, struct qc_eval_result *res);
 
 #endif

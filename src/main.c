@@ -55,6 +55,9 @@ int main(int argc, char **argv)
     case QC_CMD_CONVERT:
         st = qc_cmd_convert(&cli);
         break;
+    case QC_CMD_TEMPLATE:
+        st = qc_cmd_template(&cli);
+        break;
     }
     if (fflush(stdout) != 0 && st == QC_OK) {
         perror("qatconv: error: stdout");

@@ -64,8 +64,18 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p,
     if (sp->method == QC_QM_SAT) {
         struct qc_sat_wstate ws;
         if (!sp->sat.apply_quant) {
+            /* clamp stage (ApplyQuantization=0): the network computes with
+             * Q = tanh(W)/max|tanh W| (/S): write Q, so the float file computes
+             * what training evaluated; stage 2 then starts from Q */
+            float *qv = qc_malloc((size_t)n * sizeof(float));
             qc_free(k);
-            return QC_OK;   /* clamp stage: nothing quantized yet, the float W is written */
+            if (!qv)
+                return QC_ERR_NOMEM;
+            qc_sat_weight_forward(&sp->sat, qc_tensor_f32(w->init), qv, n, 1, &ws);
+            memcpy(w->init->data, qv, (size_t)n * sizeof(float));
+            qc_free(qv);
+            stats->n_float_weights++;
+            return QC_OK;
         }
         qc_sat_weight_image(&sp->sat, qc_tensor_f32(w->init), k, n, 1, &ws);
         scale = ws.scale;

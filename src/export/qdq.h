@@ -6,7 +6,8 @@
  *    when every level fits, zero point 0) + a per-tensor scale, and a
  *    DequantizeLinear feeding every consumer of W.  Levels that do not fit
  *    int8 (SAT Default/FullRange with R > 127) keep the exact fake-quantized
- *    float weights instead, and the layer is reported;
+ *    float weights instead, and the layer is reported; SAT's clamp stage
+ *    (ApplyQuantization=0) writes its clamped float weights Q;
  *  - a quantized activation v becomes producer -> v_float ->
  *    QuantizeLinear(scale, uint8 zero point 0) -> Clip(0, R) when R < 255 ->
  *    DequantizeLinear -> v, so consumers and graph outputs keep their names.

@@ -1,0 +1,109 @@
+#!/bin/sh
+# test_qat.sh - quantization-aware training and the fake-quant (QDQ) export:
+# for SAT W4A4 and LSQ W4A4 on the LeNet-BN fixture (short runs), the export
+# passes onnx.checker full_check, holds int8 weights behind DequantizeLinear
+# and uint8 QuantizeLinear/DequantizeLinear activations, and ONNX Runtime
+# predicts what qatconv's own evaluation of the export predicts on >= 99.9 %
+# of the 10,000 test images, with the same top-1.
+. "${top_srcdir:-.}/tests/lib.sh"
+M=$top_srcdir/testdata/fashion_lenet_bn.onnx
+DATA=/usr/share/datasets/fashion-mnist
+
+data() {
+    cat <<EOF2
+[database]
+Type=MNIST_IDX_Database
+DataPath=$DATA
+Validation=0.0
+[sp]
+SizeX=28
+SizeY=28
+NbChannels=1
+BatchSize=128
+[sp.Transformation-1]
+Type=RangeAffineTransformation
+FirstOperator=Divides
+FirstValue=255.0
+EOF2
+}
+
+{ printf 'Solvers.LearningRate=0.001\nSolvers.Momentum=0.9\n'; data; cat <<'EOF2'
+[onnx:Conv_def]
+QWeight=SAT
+QWeight.Range=15
+[onnx:Fc_def]
+QWeight=SAT
+QWeight.Range=15
+[/conv1/Conv] onnx:Conv_def
+QWeight.Range=255
+QWeight.QuantMode=Symmetric
+[/fc2/Gemm] onnx:Fc_def
+QWeight.Range=255
+QWeight.QuantMode=Symmetric
+[onnx:Relu_def]
+ActivationFunction=Linear
+QAct=SAT
+QAct.Range=15
+QAct.Alpha=6.0
+QActSolver.LearningRate=0.01
+EOF2
+} > "$TMP/sat.ini"
+
+{ printf 'Solvers.LearningRate=0.001\nSolvers.Momentum=0.9\n'; data; cat <<'EOF2'
+[onnx:Conv_def]
+QWeight=LSQ
+QWeight.Range=15
+QWeightSolver.LearningRate=0.0001
+[onnx:Fc_def] onnx:Conv_def
+[onnx:Relu_def]
+ActivationFunction=Linear
+QAct=LSQ
+QAct.Range=15
+QActSolver.LearningRate=0.001
+EOF2
+} > "$TMP/lsq.ini"
+
+for q in sat lsq; do
+    out=$TMP/$q.onnx
+    if ! "$QATCONV" "$M" -r "$TMP/$q.ini" -o "$out" --epochs 1 --limit 6400 --quiet \
+            > "$TMP/$q.train" 2>&1; then
+        bad "$q: training failed: $(cat "$TMP/$q.train")"; continue
+    fi
+    ok "$q: trained and exported"
+    if "$PYTHON3" - "$out" > "$TMP/$q.check" 2>&1 <<'PY'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+ops = [n.op_type for n in m.graph.node]
+inits = {t.name: t for t in m.graph.initializer}
+dq_w = [n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+assert len(dq_w) == 4, "expected 4 quantized weights, got %d" % len(dq_w)
+assert all(inits[n.input[0]].data_type == onnx.TensorProto.INT8 for n in dq_w), "weights not int8"
+q = [n for n in m.graph.node if n.op_type == "QuantizeLinear"]
+assert len(q) == 3, "expected 3 activation quantizers, got %d" % len(q)
+assert all(inits[n.input[2]].data_type == onnx.TensorProto.UINT8 for n in q), "acts not uint8"
+assert ops.count("Clip") == 3, "R=15 activations need Clip(0, 15)"
+print("checker ok; %d int8 weights, %d uint8 activation quantizers" % (len(dq_w), len(q)))
+PY
+    then ok "$q: $(cat "$TMP/$q.check")"
+    else bad "$q: export check: $(cat "$TMP/$q.check")"; fi
+    "$QATCONV" eval "$out" -r "$TMP/$q.ini" --quiet --predictions "$TMP/$q.qc" > "$TMP/$q.eval" 2>&1 ||
+        { bad "$q: qatconv eval of the export: $(cat "$TMP/$q.eval")"; continue; }
+    "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$out" --data "$DATA" --predictions "$TMP/$q.ort" \
+        > "$TMP/$q.orteval" 2>&1 || { bad "$q: ort_eval: $(cat "$TMP/$q.orteval")"; continue; }
+    agree=$(paste "$TMP/$q.qc" "$TMP/$q.ort" | awk '$1 == $2 { a++ } END { printf "%d", a }')
+    total=$(wc -l < "$TMP/$q.ort")
+    qtop=$(sed -n 's/.*(\([0-9]*\)\/10000).*/\1/p' "$TMP/$q.eval")
+    otop=$(sed -n 's/.*correct=\([0-9]*\).*/\1/p' "$TMP/$q.orteval")
+    if [ "$total" -eq 10000 ] && [ "$agree" -ge 9990 ] && [ "$qtop" = "$otop" ]; then
+        ok "$q: ONNX Runtime agrees on $agree/10000 images; top-1 $qtop = $otop"
+    else
+        bad "$q: agreement $agree/$total, top-1 qatconv $qtop vs ONNX Runtime $otop"
+    fi
+    # the summary's exported-graph figure is qatconv's evaluation of the export
+    sfig=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$q.train")
+    efig=$(sed -n 's/.*top-1 \([0-9.]*\)%.*/\1/p' "$TMP/$q.eval")
+    if [ -n "$sfig" ] && [ "$sfig" = "$efig" ]; then ok "$q: summary export figure $sfig% = eval"
+    else bad "$q: summary '$sfig' vs eval '$efig'"; fi
+done
+finish
