@@ -38,6 +38,9 @@ enum {
     OPT_NO_EVAL,
     OPT_PREDICTIONS,
     OPT_TEMPLATE,
+    OPT_REPORT,
+    OPT_FORMAT,
+    OPT_DUMP_WEIGHTS,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -54,6 +57,11 @@ static const struct cli_option cli_options[] = {
     { "log",     OPT_LOG,     "FILE", "write epoch, batch, loss, accuracy and learning rate of "
                                       "every training batch (CSV)" },
     { "no-eval", OPT_NO_EVAL, NULL,   "train without the test-set evaluations before and after" },
+    { "format",  OPT_FORMAT,  "FMT",  "fake (QDQ; default when the recipe quantizes) or float" },
+    { "report",  OPT_REPORT,  "FILE", "write a JSON report: per layer method, bits, alpha or "
+                                      "step, parameters, bytes; accuracies" },
+    { "dump-weights", OPT_DUMP_WEIGHTS, "DIR", "write each quantized layer's integer weights "
+                                      "(text, one level per line) into DIR" },
     { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
     { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
                                       "(default: all online CPUs)" },
@@ -188,6 +196,18 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_NO_EVAL: cli->no_eval = true; break;
         case OPT_PREDICTIONS: cli->predictions = optarg; break;
         case OPT_TEMPLATE: cli->command = QC_CMD_TEMPLATE; break;
+        case OPT_REPORT: cli->report = optarg; break;
+        case OPT_DUMP_WEIGHTS: cli->dump_weights = optarg; break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "fake") == 0) {
+                cli->format = 2;
+            } else if (strcmp(optarg, "float") == 0) {
+                cli->format = 1;
+            } else {
+                qc_log_error("--format %s: expected fake or float (int comes later)", optarg);
+                return QC_ERR_INVAL;
+            }
+            break;
         case OPT_KEEP:
             if (strcmp(optarg, "best") != 0 && strcmp(optarg, "last") != 0) {
                 qc_log_error("--keep %s: expected best or last", optarg);

@@ -45,6 +45,9 @@ struct qc_cli {
     const char     *log;          /* --log FILE: one line per training batch  */
     bool            no_eval;      /* --no-eval: skip the test-set evaluations */
     const char     *predictions;  /* eval --predictions FILE                  */
+    const char     *report;       /* --report FILE.json                       */
+    const char     *dump_weights; /* --dump-weights DIR                       */
+    int             format;       /* --format: enum qc_out_format             */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };
 

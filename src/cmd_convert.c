@@ -98,6 +98,8 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
         .progress = cli->progress, .quiet = cli->quiet, .shuffle = !cli->no_shuffle,
         .limit = cli->limit, .checkpoint = cli->checkpoint, .resume = cli->resume,
         .skip_eval = cli->no_eval, .log = cli->log,
+        .format = (enum qc_out_format)cli->format, .report = cli->report,
+        .model_path = cli->model, .dump_weights = cli->dump_weights,
     };
     st = qc_train(g, r, be, &o, &rep);
     if (st != QC_OK)

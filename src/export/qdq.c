@@ -6,8 +6,10 @@
 #include "qdq.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../fileio.h"
 #include "../log.h"
 #include "../quant/qspec.h"
 
@@ -43,7 +45,35 @@ static void rewire(struct qc_graph *g, int from, int to, int skip_node)
     }
 }
 
-static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p,
+/* dump_dir/<name>.txt: "shape [..]", "scale s", then the levels. */
+static enum qc_status dump_levels(const char *dir, const char *name, const struct qc_shape *s,
+                                  float scale, const int32_t *k, int64_t n)
+{
+    char path[4096], shape[256], *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    enum qc_status st;
+    int w = snprintf(path, sizeof(path), "%s/", dir);
+    for (const char *c = name; *c && w < (int)sizeof(path) - 5; c++)
+        path[w++] = (*c == '/' || *c == '\\') ? '_' : *c;
+    snprintf(path + w, sizeof(path) - (size_t)w, ".txt");
+    f = open_memstream(&buf, &len);
+    if (!f)
+        return QC_ERR_NOMEM;
+    fprintf(f, "# %s\nshape %s\nscale %.9g\n", name, qc_shape_str(s, shape, sizeof(shape)),
+            (double)scale);
+    for (int64_t i = 0; i < n; i++)
+        fprintf(f, "%d\n", (int)k[i]);
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return QC_ERR_NOMEM;
+    }
+    st = qc_write_file_atomic(path, buf, len);
+    free(buf);
+    return st;
+}
+
+static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
                                     const struct qc_plan_quant_info *qi,
                                     struct qc_export_stats *stats)
 {
@@ -84,6 +114,11 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p,
         qc_lsq_levels(sp->range, true, &qn, &qp);
         qc_lsq_image(qi->param, qn, qp, qc_tensor_f32(w->init), k, n, 1);
         scale = qc_lsq_step_used(qi->param);
+    }
+    if (dump_dir) {
+        st = dump_levels(dump_dir, base, &w->init->shape, scale, k, n);
+        if (st != QC_OK)
+            goto out;
     }
     for (int64_t i = 0; i < n; i++)
         fits = fits && k[i] >= -128 && k[i] <= 127;
@@ -198,7 +233,7 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
     return QC_OK;
 }
 
-enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p,
+enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
                               struct qc_export_stats *stats)
 {
     enum qc_status st = QC_OK;
@@ -211,7 +246,8 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p,
     for (int i = 0; i < qc_plan_n_quants(p) && st == QC_OK; i++) {
         struct qc_plan_quant_info qi;
         qc_plan_quant_info(p, i, &qi);
-        st = qi.spec->weight ? export_weight(g, p, &qi, stats) : export_act(g, &qi, stats);
+        st = qi.spec->weight ? export_weight(g, p, dump_dir, &qi, stats)
+                             : export_act(g, &qi, stats);
     }
     if (st != QC_OK)
         return st;

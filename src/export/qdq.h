@@ -31,7 +31,10 @@ struct qc_export_stats {
 
 /* g must be the graph p was built from, with the trained weights already
  * stored (qc_plan_store_params).  The plan is not usable afterwards. */
-enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p,
+enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
                               struct qc_export_stats *stats);
+/* dump_dir (may be NULL): each quantized weight's integer levels are also
+ * written to dump_dir/<weight name>.txt (shape, scale, one level per line;
+ * '/' in names becomes '_'). */
 
 #endif

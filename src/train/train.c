@@ -23,6 +23,7 @@
 #include "../log.h"
 #include "../plan.h"
 #include "../progress.h"
+#include "../report.h"
 #include "../export/qdq.h"
 #include "../quant/qspec.h"
 #include "../recipe_match.h"
@@ -533,6 +534,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
                         const struct qc_train_opts *o, struct qc_train_report *rep)
 {
     struct trainer t;
+    struct qc_report layers = { NULL, 0 };
     int64_t epochs_done = 0;
     enum qc_status st;
 
@@ -592,9 +594,14 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     if (st != QC_OK)
         goto out;
     rep->n_quant = t.n_specs;
+    if (o->report) {
+        st = qc_report_collect(g, t.plan, &layers);
+        if (st != QC_OK)
+            goto out;
+    }
     if (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT) {
         struct qc_export_stats es;
-        st = qc_export_fake(g, t.plan, &es);
+        st = qc_export_fake(g, t.plan, o->dump_weights, &es);
         if (st != QC_OK)
             goto out;
         rep->n_float_weights = es.n_float_weights;
@@ -604,7 +611,11 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
                 goto out;
         }
     }
+    if (o->report)
+        st = qc_report_write(o->report, &layers, rep, o->model_path ? o->model_path : g->path,
+                             qc_recipe_path(r));
 out:
+    qc_report_clear(&layers);
     if (t.log && fclose(t.log) != 0 && st == QC_OK) {
         qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
         st = QC_ERR_IO;

@@ -54,6 +54,9 @@ struct qc_train_opts {
     const char *log;             /* CSV of every batch: epoch,batch,samples,loss,
                                     accuracy,lr (or NULL)                         */
     enum qc_out_format format;   /* what the graph holds when qc_train returns    */
+    const char *report;          /* --report FILE.json, or NULL (report.h)        */
+    const char *model_path;      /* for the report                                */
+    const char *dump_weights;    /* --dump-weights DIR, or NULL                   */
 };
 
 struct qc_train_report {

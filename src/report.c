@@ -1,0 +1,191 @@
+/*
+ * report.c - quantization report (see report.h).
+ */
+#include <config.h>
+
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "ops/op.h"
+#include "quant/qspec.h"
+#include "train/train.h"
+
+static int bits_of(int range)
+{
+    int b = 0;
+    while ((1L << b) < (long)range + 1)
+        b++;
+    return b;
+}
+
+/* The node that consumes v, if exactly one does. */
+static int single_consumer(const struct qc_graph *g, int v)
+{
+    int found = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_in; j++)
+            if (g->nodes[i].in[j] == v) {
+                if (found >= 0 && found != i)
+                    return -1;
+                found = i;
+            }
+    return found;
+}
+
+/* The activation quantizer on node n's output path: n's own output, or a
+ * BatchNormalization / ReLU / Clip chain after it. */
+static int act_quant_after(const struct qc_graph *g, const struct qc_plan *p, int node)
+{
+    for (int hops = 0; hops < 3 && node >= 0; hops++) {
+        int v = g->nodes[node].n_out > 0 ? g->nodes[node].out[0] : -1;
+        for (int i = 0; i < qc_plan_n_quants(p); i++) {
+            struct qc_plan_quant_info qi;
+            qc_plan_quant_info(p, i, &qi);
+            if (!qi.spec->weight && qi.spec->value == v)
+                return i;
+        }
+        node = v >= 0 ? single_consumer(g, v) : -1;
+        if (node >= 0 && g->nodes[node].kind != QC_OP_BATCHNORM &&
+            g->nodes[node].kind != QC_OP_RELU && g->nodes[node].kind != QC_OP_CLIP)
+            return -1;
+    }
+    return -1;
+}
+
+enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan *p,
+                                 struct qc_report *rep)
+{
+    memset(rep, 0, sizeof(*rep));
+    rep->layers = qc_calloc((size_t)g->n_nodes + 1, sizeof(*rep->layers));
+    if (!rep->layers)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        struct qc_report_layer *l;
+        int64_t wn = 0, bn;
+        int aq;
+        if (n->kind != QC_OP_CONV && n->kind != QC_OP_CONV_TRANSPOSE && n->kind != QC_OP_GEMM &&
+            n->kind != QC_OP_MATMUL)
+            continue;
+        l = &rep->layers[rep->n_layers++];
+        snprintf(l->name, sizeof(l->name), "%s", qc_node_label(g, n));
+        snprintf(l->op, sizeof(l->op), "%s", n->op_type);
+        snprintf(l->wmethod, sizeof(l->wmethod), "float");
+        snprintf(l->amethod, sizeof(l->amethod), "float");
+        l->wbits = l->abits = 32;
+        l->params = qc_node_param_count(g, n);
+        if (n->n_in > 1 && n->in[1] >= 0 && g->values[n->in[1]].init)
+            wn = qc_tensor_nelem(g->values[n->in[1]].init);
+        for (int q = 0; q < qc_plan_n_quants(p); q++) {
+            struct qc_plan_quant_info qi;
+            qc_plan_quant_info(p, q, &qi);
+            if (!qi.spec->weight || qi.spec->node != i)
+                continue;
+            snprintf(l->wmethod, sizeof(l->wmethod), "%s",
+                     qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ");
+            l->wbits = qi.spec->method == QC_QM_SAT && !qi.spec->sat.apply_quant
+                           ? 32 : bits_of(qi.spec->range);
+            l->wstep = qi.spec->method == QC_QM_SAT ? qi.sat_scale : qi.param;
+        }
+        aq = act_quant_after(g, p, i);
+        if (aq >= 0) {
+            struct qc_plan_quant_info qi;
+            qc_plan_quant_info(p, aq, &qi);
+            snprintf(l->amethod, sizeof(l->amethod), "%s",
+                     qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ");
+            l->abits = bits_of(qi.spec->range);
+            l->aparam = qi.param;
+        }
+        bn = l->params - wn;
+        l->bytes = (wn * l->wbits + 7) / 8 + bn * 4;
+    }
+    return QC_OK;
+}
+
+void qc_report_clear(struct qc_report *rep)
+{
+    qc_free(rep->layers);
+    memset(rep, 0, sizeof(*rep));
+}
+
+/* JSON string body with the characters that need it escaped. */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void json_pct(FILE *f, const char *key, double v, bool comma)
+{
+    fprintf(f, "    \"%s\": ", key);
+    if (v < 0)
+        fprintf(f, "null");
+    else
+        fprintf(f, "%.2f", v);
+    fprintf(f, "%s\n", comma ? "," : "");
+}
+
+enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
+                               const struct qc_train_report *tr, const char *model,
+                               const char *recipe)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int64_t params = 0, bytes = 0;
+    enum qc_status st;
+
+    if (!f) {
+        qc_log_error("%s: cannot build the report", path);
+        return QC_ERR_NOMEM;
+    }
+    fprintf(f, "{\n  \"model\": ");
+    json_str(f, model);
+    fprintf(f, ",\n  \"recipe\": ");
+    json_str(f, recipe);
+    fprintf(f, ",\n  \"layers\": [\n");
+    for (int i = 0; i < rep->n_layers; i++) {
+        const struct qc_report_layer *l = &rep->layers[i];
+        params += l->params;
+        bytes += l->bytes;
+        fprintf(f, "    {\"name\": ");
+        json_str(f, l->name);
+        fprintf(f, ", \"op\": \"%s\", \"weights\": \"%s\", \"weight_bits\": %d, "
+                   "\"weight_scale\": %.9g, \"activations\": \"%s\", \"activation_bits\": %d, "
+                   "\"activation_param\": %.9g, \"parameters\": %lld, \"bytes\": %lld}%s\n",
+                l->op, l->wmethod, l->wbits, l->wstep, l->amethod, l->abits, l->aparam,
+                (long long)l->params, (long long)l->bytes, i + 1 < rep->n_layers ? "," : "");
+    }
+    fprintf(f, "  ],\n  \"totals\": {\"parameters\": %lld, \"bytes\": %lld, "
+               "\"float_bytes\": %lld},\n", (long long)params, (long long)bytes,
+            (long long)params * 4);
+    fprintf(f, "  \"accuracy\": {\n");
+    json_pct(f, "float", tr->test_float, true);
+    json_pct(f, "before", tr->test_before, true);
+    json_pct(f, "after", tr->test_after, true);
+    json_pct(f, "export", tr->test_export, true);
+    json_pct(f, "best_validation", tr->valid_best, false);
+    fprintf(f, "  },\n  \"epochs\": %d,\n  \"seconds\": %.2f,\n  \"training_images\": %lld\n}\n",
+            tr->epochs_run, tr->secs, (long long)tr->images);
+    if (fclose(f) != 0 || !buf) {
+        qc_free(buf);
+        qc_log_error("%s: cannot build the report", path);
+        return QC_ERR_NOMEM;
+    }
+    st = qc_write_file_atomic(path, buf, len);
+    free(buf);
+    return st;
+}

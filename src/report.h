@@ -1,0 +1,45 @@
+/*
+ * report.h - the per-layer quantization report (--report FILE.json): for
+ * every Conv/ConvTranspose/Gemm/MatMul layer its method and weight bits, the
+ * bits of the activation quantizer on its output path (the quantizer of the
+ * layer's output or of the ReLU/Clip that follows, possibly through a
+ * BatchNormalization), α or the LSQ step, parameters and bytes at that bit
+ * width (the seed's Parameters / Memory columns), then totals and the run's
+ * accuracies and times.  Collected from the training plan before the export
+ * rewrites the graph (qc_report_collect), written after (qc_report_write).
+ */
+#ifndef QATCONV_SRC_REPORT_H
+#define QATCONV_SRC_REPORT_H
+
+#include <stdint.h>
+
+#include "graph.h"
+#include "plan.h"
+#include "qc.h"
+
+struct qc_report_layer {
+    char    name[256], op[32];
+    char    wmethod[8], amethod[8];    /* "SAT", "LSQ", "float"            */
+    int     wbits, abits;              /* 32 for float                     */
+    double  wstep;                     /* LSQ step / SAT scale, 0 if float  */
+    double  aparam;                    /* α (SAT) or step (LSQ), 0 if none  */
+    int64_t params;                    /* weight and bias elements          */
+    int64_t bytes;                     /* weights at wbits, biases at 32    */
+};
+
+struct qc_report {
+    struct qc_report_layer *layers;
+    int                     n_layers;
+};
+
+enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan *p,
+                                 struct qc_report *rep);
+void qc_report_clear(struct qc_report *rep);
+
+struct qc_train_report;
+/* Writes the JSON file atomically. */
+enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
+                               const struct qc_train_report *tr, const char *model,
+                               const char *recipe);
+
+#endif
