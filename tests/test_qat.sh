@@ -106,4 +106,17 @@ PY
     if [ -n "$sfig" ] && [ "$sfig" = "$efig" ]; then ok "$q: summary export figure $sfig% = eval"
     else bad "$q: summary '$sfig' vs eval '$efig'"; fi
 done
+# SAT clamp stage: the written float model computes what training evaluated
+if "$QATCONV" "$M" -r "$top_srcdir/recipes/lenet-sat-clamp.ini" -o "$TMP/clamp.onnx" --epochs 1 \
+        --limit 2560 --quiet > "$TMP/clamp.out" 2>&1; then
+    after=$(sed -n 's/.*, after \([0-9.]*\)%.*/\1/p' "$TMP/clamp.out")
+    export_fig=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/clamp.out")
+    if [ -n "$after" ] && [ "$after" = "$export_fig" ]; then
+        ok "clamp stage: written clamped weights give the trained accuracy ($after%)"
+    else
+        bad "clamp stage: after '$after' vs exported '$export_fig': $(cat "$TMP/clamp.out")"
+    fi
+else
+    bad "clamp stage: $(cat "$TMP/clamp.out")"
+fi
 finish
