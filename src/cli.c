@@ -41,6 +41,7 @@ enum {
     OPT_REPORT,
     OPT_FORMAT,
     OPT_DUMP_WEIGHTS,
+    OPT_FOLD_BN,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -60,6 +61,8 @@ static const struct cli_option cli_options[] = {
     { "format",  OPT_FORMAT,  "FMT",  "fake (QDQ; default when the recipe quantizes) or float" },
     { "report",  OPT_REPORT,  "FILE", "write a JSON report: per layer method, bits, alpha or "
                                       "step, parameters, bytes; accuracies" },
+    { "fold-bn", OPT_FOLD_BN, NULL,   "fold BatchNormalization into the Conv/Gemm before it "
+                                      "in the written model" },
     { "dump-weights", OPT_DUMP_WEIGHTS, "DIR", "write each quantized layer's integer weights "
                                       "(text, one level per line) into DIR" },
     { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
@@ -198,6 +201,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_TEMPLATE: cli->command = QC_CMD_TEMPLATE; break;
         case OPT_REPORT: cli->report = optarg; break;
         case OPT_DUMP_WEIGHTS: cli->dump_weights = optarg; break;
+        case OPT_FOLD_BN: cli->fold_bn = true; break;
         case OPT_FORMAT:
             if (strcmp(optarg, "fake") == 0) {
                 cli->format = 2;

@@ -47,6 +47,7 @@ struct qc_cli {
     const char     *predictions;  /* eval --predictions FILE                  */
     const char     *report;       /* --report FILE.json                       */
     const char     *dump_weights; /* --dump-weights DIR                       */
+    bool            fold_bn;      /* --fold-bn                                */
     int             format;       /* --format: enum qc_out_format             */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };

@@ -63,6 +63,11 @@ static void print_summary(const struct qc_train_report *rep, int epochs)
     if (rep->valid_best >= 0)
         printf("summary: best validation top-1 %.2f%% (epoch %d)\n", rep->valid_best,
                rep->best_epoch);
+    if (rep->n_folded_bn)
+        printf("summary: %d BatchNormalization node%s folded\n", rep->n_folded_bn,
+               rep->n_folded_bn == 1 ? "" : "s");
+    if (rep->test_float < 0 && rep->test_export >= 0)
+        printf("summary: test top-1 of the written graph %.2f%%\n", rep->test_export);
     if (rep->test_float >= 0)
         printf("summary: test top-1 float %.2f%%, fake-quant before training %.2f%%, after "
                "%.2f%%, exported graph %.2f%% (%d quantizers)\n", rep->test_float,
@@ -99,7 +104,7 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
         .limit = cli->limit, .checkpoint = cli->checkpoint, .resume = cli->resume,
         .skip_eval = cli->no_eval, .log = cli->log,
         .format = (enum qc_out_format)cli->format, .report = cli->report,
-        .model_path = cli->model, .dump_weights = cli->dump_weights,
+        .model_path = cli->model, .dump_weights = cli->dump_weights, .fold_bn = cli->fold_bn,
     };
     st = qc_train(g, r, be, &o, &rep);
     if (st != QC_OK)

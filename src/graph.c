@@ -185,6 +185,30 @@ enum qc_status qc_graph_add_op(struct qc_graph *g, const char *op_type, const ch
     return QC_OK;
 }
 
+void qc_graph_remove_node(struct qc_graph *g, int idx)
+{
+    QC_ASSERT(idx >= 0 && idx < g->n_nodes);
+    node_clear(&g->nodes[idx]);
+    memmove(&g->nodes[idx], &g->nodes[idx + 1],
+            (size_t)(g->n_nodes - idx - 1) * sizeof(g->nodes[0]));
+    g->n_nodes--;
+    for (int v = 0; v < g->n_values; v++) {
+        if (g->values[v].producer == idx)
+            g->values[v].producer = -1;
+        else if (g->values[v].producer > idx)
+            g->values[v].producer--;
+    }
+}
+
+int qc_graph_value_uses(const struct qc_graph *g, int v)
+{
+    int uses = g->values[v].is_output ? 1 : 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_in; j++)
+            uses += g->nodes[i].in[j] == v;
+    return uses;
+}
+
 enum qc_status qc_graph_add_prop(struct qc_graph *g, const char *key, const char *value)
 {
     struct qc_prop *p = qc_realloc(g->props, (size_t)(g->n_props + 1) * sizeof(*p));

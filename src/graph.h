@@ -111,6 +111,12 @@ enum qc_status qc_graph_add_initializer(struct qc_graph *g, const char *name,
 enum qc_status qc_graph_add_op(struct qc_graph *g, const char *op_type, const char *name,
                                const int *in, int n_in, const int *out, int n_out, int *idx);
 
+/* Removes node idx (its outputs lose their producer); indices of later
+ * nodes shift down by one.  Call qc_graph_finalize() after editing. */
+void qc_graph_remove_node(struct qc_graph *g, int idx);
+/* Number of node inputs that read value v (plus 1 if it is a graph output). */
+int qc_graph_value_uses(const struct qc_graph *g, int v);
+
 /* Appends a metadata property / opset import (copies the strings). */
 enum qc_status qc_graph_add_prop(struct qc_graph *g, const char *key, const char *value);
 enum qc_status qc_graph_add_opset(struct qc_graph *g, const char *domain, int64_t version);

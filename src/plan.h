@@ -98,6 +98,9 @@ struct qc_plan_quant_info {
 };
 int qc_plan_n_quants(const struct qc_plan *p);
 void qc_plan_quant_info(const struct qc_plan *p, int i, struct qc_plan_quant_info *info);
+/* Marks every data-initialized quantizer parameter as set (after restoring
+ * a checkpoint: the first forward must not re-initialize it). */
+void qc_plan_quant_init_done(struct qc_plan *p);
 /* Keeps quantizer parameters in range after a solver update (α >= 1e-3,
  * s >= 1e-8). */
 void qc_plan_clamp_quant_params(struct qc_plan *p);

@@ -603,7 +603,8 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
         y = qc_tensor_f32(&p->vals[q->spec.value]);
         n = qc_tensor_nelem(&q->pre);
         param = quant_param(p, q);
-        if (q->init_pending && training) {
+        (void)training;   /* the first forward initializes, whatever its mode */
+        if (q->init_pending) {
             *param = qc_lsq_init_step(x, n, q->qp, p->be->threads);
             q->init_pending = false;
         }
@@ -670,6 +671,12 @@ void qc_plan_clamp_quant_params(struct qc_plan *p)
         else
             qc_lsq_step_clamp(param);
     }
+}
+
+void qc_plan_quant_init_done(struct qc_plan *p)
+{
+    for (int i = 0; i < p->n_quants; i++)
+        p->quants[i].init_pending = false;
 }
 
 int qc_plan_n_quants(const struct qc_plan *p)

@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N images")
     ap.add_argument("--predictions", help="write the predicted class per image to FILE")
+    ap.add_argument("--no-optimize", action="store_true",
+                    help="run the graph as written (ORT's QDQ fusion computes in integers)")
     args = ap.parse_args()
     if args.batch < 1 or args.threads < 1:
         ap.error("--batch and --threads must be positive")
@@ -62,6 +64,8 @@ def main():
     n = images.shape[0]
 
     so = ort.SessionOptions()
+    if args.no_optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
     try:

@@ -24,6 +24,7 @@
 #include "../plan.h"
 #include "../progress.h"
 #include "../report.h"
+#include "../export/fold_bn.h"
 #include "../export/qdq.h"
 #include "../quant/qspec.h"
 #include "../recipe_match.h"
@@ -242,6 +243,26 @@ static enum qc_status train_batch(struct trainer *t, const int64_t *idx, struct 
     return QC_OK;
 }
 
+/* One inference-mode forward on the first learn batch, so that quantizers
+ * that start from data (LSQ activation steps) see training images, not the
+ * test set of the "before" evaluation. */
+static enum qc_status calibrate(struct trainer *t)
+{
+    struct qc_rng rng;
+    struct qc_tensor *xin = qc_plan_input(t->plan, 0);
+    enum qc_status st;
+    for (int64_t i = 0; i < t->batch; i++)
+        t->perm[i] = i % t->n_learn;
+    epoch_rng(&rng, t->o->seed, -1, 4);
+    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->batch, &rng, t->x,
+                       t->labels);
+    if (st == QC_OK)
+        st = t->be->ops->upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
+    if (st == QC_OK)
+        st = qc_plan_forward_mode(t->plan, false, NULL);
+    return st;
+}
+
 static enum qc_status evaluate_split(struct trainer *t, const struct qc_dataset *ds,
                                      enum qc_split split, const char *what, double *acc)
 {
@@ -328,6 +349,7 @@ static enum qc_status load_checkpoint(struct trainer *t, int64_t *epochs_done)
                     (unsigned long long)c.seed, (unsigned long long)t->o->seed);
     for (int i = 0; i < t->n_groups; i++)
         t->groups[i].st = steps[i];
+    qc_plan_quant_init_done(t->plan);   /* LSQ steps come from the checkpoint */
     t->has_best = c.has_best;
     t->best_acc = c.best_acc;
     t->best_epoch = c.best_epoch;
@@ -556,6 +578,11 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         if (st != QC_OK)
             goto out;
     }
+    if (t.n_specs > 0 && !o->resume) {
+        st = calibrate(&t);
+        if (st != QC_OK)
+            goto out;
+    }
     if (t.test && t.n_specs > 0) {
         st = evaluate_float(&t, &rep->test_float);
         if (st != QC_OK)
@@ -605,11 +632,16 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         if (st != QC_OK)
             goto out;
         rep->n_float_weights = es.n_float_weights;
-        if (t.test) {
-            st = evaluate_graph(&t, "test (export)", &rep->test_export);
-            if (st != QC_OK)
-                goto out;
-        }
+    }
+    if (o->fold_bn) {
+        st = qc_fold_bn(g, &rep->n_folded_bn);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (t.test && (o->fold_bn || (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT))) {
+        st = evaluate_graph(&t, "test (export)", &rep->test_export);
+        if (st != QC_OK)
+            goto out;
     }
     if (o->report)
         st = qc_report_write(o->report, &layers, rep, o->model_path ? o->model_path : g->path,

@@ -57,6 +57,7 @@ struct qc_train_opts {
     const char *report;          /* --report FILE.json, or NULL (report.h)        */
     const char *model_path;      /* for the report                                */
     const char *dump_weights;    /* --dump-weights DIR, or NULL                   */
+    bool        fold_bn;         /* --fold-bn: BatchNorm folded into the export   */
 };
 
 struct qc_train_report {
@@ -67,6 +68,7 @@ struct qc_train_report {
     double  test_export;               /* the exported graph, -1 if float     */
     int     n_quant;                   /* quantizers trained                  */
     int     n_float_weights;           /* quantized weights exported as float */
+    int     n_folded_bn;               /* BatchNormalization nodes folded      */
     double  valid_best;                /* best validation top-1 %, -1 if none */
     int     best_epoch;
     int     epochs_run;
