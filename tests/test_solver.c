@@ -520,9 +520,13 @@ START_TEST(test_recipe_errors)
 {
     expect_error("[n]\nQActSolver.Beta1=1\n", false, "n", "QActSolver",
                  "t.ini:2: [n] QActSolver.Beta1=1: expected a number in [0, 1)");
-    expect_error("[n]\n\nSolvers.LearningRatePolicy=CosineDecay\n", false, "n", "WeightsSolver",
-                 "t.ini:3: [n] Solvers.LearningRatePolicy=CosineDecay: expected a "
-                 "MaxIterations > 0");
+    {   /* CosineDecay without MaxIterations: 0, "the whole run" (set by the trainer) */
+        struct qc_recipe *r = load("[n]\nSolvers.LearningRatePolicy=CosineDecay\n", false);
+        struct qc_solver_cfg c = resolve(r, "n", "WeightsSolver");
+        ck_assert_int_eq(c.policy, QC_LR_COSINE);
+        ck_assert_int_eq(c.max_iterations, 0);
+        qc_recipe_free(r);
+    }
     /* global solver keys are checked by the recipe schema at load */
     expect_load_error("Solvers=Foo\n[n]\n", "t.ini:1: [] Solvers=Foo: expected one of SGD|Adam");
     expect_load_error("Epochs=3\nSolvers.Momentum=2\n", "t.ini:2:");

@@ -232,17 +232,8 @@ enum qc_status qc_solver_cfg_from_recipe(const struct qc_recipe *r, const char *
             return st;
     }
 
-    /* Cross-key check: name the last layer that wrote the policy. */
-    if (out->policy == QC_LR_COSINE && out->max_iterations <= 0) {
-        char key[128];
-        for (size_t i = QC_ARRAY_SIZE(layers); i-- > 0;) {
-            snprintf(key, sizeof(key), "%s.LearningRatePolicy", layers[i].prefix);
-            if (layers[i].section && qc_recipe_has_key(r, layers[i].section, key))
-                return bad_key(r, layers[i].section, key,
-                               "a MaxIterations > 0 (in samples) with CosineDecay");
-        }
-        return QC_ERR_INTERNAL;
-    }
+    /* CosineDecay without MaxIterations decays over the whole run: the
+     * training loop sets max_iterations from its epochs (qc_solver_cfg). */
     return QC_OK;
 }
 

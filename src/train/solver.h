@@ -85,7 +85,8 @@ struct qc_solver_cfg {
     enum qc_lr_policy policy;   /* LearningRatePolicy [None]                         */
     int64_t step_size;          /* LearningRateStepSize, samples, >= 1 [1]           */
     double step_decay;          /* LearningRateDecay: StepDecay's factor [0.1]       */
-    int64_t max_iterations;     /* MaxIterations, samples; CosineDecay needs > 0 [0] */
+    int64_t max_iterations;     /* MaxIterations, samples [0]; 0 with CosineDecay:
+                                   the whole run (the training loop fills it in)     */
     int64_t warmup;             /* WarmUpDuration, samples; 0 = no warm-up [0]       */
     double warmup_frac;         /* WarmUpLRFrac: rate factor at sample 0, in [0, 1]
                                    [0: the warm-up starts from 0; N2D2 uses 0.25]    */
@@ -139,8 +140,7 @@ void qc_solver_cfg_default(struct qc_solver_cfg *cfg, enum qc_solver_type type);
  * count as its own (recipe.h resolves them).
  * Values are checked again here (recipe.c validates node sections at load,
  * but not keys read from the global section, nor cross-key constraints):
- * Beta1/Beta2 < 1, CosineDecay with MaxIterations > 0, WarmUpLRFrac in
- * [0, 1].  A bad value logs "file:line: [section] key=value: expected ..."
+ * Beta1/Beta2 < 1, WarmUpLRFrac in [0, 1].  A bad value logs "file:line: [section] key=value: expected ..."
  * and returns QC_ERR_RECIPE; *out is then unspecified.
  */
 enum qc_status qc_solver_cfg_from_recipe(const struct qc_recipe *r, const char *node_section,

@@ -374,6 +374,17 @@ static void shuffle(int64_t *perm, int64_t n, bool on, struct qc_rng *rng)
     }
 }
 
+/* CosineDecay without MaxIterations decays to 0 over the whole run. */
+static void default_cosine_length(struct trainer *t)
+{
+    int64_t total = (int64_t)t->o->epochs * (t->n_learn / t->batch) * t->batch;
+    for (int gi = 0; gi < t->n_groups; gi++) {
+        struct qc_solver_cfg *c = &t->groups[gi].cfg;
+        if (c->policy == QC_LR_COSINE && c->max_iterations <= 0)
+            c->max_iterations = total;
+    }
+}
+
 static enum qc_status run_epochs(struct trainer *t, int64_t first_epoch,
                                  struct qc_train_report *rep)
 {
@@ -388,6 +399,7 @@ static enum qc_status run_epochs(struct trainer *t, int64_t first_epoch,
                      (long long)t->n_learn, (long long)t->batch);
         return QC_ERR_DATA;
     }
+    default_cosine_length(t);
     for (int64_t e = first_epoch; e < o->epochs; e++) {
         struct qc_rng rng_shuffle, rng_data, rng_drop;
         struct qc_progress prog;
