@@ -69,7 +69,8 @@ static const struct cli_option cli_options[] = {
     { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
                                       "(default: all online CPUs)" },
     { "batch",   OPT_BATCH,   "N",    "batch size (default: the recipe's BatchSize, else 32)" },
-    { "limit",   OPT_LIMIT,   "N",    "eval: use only the first N test images" },
+    { "limit",   OPT_LIMIT,   "N",    "use only the first N images (eval: of the test set; "
+                                      "training: of the learn set)" },
     { "lenient", OPT_LENIENT, NULL,   "unknown recipe keys are warnings, not errors" },
     { "profile", OPT_PROFILE, NULL,   "eval: print forward time per op type" },
     { "predictions", OPT_PREDICTIONS, "FILE", "eval: write each test image's predicted class" },
