@@ -42,6 +42,7 @@ enum {
     OPT_FORMAT,
     OPT_DUMP_WEIGHTS,
     OPT_FOLD_BN,
+    OPT_KEYS,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -77,6 +78,7 @@ static const struct cli_option cli_options[] = {
     { "quiet",   OPT_QUIET,   NULL,   "no progress or per-epoch lines (results still print)" },
     { "recipe-template", OPT_TEMPLATE, NULL, "print a starter recipe naming every quantizable "
                                       "node of IN.onnx" },
+    { "recipe-keys", OPT_KEYS, NULL,  "list every recipe key qatconv accepts and exit" },
     { "help",    'h',         NULL,   "show this help and exit" },
     { "version", 'V',         NULL,   "show the version and exit" },
 };
@@ -203,6 +205,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_REPORT: cli->report = optarg; break;
         case OPT_DUMP_WEIGHTS: cli->dump_weights = optarg; break;
         case OPT_FOLD_BN: cli->fold_bn = true; break;
+        case OPT_KEYS: cli->command = QC_CMD_KEYS; return QC_OK;
         case OPT_FORMAT:
             if (strcmp(optarg, "fake") == 0) {
                 cli->format = 2;

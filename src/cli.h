@@ -22,6 +22,7 @@ enum qc_command {
     QC_CMD_HELP,
     QC_CMD_VERSION,
     QC_CMD_TEMPLATE,   /* --recipe-template IN.onnx */
+    QC_CMD_KEYS,       /* --recipe-keys             */
 };
 
 struct qc_cli {

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "qc.h"
+#include "recipe.h"
 
 /*
  * OpenMP's worker threads spin while they wait for the next parallel region.
@@ -54,6 +55,9 @@ int main(int argc, char **argv)
         break;
     case QC_CMD_CONVERT:
         st = qc_cmd_convert(&cli);
+        break;
+    case QC_CMD_KEYS:
+        qc_recipe_print_keys(stdout);
         break;
     case QC_CMD_TEMPLATE:
         st = qc_cmd_template(&cli);

@@ -1201,6 +1201,35 @@ const char *qc_recipe_section_name(const struct qc_recipe *r, int i)
     return r->s[i].name;
 }
 
+/* One "[class] key" line per spec of a NULL-terminated or n-long list. */
+static void print_specs(FILE *f, const char *cls, const char *prefix,
+                        const struct key_spec *k, size_t n)
+{
+    for (size_t i = 0; i < n && k[i].name; i++)
+        fprintf(f, "%s %s%s\n", cls, prefix, k[i].name);
+}
+
+void qc_recipe_print_keys(FILE *f)
+{
+    print_specs(f, "global", "", global_keys, QC_ARRAY_SIZE(global_keys));
+    print_specs(f, "database", "", database_keys, QC_ARRAY_SIZE(database_keys));
+    print_specs(f, "sp", "", sp_keys, QC_ARRAY_SIZE(sp_keys));
+    print_specs(f, "onnx", "", onnx_keys, QC_ARRAY_SIZE(onnx_keys));
+    print_specs(f, "transformation", "", tf_common_keys, QC_ARRAY_SIZE(tf_common_keys));
+    for (size_t t = 0; t < QC_ARRAY_SIZE(tf_types); t++)
+        print_specs(f, tf_types[t].type, "", tf_types[t].keys, (size_t)-1);
+    print_specs(f, "node", "", node_keys, QC_ARRAY_SIZE(node_keys));
+    for (size_t i = 0; i < QC_ARRAY_SIZE(node_families); i++) {
+        char pre[64];
+        if (node_families[i].type)
+            fprintf(f, "node %s\n", node_families[i].prefix);
+        snprintf(pre, sizeof(pre), "%s.", node_families[i].prefix);
+        print_specs(f, "node", pre, node_families[i].subs, (size_t)-1);
+    }
+    for (size_t i = 0; i < QC_ARRAY_SIZE(key_aliases); i++)
+        fprintf(f, "alias %s%s\n", key_aliases[i].from, key_aliases[i].prefix ? ".*" : "");
+}
+
 bool qc_recipe_section_is_node(const struct qc_recipe *r, int i)
 {
     QC_ASSERT(i >= 0 && i < r->n_s);

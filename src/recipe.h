@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "qc.h"
 
@@ -35,6 +36,9 @@ enum qc_status qc_recipe_load_string(const char *text, const char *name, bool le
 void qc_recipe_free(struct qc_recipe *r);
 
 const char *qc_recipe_path(const struct qc_recipe *r);
+/* Every key the schema accepts, one "CLASS KEY" per line (CLASS: global,
+ * database, sp, onnx, transformation, a transformation type, node, alias). */
+void qc_recipe_print_keys(FILE *f);
 int qc_recipe_n_sections(const struct qc_recipe *r);
 const char *qc_recipe_section_name(const struct qc_recipe *r, int i);
 bool qc_recipe_has_section(const struct qc_recipe *r, const char *section);
