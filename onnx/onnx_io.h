@@ -5,7 +5,8 @@
  *
  * Supported: IR versions 3-13, default-domain opsets 7-23; initializers in
  * raw_data or typed fields (float_data, int64_data, int32_data, double_data,
- * uint64_data), and external data (data_location = EXTERNAL, paths relative to
+ * uint64_data; int4/uint4 packed two per byte in raw_data or one packed byte
+ * per int32_data entry, unpacked to one byte per element), and external data (data_location = EXTERNAL, paths relative to
  * the model's directory, offset/length honoured).  Names, doc strings,
  * producer, model version, opset imports, metadata_props, declared graph
  * input/output types with symbolic dims are kept and written back.

@@ -154,7 +154,15 @@ static enum qc_status make_attr(struct pool *pl, const struct qc_graph *g,
         ap->t = POOL_NEW(pl, Onnx__TensorProto);
         if (!ap->t)
             return QC_ERR_NOMEM;
-        qc_tensor_to_pb(a->t, "", ap->t);
+        {
+            uint8_t *packed = NULL;
+            if (qc_dtype_is_4bit(a->t->dtype)) {
+                packed = pool_alloc(pl, qc_tensor_pb_nbytes(a->t), 1);
+                if (!packed)
+                    return QC_ERR_NOMEM;
+            }
+            qc_tensor_to_pb(a->t, "", packed, ap->t);
+        }
         ap->t->name = a->t_name;
         break;
     case QC_ATTR_FLOATS:
@@ -302,12 +310,18 @@ static enum qc_status build_model(struct pool *pl, const struct qc_graph *g,
     for (int i = 0; i < g->n_values; i++) {
         const struct qc_value *v = &g->values[i];
         Onnx__TensorProto *tp;
+        uint8_t *packed = NULL;
         if (!v->init)
             continue;
         tp = POOL_NEW(pl, Onnx__TensorProto);
         if (!tp)
             return QC_ERR_NOMEM;
-        qc_tensor_to_pb(v->init, v->name, tp);
+        if (qc_dtype_is_4bit(v->init->dtype)) {
+            packed = pool_alloc(pl, qc_tensor_pb_nbytes(v->init), 1);
+            if (!packed)
+                return QC_ERR_NOMEM;
+        }
+        qc_tensor_to_pb(v->init, v->name, packed, tp);
         gp->initializer[gp->n_initializer++] = tp;
     }
     gp->n_node = (size_t)g->n_nodes;

@@ -7,6 +7,12 @@
  * int16/bool; int64_data; double_data; uint64_data for uint32/uint64) and
  * external data files.  Every size is checked against the dims before a byte
  * is copied.  Writing always uses raw_data.
+ *
+ * int4/uint4 are held one byte per element in memory but stored packed in
+ * ONNX: two elements per byte, element 2i in the low nibble and 2i+1 in the
+ * high nibble, an odd count padded with a zero nibble; ceil(n/2) bytes in
+ * raw_data (or external data), or ceil(n/2) int32_data entries each holding
+ * one packed byte.  Unpacking sign-extends int4 nibbles (v >= 8: v - 16).
  */
 #include <config.h>
 
@@ -38,8 +44,6 @@ static const char *onnx_type_name(int32_t code)
     case 18: return "float8e4m3fnuz";
     case 19: return "float8e5m2";
     case 20: return "float8e5m2fnuz";
-    case 21: return "uint4";
-    case 22: return "int4";
     case 23: return "float4e2m1";
     default: return NULL;
     }
@@ -179,6 +183,56 @@ out:
     return st;
 }
 
+/* Unpacks ceil(nelem/2) packed bytes into one element per byte of t. */
+static void unpack4(struct qc_tensor *t, const uint8_t *src, int64_t nelem)
+{
+    uint8_t *dst = t->data;
+    bool sgn = t->dtype == QC_DTYPE_I4;
+    for (int64_t i = 0; i < nelem; i++) {
+        unsigned v = (src[i / 2] >> (4 * (i % 2))) & 0xFu;
+        dst[i] = (uint8_t)(sgn && v >= 8 ? v + 0xF0u : v);   /* v - 16 as int8 */
+    }
+}
+
+size_t qc_tensor_pb_nbytes(const struct qc_tensor *t)
+{
+    if (qc_dtype_is_4bit(t->dtype))
+        return (size_t)((qc_tensor_nelem(t) + 1) / 2);
+    return qc_tensor_nbytes(t);
+}
+
+void qc_tensor_pack4(const struct qc_tensor *t, uint8_t *dst)
+{
+    const uint8_t *src = t->data;
+    int64_t n = qc_tensor_nelem(t);
+    for (int64_t i = 0; i < n; i += 2) {
+        unsigned lo = src[i] & 0xFu, hi = i + 1 < n ? src[i + 1] & 0xFu : 0u;
+        dst[i / 2] = (uint8_t)(lo | hi << 4);
+    }
+}
+
+/* int4/uint4 from int32_data: one packed byte per entry. */
+static enum qc_status read_typed4(const Onnx__TensorProto *tp, const char *path,
+                                  struct qc_tensor *t, int64_t nelem)
+{
+    size_t want = (size_t)((nelem + 1) / 2);
+    uint8_t *packed;
+    if (tp->n_int32_data != want) {
+        qc_log_error("%s: tensor '%s': int32_data has %zu entries, expected %zu (%s, %" PRId64
+                     " elements packed two per entry)", path, tensor_label(tp),
+                     tp->n_int32_data, want, qc_dtype_name(t->dtype), nelem);
+        return QC_ERR_ONNX;
+    }
+    packed = qc_malloc(want ? want : 1);
+    if (!packed)
+        return QC_ERR_NOMEM;
+    for (size_t i = 0; i < want; i++)
+        packed[i] = (uint8_t)tp->int32_data[i];
+    unpack4(t, packed, nelem);
+    qc_free(packed);
+    return QC_OK;
+}
+
 /* Copies the typed repeated field that holds dt's elements into t. */
 static enum qc_status read_typed(const Onnx__TensorProto *tp, const char *path,
                                  struct qc_tensor *t, int64_t nelem)
@@ -187,6 +241,8 @@ static enum qc_status read_typed(const Onnx__TensorProto *tp, const char *path,
     const char *field;
     size_t ne = (size_t)nelem;
 
+    if (qc_dtype_is_4bit(t->dtype))
+        return read_typed4(tp, path, t, nelem);
     switch (t->dtype) {
     case QC_DTYPE_F32:  have = tp->n_float_data;  field = "float_data";  break;
     case QC_DTYPE_I64:  have = tp->n_int64_data;  field = "int64_data";  break;
@@ -215,6 +271,8 @@ static enum qc_status read_typed(const Onnx__TensorProto *tp, const char *path,
         case QC_DTYPE_U8:   ((uint8_t *)t->data)[i] = (uint8_t)tp->int32_data[i]; break;
         case QC_DTYPE_I8:   ((int8_t *)t->data)[i] = (int8_t)tp->int32_data[i]; break;
         case QC_DTYPE_BOOL: ((uint8_t *)t->data)[i] = tp->int32_data[i] != 0; break;
+        case QC_DTYPE_U4:
+        case QC_DTYPE_I4:
         case QC_DTYPE_UNDEFINED: break;
         }
     }
@@ -267,11 +325,39 @@ enum qc_status qc_tensor_from_pb(const Onnx__TensorProto *tp, const char *path,
         return QC_ERR_ONNX;
     }
     nbytes = (size_t)nelem * qc_dtype_size(dt);
+    if (qc_dtype_is_4bit(dt))
+        nbytes = (size_t)((nelem + 1) / 2);   /* stored packed, two per byte */
 
     st = qc_tensor_new(dt, &shape, &t);
     if (st != QC_OK)
         goto out;
-    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+    if (qc_dtype_is_4bit(dt) &&
+        ((tp->has_data_location &&
+          tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) ||
+         tp->has_raw_data)) {
+        uint8_t *packed = qc_malloc(nbytes ? nbytes : 1);
+        if (!packed) {
+            st = QC_ERR_NOMEM;
+            goto out;
+        }
+        if (tp->has_raw_data && !(tp->has_data_location && tp->data_location ==
+                                  ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)) {
+            if (tp->raw_data.len != nbytes) {
+                qc_log_error("%s: tensor '%s': raw_data has %zu bytes, expected %zu (%s %s, "
+                             "packed two per byte)", path, name, tp->raw_data.len, nbytes,
+                             qc_dtype_name(dt), qc_shape_str(&shape, sbuf, sizeof(sbuf)));
+                st = QC_ERR_ONNX;
+            } else if (nbytes) {
+                memcpy(packed, tp->raw_data.data, nbytes);
+            }
+        } else {
+            st = read_external(tp, path, base_dir, packed, nbytes);
+        }
+        if (st == QC_OK)
+            unpack4(t, packed, nelem);
+        qc_free(packed);
+    } else if (tp->has_data_location &&
+               tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
         st = read_external(tp, path, base_dir, t->data, nbytes);
     } else if (tp->has_raw_data) {
         if (tp->raw_data.len != nbytes) {
@@ -293,7 +379,8 @@ out:
     return st;
 }
 
-void qc_tensor_to_pb(const struct qc_tensor *t, const char *name, Onnx__TensorProto *tp)
+void qc_tensor_to_pb(const struct qc_tensor *t, const char *name, uint8_t *packed,
+                     Onnx__TensorProto *tp)
 {
     Onnx__TensorProto init = ONNX__TENSOR_PROTO__INIT;
     *tp = init;
@@ -303,7 +390,14 @@ void qc_tensor_to_pb(const struct qc_tensor *t, const char *name, Onnx__TensorPr
     tp->data_type = (int32_t)t->dtype;
     tp->name = (char *)name;
     tp->has_raw_data = 1;
-    tp->raw_data.len = qc_tensor_nbytes(t);
+    tp->raw_data.len = qc_tensor_pb_nbytes(t);
+    if (qc_dtype_is_4bit(t->dtype)) {
+        QC_ASSERT(packed || tp->raw_data.len == 0);
+        if (tp->raw_data.len)
+            qc_tensor_pack4(t, packed);
+        tp->raw_data.data = tp->raw_data.len ? packed : NULL;
+        return;
+    }
     tp->raw_data.data = tp->raw_data.len ? (uint8_t *)t->data : NULL;
 }
 

@@ -443,6 +443,137 @@ def helper_models():
     add(case, model(case, 11, nodes, [vi("input", ["N", 3, 4])], [vi("output", ["N", 12])],
                     [init("i0", np.array(0, np.int64)), init("c12", np.array([12], np.int64))]),
         [(N, 3, 4)])
+    res.extend(int_models(model, init))
+    return res
+
+
+def int_models(model, init):
+    """Integer-only graphs as qatconv's integer exporter writes them (h_int_*): every
+    intermediate is also a graph output, so each op is checked bit for bit against ORT."""
+    from onnx import TensorProto as T, helper
+
+    res = []
+    N = BATCH
+
+    def tvi(name, elem, shape):
+        return helper.make_tensor_value_info(name, elem, shape)
+
+    # (a) the requantization chain: float -> u8 -> ConvInteger -> int64 requant -> 4-bit u8 ->
+    # MaxPool -> depthwise ConvInteger -> ReduceSum -> MatMul int32 -> float
+    for opset in (14, 21):
+        case = "h_int_requant_chain_op%d" % opset
+        rng = np.random.default_rng(SEED + opset)
+        C, C2, K = 3, 8, 5
+        w1 = rng.integers(-127, 128, (C2, C, 3, 3)).astype(np.int8)
+        bias = rng.integers(-2000, 2000, (1, C2, 1, 1)).astype(np.int32)
+        m0 = rng.integers(1 << 14, 1 << 15, (1, C2, 1, 1)).astype(np.int64)
+        shift = rng.integers(26, 29, (1, C2, 1, 1)).astype(np.int64)
+        dw = rng.integers(-8, 8, (C2, 1, 3, 3)).astype(np.int8)
+        fc = rng.integers(-8, 8, (C2, K)).astype(np.int8)
+        inits = [
+            init("qscale", np.array(1.0 / 255.0, np.float32)),
+            init("qzp", np.array(5, np.uint8)),
+            init("w1", w1),
+            init("bias", bias),
+            init("m0", m0),
+            init("half", (np.int64(1) << (shift - 1)).astype(np.int64)),
+            init("div", (np.int64(1) << shift).astype(np.int64)),
+            init("lo", np.array(0, np.int64)),
+            init("hi", np.array(15, np.int64)),
+            init("zero_u8", np.array(0, np.uint8)),
+            init("axes", np.array([2, 3], np.int64)),
+            init("oscale", rng.uniform(0.01, 0.1, (K,)).astype(np.float32)),
+            init("obias", rng.standard_normal((K,)).astype(np.float32)),
+        ]
+        if opset >= 21:
+            # 4-bit weights: INT4 initializers widened with Cast(int8)
+            inits.append(helper.make_tensor("dw4", T.INT4, dw.shape, dw.flatten().tolist()))
+            inits.append(helper.make_tensor("fc4", T.INT4, fc.shape, fc.flatten().tolist()))
+            pre = [helper.make_node("Cast", ["dw4"], ["dw"], to=T.INT8),
+                   helper.make_node("Cast", ["fc4"], ["fc8"], to=T.INT8)]
+        else:
+            inits.extend([init("dw", dw), init("fc8", fc)])
+            pre = []
+        nodes = pre + [
+            helper.make_node("QuantizeLinear", ["input", "qscale", "qzp"], ["q"]),
+            helper.make_node("ConvInteger", ["q", "w1", "qzp"], ["acc"], pads=[1, 1, 1, 1]),
+            helper.make_node("Add", ["acc", "bias"], ["accb"]),
+            helper.make_node("Cast", ["accb"], ["acc64"], to=T.INT64),
+            helper.make_node("Mul", ["acc64", "m0"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "half"], ["rounded"]),
+            helper.make_node("Div", ["rounded", "div"], ["shifted"]),
+            helper.make_node("Clip", ["shifted", "lo", "hi"], ["clipped"]),
+            helper.make_node("Cast", ["clipped"], ["act"], to=T.UINT8),
+            helper.make_node("MaxPool", ["act"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
+            helper.make_node("ConvInteger", ["pooled", "dw", "zero_u8"], ["dwacc"],
+                             pads=[1, 1, 1, 1], group=C2),
+            helper.make_node("Cast", ["dwacc"], ["dw32"], to=T.INT32),
+            helper.make_node("ReduceSum", ["dw32", "axes"], ["gsum"], keepdims=1),
+            helper.make_node("Flatten", ["gsum"], ["flat"]),
+            helper.make_node("Cast", ["fc8"], ["fc32"], to=T.INT32),
+            helper.make_node("MatMul", ["flat", "fc32"], ["logits32"]),
+            helper.make_node("Cast", ["logits32"], ["logitsf"], to=T.FLOAT),
+            helper.make_node("Mul", ["logitsf", "oscale"], ["logits_s"]),
+            helper.make_node("Add", ["logits_s", "obias"], ["output"]),
+        ]
+        outs = ["output", "q", "acc", "accb", "acc64", "scaled", "rounded", "shifted", "clipped",
+                "act", "pooled", "dwacc", "dw32", "gsum", "flat", "logits32", "logitsf"]
+        m = model(case, opset, nodes, [tvi("input", T.FLOAT, ["N", C, 8, 8])],
+                  [helper.make_tensor_value_info(o, 0, None) for o in outs], inits,
+                  ir=10 if opset >= 21 else None)
+        res.append((case, m, [rng.uniform(0, 1, (N, C, 8, 8)).astype(np.float32)]))
+
+    # (b) MatMulInteger u8 x int8 with a scalar a_zp and a per-column b_zp
+    case = "h_int_matmulinteger_op14"
+    rng = np.random.default_rng(SEED + 100)
+    nodes = [helper.make_node("MatMulInteger", ["a", "b", "azp", "bzp"], ["output"])]
+    inits = [init("b", rng.integers(-128, 128, (6, 4)).astype(np.int8)),
+             init("azp", np.array(7, np.uint8)),
+             init("bzp", np.array([0, -3, 5, 127], np.int8))]
+    m = model(case, 14, nodes, [tvi("a", T.UINT8, ["N", 3, 6])],
+              [helper.make_tensor_value_info("output", 0, None)], inits)
+    res.append((case, m, [rng.integers(0, 256, (N, 3, 6)).astype(np.uint8)]))
+
+    # (c) integer Div toward zero with negative operands, wrapping and saturating Casts
+    case = "h_int_div_cast_op14"
+    rng = np.random.default_rng(SEED + 200)
+    a = rng.integers(-1000, 1000, (N, 8)).astype(np.int32)
+    a[0, :4] = [300, -1, -129, 2**31 - 1]
+    f = rng.uniform(-400, 400, (N, 8)).astype(np.float32)
+    f[0, :8] = [np.nan, np.inf, -np.inf, 300.7, -1.5, -129.9, 3e9, 65536.5]
+    nodes = [
+        helper.make_node("Div", ["a", "d32"], ["div32"]),
+        helper.make_node("Cast", ["a"], ["a64"], to=T.INT64),
+        helper.make_node("Div", ["a64", "d64"], ["div64"]),
+        helper.make_node("Sub", ["a", "d32"], ["sub32"]),
+        helper.make_node("Mul", ["a64", "a64"], ["mul64"]),
+        helper.make_node("Cast", ["a"], ["a_u8"], to=T.UINT8),
+        helper.make_node("Cast", ["a"], ["a_i8"], to=T.INT8),
+        helper.make_node("Cast", ["a"], ["a_u16"], to=T.UINT16),
+        helper.make_node("Cast", ["a"], ["a_f"], to=T.FLOAT),
+        helper.make_node("Cast", ["f"], ["f_u8"], to=T.UINT8),
+        helper.make_node("Cast", ["f"], ["f_i8"], to=T.INT8),
+        helper.make_node("Cast", ["f"], ["f_i32"], to=T.INT32),
+        helper.make_node("Cast", ["f"], ["f_u32"], to=T.UINT32),
+        helper.make_node("Cast", ["f"], ["f_i64"], to=T.INT64),
+        helper.make_node("Cast", ["f"], ["f_u64"], to=T.UINT64),
+        helper.make_node("Relu", ["a"], ["relu32"]),
+        helper.make_node("Clip", ["a_i8", "lo8", "hi8"], ["clip8"]),
+        helper.make_node("MaxPool", ["a_i8_4d"], ["pool_i8"], kernel_shape=[1, 2], strides=[1, 2]),
+        helper.make_node("Unsqueeze", ["a_i8", "ax01"], ["a_i8_4d"]),
+        helper.make_node("ReduceSum", ["a64"], ["sum_all"], keepdims=0),
+    ]
+    # topological order: the Unsqueeze before the MaxPool
+    nodes = nodes[:-3] + [nodes[-2], nodes[-3], nodes[-1]]
+    inits = [init("d32", np.array([3, -3, 7, -7, 1, -1, 1000, -2], np.int32)),
+             init("d64", np.array([3, -3, 7, -7, 1, -1, 1000, -2], np.int64)),
+             init("lo8", np.array(-5, np.int8)), init("hi8", np.array(9, np.int8)),
+             init("ax01", np.array([0, 1], np.int64))]
+    outs = ["div32", "div64", "sub32", "mul64", "a_u8", "a_i8", "a_u16", "a_f", "f_u8", "f_i8",
+            "f_i32", "f_u32", "f_i64", "f_u64", "relu32", "clip8", "pool_i8", "sum_all"]
+    m = model(case, 14, nodes, [tvi("a", T.INT32, ["N", 8]), tvi("f", T.FLOAT, ["N", 8])],
+              [helper.make_tensor_value_info(o, 0, None) for o in outs], inits)
+    res.append((case, m, [a, f]))
     return res
 
 

@@ -43,6 +43,10 @@ enum {
     OPT_DUMP_WEIGHTS,
     OPT_FOLD_BN,
     OPT_KEYS,
+    OPT_INT_OUTPUT,
+    OPT_NO_INT4,
+    OPT_INPUT_SCALE,
+    OPT_PLOTS,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -59,7 +63,15 @@ static const struct cli_option cli_options[] = {
     { "log",     OPT_LOG,     "FILE", "write epoch, batch, loss, accuracy and learning rate of "
                                       "every training batch (CSV)" },
     { "no-eval", OPT_NO_EVAL, NULL,   "train without the test-set evaluations before and after" },
-    { "format",  OPT_FORMAT,  "FMT",  "fake (QDQ; default when the recipe quantizes) or float" },
+    { "format",  OPT_FORMAT,  "FMT",  "fake (QDQ; default when the recipe quantizes), int "
+                                      "(integer-only, BatchNorm folded) or float" },
+    { "int-output", OPT_INT_OUTPUT, NULL, "int: int32 logits instead of float (not yet)" },
+    { "no-int4", OPT_NO_INT4, NULL,   "int: store weights of 4 bits or fewer as int8, not INT4 "
+                                      "(opset 21)" },
+    { "input-scale", OPT_INPUT_SCALE, "S", "int: scale of the input quantizer, uint8 levels "
+                                      "times S [1/255: pixels in [0,1]]" },
+    { "plots",   OPT_PLOTS,   "DIR",  "draw the quantized graph (Graphviz dot) and per-layer "
+                                      "weight histograms before/after quantization (PNG)" },
     { "report",  OPT_REPORT,  "FILE", "write a JSON report: per layer method, bits, alpha or "
                                       "step, parameters, bytes; accuracies" },
     { "fold-bn", OPT_FOLD_BN, NULL,   "fold BatchNormalization into the Conv/Gemm before it "
@@ -205,14 +217,29 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_REPORT: cli->report = optarg; break;
         case OPT_DUMP_WEIGHTS: cli->dump_weights = optarg; break;
         case OPT_FOLD_BN: cli->fold_bn = true; break;
+        case OPT_INT_OUTPUT: cli->int_output = true; break;
+        case OPT_NO_INT4: cli->no_int4 = true; break;
+        case OPT_PLOTS: cli->plots = optarg; break;
+        case OPT_INPUT_SCALE: {
+            char *end;
+            double sv = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || !(sv > 0.0) || sv > 1e6) {
+                qc_log_error("--input-scale %s: expected a positive number", optarg);
+                return QC_ERR_INVAL;
+            }
+            cli->input_scale = (float)sv;
+            break;
+        }
         case OPT_KEYS: cli->command = QC_CMD_KEYS; return QC_OK;
         case OPT_FORMAT:
             if (strcmp(optarg, "fake") == 0) {
                 cli->format = 2;
             } else if (strcmp(optarg, "float") == 0) {
                 cli->format = 1;
+            } else if (strcmp(optarg, "int") == 0) {
+                cli->format = 3;
             } else {
-                qc_log_error("--format %s: expected fake or float (int comes later)", optarg);
+                qc_log_error("--format %s: expected fake, int or float", optarg);
                 return QC_ERR_INVAL;
             }
             break;

@@ -49,6 +49,10 @@ struct qc_cli {
     const char     *report;       /* --report FILE.json                       */
     const char     *dump_weights; /* --dump-weights DIR                       */
     bool            fold_bn;      /* --fold-bn                                */
+    bool            int_output;   /* --int-output                             */
+    bool            no_int4;      /* --no-int4                                */
+    float           input_scale;  /* --input-scale (default 1/255)            */
+    const char     *plots;        /* --plots DIR                              */
     int             format;       /* --format: enum qc_out_format             */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };

@@ -63,6 +63,9 @@ static void print_summary(const struct qc_train_report *rep, int epochs)
     if (rep->valid_best >= 0)
         printf("summary: best validation top-1 %.2f%% (epoch %d)\n", rep->valid_best,
                rep->best_epoch);
+    if (rep->n_int_layers)
+        printf("summary: integer export: %d layers, %lld bytes of integer weights (%d INT4)\n",
+               rep->n_int_layers, (long long)rep->weight_bytes, rep->n_int4);
     if (rep->n_folded_bn)
         printf("summary: %d BatchNormalization node%s folded\n", rep->n_folded_bn,
                rep->n_folded_bn == 1 ? "" : "s");
@@ -105,6 +108,8 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
         .skip_eval = cli->no_eval, .log = cli->log,
         .format = (enum qc_out_format)cli->format, .report = cli->report,
         .model_path = cli->model, .dump_weights = cli->dump_weights, .fold_bn = cli->fold_bn,
+        .int_output = cli->int_output, .no_int4 = cli->no_int4,
+        .input_scale = cli->input_scale > 0 ? cli->input_scale : 1.0f / 255.0f, .plots = cli->plots,
     };
     st = qc_train(g, r, be, &o, &rep);
     if (st != QC_OK)

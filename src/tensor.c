@@ -24,6 +24,8 @@ size_t qc_dtype_size(enum qc_dtype dt)
     case QC_DTYPE_F64: return 8;
     case QC_DTYPE_U32: return 4;
     case QC_DTYPE_U64: return 8;
+    case QC_DTYPE_U4:  return 1;
+    case QC_DTYPE_I4:  return 1;
     case QC_DTYPE_UNDEFINED: return 0;
     }
     return 0;
@@ -43,6 +45,8 @@ const char *qc_dtype_name(enum qc_dtype dt)
     case QC_DTYPE_F64: return "float64";
     case QC_DTYPE_U32: return "uint32";
     case QC_DTYPE_U64: return "uint64";
+    case QC_DTYPE_U4:  return "uint4";
+    case QC_DTYPE_I4:  return "int4";
     case QC_DTYPE_UNDEFINED: return "undefined";
     }
     return "?";
@@ -51,6 +55,18 @@ const char *qc_dtype_name(enum qc_dtype dt)
 bool qc_dtype_supported(enum qc_dtype dt)
 {
     return qc_dtype_size(dt) != 0;
+}
+
+bool qc_dtype_is_int(enum qc_dtype dt)
+{
+    switch (dt) {
+    case QC_DTYPE_U8: case QC_DTYPE_I8: case QC_DTYPE_U16: case QC_DTYPE_I16:
+    case QC_DTYPE_I32: case QC_DTYPE_I64: case QC_DTYPE_U32: case QC_DTYPE_U64:
+    case QC_DTYPE_U4: case QC_DTYPE_I4:
+        return true;
+    default:
+        return false;
+    }
 }
 
 int64_t qc_shape_nelem(const struct qc_shape *s)
@@ -159,6 +175,8 @@ int64_t qc_tensor_get_i64(const struct qc_tensor *t, int64_t i)
     case QC_DTYPE_U8:  return ((const uint8_t *)t->data)[i];
     case QC_DTYPE_BOOL: return ((const uint8_t *)t->data)[i];
     case QC_DTYPE_I8:  return ((const int8_t *)t->data)[i];
+    case QC_DTYPE_U4:  return ((const uint8_t *)t->data)[i];
+    case QC_DTYPE_I4:  return ((const int8_t *)t->data)[i];
     case QC_DTYPE_U16: return ((const uint16_t *)t->data)[i];
     case QC_DTYPE_I16: return ((const int16_t *)t->data)[i];
     case QC_DTYPE_I32: return ((const int32_t *)t->data)[i];

@@ -5,7 +5,10 @@
  * activations are NCHW, convolution weights OIHW (C_out, C_in/group, kH, kW),
  * ConvTranspose weights IOHW as in ONNX.  Dims are int64_t, byte counts
  * size_t.  Compute is float32; int64/int32 tensors carry shapes and indices
- * (folded shape subgraphs), uint8/int8 appear in quantized exports.
+ * (folded shape subgraphs) and the arithmetic of integer-only exports,
+ * uint8/int8 appear in quantized exports.  The 4-bit types (ONNX int4/uint4)
+ * take one byte per element in memory (an int8/uint8 holding a value in
+ * [-8, 7] / [0, 15]); only the ONNX reader and writer pack them two per byte.
  *
  * A struct qc_tensor either owns its data (created with qc_tensor_new, freed
  * with qc_tensor_free) or is a view whose data belongs to someone else (a
@@ -36,6 +39,8 @@ enum qc_dtype {
     QC_DTYPE_F64  = 11,
     QC_DTYPE_U32  = 12,
     QC_DTYPE_U64  = 13,
+    QC_DTYPE_U4   = 21,         /* one byte per element in memory, [0, 15]   */
+    QC_DTYPE_I4   = 22,         /* one byte per element in memory, [-8, 7]   */
 };
 
 struct qc_shape {
@@ -56,6 +61,13 @@ size_t qc_dtype_size(enum qc_dtype dt);
 const char *qc_dtype_name(enum qc_dtype dt);
 /* True for the dtypes qatconv can hold in a tensor. */
 bool qc_dtype_supported(enum qc_dtype dt);
+/* True for int4/uint4 (packed two per byte in ONNX files). */
+static inline bool qc_dtype_is_4bit(enum qc_dtype dt)
+{
+    return dt == QC_DTYPE_I4 || dt == QC_DTYPE_U4;
+}
+/* True for the integer types (bool excluded). */
+bool qc_dtype_is_int(enum qc_dtype dt);
 
 int64_t qc_shape_nelem(const struct qc_shape *s);
 bool qc_shape_equal(const struct qc_shape *a, const struct qc_shape *b);

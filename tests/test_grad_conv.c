@@ -5,7 +5,7 @@
  * Conv covers 1D/2D/3D, bias or not, groups and depthwise (multiplier 1 and
  * 2), strides, dilations, explicit and asymmetric pads, every auto_pad, the
  * pointwise product without lowering, several images per product and
- * several chunks per thread; every Conv and ConvTranspose case runs at 1
+ * several chunks per thread, and the direct small-channel kernels; every Conv and ConvTranspose case runs at 1
  * and 2 threads.  Gemm covers alpha/beta, transA/transB and every C form
  * (absent, scalar, [N], [1,N], [M,1], [1,1], [M,N]); MatMul covers 1-D
  * promotion of either or both operands and batch broadcasting of either.
@@ -249,6 +249,26 @@ START_TEST(gemm_threads)
 }
 END_TEST
 
+/* Shapes that take the direct kernels (conv_direct.c: group 1, 2D, up to
+ * 64 channels): 16 and 32 lanes, channel counts that leave lanes empty and
+ * span two blocks, stride 1 and 2 (two and four dX phases, and phases a
+ * 1x1 kernel never reaches), pads 0 and 1, and more images than one dW
+ * product takes (8). */
+START_TEST(conv_direct)
+{
+    const int64_t x16[] = {10, 16, 6, 6}, w16[] = {16, 16, 3, 3};
+    const int64_t x7[] = {3, 16, 7, 7}, w32[] = {32, 16, 3, 3}, w1[] = {32, 16, 1, 1};
+    const int64_t x32[] = {2, 32, 5, 5}, w3232[] = {32, 32, 3, 3};
+    const int64_t x20[] = {2, 20, 5, 6}, w40[] = {40, 20, 3, 3};
+    conv_case("Conv", "pads=1,1,1,1", 4, x16, w16, 16, ALL, 91);
+    conv_case("Conv", "strides=2,2 pads=1,1,1,1", 4, x7, w32, 0, 3u, 92);
+    conv_case("Conv", "strides=2,2", 4, x7, w1, 32, ALL, 93);
+    conv_case("Conv", "pads=1,1,1,1", 4, x32, w3232, 0, 3u, 94);
+    conv_case("Conv", "strides=2,1 pads=0,1,1,0", 4, x20, w40, 40, ALL, 95);
+    conv_case("Conv", "strides=1,2 dilations=2,1", 4, x20, w40, 0, 3u, 96);
+}
+END_TEST
+
 static void matmul_case(int na, const int64_t *a, int nb, const int64_t *b, int threads,
                         uint64_t seed)
 {
@@ -302,6 +322,7 @@ Suite *qc_suite_grad_conv(void)
     tcase_add_test(tc, conv_pointwise);
     tcase_add_test(tc, conv_chunks);
     tcase_add_test(tc, conv_1d_3d);
+    tcase_add_test(tc, conv_direct);
     suite_add_tcase(s, tc);
     tc = tcase_create("conv_transpose");
     tcase_set_timeout(tc, 60);

@@ -473,7 +473,7 @@ START_TEST(test_tensor_raw_vs_typed)
         {
             Onnx__TensorProto out;
             struct qc_tensor *tc = NULL;
-            qc_tensor_to_pb(tb, "t", &out);
+            qc_tensor_to_pb(tb, "t", NULL, &out);
             ck_assert(out.has_raw_data);
             ck_assert_int_eq(qc_tensor_from_pb(&out, "m.onnx", NULL, &tc), QC_OK);
             ck_assert_mem_eq(ta->data, tc->data, qc_tensor_nbytes(ta));

@@ -27,6 +27,8 @@ static enum qc_status scalar(struct qc_graph *g, const char *base, const char *s
         qc_tensor_f32(t)[0] = (float)v;
     else if (dt == QC_DTYPE_U8)
         ((uint8_t *)t->data)[0] = (uint8_t)v;
+    else if (dt == QC_DTYPE_I16)
+        ((int16_t *)t->data)[0] = (int16_t)v;
     else
         ((int8_t *)t->data)[0] = (int8_t)v;
     qc_graph_unique_name(g, base, suffix, name, sizeof(name));
@@ -74,7 +76,7 @@ static enum qc_status dump_levels(const char *dir, const char *name, const struc
 }
 
 static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
-                                    const struct qc_plan_quant_info *qi,
+                                    bool wide, const struct qc_plan_quant_info *qi,
                                     struct qc_export_stats *stats)
 {
     const struct qc_quant_spec *sp = qi->spec;
@@ -122,7 +124,7 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const
     }
     for (int64_t i = 0; i < n; i++)
         fits = fits && k[i] >= -128 && k[i] <= 127;
-    if (!fits) {
+    if (!fits && !wide) {
         /* exact fake-quantized floats: k·scale evaluated in float */
         for (int64_t i = 0; i < n; i++)
             qc_tensor_f32(w->init)[i] = (float)k[i] * scale;
@@ -133,18 +135,22 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const
         qc_free(k);
         return QC_OK;
     }
-    st = qc_tensor_new(QC_DTYPE_I8, &w->init->shape, &qt);
+    st = qc_tensor_new(fits ? QC_DTYPE_I8 : QC_DTYPE_I16, &w->init->shape, &qt);
     if (st != QC_OK)
         goto out;
-    for (int64_t i = 0; i < n; i++)
-        ((int8_t *)qt->data)[i] = (int8_t)k[i];
+    for (int64_t i = 0; i < n; i++) {
+        if (fits)
+            ((int8_t *)qt->data)[i] = (int8_t)k[i];
+        else
+            ((int16_t *)qt->data)[i] = (int16_t)k[i];
+    }
     qc_graph_unique_name(g, base, "_quantized", name, sizeof(name));
     st = qc_graph_add_initializer(g, name, qt, &vq);
     qt = NULL;
     if (st != QC_OK)
         goto out;
     if ((st = scalar(g, base, "_scale", QC_DTYPE_F32, scale, &vs)) != QC_OK ||
-        (st = scalar(g, base, "_zero_point", QC_DTYPE_I8, 0, &vz)) != QC_OK)
+        (st = scalar(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, 0, &vz)) != QC_OK)
         goto out;
     qc_graph_unique_name(g, base, "_dequantized", name, sizeof(name));
     st = qc_graph_value(g, name, &vout);
@@ -234,7 +240,7 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
 }
 
 enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
-                              struct qc_export_stats *stats)
+                              bool wide_levels, struct qc_export_stats *stats)
 {
     enum qc_status st = QC_OK;
     memset(stats, 0, sizeof(*stats));
@@ -246,7 +252,7 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char 
     for (int i = 0; i < qc_plan_n_quants(p) && st == QC_OK; i++) {
         struct qc_plan_quant_info qi;
         qc_plan_quant_info(p, i, &qi);
-        st = qi.spec->weight ? export_weight(g, p, dump_dir, &qi, stats)
+        st = qi.spec->weight ? export_weight(g, p, dump_dir, wide_levels, &qi, stats)
                              : export_act(g, &qi, stats);
     }
     if (st != QC_OK)

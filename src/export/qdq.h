@@ -19,6 +19,8 @@
 #ifndef QATCONV_SRC_EXPORT_QDQ_H
 #define QATCONV_SRC_EXPORT_QDQ_H
 
+#include <stdbool.h>
+
 #include "../graph.h"
 #include "../plan.h"
 #include "../qc.h"
@@ -32,8 +34,11 @@ struct qc_export_stats {
 /* g must be the graph p was built from, with the trained weights already
  * stored (qc_plan_store_params).  The plan is not usable afterwards. */
 enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
-                              struct qc_export_stats *stats);
-/* dump_dir (may be NULL): each quantized weight's integer levels are also
+                              bool wide_levels, struct qc_export_stats *stats);
+/* wide_levels: levels beyond int8 are stored as int16 (+ DequantizeLinear)
+ * instead of exact floats: the intermediate form the int export starts from
+ * (any opset; not meant to be written as it is).
+ * dump_dir (may be NULL): each quantized weight's integer levels are also
  * written to dump_dir/<weight name>.txt (shape, scale, one level per line;
  * '/' in names becomes '_'). */
 

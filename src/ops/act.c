@@ -3,7 +3,9 @@
  * HardSwish, Softmax, LogSoftmax, Dropout and Identity, forward and backward.
  *
  * All compute float32, element by element (Softmax/LogSoftmax per row), and
- * keep their output the shape of their first input.  Clip reads its bounds
+ * keep their output the shape of their first input.  Integer forms (forward
+ * only, exact): Relu on int8/int32/int64, Clip on uint8/int8/int32/int64
+ * with bounds of the input's type, inference Dropout on those types.  Clip reads its bounds
  * from attributes before opset 11 and from optional scalar inputs 1 and 2
  * afterwards (at run time; an absent input is no bound).  Softmax and
  * LogSoftmax flatten the input to 2D at `axis` before opset 13 and work along
@@ -205,11 +207,76 @@ static enum qc_status run_pointwise_backward(enum act_fn fn, float a, float b,
 
 /* ---- Relu, Sigmoid, Tanh, HardSwish: no attributes ---- */
 
+/* The integer types of Relu (int8, int32 from opset 14; int64 too) and
+ * Clip (uint8, int8, int32, int64 from opset 12). */
+static bool relu_int(enum qc_dtype dt)
+{
+    return dt == QC_DTYPE_I8 || dt == QC_DTYPE_I32 || dt == QC_DTYPE_I64;
+}
+
+static bool clip_int(enum qc_dtype dt)
+{
+    return dt == QC_DTYPE_U8 || relu_int(dt);
+}
+
+/* y[i] = min(max(x[i], lo), hi) for i in [i0, i1) (lo > hi gives hi). */
+#define CLAMP_LOOP(T)                                                                     \
+    do {                                                                                  \
+        const T *x = xv;                                                                  \
+        T *y = yv;                                                                        \
+        for (int64_t i = i0; i < i1; i++) {                                               \
+            int64_t v = x[i];                                                             \
+            v = v < lo ? lo : v;                                                          \
+            y[i] = (T)(v > hi ? hi : v);                                                  \
+        }                                                                                 \
+    } while (0)
+
+static void clamp_range(enum qc_dtype dt, const void *xv, void *yv, int64_t lo, int64_t hi,
+                        int64_t i0, int64_t i1)
+{
+    switch (dt) {
+    case QC_DTYPE_U8:  CLAMP_LOOP(uint8_t); break;
+    case QC_DTYPE_I8:  CLAMP_LOOP(int8_t); break;
+    case QC_DTYPE_I32: CLAMP_LOOP(int32_t); break;
+    case QC_DTYPE_I64: CLAMP_LOOP(int64_t); break;
+    default: break;
+    }
+}
+
+#undef CLAMP_LOOP
+
+/* clamp_range over a whole integer tensor, chunked over threads. */
+static void clamp_int(const struct qc_op_ctx *ctx, const struct qc_tensor *xt,
+                      struct qc_tensor *yt, int64_t lo, int64_t hi)
+{
+    int64_t cnt = qc_tensor_nelem(xt), nchunks = (cnt + ACT_CHUNK - 1) / ACT_CHUNK;
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
+    if (cnt >= QC_PAR_MIN_STREAM)
+    for (int64_t c = 0; c < nchunks; c++)
+        clamp_range(xt->dtype, xt->data, yt->data, lo, hi, c * ACT_CHUNK,
+                    QC_MIN(cnt, (c + 1) * ACT_CHUNK));
+}
+
+static enum qc_status relu_infer(const struct qc_node *n, const char *label,
+                                 const struct qc_tensor *const *in, struct qc_tensor *const *out)
+{
+    if (relu_int(in[0]->dtype)) {
+        out[0]->dtype = in[0]->dtype;
+        out[0]->shape = in[0]->shape;
+        return QC_OK;
+    }
+    return infer_same_f32(n, label, in, out);
+}
+
 static enum qc_status relu_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                        const struct qc_tensor *const *in,
                                        struct qc_tensor *const *out)
 {
     (void)n;
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        clamp_int(ctx, in[0], out[0], 0, INT64_MAX);
+        return QC_OK;
+    }
     return run_pointwise(ACT_RELU, 0.0f, 0.0f, ctx, in, out);
 }
 
@@ -366,8 +433,16 @@ static enum qc_status clip_infer(const struct qc_node *n, const char *label,
             return QC_ERR_SHAPE;
         }
     }
-    if (in[0]->dtype == QC_DTYPE_U8 || in[0]->dtype == QC_DTYPE_I8) {
-        /* integer Clip (opset >= 12): the fake-quant exports clip uint8 levels */
+    if (clip_int(in[0]->dtype)) {
+        /* integer Clip (opset >= 12): fake-quant exports clip uint8 levels,
+         * integer-only exports int64 requantized values */
+        for (int i = 1; i < n->n_in && i < 3; i++) {
+            if (in[i] && in[i]->dtype != in[0]->dtype) {
+                qc_log_error("%s: Clip bound %d has type %s, input %s", label, i,
+                             qc_dtype_name(in[i]->dtype), qc_dtype_name(in[0]->dtype));
+                return QC_ERR_ONNX;
+            }
+        }
         out[0]->dtype = in[0]->dtype;
         out[0]->shape = in[0]->shape;
         return QC_OK;
@@ -395,19 +470,17 @@ static enum qc_status clip_forward_cpu(const struct qc_node *n, const struct qc_
                                        struct qc_tensor *const *out)
 {
     float lo, hi;
-    clip_bounds(n, in, &lo, &hi);
-    if (in[0]->dtype == QC_DTYPE_U8 || in[0]->dtype == QC_DTYPE_I8) {
-        int64_t n_el = qc_tensor_nelem(in[0]);
-        for (int64_t i = 0; i < n_el; i++) {
-            double v = (double)qc_tensor_get_i64(in[0], i);
-            v = v < lo ? lo : v > hi ? hi : v;
-            if (in[0]->dtype == QC_DTYPE_U8)
-                ((uint8_t *)out[0]->data)[i] = (uint8_t)v;
-            else
-                ((int8_t *)out[0]->data)[i] = (int8_t)v;
-        }
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        /* bounds of the input's type, read exactly */
+        int64_t ilo = INT64_MIN, ihi = INT64_MAX;
+        if (n->n_in > 1 && in[1])
+            ilo = qc_tensor_get_i64(in[1], 0);
+        if (n->n_in > 2 && in[2])
+            ihi = qc_tensor_get_i64(in[2], 0);
+        clamp_int(ctx, in[0], out[0], ilo, ihi);
         return QC_OK;
     }
+    clip_bounds(n, in, &lo, &hi);
     return run_pointwise(ACT_CLIP, lo, hi, ctx, in, out);
 }
 
@@ -635,7 +708,14 @@ static enum qc_status dropout_infer(const struct qc_node *n, const char *label,
                                     struct qc_tensor *const *out)
 {
     const struct dropout_params *p = n->params;
-    enum qc_status st = infer_same_f32(n, label, in, out);
+    enum qc_status st = QC_OK;
+    if (clip_int(in[0]->dtype)) {
+        /* inference Dropout is the identity on any type */
+        out[0]->dtype = in[0]->dtype;
+        out[0]->shape = in[0]->shape;
+    } else {
+        st = infer_same_f32(n, label, in, out);
+    }
     if (st != QC_OK)
         return st;
     for (int i = 1; i < n->n_in; i++) {
@@ -720,6 +800,10 @@ static enum qc_status dropout_forward_cpu(const struct qc_node *n, const struct 
 {
     int64_t cnt = qc_tensor_nelem(in[0]);
     const unsigned char *keep = NULL;
+    if (dropout_active(n, ctx, in) && in[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: training Dropout on %s", ctx->label, qc_dtype_name(in[0]->dtype));
+        return QC_ERR_UNSUPPORTED;
+    }
     if (dropout_active(n, ctx, in)) {
         const float *restrict x = qc_tensor_f32(in[0]);
         float *restrict y = qc_tensor_f32(out[0]);
@@ -850,7 +934,7 @@ static enum qc_status identity_backward_cpu(const struct qc_node *n, const struc
 
 const struct qc_op_def qc_op_relu = {
     .onnx_name = "Relu", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
-    .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
+    .fold = QC_FOLD_NEVER, .infer = relu_infer,
     .cpu = { .forward = relu_forward_cpu, .backward = relu_backward_cpu },
 };
 

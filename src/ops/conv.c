@@ -23,7 +23,9 @@
  * conv_chunking), then scattered back to NCHW.  Groups with one input channel
  * (depthwise) skip the lowering and run a direct loop, parallel (OpenMP,
  * ctx->threads) over channel planes.  A 1x1, stride-1, unpadded Conv
- * multiplies x directly.
+ * multiplies x directly.  Other group-1 2D Convs with at most 64 channels
+ * each side run the direct register-blocked kernels of conv_direct.c in
+ * both directions (no lowering, no saved columns).
  *
  * Threads: OpenBLAS runs single-threaded (see backend/cpu.c).  The gemm path
  * splits the batch into chunks of images, statically over ctx->threads;
@@ -379,6 +381,14 @@ static bool conv_is_pointwise(const struct conv_dims *d)
     return true;
 }
 
+/* Group-1 2D Conv with few channels: direct kernels (conv_direct.c), no
+ * lowering.  The pointwise stride-1 case stays a plain product. */
+static bool conv_is_direct(const struct conv_dims *d, bool transpose)
+{
+    return !transpose && d->group == 1 && !conv_is_pointwise(d) &&
+           qc_direct_supported(&d->geom, d->c_out);
+}
+
 /* How the gemm path lowers a batch: nb images side by side per product, so
  * that small images still give products wide enough (CHUNK_COLS columns) for
  * sgemm to run at speed, within CHUNK_BYTES of workspace.  The chunk buffers
@@ -457,6 +467,8 @@ static size_t conv_workspace(const struct qc_node *n, const struct qc_tensor *co
         return 0;
     if (!p->transpose && conv_is_depthwise(&d))
         return 0;
+    if (conv_is_direct(&d, p->transpose))
+        return qc_direct_workspace(&d.geom, d.c_out, d.batch, QC_MAX(threads, 1));
     c = conv_chunking(&d, p->transpose);
     s = conv_slice_layout(&d, &c);
     return (size_t)(s.total * conv_threads(&d, &c, QC_MAX(threads, 1))) * sizeof(float);
@@ -474,7 +486,7 @@ static int64_t conv_saved_floats(const struct conv_dims *d, const struct conv_ch
 {
     int64_t n_chunks = (d->batch + c->nb - 1) / c->nb;
     int64_t floats = n_chunks * d->group * c->rows * c->nb * c->cols;
-    if (transpose || c->direct || conv_is_depthwise(d))
+    if (transpose || c->direct || conv_is_depthwise(d) || conv_is_direct(d, transpose))
         return 0;
     return floats * (int64_t)sizeof(float) <= SAVED_COL_BYTES ? floats : 0;
 }
@@ -991,6 +1003,16 @@ static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_
         depthwise_forward(&d, r.x, r.w, b, r.y, ctx->threads);
         return QC_OK;
     }
+    if (conv_is_direct(&d, p->transpose)) {
+        QC_ASSERT(ctx->workspace_size >=
+                  qc_direct_workspace(&d.geom, d.c_out, d.batch, ctx->threads));
+        qc_direct_forward(&d.geom, d.c_out, d.batch, r.x, r.w, r.y, ctx->workspace,
+                          ctx->threads);
+        if (b)
+            add_bias(r.y, b, d.batch, d.c_out, qc_shape_nelem(&d.y) / (d.batch * d.c_out),
+                     ctx->threads);
+        return QC_OK;
+    }
     r.pass = p->transpose ? PASS_CONVT_FORWARD : PASS_CONV_FORWARD;
     r.ch = conv_chunking(&d, p->transpose);
     r.sl = conv_slice_layout(&d, &r.ch);
@@ -1037,6 +1059,13 @@ static enum qc_status conv_backward_cpu(const struct qc_node *n, const struct qc
         return QC_OK;
     if (!p->transpose && conv_is_depthwise(&d)) {
         depthwise_backward(&d, r.x, r.w, r.dy, r.dx, dw, db, ctx->threads);
+        return QC_OK;
+    }
+    if (conv_is_direct(&d, p->transpose)) {
+        QC_ASSERT(ctx->workspace_size >=
+                  qc_direct_workspace(&d.geom, d.c_out, d.batch, ctx->threads));
+        qc_direct_backward(&d.geom, d.c_out, d.batch, r.x, r.w, r.dy, r.dx, dw, db,
+                           ctx->workspace, ctx->threads);
         return QC_OK;
     }
     r.pass = p->transpose ? PASS_CONVT_BACKWARD : PASS_CONV_BACKWARD;

@@ -2,10 +2,12 @@
  * eltwise.c - element-wise arithmetic with numpy broadcasting: Add, Sub, Mul,
  * Div (opset 7+) and the variadic Sum (opset 8+ broadcasting).
  *
- * Add/Sub/Mul/Div compute float32, int64 and int32 tensors, so they can be
- * folded in shape subgraphs (QC_FOLD_CONST_INPUTS).  Integer Div truncates
- * toward zero as C (and ONNX Runtime) do; a zero divisor is QC_ERR_NUMERIC.
- * Integer Add/Sub/Mul wrap around on overflow.  Sum is float32 only.
+ * Add/Sub/Mul/Div compute float32 and every 8- to 64-bit integer type
+ * (int32/int64 fold in shape subgraphs, QC_FOLD_CONST_INPUTS, and carry the
+ * requantization of integer-only exports).  Integer Div truncates toward
+ * zero as C (and ONNX Runtime) do; a zero divisor is QC_ERR_NUMERIC, logged
+ * with the node's name.  Integer Add/Sub/Mul wrap around on overflow.  Sum
+ * is float32 only.
  *
  * Broadcasting: both inputs are aligned to the output rank, given element
  * strides (0 along broadcast dims), then adjacent dims that stay contiguous
@@ -128,25 +130,57 @@ static void row_f32(enum bin_op op, const void *a, int64_t sa, const void *b, in
     }
 }
 
-static void row_i64(enum bin_op op, const void *a, int64_t sa, const void *b, int64_t sb,
-                    void *y, int64_t len)
-{
-    switch (op) {
-    case BIN_ADD: ROW_LOOPS(int64_t, WRAP(int64_t, uint64_t, u, +, v)); break;
-    case BIN_SUB: ROW_LOOPS(int64_t, WRAP(int64_t, uint64_t, u, -, v)); break;
-    case BIN_MUL: ROW_LOOPS(int64_t, WRAP(int64_t, uint64_t, u, *, v)); break;
-    case BIN_DIV: ROW_LOOPS(int64_t, (v == -1 ? WRAP(int64_t, uint64_t, 0, -, u) : u / v)); break;
+/* Signed rows: Div by -1 negates (wrapping, so INT_MIN / -1 = INT_MIN as
+ * ORT's two's complement result); U is an unsigned type at least as wide as
+ * T and int, so no operation overflows. */
+#define ROW_SIGNED(NAME, T, U)                                                               \
+    static void NAME(enum bin_op op, const void *a, int64_t sa, const void *b, int64_t sb,   \
+                     void *y, int64_t len)                                                   \
+    {                                                                                        \
+        switch (op) {                                                                        \
+        case BIN_ADD: ROW_LOOPS(T, WRAP(T, U, u, +, v)); break;                              \
+        case BIN_SUB: ROW_LOOPS(T, WRAP(T, U, u, -, v)); break;                              \
+        case BIN_MUL: ROW_LOOPS(T, WRAP(T, U, u, *, v)); break;                              \
+        case BIN_DIV: ROW_LOOPS(T, (v == -1 ? WRAP(T, U, 0, -, u) : (T)(u / v))); break;     \
+        }                                                                                    \
     }
-}
 
-static void row_i32(enum bin_op op, const void *a, int64_t sa, const void *b, int64_t sb,
-                    void *y, int64_t len)
+#define ROW_UNSIGNED(NAME, T, U)                                                             \
+    static void NAME(enum bin_op op, const void *a, int64_t sa, const void *b, int64_t sb,   \
+                     void *y, int64_t len)                                                   \
+    {                                                                                        \
+        switch (op) {                                                                        \
+        case BIN_ADD: ROW_LOOPS(T, WRAP(T, U, u, +, v)); break;                              \
+        case BIN_SUB: ROW_LOOPS(T, WRAP(T, U, u, -, v)); break;                              \
+        case BIN_MUL: ROW_LOOPS(T, WRAP(T, U, u, *, v)); break;                              \
+        case BIN_DIV: ROW_LOOPS(T, (T)(u / v)); break;                                       \
+        }                                                                                    \
+    }
+
+ROW_SIGNED(row_i64, int64_t, uint64_t)
+ROW_SIGNED(row_i32, int32_t, uint32_t)
+ROW_SIGNED(row_i16, int16_t, uint32_t)
+ROW_SIGNED(row_i8, int8_t, uint32_t)
+ROW_UNSIGNED(row_u64, uint64_t, uint64_t)
+ROW_UNSIGNED(row_u32, uint32_t, uint32_t)
+ROW_UNSIGNED(row_u16, uint16_t, uint32_t)
+ROW_UNSIGNED(row_u8, uint8_t, uint32_t)
+
+typedef void (*row_fn)(enum bin_op, const void *, int64_t, const void *, int64_t, void *,
+                       int64_t);
+
+static row_fn row_for(enum qc_dtype dt)
 {
-    switch (op) {
-    case BIN_ADD: ROW_LOOPS(int32_t, WRAP(int32_t, uint32_t, u, +, v)); break;
-    case BIN_SUB: ROW_LOOPS(int32_t, WRAP(int32_t, uint32_t, u, -, v)); break;
-    case BIN_MUL: ROW_LOOPS(int32_t, WRAP(int32_t, uint32_t, u, *, v)); break;
-    case BIN_DIV: ROW_LOOPS(int32_t, (v == -1 ? WRAP(int32_t, uint32_t, 0, -, u) : u / v)); break;
+    switch (dt) {
+    case QC_DTYPE_I64: return row_i64;
+    case QC_DTYPE_I32: return row_i32;
+    case QC_DTYPE_I16: return row_i16;
+    case QC_DTYPE_I8:  return row_i8;
+    case QC_DTYPE_U64: return row_u64;
+    case QC_DTYPE_U32: return row_u32;
+    case QC_DTYPE_U16: return row_u16;
+    case QC_DTYPE_U8:  return row_u8;
+    default:           return row_f32;
     }
 }
 
@@ -159,9 +193,8 @@ static void binary_run(enum bin_op op, const struct qc_tensor *ta, const struct 
     int64_t n = qc_tensor_nelem(ty), cols, nchunks;
     const char *pa0 = ta->data, *pb0 = tb->data;
     char *py0 = ty->data;
-    void (*row)(enum bin_op, const void *, int64_t, const void *, int64_t, void *, int64_t);
+    row_fn row = row_for(ty->dtype);
 
-    row = ty->dtype == QC_DTYPE_I64 ? row_i64 : ty->dtype == QC_DTYPE_I32 ? row_i32 : row_f32;
     bcast_build(&ta->shape, &tb->shape, &ty->shape, &bc);
     cols = bc.dims[bc.nd - 1];
     nchunks = (n + ELT_CHUNK - 1) / ELT_CHUNK;
@@ -368,7 +401,7 @@ static void grad_reduce(enum grad_term t, const struct bcast *bc, int self,
 
 static bool arith_dtype(enum qc_dtype dt)
 {
-    return dt == QC_DTYPE_F32 || dt == QC_DTYPE_I64 || dt == QC_DTYPE_I32;
+    return dt == QC_DTYPE_F32 || (qc_dtype_is_int(dt) && !qc_dtype_is_4bit(dt));
 }
 
 static enum qc_status binary_infer(const struct qc_node *n, const char *label,
@@ -382,8 +415,8 @@ static enum qc_status binary_infer(const struct qc_node *n, const char *label,
         return QC_ERR_ONNX;
     }
     if (!arith_dtype(in[0]->dtype)) {
-        qc_log_error("%s: input type %s, only float32, int64 and int32 are supported", label,
-                     qc_dtype_name(in[0]->dtype));
+        qc_log_error("%s: input type %s; supported are float32 and 8- to 64-bit integers",
+                     label, qc_dtype_name(in[0]->dtype));
         return QC_ERR_UNSUPPORTED;
     }
     out[0]->dtype = in[0]->dtype;

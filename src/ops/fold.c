@@ -6,8 +6,10 @@
  * Concat -> Reshape; the plan evaluates such chains once per batch size on
  * the CPU (Shape and Constant always, the others when every input is
  * constant), so only the final Reshape runs per batch.  The kernels here are
- * dtype-generic byte movers, except Cast, which converts element by element
- * with C semantics (float -> int truncates toward zero).  The same kernels
+ * dtype-generic byte movers, except Cast, which converts between every pair
+ * of supported types (int4/uint4 included) exactly as ONNX Runtime does on
+ * x86-64 (rules next to f_to_i64).  Cast also runs per batch on activations
+ * (integer-only exports: int32 -> int64 -> uint8 -> float).  The same kernels
  * run per batch when their inputs are not constant (Gather or Slice on
  * activations).  Input-form attributes (Slice starts/ends/axes/steps) must
  * be constants at infer time and are re-read from those inputs in forward.
@@ -520,7 +522,7 @@ static enum qc_status cast_parse(struct qc_node *n, int64_t opset, const char *l
     st = qc_attr_int(&n->attrs, where, "to", 0, &to);
     if (st != QC_OK)
         return st;
-    if (to <= 0 || to > QC_DTYPE_U64 || !qc_dtype_supported((enum qc_dtype)to)) {
+    if (to <= 0 || to > QC_DTYPE_I4 || !qc_dtype_supported((enum qc_dtype)to)) {
         qc_log_error("%s: cast to element type %lld is not supported", where, (long long)to);
         return QC_ERR_UNSUPPORTED;
     }
@@ -546,9 +548,23 @@ static enum qc_status cast_infer(const struct qc_node *n, const char *label,
     return QC_OK;
 }
 
-/* Float -> integer truncates toward zero (C).  Values C leaves undefined
- * (NaN, out of range) take the x86 convention: the most negative value of the
- * 64-bit or 32-bit conversion, narrower types then wrap modulo 2^bits. */
+/* Elements converted per block: a source block is widened into an int64 or
+ * double buffer, then narrowed into the destination, each a tight loop. */
+#define CAST_BLOCK 1024
+
+/* Float -> integer conversions as ONNX Runtime does them on x86-64 (C leaves
+ * NaN and out-of-range values undefined; these are the cvttss2si results):
+ *   int64, int32:       truncate toward zero; NaN or out of range -> INT_MIN;
+ *   int8/uint8/int16/uint16: the int32 result, wrapped to the width;
+ *   uint32 (uint64):    v >= 2^31 (2^63) ? cvt(v - 2^31) ^ 2^31 : cvt(v), cvt
+ *                       the int32 (int64) conversion above, so -1.5 -> 2^32-1,
+ *                       +inf and 1e20 -> 0, NaN and -inf -> 2^31;
+ *   int4/uint4:         round half away from zero, then the int32 result
+ *                       wrapped to 4 bits (ORT Cast-21 to Int4x2/UInt4x2);
+ *   bool:               v != 0 (NaN -> true).
+ * Integer -> integer keeps the low bits (two's complement wrap: int32 300 ->
+ * uint8 44, -129 -> int8 127; int4 sign-extends its low nibble); integer ->
+ * float rounds to nearest even (C conversion). */
 static int64_t f_to_i64(double v)
 {
     if (isnan(v) || v >= 9223372036854775808.0 || v < -9223372036854775808.0)
@@ -563,50 +579,106 @@ static int32_t f_to_i32(double v)
     return (int32_t)v;
 }
 
-static void cast_from_float(enum qc_dtype to, double v, void *dst, int64_t i)
+static uint32_t f_to_u32(double v)
 {
+    if (v >= 2147483648.0)
+        return (uint32_t)f_to_i32(v - 2147483648.0) ^ 0x80000000u;
+    return (uint32_t)f_to_i32(v);
+}
+
+static uint64_t f_to_u64(double v)
+{
+    if (v >= 9223372036854775808.0)
+        return (uint64_t)f_to_i64(v - 9223372036854775808.0) ^ 0x8000000000000000u;
+    return (uint64_t)f_to_i64(v);
+}
+
+/* Low nibble of v as int4 (sign-extended) or uint4. */
+static uint8_t nibble(int64_t v, bool sgn)
+{
+    unsigned u = (unsigned)((uint64_t)v & 0xFu);
+    return (uint8_t)(sgn && u >= 8 ? u + 0xF0u : u);
+}
+
+/* dst[i] = conv(v[i]) for n doubles. */
+static void store_from_f64(enum qc_dtype to, const double *v, void *dst, int64_t n)
+{
+    int64_t i;
     switch (to) {
-    case QC_DTYPE_F32:  ((float *)dst)[i] = (float)v; break;
-    case QC_DTYPE_F64:  ((double *)dst)[i] = v; break;
-    case QC_DTYPE_BOOL: ((uint8_t *)dst)[i] = v != 0.0; break;
-    case QC_DTYPE_U8:   ((uint8_t *)dst)[i] = (uint8_t)f_to_i32(v); break;
-    case QC_DTYPE_I8:   ((int8_t *)dst)[i] = (int8_t)f_to_i32(v); break;
-    case QC_DTYPE_U16:  ((uint16_t *)dst)[i] = (uint16_t)f_to_i32(v); break;
-    case QC_DTYPE_I16:  ((int16_t *)dst)[i] = (int16_t)f_to_i32(v); break;
-    case QC_DTYPE_I32:  ((int32_t *)dst)[i] = f_to_i32(v); break;
-    case QC_DTYPE_U32:  ((uint32_t *)dst)[i] = (uint32_t)f_to_i64(v); break;
-    case QC_DTYPE_I64:  ((int64_t *)dst)[i] = f_to_i64(v); break;
-    case QC_DTYPE_U64:
-        /* [2^63, 2^64) fits uint64 but not int64 */
-        if (v >= 9223372036854775808.0 && v < 18446744073709551616.0)
-            ((uint64_t *)dst)[i] = (uint64_t)v;
-        else
-            ((uint64_t *)dst)[i] = (uint64_t)f_to_i64(v);
+    case QC_DTYPE_F32:  for (i = 0; i < n; i++) ((float *)dst)[i] = (float)v[i]; break;
+    case QC_DTYPE_F64:  for (i = 0; i < n; i++) ((double *)dst)[i] = v[i]; break;
+    case QC_DTYPE_BOOL: for (i = 0; i < n; i++) ((uint8_t *)dst)[i] = v[i] != 0.0; break;
+    case QC_DTYPE_U8:   for (i = 0; i < n; i++) ((uint8_t *)dst)[i] = (uint8_t)f_to_i32(v[i]); break;
+    case QC_DTYPE_I8:   for (i = 0; i < n; i++) ((int8_t *)dst)[i] = (int8_t)f_to_i32(v[i]); break;
+    case QC_DTYPE_U16:  for (i = 0; i < n; i++) ((uint16_t *)dst)[i] = (uint16_t)f_to_i32(v[i]); break;
+    case QC_DTYPE_I16:  for (i = 0; i < n; i++) ((int16_t *)dst)[i] = (int16_t)f_to_i32(v[i]); break;
+    case QC_DTYPE_I32:  for (i = 0; i < n; i++) ((int32_t *)dst)[i] = f_to_i32(v[i]); break;
+    case QC_DTYPE_U32:  for (i = 0; i < n; i++) ((uint32_t *)dst)[i] = f_to_u32(v[i]); break;
+    case QC_DTYPE_I64:  for (i = 0; i < n; i++) ((int64_t *)dst)[i] = f_to_i64(v[i]); break;
+    case QC_DTYPE_U64:  for (i = 0; i < n; i++) ((uint64_t *)dst)[i] = f_to_u64(v[i]); break;
+    case QC_DTYPE_I4:
+    case QC_DTYPE_U4:
+        for (i = 0; i < n; i++)
+            ((uint8_t *)dst)[i] = nibble(f_to_i32(round(v[i])), to == QC_DTYPE_I4);
         break;
     case QC_DTYPE_UNDEFINED: break;
     }
 }
 
-/* v holds the source integer (uint64 sources as their bit pattern). */
-static void cast_from_int(enum qc_dtype to, int64_t v, bool src_u64, void *dst, int64_t i)
+/* dst[i] = conv(v[i]) for n integers (uint64 sources as their bit pattern,
+ * converted to float as unsigned when src_u64). */
+static void store_from_i64(enum qc_dtype to, const int64_t *v, bool src_u64, void *dst,
+                           int64_t n)
 {
+    int64_t i;
     switch (to) {
     case QC_DTYPE_F32:
-        ((float *)dst)[i] = src_u64 ? (float)(uint64_t)v : (float)v;
+        if (src_u64)
+            for (i = 0; i < n; i++) ((float *)dst)[i] = (float)(uint64_t)v[i];
+        else
+            for (i = 0; i < n; i++) ((float *)dst)[i] = (float)v[i];
         break;
     case QC_DTYPE_F64:
-        ((double *)dst)[i] = src_u64 ? (double)(uint64_t)v : (double)v;
+        if (src_u64)
+            for (i = 0; i < n; i++) ((double *)dst)[i] = (double)(uint64_t)v[i];
+        else
+            for (i = 0; i < n; i++) ((double *)dst)[i] = (double)v[i];
         break;
-    case QC_DTYPE_BOOL: ((uint8_t *)dst)[i] = v != 0; break;
-    case QC_DTYPE_U8:   ((uint8_t *)dst)[i] = (uint8_t)v; break;
-    case QC_DTYPE_I8:   ((int8_t *)dst)[i] = (int8_t)v; break;
-    case QC_DTYPE_U16:  ((uint16_t *)dst)[i] = (uint16_t)v; break;
-    case QC_DTYPE_I16:  ((int16_t *)dst)[i] = (int16_t)v; break;
-    case QC_DTYPE_I32:  ((int32_t *)dst)[i] = (int32_t)v; break;
-    case QC_DTYPE_U32:  ((uint32_t *)dst)[i] = (uint32_t)v; break;
-    case QC_DTYPE_I64:  ((int64_t *)dst)[i] = v; break;
-    case QC_DTYPE_U64:  ((uint64_t *)dst)[i] = (uint64_t)v; break;
+    case QC_DTYPE_BOOL: for (i = 0; i < n; i++) ((uint8_t *)dst)[i] = v[i] != 0; break;
+    case QC_DTYPE_U8:   for (i = 0; i < n; i++) ((uint8_t *)dst)[i] = (uint8_t)v[i]; break;
+    case QC_DTYPE_I8:   for (i = 0; i < n; i++) ((int8_t *)dst)[i] = (int8_t)v[i]; break;
+    case QC_DTYPE_U16:  for (i = 0; i < n; i++) ((uint16_t *)dst)[i] = (uint16_t)v[i]; break;
+    case QC_DTYPE_I16:  for (i = 0; i < n; i++) ((int16_t *)dst)[i] = (int16_t)v[i]; break;
+    case QC_DTYPE_I32:  for (i = 0; i < n; i++) ((int32_t *)dst)[i] = (int32_t)v[i]; break;
+    case QC_DTYPE_U32:  for (i = 0; i < n; i++) ((uint32_t *)dst)[i] = (uint32_t)v[i]; break;
+    case QC_DTYPE_I64:  for (i = 0; i < n; i++) ((int64_t *)dst)[i] = v[i]; break;
+    case QC_DTYPE_U64:  for (i = 0; i < n; i++) ((uint64_t *)dst)[i] = (uint64_t)v[i]; break;
+    case QC_DTYPE_I4:
+    case QC_DTYPE_U4:
+        for (i = 0; i < n; i++)
+            ((uint8_t *)dst)[i] = nibble(v[i], to == QC_DTYPE_I4);
+        break;
     case QC_DTYPE_UNDEFINED: break;
+    }
+}
+
+/* v[i] = src[i] widened to int64 (uint64 keeps its bit pattern). */
+static void load_i64(enum qc_dtype from, const void *src, int64_t *v, int64_t n)
+{
+    int64_t i;
+    switch (from) {
+    case QC_DTYPE_BOOL:
+    case QC_DTYPE_U4:
+    case QC_DTYPE_U8:  for (i = 0; i < n; i++) v[i] = ((const uint8_t *)src)[i]; break;
+    case QC_DTYPE_I4:
+    case QC_DTYPE_I8:  for (i = 0; i < n; i++) v[i] = ((const int8_t *)src)[i]; break;
+    case QC_DTYPE_U16: for (i = 0; i < n; i++) v[i] = ((const uint16_t *)src)[i]; break;
+    case QC_DTYPE_I16: for (i = 0; i < n; i++) v[i] = ((const int16_t *)src)[i]; break;
+    case QC_DTYPE_I32: for (i = 0; i < n; i++) v[i] = ((const int32_t *)src)[i]; break;
+    case QC_DTYPE_U32: for (i = 0; i < n; i++) v[i] = ((const uint32_t *)src)[i]; break;
+    case QC_DTYPE_I64: for (i = 0; i < n; i++) v[i] = ((const int64_t *)src)[i]; break;
+    case QC_DTYPE_U64: for (i = 0; i < n; i++) v[i] = (int64_t)((const uint64_t *)src)[i]; break;
+    default: break;
     }
 }
 
@@ -615,21 +687,36 @@ static enum qc_status cast_forward_cpu(const struct qc_node *n, const struct qc_
                                        struct qc_tensor *const *out)
 {
     enum qc_dtype from = in[0]->dtype, to = out[0]->dtype;
-    int64_t total = qc_tensor_nelem(in[0]);
+    int64_t total = qc_tensor_nelem(in[0]), nblk = (total + CAST_BLOCK - 1) / CAST_BLOCK;
+    size_t ies = qc_dtype_size(from), oes = qc_dtype_size(to);
+    bool fsrc = from == QC_DTYPE_F32 || from == QC_DTYPE_F64;
+    const unsigned char *src = in[0]->data;
+    unsigned char *dst = out[0]->data;
     (void)n;
-    (void)ctx;
     if (from == to) {
-        if (total)
+        if (total && in[0]->data != out[0]->data)
             memcpy(out[0]->data, in[0]->data, qc_tensor_nbytes(in[0]));
         return QC_OK;
     }
-    if (from == QC_DTYPE_F32 || from == QC_DTYPE_F64) {
-        for (int64_t i = 0; i < total; i++)
-            cast_from_float(to, qc_tensor_get_f64(in[0], i), out[0]->data, i);
-    } else {
-        for (int64_t i = 0; i < total; i++)
-            cast_from_int(to, qc_tensor_get_i64(in[0], i), from == QC_DTYPE_U64, out[0]->data,
-                          i);
+#pragma omp parallel for num_threads(ctx->threads > 0 ? ctx->threads : 1) schedule(static) \
+    if (total >= QC_PAR_MIN_STREAM)
+    for (int64_t b = 0; b < nblk; b++) {
+        int64_t lo = b * CAST_BLOCK, cnt = QC_MIN(CAST_BLOCK, total - lo);
+        const unsigned char *s = src + (size_t)lo * ies;
+        unsigned char *d = dst + (size_t)lo * oes;
+        if (fsrc) {
+            double v[CAST_BLOCK];
+            if (from == QC_DTYPE_F32)
+                for (int64_t i = 0; i < cnt; i++)
+                    v[i] = ((const float *)s)[i];
+            else
+                memcpy(v, s, (size_t)cnt * sizeof(double));
+            store_from_f64(to, v, d, cnt);
+        } else {
+            int64_t v[CAST_BLOCK];
+            load_i64(from, s, v, cnt);
+            store_from_i64(to, v, from == QC_DTYPE_U64, d, cnt);
+        }
     }
     return QC_OK;
 }

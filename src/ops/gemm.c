@@ -1,5 +1,7 @@
 /*
- * gemm.c - Gemm and MatMul, opsets 7..23, float32, on the backend's sgemm.
+ * gemm.c - Gemm and MatMul, opsets 7..23, float32, on the backend's sgemm;
+ * MatMul also on int32 and int64 (exact wrapping integer loops, shared with
+ * MatMulInteger in intops.c through qc_op_int_matmul).
  *
  * Gemm:   Y[M,N] = alpha * op(A) * op(B) + beta * C, op = transpose when
  *         transA/transB; C optional (required before opset 11, accepted
@@ -294,18 +296,14 @@ struct matmul_dims {
     struct qc_shape y;
 };
 
-static enum qc_status matmul_dims(const struct qc_node *n, const char *label,
-                                  const struct qc_tensor *const *in, struct matmul_dims *d)
+static enum qc_status matmul_dims(const char *label, const struct qc_shape *a,
+                                  const struct qc_shape *b, struct matmul_dims *d)
 {
-    const struct qc_shape *a = &in[0]->shape, *b = &in[1]->shape;
     char sa[128], sb[128];
     int ra = a->ndim, rb = b->ndim;
     int na, nb;
     int64_t kb;
-    enum qc_status st = check_f32(label, in, n->n_in);
 
-    if (st != QC_OK)
-        return st;
     memset(d, 0, sizeof(*d));
     if (ra < 1 || rb < 1)
         goto bad;
@@ -343,15 +341,26 @@ bad:
     return QC_ERR_SHAPE;
 }
 
+/* MatMul takes float32, or int32/int64 pairs (exact integer products that
+ * wrap like ONNX Runtime's). */
+static bool matmul_int_pair(const struct qc_tensor *const *in)
+{
+    return in[0]->dtype == in[1]->dtype &&
+           (in[0]->dtype == QC_DTYPE_I32 || in[0]->dtype == QC_DTYPE_I64);
+}
+
 static enum qc_status matmul_infer(const struct qc_node *n, const char *label,
                                    const struct qc_tensor *const *in,
                                    struct qc_tensor *const *out)
 {
     struct matmul_dims d;
-    enum qc_status st = matmul_dims(n, label, in, &d);
+    bool ints = matmul_int_pair(in);
+    enum qc_status st = ints ? QC_OK : check_f32(label, in, n->n_in);
+    if (st == QC_OK)
+        st = matmul_dims(label, &in[0]->shape, &in[1]->shape, &d);
     if (st != QC_OK)
         return st;
-    out[0]->dtype = QC_DTYPE_F32;
+    out[0]->dtype = ints ? in[0]->dtype : QC_DTYPE_F32;
     out[0]->shape = d.y;
     return QC_OK;
 }
@@ -402,8 +411,12 @@ static enum qc_status matmul_forward_cpu(const struct qc_node *n, const struct q
     struct matmul_batch mb;
     const float *a = qc_tensor_f32(in[0]), *b = qc_tensor_f32(in[1]);
     float *y = qc_tensor_f32(out[0]);
-    enum qc_status st = matmul_dims(n, ctx->label, in, &d);
+    enum qc_status st;
 
+    (void)n;
+    if (out[0]->dtype != QC_DTYPE_F32)
+        return qc_op_int_matmul(ctx, in[0], in[1], NULL, NULL, out[0]);
+    st = matmul_dims(ctx->label, &in[0]->shape, &in[1]->shape, &d);
     if (st != QC_OK)
         return st;
     matmul_batch(&d, &mb);
@@ -444,9 +457,14 @@ static enum qc_status matmul_backward_cpu(const struct qc_node *n, const struct 
     enum qc_status st;
 
     (void)out;
+    (void)n;
     if (!dout[0] || (!din[0] && !din[1]))
         return QC_OK;
-    st = matmul_dims(n, ctx->label, in, &d);
+    if (out[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: gradient of an integer MatMul", ctx->label);
+        return QC_ERR_UNSUPPORTED;
+    }
+    st = matmul_dims(ctx->label, &in[0]->shape, &in[1]->shape, &d);
     if (st != QC_OK)
         return st;
     matmul_batch(&d, &mb);
@@ -475,6 +493,118 @@ static enum qc_status matmul_backward_cpu(const struct qc_node *n, const struct 
     return st;
 }
 
+/* ---- integer MatMul (MatMul int32/int64, MatMulInteger) ---- */
+
+/* Element i of an integer tensor, widened. */
+static inline int64_t int_at(const struct qc_tensor *t, int64_t i)
+{
+    return qc_tensor_get_i64(t, i);
+}
+
+enum qc_status qc_op_matmul_shape(const char *label, const struct qc_shape *a,
+                                  const struct qc_shape *b, struct qc_shape *y)
+{
+    struct matmul_dims d;
+    enum qc_status st = matmul_dims(label, a, b, &d);
+    if (st == QC_OK)
+        *y = d.y;
+    return st;
+}
+
+size_t qc_op_int_matmul_workspace(const struct qc_tensor *a, const struct qc_tensor *b,
+                                  const struct qc_tensor *y)
+{
+    struct matmul_dims d;
+    if (matmul_dims("MatMul", &a->shape, &b->shape, &d) != QC_OK)
+        return 0;
+    return (size_t)(d.k * d.n) * (y->dtype == QC_DTYPE_I64 ? 8 : 4);
+}
+
+/* Y[t] = (A[a(t)] - a_zp) * (B[b(t)] - b_zp) per output matrix t, computed
+ * modulo 2^32 (int32 Y) or 2^64 (int64 Y) in unsigned arithmetic, which is
+ * exactly the wrapping int32/int64 accumulation ONNX Runtime does.  a_zp is
+ * a scalar or one value per row of A, b_zp a scalar or one per column of B.
+ * The shifted B matrix goes to the workspace; rows of Y are spread over
+ * threads (each element is summed over k in order by one thread). */
+enum qc_status qc_op_int_matmul(const struct qc_op_ctx *ctx, const struct qc_tensor *a,
+                                const struct qc_tensor *b, const struct qc_tensor *a_zp,
+                                const struct qc_tensor *b_zp, struct qc_tensor *y)
+{
+    struct matmul_dims d;
+    struct matmul_batch mb;
+    bool wide = y->dtype == QC_DTYPE_I64;
+    size_t need;
+    int threads = ctx->threads > 0 ? ctx->threads : 1;
+    int64_t nazp = a_zp ? qc_tensor_nelem(a_zp) : 0, nbzp = b_zp ? qc_tensor_nelem(b_zp) : 0;
+    enum qc_status st = matmul_dims(ctx->label, &a->shape, &b->shape, &d);
+
+    if (st != QC_OK)
+        return st;
+    need = (size_t)(d.k * d.n) * (wide ? 8 : 4);
+    if (need && (!ctx->workspace || ctx->workspace_size < need)) {
+        qc_log_error("%s: integer MatMul needs %zu workspace bytes, got %zu", ctx->label, need,
+                     ctx->workspace ? ctx->workspace_size : (size_t)0);
+        return QC_ERR_INTERNAL;
+    }
+    matmul_batch(&d, &mb);
+    for (int64_t t = 0; t < mb.count; t++) {
+        int64_t ai, bi, m = d.m, nn = d.n, kk = d.k;
+        int64_t aoff, boff = 0, yoff = t * m * nn;
+        matmul_operands(&d, &mb, t, &ai, &bi);
+        aoff = ai * m * kk;
+        boff = bi * kk * nn;
+        for (int64_t k = 0; k < kk; k++) {
+            for (int64_t j = 0; j < nn; j++) {
+                int64_t v = int_at(b, boff + k * nn + j);
+                v -= nbzp == 0 ? 0 : int_at(b_zp, nbzp == 1 ? 0 : j);
+                if (wide)
+                    ((uint64_t *)ctx->workspace)[k * nn + j] = (uint64_t)v;
+                else
+                    ((uint32_t *)ctx->workspace)[k * nn + j] = (uint32_t)v;
+            }
+        }
+#pragma omp parallel for num_threads(threads) schedule(static) if (m * nn * kk >= PAR_MIN_MACS)
+        for (int64_t i = 0; i < m; i++) {
+            int64_t zr = nazp == 0 ? 0 : int_at(a_zp, nazp == 1 ? 0 : i);
+            if (wide) {
+                const uint64_t *bs = ctx->workspace;
+                uint64_t *yr = (uint64_t *)y->data + yoff + i * nn;
+                for (int64_t j = 0; j < nn; j++)
+                    yr[j] = 0;
+                for (int64_t k = 0; k < kk; k++) {
+                    uint64_t av = (uint64_t)(int_at(a, aoff + i * kk + k) - zr);
+                    const uint64_t *br = bs + k * nn;
+                    for (int64_t j = 0; j < nn; j++)
+                        yr[j] += av * br[j];
+                }
+            } else {
+                const uint32_t *bs = ctx->workspace;
+                uint32_t *yr = (uint32_t *)y->data + yoff + i * nn;
+                for (int64_t j = 0; j < nn; j++)
+                    yr[j] = 0;
+                for (int64_t k = 0; k < kk; k++) {
+                    uint32_t av = (uint32_t)(int_at(a, aoff + i * kk + k) - zr);
+                    const uint32_t *br = bs + k * nn;
+                    if (av == 0)
+                        continue;
+                    for (int64_t j = 0; j < nn; j++)
+                        yr[j] += av * br[j];
+                }
+            }
+        }
+    }
+    return QC_OK;
+}
+
+/* Only the integer forms need scratch (the shifted B matrix). */
+static size_t matmul_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
+                               const struct qc_tensor *const *out, int threads)
+{
+    (void)n;
+    (void)threads;
+    return out[0]->dtype == QC_DTYPE_F32 ? 0 : qc_op_int_matmul_workspace(in[0], in[1], out[0]);
+}
+
 const struct qc_op_def qc_op_gemm = {
     .onnx_name = "Gemm",
     .n_in_min = 2, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
@@ -491,6 +621,6 @@ const struct qc_op_def qc_op_matmul = {
     .fold = QC_FOLD_NEVER,
     .parse = NULL,
     .infer = matmul_infer,
-    .workspace = NULL,
+    .workspace = matmul_workspace,
     .cpu = {.forward = matmul_forward_cpu, .backward = matmul_backward_cpu},
 };

@@ -19,10 +19,15 @@
  *
  * Both are deterministic for any thread count (each output element is
  * written by one thread, in a fixed order).
+ *
+ * The direct small-channel Conv kernels of conv_direct.c, which share the
+ * geometry struct, are declared here too.
  */
 #ifndef QATCONV_SRC_OPS_IM2COL_H
 #define QATCONV_SRC_OPS_IM2COL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Geometry of one image (or one group of one image).  Spatial arrays are
@@ -57,5 +62,21 @@ void qc_im2col(const struct qc_conv_geom *g, const float *x, float *col, int64_t
  * ldcol); image positions no column entry maps to are left untouched. */
 void qc_col2im(const struct qc_conv_geom *g, const float *col, int64_t ldcol, float *x,
                int threads);
+
+/* Direct 2D Conv (conv_direct.c) for group 1 with few channels: geometry
+ * g of one image (channels = C_in, leading D axis unused), c_out output
+ * channels, NCHW x/y/dY, OIHW w.  Parallel over images on `threads`
+ * threads, deterministic for a given thread count. */
+bool qc_direct_supported(const struct qc_conv_geom *g, int64_t c_out);
+/* Workspace bytes either direction needs (64-byte aligned by the caller). */
+size_t qc_direct_workspace(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
+                           int threads);
+/* y = conv(x, w) over batch images (no bias). */
+void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
+                       const float *x, const float *w, float *y, void *ws, int threads);
+/* dx += dL/dx, dw += dL/dw, db += dL/db (each may be NULL). */
+void qc_direct_backward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
+                        const float *x, const float *w, const float *dy, float *dx, float *dw,
+                        float *db, void *ws, int threads);
 
 #endif

@@ -229,6 +229,9 @@ static enum qc_status reshape_infer(const struct qc_node *n, const char *label,
         } else if (dims[k] < 0) {
             qc_log_error("Reshape '%s': invalid dim %lld in shape", label, (long long)dims[k]);
             return QC_ERR_ONNX;
+        } else if (dims[k] > 0 && known > INT64_MAX / dims[k]) {
+            qc_log_error("%s: shape has more than 2^63 elements", label);
+            return QC_ERR_SHAPE;
         } else {
             known *= dims[k];
         }
@@ -804,7 +807,14 @@ static enum qc_status pad_infer(const struct qc_node *n, const char *label,
     out[0]->dtype = in[0]->dtype;
     out[0]->shape = *s;
     for (int k = 0; k < s->ndim; k++) {
-        int64_t d = s->dims[k] + b[k] + e[k];
+        const int64_t lim = (int64_t)1 << 40;   /* keeps the sum below from overflowing */
+        int64_t d;
+        if (b[k] < -lim || b[k] > lim || e[k] < -lim || e[k] > lim) {
+            qc_log_error("%s: pads %lld,%lld on dim %d are out of range", label,
+                         (long long)b[k], (long long)e[k], k);
+            return QC_ERR_SHAPE;
+        }
+        d = s->dims[k] + b[k] + e[k];
         if (d < 0) {
             qc_log_error("Pad '%s': pads %lld,%lld crop dim %d of size %lld below 0", label,
                          (long long)b[k], (long long)e[k], k, (long long)s->dims[k]);
@@ -830,6 +840,8 @@ static void pad_fill_value(enum qc_dtype dt, double v, unsigned char *buf)
     case QC_DTYPE_I32: { int32_t x = (int32_t)(int64_t)v; memcpy(buf, &x, 4); break; }
     case QC_DTYPE_U64: { uint64_t x = (uint64_t)(int64_t)v; memcpy(buf, &x, 8); break; }
     case QC_DTYPE_I64: { int64_t x = (int64_t)v; memcpy(buf, &x, 8); break; }
+    case QC_DTYPE_U4: buf[0] = (uint8_t)((int64_t)v & 0xF); break;
+    case QC_DTYPE_I4: { int8_t x = (int8_t)(int64_t)v; memcpy(buf, &x, 1); break; }
     case QC_DTYPE_UNDEFINED: break;
     }
 }

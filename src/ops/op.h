@@ -35,8 +35,9 @@
  * mask from ctx->rng.  Every backward carries its formula in a comment.
  *
  * Kernels receive input and output tensors whose data is allocated by the
- * plan; they never allocate.  All compute is float32 except index arithmetic
- * in folded subgraphs (int64).
+ * plan; they never allocate.  Training compute is float32; integer kernels
+ * (index arithmetic in folded subgraphs, integer-only exports: ConvInteger,
+ * MatMulInteger, int32/int64 arithmetic, Cast) are forward only and exact.
  */
 #ifndef QATCONV_SRC_OPS_OP_H
 #define QATCONV_SRC_OPS_OP_H
@@ -160,5 +161,20 @@ void qc_copy_elem(unsigned char *dst, const unsigned char *src, size_t esize);
  * elements, possibly negative). */
 void qc_copy_box(size_t esize, int ndim, const int64_t *cnt, const unsigned char *src,
                  const int64_t *sstr, unsigned char *dst, const int64_t *dstr);
+
+/* Integer matrix product with MatMul broadcasting (gemm.c): y (int32 or
+ * int64) = (a - a_zp) * (b - b_zp), wrapping modulo the width of y.  a and b
+ * are any integer dtype; a_zp (scalar or one per row of a) and b_zp (scalar
+ * or one per column of b) may be NULL.  Needs
+ * qc_op_int_matmul_workspace(a, b, y) bytes of ctx->workspace. */
+enum qc_status qc_op_int_matmul(const struct qc_op_ctx *ctx, const struct qc_tensor *a,
+                                const struct qc_tensor *b, const struct qc_tensor *a_zp,
+                                const struct qc_tensor *b_zp, struct qc_tensor *y);
+size_t qc_op_int_matmul_workspace(const struct qc_tensor *a, const struct qc_tensor *b,
+                                  const struct qc_tensor *y);
+/* MatMul's output shape (numpy matmul broadcasting); QC_ERR_SHAPE, logged
+ * with label, when a and b do not fit. */
+enum qc_status qc_op_matmul_shape(const char *label, const struct qc_shape *a,
+                                  const struct qc_shape *b, struct qc_shape *y);
 
 #endif

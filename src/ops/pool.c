@@ -1,6 +1,6 @@
 /*
- * pool.c - pooling and mean reduction: MaxPool, AveragePool,
- * GlobalAveragePool, GlobalMaxPool and ReduceMean.
+ * pool.c - pooling and reductions: MaxPool, AveragePool,
+ * GlobalAveragePool, GlobalMaxPool, ReduceMean and ReduceSum.
  *
  * MaxPool/AveragePool take [N, C, D1..Dk] float32 with k = 1, 2 or 3 spatial
  * dims; internally every problem is 3D with leading unit dims.  Per spatial
@@ -20,8 +20,13 @@
  * by the number of window positions inside X, or with count_include_pad by
  * those inside the padded extent [-pad_begin, in + pad_end).
  *
+ * MaxPool also takes uint8/int8 (opset 12; integer-only exports), forward
+ * only, by the general window loop.
+ *
  * ReduceMean averages over `axes` (attribute before opset 18, optional
- * constant input from 18); empty axes reduce everything unless
+ * constant input from 18); ReduceSum sums (axes input from opset 13) on
+ * float32, and on int32/int64 exactly, wrapping in the element type as ONNX
+ * Runtime does (forward only).  Empty axes reduce everything unless
  * noop_with_empty_axes.  A contiguous run of reduced dims (H,W of NCHW) is a
  * fast path; other axis sets walk the reduced dims with an odometer.  Sums
  * are accumulated in double.
@@ -62,6 +67,7 @@ struct pool_params {
     int64_t       pads[2 * POOL_MAX_SP];      /* begins then ends               */
     enum auto_pad auto_pad;
     bool          ceil_mode, count_include_pad;
+    bool          is_max;                     /* MaxPool: also uint8/int8       */
 };
 
 /* A pooling problem on 3 spatial dims (unused leading dims are 1). */
@@ -100,6 +106,7 @@ static enum qc_status pool_parse_common(struct qc_node *n, int64_t opset, const 
     if (st != QC_OK)
         return st;
     p = n->params;
+    p->is_max = is_max;
     st = qc_attr_ints(&n->attrs, label, "kernel_shape", k, 2 * POOL_MAX_SP, &cnt);
     if (st != QC_OK)
         return st;
@@ -257,16 +264,17 @@ static enum qc_status pool_infer(const struct qc_node *n, const char *label,
 {
     const struct pool_params *p = n->params;
     struct pool_geom g;
+    enum qc_dtype dt = in[0]->dtype;
     enum qc_status st;
-    if (in[0]->dtype != QC_DTYPE_F32) {
-        qc_log_error("%s: input type %s, only float32 is supported", label,
-                     qc_dtype_name(in[0]->dtype));
+    if (dt != QC_DTYPE_F32 && !(p->is_max && (dt == QC_DTYPE_U8 || dt == QC_DTYPE_I8))) {
+        qc_log_error("%s: input type %s, supported: float32%s", label, qc_dtype_name(dt),
+                     p->is_max ? ", uint8, int8" : "");
         return QC_ERR_UNSUPPORTED;
     }
     st = pool_geometry(p, label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
-    out[0]->dtype = QC_DTYPE_F32;
+    out[0]->dtype = dt;
     out[0]->shape = in[0]->shape;
     for (int j = 0; j < p->nsp; j++)
         out[0]->shape.dims[2 + j] = g.out[POOL_MAX_SP - p->nsp + j];
@@ -392,6 +400,61 @@ static int64_t window_argmax(const struct pool_geom *g, const float *xr, int64_t
     return bi;
 }
 
+/* window_argmax on an 8-bit plane (uint8 or int8 by sgn). */
+static int64_t window_argmax_int(const struct pool_geom *g, const void *xr, bool sgn,
+                                 int64_t o)
+{
+    int64_t o0 = o / (g->out[1] * g->out[2]), o1 = (o / g->out[2]) % g->out[1];
+    int64_t o2 = o % g->out[2];
+    int64_t s0 = o0 * g->s[0] - g->pb[0], s1 = o1 * g->s[1] - g->pb[1];
+    int64_t s2 = o2 * g->s[2] - g->pb[2];
+    int best = 0;
+    int64_t bi = -1;
+    for (int64_t a = 0; a < g->k[0]; a++) {
+        int64_t i0 = s0 + a * g->d[0];
+        if (i0 < 0 || i0 >= g->in[0])
+            continue;
+        for (int64_t b = 0; b < g->k[1]; b++) {
+            int64_t i1 = s1 + b * g->d[1];
+            if (i1 < 0 || i1 >= g->in[1])
+                continue;
+            for (int64_t c = 0; c < g->k[2]; c++) {
+                int64_t i2 = s2 + c * g->d[2], at;
+                int v;
+                if (i2 < 0 || i2 >= g->in[2])
+                    continue;
+                at = (i0 * g->in[1] + i1) * g->in[2] + i2;
+                v = sgn ? ((const int8_t *)xr)[at] : ((const uint8_t *)xr)[at];
+                if (bi < 0 || v > best) {
+                    best = v;
+                    bi = at;
+                }
+            }
+        }
+    }
+    return bi;
+}
+
+/* MaxPool on uint8/int8: y = the window's maximum (a window entirely in the
+ * padding, impossible with pads < kernel, gives the type's minimum). */
+static void maxpool_int(const struct qc_op_ctx *ctx, const struct pool_geom *g,
+                        const struct qc_tensor *xt, struct qc_tensor *yt, int64_t *idx)
+{
+    bool sgn = xt->dtype == QC_DTYPE_I8;
+    int64_t osz = g->out[0] * g->out[1] * g->out[2], isz = g->in[0] * g->in[1] * g->in[2];
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (g->nc * osz > 4096)
+    for (int64_t r = 0; r < g->nc; r++) {
+        const unsigned char *xr = (const unsigned char *)xt->data + r * isz;
+        unsigned char *yr = (unsigned char *)yt->data + r * osz;
+        for (int64_t o = 0; o < osz; o++) {
+            int64_t bi = window_argmax_int(g, xr, sgn, o);
+            yr[o] = bi < 0 ? (unsigned char)(sgn ? 0x80 : 0) : xr[bi];
+            if (idx)
+                idx[r * osz + o] = bi < 0 ? -1 : r * isz + bi;
+        }
+    }
+}
+
 /* The arg-max buffer of a training forward: one int32 per output element,
  * or NULL when the forward need not record it. */
 static int32_t *maxpool_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
@@ -418,6 +481,10 @@ static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct 
     enum qc_status st = pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        maxpool_int(ctx, &g, in[0], out[0], idx);
+        return QC_OK;
+    }
     if (!idx && g.in[0] == 1 && g.k[0] == 1 && g.d[1] == 1 && g.d[2] == 1) {
         if (arg)
             maxpool2d_arg(&g, x, y, arg, nthreads(ctx));
@@ -806,21 +873,28 @@ static enum qc_status global_maxpool_backward_cpu(const struct qc_node *n,
 /* ---- ReduceMean ---- */
 
 struct reduce_params {
-    bool    axes_input;            /* opset >= 18: axes is input 1   */
+    const char *op;                /* "ReduceMean" / "ReduceSum"     */
+    bool    mean;                  /* divide by the reduced size     */
+    bool    axes_input;            /* axes is input 1 (ReduceMean opset >= 18,
+                                      ReduceSum opset >= 13)          */
     bool    keepdims, noop_empty;
     int     n_axes;                /* attribute axes                 */
     int64_t axes[QC_MAX_DIMS];
 };
 
-static enum qc_status reduce_parse(struct qc_node *n, int64_t opset, const char *label)
+static enum qc_status reduce_parse(struct qc_node *n, int64_t opset, const char *label,
+                                   bool mean)
 {
     struct reduce_params *p;
     int64_t v;
+    int64_t since = mean ? 18 : 13;
     enum qc_status st = qc_op_params_new(n, sizeof(*p));
     if (st != QC_OK)
         return st;
     p = n->params;
-    p->axes_input = opset >= 18;
+    p->op = mean ? "ReduceMean" : "ReduceSum";
+    p->mean = mean;
+    p->axes_input = opset >= since;
     st = qc_attr_int(&n->attrs, label, "keepdims", 1, &v);
     if (st != QC_OK)
         return st;
@@ -831,17 +905,28 @@ static enum qc_status reduce_parse(struct qc_node *n, int64_t opset, const char 
     p->noop_empty = v != 0;
     if (p->axes_input) {
         if (qc_attr_find(&n->attrs, "axes")) {
-            qc_log_error("%s: ReduceMean opset %lld takes axes as an input, not an attribute",
-                         label, (long long)opset);
+            qc_log_error("%s: %s opset %lld takes axes as an input, not an attribute",
+                         label, p->op, (long long)opset);
             return QC_ERR_ONNX;
         }
         return QC_OK;
     }
     if (n->n_in > 1) {
-        qc_log_error("%s: ReduceMean before opset 18 takes one input, got %d", label, n->n_in);
+        qc_log_error("%s: %s before opset %lld takes one input, got %d", label, p->op,
+                     (long long)since, n->n_in);
         return QC_ERR_ONNX;
     }
     return qc_attr_ints(&n->attrs, label, "axes", p->axes, QC_MAX_DIMS, &p->n_axes);
+}
+
+static enum qc_status reduce_mean_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    return reduce_parse(n, opset, label, true);
+}
+
+static enum qc_status reduce_sum_parse(struct qc_node *n, int64_t opset, const char *label)
+{
+    return reduce_parse(n, opset, label, false);
 }
 
 /* mask[d] = dim d is reduced; *noop when the op is the identity. */
@@ -855,11 +940,11 @@ static enum qc_status reduce_mask(const struct qc_node *n, const char *label,
     if (p->axes_input && n->n_in > 1 && in[1]) {
         int64_t m = qc_tensor_nelem(in[1]);
         if (!in[1]->data) {
-            qc_log_error("%s: ReduceMean axes input is not a constant", label);
+            qc_log_error("%s: %s axes input is not a constant", label, p->op);
             return QC_ERR_UNSUPPORTED;
         }
         if (m > QC_MAX_DIMS || in[1]->shape.ndim > 1) {
-            qc_log_error("%s: ReduceMean axes input has %lld values", label, (long long)m);
+            qc_log_error("%s: %s axes input has %lld values", label, p->op, (long long)m);
             return QC_ERR_ONNX;
         }
         cnt = (int)m;
@@ -886,10 +971,11 @@ static enum qc_status reduce_infer(const struct qc_node *n, const char *label,
     const struct reduce_params *p = n->params;
     bool mask[QC_MAX_DIMS], noop;
     struct qc_shape s;
+    enum qc_dtype dt = in[0]->dtype;
     enum qc_status st;
-    if (in[0]->dtype != QC_DTYPE_F32) {
-        qc_log_error("%s: input type %s, only float32 is supported", label,
-                     qc_dtype_name(in[0]->dtype));
+    if (dt != QC_DTYPE_F32 && (p->mean || (dt != QC_DTYPE_I32 && dt != QC_DTYPE_I64))) {
+        qc_log_error("%s: %s input type %s, supported: float32%s", label, p->op,
+                     qc_dtype_name(dt), p->mean ? "" : ", int32, int64");
         return QC_ERR_UNSUPPORTED;
     }
     st = reduce_mask(n, label, in, mask, &noop);
@@ -902,18 +988,91 @@ static enum qc_status reduce_infer(const struct qc_node *n, const char *label,
         else if (p->keepdims)
             s.dims[s.ndim++] = 1;
     }
-    out[0]->dtype = QC_DTYPE_F32;
+    out[0]->dtype = dt;
     out[0]->shape = s;
     return QC_OK;
+}
+
+/* Integer ReduceSum: y[o] = sum of x over the reduced dims, wrapping in the
+ * element type (summed modulo 2^64, then narrowed). */
+static void reduce_sum_int(const struct qc_op_ctx *ctx, const struct qc_tensor *xt,
+                           struct qc_tensor *yt, const bool *mask)
+{
+    const struct qc_shape *s = &xt->shape;
+    bool wide = xt->dtype == QC_DTYPE_I64;
+    int rank = s->ndim, nred = 0, nkeep = 0;
+    int64_t rdims[QC_MAX_DIMS], rstr[QC_MAX_DIMS], kdims[QC_MAX_DIMS], kstr[QC_MAX_DIMS];
+    int64_t stride[QC_MAX_DIMS], nout = qc_tensor_nelem(yt), rsize = 1;
+    for (int d = rank - 1; d >= 0; d--)
+        stride[d] = d == rank - 1 ? 1 : stride[d + 1] * s->dims[d + 1];
+    for (int d = 0; d < rank; d++) {
+        if (mask[d]) {
+            rdims[nred] = s->dims[d];
+            rstr[nred++] = stride[d];
+            rsize *= s->dims[d];
+        } else {
+            kdims[nkeep] = s->dims[d];
+            kstr[nkeep++] = stride[d];
+        }
+    }
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nout * rsize > 16384)
+    for (int64_t o = 0; o < nout; o++) {
+        int64_t base = 0, rem = o, cnt[QC_MAX_DIMS];
+        uint64_t sum = 0;
+        for (int k = nkeep - 1; k >= 0; k--) {
+            base += (rem % kdims[k]) * kstr[k];
+            rem /= kdims[k];
+        }
+        memset(cnt, 0, sizeof(cnt));
+        if (nred > 0 && rstr[nred - 1] == 1) {
+            /* innermost reduced dim contiguous: sum whole runs */
+            int64_t run = rdims[nred - 1];
+            for (int64_t r = 0; r < rsize; r += run) {
+                int64_t off = base;
+                for (int k = 0; k < nred - 1; k++)
+                    off += cnt[k] * rstr[k];
+                if (wide)
+                    for (int64_t i = 0; i < run; i++)
+                        sum += (uint64_t)((const int64_t *)xt->data)[off + i];
+                else
+                    for (int64_t i = 0; i < run; i++)
+                        sum += (uint64_t)(int64_t)((const int32_t *)xt->data)[off + i];
+                for (int k = nred - 2; k >= 0; k--) {
+                    if (++cnt[k] < rdims[k])
+                        break;
+                    cnt[k] = 0;
+                }
+            }
+        } else {
+            for (int64_t r = 0; r < rsize; r++) {
+                int64_t off = base;
+                for (int k = 0; k < nred; k++)
+                    off += cnt[k] * rstr[k];
+                sum += wide ? (uint64_t)((const int64_t *)xt->data)[off]
+                            : (uint64_t)(int64_t)((const int32_t *)xt->data)[off];
+                for (int k = nred - 1; k >= 0; k--) {
+                    if (++cnt[k] < rdims[k])
+                        break;
+                    cnt[k] = 0;
+                }
+            }
+        }
+        if (wide)
+            ((int64_t *)yt->data)[o] = (int64_t)sum;
+        else
+            ((int32_t *)yt->data)[o] = (int32_t)(uint32_t)sum;
+    }
 }
 
 static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                          const struct qc_tensor *const *in,
                                          struct qc_tensor *const *out)
 {
+    const struct reduce_params *p = n->params;
     const struct qc_shape *s = &in[0]->shape;
     const float *x = qc_tensor_f32(in[0]);
     float *y = qc_tensor_f32(out[0]);
+    double div;
     bool mask[QC_MAX_DIMS], noop, contiguous = true;
     int rank = s->ndim, first = -1, last = -1, nred = 0;
     int64_t rdims[QC_MAX_DIMS], rstr[QC_MAX_DIMS], kdims[QC_MAX_DIMS], kstr[QC_MAX_DIMS];
@@ -925,6 +1084,10 @@ static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct q
     if (noop) {
         if (in[0]->data != out[0]->data)
             memcpy(y, x, qc_tensor_nbytes(in[0]));
+        return QC_OK;
+    }
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        reduce_sum_int(ctx, in[0], out[0], mask);
         return QC_OK;
     }
     for (int d = rank - 1; d >= 0; d--)
@@ -948,6 +1111,7 @@ static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct q
             kstr[nkeep++] = stride[d];
         }
     }
+    div = p->mean ? (double)rsize : 1.0;
     if (contiguous) {
         /* x viewed as [outer, rsize, inner]: one block of reduced dims */
         int64_t inner = first < 0 ? 1 : stride[last];
@@ -958,7 +1122,7 @@ static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct q
             double sum = 0.0;
             for (int64_t r = 0; r < rsize; r++)
                 sum += xr[r * inner];
-            y[o] = (float)(sum / (double)rsize);
+            y[o] = (float)(sum / div);
         }
         return QC_OK;
     }
@@ -983,7 +1147,7 @@ static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct q
                 cnt[k] = 0;
             }
         }
-        y[o] = (float)(sum / (double)rsize);
+        y[o] = (float)(sum / div);
     }
     return QC_OK;
 }
@@ -998,6 +1162,7 @@ static enum qc_status reduce_backward_cpu(const struct qc_node *n, const struct 
                                           const struct qc_tensor *const *dout,
                                           struct qc_tensor *const *din)
 {
+    const struct reduce_params *p = n->params;
     const struct qc_shape *s = &in[0]->shape;
     const float *dy;
     float *dx;
@@ -1010,6 +1175,10 @@ static enum qc_status reduce_backward_cpu(const struct qc_node *n, const struct 
     st = reduce_mask(n, ctx->label, in, mask, &noop);
     if (st != QC_OK)
         return st;
+    if (in[0]->dtype != QC_DTYPE_F32) {
+        qc_log_error("%s: gradient of an integer %s", ctx->label, p->op);
+        return QC_ERR_UNSUPPORTED;
+    }
     dy = qc_tensor_f32(dout[0]);
     dx = qc_tensor_f32(din[0]);
     if (noop || rank == 0) {
@@ -1037,7 +1206,7 @@ static enum qc_status reduce_backward_cpu(const struct qc_node *n, const struct 
         int64_t rem = r, base = 0;
         float *dxr = dx + r * len;
         const float *dyr;
-        float inv = 1.0f / (float)rsize;
+        float inv = p->mean ? 1.0f / (float)rsize : 1.0f;
         for (int d = rank - 2; d >= 0; d--) {
             base += (rem % s->dims[d]) * ostr[d];
             rem /= s->dims[d];
@@ -1085,6 +1254,12 @@ const struct qc_op_def qc_op_global_maxpool = {
 
 const struct qc_op_def qc_op_reduce_mean = {
     .onnx_name = "ReduceMean", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
-    .fold = QC_FOLD_NEVER, .parse = reduce_parse, .infer = reduce_infer,
+    .fold = QC_FOLD_NEVER, .parse = reduce_mean_parse, .infer = reduce_infer,
+    .cpu = { .forward = reduce_forward_cpu, .backward = reduce_backward_cpu },
+};
+
+const struct qc_op_def qc_op_reduce_sum = {
+    .onnx_name = "ReduceSum", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .fold = QC_FOLD_NEVER, .parse = reduce_sum_parse, .infer = reduce_infer,
     .cpu = { .forward = reduce_forward_cpu, .backward = reduce_backward_cpu },
 };

@@ -25,6 +25,8 @@
 #include "../progress.h"
 #include "../report.h"
 #include "../export/fold_bn.h"
+#include "../export/int.h"
+#include "../export/plots.h"
 #include "../export/qdq.h"
 #include "../quant/qspec.h"
 #include "../recipe_match.h"
@@ -288,6 +290,112 @@ static enum qc_status evaluate_graph(struct trainer *t, const char *what, double
     qc_plan_free(p);
     if (st == QC_OK)
         *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
+    return st;
+}
+
+/* --plots DIR: one PNG per quantized weight, float weights W (as trained) against
+ * the fake-quantized values the network computes with. */
+static enum qc_status plot_weights(struct trainer *t, const char *dir)
+{
+    enum qc_status st = qc_plot_make_dir(dir);
+    for (int i = 0; i < qc_plan_n_quants(t->plan) && st == QC_OK; i++) {
+        struct qc_plan_quant_info qi;
+        const struct qc_value *w;
+        char path[4096], title[512];
+        int n;
+        qc_plan_quant_info(t->plan, i, &qi);
+        if (!qi.spec->weight || !qi.q)
+            continue;
+        w = &t->g->values[qi.spec->value];
+        n = snprintf(path, sizeof(path), "%s/hist_", dir);
+        for (const char *c = w->name; *c && n < (int)sizeof(path) - 5; c++)
+            path[n++] = (*c == '/' || *c == '\\' || *c == ' ') ? '_' : *c;
+        snprintf(path + n, sizeof(path) - (size_t)n, ".png");
+        snprintf(title, sizeof(title), "%s: %s %d levels (R=%d)", w->name,
+                 qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ", qi.spec->range + 1,
+                 qi.spec->range);
+        st = qc_plot_weight_histogram(path, title, qc_tensor_f32(w->init), qi.q,
+                                      qc_tensor_nelem(w->init));
+    }
+    return st;
+}
+
+/* Notes for the graph drawing: each quantizer's method, bits and scale, on the
+ * layer (weights) or on the nodes named after the activation (its Q/DQ). */
+static enum qc_status quant_notes(struct trainer *t, struct qc_int_notes *notes)
+{
+    for (int i = 0; i < qc_plan_n_quants(t->plan); i++) {
+        struct qc_plan_quant_info qi;
+        const struct qc_quant_spec *sp;
+        struct qc_int_note *v;
+        char text[256];
+        const char *key;
+        int bits = 0;
+        double scale;
+        qc_plan_quant_info(t->plan, i, &qi);
+        sp = qi.spec;
+        while ((1L << bits) < (long)sp->range + 1)
+            bits++;
+        if (sp->weight)
+            scale = sp->method == QC_QM_SAT ? qi.sat_scale : qc_lsq_step_used(qi.param);
+        else
+            scale = sp->method == QC_QM_SAT ? qc_sat_act_scale(qi.param, sp->range)
+                                            : qc_lsq_step_used(qi.param);
+        snprintf(text, sizeof(text), "%s %c%d (R=%d) scale %.6g", sp->method == QC_QM_SAT ?
+                 "SAT" : "LSQ", sp->weight ? 'W' : 'A', bits, sp->range, scale);
+        key = sp->weight ? qc_node_label(t->g, &t->g->nodes[sp->node])
+                         : t->g->values[sp->value].name;
+        if (notes->n == notes->cap) {
+            int cap = notes->cap ? 2 * notes->cap : 16;
+            struct qc_int_note *nv = qc_realloc(notes->v, (size_t)cap * sizeof(*nv));
+            if (!nv)
+                return QC_ERR_NOMEM;
+            notes->v = nv;
+            notes->cap = cap;
+        }
+        v = &notes->v[notes->n];
+        v->node = qc_strdup(key);
+        v->text = qc_strdup(text);
+        if (!v->node || !v->text) {
+            qc_free(v->node);
+            qc_free(v->text);
+            return QC_ERR_NOMEM;
+        }
+        notes->n++;
+    }
+    return QC_OK;
+}
+
+/* The graph drawing of --plots, with the int export's notes on its nodes. */
+static void apply_notes(struct qc_graph *g, const struct qc_int_notes *notes,
+                        const char **per_node)
+{
+    for (int i = 0; i < notes->n; i++) {
+        for (int j = 0; j < g->n_nodes; j++) {
+            const char *lb = qc_node_label(g, &g->nodes[j]);
+            size_t len = strlen(notes->v[i].node);
+            /* a note names a layer; its nodes are "layer/Op" */
+            if (!per_node[j] && strncmp(lb, notes->v[i].node, len) == 0 &&
+                (lb[len] == '\0' || lb[len] == '/' || lb[len] == '_'))
+                per_node[j] = notes->v[i].text;
+        }
+    }
+}
+
+/* The graph drawing of --plots: the int export's notes (requantization) first,
+ * then the quantizers' (method, bits, scale). */
+static enum qc_status plot_graph(struct qc_graph *g, const char *dir,
+                                 const struct qc_int_notes *int_notes,
+                                 const struct qc_int_notes *quant)
+{
+    const char **per_node = qc_calloc((size_t)g->n_nodes + 1, sizeof(char *));
+    enum qc_status st;
+    if (!per_node)
+        return QC_ERR_NOMEM;
+    apply_notes(g, int_notes, per_node);
+    apply_notes(g, quant, per_node);
+    st = qc_plot_graph(dir, g, per_node);
+    qc_free(per_node);
     return st;
 }
 
@@ -569,6 +677,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
 {
     struct trainer t;
     struct qc_report layers = { NULL, 0 };
+    struct qc_int_notes notes = { 0, 0, NULL }, qnotes = { 0, 0, NULL };
     int64_t epochs_done = 0;
     enum qc_status st;
 
@@ -638,19 +747,48 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         if (st != QC_OK)
             goto out;
     }
+    if (o->plots && t.n_specs > 0) {
+        st = plot_weights(&t, o->plots);
+        if (st == QC_OK)
+            st = quant_notes(&t, &qnotes);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (o->format == QC_FORMAT_INT && t.n_specs == 0) {
+        qc_log_error("%s: --format int needs a recipe that quantizes (QWeight/QAct)",
+                     qc_recipe_path(r));
+        st = QC_ERR_INVAL;
+        goto out;
+    }
     if (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT) {
         struct qc_export_stats es;
-        st = qc_export_fake(g, t.plan, o->dump_weights, &es);
+        st = qc_export_fake(g, t.plan, o->dump_weights, o->format == QC_FORMAT_INT, &es);
         if (st != QC_OK)
             goto out;
         rep->n_float_weights = es.n_float_weights;
     }
-    if (o->fold_bn) {
+    if (o->format == QC_FORMAT_INT) {
+        struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
+        struct qc_int_stats is;
+        st = qc_export_int(g, &io, &is, &notes);
+        if (st != QC_OK)
+            goto out;
+        rep->n_int_layers = is.n_layers;
+        rep->n_int4 = is.n_int4;
+        rep->weight_bytes = is.weight_bytes;
+    }
+    if (o->plots) {
+        st = plot_graph(g, o->plots, &notes, &qnotes);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (o->fold_bn && o->format != QC_FORMAT_INT) {
         st = qc_fold_bn(g, &rep->n_folded_bn);
         if (st != QC_OK)
             goto out;
     }
-    if (t.test && (o->fold_bn || (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT))) {
+    if (t.test && !o->int_output &&
+        (o->fold_bn || (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT))) {
         st = evaluate_graph(&t, "test (export)", &rep->test_export);
         if (st != QC_OK)
             goto out;
@@ -660,6 +798,8 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
                              qc_recipe_path(r));
 out:
     qc_report_clear(&layers);
+    qc_int_notes_free(&notes);
+    qc_int_notes_free(&qnotes);
     if (t.log && fclose(t.log) != 0 && st == QC_OK) {
         qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
         st = QC_ERR_IO;

@@ -37,6 +37,7 @@ enum qc_out_format {
     QC_FORMAT_FLOAT,      /* trained float weights, graph unchanged                */
     QC_FORMAT_FAKE,       /* QDQ: integer weights + DequantizeLinear, activation
                              QuantizeLinear/DequantizeLinear (export/qdq.h)       */
+    QC_FORMAT_INT,        /* integer-only, BatchNorm folded (export/int.h)       */
 };
 
 struct qc_train_opts {
@@ -58,6 +59,10 @@ struct qc_train_opts {
     const char *model_path;      /* for the report                                */
     const char *dump_weights;    /* --dump-weights DIR, or NULL                   */
     bool        fold_bn;         /* --fold-bn: BatchNorm folded into the export   */
+    bool        int_output;      /* --int-output: int32 logits (format int)       */
+    bool        no_int4;         /* --no-int4: int8 storage for 4-bit weights     */
+    float       input_scale;     /* --input-scale: int export's input quantizer   */
+    const char *plots;           /* --plots DIR, or NULL                          */
 };
 
 struct qc_train_report {
@@ -69,6 +74,9 @@ struct qc_train_report {
     int     n_quant;                   /* quantizers trained                  */
     int     n_float_weights;           /* quantized weights exported as float */
     int     n_folded_bn;               /* BatchNormalization nodes folded      */
+    int     n_int_layers;              /* int export: integer layers            */
+    int     n_int4;                    /* int export: weights stored as INT4    */
+    int64_t weight_bytes;              /* int export: integer weight bytes      */
     double  valid_best;                /* best validation top-1 %, -1 if none */
     int     best_epoch;
     int     epochs_run;

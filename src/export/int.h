@@ -1,0 +1,79 @@
+/*
+ * int.h - the integer-only export (DESIGN §6 "int").
+ *
+ * Rewrites a fake-quant graph (the output of qc_export_fake, or any graph of
+ * the same shape: integer weight initializers behind DequantizeLinear, and
+ * QuantizeLinear(uint8, zero point 0) [-> Clip] -> DequantizeLinear on the
+ * activations) into a graph whose every tensor between the input quantizer
+ * and the output dequantization is an integer:
+ *
+ *   x_q = QuantizeLinear(x, s_in)                                  uint8
+ *   acc = ConvInteger(x_q, J) / MatMulInteger(x_q, J)              int32
+ *   y_q = Cast_u8(Clip((Σ_i M0_i · Cast_i64(q_i) + C) / 2^n, lo, hi))
+ *
+ * BatchNormalization, biases, ReLU/Clip and residual Adds are not nodes of
+ * the result: they are folded into the per-channel affine form
+ * r = Σ_i a_i · q_i + b (real value r of integer tensors q_i), which each
+ * activation quantizer turns into one fixed-point requantization:
+ * M_i = a_i / s_out, M0_i = rne(M_i · 2^n), C = rne(b / s_out · 2^n) + 2^(n-1)
+ * per channel, n as large as int64 allows (M0 < 2^31).  The bias stays in C:
+ * rounding it to accumulator units instead (an int32 bias rne(b / a)) moved
+ * 0.9 % of the second LeNet layer's 4-bit levels; with C, none of 2,000
+ * images differed from the fake-quant graph at any layer.  Div truncates
+ * toward zero: for the non-negative results that survive the Clip,
+ * (x + 2^(n-1)) / 2^n is x / 2^n rounded half up (one rounding rule for the
+ * whole export; the fake-quant graph rounds half to even, so the two differ
+ * only on exact ties).  Odd-grid layers form Σ k·x = 2·Σ j'·x + Σ x in
+ * integers before any scaling.
+ *
+ * Weights keep their exact integer levels k.  Grids whose levels are all odd
+ * (SAT Default/FullRange with odd R: k = 2j - R) are stored as j' = (k - 1)/2,
+ * k = 2j' + 1, and a window sum (ConvInteger with a ones kernel, or a row
+ * sum) for the +1: 4-bit SAT grids fit INT4, 8-bit ones int8.  Levels
+ * within [-8, 7] are stored as opset-21 INT4 initializers + Cast(int8) when
+ * opts->int4; the model's opset becomes max(opset, 14), or 21 with INT4.
+ *
+ * At the output (or before a float-only op at the end, e.g. Softmax) the
+ * integers are dequantized: Σ_i Cast_f32(q_i) · a_i + b.
+ */
+#ifndef QATCONV_SRC_EXPORT_INT_H
+#define QATCONV_SRC_EXPORT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../graph.h"
+#include "../qc.h"
+
+struct qc_int_opts {
+    float input_scale;   /* the input quantizer's scale for a float graph input
+                            that feeds a layer directly (1/255: [0,1] pixels)  */
+    bool  int4;          /* INT4 storage for levels within [-8, 7]             */
+    bool  int_output;    /* int32 graph outputs instead of float logits        */
+};
+
+struct qc_int_stats {
+    int     n_layers;        /* Conv/Gemm/MatMul turned into integer products  */
+    int     n_requant;       /* fixed-point requantizations                    */
+    int     n_int4;          /* weights stored as INT4                         */
+    int     n_odd_grid;      /* weights stored as (k - 1)/2 + a window sum     */
+    int64_t weight_bytes;    /* bytes of the integer weight initializers       */
+};
+
+/* One note per node of the result, for --plots (node label -> text).  The
+ * strings are owned by the stats' notes list; free with qc_int_notes_free. */
+struct qc_int_note {
+    char *node;
+    char *text;
+};
+struct qc_int_notes {
+    int                 n, cap;
+    struct qc_int_note *v;
+};
+void qc_int_notes_free(struct qc_int_notes *notes);
+
+/* g: a finalized fake-quant graph; rewritten in place.  notes may be NULL. */
+enum qc_status qc_export_int(struct qc_graph *g, const struct qc_int_opts *opts,
+                             struct qc_int_stats *stats, struct qc_int_notes *notes);
+
+#endif

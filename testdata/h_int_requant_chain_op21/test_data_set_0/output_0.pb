@@ -1,0 +1,1 @@
+BoutputJ({±Ã+ºÂx1zD3^ÆAxX›BUĞ®Ã¬‰ÂUV–DşëAV)ÒA

@@ -1,0 +1,105 @@
+/*
+ * run_model.c - test helper: runs a model on one input and compares every
+ * graph output with a reference.
+ *
+ *     run_model MODEL.onnx DIR [THREADS]
+ *
+ * DIR holds input_0.pb (the first graph input; its dim 0 is the batch) and
+ * output_<i>.pb for each graph output i, as ONNX test data (tests/
+ * int_layers.py writes them from ONNX Runtime).  Prints one line per output:
+ * name, dtype, elements, mismatching elements, max |difference|.  Integer
+ * outputs must match exactly, float outputs within 1e-4 of max|ref|.  Exit
+ * status 0 when all match, 1 when one differs, 2 on an error.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../onnx/onnx_io.h"
+#include "../src/backend/backend.h"
+#include "../src/graph.h"
+#include "../src/plan.h"
+
+static bool is_float(enum qc_dtype dt)
+{
+    return dt == QC_DTYPE_F32 || dt == QC_DTYPE_F64;
+}
+
+/* Compares got with want; returns true when they agree. */
+static bool compare(const char *name, const struct qc_tensor *got, const struct qc_tensor *want)
+{
+    int64_t n = qc_tensor_nelem(want), bad = 0;
+    double maxdiff = 0.0, maxref = 0.0;
+    bool ok;
+    if (got->dtype != want->dtype || !qc_shape_equal(&got->shape, &want->shape)) {
+        char a[128], b[128];
+        printf("%s: %s %s, reference %s %s\n", name, qc_dtype_name(got->dtype),
+               qc_shape_str(&got->shape, a, sizeof(a)), qc_dtype_name(want->dtype),
+               qc_shape_str(&want->shape, b, sizeof(b)));
+        return false;
+    }
+    for (int64_t i = 0; i < n; i++)
+        maxref = fmax(maxref, fabs(qc_tensor_get_f64(want, i)));
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(qc_tensor_get_f64(got, i) - qc_tensor_get_f64(want, i));
+        /* integers exactly; floats within 1e-4 of the largest reference value */
+        if (!(d <= (is_float(want->dtype) ? 1e-4 * maxref : 0.0)))
+            bad++;
+        if (!(d <= maxdiff))
+            maxdiff = d;
+    }
+    ok = bad == 0;
+    printf("%s %s %lld elements: %lld differ, max |diff| %.6g\n", name,
+           qc_dtype_name(want->dtype), (long long)n, (long long)bad, maxdiff);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    struct qc_graph *g = NULL;
+    struct qc_backend *be = NULL;
+    struct qc_plan *p = NULL;
+    struct qc_tensor *in = NULL, *want = NULL;
+    char path[4096];
+    int rc = 2, threads = argc > 3 ? atoi(argv[3]) : 1;
+    bool all = true;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: run_model MODEL.onnx DIR [THREADS]\n");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s/input_0.pb", argv[2]);
+    if (qc_onnx_load(argv[1], &g) != QC_OK || qc_onnx_load_tensor(path, &in, NULL) != QC_OK ||
+        qc_backend_new("cpu", threads, &be) != QC_OK || in->shape.ndim < 1 ||
+        qc_plan_new(g, be, in->shape.dims[0], &p) != QC_OK)
+        goto out;
+    {
+        struct qc_tensor *t = qc_plan_input(p, 0);
+        if (qc_tensor_nbytes(t) != qc_tensor_nbytes(in) || t->dtype != in->dtype) {
+            fprintf(stderr, "run_model: input_0.pb does not fit the model's input\n");
+            goto out;
+        }
+        memcpy(t->data, in->data, qc_tensor_nbytes(in));
+    }
+    if (qc_plan_forward(p) != QC_OK)
+        goto out;
+    for (int i = 0; i < qc_plan_n_outputs(p); i++) {
+        snprintf(path, sizeof(path), "%s/output_%d.pb", argv[2], i);
+        if (qc_onnx_load_tensor(path, &want, NULL) != QC_OK)
+            goto out;
+        all = compare(g->values[g->outputs[i]].name, qc_plan_output(p, i), want) && all;
+        qc_tensor_free(want);
+        want = NULL;
+    }
+    rc = all ? 0 : 1;
+out:
+    qc_tensor_free(want);
+    qc_tensor_free(in);
+    qc_plan_free(p);
+    qc_backend_free(be);
+    qc_graph_free(g);
+    return rc;
+}

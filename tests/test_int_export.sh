@@ -1,0 +1,135 @@
+#!/bin/sh
+# test_int_export.sh - the integer-only export (--format int) on short QAT runs of the
+# LeNet-BN fixture (LSQ W4A4, SAT W4A4 with its odd 4-bit grid, SAT W8A8 with the
+# 9-bit Default grid) and the tiny ResNet (residual Adds, global average pool):
+#   - onnx.checker full_check passes and nothing between the input QuantizeLinear and
+#     the output dequantization computes in float (tests/int_check.py);
+#   - every integer tensor of the LSQ and SAT W4A4 graphs equals ONNX Runtime's on 1000
+#     test images (tests/int_layers.py + tests/run_model), and the logits too;
+#   - ONNX Runtime's top-1 on the int export equals qatconv's "exported graph" figure
+#     and qatconv eval's, with the same prediction for each of the 10,000 images;
+#   - the int and fake exports of the same training agree on >= 99.8 % of the
+#     predictions, accuracy within 0.1 point (the fake graph run by ONNX Runtime as
+#     specified, graph optimizations off; with them on it is reported);
+#   - 4-bit weights are INT4 initializers and an all-W4 file is <= 55 % of the all-W8 one;
+#   - what cannot be integer is refused with one error line (SAT clamp stage).
+. "${top_srcdir:-.}/tests/lib.sh"
+: "${top_builddir:=.}"
+S=$top_srcdir
+RUN_MODEL=$top_builddir/tests/run_model
+TRAIN="--epochs 1 --limit 4096 --threads 2 --quiet --seed 3"
+
+# export MODEL RECIPE NAME: fake and int exports of the same training run
+export_both() {
+    for f in fake int; do
+        if ! "$QATCONV" "$1" -r "$2" -o "$TMP/$3_$f.onnx" $TRAIN --format "$f" \
+            >"$TMP/$3_$f.log" 2>&1; then
+            bad "$3 --format $f"; cat "$TMP/$3_$f.log"; return 1
+        fi
+    done
+    ok "$3: fake and int exports written"
+}
+
+# accuracy NAME FORMAT: "exported graph" top-1 of the summary line
+summary_acc() {
+    sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$1_$2.log"
+}
+
+# ort NAME FORMAT [--no-optimize]: ONNX Runtime top-1 on the 10,000 test images,
+# predictions kept in NAME_FORMAT.ort
+ort_acc() {
+    "$PYTHON3" "$S/tests/ort_eval.py" "$TMP/$1_$2.onnx" --predictions "$TMP/$1_$2.ort" ${3:-} |
+        sed -n 's/^accuracy=\([0-9.]*\).*/\1/p'
+}
+
+check_model() {
+    name=$1; shift
+    if out=$("$PYTHON3" "$S/tests/int_check.py" "$TMP/${name}_int.onnx" "$@" 2>&1); then
+        ok "$name: $out"
+    else
+        bad "$name: integer-only check"; echo "$out"
+    fi
+    # the fake graph as ONNX specifies it: with graph optimizations ORT fuses
+    # DequantizeLinear -> op -> QuantizeLinear into its own integer kernels, which
+    # round differently (reported, not checked)
+    a_int=$(ort_acc "$name" int); a_fake=$(ort_acc "$name" fake --no-optimize)
+    s_int=$(summary_acc "$name" int)
+    if [ -n "$a_int" ] && [ "$a_int" = "$s_int" ]; then
+        ok "$name: ONNX Runtime top-1 on the int export $a_int% = qatconv's $s_int%"
+    else
+        bad "$name: ONNX Runtime $a_int% vs qatconv's exported-graph figure $s_int%"
+    fi
+    "$QATCONV" eval "$TMP/${name}_int.onnx" -r "$S/recipes/fashion-mnist.ini" --quiet \
+        --predictions "$TMP/${name}_int.qc" >/dev/null 2>&1
+    if cmp -s "$TMP/${name}_int.qc" "$TMP/${name}_int.ort"; then
+        ok "$name: qatconv eval predicts what ONNX Runtime predicts on all 10000 images"
+    else
+        bad "$name: qatconv eval and ONNX Runtime predictions differ"
+    fi
+    "$PYTHON3" - "$TMP/${name}_fake.ort" "$TMP/${name}_int.ort" "$a_fake" "$a_int" <<'EOF' &&
+import sys
+a = open(sys.argv[1]).read().split()
+b = open(sys.argv[2]).read().split()
+agree = sum(x == y for x, y in zip(a, b)) / len(a) * 100
+diff = abs(float(sys.argv[3]) - float(sys.argv[4]))
+print("fake/int top-1 agreement %.2f%% on %d images, accuracy %s%% vs %s%%"
+      % (agree, len(a), sys.argv[3], sys.argv[4]))
+sys.exit(0 if len(a) == 10000 and agree >= 99.8 and diff <= 0.1 else 1)
+EOF
+    ok "$name: int and fake exports agree" || bad "$name: int and fake exports disagree"
+    cp "$TMP/${name}_fake.ort" "$TMP/${name}_fake.spec"
+    a_opt=$(ort_acc "$name" fake)
+    echo "info: $name: fake export in ONNX Runtime with graph optimizations: $a_opt%," \
+        "$(paste -d' ' "$TMP/${name}_fake.ort" "$TMP/${name}_int.ort" | awk '$1==$2' | wc -l)" \
+        "of 10000 predictions equal to the int export's"
+}
+
+# layers NAME N: every integer tensor against ONNX Runtime on N images
+layers() {
+    if "$PYTHON3" "$S/tests/int_layers.py" "$TMP/$1_int.onnx" "$2" "$TMP/$1_layers" \
+        >"$TMP/layers.log" 2>&1 &&
+        "$RUN_MODEL" "$TMP/$1_layers/model.onnx" "$TMP/$1_layers" 2 >"$TMP/run.log" 2>&1; then
+        ok "$1: $(cat "$TMP/layers.log"); qatconv computes the same integers at every one"
+    else
+        bad "$1: integer tensors differ from ONNX Runtime"
+        cat "$TMP/layers.log"; grep -v " 0 differ" "$TMP/run.log" | head -20
+    fi
+}
+
+L=$S/testdata/fashion_lenet_bn.onnx
+export_both "$L" "$S/recipes/lenet-lsq-w4a4.ini" lsq4 && {
+    check_model lsq4 --expect-int4
+    layers lsq4 1000
+}
+export_both "$L" "$S/recipes/lenet-sat-w4a4.ini" sat4 && {
+    check_model sat4 --expect-int4
+    layers sat4 1000
+}
+export_both "$L" "$S/recipes/lenet-sat-w8a8.ini" sat8 && check_model sat8
+export_both "$S/testdata/fashion_resnet_tiny.onnx" "$S/recipes/resnet-lsq-w4a4.ini" res4 && {
+    check_model res4 --expect-int4
+    layers res4 200
+}
+
+# file size: every layer at 4 bits against every layer at 8 bits, same model
+if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w8a8.ini" -o "$TMP/lsq8_int.onnx" $TRAIN \
+    --format int --no-eval >/dev/null 2>&1 &&
+    "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w4a4-all.ini" -o "$TMP/lsq4all_int.onnx" $TRAIN \
+    --format int --no-eval >/dev/null 2>&1; then
+    w4=$(wc -c <"$TMP/lsq4all_int.onnx"); w8=$(wc -c <"$TMP/lsq8_int.onnx")
+    if [ $((w4 * 100)) -le $((w8 * 55)) ]; then
+        ok "file size: W4 $w4 bytes = $((w4 * 100 / w8)) % of W8 $w8 bytes"
+    else
+        bad "file size: W4 $w4 bytes is more than 55 % of W8 $w8 bytes"
+    fi
+else
+    bad "LSQ W8A8 int export"
+fi
+
+# the SAT clamp stage has no integer weights: refused, naming the layer and the key
+OUTFILE=$TMP/clamp.onnx expect_error 2 "int export of the SAT clamp stage" -- \
+    "$QATCONV" "$L" -r "$S/recipes/lenet-sat-clamp.ini" -o "$TMP/clamp.onnx" $TRAIN \
+    --format int --no-eval
+grep -q "QWeight" "$TMP/err" || bad "the clamp-stage refusal does not name QWeight"
+
+finish
