@@ -65,7 +65,8 @@ static const struct cli_option cli_options[] = {
     { "no-eval", OPT_NO_EVAL, NULL,   "train without the test-set evaluations before and after" },
     { "format",  OPT_FORMAT,  "FMT",  "fake (QDQ; default when the recipe quantizes), int "
                                       "(integer-only, BatchNorm folded) or float" },
-    { "int-output", OPT_INT_OUTPUT, NULL, "int: int32 logits instead of float (not yet)" },
+    { "int-output", OPT_INT_OUTPUT, NULL, "int: int32 logits (one scale, in the model's "
+                                      "metadata) instead of float" },
     { "no-int4", OPT_NO_INT4, NULL,   "int: store weights of 4 bits or fewer as int8, not INT4 "
                                       "(opset 21)" },
     { "input-scale", OPT_INPUT_SCALE, "S", "int: scale of the input quantizer, uint8 levels "

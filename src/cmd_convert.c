@@ -2,7 +2,8 @@
  * cmd_convert.c - `qatconv IN.onnx [-r RECIPE] -o OUT.onnx`.
  *
  * Without a recipe: load, check (op support, attributes, shape inference at
- * batch 1), write back.  With a recipe: fine-tune on the recipe's data for
+ * batch 1), write back; with --format int, a fake-quant (QDQ) model is
+ * rewritten as the integer-only model first.  With a recipe: fine-tune on the recipe's data for
  * --epochs (or the recipe's Epochs) and write the trained float model, with
  * a summary of test accuracy before and after.  The output is written only
  * when everything succeeded (atomically); the input is never overwritten.
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "backend/backend.h"
+#include "export/int.h"
 #include "cmd.h"
 #include "graph.h"
 #include "log.h"
@@ -71,10 +73,14 @@ static void print_summary(const struct qc_train_report *rep, int epochs)
                rep->n_folded_bn == 1 ? "" : "s");
     if (rep->test_float < 0 && rep->test_export >= 0)
         printf("summary: test top-1 of the written graph %.2f%%\n", rep->test_export);
-    if (rep->test_float >= 0)
+    if (rep->test_float >= 0 && rep->test_export >= 0)
         printf("summary: test top-1 float %.2f%%, fake-quant before training %.2f%%, after "
                "%.2f%%, exported graph %.2f%% (%d quantizers)\n", rep->test_float,
                rep->test_before, rep->test_after, rep->test_export, rep->n_quant);
+    else if (rep->test_float >= 0)
+        printf("summary: test top-1 float %.2f%%, fake-quant before training %.2f%%, after "
+               "%.2f%% (%d quantizers; the exported graph is not evaluated)\n",
+               rep->test_float, rep->test_before, rep->test_after, rep->n_quant);
     else if (rep->test_before >= 0)
         printf("summary: test top-1 float before %.2f%%, after %.2f%%\n", rep->test_before,
                rep->test_after);
@@ -151,6 +157,25 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
     st = qc_plan_new(g, be, 1, &p);
     if (st != QC_OK)
         goto out;
+    if (cli->format == QC_FORMAT_INT) {
+        /* a fake-quant (QDQ) model rewritten as the integer-only one */
+        struct qc_int_opts io = { cli->input_scale > 0 ? cli->input_scale : 1.0f / 255.0f,
+                                  !cli->no_int4, cli->int_output };
+        struct qc_int_stats is;
+        qc_plan_free(p);
+        p = NULL;
+        st = qc_export_int(g, &io, &is, NULL);
+        if (st != QC_OK)
+            goto out;
+        if (!cli->quiet)
+            printf("integer export: %d layers, %d requantizations, %lld bytes of integer "
+                   "weights (%d INT4)\n", is.n_layers, is.n_requant, (long long)is.weight_bytes,
+                   is.n_int4);
+    } else if (cli->format == QC_FORMAT_FAKE || cli->plots || cli->fold_bn) {
+        qc_log_error("%s: --format fake, --plots and --fold-bn need a recipe (-r)", cli->model);
+        st = QC_ERR_INVAL;
+        goto out;
+    }
     st = qc_onnx_save(g, cli->output);
     if (st != QC_OK)
         goto out;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_int_export.sh - the integer-only export (--format int) on short QAT runs of the
 # LeNet-BN fixture (LSQ W4A4, SAT W4A4 with its odd 4-bit grid, SAT W8A8 with the
-# 9-bit Default grid) and the tiny ResNet (residual Adds, global average pool):
+# 9-bit Default grid), the tiny ResNet (residual Adds, global average pool) and the
+# MobileNet-v2-like fixture (depthwise convolutions, ReLU6, residual Adds):
 #   - onnx.checker full_check passes and nothing between the input QuantizeLinear and
 #     the output dequantization computes in float (tests/int_check.py);
 #   - every integer tensor of the LSQ and SAT W4A4 graphs equals ONNX Runtime's on 1000
@@ -111,6 +112,11 @@ export_both "$S/testdata/fashion_resnet_tiny.onnx" "$S/recipes/resnet-lsq-w4a4.i
     layers res4 200
 }
 
+export_both "$S/testdata/fashion_mbv2_tiny.onnx" "$S/recipes/mbv2-lsq-w4a4.ini" mbv2 && {
+    check_model mbv2 --expect-int4
+    layers mbv2 100
+}
+
 # file size: every layer at 4 bits against every layer at 8 bits, same model
 if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w8a8.ini" -o "$TMP/lsq8_int.onnx" $TRAIN \
     --format int --no-eval >/dev/null 2>&1 &&
@@ -124,6 +130,50 @@ if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w8a8.ini" -o "$TMP/lsq8_int.onnx" $T
     fi
 else
     bad "LSQ W8A8 int export"
+fi
+
+# QWeight.Mode=Integer: BatchNorm folded before training; the final evaluation is the
+# integer graph, and ONNX Runtime's accuracy on the export is the same figure
+if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w4a4-integer.ini" -o "$TMP/modeint.onnx" $TRAIN \
+    >"$TMP/modeint.log" 2>&1; then
+    after=$(sed -n 's/.*, after \([0-9.]*\)%.*/\1/p' "$TMP/modeint.log")
+    ort=$("$PYTHON3" "$S/tests/ort_eval.py" "$TMP/modeint.onnx" |
+        sed -n 's/^accuracy=\([0-9.]*\).*/\1/p')
+    if [ -n "$after" ] && [ "$after" = "$ort" ] &&
+        grep -q "2 BatchNormalization nodes folded" "$TMP/modeint.log" &&
+        "$PYTHON3" "$S/tests/int_check.py" "$TMP/modeint.onnx" >/dev/null; then
+        ok "Mode=Integer: last training evaluation $after% = ONNX Runtime on the export $ort%"
+    else
+        bad "Mode=Integer: after-training figure '$after' vs ONNX Runtime '$ort'"
+        cat "$TMP/modeint.log"
+    fi
+else
+    bad "Mode=Integer training"; cat "$TMP/modeint.log"
+fi
+
+# --int-output: int32 logits with their scale in the metadata, the same predictions
+if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w4a4.ini" -o "$TMP/lsq4_i32.onnx" $TRAIN \
+    --format int --int-output --no-eval >/dev/null 2>&1 &&
+    "$PYTHON3" - "$TMP/lsq4_i32.onnx" "$TMP/lsq4_int.ort" <<'EOF'
+import gzip, sys
+import numpy as np, onnx, onnxruntime as ort
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+scale = [p.value for p in m.metadata_props if p.key == "qatconv.output_scale.output"]
+with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
+    x = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 1, 28, 28).astype(np.float32) / 255
+sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+z = sess.run(None, {"input": x})[0]
+ref = np.array(open(sys.argv[2]).read().split(), int)
+agree = (z.argmax(1) == ref).mean()
+print("int32 logits, scale %s: %.2f%% of the float-output export's predictions"
+      % (scale, 100 * agree))
+sys.exit(0 if z.dtype == np.int32 and scale and agree >= 0.999 else 1)
+EOF
+then
+    ok "--int-output: int32 logits"
+else
+    bad "--int-output"
 fi
 
 # the SAT clamp stage has no integer weights: refused, naming the layer and the key

@@ -630,6 +630,45 @@ static enum qc_status materialize(struct ix *x, int v)
     return st;
 }
 
+/* --int-output: graph output v as int32 logits q + rne(b / a) with one scale a
+ * for every channel (recorded as metadata "qatconv.output_scale.<name>"). */
+static enum qc_status int_output(struct ix *x, int v)
+{
+    struct ival *r = &x->iv[v];
+    double *bq = NULL;
+    char key[600], val[64];
+    int in[2], q;
+    enum qc_status st;
+    if (r->kind == K_U8 && (st = u8_to_pend(x, v, r)) != QC_OK)
+        return st;
+    if (r->nt != 1 || has_clip(r) || !uniform(r->t[0].a, r->c) || r->t[0].a[0] == 0.0) {
+        qc_log_error("%s: --int-output: output '%s' is not one integer tensor with one scale "
+                     "(per-channel scales or a residual sum reach it); use the float output",
+                     x->g->path, vname(x, v));
+        return QC_ERR_UNSUPPORTED;
+    }
+    q = r->t[0].v;
+    if (r->t[0].dt != QC_DTYPE_I32 && (st = cast(x, vname(x, v), q, QC_DTYPE_I32, -1, &q)) != QC_OK)
+        return st;
+    bq = dvec(r->c, 0.0);
+    if (!bq)
+        return QC_ERR_NOMEM;
+    for (int64_t j = 0; j < r->c; j++)
+        bq[j] = rint(r->b[j] / r->t[0].a[0]);
+    st = constant(x, vname(x, v), "_bias", QC_DTYPE_I32, bq, r->c, r->rank, &in[1]);
+    qc_free(bq);
+    if (st != QC_OK)
+        return st;
+    in[0] = q;
+    if ((st = emit(x, "Add", vname(x, v), in, 2, QC_DTYPE_I32, v, NULL, NULL)) != QC_OK)
+        return st;
+    x->g->values[v].dtype = QC_DTYPE_I32;
+    r->materialized = true;
+    snprintf(key, sizeof(key), "qatconv.output_scale.%s", vname(x, v));
+    snprintf(val, sizeof(val), "%.9g", r->t[0].a[0]);
+    return qc_graph_add_prop(x->g, key, val);
+}
+
 /* ---- weights ------------------------------------------------------------------------- */
 
 /* DequantizeLinear(int initializer, scale, 0) -> WEIGHT record. */
@@ -841,8 +880,10 @@ static enum qc_status layer_input(struct ix *x, int node, int v, int *q, double 
 static enum qc_status weight_of(struct ix *x, int node, int v, struct ival **w)
 {
     if (x->iv[v].kind != K_WEIGHT) {
-        qc_log_error("%s: node '%s': weight '%s' is not quantized (the int export needs QWeight "
-                     "on every Conv and Gemm)", x->g->path, label(x, node), vname(x, v));
+        qc_log_error("%s: node '%s': weight '%s' is not integer (the int export needs QWeight "
+                     "with ApplyQuantization=1 on every Conv and Gemm; a fake-quant file keeps "
+                     "SAT Default levels beyond int8 as floats: export those with --format int "
+                     "from the training run)", x->g->path, label(x, node), vname(x, v));
         return QC_ERR_UNSUPPORTED;
     }
     *w = &x->iv[v];
@@ -1158,11 +1199,17 @@ fail:
 
 /* ---- the other ops ------------------------------------------------------------------- */
 
+/* Input i of n when it is a constant: an initializer, or a value the plan folded
+ * (Constant nodes, shape arithmetic). */
 static const struct qc_tensor *const_input(struct ix *x, const struct qc_node *n, int i)
 {
+    int v;
     if (i >= n->n_in || n->in[i] < 0)
         return NULL;
-    return x->g->values[n->in[i]].init;
+    v = n->in[i];
+    if (x->g->values[v].init)
+        return x->g->values[v].init;
+    return qc_plan_value_is_const(x->plan, v) ? qc_plan_value(x->plan, v) : NULL;
 }
 
 static enum qc_status do_batchnorm(struct ix *x, int node)
@@ -1594,13 +1641,12 @@ static enum qc_status do_node(struct ix *x, int node)
         x->drop[node] = true;
         return do_quantize(x, node);
     case QC_OP_CONV:
-        if (!any)
-            break;
         x->drop[node] = true;
         return do_conv(x, node);
     case QC_OP_GEMM:
     case QC_OP_MATMUL:
-        if (!any || !is_int(x, n->in[1]))
+        /* a layer: its weight is a (quantized) constant */
+        if (!is_int(x, n->in[1]) && !x->g->values[n->in[1]].init)
             break;
         x->drop[node] = true;
         return do_gemm(x, node);
@@ -1767,13 +1813,7 @@ enum qc_status qc_export_int(struct qc_graph *g, const struct qc_int_opts *opts,
         int v = g->outputs[i];
         if (!is_int(&x, v))
             continue;
-        if (opts->int_output) {
-            qc_log_error("%s: --int-output is not supported yet; the outputs are float logits",
-                         g->path);
-            st = QC_ERR_UNSUPPORTED;
-        } else {
-            st = materialize(&x, v);
-        }
+        st = opts->int_output ? int_output(&x, v) : materialize(&x, v);
     }
     if (st == QC_OK)
         st = check_float_tail(&x);
@@ -1782,6 +1822,15 @@ enum qc_status qc_export_int(struct qc_graph *g, const struct qc_int_opts *opts,
     for (int i = x.n_node - 1; i >= 0; i--)
         if (x.drop[i])
             qc_graph_remove_node(g, i);
+    /* nodes left without readers (Constant bounds of a folded Clip ...), last
+     * first so that whole dead chains go */
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        bool used = false;
+        for (int j = 0; j < g->nodes[i].n_out && !used; j++)
+            used = qc_graph_value_uses(g, g->nodes[i].out[j]) > 0;
+        if (!used)
+            qc_graph_remove_node(g, i);
+    }
     /* initializers nobody reads any more (float weights, BN parameters, old scales) */
     for (int v = 0; v < g->n_values; v++) {
         if (!g->values[v].init || qc_graph_value_uses(g, v) > 0)

@@ -57,7 +57,7 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
                                   struct qc_quant_spec *s)
 {
     const struct qc_value *w = n->n_in > 1 && n->in[1] >= 0 ? &g->values[n->in[1]] : NULL;
-    const char *mode;
+    const char *mode, *imode;
     int64_t range, aq, as, init;
     double step;
     char where[256];
@@ -74,8 +74,10 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
         (st = qc_recipe_int(r, sec, "QWeight.ApplyQuantization", 1, &aq)) != QC_OK ||
         (st = qc_recipe_int(r, sec, "QWeight.ApplyScaling", 0, &as)) != QC_OK ||
         (st = qc_recipe_float(r, sec, "QWeight.StepSize", 0.0, &step)) != QC_OK ||
-        (st = qc_recipe_int(r, sec, "QWeight.SetOptInitStepSize", 1, &init)) != QC_OK)
+        (st = qc_recipe_int(r, sec, "QWeight.SetOptInitStepSize", 1, &init)) != QC_OK ||
+        (st = qc_recipe_str(r, sec, "QWeight.Mode", "Default", &imode)) != QC_OK)
         return st;
+    s->integer = strcmp(imode, "Integer") == 0;
     s->weight = true;
     s->value = n->in[1];
     s->range = (int)range;

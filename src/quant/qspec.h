@@ -10,7 +10,8 @@
  * Keys and defaults: QWeight.Range [255], QWeight.QuantMode [Default],
  * QWeight.ApplyQuantization [1], QWeight.ApplyScaling [0],
  * QWeight.StepSize / QWeight.SetOptInitStepSize [1] (LSQ), QAct.Range [255],
- * QAct.Alpha [8.0] (SAT), QAct.StepSize / QAct.SetOptInitStepSize [1] (LSQ).
+ * QAct.Alpha [8.0] (SAT), QAct.StepSize / QAct.SetOptInitStepSize [1] (LSQ),
+ * QWeight.Mode [Default] (Integer: see train.h).
  */
 #ifndef QATCONV_SRC_QUANT_QSPEC_H
 #define QATCONV_SRC_QUANT_QSPEC_H
@@ -38,6 +39,7 @@ struct qc_quant_spec {
     float                alpha;      /* SAT activations: initial α                    */
     float                step;       /* LSQ: initial step (used when !step_init)      */
     bool                 step_init;  /* LSQ: initialise from weights / first batch    */
+    bool                 integer;    /* QWeight.Mode=Integer: train the integer graph */
     const char          *section;    /* recipe section (borrowed from the recipe)     */
 };
 

@@ -72,6 +72,8 @@ struct trainer {
     bool                        has_best;
     double                      best_acc;
     int                         best_epoch;
+    bool                        integer;      /* QWeight.Mode=Integer        */
+    int                         n_folded_bn;  /* BatchNorms folded for it    */
 };
 
 /* Seeds a generator for (seed, epoch, stream). */
@@ -619,6 +621,19 @@ static enum qc_status setup(struct trainer *t)
     st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs);
     if (st != QC_OK)
         return st;
+    for (int i = 0; i < t->n_specs; i++)
+        t->integer = t->integer || t->specs[i].integer;
+    if (t->integer) {
+        /* QWeight.Mode=Integer: BatchNorm folded into the layers before training,
+         * so the quantized weights are the deployed integer weights */
+        int n_folded;
+        qc_free(t->specs);
+        t->specs = NULL;
+        if ((st = qc_fold_bn(t->g, &n_folded)) != QC_OK ||
+            (st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs)) != QC_OK)
+            return st;
+        t->n_folded_bn = n_folded;
+    }
     st = qc_plan_new_train(t->g, t->be, t->batch, t->specs, t->n_specs, &t->plan);
     if (st != QC_OK)
         return st;
@@ -679,6 +694,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     struct qc_report layers = { NULL, 0 };
     struct qc_int_notes notes = { 0, 0, NULL }, qnotes = { 0, 0, NULL };
     int64_t epochs_done = 0;
+    enum qc_out_format fmt = o->format;
     enum qc_status st;
 
     qc_interrupt_install();   /* a signal during setup stops at the first batch */
@@ -694,6 +710,11 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     st = setup(&t);
     if (st != QC_OK)
         goto out;
+    /* Mode=Integer: the integer graph is the product; its evaluation is the
+     * "after" figure */
+    if (t.integer && fmt == QC_FORMAT_AUTO)
+        fmt = QC_FORMAT_INT;
+    rep->n_folded_bn = t.n_folded_bn;
     if (o->resume) {
         st = load_checkpoint(&t, &epochs_done);
         if (st != QC_OK)
@@ -733,7 +754,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     }
     rep->valid_best = t.has_best ? t.best_acc : -1.0;
     rep->best_epoch = t.best_epoch;
-    if (t.test) {
+    if (t.test && !(t.integer && fmt == QC_FORMAT_INT)) {
         st = evaluate_split(&t, t.test, QC_SPLIT_TEST, "test (after)", &rep->test_after);
         if (st != QC_OK)
             goto out;
@@ -754,20 +775,20 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         if (st != QC_OK)
             goto out;
     }
-    if (o->format == QC_FORMAT_INT && t.n_specs == 0) {
+    if (fmt == QC_FORMAT_INT && t.n_specs == 0) {
         qc_log_error("%s: --format int needs a recipe that quantizes (QWeight/QAct)",
                      qc_recipe_path(r));
         st = QC_ERR_INVAL;
         goto out;
     }
-    if (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT) {
+    if (t.n_specs > 0 && fmt != QC_FORMAT_FLOAT) {
         struct qc_export_stats es;
-        st = qc_export_fake(g, t.plan, o->dump_weights, o->format == QC_FORMAT_INT, &es);
+        st = qc_export_fake(g, t.plan, o->dump_weights, fmt == QC_FORMAT_INT, &es);
         if (st != QC_OK)
             goto out;
         rep->n_float_weights = es.n_float_weights;
     }
-    if (o->format == QC_FORMAT_INT) {
+    if (fmt == QC_FORMAT_INT) {
         struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
         struct qc_int_stats is;
         st = qc_export_int(g, &io, &is, &notes);
@@ -782,16 +803,20 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         if (st != QC_OK)
             goto out;
     }
-    if (o->fold_bn && o->format != QC_FORMAT_INT) {
+    if (o->fold_bn && fmt != QC_FORMAT_INT) {
         st = qc_fold_bn(g, &rep->n_folded_bn);
         if (st != QC_OK)
             goto out;
     }
     if (t.test && !o->int_output &&
-        (o->fold_bn || (t.n_specs > 0 && o->format != QC_FORMAT_FLOAT))) {
-        st = evaluate_graph(&t, "test (export)", &rep->test_export);
+        (o->fold_bn || (t.n_specs > 0 && fmt != QC_FORMAT_FLOAT))) {
+        st = evaluate_graph(&t, t.integer && fmt == QC_FORMAT_INT ? "test (after, integer graph)"
+                                                                  : "test (export)",
+                            &rep->test_export);
         if (st != QC_OK)
             goto out;
+        if (t.integer && fmt == QC_FORMAT_INT)
+            rep->test_after = rep->test_export;
     }
     if (o->report)
         st = qc_report_write(o->report, &layers, rep, o->model_path ? o->model_path : g->path,
