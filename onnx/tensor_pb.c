@@ -328,6 +328,22 @@ enum qc_status qc_tensor_from_pb(const Onnx__TensorProto *tp, const char *path,
     if (qc_dtype_is_4bit(dt))
         nbytes = (size_t)((nelem + 1) / 2);   /* stored packed, two per byte */
 
+    if (!(tp->has_data_location &&
+          tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)) {
+        /* inline data must be there before its size is allocated: a few bytes of
+         * file must not claim gigabytes (the exact per-field checks follow) */
+        size_t have = tp->has_raw_data ? tp->raw_data.len
+                                       : tp->n_float_data + tp->n_int32_data + tp->n_int64_data +
+                                         tp->n_double_data + tp->n_uint64_data;
+        size_t need = tp->has_raw_data ? nbytes
+                      : qc_dtype_is_4bit(dt) ? (size_t)((nelem + 1) / 2) : (size_t)nelem;
+        if (have < need) {
+            qc_log_error("%s: tensor '%s': %s %s needs %zu %s, the file holds %zu", path, name,
+                         qc_dtype_name(dt), qc_shape_str(&shape, sbuf, sizeof(sbuf)), need,
+                         tp->has_raw_data ? "bytes" : "values", have);
+            return QC_ERR_ONNX;
+        }
+    }
     st = qc_tensor_new(dt, &shape, &t);
     if (st != QC_OK)
         goto out;

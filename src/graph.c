@@ -352,7 +352,8 @@ static enum qc_status topo_sort(struct qc_graph *g)
         goto out;
     for (int i = 0; i < n; i++)
         sorted[i] = g->nodes[order[i]];
-    memcpy(g->nodes, sorted, (size_t)n * sizeof(*sorted));
+    if (n > 0)
+        memcpy(g->nodes, sorted, (size_t)n * sizeof(*sorted));
     st = link_producers(g);
 out:
     qc_free(sorted);
@@ -403,6 +404,18 @@ static enum qc_status resolve_ops(struct qc_graph *g)
     return QC_OK;
 }
 
+/* The first required input left empty (""), or -1.  The first n_in_min
+ * inputs of every op are required, and every input of a variadic op (Concat,
+ * Sum); the optional ones may be empty to skip them. */
+static int empty_required_input(const struct qc_node *n, const struct qc_op_def *d)
+{
+    int req = d->n_in_max > 8 ? n->n_in : d->n_in_min;
+    for (int i = 0; i < req && i < n->n_in; i++)
+        if (n->in[i] < 0)
+            return i;
+    return -1;
+}
+
 /* Input/output counts and attribute parsing; all failures are reported
  * before returning the first status. */
 static enum qc_status parse_nodes(struct qc_graph *g)
@@ -414,6 +427,7 @@ static enum qc_status parse_nodes(struct qc_graph *g)
         const char *label = qc_node_label(g, n);
         enum qc_status st = QC_OK;
         char where[512];
+        int k;
 
         snprintf(where, sizeof(where), "%s: %s '%s'", g->path, n->op_type, label);
         if (n->n_in < d->n_in_min || n->n_in > d->n_in_max) {
@@ -424,6 +438,9 @@ static enum qc_status parse_nodes(struct qc_graph *g)
             qc_log_error("%s: %d outputs, expected %d..%d", where, n->n_out, d->n_out_min,
                          d->n_out_max);
             st = QC_ERR_ONNX;
+        } else if ((k = empty_required_input(n, d)) >= 0) {
+            qc_log_error("%s: input %d is empty, but the op requires it", where, k);
+            st = QC_ERR_ONNX;
         } else if (d->parse) {
             st = d->parse(n, g->opset, where);
         }
@@ -431,6 +448,26 @@ static enum qc_status parse_nodes(struct qc_graph *g)
             first = st;
     }
     return first;
+}
+
+/* A value listed twice in graph.input would get two buffers in a plan. */
+static enum qc_status check_unique_inputs(const struct qc_graph *g)
+{
+    bool *seen = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
+    enum qc_status st = QC_OK;
+    if (!seen)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < g->n_inputs; i++) {
+        int v = g->inputs[i];
+        if (seen[v]) {
+            qc_log_error("%s: graph input '%s' is listed twice", g->path, g->values[v].name);
+            st = QC_ERR_ONNX;
+            break;
+        }
+        seen[v] = true;
+    }
+    qc_free(seen);
+    return st;
 }
 
 enum qc_status qc_graph_finalize(struct qc_graph *g)
@@ -454,6 +491,9 @@ enum qc_status qc_graph_finalize(struct qc_graph *g)
         qc_log_error("%s: the graph has no outputs", g->path);
         return QC_ERR_ONNX;
     }
+    st = check_unique_inputs(g);
+    if (st != QC_OK)
+        return st;
     st = link_producers(g);
     if (st != QC_OK)
         return st;

@@ -12,6 +12,10 @@
 #include "plan.h"
 #include "plan_impl.h"
 
+/* One tensor of a plan (an activation at the planned batch size, a folded
+ * constant) may take at most this much memory. */
+#define QC_PLAN_MAX_TENSOR_BYTES ((size_t)4 << 30)
+
 #include <stdio.h>
 #include <string.h>
 
@@ -170,7 +174,28 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
            (d->fold == QC_FOLD_CONST_INPUTS && all_const && !has_param && n->n_in > 0);
     for (int j = 0; j < n->n_out; j++) {
         struct qc_tensor *t = out[j];
-        size_t nbytes = qc_tensor_nbytes(t);
+        size_t nbytes;
+        /* a garbled model can infer negative dims or an element count past int64 */
+        int64_t ne = 1;
+        for (int k = 0; k < t->shape.ndim; k++) {
+            int64_t dk = t->shape.dims[k];
+            if (dk < 0 || (dk > 0 && ne > ((int64_t)1 << 40) / dk)) {
+                qc_log_error("%s: output %d has an invalid or too large shape", where, j);
+                return QC_ERR_SHAPE;
+            }
+            ne = dk ? ne * dk : ne;
+        }
+        nbytes = qc_tensor_nbytes(t);
+        if (nbytes > QC_PLAN_MAX_TENSOR_BYTES) {
+            /* far beyond any CNN activation (ResNet-18 at 224x224, batch 128: 0.4 GB);
+             * a model declaring such a tensor is garbled or not for this tool, and
+             * allocating it would only end in swapping or the OOM killer */
+            char sb[128];
+            qc_log_error("%s: output %d %s needs %.1f GiB, more than the %d GiB one tensor may "
+                         "take", where, j, qc_shape_str(&t->shape, sb, sizeof(sb)),
+                         (double)nbytes / (1u << 30), (int)(QC_PLAN_MAX_TENSOR_BYTES >> 30));
+            return QC_ERR_SHAPE;
+        }
         if (!qc_dtype_supported(t->dtype)) {
             qc_log_error("%s: output %d has unsupported type %s", where, j,
                          qc_dtype_name(t->dtype));

@@ -170,8 +170,14 @@ enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
                 (long long)l->params, (long long)l->bytes, i + 1 < rep->n_layers ? "," : "");
     }
     fprintf(f, "  ],\n  \"totals\": {\"parameters\": %lld, \"bytes\": %lld, "
-               "\"float_bytes\": %lld},\n", (long long)params, (long long)bytes,
+               "\"float_bytes\": %lld", (long long)params, (long long)bytes,
             (long long)params * 4);
+    if (tr->n_int_layers > 0)
+        /* what the integer export stores: INT4 or int8 per weight */
+        fprintf(f, ", \"integer_layers\": %d, \"integer_weight_bytes\": %lld, "
+                   "\"int4_weights\": %d", tr->n_int_layers, (long long)tr->weight_bytes,
+                tr->n_int4);
+    fprintf(f, "},\n");
     fprintf(f, "  \"accuracy\": {\n");
     json_pct(f, "float", tr->test_float, true);
     json_pct(f, "before", tr->test_before, true);

@@ -41,6 +41,9 @@ def main():
         if n.op_type == "QuantizeLinear" and ins[0] in graph_inputs:
             n_inq += 1
             continue
+        if n.op_type == "Shape":
+            n_int += 1         # reads only the dims (int64 shape arithmetic)
+            continue
         if n.op_type == "Cast" and all(outs_float) and not computed_float:
             tail.update(n.output)          # integer -> float: the output dequantization
             n_tail += 1

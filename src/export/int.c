@@ -68,6 +68,7 @@ struct ival {
     struct qc_shape wshape;
     int             dq_axis; /* axis of a per-axis scale, -1 per tensor        */
     bool            materialized;
+    struct ival    *view;    /* U8: its one-term PEND form, built on demand     */
 };
 
 struct ix {
@@ -120,6 +121,10 @@ static const struct qc_shape *shape_of(struct ix *x, int v)
 
 static void ival_clear(struct ival *r)
 {
+    if (r->view) {
+        ival_clear(r->view);
+        qc_free(r->view);
+    }
     for (int i = 0; i < r->nt; i++)
         qc_free(r->t[i].a);
     qc_free(r->b);
@@ -406,13 +411,30 @@ static enum qc_status pend_copy(const struct ival *s, struct ival *d)
     return QC_OK;
 }
 
-/* The PEND view of original value v (U8 records are converted in place). */
+/* The PEND form of original value v (for a U8 record: a view built once). */
 static enum qc_status need_pend(struct ix *x, int node, int v, struct ival **out)
 {
     struct ival *r = &x->iv[v];
     enum qc_status st;
-    if (r->kind == K_U8 && (st = u8_to_pend(x, v, r)) != QC_OK)
-        return st;
+    if (r->kind == K_U8) {
+        /* the record stays U8 for its other readers; the PEND form is a view */
+        if (!r->view) {
+            struct ival *w = qc_calloc(1, sizeof(*w));
+            if (!w)
+                return QC_ERR_NOMEM;
+            w->kind = K_U8;
+            w->v = r->v;
+            w->s = r->s;
+            w->hi = r->hi;
+            if ((st = u8_to_pend(x, v, w)) != QC_OK) {
+                qc_free(w);
+                return st;
+            }
+            r->view = w;
+        }
+        *out = r->view;
+        return QC_OK;
+    }
     if (r->kind != K_PEND) {
         qc_log_error("%s: node '%s': input '%s' is not an integer tensor of the int export "
                      "(quantize the activations that reach it)", x->g->path, label(x, node),
@@ -1445,9 +1467,17 @@ static enum qc_status copy_on_u8(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
     int in[8], out, nn, n_in = n->n_in;
-    struct ival *s = &x->iv[n->in[0]];
+    struct ival *s = &x->iv[n->in[0]], gin;
     struct ival rec;
     enum qc_status st;
+    if (s->kind == K_NONE) {
+        /* a reshape of the float graph input: reshape its quantized levels */
+        memset(&gin, 0, sizeof(gin));
+        gin.kind = K_U8;
+        if ((st = layer_input(x, node, n->in[0], &gin.v, &gin.s, &gin.hi)) != QC_OK)
+            return st;
+        s = &gin;
+    }
     if (n->n_out != 1 || n_in > 8) {
         qc_log_error("%s: node '%s': only the first output of this op has an integer form",
                      x->g->path, label(x, node));
@@ -1465,6 +1495,44 @@ static enum qc_status copy_on_u8(struct ix *x, int node)
     rec.v = out;
     rec.s = s->s;
     rec.hi = s->hi;
+    move(&x->iv[n->out[0]], &rec);
+    return QC_OK;
+}
+
+/* Concat of levels: every input quantized with the same scale (the levels are then
+ * concatenated as they are; rescaling one side would round where the fake-quant
+ * graph does not). */
+static enum qc_status do_concat(struct ix *x, int node)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    int in[16], out, cn, hi = 0;
+    double s = 0.0;
+    struct ival rec;
+    enum qc_status st;
+    if (n->n_in > 16)
+        return QC_ERR_UNSUPPORTED;
+    for (int i = 0; i < n->n_in; i++) {
+        const struct ival *r = &x->iv[n->in[i]];
+        if (r->kind != K_U8 || (i > 0 && r->s != s)) {
+            qc_log_error("%s: node '%s': the int export concatenates quantized levels of one "
+                         "scale; input '%s' %s", x->g->path, label(x, node),
+                         vname(x, n->in[i]), r->kind != K_U8 ? "is not quantized levels"
+                                                            : "has another scale");
+            return QC_ERR_UNSUPPORTED;
+        }
+        s = r->s;
+        hi = r->hi > hi ? r->hi : hi;
+        in[i] = r->v;
+    }
+    if ((st = emit(x, "Concat", label(x, node), in, n->n_in, QC_DTYPE_U8, -1, &out, &cn)) !=
+            QC_OK ||
+        (st = copy_attrs(x, cn, node)) != QC_OK)
+        return st;
+    memset(&rec, 0, sizeof(rec));
+    rec.kind = K_U8;
+    rec.v = out;
+    rec.s = s;
+    rec.hi = hi;
     move(&x->iv[n->out[0]], &rec);
     return QC_OK;
 }
@@ -1653,6 +1721,12 @@ static enum qc_status do_node(struct ix *x, int node)
     default:
         break;
     }
+    if (!any && (n->kind == QC_OP_FLATTEN || n->kind == QC_OP_RESHAPE) && n->n_in > 0 &&
+        x->g->values[n->in[0]].is_input && !x->g->values[n->in[0]].init) {
+        /* x.view(N, -1) of the input before the first layer (MLPs) */
+        x->drop[node] = true;
+        return copy_on_u8(x, node);
+    }
     if (!any)
         return QC_OK;          /* a float node outside the integer part: kept */
     x->drop[node] = true;
@@ -1688,6 +1762,8 @@ static enum qc_status do_node(struct ix *x, int node)
     case QC_OP_GLOBAL_AVGPOOL:
     case QC_OP_AVGPOOL:
         return do_avgpool(x, node);
+    case QC_OP_CONCAT:
+        return do_concat(x, node);
     case QC_OP_IDENTITY:
     case QC_OP_DROPOUT: {
         struct ival *s = &x->iv[n->in[0]], r;

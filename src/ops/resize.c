@@ -261,8 +261,11 @@ static enum qc_status resize_dims(const struct qc_node *n, const char *label,
             o = qc_tensor_get_i64(sizes, i);
             s = (float)o / (float)xs->dims[i];
         } else {
+            float of;
             s = scales ? (float)qc_tensor_get_f64(scales, i) : p->attr_scales[i];
-            o = (int64_t)((float)xs->dims[i] * s);
+            of = (float)xs->dims[i] * s;
+            /* NaN and sizes past 2^40 are refused below, before the cast */
+            o = of >= 1.0f && of < 1099511627776.0f ? (int64_t)of : 0;
         }
         if (o < 1 || !(s > 0.0f)) {
             qc_log_error("%s: invalid scale %g on dim %d of input %s", label, (double)s, i,

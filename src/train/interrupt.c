@@ -14,7 +14,6 @@ static volatile sig_atomic_t qc_signal_seen;
 static void on_signal(int sig)
 {
     qc_signal_seen = sig;
-    signal(sig, SIG_DFL);   /* a second Ctrl-C ends the process */
 }
 
 void qc_interrupt_install(void)
@@ -22,6 +21,7 @@ void qc_interrupt_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;   /* a second Ctrl-C ends the process */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

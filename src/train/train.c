@@ -546,7 +546,9 @@ static enum qc_status run_epochs(struct trainer *t, int64_t first_epoch,
                 qc_log_error("epoch %lld, batch %lld: the loss is %s; stopped (lower the "
                              "learning rate?). Last good checkpoint: %s", (long long)e + 1,
                              (long long)b + 1, isnan(loss_sum) ? "NaN" : "infinite",
-                             o->checkpoint && e > first_epoch ? o->checkpoint : "none");
+                             o->checkpoint && e > first_epoch ? o->checkpoint
+                             : o->resume                      ? o->resume
+                                                              : "none");
                 return QC_ERR_NUMERIC;
             }
             snprintf(extra, sizeof(extra), "loss %.4f, acc %.2f%%", loss_sum / (double)seen,
@@ -621,6 +623,10 @@ static enum qc_status setup(struct trainer *t)
     st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs);
     if (st != QC_OK)
         return st;
+    if (t->n_specs == 0)
+        /* said on stdout: float fine-tuning is a legitimate use, not a warning */
+        printf("%s: the recipe quantizes no node (no QWeight or QAct applies): float "
+               "fine-tuning, the output is a float model\n", qc_recipe_path(t->r));
     for (int i = 0; i < t->n_specs; i++)
         t->integer = t->integer || t->specs[i].integer;
     if (t->integer) {
