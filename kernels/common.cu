@@ -5,6 +5,16 @@
 
 #include <cuda_runtime.h>
 
+#define NT 256
+
+static unsigned grid_for(int64_t n)
+{
+    int64_t b = (n + NT - 1) / NT;
+    if (b > 65535)
+        b = 65535;
+    return (unsigned)b;
+}
+
 static __global__ void fill_f32(float *dst, float v, int64_t n)
 {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -15,12 +25,26 @@ static __global__ void fill_f32(float *dst, float v, int64_t n)
 
 extern "C" int qc_k_fill_f32(float *dst, float v, int64_t n)
 {
-    int threads = 256;
-    int64_t blocks = (n + threads - 1) / threads;
     if (n <= 0)
         return 0;
-    if (blocks > 65535)
-        blocks = 65535;
-    fill_f32<<<(unsigned)blocks, threads>>>(dst, v, n);
+    fill_f32<<<grid_for(n), NT>>>(dst, v, n);
+    return (int)cudaGetLastError();
+}
+
+/* p = max(p, lo), NaN kept (a NaN parameter must stay visible) */
+static __global__ void clamp_min_f32(float *p, float lo, int64_t n)
+{
+    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (; i < n; i += stride)
+        if (p[i] < lo)
+            p[i] = lo;
+}
+
+extern "C" int qc_k_clamp_min_f32(float *p, float lo, int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    clamp_min_f32<<<grid_for(n), NT>>>(p, lo, n);
     return (int)cudaGetLastError();
 }

@@ -34,6 +34,26 @@ expect_error() {
     ok "$desc ($(cat "$TMP/err"))"
 }
 
+# fashion_sections BATCH: the [database]/[sp] sections of a recipe on Fashion-MNIST
+# (no validation split, pixels scaled to [0, 1]).
+fashion_sections() {
+    cat <<EOF2
+[database]
+Type=MNIST_IDX_Database
+DataPath=/usr/share/datasets/fashion-mnist
+Validation=0.0
+[sp]
+SizeX=28
+SizeY=28
+NbChannels=1
+BatchSize=${1:-128}
+[sp.Transformation-1]
+Type=RangeAffineTransformation
+FirstOperator=Divides
+FirstValue=255.0
+EOF2
+}
+
 finish() {
     echo "$n_pass passed, $n_fail failed"
     [ "$n_fail" -eq 0 ]

@@ -9,26 +9,10 @@
 # exit 2, no crash).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
-DATA=/usr/share/datasets/fashion-mnist
 
 recipe() {   # recipe LR > file: plain fine-tuning, no quantizers
-    cat <<EOF2
-Solvers.LearningRate=$1
-Solvers.Momentum=0.9
-[database]
-Type=MNIST_IDX_Database
-DataPath=$DATA
-Validation=0.0
-[sp]
-SizeX=28
-SizeY=28
-NbChannels=1
-BatchSize=64
-[sp.Transformation-1]
-Type=RangeAffineTransformation
-FirstOperator=Divides
-FirstValue=255.0
-EOF2
+    printf 'Solvers.LearningRate=%s\nSolvers.Momentum=0.9\n' "$1"
+    fashion_sections 64
 }
 recipe 0.001 > "$TMP/r.ini"
 

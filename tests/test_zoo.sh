@@ -7,22 +7,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 ZOO=$top_srcdir/scripts/qatconv-zoo
 
-cat > "$TMP/zoo.ini" <<EOF2
-Solvers.LearningRate=0.001
-Solvers.Momentum=0.9
-[database]
-Type=MNIST_IDX_Database
-DataPath=/usr/share/datasets/fashion-mnist
-Validation=0.0
-[sp]
-SizeX=28
-SizeY=28
-NbChannels=1
-BatchSize=64
-[sp.Transformation-1]
-Type=RangeAffineTransformation
-FirstOperator=Divides
-FirstValue=255.0
+{ printf 'Solvers.LearningRate=0.001\nSolvers.Momentum=0.9\n'; fashion_sections 64; cat <<EOF2
 [onnx:Conv_def]
 QWeight=LSQ
 QWeight.Range=15
@@ -32,6 +17,7 @@ ActivationFunction=Linear
 QAct=LSQ
 QAct.Range=15
 EOF2
+} > "$TMP/zoo.ini"
 mkdir -p "$TMP/m" "$TMP/good"
 cp "$top_srcdir/testdata/fashion_lenet_bn.onnx" "$TMP/m/lenet.onnx"
 cp "$top_srcdir/testdata/fashion_mlp.onnx" "$TMP/m/mlp.onnx"

@@ -135,13 +135,8 @@ static void ival_clear(struct ival *r)
 
 static enum qc_status note(struct ix *x, const char *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static enum qc_status note(struct ix *x, const char *node, const char *fmt, ...)
+enum qc_status qc_int_notes_add(struct qc_int_notes *ns, const char *node, const char *text)
 {
-    struct qc_int_notes *ns = x->notes;
-    char buf[512];
-    va_list ap;
-    if (!ns)
-        return QC_OK;
     if (ns->n == ns->cap) {
         int cap = ns->cap ? 2 * ns->cap : 32;
         struct qc_int_note *v = qc_realloc(ns->v, (size_t)cap * sizeof(*v));
@@ -150,11 +145,8 @@ static enum qc_status note(struct ix *x, const char *node, const char *fmt, ...)
         ns->v = v;
         ns->cap = cap;
     }
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
     ns->v[ns->n].node = qc_strdup(node);
-    ns->v[ns->n].text = qc_strdup(buf);
+    ns->v[ns->n].text = qc_strdup(text);
     if (!ns->v[ns->n].node || !ns->v[ns->n].text) {
         qc_free(ns->v[ns->n].node);
         qc_free(ns->v[ns->n].text);
@@ -162,6 +154,18 @@ static enum qc_status note(struct ix *x, const char *node, const char *fmt, ...)
     }
     ns->n++;
     return QC_OK;
+}
+
+static enum qc_status note(struct ix *x, const char *node, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    if (!x->notes)
+        return QC_OK;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return qc_int_notes_add(x->notes, node, buf);
 }
 
 void qc_int_notes_free(struct qc_int_notes *notes)

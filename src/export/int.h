@@ -70,6 +70,8 @@ struct qc_int_notes {
     int                 n, cap;
     struct qc_int_note *v;
 };
+/* Appends a copy of (node, text). */
+enum qc_status qc_int_notes_add(struct qc_int_notes *notes, const char *node, const char *text);
 void qc_int_notes_free(struct qc_int_notes *notes);
 
 /* g: a finalized fake-quant graph; rewritten in place.  notes may be NULL. */

@@ -329,11 +329,11 @@ static enum qc_status quant_notes(struct trainer *t, struct qc_int_notes *notes)
     for (int i = 0; i < qc_plan_n_quants(t->plan); i++) {
         struct qc_plan_quant_info qi;
         const struct qc_quant_spec *sp;
-        struct qc_int_note *v;
         char text[256];
         const char *key;
         int bits = 0;
         double scale;
+        enum qc_status st;
         qc_plan_quant_info(t->plan, i, &qi);
         sp = qi.spec;
         while ((1L << bits) < (long)sp->range + 1)
@@ -347,23 +347,8 @@ static enum qc_status quant_notes(struct trainer *t, struct qc_int_notes *notes)
                  "SAT" : "LSQ", sp->weight ? 'W' : 'A', bits, sp->range, scale);
         key = sp->weight ? qc_node_label(t->g, &t->g->nodes[sp->node])
                          : t->g->values[sp->value].name;
-        if (notes->n == notes->cap) {
-            int cap = notes->cap ? 2 * notes->cap : 16;
-            struct qc_int_note *nv = qc_realloc(notes->v, (size_t)cap * sizeof(*nv));
-            if (!nv)
-                return QC_ERR_NOMEM;
-            notes->v = nv;
-            notes->cap = cap;
-        }
-        v = &notes->v[notes->n];
-        v->node = qc_strdup(key);
-        v->text = qc_strdup(text);
-        if (!v->node || !v->text) {
-            qc_free(v->node);
-            qc_free(v->text);
-            return QC_ERR_NOMEM;
-        }
-        notes->n++;
+        if ((st = qc_int_notes_add(notes, key, text)) != QC_OK)
+            return st;
     }
     return QC_OK;
 }

@@ -1,0 +1,604 @@
+/*
+ * cuda_parity.c - CPU/CUDA parity of the quantizer and solver kernels
+ * (src/backend/cuda_ops.h against src/quant/quant.h and src/train/solver.h).
+ *
+ * For arrays of several sizes (1, block-size neighbours, odd sizes, ~1e6) and
+ * random inputs with values planted on rounding boundaries, each CUDA
+ * function runs on the same inputs as its CPU twin and the outputs are
+ * compared:
+ *   - SAT activation and LSQ forward values, their input gradients and the
+ *     SGD/Adam updates: bit-identical (same float formulas, no FMA);
+ *   - SAT weights: the device tanh may differ from the host tanhf in the last
+ *     bit, so values within 1e-5 of max|Q|, integer levels equal except at
+ *     most 1 + n/1e5 elements that sit on a rounding boundary, each off by
+ *     one level;
+ *   - gradients of the learnable scalars (α, s; sums in another order) and
+ *     SAT weight gradients: within 1e-4 relative;
+ *   - the scalar reductions are deterministic: the same call twice gives the
+ *     same bits.
+ * Prints one summary line per kernel family with the maximum errors, and the
+ * first failing cases.  Exit status: 0 pass, 1 mismatch, 77 no CUDA device
+ * (skipped), 99 a CUDA error.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cuda_ops.h"
+#include "log.h"
+#include "qc.h"
+#include "quant/quant.h"
+#include "rng.h"
+#include "train/solver.h"
+
+#ifndef NMAX
+#define NMAX 1000003   /* the ~1e6 size */
+#endif
+#define MAX_DETAILS 20
+
+/* Maximum errors and failures of one kernel family. */
+struct family {
+    const char *name;
+    int         cases;
+    int         failed;
+    double      val_err;      /* forward values: max relative error        */
+    int64_t     val_diff;     /* forward values not bit-identical           */
+    int64_t     lvl_diff;     /* integer levels that differ                 */
+    int64_t     lvl_total;
+    double      grad_err;     /* input gradients: max relative error        */
+    int64_t     grad_diff;    /* input gradients not bit-identical          */
+    double      scal_err;     /* scalar gradient / state: max relative err  */
+};
+
+struct ctx {
+    struct qc_backend *be;
+    struct qc_rng      rng;
+    int                details;
+    /* host */
+    float   *x, *dy, *yc, *yg, *gc, *gg, *g0, *sc, *sg;
+    int32_t *kc, *kg;
+    /* device */
+    float   *dx, *ddy, *dout, *dgrad, *dst;
+    int32_t *dk;
+    float   *dscal;   /* [0] α or s, [1] dα or ds, [4..7] SAT state */
+};
+
+static float urand(struct ctx *c, float lo, float hi)
+{
+    return lo + (hi - lo) * qc_rng_uniform(&c->rng);
+}
+
+static void fill(struct ctx *c, float *a, int64_t n, float lo, float hi)
+{
+    for (int64_t i = 0; i < n; i++)
+        a[i] = urand(c, lo, hi);
+}
+
+/* |a − b| relative to max(|b|, fl). */
+static double rel(double a, double b, double fl)
+{
+    double d = fabs(b) > fl ? fabs(b) : fl;
+    return fabs(a - b) / d;
+}
+
+static double max_abs(const float *a, int64_t n)
+{
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(a[i]) > m)
+            m = fabs(a[i]);
+    return m;
+}
+
+static void fail(struct ctx *c, struct family *f, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail(struct ctx *c, struct family *f, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    f->failed++;
+    if (c->details++ < MAX_DETAILS) {
+        printf("FAIL %s %s: ", f->name, what);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+    }
+}
+
+static enum qc_status up(struct ctx *c, void *dst, const void *src, size_t nbytes)
+{
+    return c->be->ops->upload(c->be, dst, src, nbytes);
+}
+
+static enum qc_status down(struct ctx *c, void *dst, const void *src, size_t nbytes)
+{
+    return c->be->ops->download(c->be, dst, src, nbytes);
+}
+
+/* Bit-identical count and max relative error of a GPU array against the CPU one. */
+static void compare(const float *g, const float *cpu, int64_t n, int64_t *ndiff, double *err)
+{
+    double fl = 1e-6 * max_abs(cpu, n) + 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        if (memcmp(&g[i], &cpu[i], sizeof(float)) != 0) {
+            double e = rel(g[i], cpu[i], fl);
+            (*ndiff)++;
+            if (!(e <= *err))
+                *err = e;
+        }
+    }
+}
+
+/* ---- SAT weights ------------------------------------------------------------------------ */
+
+static enum qc_status sat_weight_case(struct ctx *c, struct family *f,
+                                      const struct qc_sat_wcfg *cfg, int64_t n, bool zero)
+{
+    struct qc_sat_wstate stc, stg;
+    enum qc_status st;
+    char what[160];
+    int64_t lvl = 0, vdiff = 0, gdiff = 0;
+    double verr = 0.0, gerr = 0.0, serr;
+    int maxdk = 0;
+
+    snprintf(what, sizeof(what), "mode=%s R=%d quant=%d scaling=%d n=%lld%s",
+             qc_sat_mode_name(cfg->mode), cfg->range, cfg->apply_quant, cfg->apply_scaling,
+             (long long)n, zero ? " zero" : "");
+    if (zero)
+        memset(c->x, 0, (size_t)n * sizeof(float));
+    else
+        fill(c, c->x, n, -1.5f, 1.5f);
+    fill(c, c->dy, n, -1.0f, 1.0f);
+    fill(c, c->g0, n, -0.1f, 0.1f);
+
+    qc_sat_weight_forward(cfg, c->x, c->yc, n, 1, &stc);
+    if (cfg->apply_quant)
+        qc_sat_weight_image(cfg, c->x, c->kc, n, 1, &stc);
+    memcpy(c->gc, c->g0, (size_t)n * sizeof(float));
+    qc_sat_weight_backward(cfg, &stc, c->x, c->dy, c->gc, n, 1);
+
+    size_t nb = (size_t)n * sizeof(float);
+    struct qc_sat_wstate *dstate = (struct qc_sat_wstate *)(c->dscal + 4);
+    if ((st = up(c, c->dx, c->x, nb)) || (st = up(c, c->ddy, c->dy, nb)) ||
+        (st = up(c, c->dgrad, c->g0, nb)))
+        return st;
+    st = qc_cuda_sat_weight_forward(c->be, cfg, c->dx, c->dout,
+                                    cfg->apply_quant ? c->dk : NULL, n, dstate);
+    if (st == QC_OK)
+        st = qc_cuda_sat_weight_backward(c->be, cfg, dstate, c->dx, c->ddy, c->dgrad, n);
+    if (st || (st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->gg, c->dgrad, nb)) ||
+        (st = down(c, &stg, dstate, sizeof(stg))))
+        return st;
+    if (cfg->apply_quant && (st = down(c, c->kg, c->dk, (size_t)n * sizeof(int32_t))))
+        return st;
+
+    f->cases++;
+    /* state */
+    serr = rel(stg.m, stc.m, 1e-30);
+    if (rel(stg.s, stc.s, 1e-30) > serr)
+        serr = rel(stg.s, stc.s, 1e-30);
+    if (rel(stg.scale, stc.scale, 1e-30) > serr)
+        serr = rel(stg.scale, stc.scale, 1e-30);
+    if (serr > f->scal_err)
+        f->scal_err = serr;
+    if (serr > 1e-5 || stg.div != stc.div) {
+        snprintf(what + strlen(what), sizeof(what) - strlen(what), " div %d/%d", stg.div,
+                 stc.div);
+        fail(c, f, what, "state rel err %.3g (scale gpu %.9g)", serr, stg.scale);
+    }
+
+    /* levels, then values where the levels agree; a last-bit tanh difference is absolute
+     * (amplified by cancellation near Q = 0), so the errors are relative to max|Q| */
+    double fl = max_abs(c->yc, n) + 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        if (cfg->apply_quant && c->kg[i] != c->kc[i]) {
+            int dk = abs(c->kg[i] - c->kc[i]);
+            lvl++;
+            if (dk > maxdk)
+                maxdk = dk;
+            continue;
+        }
+        if (memcmp(&c->yg[i], &c->yc[i], sizeof(float)) != 0) {
+            double e = fabs((double)c->yg[i] - c->yc[i]) / fl;
+            vdiff++;
+            if (e > verr)
+                verr = e;
+        }
+    }
+    f->val_diff += vdiff;
+    f->lvl_diff += lvl;
+    f->lvl_total += cfg->apply_quant ? n : 0;
+    if (verr > f->val_err)
+        f->val_err = verr;
+    int step = cfg->mode == QC_SAT_SYMMETRIC || cfg->mode == QC_SAT_ASYMMETRIC ? 1 : 2;
+    if (cfg->range == 1)
+        step = 2;
+    if (verr > 1e-5)
+        fail(c, f, what, "Q rel err %.3g (%lld differ)", verr, (long long)vdiff);
+    if ((double)lvl > 1.0 + (double)n / 1e5 || maxdk > step)
+        fail(c, f, what, "%lld levels differ (max |dk| %d)", (long long)lvl, maxdk);
+
+    /* dW = dW0 + increment: relative to the larger of the two terms' sum and start */
+    for (int64_t i = 0; i < n; i++) {
+        if (memcmp(&c->gg[i], &c->gc[i], sizeof(float)) != 0) {
+            double e = rel(c->gg[i], c->gc[i], fabs(c->g0[i]) + 1e-30);
+            gdiff++;
+            if (!(e <= gerr))
+                gerr = e;
+        }
+    }
+    f->grad_diff += gdiff;
+    if (gerr > f->grad_err)
+        f->grad_err = gerr;
+    if (!(gerr <= 1e-4))
+        fail(c, f, what, "dW rel err %.3g (%lld differ)", gerr, (long long)gdiff);
+    return QC_OK;
+}
+
+/* ---- CG-PACT and LSQ -------------------------------------------------------------------- */
+
+/* Random values in [lo, hi], one in 5 replaced by a grid point or a midpoint k·h, (k+½)·h,
+ * k ∈ [kmin, kmax], or by 0 / ±a. */
+static void fill_grid(struct ctx *c, int64_t n, float lo, float hi, float h, int kmin,
+                      int kmax)
+{
+    fill(c, c->x, n, lo, hi);
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = qc_rng_next(&c->rng);
+        int k = kmin + (int)((r >> 8) % (uint64_t)(kmax - kmin + 1));
+        switch (r % 10) {
+        case 0:
+            c->x[i] = (float)k * h;
+            break;
+        case 1:
+            c->x[i] = ((float)k + 0.5f) * h;
+            break;
+        case 2:
+            c->x[i] = (r >> 40) & 1 ? 0.0f : -0.0f;
+            break;
+        case 3:
+            c->x[i] = (float)((r >> 40) & 1 ? kmax : kmin) * h;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Runs the scalar-gradient check shared by CG-PACT and LSQ after the CPU and GPU ran:
+ * y, dx bit-identical, the scalar within 1e-4. */
+static void check_act(struct ctx *c, struct family *f, const char *what, int64_t n,
+                      float scal_cpu, float scal_gpu)
+{
+    int64_t vdiff = 0, gdiff = 0;
+    double verr = 0.0, gerr = 0.0, serr = rel(scal_gpu, scal_cpu, 1e-3);
+
+    f->cases++;
+    compare(c->yg, c->yc, n, &vdiff, &verr);
+    compare(c->gg, c->gc, n, &gdiff, &gerr);
+    f->val_diff += vdiff;
+    f->grad_diff += gdiff;
+    if (verr > f->val_err)
+        f->val_err = verr;
+    if (gerr > f->grad_err)
+        f->grad_err = gerr;
+    if (serr > f->scal_err)
+        f->scal_err = serr;
+    if (vdiff)
+        fail(c, f, what, "%lld values differ (max rel %.3g)", (long long)vdiff, verr);
+    if (gdiff)
+        fail(c, f, what, "%lld dx differ (max rel %.3g)", (long long)gdiff, gerr);
+    if (!(serr <= 1e-4))
+        fail(c, f, what, "scalar gradient gpu %.9g cpu %.9g", scal_gpu, scal_cpu);
+}
+
+/* Runs forward + backward on the device: scal[0] the parameter, scal[1] its gradient
+ * (starting at 0.5); `lsq` picks the kernels.  Results into yg, gg, *dscal. */
+static enum qc_status run_gpu_act(struct ctx *c, bool lsq, float param, int range, int qn,
+                                  int qp, double g, int64_t n, float *dscal)
+{
+    float scal[2] = { param, 0.5f };
+    size_t nb = (size_t)n * sizeof(float);
+    enum qc_status st;
+    if ((st = up(c, c->dx, c->x, nb)) || (st = up(c, c->ddy, c->dy, nb)) ||
+        (st = up(c, c->dgrad, c->g0, nb)) || (st = up(c, c->dscal, scal, sizeof(scal))))
+        return st;
+    if (lsq) {
+        st = qc_cuda_lsq_forward(c->be, c->dscal, qn, qp, c->dx, c->dout, n);
+        if (st == QC_OK)
+            st = qc_cuda_lsq_backward(c->be, c->dscal, qn, qp, g, c->dx, c->ddy, c->dgrad, n,
+                                      c->dscal + 1);
+    } else {
+        st = qc_cuda_sat_act_forward(c->be, c->dscal, range, c->dx, c->dout, n);
+        if (st == QC_OK)
+            st = qc_cuda_sat_act_backward(c->be, c->dscal, range, c->dx, c->ddy, c->dgrad, n,
+                                          c->dscal + 1);
+    }
+    if (st || (st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->gg, c->dgrad, nb)) ||
+        (st = down(c, scal, c->dscal, sizeof(scal))))
+        return st;
+    *dscal = scal[1];
+    return QC_OK;
+}
+
+static enum qc_status sat_act_case(struct ctx *c, struct family *f, float alpha, int range,
+                                   int64_t n)
+{
+    char what[96];
+    float a = qc_sat_alpha_used(alpha), h = qc_sat_act_scale(alpha, range);
+    float dac = 0.5f, dag;
+    enum qc_status st;
+
+    snprintf(what, sizeof(what), "alpha=%g R=%d n=%lld", alpha, range, (long long)n);
+    fill_grid(c, n, -0.25f * a, 1.25f * a, h, -1, range + 1);
+    fill(c, c->dy, n, -1.0f, 1.0f);
+    fill(c, c->g0, n, -0.1f, 0.1f);
+    qc_sat_act_forward(alpha, range, c->x, c->yc, n, 1);
+    memcpy(c->gc, c->g0, (size_t)n * sizeof(float));
+    qc_sat_act_backward(alpha, range, c->x, c->dy, c->gc, n, 1, &dac);
+    if ((st = run_gpu_act(c, false, alpha, range, 0, 0, 0.0, n, &dag)))
+        return st;
+    check_act(c, f, what, n, dac, dag);
+    return QC_OK;
+}
+
+static enum qc_status lsq_case(struct ctx *c, struct family *f, float step, int range,
+                               bool is_signed, int64_t n)
+{
+    char what[96];
+    int qn, qp;
+    float s, dsc = 0.5f, dsg;
+    double g;
+    enum qc_status st;
+
+    qc_lsq_levels(range, is_signed, &qn, &qp);
+    s = qc_lsq_step_used(step);
+    g = qc_lsq_grad_scale(n, qp);
+    snprintf(what, sizeof(what), "step=%g R=%d %s n=%lld", step, range,
+             is_signed ? "signed" : "unsigned", (long long)n);
+    fill_grid(c, n, -((float)qn + 2.0f) * s, ((float)qp + 2.0f) * s, s, -qn - 1, qp + 1);
+    fill(c, c->dy, n, -1.0f, 1.0f);
+    fill(c, c->g0, n, -0.1f, 0.1f);
+    qc_lsq_forward(step, qn, qp, c->x, c->yc, n, 1);
+    memcpy(c->gc, c->g0, (size_t)n * sizeof(float));
+    qc_lsq_backward(step, qn, qp, g, c->x, c->dy, c->gc, n, 1, &dsc);
+    if ((st = run_gpu_act(c, true, step, range, qn, qp, g, n, &dsg)))
+        return st;
+    check_act(c, f, what, n, dsc, dsg);
+    return QC_OK;
+}
+
+/* The scalar reduction twice on the same inputs: the same bits. */
+static enum qc_status determinism_case(struct ctx *c, struct family *f, int64_t n)
+{
+    float d1, d2;
+    enum qc_status st;
+    fill_grid(c, n, -0.5f, 2.0f, 1.0f / 15.0f, 0, 15);
+    fill(c, c->dy, n, -1.0f, 1.0f);
+    fill(c, c->g0, n, -0.1f, 0.1f);
+    if ((st = run_gpu_act(c, false, 1.0f, 15, 0, 0, 0.0, n, &d1)) ||
+        (st = run_gpu_act(c, false, 1.0f, 15, 0, 0, 0.0, n, &d2)))
+        return st;
+    f->cases++;
+    if (memcmp(&d1, &d2, sizeof(float)) != 0)
+        fail(c, f, "repeated reduction", "dalpha %.9g then %.9g", d1, d2);
+    return QC_OK;
+}
+
+/* ---- solvers -------------------------------------------------------------------------- */
+
+static enum qc_status solver_case(struct ctx *c, struct family *f, enum qc_solver_type type,
+                                  bool decays, int64_t n)
+{
+    struct qc_solver_cfg cfg;
+    struct qc_solver_step sst = { 0, 0, 0 };
+    int per = qc_solver_state_per_elem(type);
+    size_t nb = (size_t)n * sizeof(float), sb = nb * (size_t)per;
+    char what[96];
+    int64_t vdiff = 0, sdiff = 0;
+    double verr = 0.0, serr = 0.0;
+    enum qc_status st;
+
+    qc_solver_cfg_default(&cfg, type);
+    cfg.decay = type == QC_SOLVER_ADAM ? 1e-4 : 5e-4;
+    cfg.momentum = 0.9;
+    if (type == QC_SOLVER_SGD)
+        cfg.lr = 0.05;
+    snprintf(what, sizeof(what), "%s decays=%d n=%lld", qc_solver_type_name(type), decays,
+             (long long)n);
+    fill(c, c->yc, n, -1.0f, 1.0f);                 /* θ, CPU copy */
+    memset(c->sc, 0, sb);
+    if ((st = up(c, c->dout, c->yc, nb)) || (st = c->be->ops->zero(c->be, c->dst, sb)))
+        return st;
+    for (int t = 0; t < 3; t++) {
+        struct qc_solver_update u;
+        fill(c, c->dy, n, -2.0f, 2.0f);              /* accumulated gradient */
+        qc_solver_prepare(&cfg, &sst, 0.5, &u);
+        qc_solver_apply(&u, c->yc, c->dy, c->sc, n, decays, 1);
+        if ((st = up(c, c->ddy, c->dy, nb)) ||
+            (st = qc_cuda_solver_apply(c->be, &u, c->dout, c->ddy, c->dst, n, decays)))
+            return st;
+        qc_solver_advance(&sst, 64);
+    }
+    if ((st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->sg, c->dst, sb)))
+        return st;
+    f->cases++;
+    compare(c->yg, c->yc, n, &vdiff, &verr);
+    compare(c->sg, c->sc, n * per, &sdiff, &serr);
+    f->val_diff += vdiff;
+    f->grad_diff += sdiff;
+    if (verr > f->val_err)
+        f->val_err = verr;
+    if (serr > f->grad_err)
+        f->grad_err = serr;
+    if (vdiff || sdiff)
+        fail(c, f, what, "%lld parameters, %lld state values differ", (long long)vdiff,
+             (long long)sdiff);
+    return QC_OK;
+}
+
+/* The α / s guard on the device against qc_sat_alpha_used. */
+static enum qc_status clamp_case(struct ctx *c, struct family *f)
+{
+    float v[6] = { -1.0f, 0.0f, 1e-4f, QC_SAT_ALPHA_MIN, 0.25f, 3.0f }, r[6];
+    enum qc_status st;
+    if ((st = up(c, c->dout, v, sizeof(v))) ||
+        (st = qc_cuda_clamp_min(c->be, c->dout, QC_SAT_ALPHA_MIN, 6)) ||
+        (st = down(c, r, c->dout, sizeof(r))))
+        return st;
+    f->cases++;
+    for (int i = 0; i < 6; i++)
+        if (r[i] != qc_sat_alpha_used(v[i]))
+            fail(c, f, "alpha guard", "clamp %g -> %g", v[i], r[i]);
+    return QC_OK;
+}
+
+/* ---- driver --------------------------------------------------------------------------- */
+
+static void report(const struct family *f)
+{
+    printf("%-11s %4d cases: values max rel err %.3g (%lld not bit-identical)", f->name,
+           f->cases, f->val_err, (long long)f->val_diff);
+    if (f->lvl_total)
+        printf(", levels %lld of %lld differ", (long long)f->lvl_diff,
+               (long long)f->lvl_total);
+    printf(", gradients/state max rel err %.3g (%lld not bit-identical), scalars max rel "
+           "err %.3g: %s\n", f->grad_err, (long long)f->grad_diff, f->scal_err,
+           f->failed ? "FAIL" : "ok");
+}
+
+static enum qc_status run_all(struct ctx *c, struct family *fam)
+{
+    static const int64_t sizes[] = { 1, 2, 7, 255, 256, 257, 1000, 4099, 65537, NMAX };
+    static const int wranges[] = { 1, 2, 15, 255 };
+    enum qc_status st;
+
+    for (size_t si = 0; si < QC_ARRAY_SIZE(sizes); si++) {
+        int64_t n = sizes[si];
+        if (n > NMAX)
+            continue;
+        for (int mode = 0; mode < QC_SAT_MODE_COUNT; mode++) {
+            for (size_t ri = 0; ri < QC_ARRAY_SIZE(wranges); ri++) {
+                for (int v = 0; v < 4; v++) {
+                    struct qc_sat_wcfg cfg = {
+                        .mode = (enum qc_sat_mode)mode, .range = wranges[ri],
+                        .apply_quant = (v & 1) != 0, .apply_scaling = (v & 2) != 0,
+                        .fanout = 3 * 3 * 16,
+                    };
+                    if ((st = sat_weight_case(c, &fam[0], &cfg, n, false)))
+                        return st;
+                    if (n <= 257 && (st = sat_weight_case(c, &fam[0], &cfg, n, true)))
+                        return st;
+                }
+            }
+        }
+        static const float alphas[] = { 1e-5f, 0.37f, 6.0f };
+        static const int aranges[] = { 1, 3, 15, 255 };
+        for (size_t ai = 0; ai < QC_ARRAY_SIZE(alphas); ai++)
+            for (size_t ri = 0; ri < QC_ARRAY_SIZE(aranges); ri++)
+                if ((st = sat_act_case(c, &fam[1], alphas[ai], aranges[ri], n)))
+                    return st;
+        static const float steps[] = { 1e-9f, 0.013f, 0.5f };
+        static const int lranges[] = { 1, 2, 15, 255 };
+        for (size_t ti = 0; ti < QC_ARRAY_SIZE(steps); ti++)
+            for (size_t ri = 0; ri < QC_ARRAY_SIZE(lranges); ri++)
+                for (int sg = 0; sg < 2; sg++)
+                    if ((st = lsq_case(c, &fam[2], steps[ti], lranges[ri], sg != 0, n)))
+                        return st;
+        for (int ty = 0; ty < 2; ty++)
+            for (int d = 0; d < 2; d++)
+                if ((st = solver_case(c, &fam[3], ty ? QC_SOLVER_ADAM : QC_SOLVER_SGD, d != 0,
+                                      n)))
+                    return st;
+    }
+    if ((st = determinism_case(c, &fam[4], NMAX)) || (st = clamp_case(c, &fam[4])))
+        return st;
+    return c->be->ops->sync(c->be);
+}
+
+static enum qc_status dalloc(struct ctx *c, size_t nbytes, void *out)
+{
+    return c->be->ops->alloc(c->be, nbytes, (void **)out);
+}
+
+int main(void)
+{
+    struct family fam[5] = {
+        { .name = "sat_weight" }, { .name = "sat_act" }, { .name = "lsq" },
+        { .name = "solver" }, { .name = "misc" },
+    };
+    struct ctx c;
+    size_t nb = (size_t)NMAX * sizeof(float);
+    enum qc_status st;
+    int rc = 99, failed = 0;
+
+    if (qc_cuda_device_count() <= 0) {
+        printf("no CUDA device: skipped\n");
+        return 77;
+    }
+    memset(&c, 0, sizeof(c));
+    qc_rng_seed(&c.rng, 20240611);
+    if (qc_backend_new("cuda", 1, &c.be) != QC_OK)
+        return 99;
+
+    c.x = qc_malloc(nb);
+    c.dy = qc_malloc(nb);
+    c.yc = qc_malloc(nb);
+    c.yg = qc_malloc(nb);
+    c.gc = qc_malloc(nb);
+    c.gg = qc_malloc(nb);
+    c.g0 = qc_malloc(nb);
+    c.sc = qc_malloc(2 * nb);
+    c.sg = qc_malloc(2 * nb);
+    c.kc = qc_malloc((size_t)NMAX * sizeof(int32_t));
+    c.kg = qc_malloc((size_t)NMAX * sizeof(int32_t));
+    if (!c.x || !c.dy || !c.yc || !c.yg || !c.gc || !c.gg || !c.g0 || !c.sc || !c.sg ||
+        !c.kc || !c.kg) {
+        qc_log_error("cuda_parity: out of host memory");
+        goto out;
+    }
+    if (dalloc(&c, nb, &c.dx) || dalloc(&c, nb, &c.ddy) || dalloc(&c, nb, &c.dout) ||
+        dalloc(&c, nb, &c.dgrad) || dalloc(&c, 2 * nb, &c.dst) ||
+        dalloc(&c, (size_t)NMAX * sizeof(int32_t), &c.dk) ||
+        dalloc(&c, 16 * sizeof(float), &c.dscal))
+        goto out;
+
+    st = run_all(&c, fam);
+    if (st != QC_OK) {
+        qc_log_error("cuda_parity: a CUDA call failed (status %d)", (int)st);
+        goto out;
+    }
+    for (size_t i = 0; i < QC_ARRAY_SIZE(fam); i++) {
+        report(&fam[i]);
+        failed += fam[i].failed;
+    }
+    printf("cuda_parity: %s\n", failed ? "FAIL" : "PASS");
+    rc = failed ? 1 : 0;
+
+out:
+    if (c.be) {
+        void *dev[] = { c.dx, c.ddy, c.dout, c.dgrad, c.dst, c.dk, c.dscal };
+        for (size_t i = 0; i < QC_ARRAY_SIZE(dev); i++)
+            if (dev[i])
+                c.be->ops->release(c.be, dev[i]);
+        qc_backend_free(c.be);
+    }
+    qc_free(c.x);
+    qc_free(c.dy);
+    qc_free(c.yc);
+    qc_free(c.yg);
+    qc_free(c.gc);
+    qc_free(c.gg);
+    qc_free(c.g0);
+    qc_free(c.sc);
+    qc_free(c.sg);
+    qc_free(c.kc);
+    qc_free(c.kg);
+    return rc;
+}
