@@ -14,6 +14,14 @@
  * or the output of a step with such an input; a step runs backward when one
  * of its outputs lies on a path to the logits.  Steps after the logits (a
  * final Softmax) run forward only.
+ *
+ * Zeroing: backwards accumulate into their input gradients.  Without
+ * quantizers, an activation's gradient is zeroed by qc_plan_backward right
+ * before the first step that accumulates into it (the consumer with the
+ * highest step index), where the zeroed lines are still in cache for that
+ * step; qc_plan_zero_act_grads zeroes only the rest (the logits' gradient,
+ * which the loss writes, and gradients no step writes).  With quantizers
+ * everything is zeroed up front.
  */
 #include <config.h>
 
@@ -501,10 +509,55 @@ const struct qc_param_slot *qc_plan_slot(const struct qc_plan *p, int i)
     return &p->slots[i];
 }
 
+/* Whether activation gradients are zeroed step by step (file comment). */
+static bool lazy_zero(const struct qc_plan *p)
+{
+    return p->n_quants == 0;
+}
+
+/* The highest step index whose backward accumulates into gradient t (the
+ * first to run), or -1 when none does. */
+static int first_writer(const struct qc_plan *p, const struct qc_tensor *t)
+{
+    for (int i = p->n_steps - 1; i >= 0; i--) {
+        const struct plan_step *s = &p->steps[i];
+        if (!s->backward)
+            continue;
+        for (int j = 0; j < p->g->nodes[s->node].n_in; j++)
+            if (s->din[j] == t)
+                return i;
+    }
+    return -1;
+}
+
+/* Whether gradient t is an activation's that step `step` zeroes before its
+ * backward: its first writer, not the logits' (written by the loss). */
+static bool zeroed_at(const struct qc_plan *p, const struct qc_tensor *t, int step)
+{
+    const float *d = t->data;
+    if (d < p->act_grads || d >= p->act_grads + p->n_act_grads)
+        return false;
+    if (t == &p->gvals[p->logits])
+        return false;
+    return first_writer(p, t) == step;
+}
+
 enum qc_status qc_plan_zero_act_grads(struct qc_plan *p)
 {
-    enum qc_status st = p->be->ops->zero(p->be, p->act_grads,
-                                         (size_t)p->n_act_grads * sizeof(float));
+    enum qc_status st = QC_OK;
+    if (lazy_zero(p)) {
+        for (int v = 0; v < p->g->n_values && st == QC_OK; v++) {
+            const struct qc_tensor *t = &p->gvals[v];
+            const float *d = t->data;
+            if (!d || d < p->act_grads || d >= p->act_grads + p->n_act_grads)
+                continue;
+            if (v != p->logits && first_writer(p, t) >= 0)
+                continue;
+            st = p->be->ops->zero(p->be, t->data, qc_tensor_nbytes(t));
+        }
+    } else {
+        st = p->be->ops->zero(p->be, p->act_grads, (size_t)p->n_act_grads * sizeof(float));
+    }
     if (st == QC_OK && p->n_quant_grads)
         st = p->be->ops->zero(p->be, p->quant_grads, (size_t)p->n_quant_grads * sizeof(float));
     return st;
@@ -532,6 +585,18 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
             qc_plan_quant_acts_backward(p, i);
         if (!s->backward)
             continue;
+        for (int j = 0; lazy_zero(p) && j < n->n_in; j++) {
+            bool again = false;
+            if (!s->din[j])
+                continue;
+            for (int k = 0; k < j; k++)
+                again = again || s->din[k] == s->din[j];
+            if (again || !zeroed_at(p, s->din[j], i))
+                continue;
+            st = p->be->ops->zero(p->be, s->din[j]->data, qc_tensor_nbytes(s->din[j]));
+            if (st != QC_OK)
+                return st;
+        }
         ctx.label = qc_plan_node_where(p->g, n, where, sizeof(where));
         st = s->k->backward(n, &ctx, (const struct qc_tensor *const *)s->in,
                             (const struct qc_tensor *const *)s->out,

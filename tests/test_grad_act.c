@@ -209,6 +209,28 @@ START_TEST(test_bn_grad)
 }
 END_TEST
 
+/* ---- Add without broadcasting ---- */
+
+/* Add's backward has its own one-pass loop for equal shapes: both
+ * gradients and either one alone, at 1 and 2 threads, over several
+ * chunks. */
+START_TEST(test_add_same_shape)
+{
+    struct qc_gc_input in[2] = { gin(4, 2, 8, 48, 48), gin(4, 2, 8, 48, 48) };
+    struct qc_gc_opts o = { .seed = 52 };
+    for (int threads = 1; threads <= 2; threads++) {
+        o.threads = threads;
+        in[0].grad = in[1].grad = true;
+        check("Add", NULL, 2, in, &o);
+        in[0].grad = false;                        /* b alone */
+        check("Add", NULL, 2, in, &o);
+        in[0].grad = true;
+        in[1].grad = false;                        /* a alone */
+        check("Add", NULL, 2, in, &o);
+    }
+}
+END_TEST
+
 /* ---- Dropout ---- */
 
 START_TEST(test_dropout_grad)
@@ -535,6 +557,7 @@ Suite *qc_suite_grad_act(void)
     tcase_add_test(tc, test_binary);
     tcase_add_test(tc, test_sum);
     tcase_add_test(tc, test_bn_grad);
+    tcase_add_test(tc, test_add_same_shape);
     tcase_add_test(tc, test_dropout_grad);
     tcase_add_test(tc, test_bn_train_torch);
     tcase_add_test(tc, test_bn_running_stats);

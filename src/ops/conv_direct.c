@@ -29,12 +29,18 @@
  *
  * The lanes are output channels (forward, dW) or input channels (dX), packed
  * in blocks of CB with zero lanes past the end.  Tile lists are padded to a
- * multiple of NR by repeating their last entry, marked -1 so that the padded
- * results are dropped.
+ * multiple of NR by repeating their last entry; the rows they produce land
+ * past the used part of the staging buffers and are never read.
  *
  * Kernels: a portable one (GNU vector extensions, 4 lanes) and, on x86, AVX2
  * and AVX-512 versions of the same source picked at run time with
  * __builtin_cpu_supports; the build itself stays at the baseline -march.
+ *
+ * Layouts: the kernels produce pixel-major tiles ([pixel][lane]); the
+ * forward and dX write a whole image's tiles into a staging buffer and move
+ * it to NCHW with one blocked transposition (4x4 SSE blocks on x86), and dW
+ * keeps its partial sums tap-major ([blk][k][lane], whole tile rows added as
+ * vectors) until the final reduction.
  *
  * Threads: images are split statically over the threads; each thread owns
  * its buffers and its dW/dB partials (added in thread order by the caller's
@@ -48,6 +54,10 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define DIRECT_SSE 1
 #endif
 
 #include "im2col.h"
@@ -155,9 +165,9 @@ struct direct_layout {
     int64_t hb, wb;                 /* padded x                                 */
     int64_t th, tw, hb2, wb2;       /* padded dY: top/left border, size         */
     /* shared part */
-    int64_t wf, pixf, pixd, pixw, tapf, tapd, wx, xtap, xpix, xdst, xcnt, shared;
+    int64_t wf, pixf, pixw, tapf, wx, xtap, xpix, xpos, xcnt, shared;
     /* per-thread slice, offsets inside it */
-    int64_t xp, dyt, dyp, dwp, dbp, out, slice;
+    int64_t xp, dyt, dyp, dwp, dbp, out, stg, slice;
 };
 
 static int64_t line(int64_t floats)
@@ -203,24 +213,23 @@ static void layout(const struct qc_conv_geom *g, int64_t c_out, struct direct_la
     lp = s->l + NR_MAX;
     s->wf = 0;                                             /* W^T [nbm][k][cbm]    */
     s->pixf = s->wf + line(s->nbm * s->k * s->cbm);        /* pixel offsets in xp  */
-    s->pixd = s->pixf + line(lp);                          /* their dst, -1 = pad  */
-    s->pixw = s->pixd + line(lp);                          /* DW_IMAGES xp images  */
+    s->pixw = s->pixf + line(lp);                          /* DW_IMAGES xp images  */
     s->tapf = s->pixw + line(DW_IMAGES * s->l);            /* tap offsets in xp    */
-    s->tapd = s->tapf + line(s->k + NR_MAX);
-    s->wx = s->tapd + line(s->k + NR_MAX);                 /* per phase [nbc][n][cbc] */
+    s->wx = s->tapf + line(s->k + NR_MAX);                 /* per phase [nbc][n][cbc] */
     s->xtap = s->wx + line(s->nbc * s->cout * s->kh * s->kw * s->cbc);
     s->xpix = s->xtap + line(s->cout * s->kh * s->kw);     /* taps of all phases   */
-    s->xdst = s->xpix + line(s->lin + phases * NR_MAX);    /* pixels of all phases */
-    s->xcnt = s->xdst + line(s->lin + phases * NR_MAX);
+    s->xpos = s->xpix + line(s->lin + phases * NR_MAX);    /* dX index -> position */
+    s->xcnt = s->xpos + line(s->lin);
     s->shared = s->xcnt + line(4 * phases);                /* per phase: 4 counts  */
 
     s->xp = 0;                                             /* DW_IMAGES images     */
     s->dyt = s->xp + DW_IMAGES * line(s->cin * s->hb * s->wb);
     s->dyp = s->dyt + line(s->nbm * DW_IMAGES * s->l * s->cbm);
-    s->dwp = s->dyp + line(s->cout * s->hb2 * s->wb2);
-    s->dbp = s->dwp + line(s->cout * s->k);
+    s->dwp = s->dyp + line(s->cout * s->hb2 * s->wb2);    /* [nbm][k][cbm]        */
+    s->dbp = s->dwp + line(s->nbm * s->k * s->cbm);
     s->out = s->dbp + line(s->cout);
-    s->slice = s->out + line(NR_MAX * CB_MAX);
+    s->stg = s->out + line(NR_MAX * CB_MAX);               /* [position][lane]     */
+    s->slice = s->stg + line((QC_MAX(s->l, s->lin + phases * NR_MAX) + NR_MAX) * CB_MAX);
 }
 
 bool qc_direct_supported(const struct qc_conv_geom *g, int64_t c_out)
@@ -252,25 +261,21 @@ size_t qc_direct_workspace(const struct qc_conv_geom *g, int64_t c_out, int64_t 
 
 /* Pixel and tap tables of the forward and dW products (offsets into xp),
  * the pixel list padded to a multiple of nr_pix and the tap list to one of
- * nr_tap, and the packed W^T. */
+ * nr_tap by repeating the last entry (the rows they give are not used),
+ * and the packed W^T. */
 static void build_forward(const struct direct_layout *s, const float *w, float *ws,
                           int nr_pix, int nr_tap)
 {
-    int32_t *pix = (int32_t *)(ws + s->pixf), *pixd = (int32_t *)(ws + s->pixd);
-    int32_t *pixw = (int32_t *)(ws + s->pixw);
-    int32_t *tap = (int32_t *)(ws + s->tapf), *tapd = (int32_t *)(ws + s->tapd);
+    int32_t *pix = (int32_t *)(ws + s->pixf), *pixw = (int32_t *)(ws + s->pixw);
+    int32_t *tap = (int32_t *)(ws + s->tapf);
     float *wf = ws + s->wf;
     int64_t n;
 
     for (int64_t oh = 0; oh < s->oh; oh++)
-        for (int64_t ow = 0; ow < s->ow; ow++) {
+        for (int64_t ow = 0; ow < s->ow; ow++)
             pix[oh * s->ow + ow] = (int32_t)(oh * s->sh * s->wb + ow * s->sw);
-            pixd[oh * s->ow + ow] = (int32_t)(oh * s->ow + ow);
-        }
-    for (n = s->l; n < round_up(s->l, nr_pix); n++) {
+    for (n = s->l; n < round_up(s->l, nr_pix); n++)
         pix[n] = pix[s->l - 1];
-        pixd[n] = -1;
-    }
     /* image b of a dW group sits at b * line(cin*hb*wb) in xp */
     for (int64_t b = 0; b < DW_IMAGES; b++)
         for (n = 0; n < s->l; n++)
@@ -280,12 +285,9 @@ static void build_forward(const struct direct_layout *s, const float *w, float *
             for (int64_t b = 0; b < s->kw; b++) {
                 int64_t k = (c * s->kh + a) * s->kw + b;
                 tap[k] = (int32_t)(c * s->hb * s->wb + a * s->dh * s->wb + b * s->dw);
-                tapd[k] = (int32_t)k;
             }
-    for (n = s->k; n < round_up(s->k, nr_tap); n++) {
+    for (n = s->k; n < round_up(s->k, nr_tap); n++)
         tap[n] = tap[s->k - 1];
-        tapd[n] = -1;
-    }
     /* wf[blk][k][i] = W[blk*cb + i, k], 0 past c_out */
     for (int64_t blk = 0; blk < s->nbm; blk++)
         for (int64_t k = 0; k < s->k; k++)
@@ -297,13 +299,14 @@ static void build_forward(const struct direct_layout *s, const float *w, float *
 
 /* Phase tables of dX (see the file comment).  Per phase ph (rh*sw + rw):
  * cnt[4*ph ..] = first tap, tap count n, first pixel, pixel count (padded
- * to nr); taps (m, a, b) are offsets into dyp, pixels offsets into dyp plus
- * their dX index (or -1); the phase's weights are wx + t0*nbc*cbc as
- * [nbc][n][cbc]: W[m, blk*cb + i, a, b], 0 past c_in. */
+ * to nr); taps (m, a, b) are offsets into dyp, pixels offsets into dyp,
+ * and pos[] gives each dX index its position in the pixel list; the
+ * phase's weights are wx + t0*nbc*cbc as [nbc][n][cbc]:
+ * W[m, blk*cb + i, a, b], 0 past c_in. */
 static void build_dx(const struct direct_layout *s, const float *w, float *ws, int nr)
 {
     int32_t *tap = (int32_t *)(ws + s->xtap), *pix = (int32_t *)(ws + s->xpix);
-    int32_t *dst = (int32_t *)(ws + s->xdst), *cnt = (int32_t *)(ws + s->xcnt);
+    int32_t *pos = (int32_t *)(ws + s->xpos), *cnt = (int32_t *)(ws + s->xcnt);
     int64_t nt = 0, np = 0, kvol = s->kh * s->kw;
 
     for (int64_t rh = 0; rh < s->sh; rh++)
@@ -341,15 +344,13 @@ static void build_dx(const struct direct_layout *s, const float *w, float *ws, i
                         continue;
                     pix[np] = (int32_t)(((y + s->ph) / s->sh + s->th) * s->wb2 +
                                         (x + s->pw) / s->sw + s->tw);
-                    dst[np] = (int32_t)(y * s->iw + x);
+                    pos[y * s->iw + x] = (int32_t)np;
                     np++;
                 }
             }
             if (np > p0)
-                for (; (np - p0) % nr != 0; np++) {
+                for (; (np - p0) % nr != 0; np++)
                     pix[np] = pix[np - 1];
-                    dst[np] = -1;
-                }
             cnt[4 * ph] = (int32_t)t0;
             cnt[4 * ph + 1] = (int32_t)(nt - t0);
             cnt[4 * ph + 2] = (int32_t)p0;
@@ -371,6 +372,80 @@ static void fill_padded(const float *src, int64_t ch, int64_t h, int64_t w, floa
             for (int64_t i = 0; i < w; i++)
                 d[i] = sr[i];
         }
+}
+
+/* dst[c*dld + r] = src[r*sld + c] for r < rows, c < cols. */
+static void transpose(const float *restrict src, int64_t sld, float *restrict dst, int64_t dld,
+                      int64_t rows, int64_t cols)
+{
+    int64_t r = 0;
+#ifdef DIRECT_SSE
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + r * sld;
+        int64_t c = 0;
+        for (; c + 4 <= cols; c += 4) {
+            __m128 a = _mm_loadu_ps(s0 + c), b = _mm_loadu_ps(s0 + sld + c);
+            __m128 e = _mm_loadu_ps(s0 + 2 * sld + c), f = _mm_loadu_ps(s0 + 3 * sld + c);
+            _MM_TRANSPOSE4_PS(a, b, e, f);
+            _mm_storeu_ps(dst + c * dld + r, a);
+            _mm_storeu_ps(dst + (c + 1) * dld + r, b);
+            _mm_storeu_ps(dst + (c + 2) * dld + r, e);
+            _mm_storeu_ps(dst + (c + 3) * dld + r, f);
+        }
+        for (; c < cols; c++)
+            for (int64_t i = 0; i < 4; i++)
+                dst[c * dld + r + i] = s0[i * sld + c];
+    }
+#endif
+    for (; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * dld + r] = src[r * sld + c];
+}
+
+/* dst[c*dld + r] += src[pos[r]*sld + c] for r < rows, c < cols. */
+static void transpose_add(const float *restrict src, const int32_t *restrict pos, int64_t sld,
+                          float *restrict dst, int64_t dld, int64_t rows, int64_t cols)
+{
+    int64_t r = 0;
+#ifdef DIRECT_SSE
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + pos[r] * sld, *s1 = src + pos[r + 1] * sld;
+        const float *s2 = src + pos[r + 2] * sld, *s3 = src + pos[r + 3] * sld;
+        int64_t c = 0;
+        for (; c + 4 <= cols; c += 4) {
+            __m128 a = _mm_loadu_ps(s0 + c), b = _mm_loadu_ps(s1 + c);
+            __m128 e = _mm_loadu_ps(s2 + c), f = _mm_loadu_ps(s3 + c);
+            float *d = dst + c * dld + r;
+            _MM_TRANSPOSE4_PS(a, b, e, f);
+            _mm_storeu_ps(d, _mm_add_ps(_mm_loadu_ps(d), a));
+            _mm_storeu_ps(d + dld, _mm_add_ps(_mm_loadu_ps(d + dld), b));
+            _mm_storeu_ps(d + 2 * dld, _mm_add_ps(_mm_loadu_ps(d + 2 * dld), e));
+            _mm_storeu_ps(d + 3 * dld, _mm_add_ps(_mm_loadu_ps(d + 3 * dld), f));
+        }
+        for (; c < cols; c++) {
+            dst[c * dld + r] += s0[c];
+            dst[c * dld + r + 1] += s1[c];
+            dst[c * dld + r + 2] += s2[c];
+            dst[c * dld + r + 3] += s3[c];
+        }
+    }
+#endif
+    for (; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * dld + r] += src[pos[r] * sld + c];
+}
+
+/* Asks for the n floats at p to be brought towards the cache (L2), for
+ * reading or, with write set, for writing: issued one image ahead, so the
+ * next image's planes arrive while this one's tile products run. */
+static void prefetch_floats(const float *p, int64_t n, bool write)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        if (write)
+            __builtin_prefetch(p + i, 1, 2);
+        else
+            __builtin_prefetch(p + i, 0, 2);
+    }
 }
 
 static float *slice_of(const struct direct_layout *s, void *ws, int tid)
@@ -400,29 +475,26 @@ void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batc
 #endif
         const float *sh = ws;
         float *sl = slice_of(&s, ws, tid);
-        float *xp = sl + s.xp, *out = sl + s.out;
-        const int32_t *pix = (const int32_t *)(sh + s.pixf), *pixd = (const int32_t *)(sh + s.pixd);
+        float *xp = sl + s.xp, *stg = sl + s.stg;
+        const int32_t *pix = (const int32_t *)(sh + s.pixf);
         const int32_t *tap = (const int32_t *)(sh + s.tapf);
         int64_t lo = batch * tid / tn, hi = batch * (tid + 1) / tn;
 
         memset(xp, 0, (size_t)(s.cin * s.hb * s.wb) * sizeof(float));
         for (int64_t img = lo; img < hi; img++) {
             float *yi = y + img * s.cout * s.l;
+            if (img + 1 < hi) {
+                prefetch_floats(x + (img + 1) * s.cin * s.lin, s.cin * s.lin, false);
+                prefetch_floats(yi + s.cout * s.l, s.cout * s.l, true);
+            }
             fill_padded(x + img * s.cin * s.lin, s.cin, s.ih, s.iw, xp, s.hb, s.wb, s.ph, s.pw);
             for (int64_t blk = 0; blk < s.nbm; blk++) {
                 int64_t mn = QC_MIN(s.cbm, s.cout - blk * s.cbm);
                 const float *wb = sh + s.wf + blk * s.k * s.cbm;
-                float *yb = yi + blk * s.cbm * s.l;
-                for (int64_t p0 = 0; p0 < s.l; p0 += nr) {
-                    fn(xp, pix + p0, tap, wb, s.k, out);
-                    for (int j = 0; j < nr; j++) {
-                        int32_t p = pixd[p0 + j];
-                        if (p < 0)
-                            break;
-                        for (int64_t i = 0; i < mn; i++)
-                            yb[i * s.l + p] = out[j * s.cbm + i];
-                    }
-                }
+                /* tiles in pixel order into stg [p][cbm], then y[i, p] */
+                for (int64_t p0 = 0; p0 < s.l; p0 += nr)
+                    fn(xp, pix + p0, tap, wb, s.k, stg + p0 * s.cbm);
+                transpose(stg, s.cbm, yi + blk * s.cbm * s.l, s.l, s.l, mn);
             }
         }
     }
@@ -452,72 +524,61 @@ static void stage_dy(const struct direct_layout *s, float *dyt, const float *dyi
 {
     for (int64_t blk = 0; blk < s->nbm; blk++) {
         float *tb = dyt + (blk * DW_IMAGES + b) * s->l * s->cbm;
-        for (int64_t i = 0; i < s->cbm; i++) {
-            int64_t m = blk * s->cbm + i;
-            if (m < s->cout)
-                for (int64_t p = 0; p < s->l; p++)
-                    tb[p * s->cbm + i] = dyi[m * s->l + p];
-            else
-                for (int64_t p = 0; p < s->l; p++)
-                    tb[p * s->cbm + i] = 0.0f;
-        }
+        int64_t mn = QC_MIN(s->cbm, s->cout - blk * s->cbm);
+        transpose(dyi + blk * s->cbm * s->l, s->l, tb, s->cbm, mn, s->l);
+        for (int64_t i = mn; i < s->cbm; i++)
+            for (int64_t p = 0; p < s->l; p++)
+                tb[p * s->cbm + i] = 0.0f;
     }
 }
 
-/* dW partial of a group of nb staged images (xp, dyt):
- * dwp[m, k] += sum_b sum_p dY_b[m, p] * xp_b[pix(p) + tap(k)]. */
+/* dW partial of a group of nb staged images (xp, dyt), tap-major:
+ * dwp[blk][k][i] += sum_b sum_p dY_b[blk*cb + i, p] * xp_b[pix(p) + tap(k)]. */
 static void group_dw(const struct direct_layout *s, const float *sh, float *sl, int64_t nb,
                      tile_fn fn, int nr)
 {
     float *dyt = sl + s->dyt, *out = sl + s->out, *dwp = sl + s->dwp;
     const int32_t *pixw = (const int32_t *)(sh + s->pixw);
-    const int32_t *tap = (const int32_t *)(sh + s->tapf), *tapd = (const int32_t *)(sh + s->tapd);
+    const int32_t *tap = (const int32_t *)(sh + s->tapf);
 
     for (int64_t blk = 0; blk < s->nbm; blk++) {
-        int64_t mn = QC_MIN(s->cbm, s->cout - blk * s->cbm);
         for (int64_t k0 = 0; k0 < s->k; k0 += nr) {
+            /* rows k0 .. k0+nr of the tile are taps; padded ones dropped */
+            int64_t n = QC_MIN((int64_t)nr, s->k - k0) * s->cbm;
+            float *restrict d = dwp + (blk * s->k + k0) * s->cbm;
+            const float *restrict o = out;
             fn(sl + s->xp, tap + k0, pixw, dyt + blk * DW_IMAGES * s->l * s->cbm, nb * s->l,
                out);
-            for (int j = 0; j < nr; j++) {
-                int32_t k = tapd[k0 + j];
-                if (k < 0)
-                    break;
-                for (int64_t i = 0; i < mn; i++)
-                    dwp[(blk * s->cbm + i) * s->k + k] += out[j * s->cbm + i];
-            }
+            for (int64_t e = 0; e < n; e++)
+                d[e] += o[e];
         }
     }
 }
 
-/* One image's dX: per phase and input-channel block, tile products over
- * the zero-bordered dY in dyp, added into dxi. */
+/* One image's dX: per input-channel block, the tile products of every
+ * phase over the zero-bordered dY in dyp go to stg [position][cbc] (zero
+ * for a phase no tap reaches), then are added into dxi through pos. */
 static void image_dx(const struct direct_layout *s, const float *sh, float *sl, float *dxi,
                      tile_fn fn, int nr)
 {
     const int32_t *tap = (const int32_t *)(sh + s->xtap), *pix = (const int32_t *)(sh + s->xpix);
-    const int32_t *dst = (const int32_t *)(sh + s->xdst), *cnt = (const int32_t *)(sh + s->xcnt);
-    float *out = sl + s->out;
+    const int32_t *pos = (const int32_t *)(sh + s->xpos), *cnt = (const int32_t *)(sh + s->xcnt);
+    float *stg = sl + s->stg;
 
-    for (int64_t ph = 0; ph < s->sh * s->sw; ph++) {
-        int64_t t0 = cnt[4 * ph], n = cnt[4 * ph + 1], p0 = cnt[4 * ph + 2];
-        int64_t np = cnt[4 * ph + 3];
-        if (n == 0)
-            continue;
-        for (int64_t blk = 0; blk < s->nbc; blk++) {
-            int64_t cn = QC_MIN(s->cbc, s->cin - blk * s->cbc);
+    for (int64_t blk = 0; blk < s->nbc; blk++) {
+        int64_t cn = QC_MIN(s->cbc, s->cin - blk * s->cbc);
+        for (int64_t ph = 0; ph < s->sh * s->sw; ph++) {
+            int64_t t0 = cnt[4 * ph], n = cnt[4 * ph + 1], p0 = cnt[4 * ph + 2];
+            int64_t np = cnt[4 * ph + 3];
             const float *wb = sh + s->wx + (t0 * s->nbc + blk * n) * s->cbc;
-            float *db = dxi + blk * s->cbc * s->lin;
-            for (int64_t q = p0; q < p0 + np; q += nr) {
-                fn(sl + s->dyp, pix + q, tap + t0, wb, n, out);
-                for (int j = 0; j < nr; j++) {
-                    int32_t d = dst[q + j];
-                    if (d < 0)
-                        break;
-                    for (int64_t i = 0; i < cn; i++)
-                        db[i * s->lin + d] += out[j * s->cbc + i];
-                }
+            if (n == 0) {
+                memset(stg + p0 * s->cbc, 0, (size_t)(np * s->cbc) * sizeof(float));
+                continue;
             }
+            for (int64_t q = p0; q < p0 + np; q += nr)
+                fn(sl + s->dyp, pix + q, tap + t0, wb, n, stg + q * s->cbc);
         }
+        transpose_add(stg, pos, s->cbc, dxi + blk * s->cbc * s->lin, s->lin, s->lin, cn);
     }
 }
 
@@ -551,10 +612,21 @@ void qc_direct_backward(const struct qc_conv_geom *g, int64_t c_out, int64_t bat
         float *sl = slice_of(&s, ws, tid);
         int64_t lo = batch * tid / tn, hi = batch * (tid + 1) / tn;
 
-        memset(sl, 0, (size_t)s.slice * sizeof(float));
+        /* zero borders of xp and dyp and the partials; dyt and stg are
+         * written before they are read */
+        if (dw)
+            memset(sl + s.xp, 0, (size_t)(s.dyt - s.xp) * sizeof(float));
+        memset(sl + s.dyp, 0, (size_t)(s.out - s.dyp) * sizeof(float));
         for (int64_t img = lo; img < hi; img++) {
             const float *dyi = dy + img * s.cout * s.l;
             int64_t b = (img - lo) % DW_IMAGES;
+            if (img + 1 < hi) {
+                prefetch_floats(dyi + s.cout * s.l, s.cout * s.l, false);
+                if (dw)
+                    prefetch_floats(x + (img + 1) * s.cin * s.lin, s.cin * s.lin, false);
+                if (dx)
+                    prefetch_floats(dx + (img + 1) * s.cin * s.lin, s.cin * s.lin, true);
+            }
             if (db)
                 image_db(&s, sl + s.dbp, dyi);
             if (dw) {
@@ -574,8 +646,11 @@ void qc_direct_backward(const struct qc_conv_geom *g, int64_t c_out, int64_t bat
     for (int t = 0; t < nt; t++) {
         const float *sl = slice_of(&s, ws, t);
         if (dw)
-            for (int64_t i = 0; i < s.cout * s.k; i++)
-                dw[i] += sl[s.dwp + i];
+            for (int64_t m = 0; m < s.cout; m++) {
+                const float *src = sl + s.dwp + (m / s.cbm * s.k) * s.cbm + m % s.cbm;
+                for (int64_t k = 0; k < s.k; k++)
+                    dw[m * s.k + k] += src[k * s.cbm];
+            }
         if (db)
             for (int64_t m = 0; m < s.cout; m++)
                 db[m] += sl[s.dbp + m];

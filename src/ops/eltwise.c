@@ -501,6 +501,31 @@ static enum qc_status binary_backward(enum grad_term ta, enum grad_term tb,
     return QC_OK;
 }
 
+/* da[i] += dy[i], db[i] += dy[i] in one pass over dy (either may be NULL),
+ * over fixed chunks: the result does not depend on the thread count. */
+static void add_backward_same(const float *restrict dy, float *restrict da, float *restrict db,
+                              int64_t n, int threads)
+{
+    int64_t nchunks = (n + ELT_CHUNK - 1) / ELT_CHUNK;
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (nchunks > 1 && n >= QC_PAR_MIN_STREAM)
+    for (int64_t c = 0; c < nchunks; c++) {
+        int64_t lo = c * ELT_CHUNK, hi = QC_MIN(n, lo + ELT_CHUNK);
+        if (da && db)
+            for (int64_t i = lo; i < hi; i++) {
+                float g = dy[i];
+                da[i] += g;
+                db[i] += g;
+            }
+        else if (da)
+            for (int64_t i = lo; i < hi; i++)
+                da[i] += dy[i];
+        else
+            for (int64_t i = lo; i < hi; i++)
+                db[i] += dy[i];
+    }
+}
+
 /* da += reduce_a(dy); db += reduce_b(dy) */
 static enum qc_status add_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                        const struct qc_tensor *const *in,
@@ -509,6 +534,16 @@ static enum qc_status add_backward_cpu(const struct qc_node *n, const struct qc_
                                        struct qc_tensor *const *din)
 {
     (void)n;
+    /* same shapes, distinct gradient buffers (Add(x, x) takes the general path) */
+    if (dout[0] && (din[0] || din[1]) && out[0]->dtype == QC_DTYPE_F32 &&
+        !(din[0] && din[1] && din[0]->data == din[1]->data) &&
+        qc_shape_equal(&in[0]->shape, &out[0]->shape) &&
+        qc_shape_equal(&in[1]->shape, &out[0]->shape)) {
+        add_backward_same(qc_tensor_f32(dout[0]), din[0] ? qc_tensor_f32(din[0]) : NULL,
+                          din[1] ? qc_tensor_f32(din[1]) : NULL, qc_tensor_nelem(out[0]),
+                          nthreads(ctx));
+        return QC_OK;
+    }
     return binary_backward(TERM_DY, TERM_DY, ctx, in, out, dout, din);
 }
 
