@@ -34,7 +34,6 @@
 #include "../plan.h"
 
 #define MAX_TERMS   8
-#define DT_INT4     ((enum qc_dtype)22)   /* ONNX TensorProto.INT4 */
 #define TWO31       2147483648.0
 #define TWO62       4611686018427387904.0
 
@@ -788,7 +787,7 @@ static enum qc_status store_weight(struct ix *x, const char *base, const struct 
                      "QuantMode=Symmetric or a Range <= 255", x->g->path, base, (int)lo, (int)hi);
         return QC_ERR_UNSUPPORTED;
     }
-    store = x->o->int4 && lo >= -8 && hi <= 7 ? DT_INT4 : QC_DTYPE_I8;
+    store = x->o->int4 && lo >= -8 && hi <= 7 ? QC_DTYPE_I4 : QC_DTYPE_I8;
     if (transpose) {
         s.ndim = 2;
         s.dims[0] = cols;
@@ -801,12 +800,12 @@ static enum qc_status store_weight(struct ix *x, const char *base, const struct 
         int64_t at = transpose ? (i % cols) * rows + i / cols : i;
         ((int8_t *)t->data)[at] = (int8_t)j;
     }
-    qc_graph_unique_name(x->g, base, store == DT_INT4 ? "_weight_int4" : "_weight_int8", name,
+    qc_graph_unique_name(x->g, base, store == QC_DTYPE_I4 ? "_weight_int4" : "_weight_int8", name,
                          sizeof(name));
     if ((st = qc_graph_add_initializer(x->g, name, t, &v)) != QC_OK)
         return st;
-    x->stats->weight_bytes += store == DT_INT4 ? (cnt + 1) / 2 : cnt;
-    if (store == DT_INT4) {
+    x->stats->weight_bytes += store == QC_DTYPE_I4 ? (cnt + 1) / 2 : cnt;
+    if (store == QC_DTYPE_I4) {
         x->int4_used = true;
         x->stats->n_int4++;
         if ((st = cast(x, base, v, compute_dt, -1, &v)) != QC_OK)
@@ -847,18 +846,18 @@ static enum qc_status store_levels(struct ix *x, const char *base, const struct 
                      "QuantMode=Symmetric", x->g->path, base);
         return QC_ERR_UNSUPPORTED;
     }
-    if ((st = qc_tensor_new(kmax <= 7 && x->o->int4 ? DT_INT4 : QC_DTYPE_I8, &s, &t)) != QC_OK)
+    if ((st = qc_tensor_new(kmax <= 7 && x->o->int4 ? QC_DTYPE_I4 : QC_DTYPE_I8, &s, &t)) != QC_OK)
         return st;
     for (int64_t i = 0; i < rows * cols; i++) {
         int64_t at = transpose ? (i % cols) * rows + i / cols : i;
         ((int8_t *)t->data)[at] = (int8_t)w->k[i];
     }
-    x->stats->weight_bytes += t->dtype == DT_INT4 ? (rows * cols + 1) / 2 : rows * cols;
-    if (t->dtype == DT_INT4) {
+    x->stats->weight_bytes += t->dtype == QC_DTYPE_I4 ? (rows * cols + 1) / 2 : rows * cols;
+    if (t->dtype == QC_DTYPE_I4) {
         x->int4_used = true;
         x->stats->n_int4++;
     }
-    qc_graph_unique_name(x->g, base, t->dtype == DT_INT4 ? "_weight_int4" : "_weight_int8", name,
+    qc_graph_unique_name(x->g, base, t->dtype == QC_DTYPE_I4 ? "_weight_int4" : "_weight_int8", name,
                          sizeof(name));
     if ((st = qc_graph_add_initializer(x->g, name, t, &v)) != QC_OK)
         return st;
