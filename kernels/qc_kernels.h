@@ -75,6 +75,18 @@ int qc_k_lsq_forward(const float *step, int qn, int qp, const float *x, float *y
 int qc_k_lsq_backward(const float *step, int qn, int qp, double g, const float *x,
                       const float *dy, float *dx, int64_t n, float *dstep, void *work);
 
+/* *step = qc_lsq_init_step(x, n, qp): 2·mean|x|/sqrt(Qp), guarded (one device float). */
+int qc_k_lsq_init_step(const float *x, int64_t n, int qp, float *step, void *work);
+
+/* ---- loss (kernels/loss.cu; qc_loss_softmax_xent of src/train/loss.c) --------------------- */
+
+/* For logits z[b][c] and labels y[b] (device): dz = scale·(softmax(z_i) − onehot(y_i))
+ * (written), rowbuf[2b] (device scratch, doubles) the per-row loss and hit, then
+ * stats[0] = Σ loss, stats[1] = hits, stats[2] = labels outside [0, c) (their rows: dz 0,
+ * no loss), summed in row order as on the CPU. */
+int qc_k_softmax_xent(const float *z, const int32_t *y, int64_t b, int64_t c, float scale,
+                      float *dz, double *rowbuf, double *stats);
+
 /* ---- optimizers (kernels/optim.cu; qc_solver_apply of src/train/solver.c) ---------------- */
 
 /* v ← μ·v − lr·(scale·grad + decay·θ);  θ ← θ + v */

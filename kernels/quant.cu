@@ -463,3 +463,39 @@ extern "C" int qc_k_lsq_backward(const float *step, int qn, int qp, double g, co
     parts_reduce<<<1, 1>>>(part, g, dstep);
     return (int)cudaGetLastError();
 }
+
+/* ---- LSQ step initialisation (qc_lsq_init_step) ----------------------------------------- */
+
+/* part[b] = Σ |x_i| over part b, in double */
+static __global__ void abs_sum_parts(const float *x, int64_t n, double *part)
+{
+    __shared__ double sh[NT];
+    int64_t lo = part_lo(n, blockIdx.x), hi = part_lo(n, blockIdx.x + 1);
+    double acc = 0.0;
+    for (int64_t i = lo + threadIdx.x; i < hi; i += NT)
+        acc = __dadd_rn(acc, (double)fabsf(x[i]));
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0)
+        part[blockIdx.x] = acc;
+}
+
+/* s = max(2·mean|x|/sqrt(Qp), QC_LSQ_STEP_MIN), the parts added in order by one thread */
+static __global__ void lsq_init_finish(const double *part, int64_t n, double root_qp, float *step)
+{
+    double sum = 0.0;
+    for (int c = 0; c < QC_K_NPART; c++)
+        sum = __dadd_rn(sum, part[c]);
+    double mean = n > 0 ? __ddiv_rn(sum, (double)n) : 0.0;
+    *step = step_used((float)__ddiv_rn(__dmul_rn(2.0, mean), root_qp));
+}
+
+extern "C" int qc_k_lsq_init_step(const float *x, int64_t n, int qp, float *step, void *work)
+{
+    double *part = (double *)work;
+    int e;
+    abs_sum_parts<<<QC_K_NPART, NT>>>(x, n > 0 ? n : 0, part);
+    if ((e = (int)cudaGetLastError()))
+        return e;
+    lsq_init_finish<<<1, 1>>>(part, n, sqrt(qp > 0 ? (double)qp : 1.0), step);
+    return (int)cudaGetLastError();
+}

@@ -47,6 +47,7 @@ enum {
     OPT_NO_INT4,
     OPT_INPUT_SCALE,
     OPT_PLOTS,
+    OPT_TF32,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -80,6 +81,8 @@ static const struct cli_option cli_options[] = {
     { "dump-weights", OPT_DUMP_WEIGHTS, "DIR", "write each quantized layer's integer weights "
                                       "(text, one level per line) into DIR" },
     { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
+    { "tf32",    OPT_TF32,    NULL,   "cuda: let cuBLAS use TF32 tensor cores (10-bit mantissa "
+                                      "products; default: full float32)" },
     { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
                                       "(default: all online CPUs)" },
     { "batch",   OPT_BATCH,   "N",    "batch size (default: the recipe's BatchSize, else 32)" },
@@ -205,6 +208,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case 'h': cli->command = QC_CMD_HELP; return QC_OK;
         case 'V': cli->command = QC_CMD_VERSION; return QC_OK;
         case OPT_DEVICE: cli->device = optarg; break;
+        case OPT_TF32: cli->tf32 = true; break;
         case OPT_LENIENT: cli->lenient = true; break;
         case OPT_QUIET: cli->quiet = true; break;
         case OPT_PROFILE: cli->profile = true; break;

@@ -31,6 +31,7 @@ struct qc_cli {
     const char     *recipe;       /* -r                                       */
     const char     *output;       /* -o                                       */
     const char     *device;       /* --device, default "cpu"                  */
+    bool            tf32;         /* --tf32: TF32 tensor cores for products   */
     int             threads;      /* --threads, 0 = all online CPUs           */
     int64_t         batch;        /* --batch, 0 = recipe's BatchSize          */
     int64_t         limit;        /* --limit: first N test images, 0 = all    */

@@ -105,6 +105,8 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
     if (st != QC_OK)
         goto out;
     st = qc_backend_new(cli->device, cli->threads, &be);
+    if (st == QC_OK && cli->tf32)
+        st = qc_backend_allow_tf32(be);
     if (st != QC_OK)
         goto out;
     o = (struct qc_train_opts){
@@ -125,6 +127,9 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
         goto out;
     /* --quiet drops the per-epoch lines and progress, not the results */
     print_summary(&rep, epochs);
+    if (!be->ops->host_memory)
+        printf("device memory peak: %.1f MiB (%s:%d)\n", (double)be->mem_peak / 1048576.0,
+               be->ops->name, be->device);
     printf("wrote %s\n", cli->output);
 out:
     qc_backend_free(be);

@@ -45,6 +45,8 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
     if (st != QC_OK)
         goto out;
     st = qc_backend_new(cli->device, cli->threads, &be);
+    if (st == QC_OK && cli->tf32)
+        st = qc_backend_allow_tf32(be);
     if (st != QC_OK)
         goto out;
     batch = cli->batch ? cli->batch : qc_data_cfg_batch(cfg);

@@ -202,10 +202,17 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
             return QC_ERR_UNSUPPORTED;
         }
         if (t >= anon && t < anon + *n_anon) {
-            t->data = qc_calloc(1, nbytes ? nbytes : 1);
-            if (!t->data)
-                return QC_ERR_NOMEM;
-            t->owns = true;
+            if (fold || p->be->ops->host_memory) {
+                t->data = qc_calloc(1, nbytes ? nbytes : 1);
+                if (!t->data)
+                    return QC_ERR_NOMEM;
+                t->owns = true;
+            } else {
+                st = p->be->ops->alloc(p->be, nbytes, &t->data);
+                if (st != QC_OK)
+                    return st;
+                p->anon_dev[t - anon] = true;
+            }
         } else {
             st = alloc_value(p, n->out[j], fold);
             if (st != QC_OK)
@@ -229,14 +236,93 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
         if (p->training && d->saved)
             s->saved_size = d->saved(n, (const struct qc_tensor *const *)in,
                                      (const struct qc_tensor *const *)out);
-        if (d->workspace && s->k) {
-            size_t ws = d->workspace(n, (const struct qc_tensor *const *)in,
-                                     (const struct qc_tensor *const *)out, p->be->threads);
+        if (s->k && (s->k->workspace || d->workspace)) {
+            qc_workspace_fn wf = s->k->workspace ? s->k->workspace : d->workspace;
+            size_t ws = wf(n, (const struct qc_tensor *const *)in,
+                           (const struct qc_tensor *const *)out, p->be->threads);
             if (ws > p->ws_size)
                 p->ws_size = ws;
         }
     }
     return QC_OK;
+}
+
+/* Device backends: the float constants a step reads (initializers of an
+ * inference plan, folded values) get one device copy each, and the steps read
+ * that; integer constants (shapes, axes, pads) stay on the host, where the
+ * kernels read them. */
+static enum qc_status upload_constants(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    if (p->be->ops->host_memory)
+        return QC_OK;
+    p->dconst = qc_calloc((size_t)p->n_values + 1, sizeof(*p->dconst));
+    if (!p->dconst)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < p->n_steps; i++) {
+        struct plan_step *s = &p->steps[i];
+        const struct qc_node *n = &g->nodes[s->node];
+        for (int j = 0; j < n->n_in; j++) {
+            int v = n->in[j];
+            struct qc_tensor *d;
+            const struct qc_tensor *h;
+            bool host;
+            enum qc_status st;
+            if (v < 0 || !p->is_const[v] || p->vals[v].dtype != QC_DTYPE_F32)
+                continue;
+            h = &p->vals[v];
+            host = p->on_host[v] || (g->values[v].init && h->data == g->values[v].init->data);
+            if (!host)
+                continue;   /* a parameter in the training state: already on the device */
+            d = &p->dconst[v];
+            if (!d->data) {
+                *d = *h;
+                d->owns = false;
+                d->data = NULL;
+                st = p->be->ops->alloc(p->be, qc_tensor_nbytes(h), &d->data);
+                if (st == QC_OK)
+                    st = p->be->ops->upload(p->be, d->data, h->data, qc_tensor_nbytes(h));
+                if (st != QC_OK)
+                    return st;
+            }
+            s->in[j] = d;
+        }
+    }
+    return QC_OK;
+}
+
+bool qc_plan_backend_can_run(const struct qc_graph *g, const struct qc_backend *be)
+{
+    /* the folding rule of plan_node, on constness alone: a node folds when its
+     * op always does, or when all its inputs are constants and none a float
+     * initializer (a parameter); folded nodes run on the CPU at plan time */
+    bool *cst = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
+    bool ok = true;
+    if (!cst)
+        return false;
+    for (int v = 0; v < g->n_values; v++)
+        cst[v] = g->values[v].init != NULL;
+    for (int i = 0; i < g->n_nodes && ok; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        const struct qc_op_def *d = qc_op_get((enum qc_op_kind)n->kind);
+        bool all_const = n->n_in > 0, has_param = false;
+        for (int j = 0; j < n->n_in; j++) {
+            if (n->in[j] < 0)
+                continue;
+            all_const = all_const && cst[n->in[j]];
+            has_param = has_param || value_is_param(&g->values[n->in[j]]);
+        }
+        if (d->fold == QC_FOLD_ALWAYS ||
+            (d->fold == QC_FOLD_CONST_INPUTS && all_const && !has_param)) {
+            for (int j = 0; j < n->n_out; j++)
+                if (n->out[j] >= 0)
+                    cst[n->out[j]] = true;
+            continue;
+        }
+        ok = be->ops->kernel((enum qc_op_kind)n->kind) != NULL;
+    }
+    qc_free(cst);
+    return ok;
 }
 
 /* All nodes the backend cannot run, in one message. */
@@ -302,10 +388,11 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
     p->is_const = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     p->on_host = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     p->anon = qc_calloc(n_slots + 1, sizeof(*p->anon));
+    p->anon_dev = qc_calloc(n_slots + 1, sizeof(bool));
     p->ptrs = qc_calloc(n_ptrs + 1, sizeof(*p->ptrs));
     p->steps = qc_calloc((size_t)g->n_nodes + 1, sizeof(*p->steps));
-    if (!p->vals || !p->owned || !p->is_const || !p->on_host || !p->anon || !p->ptrs ||
-        !p->steps)
+    if (!p->vals || !p->owned || !p->is_const || !p->on_host || !p->anon || !p->anon_dev ||
+        !p->ptrs || !p->steps)
         goto out;
 
     st = choose_batch(g, batch, &p->batch);
@@ -347,6 +434,8 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
         }
     }
     st = check_kernels(p);
+    if (st == QC_OK)
+        st = upload_constants(p);
     if (st != QC_OK)
         goto out;
     if (p->ws_size) {
@@ -382,8 +471,18 @@ void qc_plan_free(struct qc_plan *p)
         }
     }
     if (p->anon)
-        for (int i = 0; i < p->n_anon; i++)
-            qc_free(p->anon[i].data);
+        for (int i = 0; i < p->n_anon; i++) {
+            if (p->anon_dev && p->anon_dev[i])
+                p->be->ops->release(p->be, p->anon[i].data);
+            else
+                qc_free(p->anon[i].data);
+        }
+    if (p->dconst)
+        for (int v = 0; v < p->n_values; v++)
+            if (p->dconst[v].data)
+                p->be->ops->release(p->be, p->dconst[v].data);
+    qc_free(p->dconst);
+    qc_free(p->anon_dev);
     if (p->workspace)
         p->be->ops->release(p->be, p->workspace);
     qc_free(p->vals);

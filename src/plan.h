@@ -31,6 +31,9 @@ struct qc_plan;
 enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
                            struct qc_plan **out);
 void qc_plan_free(struct qc_plan *p);
+/* Whether `be` has kernels for every node of g that is not always folded (a
+ * device backend lacks the QDQ and integer ops of exported graphs). */
+bool qc_plan_backend_can_run(const struct qc_graph *g, const struct qc_backend *be);
 
 /* Batch size the plan was built for. */
 int64_t qc_plan_batch(const struct qc_plan *p);
@@ -94,16 +97,21 @@ struct qc_plan_quant_info {
     const struct qc_quant_spec *spec;
     float                       param;     /* α (SAT activations) or s (LSQ); 0 for SAT W */
     float                       sat_m, sat_s, sat_scale;   /* SAT weights: last forward */
-    const float                *q;         /* weights: the fake-quantized weight (host) */
+    const float                *q;         /* weights: the fake-quantized weight, in
+                                              backend memory (download it on a device) */
 };
 int qc_plan_n_quants(const struct qc_plan *p);
-void qc_plan_quant_info(const struct qc_plan *p, int i, struct qc_plan_quant_info *info);
+/* The spec of quantizer i (no copy from the backend). */
+const struct qc_quant_spec *qc_plan_quant_spec(const struct qc_plan *p, int i);
+/* Reads the scalars from backend memory (a download on a device backend). */
+enum qc_status qc_plan_quant_info(const struct qc_plan *p, int i,
+                                  struct qc_plan_quant_info *info);
 /* Marks every data-initialized quantizer parameter as set (after restoring
  * a checkpoint: the first forward must not re-initialize it). */
 void qc_plan_quant_init_done(struct qc_plan *p);
 /* Keeps quantizer parameters in range after a solver update (α >= 1e-3,
  * s >= 1e-8). */
-void qc_plan_clamp_quant_params(struct qc_plan *p);
+enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p);
 
 /* The logits value ([batch, classes]) and its gradient tensor. */
 int qc_plan_logits(const struct qc_plan *p);

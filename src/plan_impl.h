@@ -21,7 +21,8 @@ struct plan_quant {
     int                   pslot;     /* α / s slot, -1 for SAT weights           */
     float                *q;         /* weights: Q(W), what the op reads          */
     struct qc_tensor      dq;        /* weights: gradient of Q                   */
-    struct qc_sat_wstate  sat_st;    /* SAT weights: m, S, scale of the forward  */
+    struct qc_sat_wstate *sat_st;    /* SAT weights: m, S, scale of the forward
+                                        (backend memory)                          */
     struct qc_tensor      pre, gpre; /* activations: the unquantized output      */
     int                   step;      /* activations: producing step              */
     int                   qn, qp;    /* LSQ levels                               */
@@ -53,7 +54,10 @@ struct qc_plan {
     bool                  *is_const;  /* n_values                             */
     bool                  *on_host;   /* buffer allocated with qc_malloc      */
     struct qc_tensor      *anon;      /* one per node output slot with no name */
+    bool                  *anon_dev;  /* anon[i] is backend (device) memory      */
     int                    n_anon;
+    struct qc_tensor      *dconst;    /* device backends: device copies of the
+                                         float constants steps read (n_values)   */
     struct qc_tensor     **ptrs;      /* flat in/out pointer storage          */
     struct plan_step      *steps;
     int                    n_steps;
@@ -99,8 +103,8 @@ void qc_plan_free_train(struct qc_plan *p);
  * backward, weights after the last step's. */
 enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p);
 enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training);
-void qc_plan_quant_acts_backward(struct qc_plan *p, int step);
-void qc_plan_quant_weights_backward(struct qc_plan *p);
+enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step);
+enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p);
 /* "<model>: <Op> '<label>'" into buf; returns buf. */
 const char *qc_plan_node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
                                size_t len);

@@ -90,6 +90,7 @@ static int64_t add_quant_slots(struct qc_plan *p, const enum param_role *role, i
 static enum qc_status init_quants(struct qc_plan *p)
 {
     const struct qc_graph *g = p->g;
+    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_node *n = &g->nodes[q->spec.node];
@@ -97,8 +98,11 @@ static enum qc_status init_quants(struct qc_plan *p)
         enum qc_status st;
         qc_lsq_levels(q->spec.range, q->spec.weight, &q->qn, &q->qp);
         if (!q->spec.weight) {
+            float v = q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step;
             q->init_pending = q->spec.method == QC_QM_LSQ && q->spec.step_init;
-            *param = q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step;
+            st = p->be->ops->upload(p->be, param, &v, sizeof(v));
+            if (st != QC_OK)
+                return st;
             continue;
         }
         for (int k = 0; k < p->n_slots; k++)
@@ -112,14 +116,19 @@ static enum qc_status init_quants(struct qc_plan *p)
         }
         st = p->be->ops->alloc(p->be, (size_t)p->slots[q->slot].n * sizeof(float),
                                (void **)&q->q);
+        if (st == QC_OK && q->spec.method == QC_QM_SAT)
+            st = p->be->ops->alloc(p->be, sizeof(*q->sat_st), (void **)&q->sat_st);
         if (st != QC_OK)
             return st;
         p->vals[q->spec.value].data = q->q;
-        if (q->spec.method == QC_QM_LSQ)
-            *param = q->spec.step_init
-                         ? qc_lsq_init_step(p->state + p->slots[q->slot].offset,
-                                            p->slots[q->slot].n, q->qp, p->be->threads)
-                         : q->spec.step;
+        if (q->spec.method == QC_QM_LSQ) {
+            st = q->spec.step_init
+                     ? tr->lsq_init_step(p->be, p->state + p->slots[q->slot].offset,
+                                         p->slots[q->slot].n, q->qp, param)
+                     : p->be->ops->upload(p->be, param, &q->spec.step, sizeof(float));
+            if (st != QC_OK)
+                return st;
+        }
     }
     return QC_OK;
 }
@@ -449,6 +458,8 @@ void qc_plan_free_train(struct qc_plan *p)
     for (int i = 0; i < p->n_quants; i++) {
         if (p->quants[i].q)
             p->be->ops->release(p->be, p->quants[i].q);
+        if (p->quants[i].sat_st)
+            p->be->ops->release(p->be, p->quants[i].sat_st);
         if (p->quants[i].pre.data)
             p->be->ops->release(p->be, p->quants[i].pre.data);
     }
@@ -581,8 +592,11 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
             .label = NULL,
         };
         enum qc_status st;
-        if (p->n_quants)
-            qc_plan_quant_acts_backward(p, i);
+        if (p->n_quants) {
+            st = qc_plan_quant_acts_backward(p, i);
+            if (st != QC_OK)
+                return st;
+        }
         if (!s->backward)
             continue;
         for (int j = 0; lazy_zero(p) && j < n->n_in; j++) {
@@ -604,9 +618,7 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
         if (st != QC_OK)
             return st;
     }
-    if (p->n_quants)
-        qc_plan_quant_weights_backward(p);
-    return QC_OK;
+    return p->n_quants ? qc_plan_quant_weights_backward(p) : QC_OK;
 }
 
 enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g)
@@ -625,7 +637,7 @@ enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g)
     return QC_OK;
 }
 
-/* ---- quantizers (CPU: the state and buffers are host memory) ------------ */
+/* ---- quantizers: the backend's training arithmetic on its own memory ---- */
 
 static float *quant_param(struct qc_plan *p, const struct plan_quant *q)
 {
@@ -639,29 +651,35 @@ static float *quant_param_grad(struct qc_plan *p, const struct plan_quant *q)
 
 enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
 {
+    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_param_slot *s;
+        enum qc_status st;
         if (!q->spec.weight)
             continue;
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
-            qc_sat_weight_forward(&q->spec.sat, p->state + s->offset, q->q, s->n,
-                                  p->be->threads, &q->sat_st);
+            st = tr->sat_weight_forward(p->be, &q->spec.sat, p->state + s->offset, q->q, s->n,
+                                        q->sat_st);
         else
-            qc_lsq_forward(*quant_param(p, q), q->qn, q->qp, p->state + s->offset, q->q, s->n,
-                           p->be->threads);
+            st = tr->lsq_forward(p->be, quant_param(p, q), q->qn, q->qp, p->state + s->offset,
+                                 q->q, s->n);
+        if (st != QC_OK)
+            return st;
     }
     return QC_OK;
 }
 
 enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training)
 {
+    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const float *x;
         float *y, *param;
         int64_t n;
+        enum qc_status st;
         if (q->spec.weight || q->step != step)
             continue;
         x = qc_tensor_f32(&q->pre);
@@ -670,23 +688,29 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
         param = quant_param(p, q);
         (void)training;   /* the first forward initializes, whatever its mode */
         if (q->init_pending) {
-            *param = qc_lsq_init_step(x, n, q->qp, p->be->threads);
+            st = tr->lsq_init_step(p->be, x, n, q->qp, param);
+            if (st != QC_OK)
+                return st;
             q->init_pending = false;
         }
         if (q->spec.method == QC_QM_SAT)
-            qc_sat_act_forward(*param, q->spec.range, x, y, n, p->be->threads);
+            st = tr->sat_act_forward(p->be, param, q->spec.range, x, y, n);
         else
-            qc_lsq_forward(*param, q->qn, q->qp, x, y, n, p->be->threads);
+            st = tr->lsq_forward(p->be, param, q->qn, q->qp, x, y, n);
+        if (st != QC_OK)
+            return st;
     }
     return QC_OK;
 }
 
-void qc_plan_quant_acts_backward(struct qc_plan *p, int step)
+enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step)
 {
+    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_tensor *gy;
         int64_t n;
+        enum qc_status st;
         if (q->spec.weight || q->step != step || !p->gvals)
             continue;
         gy = &p->gvals[q->spec.value];
@@ -694,48 +718,60 @@ void qc_plan_quant_acts_backward(struct qc_plan *p, int step)
             continue;
         n = qc_tensor_nelem(&q->pre);
         if (q->spec.method == QC_QM_SAT)
-            qc_sat_act_backward(*quant_param(p, q), q->spec.range, qc_tensor_f32(&q->pre),
-                                qc_tensor_f32(gy), qc_tensor_f32(&q->gpre), n, p->be->threads,
-                                quant_param_grad(p, q));
+            st = tr->sat_act_backward(p->be, quant_param(p, q), q->spec.range,
+                                      qc_tensor_f32(&q->pre), qc_tensor_f32(gy),
+                                      qc_tensor_f32(&q->gpre), n, quant_param_grad(p, q));
         else   /* g = 1/sqrt(N·Qp), N = elements per sample */
-            qc_lsq_backward(*quant_param(p, q), q->qn, q->qp,
-                            qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
-                            qc_tensor_f32(&q->pre), qc_tensor_f32(gy), qc_tensor_f32(&q->gpre),
-                            n, p->be->threads, quant_param_grad(p, q));
+            st = tr->lsq_backward(p->be, quant_param(p, q), q->qn, q->qp,
+                                  qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
+                                  qc_tensor_f32(&q->pre), qc_tensor_f32(gy),
+                                  qc_tensor_f32(&q->gpre), n, quant_param_grad(p, q));
+        if (st != QC_OK)
+            return st;
     }
+    return QC_OK;
 }
 
-void qc_plan_quant_weights_backward(struct qc_plan *p)
+enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p)
 {
+    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_param_slot *s;
+        enum qc_status st;
         if (!q->spec.weight)
             continue;
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
-            qc_sat_weight_backward(&q->spec.sat, &q->sat_st, p->state + s->offset,
-                                   qc_tensor_f32(&q->dq), p->grads + s->offset, s->n,
-                                   p->be->threads);
+            st = tr->sat_weight_backward(p->be, &q->spec.sat, q->sat_st, p->state + s->offset,
+                                         qc_tensor_f32(&q->dq), p->grads + s->offset, s->n);
         else
-            qc_lsq_backward(*quant_param(p, q), q->qn, q->qp, qc_lsq_grad_scale(s->n, q->qp),
-                            p->state + s->offset, qc_tensor_f32(&q->dq), p->grads + s->offset,
-                            s->n, p->be->threads, quant_param_grad(p, q));
+            st = tr->lsq_backward(p->be, quant_param(p, q), q->qn, q->qp,
+                                  qc_lsq_grad_scale(s->n, q->qp), p->state + s->offset,
+                                  qc_tensor_f32(&q->dq), p->grads + s->offset, s->n,
+                                  quant_param_grad(p, q));
+        if (st != QC_OK)
+            return st;
     }
+    return QC_OK;
 }
 
-void qc_plan_clamp_quant_params(struct qc_plan *p)
+enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p)
 {
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         float *param = quant_param(p, q);
+        enum qc_status st;
         if (!param)
             continue;
-        if (q->spec.method == QC_QM_SAT)
-            qc_sat_alpha_clamp(param);
-        else
-            qc_lsq_step_clamp(param);
+        /* the guards of qc_sat_alpha_clamp and qc_lsq_step_clamp */
+        st = p->be->ops->train->clamp_min(p->be, param, q->spec.method == QC_QM_SAT
+                                                            ? QC_SAT_ALPHA_MIN
+                                                            : QC_LSQ_STEP_MIN, 1);
+        if (st != QC_OK)
+            return st;
     }
+    return QC_OK;
 }
 
 void qc_plan_quant_init_done(struct qc_plan *p)
@@ -749,14 +785,28 @@ int qc_plan_n_quants(const struct qc_plan *p)
     return p->n_quants;
 }
 
-void qc_plan_quant_info(const struct qc_plan *p, int i, struct qc_plan_quant_info *info)
+const struct qc_quant_spec *qc_plan_quant_spec(const struct qc_plan *p, int i)
+{
+    return &p->quants[i].spec;
+}
+
+enum qc_status qc_plan_quant_info(const struct qc_plan *p, int i,
+                                  struct qc_plan_quant_info *info)
 {
     const struct plan_quant *q = &p->quants[i];
+    struct qc_sat_wstate ws;
+    enum qc_status st = QC_OK;
     memset(info, 0, sizeof(*info));
+    memset(&ws, 0, sizeof(ws));
     info->spec = &q->spec;
-    info->param = q->pslot >= 0 ? p->state[p->slots[q->pslot].offset] : 0.0f;
-    info->sat_m = q->sat_st.m;
-    info->sat_s = q->sat_st.s;
-    info->sat_scale = q->sat_st.scale;
+    if (q->pslot >= 0)
+        st = p->be->ops->download(p->be, &info->param, p->state + p->slots[q->pslot].offset,
+                                  sizeof(float));
+    if (st == QC_OK && q->sat_st)
+        st = p->be->ops->download(p->be, &ws, q->sat_st, sizeof(ws));
+    info->sat_m = ws.m;
+    info->sat_s = ws.s;
+    info->sat_scale = ws.scale;
     info->q = q->q;
+    return st;
 }

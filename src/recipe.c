@@ -80,12 +80,16 @@ static const struct key_spec global_keys[] = {
 };
 
 static const struct key_spec database_keys[] = {
-    { "Type", K_ENUM, "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database", NOLIM },
+    { "Type", K_ENUM, "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|Synthetic",
+      NOLIM },
     { "DataPath", K_STR, NULL, NOLIM },
     { "Learn", K_FLOAT, NULL, 0, 1 },
     { "Validation", K_FLOAT, NULL, 0, 1 },
     { "Test", K_FLOAT, NULL, 0, 1 },
     { "RandomPartitioning", K_BOOL, NULL, NOLIM },
+    { "NbClasses", K_INT, NULL, 2, 1e300 },     /* Type=Synthetic */
+    { "NbLearn", K_INT, NULL, 1, 1e300 },
+    { "NbTest", K_INT, NULL, 1, 1e300 },
 };
 
 static const struct key_spec sp_keys[] = {

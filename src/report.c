@@ -44,9 +44,8 @@ static int act_quant_after(const struct qc_graph *g, const struct qc_plan *p, in
     for (int hops = 0; hops < 3 && node >= 0; hops++) {
         int v = g->nodes[node].n_out > 0 ? g->nodes[node].out[0] : -1;
         for (int i = 0; i < qc_plan_n_quants(p); i++) {
-            struct qc_plan_quant_info qi;
-            qc_plan_quant_info(p, i, &qi);
-            if (!qi.spec->weight && qi.spec->value == v)
+            const struct qc_quant_spec *sp = qc_plan_quant_spec(p, i);
+            if (!sp->weight && sp->value == v)
                 return i;
         }
         node = v >= 0 ? single_consumer(g, v) : -1;
@@ -83,9 +82,12 @@ enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan 
             wn = qc_tensor_nelem(g->values[n->in[1]].init);
         for (int q = 0; q < qc_plan_n_quants(p); q++) {
             struct qc_plan_quant_info qi;
-            qc_plan_quant_info(p, q, &qi);
-            if (!qi.spec->weight || qi.spec->node != i)
+            const struct qc_quant_spec *sp = qc_plan_quant_spec(p, q);
+            enum qc_status st;
+            if (!sp->weight || sp->node != i)
                 continue;
+            if ((st = qc_plan_quant_info(p, q, &qi)) != QC_OK)
+                return st;
             snprintf(l->wmethod, sizeof(l->wmethod), "%s",
                      qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ");
             l->wbits = qi.spec->method == QC_QM_SAT && !qi.spec->sat.apply_quant
@@ -95,7 +97,9 @@ enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan 
         aq = act_quant_after(g, p, i);
         if (aq >= 0) {
             struct qc_plan_quant_info qi;
-            qc_plan_quant_info(p, aq, &qi);
+            enum qc_status st = qc_plan_quant_info(p, aq, &qi);
+            if (st != QC_OK)
+                return st;
             snprintf(l->amethod, sizeof(l->amethod), "%s",
                      qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ");
             l->abits = bits_of(qi.spec->range);

@@ -1,6 +1,11 @@
 /*
- * cuda_parity.c - CPU/CUDA parity of the quantizer and solver kernels
- * (src/backend/cuda_ops.h against src/quant/quant.h and src/train/solver.h).
+ * cuda_parity.c - CPU/CUDA parity: first the quantizer and solver kernels
+ * (src/backend/cuda_ops.h against src/quant/quant.h and src/train/solver.h),
+ * then whole models (cuda_parity_model.c: forward, backward and 20 training
+ * steps of LSQ and SAT fixtures; QC_PARITY_KERNELS_ONLY=1 skips them).  The
+ * same source is built against the real CUDA runtime (tests/cuda_parity, a
+ * GPU needed) and against the CPU emulator of tests/cuda_emu
+ * (tests/cuda_parity_emu, any machine).
  *
  * For arrays of several sizes (1, block-size neighbours, odd sizes, ~1e6) and
  * random inputs with values planted on rounding boundaries, each CUDA
@@ -30,6 +35,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda_ops.h"
+#include "cuda_parity.h"
 #include "log.h"
 #include "qc.h"
 #include "quant/quant.h"
@@ -544,7 +550,7 @@ int main(void)
     }
     memset(&c, 0, sizeof(c));
     qc_rng_seed(&c.rng, 20240611);
-    if (qc_backend_new("cuda", 1, &c.be) != QC_OK)
+    if (qc_backend_new_ops(&qc_backend_cuda_ops, 0, 1, &c.be) != QC_OK)
         return 99;
 
     c.x = qc_malloc(nb);
@@ -578,6 +584,8 @@ int main(void)
         report(&fam[i]);
         failed += fam[i].failed;
     }
+    if (!getenv("QC_PARITY_KERNELS_ONLY"))
+        failed += qc_parity_models(c.be, 1);
     printf("cuda_parity: %s\n", failed ? "FAIL" : "PASS");
     rc = failed ? 1 : 0;
 

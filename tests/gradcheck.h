@@ -1,5 +1,5 @@
 /*
- * gradcheck.h - central finite-difference check of an op's CPU backward.
+ * gradcheck.h - central finite-difference check of an op's backward.
  *
  * qc_gradcheck() builds one node of the op from an attribute string, fills
  * its float inputs with seeded random values, runs forward, then backward
@@ -13,6 +13,12 @@
  * Attribute string: space-separated name=value; "3" INT, "0.5" FLOAT,
  * "1,2,3" INTS, "0.5,1.5" FLOATS, "3," the one-element INTS [3], "s:NOTSET"
  * STRING.
+ *
+ * The kernels checked are those of the backend named by the environment
+ * variable QC_TEST_BACKEND ("cpu" when unset; "cuda" for the CUDA kernels,
+ * e.g. on the emulator of tests/cuda_emu): float inputs are uploaded, integer
+ * inputs stay in host memory, results are downloaded.  An op that backend
+ * has no kernel for is skipped with a "gradcheck skip:" line on stdout.
  */
 #ifndef QATCONV_TESTS_GRADCHECK_H
 #define QATCONV_TESTS_GRADCHECK_H
@@ -41,6 +47,9 @@ struct qc_gc_opts {
     float    lo, hi;               /* random input range; both 0: [-1, 1]      */
     int      n_out;                /* outputs the node declares; 0: 1          */
 };
+
+/* $QC_TEST_BACKEND, or "cpu" when unset or empty (also used by test_ops.c). */
+const char *qc_test_backend_spec(void);
 
 /* Runs the check (Check assertions inside) and returns the largest
  * relative error seen. */

@@ -2,8 +2,10 @@
  * test_data.c - dataset readers and the input pipeline: IDX files plain and
  * gzipped (written here), truncated, bad magic, corrupt gzip, count
  * mismatch, missing; CIFAR records; the rng; recipe-driven loading with a
- * validation split; transformations against hand-computed values; and, when
- * installed, Debian's Fashion-MNIST test split.
+ * validation split; transformations against hand-computed values; the
+ * synthetic set (sizes, labels, determinism, pixels against the generator's
+ * definition, one-line errors); and, when installed, Debian's Fashion-MNIST
+ * test split.
  */
 #include <config.h>
 
@@ -565,6 +567,144 @@ START_TEST(test_load_from_recipe)
 }
 END_TEST
 
+/* Loads `text`; expects the recipe load to give want_load and, when that is
+ * QC_OK, qc_data_cfg_from_recipe to give want_cfg; stderr must then be one
+ * line containing msg. */
+static void expect_recipe_error(const char *text, enum qc_status want_load,
+                                enum qc_status want_cfg, const char *msg)
+{
+    char path[256], err[1024];
+    struct qc_recipe *r = NULL;
+    struct qc_data_cfg *cfg = NULL;
+    qc_test_tmpfile(path, sizeof(path), "", 0);
+    fflush(stderr);
+    int saved = dup(2);
+    ck_assert_ptr_nonnull(freopen(path, "w", stderr));
+    enum qc_status st = qc_recipe_load_string(text, "s.ini", false, &r);
+    enum qc_status st2 = st == QC_OK ? qc_data_cfg_from_recipe(r, &cfg) : QC_OK;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    size_t n = read_file(path, (uint8_t *)err, sizeof(err) - 1);
+    err[n] = '\0';
+    unlink(path);
+    qc_data_cfg_free(cfg);
+    qc_recipe_free(r);
+    ck_assert_int_eq(st, want_load);
+    if (want_load == QC_OK)
+        ck_assert_int_eq(st2, want_cfg);
+    ck_assert_msg(strstr(err, msg) != NULL, "expected '%s' in '%s'", msg, err);
+    ck_assert_msg(n > 0 && strchr(err, '\n') == err + n - 1, "not one line: '%s'", err);
+}
+
+/* Learn, validation and test splits of a synthetic recipe. */
+static void synth_sets(const char *text, struct qc_data_cfg **cfg, struct qc_dataset **learn,
+                       struct qc_dataset **val, struct qc_dataset **test)
+{
+    struct qc_recipe *r = NULL;
+    ck_assert_int_eq(qc_recipe_load_string(text, "s.ini", false, &r), QC_OK);
+    ck_assert_int_eq(qc_data_cfg_from_recipe(r, cfg), QC_OK);
+    ck_assert_int_eq(qc_data_load(*cfg, QC_SPLIT_LEARN, learn), QC_OK);
+    ck_assert_int_eq(qc_data_load(*cfg, QC_SPLIT_VALIDATION, val), QC_OK);
+    ck_assert_int_eq(qc_data_load(*cfg, QC_SPLIT_TEST, test), QC_OK);
+    qc_recipe_free(r);
+}
+
+static void free_sets(struct qc_data_cfg *cfg, struct qc_dataset *a, struct qc_dataset *b,
+                      struct qc_dataset *c)
+{
+    qc_dataset_free(a);
+    qc_dataset_free(b);
+    qc_dataset_free(c);
+    qc_data_cfg_free(cfg);
+}
+
+START_TEST(test_synthetic)
+{
+    static const char text[] = "Seed=7\n[database]\nType=Synthetic\nNbClasses=5\nNbLearn=300\n"
+                               "NbTest=70\nValidation=0.1\n[sp]\nSizeX=6\nSizeY=4\nBatchSize=8\n";
+    struct qc_data_cfg *cfg, *cfg2, *cfg3, *cfg4;
+    struct qc_dataset *learn, *val, *test, *l2, *v2, *t2, *l3, *v3, *t3, *l4, *v4, *t4;
+    synth_sets(text, &cfg, &learn, &val, &test);
+    int c, h, w;
+    qc_data_cfg_geometry(cfg, &c, &h, &w);
+    ck_assert_int_eq(c, 3);                  /* NbChannels defaults to 3 */
+    ck_assert_int_eq(h, 4);
+    ck_assert_int_eq(w, 6);
+    ck_assert_int_eq(qc_data_cfg_batch(cfg), 8);
+    ck_assert_int_eq(learn->n, 270);
+    ck_assert_int_eq(val->n, 30);
+    ck_assert_int_eq(test->n, 70);
+    ck_assert_int_eq(learn->n_classes, 5);
+    int count[5] = { 0 };
+    for (int64_t i = 0; i < learn->n; i++) {
+        ck_assert(learn->labels[i] >= 0 && learn->labels[i] < 5);
+        count[learn->labels[i]]++;
+    }
+    for (int k = 0; k < 5; k++)     /* 54 expected per class */
+        ck_assert_msg(count[k] > 20 && count[k] < 100, "class %d: %d images", k, count[k]);
+    for (int64_t i = 0; i < test->n; i++)
+        ck_assert(test->labels[i] >= 0 && test->labels[i] < 5);
+    for (int i = 0; i < 64 * 72; i++)
+        ck_assert(learn->pixels[i] < 192);
+
+    /* the same recipe gives the same bytes; another seed other bytes; without
+     * Validation the learn set is the whole file, whose tail is the validation set */
+    synth_sets(text, &cfg2, &l2, &v2, &t2);
+    ck_assert_int_eq(memcmp(learn->pixels, l2->pixels, 64 * 72), 0);
+    ck_assert_int_eq(memcmp(learn->labels, l2->labels, 270 * sizeof(int32_t)), 0);
+    ck_assert_int_eq(memcmp(test->labels, t2->labels, 70 * sizeof(int32_t)), 0);
+    ck_assert_int_ne(memcmp(learn->labels, test->labels, 70 * sizeof(int32_t)), 0);
+    setenv("N2D2_DATA", "/nowhere", 1);      /* neither it nor DataPath applies */
+    synth_sets("Seed=8\n[database]\nType=Synthetic\nNbClasses=5\nNbLearn=300\n"
+               "DataPath=/nowhere\n[sp]\nSizeX=6\nSizeY=4\n", &cfg3, &l3, &v3, &t3);
+    unsetenv("N2D2_DATA");
+    ck_assert_int_ne(memcmp(learn->pixels, l3->pixels, 64 * 72), 0);
+    ck_assert_int_eq(t3->n, 10000);          /* NbTest default */
+    synth_sets("Seed=7\n[database]\nType=Synthetic\nNbClasses=5\nNbLearn=300\nNbTest=70\n"
+               "[sp]\nSizeX=6\nSizeY=4\n", &cfg4, &l4, &v4, &t4);
+    ck_assert_int_eq(l4->n, 300);
+    ck_assert_int_eq(v4->n, 0);
+    ck_assert_int_eq(memcmp(l4->labels, learn->labels, 270 * sizeof(int32_t)), 0);
+    ck_assert_int_eq(memcmp(l4->labels + 270, val->labels, 30 * sizeof(int32_t)), 0);
+
+    /* batch pixels: bank image i mod 64 plus 64 * label / 5 */
+    int64_t idx[3] = { 1, 269, 100 };
+    float x[3 * 72], xv[72];
+    int32_t lab[3];
+    ck_assert_int_eq(qc_data_batch(cfg, learn, QC_SPLIT_LEARN, idx, 3, NULL, x, lab), QC_OK);
+    for (int b = 0; b < 3; b++) {
+        ck_assert_int_eq(lab[b], learn->labels[idx[b]]);
+        for (int i = 0; i < 72; i++)
+            ck_assert_float_eq_tol(x[b * 72 + i],
+                                   learn->pixels[(idx[b] % 64) * 72 + i] + 12.8f * lab[b],
+                                   1e-4f);
+    }
+    /* validation image 2 is image 272 of the file, bank image 272 mod 64 = 16 */
+    idx[0] = 2;
+    ck_assert_int_eq(qc_data_batch(cfg, val, QC_SPLIT_VALIDATION, idx, 1, NULL, xv, lab), QC_OK);
+    ck_assert_int_eq(lab[0], l4->labels[272]);
+    for (int i = 0; i < 72; i++)
+        ck_assert_float_eq_tol(xv[i], learn->pixels[16 * 72 + i] + 12.8f * lab[0], 1e-4f);
+    free_sets(cfg, learn, val, test);
+    free_sets(cfg2, l2, v2, t2);
+    free_sets(cfg3, l3, v3, t3);
+    free_sets(cfg4, l4, v4, t4);
+
+    /* wrong values: one line each, naming the key */
+    expect_recipe_error("[database]\nType=Synthetic\nNbClasses=1\n[sp]\nSizeX=4\nSizeY=4\n",
+                        QC_ERR_RECIPE, QC_OK, "NbClasses");
+    expect_recipe_error("[database]\nType=Synthetic\nNbLearn=many\n[sp]\nSizeX=4\nSizeY=4\n",
+                        QC_ERR_RECIPE, QC_OK, "NbLearn");
+    expect_recipe_error("[database]\nType=Synthetic\n[sp]\nSizeX=4\n", QC_OK, QC_ERR_RECIPE,
+                        "Type=Synthetic: [sp] must give SizeX and SizeY");
+    expect_recipe_error("[database]\nType=MNIST_IDX_Database\nNbTest=5\n", QC_OK,
+                        QC_ERR_RECIPE, "s.ini:3: [database] NbTest applies only to "
+                        "Type=Synthetic");
+    expect_recipe_error("[database]\nType=Synthetc\n", QC_ERR_RECIPE, QC_OK, "Synthetic");
+}
+END_TEST
+
 START_TEST(test_fashion_mnist)
 {
     if (access(FASHION "/t10k-images-idx3-ubyte.gz", R_OK) != 0)
@@ -613,6 +753,7 @@ Suite *qc_suite_data(void)
     tcase_add_test(tc, test_transform_errors);
     tcase_add_test(tc, test_random_repeatable);
     tcase_add_test(tc, test_load_from_recipe);
+    tcase_add_test(tc, test_synthetic);
     tcase_add_test(tc, test_fashion_mnist);
     suite_add_tcase(s, tc);
     return s;

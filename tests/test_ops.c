@@ -14,6 +14,13 @@
  * an input (Reshape, Slice, Pad ...) can run.  A node test qatconv refuses at
  * load or plan time (an unsupported attribute value, dtype or mode) is listed
  * as skipped with its reason; a node test that runs must match.
+ *
+ * The backend is $QC_TEST_BACKEND ("cpu" when unset): on "cuda" (the real one
+ * or the emulator of tests/cuda_emu) the plan holds its values in device
+ * memory, inputs are uploaded and outputs downloaded, and a case the plan
+ * refuses for an op the backend has no kernel for (QDQ and integer ops,
+ * ConvTranspose, Resize ...) is skipped; the skipped cases are named in one
+ * summary line.
  */
 #include <config.h>
 
@@ -26,11 +33,13 @@
 #include "../src/backend/backend.h"
 #include "../src/graph.h"
 #include "../src/plan.h"
+#include "gradcheck.h"
 #include "testutil.h"
 
 #define REL_TOL 1e-4
 
-enum case_result { CASE_PASS, CASE_FAIL, CASE_SKIP };
+/* CASE_NOKERNEL: the backend has no kernel for one of the case's ops */
+enum case_result { CASE_PASS, CASE_FAIL, CASE_SKIP, CASE_NOKERNEL };
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -106,6 +115,43 @@ static bool output_matches(const char *name, int k, const struct qc_tensor *got,
     return true;
 }
 
+/* The op types of g that be has no kernel for, "A,B", into why. */
+static void missing_ops(const struct qc_graph *g, const struct qc_backend *be, char *why,
+                        size_t whylen)
+{
+    size_t pos = 0;
+    why[0] = '\0';
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        const struct qc_op_def *d = qc_op_get((enum qc_op_kind)n->kind);
+        bool seen = false;
+        if (d->fold == QC_FOLD_ALWAYS || be->ops->kernel((enum qc_op_kind)n->kind))
+            continue;
+        for (int j = 0; j < i && !seen; j++)
+            seen = strcmp(g->nodes[j].op_type, n->op_type) == 0 &&
+                   !be->ops->kernel((enum qc_op_kind)g->nodes[j].kind);
+        if (!seen && pos < whylen) {
+            int w = snprintf(why + pos, whylen - pos, "%s%s", pos ? "," : "", n->op_type);
+            if (w > 0)
+                pos += (size_t)w;
+        }
+    }
+}
+
+/* Downloads plan output k (a folded constant is already in host memory). */
+static struct qc_tensor *output_to_host(struct qc_plan *p, const struct qc_graph *g,
+                                        struct qc_backend *be, int k)
+{
+    const struct qc_tensor *t = qc_plan_output(p, k);
+    struct qc_tensor *h;
+    ck_assert_int_eq(qc_tensor_new(t->dtype, &t->shape, &h), QC_OK);
+    if (qc_plan_value_is_const(p, g->outputs[k]))
+        memcpy(h->data, t->data, qc_tensor_nbytes(t));
+    else
+        ck_assert_int_eq(be->ops->download(be, h->data, t->data, qc_tensor_nbytes(t)), QC_OK);
+    return h;
+}
+
 /* Runs one case directory.  bind_inputs: graph inputs become constants. */
 static enum case_result run_case(const char *dir, const char *name, bool bind_inputs,
                                  struct qc_backend *be, double *worst, char *why, size_t whylen)
@@ -113,7 +159,7 @@ static enum case_result run_case(const char *dir, const char *name, bool bind_in
     char path[4096];
     struct qc_graph *g = NULL;
     struct qc_plan *p = NULL;
-    struct qc_tensor *in[16] = { NULL }, *want = NULL;
+    struct qc_tensor *in[16] = { NULL }, *want = NULL, *got = NULL;
     int n_in = 0;
     enum case_result res = CASE_FAIL;
     enum qc_status st;
@@ -148,6 +194,14 @@ static enum case_result run_case(const char *dir, const char *name, bool bind_in
         n_in++;
     }
     st = qc_plan_new(g, be, batch, &p);
+    /* qc_plan_backend_can_run also counts shape-subgraph ops (Gather, Slice,
+     * Cast on shapes) that the plan folds on the CPU: only a plan the
+     * backend refuses is a case without kernels */
+    if (st != QC_OK && !qc_plan_backend_can_run(g, be)) {
+        missing_ops(g, be, why, whylen);
+        res = CASE_NOKERNEL;
+        goto out;
+    }
     if (st == QC_ERR_UNSUPPORTED) {
         snprintf(why, whylen, "plan: %s", qc_strerror(st));
         res = CASE_SKIP;
@@ -164,7 +218,8 @@ static enum case_result run_case(const char *dir, const char *name, bool bind_in
                 printf("FAIL %s: input %d size mismatch\n", name, i);
                 goto out;
             }
-            memcpy(t->data, in[i]->data, qc_tensor_nbytes(t));
+            st = be->ops->upload(be, t->data, in[i]->data, qc_tensor_nbytes(t));
+            ck_assert_msg(st == QC_OK, "%s: upload of input %d", name, i);
         }
     }
     st = qc_plan_forward(p);
@@ -182,8 +237,10 @@ static enum case_result run_case(const char *dir, const char *name, bool bind_in
         snprintf(path, sizeof(path), "%s/%s/test_data_set_0/output_%d.pb", dir, name, k);
         st = qc_onnx_load_tensor(path, &want, NULL);
         ck_assert_msg(st == QC_OK, "%s: cannot read %s", name, path);
-        if (!output_matches(name, k, qc_plan_output(p, k), want, worst))
+        got = output_to_host(p, g, be, k);
+        if (!output_matches(name, k, got, want, worst))
             res = CASE_FAIL;
+        qc_tensor_free(got);
         qc_tensor_free(want);
         want = NULL;
     }
@@ -195,34 +252,59 @@ out:
     return res;
 }
 
+/* Appends " name" to the growing list *buf of *len bytes. */
+static void list_add(char **buf, size_t *len, const char *name)
+{
+    size_t n = strlen(name);
+    *buf = realloc(*buf, *len + n + 2);
+    ck_assert_ptr_nonnull(*buf);
+    (*buf)[*len] = ' ';
+    memcpy(*buf + *len + 1, name, n + 1);
+    *len += n + 1;
+}
+
 static void run_dir(const char *dir, bool bind_inputs, bool allow_skip, int threads,
                     int min_cases, const char *what)
 {
+    const char *spec = qc_test_backend_spec();
     struct qc_backend *be = NULL;
     char **names;
-    int n = list_cases(dir, &names), pass = 0, fail = 0, skip = 0;
+    char *nk_names = NULL, *sk_names = NULL;
+    size_t nk_len = 0, sk_len = 0;
+    int n = list_cases(dir, &names), pass = 0, fail = 0, skip = 0, nokernel = 0;
     double worst = 0.0;
 
     ck_assert_msg(n >= min_cases, "%s: found %d cases in %s", what, n, dir);
-    ck_assert_int_eq(qc_backend_new("cpu", threads, &be), QC_OK);
+    ck_assert_msg(qc_backend_new(spec, threads, &be) == QC_OK, "%s: backend %s", what, spec);
     for (int i = 0; i < n; i++) {
         char why[256];
         enum case_result r = run_case(dir, names[i], bind_inputs, be, &worst, why, sizeof(why));
         if (r == CASE_PASS) {
             pass++;
             printf("ran  %s\n", names[i]);
+        } else if (r == CASE_NOKERNEL) {
+            nokernel++;
+            printf("skip %s (no %s kernel for %s)\n", names[i], spec, why);
+            list_add(&nk_names, &nk_len, names[i]);
         } else if (r == CASE_SKIP && allow_skip) {
             skip++;
             printf("skip %s (%s)\n", names[i], why);
+            list_add(&sk_names, &sk_len, names[i]);
         } else {
             if (r == CASE_SKIP)
                 printf("FAIL %s: refused (%s)\n", names[i], why);
             fail++;
         }
     }
-    printf("%s (%d threads): %d passed, %d failed, %d skipped; worst relative error %.3g\n",
-           what, threads, pass, fail, skip, worst);
+    printf("%s on %s (%d threads): %d passed, %d failed, %d skipped, %d without %s kernels; "
+           "worst relative error %.3g\n", what, spec, threads, pass, fail, skip, nokernel, spec,
+           worst);
+    if (nokernel || skip)
+        printf("%s on %s: %d skipped; without %s kernels:%s; refused:%s\n", what, spec,
+               nokernel + skip, spec, nokernel ? nk_names : " none", skip ? sk_names : " none");
     fflush(stdout);
+    free(nk_names);
+    free(sk_names);
     qc_backend_free(be);
     free_list(names, n);
     ck_assert_msg(fail == 0, "%s: %d cases failed", what, fail);
@@ -233,10 +315,13 @@ START_TEST(test_fixtures)
 {
     char dir[4096];
     qc_test_path(dir, sizeof(dir), "testdata");
-    /* every fixture must run: none may be skipped; 1 and 2 threads take
-     * different paths through the kernels (serial vs split over images) */
+    /* every fixture must run: none may be refused (a device backend may lack
+     * some ops: those cases are listed); 1 and 2 threads take
+     * different paths through the kernels (serial vs split over images);
+     * a device backend's kernels do not depend on CPU threads: one run */
     run_dir(dir, false, false, 1, 30, "fixtures");
-    run_dir(dir, false, false, 2, 30, "fixtures");
+    if (strcmp(qc_test_backend_spec(), "cpu") == 0)
+        run_dir(dir, false, false, 2, 30, "fixtures");
 }
 END_TEST
 

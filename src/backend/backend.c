@@ -20,9 +20,7 @@ extern const struct qc_backend_ops qc_backend_cuda_ops;
 enum qc_status qc_backend_new(const char *spec, int threads, struct qc_backend **out)
 {
     const struct qc_backend_ops *ops = NULL;
-    struct qc_backend *be;
     int device = 0;
-    enum qc_status st;
 
     *out = NULL;
     if (strcmp(spec, "cpu") == 0) {
@@ -49,6 +47,16 @@ enum qc_status qc_backend_new(const char *spec, int threads, struct qc_backend *
         return QC_ERR_INVAL;
     }
 
+    return qc_backend_new_ops(ops, device, threads, out);
+}
+
+enum qc_status qc_backend_new_ops(const struct qc_backend_ops *ops, int device, int threads,
+                                  struct qc_backend **out)
+{
+    struct qc_backend *be;
+    enum qc_status st;
+
+    *out = NULL;
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
@@ -66,6 +74,16 @@ enum qc_status qc_backend_new(const char *spec, int threads, struct qc_backend *
     }
     *out = be;
     return QC_OK;
+}
+
+enum qc_status qc_backend_allow_tf32(struct qc_backend *be)
+{
+    if (!be->ops->set_tf32) {
+        qc_log_error("--tf32: the %s backend has no TF32 mode (it applies to --device cuda)",
+                     be->ops->name);
+        return QC_ERR_INVAL;
+    }
+    return be->ops->set_tf32(be, true);
 }
 
 void qc_backend_free(struct qc_backend *be)

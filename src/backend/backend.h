@@ -33,7 +33,54 @@ struct qc_gemm_args {
     int64_t      ldc;
 };
 
+#define QC_LOSS_NSTATS 3
+
 struct qc_backend;
+struct qc_sat_wcfg;
+struct qc_sat_wstate;
+struct qc_solver_update;
+
+/* The training arithmetic outside the op kernels, on the backend's memory:
+ * every array and every learnable scalar (α, s) and its gradient is a
+ * pointer into backend memory, so a CUDA training step never copies them to
+ * the host.  Semantics are those of the CPU functions named (src/quant/quant.h,
+ * src/train/solver.h, src/train/loss.h); the CPU backend calls them. */
+struct qc_backend_train {
+    /* qc_sat_weight_forward; *st (backend memory) receives m, S, scale */
+    enum qc_status (*sat_weight_forward)(struct qc_backend *be, const struct qc_sat_wcfg *cfg,
+                                         const float *w, float *q, int64_t n,
+                                         struct qc_sat_wstate *st);
+    enum qc_status (*sat_weight_backward)(struct qc_backend *be, const struct qc_sat_wcfg *cfg,
+                                          const struct qc_sat_wstate *st, const float *w,
+                                          const float *dq, float *dw, int64_t n);
+    enum qc_status (*sat_act_forward)(struct qc_backend *be, const float *alpha, int range,
+                                      const float *x, float *y, int64_t n);
+    enum qc_status (*sat_act_backward)(struct qc_backend *be, const float *alpha, int range,
+                                       const float *x, const float *dy, float *dx, int64_t n,
+                                       float *dalpha);
+    enum qc_status (*lsq_forward)(struct qc_backend *be, const float *step, int qn, int qp,
+                                  const float *x, float *y, int64_t n);
+    enum qc_status (*lsq_backward)(struct qc_backend *be, const float *step, int qn, int qp,
+                                   double g, const float *x, const float *dy, float *dx,
+                                   int64_t n, float *dstep);
+    /* *step = qc_lsq_init_step(x, n, qp) */
+    enum qc_status (*lsq_init_step)(struct qc_backend *be, const float *x, int64_t n, int qp,
+                                    float *step);
+    /* p[i] = max(p[i], lo) */
+    enum qc_status (*clamp_min)(struct qc_backend *be, float *p, float lo, int64_t n);
+    enum qc_status (*solver_apply)(struct qc_backend *be, const struct qc_solver_update *u,
+                                   float *theta, const float *grad, float *state, int64_t n,
+                                   bool decays);
+    /* qc_loss_softmax_xent on b×classes logits z with labels[b] (both backend
+     * memory): dz = scale·(softmax(z) − onehot) (written); stats (backend
+     * memory, QC_LOSS_NSTATS doubles, written, not accumulated): [0] Σ loss,
+     * [1] rows whose first maximum is the label, [2] labels outside
+     * [0, classes) (their rows get dz = 0 and no loss; the caller reports
+     * them as bad data). */
+    enum qc_status (*loss_softmax_xent)(struct qc_backend *be, const float *z,
+                                        const int32_t *labels, int64_t b, int64_t classes,
+                                        float scale, float *dz, double *stats);
+};
 
 struct qc_backend_ops {
     const char *name;                                   /* "cpu", "cuda"            */
@@ -48,6 +95,16 @@ struct qc_backend_ops {
     enum qc_status (*sync)(struct qc_backend *be);
     enum qc_status (*sgemm)(struct qc_backend *be, const struct qc_gemm_args *g);
     const struct qc_kernel *(*kernel)(enum qc_op_kind kind);  /* NULL = unsupported */
+    const struct qc_backend_train *train;
+    /* Host-to-backend copy of a training batch that may overlap computation:
+     * src is copied (or staged) before the call returns, so the caller may
+     * refill it at once; the copy is ordered before any later kernel.  NULL:
+     * use upload. */
+    enum qc_status (*upload_batch)(struct qc_backend *be, void *dst, const void *src,
+                                   size_t nbytes);
+    /* Allow TF32 tensor-core products (--tf32); NULL: the backend has none. */
+    enum qc_status (*set_tf32)(struct qc_backend *be, bool allow);
+    bool host_memory;   /* alloc returns host memory the CPU may dereference */
 };
 
 struct qc_backend {
@@ -55,12 +112,21 @@ struct qc_backend {
     void                        *priv;
     int                          threads;   /* CPU threads (BLAS + element-wise) */
     int                          device;    /* CUDA ordinal                      */
+    size_t                       mem_now;   /* bytes allocated by alloc (device backends) */
+    size_t                       mem_peak;  /* the most mem_now has been                 */
 };
 
 /* spec: "cpu", "cuda" or "cuda:N".  threads <= 0: the number of online CPUs.
  * Free with qc_backend_free. */
 enum qc_status qc_backend_new(const char *spec, int threads, struct qc_backend **out);
 void qc_backend_free(struct qc_backend *be);
+/* --tf32: TF32 products on a backend that has them; QC_ERR_INVAL (logged) on
+ * one that has not (the CPU). */
+enum qc_status qc_backend_allow_tf32(struct qc_backend *be);
+/* A backend from its ops table (tests construct one the spec parser does not
+ * know, e.g. the emulated CUDA backend). */
+enum qc_status qc_backend_new_ops(const struct qc_backend_ops *ops, int device, int threads,
+                                  struct qc_backend **out);
 
 static inline enum qc_status qc_backend_sgemm(struct qc_backend *be,
                                               const struct qc_gemm_args *g)

@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "../log.h"
+#include "../quant/quant.h"
+#include "../train/loss.h"
+#include "../train/solver.h"
 #include "backend.h"
 
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
@@ -96,6 +99,106 @@ static const struct qc_kernel *cpu_kernel(enum qc_op_kind kind)
     return d->cpu.forward ? &d->cpu : NULL;
 }
 
+/* ---- training arithmetic: the CPU functions, scalars read through their pointers ---- */
+
+static enum qc_status cpu_sat_weight_forward(struct qc_backend *be, const struct qc_sat_wcfg *cfg,
+                                             const float *w, float *q, int64_t n,
+                                             struct qc_sat_wstate *st)
+{
+    qc_sat_weight_forward(cfg, w, q, n, be->threads, st);
+    return QC_OK;
+}
+
+static enum qc_status cpu_sat_weight_backward(struct qc_backend *be,
+                                              const struct qc_sat_wcfg *cfg,
+                                              const struct qc_sat_wstate *st, const float *w,
+                                              const float *dq, float *dw, int64_t n)
+{
+    qc_sat_weight_backward(cfg, st, w, dq, dw, n, be->threads);
+    return QC_OK;
+}
+
+static enum qc_status cpu_sat_act_forward(struct qc_backend *be, const float *alpha, int range,
+                                          const float *x, float *y, int64_t n)
+{
+    qc_sat_act_forward(*alpha, range, x, y, n, be->threads);
+    return QC_OK;
+}
+
+static enum qc_status cpu_sat_act_backward(struct qc_backend *be, const float *alpha, int range,
+                                           const float *x, const float *dy, float *dx,
+                                           int64_t n, float *dalpha)
+{
+    qc_sat_act_backward(*alpha, range, x, dy, dx, n, be->threads, dalpha);
+    return QC_OK;
+}
+
+static enum qc_status cpu_lsq_forward(struct qc_backend *be, const float *step, int qn, int qp,
+                                      const float *x, float *y, int64_t n)
+{
+    qc_lsq_forward(*step, qn, qp, x, y, n, be->threads);
+    return QC_OK;
+}
+
+static enum qc_status cpu_lsq_backward(struct qc_backend *be, const float *step, int qn, int qp,
+                                       double g, const float *x, const float *dy, float *dx,
+                                       int64_t n, float *dstep)
+{
+    qc_lsq_backward(*step, qn, qp, g, x, dy, dx, n, be->threads, dstep);
+    return QC_OK;
+}
+
+static enum qc_status cpu_lsq_init_step(struct qc_backend *be, const float *x, int64_t n, int qp,
+                                        float *step)
+{
+    *step = qc_lsq_init_step(x, n, qp, be->threads);
+    return QC_OK;
+}
+
+static enum qc_status cpu_clamp_min(struct qc_backend *be, float *p, float lo, int64_t n)
+{
+    (void)be;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = p[i] < lo ? lo : p[i];   /* NaN stays NaN, as in the quantizers' clamps */
+    return QC_OK;
+}
+
+static enum qc_status cpu_solver_apply(struct qc_backend *be, const struct qc_solver_update *u,
+                                       float *theta, const float *grad, float *state, int64_t n,
+                                       bool decays)
+{
+    qc_solver_apply(u, theta, grad, state, n, decays, be->threads);
+    return QC_OK;
+}
+
+static enum qc_status cpu_loss(struct qc_backend *be, const float *z, const int32_t *labels,
+                               int64_t b, int64_t classes, float scale, float *dz,
+                               double *stats)
+{
+    int64_t correct = 0;
+    double loss = 0.0;
+    enum qc_status st;
+    (void)be;
+    st = qc_loss_softmax_xent(z, labels, b, classes, scale, dz, &loss, &correct);
+    stats[0] = loss;
+    stats[1] = (double)correct;
+    stats[2] = 0.0;
+    return st;
+}
+
+static const struct qc_backend_train cpu_train = {
+    .sat_weight_forward = cpu_sat_weight_forward,
+    .sat_weight_backward = cpu_sat_weight_backward,
+    .sat_act_forward = cpu_sat_act_forward,
+    .sat_act_backward = cpu_sat_act_backward,
+    .lsq_forward = cpu_lsq_forward,
+    .lsq_backward = cpu_lsq_backward,
+    .lsq_init_step = cpu_lsq_init_step,
+    .clamp_min = cpu_clamp_min,
+    .solver_apply = cpu_solver_apply,
+    .loss_softmax_xent = cpu_loss,
+};
+
 const struct qc_backend_ops qc_backend_cpu_ops = {
     .name = "cpu",
     .init = cpu_init,
@@ -108,4 +211,8 @@ const struct qc_backend_ops qc_backend_cpu_ops = {
     .sync = cpu_sync,
     .sgemm = cpu_sgemm,
     .kernel = cpu_kernel,
+    .train = &cpu_train,
+    .upload_batch = NULL,
+    .set_tf32 = NULL,
+    .host_memory = true,
 };

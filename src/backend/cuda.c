@@ -1,17 +1,22 @@
 /*
- * cuda.c - the CUDA backend: device memory, transfers, cuBLAS sgemm (TF32
- * off by default: CUBLAS_DEFAULT_MATH keeps full float32) and the C entry
- * points of the fused quantizer and optimizer kernels (cuda_ops.h, launchers
- * in kernels/).  Op kernels arrive with the training engine; until then
- * kernel() returns NULL for every op, so a plan on this backend lists every
- * node as unsupported instead of falling back to the CPU.  Everything runs on
- * the default stream.  Every CUDA and cuBLAS call and every kernel launch is
- * checked; a failure logs one line naming the call and returns
+ * cuda.c - the CUDA backend: device memory (every allocation's size tracked
+ * for the peak-memory figure), transfers, cuBLAS sgemm (TF32 off by default:
+ * CUBLAS_DEFAULT_MATH keeps full float32; --tf32 allows tensor cores), the
+ * training arithmetic of struct qc_backend_train (the fused quantizer,
+ * optimizer and loss kernels of kernels/, scalars kept on the device), and
+ * the op kernels of cuda_conv.c and cuda_elem.c.  An op neither implements
+ * is reported by the plan as unsupported, never run on the CPU instead.
+ * Every kernel and cuBLAS call runs on the legacy default stream in issue
+ * order; training batches are uploaded on a second, non-blocking stream from
+ * pinned staging buffers, so the host prepares and sends batch i+1 while the
+ * device computes batch i.  Every CUDA and cuBLAS call and every kernel
+ * launch is checked; a failure logs one line naming the call and returns
  * QC_ERR_BACKEND (the CLI exits 3), never aborts.
  */
 #include <config.h>
 
 #include <stddef.h>
+#include <string.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -29,11 +34,34 @@ _Static_assert(offsetof(struct qc_k_sat_wstate, scale) == offsetof(struct qc_sat
                    && offsetof(struct qc_k_sat_wstate, div) == offsetof(struct qc_sat_wstate, div),
                "qc_k_sat_wstate layout");
 
-extern const struct qc_backend_ops qc_backend_cuda_ops;
+static enum qc_status cuda_upload(struct qc_backend *be, void *dst, const void *src,
+                                  size_t nbytes);
+
+/* A pinned staging buffer of upload_batch, one per destination. */
+struct cuda_stage {
+    const void  *dst;
+    void        *host;      /* cudaMallocHost                                    */
+    size_t       size;
+    cudaEvent_t  copied;    /* recorded on the copy stream after the last copy   */
+};
+
+#define QC_CUDA_NSTAGE 4
+
+/* Sizes of live allocations, for the memory figures of struct qc_backend. */
+struct cuda_block {
+    void  *ptr;
+    size_t size;
+};
 
 struct cuda_priv {
-    cublasHandle_t blas;
-    void          *work;   /* QC_K_WORK_BYTES of reduction scratch (qc_kernels.h) */
+    cublasHandle_t    blas;
+    void             *work;       /* QC_K_WORK_BYTES of reduction scratch (qc_kernels.h) */
+    double           *rowbuf;     /* the loss's per-row scratch                          */
+    int64_t           rowbuf_rows;
+    cudaStream_t      copy;       /* batch uploads (non-blocking: overlaps the default)  */
+    struct cuda_stage stage[QC_CUDA_NSTAGE];
+    struct cuda_block *blocks;
+    size_t            n_blocks, cap_blocks;
 };
 
 #define QC_CUDA_CHECK(call)                                                         \
@@ -72,10 +100,23 @@ static void cuda_fini(struct qc_backend *be)
     struct cuda_priv *cp = be->priv;
     if (!cp)
         return;
+    for (int i = 0; i < QC_CUDA_NSTAGE; i++) {
+        if (cp->stage[i].copied) {
+            cudaEventSynchronize(cp->stage[i].copied);
+            cudaEventDestroy(cp->stage[i].copied);
+        }
+        if (cp->stage[i].host)
+            cudaFreeHost(cp->stage[i].host);
+    }
+    if (cp->copy)
+        cudaStreamDestroy(cp->copy);
     if (cp->blas)
         cublasDestroy(cp->blas);
     if (cp->work)
         cudaFree(cp->work);
+    if (cp->rowbuf)
+        cudaFree(cp->rowbuf);
+    qc_free(cp->blocks);
     qc_free(cp);
     be->priv = NULL;
 }
@@ -97,6 +138,7 @@ static enum qc_status cuda_init_priv(struct qc_backend *be, int device)
     QC_CUBLAS_CHECK(cublasCreate(&cp->blas));
     QC_CUBLAS_CHECK(cublasSetMathMode(cp->blas, CUBLAS_DEFAULT_MATH));
     QC_CUDA_CHECK(cudaMalloc(&cp->work, QC_K_WORK_BYTES));
+    QC_CUDA_CHECK(cudaStreamCreateWithFlags(&cp->copy, cudaStreamNonBlocking));
     return QC_OK;
 }
 
@@ -109,17 +151,62 @@ static enum qc_status cuda_init(struct qc_backend *be, int device)
     return st;
 }
 
+/* Records a live allocation and updates be->mem_now / mem_peak. */
+static enum qc_status track(struct qc_backend *be, void *ptr, size_t size)
+{
+    struct cuda_priv *cp = be->priv;
+    if (cp->n_blocks == cp->cap_blocks) {
+        size_t cap = cp->cap_blocks ? 2 * cp->cap_blocks : 256;
+        struct cuda_block *nb = qc_realloc(cp->blocks, cap * sizeof(*nb));
+        if (!nb)
+            return QC_ERR_NOMEM;
+        cp->blocks = nb;
+        cp->cap_blocks = cap;
+    }
+    cp->blocks[cp->n_blocks].ptr = ptr;
+    cp->blocks[cp->n_blocks++].size = size;
+    be->mem_now += size;
+    if (be->mem_now > be->mem_peak)
+        be->mem_peak = be->mem_now;
+    return QC_OK;
+}
+
 static enum qc_status cuda_alloc(struct qc_backend *be, size_t nbytes, void **ptr)
 {
-    (void)be;
-    QC_CUDA_CHECK(cudaMalloc(ptr, nbytes ? nbytes : 4));
-    QC_KERNEL_CHECK(qc_k_fill_f32((float *)*ptr, 0.0f, (int64_t)(nbytes / sizeof(float))));
+    enum qc_status st;
+    size_t size = nbytes ? nbytes : 4;
+    cudaError_t e = cudaMalloc(ptr, size);
+    if (e != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaGetLastError();
+        cudaMemGetInfo(&free_b, &total_b);
+        qc_log_error("CUDA: cudaMalloc of %.1f MiB failed: %s (%.1f MiB allocated by qatconv, "
+                     "%.1f of %.1f MiB free on the device)", (double)size / 1048576.0,
+                     cudaGetErrorString(e), (double)be->mem_now / 1048576.0,
+                     (double)free_b / 1048576.0, (double)total_b / 1048576.0);
+        *ptr = NULL;
+        return QC_ERR_BACKEND;
+    }
+    st = track(be, *ptr, size);
+    if (st != QC_OK) {
+        cudaFree(*ptr);
+        *ptr = NULL;
+        return st;
+    }
+    QC_CUDA_CHECK(cudaMemset(*ptr, 0, size));
     return QC_OK;
 }
 
 static void cuda_release(struct qc_backend *be, void *ptr)
 {
-    (void)be;
+    struct cuda_priv *cp = be->priv;
+    for (size_t i = 0; ptr && i < cp->n_blocks; i++) {
+        if (cp->blocks[i].ptr != ptr)
+            continue;
+        be->mem_now -= cp->blocks[i].size;
+        cp->blocks[i] = cp->blocks[--cp->n_blocks];
+        break;
+    }
     cudaFree(ptr);
 }
 
@@ -153,6 +240,53 @@ static enum qc_status cuda_sync(struct qc_backend *be)
     return QC_OK;
 }
 
+/* The stage of dst: its own, a free one, or NULL when all are taken. */
+static struct cuda_stage *stage_for(struct cuda_priv *cp, const void *dst)
+{
+    for (int i = 0; i < QC_CUDA_NSTAGE; i++)
+        if (cp->stage[i].dst == dst)
+            return &cp->stage[i];
+    for (int i = 0; i < QC_CUDA_NSTAGE; i++)
+        if (!cp->stage[i].dst) {
+            cp->stage[i].dst = dst;
+            return &cp->stage[i];
+        }
+    return NULL;
+}
+
+/* Batch upload overlapping the device's work: src is copied into a pinned
+ * staging buffer of dst (after that buffer's previous copy has finished), the
+ * copy to dst runs on the non-blocking copy stream, and the default stream
+ * waits for it before its next kernel.  The caller guarantees that no queued
+ * kernel still reads dst (train.c alternates two input buffers and has
+ * synchronised the step that last read this one). */
+static enum qc_status cuda_upload_batch(struct qc_backend *be, void *dst, const void *src,
+                                        size_t nbytes)
+{
+    struct cuda_priv *cp = be->priv;
+    struct cuda_stage *sg = stage_for(cp, dst);
+    if (!sg)
+        return cuda_upload(be, dst, src, nbytes);
+    if (sg->copied)
+        QC_CUDA_CHECK(cudaEventSynchronize(sg->copied));
+    else
+        QC_CUDA_CHECK(cudaEventCreateWithFlags(&sg->copied, cudaEventDisableTiming));
+    if (sg->size < nbytes) {
+        if (sg->host)
+            QC_CUDA_CHECK(cudaFreeHost(sg->host));
+        sg->host = NULL;
+        sg->size = 0;
+        QC_CUDA_CHECK(cudaMallocHost(&sg->host, nbytes ? nbytes : 4));
+        sg->size = nbytes;
+    }
+    if (nbytes)
+        memcpy(sg->host, src, nbytes);
+    QC_CUDA_CHECK(cudaMemcpyAsync(dst, sg->host, nbytes, cudaMemcpyHostToDevice, cp->copy));
+    QC_CUDA_CHECK(cudaEventRecord(sg->copied, cp->copy));
+    QC_CUDA_CHECK(cudaStreamWaitEvent(0, sg->copied, 0));
+    return QC_OK;
+}
+
 /* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T. */
 static enum qc_status cuda_sgemm(struct qc_backend *be, const struct qc_gemm_args *g)
 {
@@ -166,23 +300,10 @@ static enum qc_status cuda_sgemm(struct qc_backend *be, const struct qc_gemm_arg
 
 static const struct qc_kernel *cuda_kernel(enum qc_op_kind kind)
 {
-    (void)kind;
-    return NULL;
+    const struct qc_kernel *k = qc_cuda_conv_kernel(kind);
+    return k ? k : qc_cuda_elem_kernel(kind);
 }
 
-const struct qc_backend_ops qc_backend_cuda_ops = {
-    .name = "cuda",
-    .init = cuda_init,
-    .fini = cuda_fini,
-    .alloc = cuda_alloc,
-    .release = cuda_release,
-    .upload = cuda_upload,
-    .download = cuda_download,
-    .zero = cuda_zero,
-    .sync = cuda_sync,
-    .sgemm = cuda_sgemm,
-    .kernel = cuda_kernel,
-};
 
 /* ---- quantizers and optimizers (cuda_ops.h) ---------------------------------------------- */
 
@@ -307,3 +428,78 @@ enum qc_status qc_cuda_solver_apply(struct qc_backend *be, const struct qc_solve
         QC_KERNEL_CHECK(qc_k_sgd(theta, grad, state, n, u->momentum, u->lr, u->scale, decay));
     return QC_OK;
 }
+
+enum qc_status qc_cuda_lsq_init_step(struct qc_backend *be, const float *x, int64_t n, int qp,
+                                     float *step)
+{
+    void *work = cuda_work(be, "qc_cuda_lsq_init_step");
+    if (!work)
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_lsq_init_step(x, n, qp, step, work));
+    return QC_OK;
+}
+
+enum qc_status qc_cuda_softmax_xent(struct qc_backend *be, const float *z,
+                                    const int32_t *labels, int64_t b, int64_t classes,
+                                    float scale, float *dz, double *stats)
+{
+    struct cuda_priv *cp;
+    if (!cuda_work(be, "qc_cuda_softmax_xent"))
+        return QC_ERR_BACKEND;
+    cp = be->priv;
+    if (cp->rowbuf_rows < b) {   /* the first batch, or a larger one */
+        if (cp->rowbuf)
+            QC_CUDA_CHECK(cudaFree(cp->rowbuf));
+        cp->rowbuf = NULL;
+        cp->rowbuf_rows = 0;
+        QC_CUDA_CHECK(cudaMalloc((void **)&cp->rowbuf, (size_t)b * 2 * sizeof(double)));
+        cp->rowbuf_rows = b;
+    }
+    QC_KERNEL_CHECK(qc_k_softmax_xent(z, labels, b, classes, scale, dz, cp->rowbuf, stats));
+    return QC_OK;
+}
+
+void *qc_cuda_blas_handle(struct qc_backend *be)
+{
+    return cuda_work(be, "qc_cuda_blas_handle") ? ((struct cuda_priv *)be->priv)->blas : NULL;
+}
+
+/* ---- the backend tables ------------------------------------------------------------------ */
+
+static enum qc_status train_sat_weight_forward(struct qc_backend *be,
+                                               const struct qc_sat_wcfg *cfg, const float *w,
+                                               float *q, int64_t n, struct qc_sat_wstate *st)
+{
+    return qc_cuda_sat_weight_forward(be, cfg, w, q, NULL, n, st);
+}
+
+static const struct qc_backend_train cuda_train = {
+    .sat_weight_forward = train_sat_weight_forward,
+    .sat_weight_backward = qc_cuda_sat_weight_backward,
+    .sat_act_forward = qc_cuda_sat_act_forward,
+    .sat_act_backward = qc_cuda_sat_act_backward,
+    .lsq_forward = qc_cuda_lsq_forward,
+    .lsq_backward = qc_cuda_lsq_backward,
+    .lsq_init_step = qc_cuda_lsq_init_step,
+    .clamp_min = qc_cuda_clamp_min,
+    .solver_apply = qc_cuda_solver_apply,
+    .loss_softmax_xent = qc_cuda_softmax_xent,
+};
+
+const struct qc_backend_ops qc_backend_cuda_ops = {
+    .name = "cuda",
+    .init = cuda_init,
+    .fini = cuda_fini,
+    .alloc = cuda_alloc,
+    .release = cuda_release,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .zero = cuda_zero,
+    .sync = cuda_sync,
+    .sgemm = cuda_sgemm,
+    .kernel = cuda_kernel,
+    .train = &cuda_train,
+    .upload_batch = cuda_upload_batch,
+    .set_tf32 = qc_cuda_set_tf32,
+    .host_memory = false,
+};

@@ -27,6 +27,24 @@
 #include "../train/solver.h"
 #include "backend.h"
 
+/* The CUDA backend's table (qc_backend_new("cuda") uses it; tests construct it
+ * with qc_backend_new_ops, also in the CPU emulation of tests/cuda_emu). */
+extern const struct qc_backend_ops qc_backend_cuda_ops;
+
+/* The CUDA op kernels: src/backend/cuda_conv.c (Conv, Gemm, MatMul,
+ * BatchNormalization) and src/backend/cuda_elem.c (activations, element-wise
+ * arithmetic, pooling, layout ops).  The kernels of `kind`, or NULL when the
+ * file does not implement that op.  Tensors' data are device pointers, except
+ * integer constant inputs (shapes, axes, pads), which stay in host memory;
+ * ctx->workspace and ctx->saved are device memory. */
+const struct qc_kernel *qc_cuda_conv_kernel(enum qc_op_kind kind);
+const struct qc_kernel *qc_cuda_elem_kernel(enum qc_op_kind kind);
+
+/* The cuBLAS handle of a CUDA backend (a cublasHandle_t), for calls beyond
+ * be->ops->sgemm (strided-batched products).  Every kernel and cuBLAS call
+ * of a step runs on the legacy default stream, in issue order. */
+void *qc_cuda_blas_handle(struct qc_backend *be);
+
 /* The number of CUDA devices, without logging: 0 when the driver or runtime finds none or
  * fails (tests use it to skip). */
 int qc_cuda_device_count(void);
@@ -61,6 +79,16 @@ enum qc_status qc_cuda_lsq_forward(struct qc_backend *be, const float *step, int
 enum qc_status qc_cuda_lsq_backward(struct qc_backend *be, const float *step, int qn, int qp,
                                     double g, const float *x, const float *dy, float *dx,
                                     int64_t n, float *dstep);
+
+/* *step = qc_lsq_init_step(x, n, qp) (one device float). */
+enum qc_status qc_cuda_lsq_init_step(struct qc_backend *be, const float *x, int64_t n, int qp,
+                                     float *step);
+
+/* qc_loss_softmax_xent on the device: dz written, stats[QC_LOSS_NSTATS] (device doubles) as
+ * struct qc_backend_train's loss_softmax_xent. */
+enum qc_status qc_cuda_softmax_xent(struct qc_backend *be, const float *z,
+                                    const int32_t *labels, int64_t b, int64_t classes,
+                                    float scale, float *dz, double *stats);
 
 /* p[i] = max(p[i], lo) over n device floats: qc_sat_alpha_clamp (lo = QC_SAT_ALPHA_MIN) and
  * qc_lsq_step_clamp (QC_LSQ_STEP_MIN) after a solver update. */

@@ -4,7 +4,10 @@
  * A struct qc_dataset holds a whole split in memory as raw 8-bit pixels
  * (N x C x H x W, CHW per image) and int32 labels.  Readers: MNIST IDX
  * (idx.c; gzipped or plain through zlib, so Debian's dataset-fashion-mnist
- * works as is) and CIFAR-10/100 binary batches (cifar.c).
+ * works as is) and CIFAR-10/100 binary batches (cifar.c).  A synthetic set
+ * ([database] Type=Synthetic, for benchmarks) stores only a small bank of
+ * random images: image i is bank image (first + i) mod n_bank, brightened by
+ * label_step times its label, so n may be large at no memory cost.
  *
  * struct qc_data_cfg is what a recipe says about data (DESIGN §4, §7):
  * [database] Type, DataPath, Validation (fraction of the learn set held out);
@@ -35,6 +38,11 @@ struct qc_dataset {
     int      n_classes;         /* 10 for MNIST/Fashion/CIFAR-10, 100 ... */
     uint8_t *pixels;            /* n * c * h * w bytes, CHW per image      */
     int32_t *labels;            /* n labels                                */
+    /* 0 for a set read from files.  Otherwise pixels holds n_bank images and
+     * image i is pixels image (bank_first + i) % n_bank plus
+     * label_step * labels[i] on every pixel (as float, before transforms). */
+    int64_t  n_bank, bank_first;
+    float    label_step;
 };
 
 enum qc_split {

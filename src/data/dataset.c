@@ -2,6 +2,15 @@
  * dataset.c - struct qc_data_cfg (what a recipe says about data), split
  * loading and batch assembly (see data.h).
  *
+ * Type=Synthetic generates its sets instead of reading files: NbLearn
+ * training and NbTest test images of the [sp] geometry, NbClasses classes.
+ * From the global Seed it draws a bank of SYNTH_BANK random images (pixels
+ * uniform in 0..191) and the labels (uniform); image i of a set is bank
+ * image i mod SYNTH_BANK plus 64 * label / NbClasses on every pixel, so the
+ * class is learnable from brightness while a set of any size costs only the
+ * bank and its labels in memory.  Validation, Learn and Test fractions split
+ * it like a file; RandomPartitioning does not apply (the images are random).
+ *
  * The cfg is built once from the recipe: database type and files, split
  * fractions, the [sp]/[env] geometry and batch size, and the transformation
  * sections in order (all [*.Transformation-N] by N, then all
@@ -26,8 +35,12 @@
 #include "transform.h"
 
 #define DEFAULT_BATCH 32
+#define SYNTH_BANK    64           /* distinct images of a synthetic set      */
+#define SYNTH_PEAK    192          /* bank pixels lie in [0, SYNTH_PEAK)      */
+#define SYNTH_SPAN    64           /* label offsets lie in [0, SYNTH_SPAN)    */
+#define DB_TYPES      "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|Synthetic"
 
-enum db_type { DB_NONE = 0, DB_MNIST, DB_CIFAR10, DB_CIFAR100 };
+enum db_type { DB_NONE = 0, DB_MNIST, DB_CIFAR10, DB_CIFAR100, DB_SYNTH };
 
 struct qc_data_cfg {
     enum db_type         db;
@@ -36,6 +49,7 @@ struct qc_data_cfg {
     double               learn, validation, test;
     bool                 random_partitioning;
     uint64_t             seed;
+    int64_t              syn_classes, syn_learn, syn_test;  /* Type=Synthetic */
     int                  src_c, src_h, src_w;   /* images as stored      */
     int                  c, h, w;               /* network input         */
     int64_t              batch;
@@ -121,6 +135,37 @@ static enum qc_status chain_shape(const struct qc_data_cfg *cfg, enum qc_split s
     return QC_OK;
 }
 
+/* NbClasses, NbLearn, NbTest: with Type=Synthetic only. */
+static enum qc_status read_synthetic(const struct qc_recipe *r, struct qc_data_cfg *cfg)
+{
+    static const char *const keys[] = { "NbClasses", "NbLearn", "NbTest" };
+    int64_t *vals[] = { &cfg->syn_classes, &cfg->syn_learn, &cfg->syn_test };
+    static const int64_t defs[] = { 10, 50000, 10000 };
+    static const int64_t mins[] = { 2, 1, 1 };
+    char where[192];
+    for (size_t i = 0; i < QC_ARRAY_SIZE(keys); i++) {
+        enum qc_status st;
+        if (cfg->db != DB_SYNTH) {
+            if (qc_recipe_has_key(r, "database", keys[i])) {
+                qc_log_error("%s: [database] %s applies only to Type=Synthetic",
+                             qc_recipe_where(r, "database", keys[i], where, sizeof(where)),
+                             keys[i]);
+                return QC_ERR_RECIPE;
+            }
+            continue;
+        }
+        if ((st = qc_recipe_int(r, "database", keys[i], defs[i], vals[i])) != QC_OK)
+            return st;
+        if (*vals[i] < mins[i] || *vals[i] > (int64_t)1 << 31) {
+            qc_log_error("%s: [database] %s=%lld: expected %lld to 2^31",
+                         qc_recipe_where(r, "database", keys[i], where, sizeof(where)),
+                         keys[i], (long long)*vals[i], (long long)mins[i]);
+            return QC_ERR_RECIPE;
+        }
+    }
+    return QC_OK;
+}
+
 static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cfg *cfg)
 {
     const char *type = NULL, *path = NULL;
@@ -131,8 +176,7 @@ static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cf
     qc_recipe_where(r, "database", "Type", cfg->where, sizeof(cfg->where));
     qc_recipe_str(r, "database", "Type", NULL, &type);
     if (!type) {
-        qc_log_error("%s: [database]: missing Type "
-                     "(MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database)", cfg->where);
+        qc_log_error("%s: [database]: missing Type (" DB_TYPES ")", cfg->where);
         return QC_ERR_RECIPE;
     }
     const char *subdir = NULL;
@@ -151,24 +195,27 @@ static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cf
         cfg->src_c = 3;
         cfg->src_h = cfg->src_w = 32;
         subdir = "cifar-100-binary";
+    } else if (strcmp(type, "Synthetic") == 0) {
+        cfg->db = DB_SYNTH;
     } else {
-        qc_log_error("%s: [database] Type=%s: expected one of "
-                     "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database", cfg->where, type);
+        qc_log_error("%s: [database] Type=%s: expected one of " DB_TYPES, cfg->where, type);
         return QC_ERR_RECIPE;
     }
+    if ((st = read_synthetic(r, cfg)) != QC_OK)
+        return st;
     qc_recipe_str(r, "database", "DataPath", NULL, &path);
+    const char *root = cfg->db == DB_SYNTH ? NULL : getenv("N2D2_DATA");
+    if (cfg->db == DB_SYNTH)
+        path = NULL;            /* generated: no files */
     if (path) {
         cfg->data_path = qc_strdup(path);
-    } else {
-        const char *root = getenv("N2D2_DATA");
-        if (root) {
-            size_t n = strlen(root) + strlen(subdir) + 2;
-            cfg->data_path = qc_malloc(n);
-            if (cfg->data_path)
-                snprintf(cfg->data_path, n, "%s/%s", root, subdir);
-        }
+    } else if (root) {
+        size_t n = strlen(root) + strlen(subdir) + 2;
+        cfg->data_path = qc_malloc(n);
+        if (cfg->data_path)
+            snprintf(cfg->data_path, n, "%s/%s", root, subdir);
     }
-    if ((path || getenv("N2D2_DATA")) && !cfg->data_path)
+    if ((path || root) && !cfg->data_path)
         return QC_ERR_NOMEM;
     if ((st = qc_recipe_float(r, "database", "Learn", -1.0, &cfg->learn)) != QC_OK ||
         (st = qc_recipe_float(r, "database", "Validation", 0.0, &cfg->validation)) != QC_OK ||
@@ -204,15 +251,20 @@ static enum qc_status read_geometry(const struct qc_recipe *r, struct qc_data_cf
                      qc_recipe_where(r, *sp, "SizeX", where, sizeof(where)), *sp);
         return QC_ERR_RECIPE;
     }
-    if (cfg->db == DB_NONE) {
-        /* without [database] (images supplied by the caller), [sp] gives the
-         * geometry of the stored images; the transformations map it on */
+    if (cfg->db == DB_NONE || cfg->db == DB_SYNTH) {
+        /* without [database] (images supplied by the caller) or with generated
+         * images, [sp] gives the geometry of the stored images; the
+         * transformations map it on */
         if (*sx == 0 || *sy == 0) {
-            qc_log_error("%s: no [database] section: [%s] must give SizeX and SizeY",
-                         qc_recipe_path(r), *sp);
+            if (cfg->db == DB_SYNTH)
+                qc_log_error("%s: [database] Type=Synthetic: [%s] must give SizeX and SizeY "
+                             "(the generated image size)", cfg->where, *sp);
+            else
+                qc_log_error("%s: no [database] section: [%s] must give SizeX and SizeY",
+                             qc_recipe_path(r), *sp);
             return QC_ERR_RECIPE;
         }
-        cfg->src_c = *nc ? (int)*nc : 1;
+        cfg->src_c = *nc ? (int)*nc : cfg->db == DB_SYNTH ? 3 : 1;
         cfg->src_h = (int)*sy;
         cfg->src_w = (int)*sx;
     }
@@ -276,8 +328,8 @@ enum qc_status qc_data_cfg_from_recipe(const struct qc_recipe *r, struct qc_data
         st = QC_ERR_DATA;
         goto out;
     }
-    if (cfg->db == DB_NONE) {
-        /* no database: [sp] gave the stored image geometry, not the output */
+    if (cfg->db == DB_NONE || cfg->db == DB_SYNTH) {
+        /* [sp] gave the stored image geometry, not the output */
         nc = sx = sy = 0;
     }
     if (nc && nc != lc) {
@@ -456,6 +508,71 @@ static enum qc_status subset(const struct qc_dataset *ds, const int64_t *sel, in
     return QC_OK;
 }
 
+/* Images [first, first + count) of a split, given the images of the whole
+ * file n: the last `validation` fraction is held out, `learn` (if >= 0) is
+ * the fraction used for learning, `test` that of the test file. */
+static void split_range(const struct qc_data_cfg *cfg, enum qc_split split, int64_t n,
+                        int64_t *first, int64_t *count)
+{
+    *first = 0;
+    if (split == QC_SPLIT_TEST) {
+        *count = (int64_t)floor(cfg->test * (double)n);
+        return;
+    }
+    int64_t n_val = (int64_t)floor(cfg->validation * (double)n);
+    int64_t n_learn = cfg->learn >= 0 ? (int64_t)floor(cfg->learn * (double)n) : n - n_val;
+    n_learn = QC_MIN(n_learn, n - n_val);
+    *first = split == QC_SPLIT_LEARN ? 0 : n - n_val;
+    *count = split == QC_SPLIT_LEARN ? n_learn : n_val;
+}
+
+/* Seeds stream `k` of the synthetic generator: bank 0, learn labels 1, test labels 2. */
+static void synth_rng(struct qc_rng *rng, uint64_t seed, uint64_t k)
+{
+    qc_rng_seed(rng, seed * 0x9e3779b97f4a7c15ULL + k * 0xd1b54a32d192ed03ULL + 0x5eed);
+}
+
+/* A synthetic split (see the header comment). */
+static enum qc_status synth_load(const struct qc_data_cfg *cfg, enum qc_split split,
+                                 struct qc_dataset **out)
+{
+    int64_t n_file = split == QC_SPLIT_TEST ? cfg->syn_test : cfg->syn_learn, first, count;
+    size_t img = (size_t)cfg->src_c * cfg->src_h * cfg->src_w;
+    struct qc_rng rng;
+    struct qc_dataset *ds = qc_calloc(1, sizeof(*ds));
+    *out = NULL;
+    if (!ds)
+        return QC_ERR_NOMEM;
+    split_range(cfg, split, n_file, &first, &count);
+    *ds = (struct qc_dataset){ .n = count, .c = cfg->src_c, .h = cfg->src_h, .w = cfg->src_w,
+                               .n_classes = (int)cfg->syn_classes, .n_bank = SYNTH_BANK,
+                               .bank_first = first % SYNTH_BANK,
+                               .label_step = (float)SYNTH_SPAN / (float)cfg->syn_classes };
+    ds->pixels = qc_malloc(SYNTH_BANK * img);
+    ds->labels = qc_malloc((size_t)QC_MAX(count, 1) * sizeof(*ds->labels));
+    if (!ds->pixels || !ds->labels) {
+        qc_dataset_free(ds);
+        return QC_ERR_NOMEM;
+    }
+    /* bank: 8 bytes per draw, each byte b mapped to floor(b * 192 / 256) in [0, 192) */
+    synth_rng(&rng, cfg->seed, 0);
+    for (size_t i = 0; i < SYNTH_BANK * img; i += 8) {
+        uint64_t v = qc_rng_next(&rng);
+        for (size_t k = 0; k < 8 && i + k < SYNTH_BANK * img; k++, v >>= 8)
+            ds->pixels[i + k] = (uint8_t)(((v & 0xff) * SYNTH_PEAK) >> 8);
+    }
+    /* labels of the whole file, so a split is the same images as in the file:
+     * label = floor(u * classes), u the top 32 bits of a draw over 2^32 */
+    synth_rng(&rng, cfg->seed, split == QC_SPLIT_TEST ? 2 : 1);
+    for (int64_t i = 0; i < first + count; i++) {
+        uint64_t u = qc_rng_next(&rng) >> 32;
+        if (i >= first)
+            ds->labels[i - first] = (int32_t)((u * (uint64_t)cfg->syn_classes) >> 32);
+    }
+    *out = ds;
+    return QC_OK;
+}
+
 enum qc_status qc_data_load(const struct qc_data_cfg *cfg, enum qc_split split,
                             struct qc_dataset **out)
 {
@@ -467,6 +584,8 @@ enum qc_status qc_data_load(const struct qc_data_cfg *cfg, enum qc_split split,
         qc_log_error("%s: no [database] section: no data to load", cfg->where);
         return QC_ERR_DATA;
     }
+    if (cfg->db == DB_SYNTH)
+        return synth_load(cfg, split, out);
     st = load_files(cfg, split != QC_SPLIT_TEST, &all);
     if (st != QC_OK)
         goto out;
@@ -478,16 +597,8 @@ enum qc_status qc_data_load(const struct qc_data_cfg *cfg, enum qc_split split,
         st = QC_ERR_DATA;
         goto out;
     }
-    int64_t n = all->n, first = 0, count;
-    if (split == QC_SPLIT_TEST) {
-        count = (int64_t)floor(cfg->test * (double)n);
-    } else {
-        int64_t n_val = (int64_t)floor(cfg->validation * (double)n);
-        int64_t n_learn = cfg->learn >= 0 ? (int64_t)floor(cfg->learn * (double)n) : n - n_val;
-        n_learn = QC_MIN(n_learn, n - n_val);
-        first = split == QC_SPLIT_LEARN ? 0 : n - n_val;
-        count = split == QC_SPLIT_LEARN ? n_learn : n_val;
-    }
+    int64_t n = all->n, first, count;
+    split_range(cfg, split, n, &first, &count);
     perm = qc_malloc((size_t)QC_MAX(n, 1) * sizeof(*perm));
     if (!perm) {
         st = QC_ERR_NOMEM;
@@ -537,18 +648,28 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
     }
     size_t img = (size_t)ds->c * ds->h * ds->w;
     size_t out_elems = (size_t)cfg->c * cfg->h * cfg->w;
+    int last = -1;              /* the last transformation that applies */
+    for (int t = 0; t < cfg->n_tf; t++)
+        if (tf_applies(&cfg->tf[t], split))
+            last = t;
     for (int64_t b = 0; b < n; b++) {
         if (idx[b] < 0 || idx[b] >= ds->n) {
             qc_log_error("qc_data_batch: image index %lld out of range [0, %lld)",
                          (long long)idx[b], (long long)ds->n);
             return QC_ERR_INVAL;
         }
-        const uint8_t *px = ds->pixels + (size_t)idx[b] * img;
-        float *cur = cfg->scratch[0], *other = cfg->scratch[1];
+        int64_t k = ds->n_bank ? (ds->bank_first + idx[b]) % ds->n_bank : idx[b];
+        float off = ds->n_bank ? ds->label_step * (float)ds->labels[idx[b]] : 0.0f;
+        const uint8_t *px = ds->pixels + (size_t)k * img;
+        /* the last step (the pixel conversion when no transformation
+         * applies) writes straight into x; the others ping-pong in scratch */
+        float *dst = x + (size_t)b * out_elems;
+        float *cur = last < 0 ? dst : cfg->scratch[0];
+        float *other = cfg->scratch[1];
         int c = ds->c, h = ds->h, w = ds->w;
         for (size_t i = 0; i < img; i++)
-            cur[i] = (float)px[i];
-        for (int t = 0; t < cfg->n_tf; t++) {
+            cur[i] = (float)px[i] + off;
+        for (int t = 0; t <= last; t++) {
             const struct qc_transform *tf = &cfg->tf[t];
             int oc, oh, ow;
             if (!tf_applies(tf, split))
@@ -556,15 +677,14 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
             enum qc_status st = qc_transform_shape(tf, c, h, w, &oc, &oh, &ow);
             if (st != QC_OK)
                 return st;
-            qc_transform_apply(tf, cur, c, h, w, other, rng);
+            qc_transform_apply(tf, cur, c, h, w, t == last ? dst : other, rng);
             float *tmp = cur;
-            cur = other;
+            cur = t == last ? dst : other;
             other = tmp;
             c = oc;
             h = oh;
             w = ow;
         }
-        memcpy(x + (size_t)b * out_elems, cur, out_elems * sizeof(*x));
         if (labels)
             labels[b] = ds->labels[idx[b]];
     }

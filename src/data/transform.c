@@ -404,16 +404,32 @@ static void apply_flip(const struct qc_transform *t, const float *src, int c, in
         }
 }
 
-static float affine_op(enum qc_tf_op op, float v, float a)
+/* dst[i] = src[i] (op) a over n floats; the switch outside the loop lets the
+ * compiler vectorize it (a batch of 128 images at 3x224x224 is 19 M values) */
+static void affine_span(enum qc_tf_op op, const float *src, float a, float *dst, size_t n)
 {
     switch (op) {
-    case QC_TF_OP_PLUS:       return v + a;
-    case QC_TF_OP_MINUS:      return v - a;
-    case QC_TF_OP_MULTIPLIES: return v * a;
-    case QC_TF_OP_DIVIDES:    return v / a;
-    case QC_TF_OP_NONE:       return v;
+    case QC_TF_OP_PLUS:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i] + a;
+        break;
+    case QC_TF_OP_MINUS:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i] - a;
+        break;
+    case QC_TF_OP_MULTIPLIES:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i] * a;
+        break;
+    case QC_TF_OP_DIVIDES:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i] / a;
+        break;
+    case QC_TF_OP_NONE:
+        if (dst != src)
+            memmove(dst, src, n * sizeof(float));
+        break;
     }
-    return v;
 }
 
 static void apply_range_affine(const struct qc_transform *t, const float *src, int c, int h,
@@ -423,10 +439,8 @@ static void apply_range_affine(const struct qc_transform *t, const float *src, i
     for (int k = 0; k < c; k++) {
         float a = t->values[0][t->n_values[0] > 1 ? k : 0];
         float b = t->n_values[1] ? t->values[1][t->n_values[1] > 1 ? k : 0] : 0.0f;
-        for (size_t i = 0; i < plane; i++) {
-            float v = affine_op(t->op[0], src[k * plane + i], a);
-            dst[k * plane + i] = affine_op(t->op[1], v, b);
-        }
+        affine_span(t->op[0], src + k * plane, a, dst + k * plane, plane);
+        affine_span(t->op[1], dst + k * plane, b, dst + k * plane, plane);
     }
 }
 

@@ -251,7 +251,9 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char 
     }
     for (int i = 0; i < qc_plan_n_quants(p) && st == QC_OK; i++) {
         struct qc_plan_quant_info qi;
-        qc_plan_quant_info(p, i, &qi);
+        st = qc_plan_quant_info(p, i, &qi);
+        if (st != QC_OK)
+            break;
         st = qi.spec->weight ? export_weight(g, p, dump_dir, wide_levels, &qi, stats)
                              : export_act(g, &qi, stats);
     }

@@ -24,6 +24,7 @@
 #include <config.h>
 
 #include "op.h"
+#include "params_act.h"
 
 #include <float.h>
 #include <math.h>
@@ -55,11 +56,6 @@ static enum qc_status infer_same_f32(const struct qc_node *n, const char *label,
     out[0]->shape = in[0]->shape;
     return QC_OK;
 }
-
-/* The parameters of the point-wise activations: y = f(x; a, b). */
-struct act_params {
-    float a, b;
-};
 
 enum act_fn { ACT_RELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, ACT_HARD_SWISH,
               ACT_CLIP };
@@ -392,11 +388,6 @@ static enum qc_status hard_sigmoid_backward_cpu(const struct qc_node *n,
 
 /* ---- Clip ---- */
 
-struct clip_params {
-    bool  from_inputs;        /* opset >= 11: bounds are inputs 1 and 2 */
-    float min, max;           /* opset < 11: attribute bounds           */
-};
-
 static enum qc_status clip_parse(struct qc_node *n, int64_t opset, const char *label)
 {
     struct clip_params *p;
@@ -498,11 +489,6 @@ static enum qc_status clip_backward_cpu(const struct qc_node *n, const struct qc
 
 /* ---- Softmax, LogSoftmax ---- */
 
-struct softmax_params {
-    int64_t axis;
-    bool    flatten;          /* opset < 13: coerce to 2D at axis */
-};
-
 static enum qc_status softmax_parse(struct qc_node *n, int64_t opset, const char *label)
 {
     struct softmax_params *p;
@@ -530,8 +516,8 @@ static enum qc_status softmax_infer(const struct qc_node *n, const char *label,
 
 /* Splits the input into outer x len x inner: the op normalizes over len
  * elements spaced inner apart. */
-static void softmax_geometry(const struct softmax_params *p, const struct qc_shape *s,
-                             int64_t *outer, int64_t *len, int64_t *inner)
+void qc_softmax_geometry(const struct softmax_params *p, const struct qc_shape *s,
+                         int64_t *outer, int64_t *len, int64_t *inner)
 {
     int rank = s->ndim, axis;
     if (rank == 0) {
@@ -562,7 +548,7 @@ static enum qc_status softmax_run(const struct qc_node *n, const struct qc_op_ct
     const float *x = qc_tensor_f32(in[0]);
     float *y = qc_tensor_f32(out[0]);
     int64_t rows;
-    softmax_geometry(n->params, &in[0]->shape, &outer, &len, &inner);
+    qc_softmax_geometry(n->params, &in[0]->shape, &outer, &len, &inner);
     rows = outer * inner;
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (rows * len > ACT_CHUNK)
     for (int64_t r = 0; r < rows; r++) {
@@ -624,7 +610,7 @@ static enum qc_status softmax_backward_run(const struct qc_node *n,
     y = qc_tensor_f32(out[0]);
     dy = qc_tensor_f32(dout[0]);
     dx = qc_tensor_f32(din[0]);
-    softmax_geometry(n->params, &out[0]->shape, &outer, &len, &inner);
+    qc_softmax_geometry(n->params, &out[0]->shape, &outer, &len, &inner);
     rows = outer * inner;
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (rows * len > ACT_CHUNK)
     for (int64_t r = 0; r < rows; r++) {
@@ -672,12 +658,6 @@ static enum qc_status log_softmax_backward_cpu(const struct qc_node *n,
 }
 
 /* ---- Dropout, Identity ---- */
-
-struct dropout_params {
-    float ratio;              /* attribute form (opset < 12), training only       */
-    bool  ratio_input;        /* opset >= 12: ratio, training_mode are inputs      */
-    bool  mask_is_bool;       /* opset >= 10: mask is bool, before: same as input */
-};
 
 static enum qc_status dropout_parse(struct qc_node *n, int64_t opset, const char *label)
 {
@@ -742,8 +722,8 @@ static void copy_through(const struct qc_tensor *in, struct qc_tensor *out)
 /* Whether this run drops: the plan's training mode and, from opset 12, the
  * training_mode input when the model gives one (absent = false per ONNX, but
  * a training plan means training, so absent counts as true here). */
-static bool dropout_active(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                           const struct qc_tensor *const *in)
+bool qc_dropout_active(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                       const struct qc_tensor *const *in)
 {
     const struct dropout_params *p = n->params;
     if (!ctx->training)
@@ -800,11 +780,11 @@ static enum qc_status dropout_forward_cpu(const struct qc_node *n, const struct 
 {
     int64_t cnt = qc_tensor_nelem(in[0]);
     const unsigned char *keep = NULL;
-    if (dropout_active(n, ctx, in) && in[0]->dtype != QC_DTYPE_F32) {
+    if (qc_dropout_active(n, ctx, in) && in[0]->dtype != QC_DTYPE_F32) {
         qc_log_error("%s: training Dropout on %s", ctx->label, qc_dtype_name(in[0]->dtype));
         return QC_ERR_UNSUPPORTED;
     }
-    if (dropout_active(n, ctx, in)) {
+    if (qc_dropout_active(n, ctx, in)) {
         const float *restrict x = qc_tensor_f32(in[0]);
         float *restrict y = qc_tensor_f32(out[0]);
         unsigned char *restrict m;
@@ -861,7 +841,7 @@ static enum qc_status dropout_backward_cpu(const struct qc_node *n, const struct
         return QC_OK;
     dy = qc_tensor_f32(dout[0]);
     dx = qc_tensor_f32(din[0]);
-    if (dropout_active(n, ctx, in)) {
+    if (qc_dropout_active(n, ctx, in)) {
         const unsigned char *restrict m = dropout_mask(ctx, cnt);
         float ratio, scale;
         enum qc_status st = dropout_ratio(n, ctx, in, &ratio);

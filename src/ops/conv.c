@@ -4,7 +4,7 @@
  * Attributes (group, auto_pad, kernel_shape, strides, dilations, pads, and for
  * ConvTranspose output_padding and output_shape) are parsed once into struct
  * conv_params.  Everything that depends on the input shapes (output size,
- * resolved begin/end pads) is recomputed by conv_resolve() from the params
+ * resolved begin/end pads) is recomputed by qc_conv_resolve() from the params
  * and the tensors: infer validates and logs, workspace and the kernels call it
  * again on the already validated shapes.  The resolved struct qc_conv_geom is
  * the im2col geometry of ONE group of ONE image, which the backward pass can
@@ -48,41 +48,10 @@
 #include "../backend/backend.h"
 #include "../log.h"
 #include "im2col.h"
+#include "params_conv.h"
 
-#define CONV_MAX_SPATIAL 3
 /* Work (elements) below which OpenMP regions stay serial. */
 #define PAR_MIN_WORK 32768
-
-enum conv_auto_pad {
-    AUTO_PAD_NOTSET = 0,
-    AUTO_PAD_SAME_UPPER,
-    AUTO_PAD_SAME_LOWER,
-    AUTO_PAD_VALID,
-};
-
-struct conv_params {
-    bool               transpose;
-    int64_t            group;
-    enum conv_auto_pad auto_pad;
-    /* attribute value counts; 0 = absent */
-    int                n_kernel, n_strides, n_dilations, n_pads, n_output_padding, n_output_shape;
-    int64_t            kernel[CONV_MAX_SPATIAL];
-    int64_t            strides[CONV_MAX_SPATIAL];
-    int64_t            dilations[CONV_MAX_SPATIAL];
-    int64_t            pads[2 * CONV_MAX_SPATIAL];        /* begins, then ends       */
-    int64_t            output_padding[CONV_MAX_SPATIAL];
-    int64_t            output_shape[CONV_MAX_SPATIAL + 2]; /* spatial, or N,C,spatial */
-};
-
-/* Shapes of one call, resolved from the params and the input shapes. */
-struct conv_dims {
-    int                 nsp;              /* spatial axes, 1..3                    */
-    int64_t             batch, c_in, c_out, group;
-    struct qc_conv_geom geom;             /* one group of one image: the input for
-                                             Conv, the output for ConvTranspose     */
-    int64_t             pad_end[3];       /* (D, H, W) like geom                   */
-    struct qc_shape     y;
-};
 
 static const char *auto_pad_names[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
 
@@ -104,7 +73,7 @@ static enum qc_status read_ints(const struct qc_node *n, const char *label, cons
 
 static enum qc_status conv_parse_common(struct qc_node *n, const char *label, bool transpose)
 {
-    struct conv_params *p;
+    struct qc_conv_params *p;
     const char *ap;
     enum qc_status st;
 
@@ -126,25 +95,25 @@ static enum qc_status conv_parse_common(struct qc_node *n, const char *label, bo
     p->auto_pad = QC_ARRAY_SIZE(auto_pad_names);
     for (size_t i = 0; i < QC_ARRAY_SIZE(auto_pad_names); i++)
         if (strcmp(ap, auto_pad_names[i]) == 0)
-            p->auto_pad = (enum conv_auto_pad)i;
+            p->auto_pad = (enum qc_conv_auto_pad)i;
     if (p->auto_pad == QC_ARRAY_SIZE(auto_pad_names)) {
         qc_log_error("%s: auto_pad '%s', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID",
                      label, ap);
         return QC_ERR_ONNX;
     }
-    st = read_ints(n, label, "kernel_shape", p->kernel, CONV_MAX_SPATIAL, 1, &p->n_kernel);
+    st = read_ints(n, label, "kernel_shape", p->kernel, QC_CONV_MAX_SPATIAL, 1, &p->n_kernel);
     if (st == QC_OK)
-        st = read_ints(n, label, "strides", p->strides, CONV_MAX_SPATIAL, 1, &p->n_strides);
+        st = read_ints(n, label, "strides", p->strides, QC_CONV_MAX_SPATIAL, 1, &p->n_strides);
     if (st == QC_OK)
-        st = read_ints(n, label, "dilations", p->dilations, CONV_MAX_SPATIAL, 1,
+        st = read_ints(n, label, "dilations", p->dilations, QC_CONV_MAX_SPATIAL, 1,
                        &p->n_dilations);
     if (st == QC_OK)
-        st = read_ints(n, label, "pads", p->pads, 2 * CONV_MAX_SPATIAL, 0, &p->n_pads);
+        st = read_ints(n, label, "pads", p->pads, 2 * QC_CONV_MAX_SPATIAL, 0, &p->n_pads);
     if (st == QC_OK && transpose)
-        st = read_ints(n, label, "output_padding", p->output_padding, CONV_MAX_SPATIAL, 0,
+        st = read_ints(n, label, "output_padding", p->output_padding, QC_CONV_MAX_SPATIAL, 0,
                        &p->n_output_padding);
     if (st == QC_OK && transpose)
-        st = read_ints(n, label, "output_shape", p->output_shape, CONV_MAX_SPATIAL + 2, 1,
+        st = read_ints(n, label, "output_shape", p->output_shape, QC_CONV_MAX_SPATIAL + 2, 1,
                        &p->n_output_shape);
     if (st != QC_OK)
         return st;
@@ -189,7 +158,7 @@ static enum qc_status shape_error(const char *label, const char *what,
 
 /* Output size and begin/end pads of spatial axis i (ONNX Conv/ConvTranspose
  * formulas).  ek = (k-1)*dilation + 1 is the dilated kernel extent. */
-static enum qc_status resolve_axis(const struct conv_params *p, int nsp, int i, int64_t in,
+static enum qc_status resolve_axis(const struct qc_conv_params *p, int nsp, int i, int64_t in,
                                    int64_t k, int64_t *out, int64_t *pb, int64_t *pe)
 {
     int64_t s = p->n_strides ? p->strides[i] : 1;
@@ -201,20 +170,20 @@ static enum qc_status resolve_axis(const struct conv_params *p, int nsp, int i, 
 
     if (!p->transpose) {
         switch (p->auto_pad) {
-        case AUTO_PAD_SAME_UPPER:
-        case AUTO_PAD_SAME_LOWER:
+        case QC_AUTO_PAD_SAME_UPPER:
+        case QC_AUTO_PAD_SAME_LOWER:
             /* out = ceil(in / s); total = (out-1)*s + ek - in, extra pad at the
              * end for SAME_UPPER, at the begin for SAME_LOWER */
             *out = (in + s - 1) / s;
             total = QC_MAX((*out - 1) * s + ek - in, 0);
-            b = p->auto_pad == AUTO_PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            b = p->auto_pad == QC_AUTO_PAD_SAME_UPPER ? total / 2 : total - total / 2;
             e = total - b;
             break;
-        case AUTO_PAD_VALID:
+        case QC_AUTO_PAD_VALID:
             b = 0;
             e = 0;
             /* fall through */
-        case AUTO_PAD_NOTSET:
+        case QC_AUTO_PAD_NOTSET:
             /* out = floor((in + b + e - ek) / s) + 1 */
             if (in + b + e < ek)
                 return QC_ERR_SHAPE;
@@ -225,8 +194,8 @@ static enum qc_status resolve_axis(const struct conv_params *p, int nsp, int i, 
         int64_t op = p->n_output_padding ? p->output_padding[i] : 0;
         /* full = s*(in-1) + output_padding + ek: the output before pads */
         int64_t full = s * (in - 1) + op + ek;
-        if (p->n_output_shape || p->auto_pad == AUTO_PAD_SAME_UPPER ||
-            p->auto_pad == AUTO_PAD_SAME_LOWER) {
+        if (p->n_output_shape || p->auto_pad == QC_AUTO_PAD_SAME_UPPER ||
+            p->auto_pad == QC_AUTO_PAD_SAME_LOWER) {
             /* out given (or in*s for SAME); total = full - out, the odd
              * pixel cropped at the end for SAME_UPPER, at the begin
              * otherwise (ONNX spec; ONNX Runtime agrees) */
@@ -235,10 +204,10 @@ static enum qc_status resolve_axis(const struct conv_params *p, int nsp, int i, 
             else
                 *out = in * s;
             total = QC_MAX(full - *out, 0);
-            b = p->auto_pad == AUTO_PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            b = p->auto_pad == QC_AUTO_PAD_SAME_UPPER ? total / 2 : total - total / 2;
             e = total - b;
         } else {
-            if (p->auto_pad == AUTO_PAD_VALID) {
+            if (p->auto_pad == QC_AUTO_PAD_VALID) {
                 b = 0;
                 e = 0;
             }
@@ -254,10 +223,10 @@ static enum qc_status resolve_axis(const struct conv_params *p, int nsp, int i, 
 
 /* Validates the inputs of node n against its params and fills *d.  Logs
  * with label on failure. */
-static enum qc_status conv_resolve(const struct qc_node *n, const char *label,
-                                   const struct qc_tensor *const *in, struct conv_dims *d)
+enum qc_status qc_conv_resolve(const struct qc_node *n, const char *label,
+                               const struct qc_tensor *const *in, struct qc_conv_dims *d)
 {
-    const struct conv_params *p = n->params;
+    const struct qc_conv_params *p = n->params;
     const struct qc_tensor *x = in[0], *w = in[1];
     const struct qc_tensor *b = n->n_in > 2 ? in[2] : NULL;
     int rank = x->shape.ndim;
@@ -272,7 +241,7 @@ static enum qc_status conv_resolve(const struct qc_node *n, const char *label,
                      b ? qc_dtype_name(b->dtype) : "");
         return QC_ERR_UNSUPPORTED;
     }
-    if (rank < 3 || rank > 2 + CONV_MAX_SPATIAL)
+    if (rank < 3 || rank > 2 + QC_CONV_MAX_SPATIAL)
         return shape_error(label, "expected 1, 2 or 3 spatial dims (input rank 3..5)", x, w);
     if (w->shape.ndim != rank)
         return shape_error(label, "weight rank differs from input rank", x, w);
@@ -355,8 +324,8 @@ static enum qc_status conv_resolve(const struct qc_node *n, const char *label,
 static enum qc_status conv_infer(const struct qc_node *n, const char *label,
                                  const struct qc_tensor *const *in, struct qc_tensor *const *out)
 {
-    struct conv_dims d;
-    enum qc_status st = conv_resolve(n, label, in, &d);
+    struct qc_conv_dims d;
+    enum qc_status st = qc_conv_resolve(n, label, in, &d);
     if (st != QC_OK)
         return st;
     out[0]->dtype = QC_DTYPE_F32;
@@ -366,13 +335,13 @@ static enum qc_status conv_infer(const struct qc_node *n, const char *label,
 
 /* Conv by a direct loop when each group has one input channel (depthwise):
  * output channel m reads input channel m / (c_out / group). */
-static bool conv_is_depthwise(const struct conv_dims *d)
+static bool conv_is_depthwise(const struct qc_conv_dims *d)
 {
     return d->group > 1 && d->c_in == d->group;
 }
 
 /* A 1x1, stride 1, unpadded Conv whose columns are the image itself. */
-static bool conv_is_pointwise(const struct conv_dims *d)
+static bool conv_is_pointwise(const struct qc_conv_dims *d)
 {
     const struct qc_conv_geom *g = &d->geom;
     for (int a = 0; a < 3; a++)
@@ -383,7 +352,7 @@ static bool conv_is_pointwise(const struct conv_dims *d)
 
 /* Group-1 2D Conv with few channels: direct kernels (conv_direct.c), no
  * lowering.  The pointwise stride-1 case stays a plain product. */
-static bool conv_is_direct(const struct conv_dims *d, bool transpose)
+static bool conv_is_direct(const struct qc_conv_dims *d, bool transpose)
 {
     return !transpose && d->group == 1 && !conv_is_pointwise(d) &&
            qc_direct_supported(&d->geom, d->c_out);
@@ -405,7 +374,7 @@ struct conv_chunk {
     bool    direct;         /* pointwise Conv with nb == 1: no col buffer */
 };
 
-static struct conv_chunk conv_chunking(const struct conv_dims *d, bool transpose)
+static struct conv_chunk conv_chunking(const struct qc_conv_dims *d, bool transpose)
 {
     const struct qc_conv_geom *g = &d->geom;
     struct conv_chunk c;
@@ -435,7 +404,7 @@ struct conv_slice {
     int64_t col, aux, dw, db, total;     /* offsets of the parts; total size */
 };
 
-static struct conv_slice conv_slice_layout(const struct conv_dims *d, const struct conv_chunk *c)
+static struct conv_slice conv_slice_layout(const struct qc_conv_dims *d, const struct conv_chunk *c)
 {
     struct conv_slice s;
     int64_t wsize = d->c_in / d->group * d->c_out * qc_conv_geom_kvol(&d->geom);
@@ -448,7 +417,7 @@ static struct conv_slice conv_slice_layout(const struct conv_dims *d, const stru
 }
 
 /* Threads the gemm path uses: one chunk each at least. */
-static int conv_threads(const struct conv_dims *d, const struct conv_chunk *c, int threads)
+static int conv_threads(const struct qc_conv_dims *d, const struct conv_chunk *c, int threads)
 {
     int64_t n_chunks = (d->batch + c->nb - 1) / c->nb;
     return (int)QC_MAX(QC_MIN((int64_t)threads, n_chunks), 1);
@@ -458,12 +427,12 @@ static int conv_threads(const struct conv_dims *d, const struct conv_chunk *c, i
 static size_t conv_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
                              const struct qc_tensor *const *out, int threads)
 {
-    const struct conv_params *p = n->params;
-    struct conv_dims d;
+    const struct qc_conv_params *p = n->params;
+    struct qc_conv_dims d;
     struct conv_chunk c;
     struct conv_slice s;
     (void)out;
-    if (conv_resolve(n, "workspace", in, &d) != QC_OK)
+    if (qc_conv_resolve(n, "workspace", in, &d) != QC_OK)
         return 0;
     if (!p->transpose && conv_is_depthwise(&d))
         return 0;
@@ -481,7 +450,7 @@ static size_t conv_workspace(const struct qc_node *n, const struct qc_tensor *co
  * memory.  Returns the floats, 0 when the columns are not kept. */
 #define SAVED_COL_BYTES ((int64_t)32 << 20)
 
-static int64_t conv_saved_floats(const struct conv_dims *d, const struct conv_chunk *c,
+static int64_t conv_saved_floats(const struct qc_conv_dims *d, const struct conv_chunk *c,
                                  bool transpose)
 {
     int64_t n_chunks = (d->batch + c->nb - 1) / c->nb;
@@ -494,11 +463,11 @@ static int64_t conv_saved_floats(const struct conv_dims *d, const struct conv_ch
 static size_t conv_saved(const struct qc_node *n, const struct qc_tensor *const *in,
                          const struct qc_tensor *const *out)
 {
-    const struct conv_params *p = n->params;
-    struct conv_dims d;
+    const struct qc_conv_params *p = n->params;
+    struct qc_conv_dims d;
     struct conv_chunk c;
     (void)out;
-    if (conv_resolve(n, "saved", in, &d) != QC_OK)
+    if (qc_conv_resolve(n, "saved", in, &d) != QC_OK)
         return 0;
     c = conv_chunking(&d, p->transpose);
     return (size_t)conv_saved_floats(&d, &c, p->transpose) * sizeof(float);
@@ -506,7 +475,7 @@ static size_t conv_saved(const struct qc_node *n, const struct qc_tensor *const 
 
 /* The saved columns when this call may use them (training, state large
  * enough), else NULL. */
-static float *conv_saved_cols(const struct qc_op_ctx *ctx, const struct conv_dims *d,
+static float *conv_saved_cols(const struct qc_op_ctx *ctx, const struct qc_conv_dims *d,
                               const struct conv_chunk *c, bool transpose)
 {
     int64_t floats = conv_saved_floats(d, c, transpose);
@@ -573,7 +542,7 @@ static void tap_range(const struct qc_conv_geom *g, int64_t k, int64_t off[3], i
 }
 
 /* Depthwise Conv: y[n,m] = b[m] + sum_kv w[m,0,kv] * shift(x[n, m/mult], kv). */
-static void depthwise_forward(const struct conv_dims *d, const float *x, const float *w,
+static void depthwise_forward(const struct qc_conv_dims *d, const float *x, const float *w,
                               const float *b, float *y, int threads)
 {
     const struct qc_conv_geom *g = &d->geom;
@@ -621,7 +590,7 @@ static void depthwise_forward(const struct conv_dims *d, const float *x, const f
  * Parallel over input channels: everything one channel touches (its dX
  * planes, its output channels' dW and dB) belongs to one thread, summed in a
  * fixed order, so the result does not depend on the thread count. */
-static void depthwise_backward(const struct conv_dims *d, const float *x, const float *w,
+static void depthwise_backward(const struct qc_conv_dims *d, const float *x, const float *w,
                                const float *dy, float *dx, float *dw, float *db, int threads)
 {
     const struct qc_conv_geom *g = &d->geom;
@@ -675,7 +644,7 @@ static void depthwise_backward(const struct conv_dims *d, const float *x, const 
  * y_g[M_g, cnt*L] = w_g[M_g, C_g*KV] * col[C_g*KV, cnt*L], then scattered
  * back to NCHW when several images share one product.  ws: this thread's
  * workspace slice; scol: where to keep this chunk's columns, or NULL. */
-static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const struct conv_dims *d,
+static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const struct qc_conv_dims *d,
                                          const struct conv_chunk *ch,
                                          const struct conv_slice *sl, const float *x,
                                          const float *w, float *y, int64_t img0, float *ws,
@@ -714,7 +683,7 @@ static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const stru
  * (w_g = w[grp*C_g..] as [C_g, M_g*KV], x_g of cnt images gathered side by
  * side), then y_g = col2im(col) per image into its zeroed planes. */
 static enum qc_status convt_chunk_forward(const struct qc_op_ctx *ctx,
-                                          const struct conv_dims *d,
+                                          const struct qc_conv_dims *d,
                                           const struct conv_chunk *ch,
                                           const struct conv_slice *sl, const float *x,
                                           const float *w, float *y, int64_t img0, float *ws)
@@ -749,7 +718,7 @@ static enum qc_status convt_chunk_forward(const struct qc_op_ctx *ctx,
 
 /* dB partial db[grp*M_g + m] += sum of dY over the chunk's planes of group
  * grp (l elements each). */
-static void chunk_bias_grad(const struct conv_dims *d, const float *dy, int64_t img0,
+static void chunk_bias_grad(const struct qc_conv_dims *d, const float *dy, int64_t img0,
                             int64_t cnt, int64_t grp, int64_t l, float *db)
 {
     int64_t mg = d->c_out / d->group;
@@ -765,7 +734,7 @@ static void chunk_bias_grad(const struct conv_dims *d, const float *dy, int64_t 
  * dY_g of several images is first gathered side by side into aux.  scol:
  * the chunk's columns kept by the forward, or NULL to lower x again. */
 static enum qc_status conv_chunk_backward(const struct qc_op_ctx *ctx,
-                                          const struct conv_dims *d,
+                                          const struct qc_conv_dims *d,
                                           const struct conv_chunk *ch,
                                           const struct conv_slice *sl, const float *x,
                                           const float *w, const float *dy, float *dx,
@@ -835,7 +804,7 @@ static enum qc_status conv_chunk_backward(const struct qc_op_ctx *ctx,
  * x_g of several images is gathered side by side into aux, which then takes
  * the dX_g product before it is added back to NCHW. */
 static enum qc_status convt_chunk_backward(const struct qc_op_ctx *ctx,
-                                           const struct conv_dims *d,
+                                           const struct qc_conv_dims *d,
                                            const struct conv_chunk *ch,
                                            const struct conv_slice *sl, const float *x,
                                            const float *w, const float *dy, float *dx,
@@ -899,7 +868,7 @@ enum conv_pass {
 
 struct conv_run {
     enum conv_pass           pass;
-    const struct conv_dims  *d;
+    const struct qc_conv_dims  *d;
     struct conv_chunk        ch;
     struct conv_slice        sl;
     const float             *x, *w, *dy;
@@ -914,7 +883,7 @@ struct conv_run {
  * partials are zeroed first and summed in thread order by the caller. */
 static enum qc_status conv_run_chunks(const struct qc_op_ctx *ctx, const struct conv_run *r)
 {
-    const struct conv_dims *d = r->d;
+    const struct qc_conv_dims *d = r->d;
     int64_t n_chunks = (d->batch + r->ch.nb - 1) / r->ch.nb;
     int threads = conv_threads(d, &r->ch, ctx->threads);
     enum qc_status st = QC_OK;
@@ -984,13 +953,13 @@ static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_
                                        const struct qc_tensor *const *in,
                                        struct qc_tensor *const *out)
 {
-    const struct conv_params *p = n->params;
-    struct conv_dims d;
+    const struct qc_conv_params *p = n->params;
+    struct qc_conv_dims d;
     struct conv_run r;
     const float *b;
     enum qc_status st;
 
-    st = conv_resolve(n, ctx->label, in, &d);
+    st = qc_conv_resolve(n, ctx->label, in, &d);
     if (st != QC_OK)
         return st;
     memset(&r, 0, sizeof(r));
@@ -1035,8 +1004,8 @@ static enum qc_status conv_backward_cpu(const struct qc_node *n, const struct qc
                                         const struct qc_tensor *const *dout,
                                         struct qc_tensor *const *din)
 {
-    const struct conv_params *p = n->params;
-    struct conv_dims d;
+    const struct qc_conv_params *p = n->params;
+    struct qc_conv_dims d;
     struct conv_run r;
     float *dw, *db;
     enum qc_status st;
@@ -1044,7 +1013,7 @@ static enum qc_status conv_backward_cpu(const struct qc_node *n, const struct qc
     (void)out;
     if (!dout[0])
         return QC_OK;
-    st = conv_resolve(n, ctx->label, in, &d);
+    st = qc_conv_resolve(n, ctx->label, in, &d);
     if (st != QC_OK)
         return st;
     memset(&r, 0, sizeof(r));

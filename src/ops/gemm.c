@@ -35,18 +35,14 @@
 
 #include "../backend/backend.h"
 #include "../log.h"
+#include "params_gemm.h"
 
 /* Multiply-adds (m*n*k) below which a product runs on one thread. */
 #define PAR_MIN_MACS ((int64_t)1 << 20)
 
-struct gemm_params {
-    float alpha, beta;
-    bool  trans_a, trans_b;
-};
-
 static enum qc_status gemm_parse(struct qc_node *n, int64_t opset, const char *label)
 {
-    struct gemm_params *p;
+    struct qc_gemm_params *p;
     int64_t ta, tb, bc;
     enum qc_status st;
 
@@ -135,12 +131,11 @@ static enum qc_status par_sgemm(const struct qc_op_ctx *ctx, bool ta, bool tb, i
     return st;
 }
 
-/* M, N, K of a Gemm, validated (logs and returns QC_ERR_SHAPE otherwise). */
-static enum qc_status gemm_dims(const struct qc_node *n, const char *label,
-                                const struct qc_tensor *const *in, int64_t *m, int64_t *nn,
-                                int64_t *k)
+enum qc_status qc_gemm_resolve(const struct qc_node *n, const char *label,
+                               const struct qc_tensor *const *in, int64_t *m, int64_t *nn,
+                               int64_t *k)
 {
-    const struct gemm_params *p = n->params;
+    const struct qc_gemm_params *p = n->params;
     const struct qc_shape *a = &in[0]->shape, *b = &in[1]->shape;
     const struct qc_tensor *c = n->n_in > 2 ? in[2] : NULL;
     char sa[128], sb[128], sc[128];
@@ -179,7 +174,7 @@ static enum qc_status gemm_infer(const struct qc_node *n, const char *label,
                                  const struct qc_tensor *const *in, struct qc_tensor *const *out)
 {
     int64_t m, nn, k;
-    enum qc_status st = gemm_dims(n, label, in, &m, &nn, &k);
+    enum qc_status st = qc_gemm_resolve(n, label, in, &m, &nn, &k);
     if (st != QC_OK)
         return st;
     out[0]->dtype = QC_DTYPE_F32;
@@ -193,12 +188,12 @@ static enum qc_status gemm_forward_cpu(const struct qc_node *n, const struct qc_
                                        const struct qc_tensor *const *in,
                                        struct qc_tensor *const *out)
 {
-    const struct gemm_params *p = n->params;
+    const struct qc_gemm_params *p = n->params;
     const struct qc_tensor *c = n->n_in > 2 ? in[2] : NULL;
     float *y = qc_tensor_f32(out[0]);
     float beta = 0.0f;
     int64_t m, nn, k;
-    enum qc_status st = gemm_dims(n, ctx->label, in, &m, &nn, &k);
+    enum qc_status st = qc_gemm_resolve(n, ctx->label, in, &m, &nn, &k);
 
     if (st != QC_OK)
         return st;
@@ -235,7 +230,7 @@ static enum qc_status gemm_backward_cpu(const struct qc_node *n, const struct qc
                                         const struct qc_tensor *const *dout,
                                         struct qc_tensor *const *din)
 {
-    const struct gemm_params *p = n->params;
+    const struct qc_gemm_params *p = n->params;
     const struct qc_tensor *c = n->n_in > 2 ? in[2] : NULL;
     const float *a = qc_tensor_f32(in[0]), *b = qc_tensor_f32(in[1]);
     const float *dy;
@@ -245,7 +240,7 @@ static enum qc_status gemm_backward_cpu(const struct qc_node *n, const struct qc
     (void)out;
     if (!dout[0])
         return QC_OK;
-    st = gemm_dims(n, ctx->label, in, &m, &nn, &k);
+    st = qc_gemm_resolve(n, ctx->label, in, &m, &nn, &k);
     if (st != QC_OK)
         return st;
     dy = qc_tensor_f32(dout[0]);
@@ -286,18 +281,8 @@ static enum qc_status gemm_backward_cpu(const struct qc_node *n, const struct qc
     return QC_OK;
 }
 
-/* MatMul operands as batches of matrices, batch dims right-aligned to the
- * output's: a_bdims[i] is 1 on axes A does not have. */
-struct matmul_dims {
-    int     nb;                          /* output batch rank              */
-    int64_t bdims[QC_MAX_DIMS];          /* output batch dims              */
-    int64_t a_bdims[QC_MAX_DIMS], b_bdims[QC_MAX_DIMS];
-    int64_t m, n, k;
-    struct qc_shape y;
-};
-
-static enum qc_status matmul_dims(const char *label, const struct qc_shape *a,
-                                  const struct qc_shape *b, struct matmul_dims *d)
+enum qc_status qc_matmul_resolve(const char *label, const struct qc_shape *a,
+                                 const struct qc_shape *b, struct qc_matmul_dims *d)
 {
     char sa[128], sb[128];
     int ra = a->ndim, rb = b->ndim;
@@ -353,11 +338,11 @@ static enum qc_status matmul_infer(const struct qc_node *n, const char *label,
                                    const struct qc_tensor *const *in,
                                    struct qc_tensor *const *out)
 {
-    struct matmul_dims d;
+    struct qc_matmul_dims d;
     bool ints = matmul_int_pair(in);
     enum qc_status st = ints ? QC_OK : check_f32(label, in, n->n_in);
     if (st == QC_OK)
-        st = matmul_dims(label, &in[0]->shape, &in[1]->shape, &d);
+        st = qc_matmul_resolve(label, &in[0]->shape, &in[1]->shape, &d);
     if (st != QC_OK)
         return st;
     out[0]->dtype = ints ? in[0]->dtype : QC_DTYPE_F32;
@@ -365,14 +350,7 @@ static enum qc_status matmul_infer(const struct qc_node *n, const char *label,
     return QC_OK;
 }
 
-/* Batch sizes of Y, A and B, and the matrix strides of A and B per batch
- * axis (0 where the axis broadcasts). */
-struct matmul_batch {
-    int64_t count, a_count, b_count;
-    int64_t a_str[QC_MAX_DIMS], b_str[QC_MAX_DIMS];
-};
-
-static void matmul_batch(const struct matmul_dims *d, struct matmul_batch *mb)
+void qc_matmul_batch_of(const struct qc_matmul_dims *d, struct qc_matmul_batch *mb)
 {
     mb->count = mb->a_count = mb->b_count = 1;
     for (int i = 0; i < d->nb; i++) {
@@ -388,9 +366,8 @@ static void matmul_batch(const struct matmul_dims *d, struct matmul_batch *mb)
     }
 }
 
-/* Matrix indexes of A and B that output matrix t multiplies. */
-static void matmul_operands(const struct matmul_dims *d, const struct matmul_batch *mb,
-                            int64_t t, int64_t *ai, int64_t *bi)
+void qc_matmul_operands(const struct qc_matmul_dims *d, const struct qc_matmul_batch *mb,
+                        int64_t t, int64_t *ai, int64_t *bi)
 {
     int64_t rem = t;
     *ai = 0;
@@ -407,8 +384,8 @@ static enum qc_status matmul_forward_cpu(const struct qc_node *n, const struct q
                                          const struct qc_tensor *const *in,
                                          struct qc_tensor *const *out)
 {
-    struct matmul_dims d;
-    struct matmul_batch mb;
+    struct qc_matmul_dims d;
+    struct qc_matmul_batch mb;
     const float *a = qc_tensor_f32(in[0]), *b = qc_tensor_f32(in[1]);
     float *y = qc_tensor_f32(out[0]);
     enum qc_status st;
@@ -416,17 +393,17 @@ static enum qc_status matmul_forward_cpu(const struct qc_node *n, const struct q
     (void)n;
     if (out[0]->dtype != QC_DTYPE_F32)
         return qc_op_int_matmul(ctx, in[0], in[1], NULL, NULL, out[0]);
-    st = matmul_dims(ctx->label, &in[0]->shape, &in[1]->shape, &d);
+    st = qc_matmul_resolve(ctx->label, &in[0]->shape, &in[1]->shape, &d);
     if (st != QC_OK)
         return st;
-    matmul_batch(&d, &mb);
+    qc_matmul_batch_of(&d, &mb);
     if (mb.b_count == 1) {
         /* every output matrix uses the one B: stack A's batch into rows */
         return par_sgemm(ctx, false, false, mb.a_count * d.m, d.n, d.k, 1.0f, a, b, 0.0f, y);
     }
     for (int64_t t = 0; t < mb.count; t++) {
         int64_t ai, bi;
-        matmul_operands(&d, &mb, t, &ai, &bi);
+        qc_matmul_operands(&d, &mb, t, &ai, &bi);
         st = par_sgemm(ctx, false, false, d.m, d.n, d.k, 1.0f, a + ai * d.m * d.k,
                        b + bi * d.k * d.n, 0.0f, y + t * d.m * d.n);
         if (st != QC_OK)
@@ -449,8 +426,8 @@ static enum qc_status matmul_backward_cpu(const struct qc_node *n, const struct 
                                           const struct qc_tensor *const *dout,
                                           struct qc_tensor *const *din)
 {
-    struct matmul_dims d;
-    struct matmul_batch mb;
+    struct qc_matmul_dims d;
+    struct qc_matmul_batch mb;
     const float *a = qc_tensor_f32(in[0]), *b = qc_tensor_f32(in[1]);
     const float *dy;
     float *da, *db;
@@ -464,10 +441,10 @@ static enum qc_status matmul_backward_cpu(const struct qc_node *n, const struct 
         qc_log_error("%s: gradient of an integer MatMul", ctx->label);
         return QC_ERR_UNSUPPORTED;
     }
-    st = matmul_dims(ctx->label, &in[0]->shape, &in[1]->shape, &d);
+    st = qc_matmul_resolve(ctx->label, &in[0]->shape, &in[1]->shape, &d);
     if (st != QC_OK)
         return st;
-    matmul_batch(&d, &mb);
+    qc_matmul_batch_of(&d, &mb);
     dy = qc_tensor_f32(dout[0]);
     da = din[0] ? qc_tensor_f32(din[0]) : NULL;
     db = din[1] ? qc_tensor_f32(din[1]) : NULL;
@@ -482,7 +459,7 @@ static enum qc_status matmul_backward_cpu(const struct qc_node *n, const struct 
     for (int64_t t = 0; t < mb.count && st == QC_OK; t++) {
         int64_t ai, bi;
         const float *dyt = dy + t * d.m * d.n;
-        matmul_operands(&d, &mb, t, &ai, &bi);
+        qc_matmul_operands(&d, &mb, t, &ai, &bi);
         if (da)
             st = par_sgemm(ctx, false, true, d.m, d.k, d.n, 1.0f, dyt, b + bi * d.k * d.n, 1.0f,
                            da + ai * d.m * d.k);
@@ -504,8 +481,8 @@ static inline int64_t int_at(const struct qc_tensor *t, int64_t i)
 enum qc_status qc_op_matmul_shape(const char *label, const struct qc_shape *a,
                                   const struct qc_shape *b, struct qc_shape *y)
 {
-    struct matmul_dims d;
-    enum qc_status st = matmul_dims(label, a, b, &d);
+    struct qc_matmul_dims d;
+    enum qc_status st = qc_matmul_resolve(label, a, b, &d);
     if (st == QC_OK)
         *y = d.y;
     return st;
@@ -514,8 +491,8 @@ enum qc_status qc_op_matmul_shape(const char *label, const struct qc_shape *a,
 size_t qc_op_int_matmul_workspace(const struct qc_tensor *a, const struct qc_tensor *b,
                                   const struct qc_tensor *y)
 {
-    struct matmul_dims d;
-    if (matmul_dims("MatMul", &a->shape, &b->shape, &d) != QC_OK)
+    struct qc_matmul_dims d;
+    if (qc_matmul_resolve("MatMul", &a->shape, &b->shape, &d) != QC_OK)
         return 0;
     return (size_t)(d.k * d.n) * (y->dtype == QC_DTYPE_I64 ? 8 : 4);
 }
@@ -530,13 +507,13 @@ enum qc_status qc_op_int_matmul(const struct qc_op_ctx *ctx, const struct qc_ten
                                 const struct qc_tensor *b, const struct qc_tensor *a_zp,
                                 const struct qc_tensor *b_zp, struct qc_tensor *y)
 {
-    struct matmul_dims d;
-    struct matmul_batch mb;
+    struct qc_matmul_dims d;
+    struct qc_matmul_batch mb;
     bool wide = y->dtype == QC_DTYPE_I64;
     size_t need;
     int threads = ctx->threads > 0 ? ctx->threads : 1;
     int64_t nazp = a_zp ? qc_tensor_nelem(a_zp) : 0, nbzp = b_zp ? qc_tensor_nelem(b_zp) : 0;
-    enum qc_status st = matmul_dims(ctx->label, &a->shape, &b->shape, &d);
+    enum qc_status st = qc_matmul_resolve(ctx->label, &a->shape, &b->shape, &d);
 
     if (st != QC_OK)
         return st;
@@ -546,11 +523,11 @@ enum qc_status qc_op_int_matmul(const struct qc_op_ctx *ctx, const struct qc_ten
                      ctx->workspace ? ctx->workspace_size : (size_t)0);
         return QC_ERR_INTERNAL;
     }
-    matmul_batch(&d, &mb);
+    qc_matmul_batch_of(&d, &mb);
     for (int64_t t = 0; t < mb.count; t++) {
         int64_t ai, bi, m = d.m, nn = d.n, kk = d.k;
         int64_t aoff, boff = 0, yoff = t * m * nn;
-        matmul_operands(&d, &mb, t, &ai, &bi);
+        qc_matmul_operands(&d, &mb, t, &ai, &bi);
         aoff = ai * m * kk;
         boff = bi * kk * nn;
         for (int64_t k = 0; k < kk; k++) {

@@ -20,6 +20,7 @@
 #include <config.h>
 
 #include "op.h"
+#include "params_layout.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -416,11 +417,6 @@ const struct qc_op_def qc_op_unsqueeze = {
 
 /* -------------------------------------------------------------- Transpose */
 
-struct transpose_params {
-    int     n_perm;                  /* 0 = reverse the dims                 */
-    int64_t perm[QC_MAX_DIMS];
-};
-
 static enum qc_status transpose_parse(struct qc_node *n, int64_t opset, const char *label)
 {
     char where[256];
@@ -443,8 +439,7 @@ static enum qc_status transpose_parse(struct qc_node *n, int64_t opset, const ch
 }
 
 /* perm resolved against the input rank (default: reversed). */
-static enum qc_status transpose_perm(const struct qc_node *n, const char *label, int r,
-                                     int *perm)
+enum qc_status qc_transpose_perm(const struct qc_node *n, const char *label, int r, int *perm)
 {
     const struct transpose_params *p = n->params;
     bool seen[QC_MAX_DIMS] = {false};
@@ -475,7 +470,7 @@ static enum qc_status transpose_infer(const struct qc_node *n, const char *label
 {
     const struct qc_shape *s = &in[0]->shape;
     int perm[QC_MAX_DIMS];
-    enum qc_status st = transpose_perm(n, label, s->ndim, perm);
+    enum qc_status st = qc_transpose_perm(n, label, s->ndim, perm);
     if (st != QC_OK)
         return st;
     out[0]->dtype = in[0]->dtype;
@@ -492,7 +487,7 @@ static enum qc_status transpose_forward_cpu(const struct qc_node *n, const struc
 {
     int r = in[0]->shape.ndim, perm[QC_MAX_DIMS];
     int64_t istr[QC_MAX_DIMS], sstr[QC_MAX_DIMS], ostr[QC_MAX_DIMS];
-    enum qc_status st = transpose_perm(n, ctx->label, r, perm);
+    enum qc_status st = qc_transpose_perm(n, ctx->label, r, perm);
     if (st != QC_OK)
         return st;
     qc_shape_strides(&in[0]->shape, istr);
@@ -520,7 +515,7 @@ static enum qc_status transpose_backward_cpu(const struct qc_node *n,
     enum qc_status st;
     if (!din[0] || !dout[0])
         return QC_OK;
-    st = transpose_perm(n, ctx->label, r, perm);
+    st = qc_transpose_perm(n, ctx->label, r, perm);
     if (st != QC_OK)
         return st;
     qc_shape_strides(&in[0]->shape, istr);
@@ -539,10 +534,6 @@ const struct qc_op_def qc_op_transpose = {
 };
 
 /* ----------------------------------------------------------------- Concat */
-
-struct concat_params {
-    int64_t axis;
-};
 
 static enum qc_status concat_parse(struct qc_node *n, int64_t opset, const char *label)
 {
@@ -682,15 +673,6 @@ const struct qc_op_def qc_op_concat = {
 
 /* -------------------------------------------------------------------- Pad */
 
-/* pads and value: attributes before opset 11; inputs pads, constant_value
- * from 11 and axes from 18. */
-struct pad_params {
-    bool    from_input;
-    int     n_pads;
-    int64_t pads[2 * QC_MAX_DIMS];
-    float   value;
-};
-
 static enum qc_status pad_parse(struct qc_node *n, int64_t opset, const char *label)
 {
     char where[256];
@@ -746,9 +728,8 @@ static enum qc_status pad_parse(struct qc_node *n, int64_t opset, const char *la
 
 /* Begin/end pads per dim of the input (rank r): pads = [b_1..b_n, e_1..e_n]
  * over all dims, or over the dims named by the axes input. */
-static enum qc_status pad_resolve(const struct qc_node *n, const char *label,
-                                  const struct qc_tensor *const *in, int64_t *begin,
-                                  int64_t *end)
+enum qc_status qc_pad_resolve(const struct qc_node *n, const char *label,
+                              const struct qc_tensor *const *in, int64_t *begin, int64_t *end)
 {
     const struct pad_params *p = n->params;
     int r = in[0]->shape.ndim, np, na;
@@ -794,7 +775,7 @@ static enum qc_status pad_infer(const struct qc_node *n, const char *label,
 {
     const struct qc_shape *s = &in[0]->shape;
     int64_t b[QC_MAX_DIMS], e[QC_MAX_DIMS];
-    enum qc_status st = pad_resolve(n, label, in, b, e);
+    enum qc_status st = qc_pad_resolve(n, label, in, b, e);
     if (st != QC_OK)
         return st;
     if (n->n_in > 2 && in[2]) {
@@ -858,7 +839,7 @@ static enum qc_status pad_forward_cpu(const struct qc_node *n, const struct qc_o
     int64_t b[QC_MAX_DIMS], e[QC_MAX_DIMS], istr[QC_MAX_DIMS], ostr[QC_MAX_DIMS];
     int64_t cnt[QC_MAX_DIMS], so = 0, dof = 0, total = qc_tensor_nelem(out[0]);
     unsigned char fill[8] = {0}, *dst = out[0]->data;
-    enum qc_status st = pad_resolve(n, ctx->label, in, b, e);
+    enum qc_status st = qc_pad_resolve(n, ctx->label, in, b, e);
     if (st != QC_OK)
         return st;
     if (n->n_in > 2 && in[2] && qc_tensor_nelem(in[2]) > 0)
@@ -902,7 +883,7 @@ static enum qc_status pad_backward_cpu(const struct qc_node *n, const struct qc_
     enum qc_status st;
     if (!dout[0] || (!din[0] && !dval))
         return QC_OK;
-    st = pad_resolve(n, ctx->label, in, b, e);
+    st = qc_pad_resolve(n, ctx->label, in, b, e);
     if (st != QC_OK)
         return st;
     dy = qc_tensor_f32(dout[0]);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "../log.h"
+#include "params_norm.h"
 
 static int nthreads(const struct qc_op_ctx *ctx)
 {
@@ -62,14 +63,9 @@ static enum qc_status check_nc(const char *label, const struct qc_tensor *x, int
 
 /* ---- BatchNormalization ---- */
 
-struct bn_params {
-    float epsilon;
-    float momentum;           /* running-statistics update (training) */
-};
-
 static enum qc_status bn_parse(struct qc_node *n, int64_t opset, const char *label)
 {
-    struct bn_params *p;
+    struct qc_bn_params *p;
     int64_t v;
     enum qc_status st = qc_op_params_new(n, sizeof(*p));
     if (st != QC_OK)
@@ -243,7 +239,7 @@ static float *bn_saved_state(const struct qc_op_ctx *ctx, int64_t c)
 
 /* y = a_c * x + b_c over [N, C, inner] rows; a_c, b_c from the statistics in
  * force: mean/istd (training: batch, saved) or running mean/var (inference). */
-static void bn_apply(const struct bn_params *p, bool train, const float *mean,
+static void bn_apply(const struct qc_bn_params *p, bool train, const float *mean,
                      const float *disp, const float *scale, const float *bias,
                      const float *restrict x, float *restrict y, int64_t nb, int64_t c,
                      int64_t inner, int threads)
@@ -263,7 +259,7 @@ static void bn_apply(const struct bn_params *p, bool train, const float *mean,
 
 /* Training statistics (see the file comment): two-pass per-channel sums,
  * saved mu_B/istd, running statistics updated in place. */
-static enum qc_status bn_batch_stats(const struct bn_params *p, const struct qc_op_ctx *ctx,
+static enum qc_status bn_batch_stats(const struct qc_bn_params *p, const struct qc_op_ctx *ctx,
                                      const struct qc_node *n,
                                      const struct qc_tensor *const *in,
                                      struct qc_tensor *const *out, float **mu_out)
@@ -320,7 +316,7 @@ static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op
                                      const struct qc_tensor *const *in,
                                      struct qc_tensor *const *out)
 {
-    const struct bn_params *p = n->params;
+    const struct qc_bn_params *p = n->params;
     const float *x = qc_tensor_f32(in[0]), *scale = qc_tensor_f32(in[1]);
     const float *bias = qc_tensor_f32(in[2]), *mean = qc_tensor_f32(in[3]);
     const float *var = qc_tensor_f32(in[4]);
@@ -362,7 +358,7 @@ static enum qc_status bn_backward_cpu(const struct qc_node *n, const struct qc_o
                                       const struct qc_tensor *const *dout,
                                       struct qc_tensor *const *din)
 {
-    const struct bn_params *p = n->params;
+    const struct qc_bn_params *p = n->params;
     const float *x = qc_tensor_f32(in[0]), *scale = qc_tensor_f32(in[1]);
     const float *var = qc_tensor_f32(in[4]), *dy, *mu, *istd = NULL;
     float *dx, *dscale, *dbias;

@@ -98,9 +98,17 @@ typedef enum qc_status (*qc_backward_fn)(const struct qc_node *n, const struct q
                                          const struct qc_tensor *const *dout,
                                          struct qc_tensor *const *din);
 
+/* Scratch bytes a backend's kernels need (same arguments as qc_op_def.workspace). */
+typedef size_t (*qc_workspace_fn)(const struct qc_node *n, const struct qc_tensor *const *in,
+                                  const struct qc_tensor *const *out, int threads);
+
+/* One backend's kernels of an op.  workspace: NULL = the op definition's
+ * workspace() (the CPU's); a device backend whose kernels need other scratch
+ * (the CUDA convolution's batched im2col) gives its own. */
 struct qc_kernel {
-    qc_forward_fn  forward;
-    qc_backward_fn backward;
+    qc_forward_fn   forward;
+    qc_backward_fn  backward;
+    qc_workspace_fn workspace;
 };
 
 struct qc_op_def {

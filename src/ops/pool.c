@@ -44,6 +44,7 @@
 #include <config.h>
 
 #include "op.h"
+#include "params_pool.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -52,29 +53,10 @@
 #include "../attr.h"
 #include "../log.h"
 
-#define POOL_MAX_SP 3
-
 static int nthreads(const struct qc_op_ctx *ctx)
 {
     return ctx->threads > 0 ? ctx->threads : 1;
 }
-
-enum auto_pad { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
-
-struct pool_params {
-    int           nsp;                        /* spatial dims in the attributes */
-    int64_t       kernel[POOL_MAX_SP], stride[POOL_MAX_SP], dil[POOL_MAX_SP];
-    int64_t       pads[2 * POOL_MAX_SP];      /* begins then ends               */
-    enum auto_pad auto_pad;
-    bool          ceil_mode, count_include_pad;
-    bool          is_max;                     /* MaxPool: also uint8/int8       */
-};
-
-/* A pooling problem on 3 spatial dims (unused leading dims are 1). */
-struct pool_geom {
-    int64_t nc;
-    int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
-};
 
 static enum qc_status read_ints(const struct qc_node *n, const char *label, const char *name,
                                 int want, int64_t def, int64_t *v)
@@ -189,8 +171,8 @@ static enum qc_status avgpool_parse(struct qc_node *n, int64_t opset, const char
 }
 
 /* Output size and pads of every spatial dim (see the file comment). */
-static enum qc_status pool_geometry(const struct pool_params *p, const char *label,
-                                    const struct qc_shape *x, struct pool_geom *g)
+enum qc_status qc_pool_geometry(const struct pool_params *p, const char *label,
+                                const struct qc_shape *x, struct pool_geom *g)
 {
     int off = POOL_MAX_SP - p->nsp;
     char s[128];
@@ -271,7 +253,7 @@ static enum qc_status pool_infer(const struct qc_node *n, const char *label,
                      p->is_max ? ", uint8, int8" : "");
         return QC_ERR_UNSUPPORTED;
     }
-    st = pool_geometry(p, label, &in[0]->shape, &g);
+    st = qc_pool_geometry(p, label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
     out[0]->dtype = dt;
@@ -478,7 +460,7 @@ static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct 
     int64_t *idx = n->n_out > 1 ? qc_tensor_i64(out[1]) : NULL;
     int32_t *arg = maxpool_argbuf(ctx, in[0], out[0]);
     int64_t osz, isz;
-    enum qc_status st = pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
+    enum qc_status st = qc_pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
     if (in[0]->dtype != QC_DTYPE_F32) {
@@ -536,7 +518,7 @@ static enum qc_status maxpool_backward_cpu(const struct qc_node *n, const struct
     enum qc_status st;
     if (!din[0] || !dout[0])
         return QC_OK;
-    st = pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
+    st = qc_pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
     dy = qc_tensor_f32(dout[0]);
@@ -587,7 +569,7 @@ static enum qc_status avgpool_forward_cpu(const struct qc_node *n, const struct 
     const float *x = qc_tensor_f32(in[0]);
     float *y = qc_tensor_f32(out[0]);
     int64_t osz, isz;
-    enum qc_status st = pool_geometry(p, ctx->label, &in[0]->shape, &g);
+    enum qc_status st = qc_pool_geometry(p, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
     osz = g.out[0] * g.out[1] * g.out[2];
@@ -649,7 +631,7 @@ static enum qc_status avgpool_backward_cpu(const struct qc_node *n, const struct
     (void)out;
     if (!din[0] || !dout[0])
         return QC_OK;
-    st = pool_geometry(p, ctx->label, &in[0]->shape, &g);
+    st = qc_pool_geometry(p, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
         return st;
     dy = qc_tensor_f32(dout[0]);
@@ -872,16 +854,6 @@ static enum qc_status global_maxpool_backward_cpu(const struct qc_node *n,
 
 /* ---- ReduceMean ---- */
 
-struct reduce_params {
-    const char *op;                /* "ReduceMean" / "ReduceSum"     */
-    bool    mean;                  /* divide by the reduced size     */
-    bool    axes_input;            /* axes is input 1 (ReduceMean opset >= 18,
-                                      ReduceSum opset >= 13)          */
-    bool    keepdims, noop_empty;
-    int     n_axes;                /* attribute axes                 */
-    int64_t axes[QC_MAX_DIMS];
-};
-
 static enum qc_status reduce_parse(struct qc_node *n, int64_t opset, const char *label,
                                    bool mean)
 {
@@ -930,8 +902,8 @@ static enum qc_status reduce_sum_parse(struct qc_node *n, int64_t opset, const c
 }
 
 /* mask[d] = dim d is reduced; *noop when the op is the identity. */
-static enum qc_status reduce_mask(const struct qc_node *n, const char *label,
-                                  const struct qc_tensor *const *in, bool *mask, bool *noop)
+enum qc_status qc_reduce_mask(const struct qc_node *n, const char *label,
+                              const struct qc_tensor *const *in, bool *mask, bool *noop)
 {
     const struct reduce_params *p = n->params;
     int rank = in[0]->shape.ndim, cnt = p->n_axes;
@@ -978,7 +950,7 @@ static enum qc_status reduce_infer(const struct qc_node *n, const char *label,
                      qc_dtype_name(dt), p->mean ? "" : ", int32, int64");
         return QC_ERR_UNSUPPORTED;
     }
-    st = reduce_mask(n, label, in, mask, &noop);
+    st = qc_reduce_mask(n, label, in, mask, &noop);
     if (st != QC_OK)
         return st;
     s.ndim = 0;
@@ -1078,7 +1050,7 @@ static enum qc_status reduce_forward_cpu(const struct qc_node *n, const struct q
     int64_t rdims[QC_MAX_DIMS], rstr[QC_MAX_DIMS], kdims[QC_MAX_DIMS], kstr[QC_MAX_DIMS];
     int64_t stride[QC_MAX_DIMS], nout = qc_tensor_nelem(out[0]), rsize = 1;
     int nkeep = 0;
-    enum qc_status st = reduce_mask(n, ctx->label, in, mask, &noop);
+    enum qc_status st = qc_reduce_mask(n, ctx->label, in, mask, &noop);
     if (st != QC_OK)
         return st;
     if (noop) {
@@ -1172,7 +1144,7 @@ static enum qc_status reduce_backward_cpu(const struct qc_node *n, const struct 
     enum qc_status st;
     if (!din[0] || !dout[0])
         return QC_OK;
-    st = reduce_mask(n, ctx->label, in, mask, &noop);
+    st = qc_reduce_mask(n, ctx->label, in, mask, &noop);
     if (st != QC_OK)
         return st;
     if (in[0]->dtype != QC_DTYPE_F32) {

@@ -63,8 +63,14 @@ struct trainer {
     struct slot_opt            *so;
     float                      *opt;          /* backend memory              */
     int64_t                     n_opt;
-    float                      *x, *z, *dz;   /* host batch buffers          */
+    float                      *x;            /* host batch buffers          */
     int32_t                    *labels;
+    void                       *xbuf[2];      /* backend memory: the input of
+                                                 batches b even / odd (one
+                                                 buffer on a host backend)    */
+    int32_t                    *dev_labels[2];/* their labels                 */
+    double                     *dev_stats;    /* loss statistics (QC_LOSS_NSTATS) */
+    bool                        own_xbuf1;    /* xbuf[1] allocated here       */
     int64_t                    *perm;
     float                      *best;         /* host copy of the best state */
     float                      *host_state, *host_opt;  /* checkpoint staging */
@@ -127,11 +133,9 @@ static enum qc_status setup_solvers(struct trainer *t)
         if (!s->trainable)
             continue;
         if (s->quant >= 0) {
-            struct qc_plan_quant_info qi;
-            qc_plan_quant_info(t->plan, s->quant, &qi);
-            st = qc_solver_cfg_from_recipe(t->r, qi.spec->section,
-                                           qi.spec->weight ? "QWeightSolver" : "QActSolver",
-                                           &cfg);
+            const struct qc_quant_spec *sp = qc_plan_quant_spec(t->plan, s->quant);
+            st = qc_solver_cfg_from_recipe(t->r, sp->section,
+                                           sp->weight ? "QWeightSolver" : "QActSolver", &cfg);
         } else {
             st = qc_solver_cfg_from_recipe(t->r, qc_recipe_node_section(t->r, t->g, n),
                                            solver_prefix(n, s->value), &cfg);
@@ -181,7 +185,7 @@ static enum qc_status zero_new_iterations(struct trainer *t)
 }
 
 /* Solver updates of the groups whose IterationSize batches are complete. */
-static void update(struct trainer *t)
+static enum qc_status update(struct trainer *t)
 {
     float *state = qc_plan_state(t->plan), *grads = qc_plan_param_grads(t->plan);
     for (int gi = 0; gi < t->n_groups; gi++) {
@@ -192,58 +196,92 @@ static void update(struct trainer *t)
         qc_solver_prepare(&gr->cfg, &gr->st, 1.0 / (double)gr->cfg.iteration_size, &u);
         for (int i = 0; i < qc_plan_n_slots(t->plan); i++) {
             const struct qc_param_slot *s = qc_plan_slot(t->plan, i);
+            enum qc_status st;
             if (!s->trainable || t->so[i].group != gi)
                 continue;
             /* quantizer parameters (α, s) take no weight decay */
-            qc_solver_apply(&u, state + s->offset, grads + s->offset, t->opt + t->so[i].opt_offset,
-                            s->n, s->quant < 0, t->be->threads);
+            st = t->be->ops->train->solver_apply(t->be, &u, state + s->offset, grads + s->offset,
+                                                 t->opt + t->so[i].opt_offset, s->n,
+                                                 s->quant < 0);
+            if (st != QC_OK)
+                return st;
         }
         qc_solver_advance(&gr->st, t->batch * gr->cfg.iteration_size);
     }
-    qc_plan_clamp_quant_params(t->plan);
+    return qc_plan_clamp_quant_params(t->plan);
 }
 
-/* One training batch; adds its loss sum and hits. */
-static enum qc_status train_batch(struct trainer *t, const int64_t *idx, struct qc_rng *rng_data,
-                                  struct qc_rng *rng_drop, double *loss_sum, int64_t *correct)
+/* Learn batch idx[0 .. batch) into the host buffers t->x, t->labels, then
+ * on to the backend's input buffer pair `slot`: on a device backend the copy
+ * runs while the device still computes the previous batch, from the other
+ * buffer pair. */
+static enum qc_status load_batch(struct trainer *t, const int64_t *idx, struct qc_rng *rng_data,
+                                 int slot)
+{
+    size_t xbytes = qc_tensor_nbytes(qc_plan_input(t->plan, 0));
+    size_t lbytes = (size_t)t->batch * sizeof(int32_t);
+    enum qc_status st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, idx, t->batch,
+                                      rng_data, t->x, t->labels);
+    if (st != QC_OK)
+        return st;
+    if (t->be->ops->upload_batch) {
+        st = t->be->ops->upload_batch(t->be, t->xbuf[slot], t->x, xbytes);
+        if (st == QC_OK)
+            st = t->be->ops->upload_batch(t->be, t->dev_labels[slot], t->labels, lbytes);
+        return st;
+    }
+    st = t->be->ops->upload(t->be, t->xbuf[slot], t->x, xbytes);
+    if (st == QC_OK)
+        st = t->be->ops->upload(t->be, t->dev_labels[slot], t->labels, lbytes);
+    return st;
+}
+
+/* Training batch number b, already in the input buffer pair b % 2 (see
+ * load_batch); adds its loss sum and hits.  next: the batch after it,
+ * loaded into the other pair once this one's work is queued, so that a
+ * device computes batch b while the host prepares and sends batch b+1;
+ * NULL at the end of the epoch.  The one synchronisation per batch is the
+ * download of the loss statistics, after that. */
+static enum qc_status train_batch(struct trainer *t, int64_t b, const int64_t *next,
+                                  struct qc_rng *rng_data, struct qc_rng *rng_drop,
+                                  double *loss_sum, int64_t *correct)
 {
     struct qc_plan *p = t->plan;
     struct qc_tensor *xin = qc_plan_input(p, 0);
     int logits = qc_plan_logits(p);
     struct qc_tensor *zt = qc_plan_value(p, logits), *dzt = qc_plan_grad(p, logits);
-    size_t zbytes = qc_tensor_nbytes(zt);
+    double stats[QC_LOSS_NSTATS];
+    int slot = (int)(b & 1);
     enum qc_status st;
 
-    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, idx, t->batch, rng_data, t->x,
-                       t->labels);
-    if (st != QC_OK)
-        return st;
-    st = t->be->ops->upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
-    if (st != QC_OK)
-        return st;
+    xin->data = t->xbuf[slot];
     st = zero_new_iterations(t);
+    if (st == QC_OK)
+        st = qc_plan_forward_mode(p, true, rng_drop);
+    if (st == QC_OK)
+        st = qc_plan_zero_act_grads(p);
+    if (st == QC_OK)
+        st = t->be->ops->train->loss_softmax_xent(t->be, qc_tensor_f32(zt),
+                                                  t->dev_labels[slot], t->batch, t->classes,
+                                                  1.0f / (float)t->batch,
+                                                  qc_tensor_f32(dzt), t->dev_stats);
+    if (st == QC_OK)
+        st = qc_plan_backward(p);
+    if (st == QC_OK)
+        st = update(t);
+    if (st == QC_OK && next)
+        st = load_batch(t, next, rng_data, slot ^ 1);
+    if (st == QC_OK)
+        st = t->be->ops->download(t->be, stats, t->dev_stats, sizeof(stats));
     if (st != QC_OK)
         return st;
-    st = qc_plan_forward_mode(p, true, rng_drop);
-    if (st != QC_OK)
-        return st;
-    st = t->be->ops->download(t->be, t->z, zt->data, zbytes);
-    if (st != QC_OK)
-        return st;
-    st = qc_loss_softmax_xent(t->z, t->labels, t->batch, t->classes, 1.0f / (float)t->batch,
-                              t->dz, loss_sum, correct);
-    if (st != QC_OK)
-        return st;
-    st = qc_plan_zero_act_grads(p);
-    if (st != QC_OK)
-        return st;
-    st = t->be->ops->upload(t->be, dzt->data, t->dz, zbytes);
-    if (st != QC_OK)
-        return st;
-    st = qc_plan_backward(p);
-    if (st != QC_OK)
-        return st;
-    update(t);
+    if (stats[2] > 0) {
+        qc_log_error("training data: %.0f labels of a batch are outside the model's %lld "
+                     "classes", stats[2], (long long)t->classes);
+        return QC_ERR_DATA;
+    }
+    *loss_sum += stats[0];
+    *correct += (int64_t)stats[1];
     return QC_OK;
 }
 
@@ -280,16 +318,26 @@ static enum qc_status evaluate_split(struct trainer *t, const struct qc_dataset 
 }
 
 /* Top-1 on the test split of t->g as it is now, through a fresh inference
- * plan (no quantizers): the float baseline, or the exported graph. */
+ * plan (no quantizers): the float baseline, or the exported graph.  An
+ * exported graph's QuantizeLinear / DequantizeLinear and integer ops have
+ * CPU kernels only: on a device backend it is evaluated on the CPU. */
 static enum qc_status evaluate_graph(struct trainer *t, const char *what, double *acc)
 {
     struct qc_plan *p = NULL;
+    struct qc_backend *cpu = NULL, *be = t->be;
     struct qc_eval_result res;
-    enum qc_status st = qc_plan_new(t->g, t->be, t->batch, &p);
+    enum qc_status st = QC_OK;
+    if (!qc_plan_backend_can_run(t->g, be)) {
+        st = qc_backend_new("cpu", 0, &cpu);
+        be = cpu;
+    }
     if (st == QC_OK)
-        st = qc_evaluate(p, t->be, t->dcfg, t->test, QC_SPLIT_TEST, 0, t->o->progress, what,
+        st = qc_plan_new(t->g, be, t->batch, &p);
+    if (st == QC_OK)
+        st = qc_evaluate(p, be, t->dcfg, t->test, QC_SPLIT_TEST, 0, t->o->progress, what,
                          &res);
     qc_plan_free(p);
+    qc_backend_free(cpu);
     if (st == QC_OK)
         *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
     return st;
@@ -305,7 +353,9 @@ static enum qc_status plot_weights(struct trainer *t, const char *dir)
         const struct qc_value *w;
         char path[4096], title[512];
         int n;
-        qc_plan_quant_info(t->plan, i, &qi);
+        float *qhost = NULL;
+        if ((st = qc_plan_quant_info(t->plan, i, &qi)) != QC_OK)
+            break;
         if (!qi.spec->weight || !qi.q)
             continue;
         w = &t->g->values[qi.spec->value];
@@ -316,8 +366,15 @@ static enum qc_status plot_weights(struct trainer *t, const char *dir)
         snprintf(title, sizeof(title), "%s: %s %d levels (R=%d)", w->name,
                  qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ", qi.spec->range + 1,
                  qi.spec->range);
-        st = qc_plot_weight_histogram(path, title, qc_tensor_f32(w->init), qi.q,
-                                      qc_tensor_nelem(w->init));
+        if (!t->be->ops->host_memory) {   /* Q(W) lives on the device */
+            size_t nb = qc_tensor_nbytes(w->init);
+            qhost = qc_malloc(nb ? nb : 1);
+            st = qhost ? t->be->ops->download(t->be, qhost, qi.q, nb) : QC_ERR_NOMEM;
+        }
+        if (st == QC_OK)
+            st = qc_plot_weight_histogram(path, title, qc_tensor_f32(w->init),
+                                          qhost ? qhost : qi.q, qc_tensor_nelem(w->init));
+        qc_free(qhost);
     }
     return st;
 }
@@ -334,7 +391,8 @@ static enum qc_status quant_notes(struct trainer *t, struct qc_int_notes *notes)
         int bits = 0;
         double scale;
         enum qc_status st;
-        qc_plan_quant_info(t->plan, i, &qi);
+        if ((st = qc_plan_quant_info(t->plan, i, &qi)) != QC_OK)
+            return st;
         sp = qi.spec;
         while ((1L << bits) < (long)sp->range + 1)
             bits++;
@@ -508,14 +566,18 @@ static enum qc_status run_epochs(struct trainer *t, int64_t first_epoch,
         shuffle(t->perm, t->n_learn, o->shuffle, &rng_shuffle);
         snprintf(what, sizeof(what), "epoch %lld/%d", (long long)e + 1, o->epochs);
         qc_progress_start(&prog, o->progress, what, "images", n_batches * t->batch);
+        st = load_batch(t, t->perm, &rng_data, 0);
+        if (st != QC_OK)
+            return st;
         for (int64_t b = 0; b < n_batches; b++) {
             double before = loss_sum;
             double lr = t->n_groups ? qc_solver_lr(&t->groups[0].cfg, t->groups[0].st.samples)
                                     : 0.0;
             char extra[96];
             int sig;
-            st = train_batch(t, t->perm + b * t->batch, &rng_data, &rng_drop, &loss_sum,
-                             &correct);
+            st = train_batch(t, b, b + 1 < n_batches ? t->perm + (b + 1) * t->batch : NULL,
+                             &rng_data, &rng_drop, &loss_sum, &correct);
+            qc_plan_input(t->plan, 0)->data = t->xbuf[0];   /* the plan's own buffer */
             if (st != QC_OK)
                 return st;
             seen += t->batch;
@@ -643,23 +705,38 @@ static enum qc_status setup(struct trainer *t)
         return st;
     n_state = qc_plan_n_state(t->plan);
     t->x = qc_malloc(qc_tensor_nbytes(qc_plan_input(t->plan, 0)));
-    t->z = qc_malloc((size_t)(t->batch * t->classes) * sizeof(float));
-    t->dz = qc_malloc((size_t)(t->batch * t->classes) * sizeof(float));
     t->labels = qc_malloc((size_t)t->batch * sizeof(int32_t));
     t->perm = qc_malloc((size_t)t->n_learn * sizeof(int64_t));
     t->best = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_state = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_opt = qc_malloc((size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float));
-    if (!t->x || !t->z || !t->dz || !t->labels || !t->perm || !t->best || !t->host_state ||
-        !t->host_opt)
+    if (!t->x || !t->labels || !t->perm || !t->best || !t->host_state || !t->host_opt)
         return QC_ERR_NOMEM;
-    return QC_OK;
+    /* two input buffers (the plan's and one more) on a device, one on the host */
+    t->xbuf[0] = t->xbuf[1] = qc_plan_input(t->plan, 0)->data;
+    if (!t->be->ops->host_memory) {
+        st = t->be->ops->alloc(t->be, qc_tensor_nbytes(qc_plan_input(t->plan, 0)), &t->xbuf[1]);
+        if (st != QC_OK)
+            return st;
+        t->own_xbuf1 = true;
+    }
+    for (int i = 0; i < (t->own_xbuf1 ? 2 : 1); i++) {
+        st = t->be->ops->alloc(t->be, (size_t)t->batch * sizeof(int32_t),
+                               (void **)&t->dev_labels[i]);
+        if (st != QC_OK)
+            return st;
+    }
+    if (!t->own_xbuf1)
+        t->dev_labels[1] = t->dev_labels[0];
+    return t->be->ops->alloc(t->be, QC_LOSS_NSTATS * sizeof(double), (void **)&t->dev_stats);
 }
 
 static void teardown(struct trainer *t)
 {
     if (t->opt)
         t->be->ops->release(t->be, t->opt);
+    if (t->plan && t->xbuf[0])   /* an error may leave the plan reading xbuf[1] */
+        qc_plan_input(t->plan, 0)->data = t->xbuf[0];
     qc_plan_free(t->plan);
     qc_free(t->specs);
     qc_dataset_free(t->learn);
@@ -668,9 +745,15 @@ static void teardown(struct trainer *t)
     qc_data_cfg_free(t->dcfg);
     qc_free(t->groups);
     qc_free(t->so);
+    if (t->own_xbuf1 && t->xbuf[1])
+        t->be->ops->release(t->be, t->xbuf[1]);
+    if (t->dev_labels[0])
+        t->be->ops->release(t->be, t->dev_labels[0]);
+    if (t->dev_labels[1] && t->dev_labels[1] != t->dev_labels[0])
+        t->be->ops->release(t->be, t->dev_labels[1]);
+    if (t->dev_stats)
+        t->be->ops->release(t->be, t->dev_stats);
     qc_free(t->x);
-    qc_free(t->z);
-    qc_free(t->dz);
     qc_free(t->labels);
     qc_free(t->perm);
     qc_free(t->best);

@@ -1,0 +1,14 @@
+/*
+ * cuda_parity.h - the model half of tests/cuda_parity (cuda_parity_model.c).
+ */
+#ifndef QATCONV_TESTS_CUDA_PARITY_H
+#define QATCONV_TESTS_CUDA_PARITY_H
+
+#include "backend/backend.h"
+
+/* CPU (`threads` threads) against `gpu` on the fixture models: forward,
+ * backward and 20 training steps.  Prints one line per check; returns the
+ * number of failed checks (0 when the dataset is missing: skipped, said). */
+int qc_parity_models(struct qc_backend *gpu, int threads);
+
+#endif

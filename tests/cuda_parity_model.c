@@ -1,0 +1,472 @@
+/*
+ * cuda_parity_model.c - CPU/CUDA parity of whole models (the second half of
+ * tests/cuda_parity): every op kernel, the quantizers, the loss and the
+ * solvers together, on the fixture models and recipes of testdata/ and
+ * recipes/, with Fashion-MNIST test images as inputs.
+ *
+ * Per model and recipe (float fine-tuning, LSQ and SAT):
+ *   forward   an inference plan of the float model on both backends, the
+ *             same batch: logits within 1e-4 of the largest (relative);
+ *   backward  a training plan with the recipe's quantizers: one training
+ *             forward, the loss and the backward on both; the logits within
+ *             1e-4, the loss within 1e-4 relative, and every parameter's and
+ *             quantizer scale's gradient within 1e-3 of that tensor's largest
+ *             CPU gradient (relative, max norm);
+ *   20 steps  qc_train for 20 batches on each backend (no validation split,
+ *             same seed), both exports then evaluated on the CPU on the first
+ *             1,000 test images: the top-1 accuracies must be equal to within
+ *             PAR_ACC_PP percentage points, and the mean training losses
+ *             within 1e-3 relative.
+ * Those are the tolerances of the float cases, which check every op kernel.
+ * With quantizers, a difference in the last bit (another summation order in
+ * the GPU's sgemm, even the CPU's own FMA contraction at another -O level)
+ * can move an activation across a rounding boundary: that level flips by one
+ * step and every value after it moves by about 1e-3.  The quantized cases
+ * (whose quantizer kernels the first half of the program checks bit for bit)
+ * therefore compare the training logits, loss, gradients and training loss
+ * within PAR_Q_TOL: still far below what a wrong kernel gives (a ReLU
+ * backward leaking 1% of the gradient showed 1.4e-2 on the float LeNet).
+ * The gradient of a quantizer's scale is a sum of (rne(v) − v)·dy terms with
+ * much cancellation, in which one flipped level moves one term by a whole
+ * dy: those are compared within PAR_QSCALE_TOL (the kernels computing them
+ * are checked bit for bit above). 
+ * A missing dataset skips this half with a message (the kernel half still
+ * runs).  Prints one line per check with the measured error.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "cuda_parity.h"
+#include "data/data.h"
+#include "evaluate.h"
+#include "graph.h"
+#include "log.h"
+#include "onnx/onnx_io.h"
+#include "plan.h"
+#include "qc.h"
+#include "quant/qspec.h"
+#include "recipe.h"
+#include "rng.h"
+#include "train/train.h"
+
+#define PAR_BATCH    16
+#define PAR_STEPS    20
+#define PAR_EVAL     1000
+#define PAR_FWD_TOL  1e-4
+#define PAR_GRAD_TOL 1e-3
+#define PAR_ACC_PP   0.3
+#define PAR_Q_TOL    1e-2
+#define PAR_QSCALE_TOL 5e-2
+
+struct model_case {
+    const char *name, *model, *recipe;
+};
+
+/* The float fine-tuning cases matter as much as the quantized ones: behind an
+ * activation quantizer a ReLU's gradient is already 0 wherever its input is
+ * not positive, so only a float model checks that part of its backward. */
+static const struct model_case cases[] = {
+    { "LeNet-BN float", "testdata/fashion_lenet_bn.onnx", "recipes/lenet-finetune.ini" },
+    { "tiny ResNet float", "testdata/fashion_resnet_tiny.onnx", "recipes/resnet-finetune.ini" },
+    { "LeNet-BN LSQ W4A4", "testdata/fashion_lenet_bn.onnx", "recipes/lenet-lsq-w4a4.ini" },
+    { "LeNet-BN SAT W4A4", "testdata/fashion_lenet_bn.onnx", "recipes/lenet-sat-w4a4.ini" },
+    { "tiny ResNet LSQ W4A4", "testdata/fashion_resnet_tiny.onnx",
+      "recipes/resnet-lsq-w4a4.ini" },
+    { "tiny ResNet SAT W4A4", "testdata/fashion_resnet_tiny.onnx",
+      "recipes/resnet-sat-w4a4.ini" },
+    { "MobileNet-v2-like LSQ W4A4", "testdata/fashion_mbv2_tiny.onnx",
+      "recipes/mbv2-lsq-w4a4.ini" },
+};
+
+/* What one case loads once. */
+struct loaded {
+    struct qc_recipe   *r;
+    struct qc_data_cfg *cfg;
+    struct qc_dataset  *test;
+    float              *x;
+    int32_t            *labels;
+};
+
+/* max|a−b| / max|a| (max|a| taken as at least 1e-12). */
+static double rel_err(const float *a, const float *b, int64_t n)
+{
+    double m = 1e-12, d = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]);
+        if (fabs((double)a[i]) > m)
+            m = fabs((double)a[i]);
+        if (e > d || e != e)
+            d = e != e ? INFINITY : e;
+    }
+    return d / m;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = qc_malloc((size_t)len + 1);
+        if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+            qc_free(buf);
+            buf = NULL;
+        }
+        if (buf)
+            buf[len] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+/* The recipe without its validation split (Validation=0): the 20-step runs
+ * evaluate nothing but what this program asks for. */
+static enum qc_status load_recipe(const char *path, struct qc_recipe **out)
+{
+    char *text = read_text(path), *v;
+    enum qc_status st;
+    if (!text) {
+        qc_log_error("%s: cannot read", path);
+        return QC_ERR_IO;
+    }
+    for (v = strstr(text, "\nValidation="); v; v = strstr(v + 1, "\nValidation=")) {
+        char *e = v + strlen("\nValidation=");
+        while (*e && *e != '\n' && *e != '\r')
+            *e++ = ' ';
+        v[strlen("\nValidation=")] = '0';
+    }
+    st = qc_recipe_load_string(text, path, false, out);
+    qc_free(text);
+    return st;
+}
+
+static void unload(struct loaded *l)
+{
+    qc_free(l->x);
+    qc_free(l->labels);
+    qc_dataset_free(l->test);
+    qc_data_cfg_free(l->cfg);
+    qc_recipe_free(l->r);
+}
+
+static enum qc_status load_case(const char *top, const struct model_case *mc, struct loaded *l)
+{
+    char path[4096];
+    int64_t idx[PAR_BATCH];
+    int c, h, w;
+    enum qc_status st;
+    memset(l, 0, sizeof(*l));
+    snprintf(path, sizeof(path), "%s/%s", top, mc->recipe);
+    st = load_recipe(path, &l->r);
+    if (st == QC_OK)
+        st = qc_data_cfg_from_recipe(l->r, &l->cfg);
+    if (st == QC_OK)
+        st = qc_data_load(l->cfg, QC_SPLIT_TEST, &l->test);
+    if (st != QC_OK)
+        return st;
+    qc_data_cfg_geometry(l->cfg, &c, &h, &w);
+    l->x = qc_malloc((size_t)PAR_BATCH * (size_t)(c * h * w) * sizeof(float));
+    l->labels = qc_malloc(PAR_BATCH * sizeof(int32_t));
+    if (!l->x || !l->labels)
+        return QC_ERR_NOMEM;
+    for (int i = 0; i < PAR_BATCH; i++)
+        idx[i] = i;
+    return qc_data_batch(l->cfg, l->test, QC_SPLIT_TEST, idx, PAR_BATCH, NULL, l->x,
+                         l->labels);
+}
+
+/* Logits of the float model's inference forward on `be` into z (PAR_BATCH × classes). */
+static enum qc_status forward_logits(const struct qc_graph *g, struct qc_backend *be,
+                                     const struct loaded *l, float *z, int64_t *nz)
+{
+    struct qc_plan *p = NULL;
+    enum qc_status st = qc_plan_new(g, be, PAR_BATCH, &p);
+    if (st == QC_OK)
+        st = be->ops->upload(be, qc_plan_input(p, 0)->data, l->x,
+                             qc_tensor_nbytes(qc_plan_input(p, 0)));
+    if (st == QC_OK)
+        st = qc_plan_forward(p);
+    if (st == QC_OK) {
+        struct qc_tensor *y = qc_plan_output(p, 0);
+        *nz = qc_tensor_nelem(y);
+        st = be->ops->download(be, z, y->data, qc_tensor_nbytes(y));
+    }
+    qc_plan_free(p);
+    return st;
+}
+
+/* One training step's forward, loss and backward on `be`: logits, loss statistics and
+ * the gradient array (qc_plan_n_trainable floats) into host buffers. */
+struct step_out {
+    float  *z, *grad;
+    int64_t nz, ngrad;
+    double  stats[QC_LOSS_NSTATS];
+};
+
+static enum qc_status train_step(const struct qc_graph *g, struct qc_backend *be,
+                                 const struct loaded *l, struct step_out *o)
+{
+    struct qc_quant_spec *specs = NULL;
+    struct qc_plan *p = NULL;
+    struct qc_rng rng;
+    int32_t *dlab = NULL;
+    double *dstats = NULL;
+    int n_specs = 0;
+    enum qc_status st;
+
+    qc_rng_seed(&rng, 7);
+    st = qc_quant_specs_from_recipe(l->r, g, &specs, &n_specs);
+    if (st == QC_OK)
+        st = qc_plan_new_train(g, be, PAR_BATCH, specs, n_specs, &p);
+    if (st == QC_OK)
+        st = be->ops->alloc(be, PAR_BATCH * sizeof(int32_t), (void **)&dlab);
+    if (st == QC_OK)
+        st = be->ops->alloc(be, sizeof(o->stats), (void **)&dstats);
+    if (st == QC_OK)
+        st = be->ops->upload(be, dlab, l->labels, PAR_BATCH * sizeof(int32_t));
+    if (st == QC_OK)
+        st = be->ops->upload(be, qc_plan_input(p, 0)->data, l->x,
+                             qc_tensor_nbytes(qc_plan_input(p, 0)));
+    if (st == QC_OK)
+        st = qc_plan_zero_param_grads(p);
+    if (st == QC_OK)
+        st = qc_plan_forward_mode(p, true, &rng);
+    if (st == QC_OK)
+        st = qc_plan_zero_act_grads(p);
+    if (st == QC_OK) {
+        int v = qc_plan_logits(p);
+        struct qc_tensor *z = qc_plan_value(p, v), *dz = qc_plan_grad(p, v);
+        o->nz = qc_tensor_nelem(z);
+        o->ngrad = qc_plan_n_trainable(p);
+        o->z = qc_malloc((size_t)o->nz * sizeof(float));
+        o->grad = qc_malloc((size_t)(o->ngrad ? o->ngrad : 1) * sizeof(float));
+        if (!o->z || !o->grad)
+            st = QC_ERR_NOMEM;
+        if (st == QC_OK)
+            st = be->ops->train->loss_softmax_xent(be, qc_tensor_f32(z), dlab, PAR_BATCH,
+                                                   z->shape.dims[1], 1.0f / PAR_BATCH,
+                                                   qc_tensor_f32(dz), dstats);
+        if (st == QC_OK)
+            st = qc_plan_backward(p);
+        if (st == QC_OK)
+            st = be->ops->download(be, o->z, z->data, (size_t)o->nz * sizeof(float));
+        if (st == QC_OK)
+            st = be->ops->download(be, o->grad, qc_plan_param_grads(p),
+                                   (size_t)o->ngrad * sizeof(float));
+        if (st == QC_OK)
+            st = be->ops->download(be, o->stats, dstats, sizeof(o->stats));
+    }
+    if (dlab)
+        be->ops->release(be, dlab);
+    if (dstats)
+        be->ops->release(be, dstats);
+    qc_plan_free(p);
+    qc_free(specs);
+    return st;
+}
+
+/* Worst per-slot gradient error of b against a (the CPU's), and that slot:
+ * over the parameters' slots, or over the quantizers' scale slots (scales). */
+static double grad_err(const struct qc_graph *g, const struct qc_plan *layout, const float *a,
+                       const float *b, bool scales, const char **worst)
+{
+    double e = 0.0;
+    *worst = "-";
+    for (int i = 0; i < qc_plan_n_slots(layout); i++) {
+        const struct qc_param_slot *s = qc_plan_slot(layout, i);
+        double es;
+        if (!s->trainable || (s->quant >= 0) != scales)
+            continue;
+        es = rel_err(a + s->offset, b + s->offset, s->n);
+        if (es > e || es != es) {
+            e = es != es ? INFINITY : es;
+            *worst = s->value >= 0 ? g->values[s->value].name
+                                   : qc_plan_quant_spec(layout, s->quant)->section;
+        }
+    }
+    return e;
+}
+
+/* qc_train for PAR_STEPS batches on `be`, then the export's top-1 on the
+ * first PAR_EVAL test images, evaluated on `cpu`. */
+static enum qc_status train_steps(const char *model, struct qc_backend *be,
+                                  struct qc_backend *cpu, const struct loaded *l, double *acc,
+                                  double *loss)
+{
+    struct qc_graph *g = NULL;
+    struct qc_plan *p = NULL;
+    struct qc_train_report rep;
+    struct qc_eval_result res;
+    struct qc_train_opts o;
+    enum qc_status st;
+
+    memset(&o, 0, sizeof(o));
+    o.epochs = 1;
+    o.batch = PAR_BATCH;
+    o.seed = 1;
+    o.keep_best = false;
+    o.quiet = true;
+    o.shuffle = true;
+    o.limit = PAR_STEPS * PAR_BATCH;
+    o.skip_eval = true;
+    o.format = QC_FORMAT_FAKE;
+    o.model_path = model;
+    o.input_scale = 1.0f / 255.0f;
+    st = qc_onnx_load(model, &g);
+    if (st == QC_OK)
+        st = qc_train(g, l->r, be, &o, &rep);
+    if (st == QC_OK)
+        st = qc_plan_new(g, cpu, 100, &p);
+    if (st == QC_OK)
+        st = qc_eval_check(g, p, l->cfg);
+    if (st == QC_OK)
+        st = qc_evaluate(p, cpu, l->cfg, l->test, QC_SPLIT_TEST, PAR_EVAL, false, "parity",
+                         &res);
+    if (st == QC_OK) {
+        *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
+        *loss = rep.last_loss;
+    }
+    qc_plan_free(p);
+    qc_graph_free(g);
+    return st;
+}
+
+static int check(const char *what, const char *name, double err, double tol, const char *extra)
+{
+    bool ok = err <= tol;
+    printf("%s %-28s %-9s %.3g (tolerance %.0e)%s%s\n", ok ? "ok  " : "FAIL", name, what, err,
+           tol, extra ? " " : "", extra ? extra : "");
+    return ok ? 0 : 1;
+}
+
+/* One case; the number of failed checks, or -1 on an error. */
+static int run_case(const char *top, const struct model_case *mc, struct qc_backend *cpu,
+                    struct qc_backend *gpu)
+{
+    struct loaded l;
+    struct qc_graph *g = NULL;
+    struct step_out sc, sg;
+    struct qc_plan *layout = NULL;
+    struct qc_quant_spec *specs = NULL;
+    char model[4096], extra[256];
+    float *zc = NULL, *zg = NULL;
+    int64_t nz = 0;
+    int n_specs = 0, failed = 0;
+    double tol_fwd = PAR_FWD_TOL, tol_grad = PAR_GRAD_TOL;
+    double acc_c = 0, acc_g = 0, loss_c = 0, loss_g = 0;
+    const char *worst;
+    enum qc_status st;
+
+    memset(&sc, 0, sizeof(sc));
+    memset(&sg, 0, sizeof(sg));
+    snprintf(model, sizeof(model), "%s/%s", top, mc->model);
+    st = load_case(top, mc, &l);
+    if (st == QC_OK)
+        st = qc_onnx_load(model, &g);
+    if (st != QC_OK)
+        goto out;
+    zc = qc_malloc(PAR_BATCH * 4096 * sizeof(float));
+    zg = qc_malloc(PAR_BATCH * 4096 * sizeof(float));
+    if (!zc || !zg) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    st = forward_logits(g, cpu, &l, zc, &nz);
+    if (st == QC_OK)
+        st = forward_logits(g, gpu, &l, zg, &nz);
+    if (st != QC_OK)
+        goto out;
+    failed += check("forward", mc->name, rel_err(zc, zg, nz), PAR_FWD_TOL, NULL);
+
+    st = train_step(g, cpu, &l, &sc);
+    if (st == QC_OK)
+        st = train_step(g, gpu, &l, &sg);
+    /* a CPU training plan only for the slot layout (the same on both backends) */
+    if (st == QC_OK)
+        st = qc_quant_specs_from_recipe(l.r, g, &specs, &n_specs);
+    if (st == QC_OK)
+        st = qc_plan_new_train(g, cpu, PAR_BATCH, specs, n_specs, &layout);
+    if (st != QC_OK)
+        goto out;
+    if (n_specs > 0)
+        tol_fwd = tol_grad = PAR_Q_TOL;
+    failed += check("logits", mc->name, rel_err(sc.z, sg.z, sc.nz), tol_fwd,
+                    "(training forward)");
+    failed += check("loss", mc->name,
+                    fabs(sc.stats[0] - sg.stats[0]) / fmax(fabs(sc.stats[0]), 1e-12), tol_fwd,
+                    NULL);
+    {
+        double e = grad_err(g, layout, sc.grad, sg.grad, false, &worst);
+        snprintf(extra, sizeof(extra), "(worst tensor: %s; %lld gradients)", worst,
+                 (long long)sc.ngrad);
+        failed += check("gradients", mc->name, e, tol_grad, extra);
+        if (n_specs > 0) {
+            e = grad_err(g, layout, sc.grad, sg.grad, true, &worst);
+            snprintf(extra, sizeof(extra), "(quantizer scales; worst: %s)", worst);
+            failed += check("scale grads", mc->name, e, PAR_QSCALE_TOL, extra);
+        }
+    }
+
+    st = train_steps(model, cpu, cpu, &l, &acc_c, &loss_c);
+    if (st == QC_OK)
+        st = train_steps(model, gpu, cpu, &l, &acc_g, &loss_g);
+    if (st != QC_OK)
+        goto out;
+    snprintf(extra, sizeof(extra), "(top-1 after %d steps on %d test images: cpu %.2f%%, "
+             "cuda %.2f%%)", PAR_STEPS, PAR_EVAL, acc_c, acc_g);
+    failed += check("accuracy", mc->name, fabs(acc_c - acc_g), PAR_ACC_PP, extra);
+    snprintf(extra, sizeof(extra), "(mean training loss: cpu %.6f, cuda %.6f)", loss_c,
+             loss_g);
+    failed += check("train", mc->name, fabs(loss_c - loss_g) / fmax(fabs(loss_c), 1e-12),
+                    tol_grad, extra);
+out:
+    qc_plan_free(layout);
+    qc_free(specs);
+    qc_free(sc.z);
+    qc_free(sc.grad);
+    qc_free(sg.z);
+    qc_free(sg.grad);
+    qc_free(zc);
+    qc_free(zg);
+    qc_graph_free(g);
+    unload(&l);
+    if (st != QC_OK) {
+        printf("FAIL %-28s error (status %d), see the message above\n", mc->name, (int)st);
+        return -1;
+    }
+    return failed;
+}
+
+int qc_parity_models(struct qc_backend *gpu, int threads)
+{
+    const char *top = getenv("top_srcdir");
+    struct qc_backend *cpu = NULL;
+    char probe[4096];
+    FILE *f;
+    int failed = 0;
+
+    if (!top)
+        top = ".";
+    snprintf(probe, sizeof(probe), "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+    f = fopen(probe, "rb");
+    if (!f) {
+        printf("model parity: skipped (Fashion-MNIST not installed: %s)\n", probe);
+        return 0;
+    }
+    fclose(f);
+    if (qc_backend_new("cpu", threads, &cpu) != QC_OK)
+        return 1;
+    for (size_t i = 0; i < QC_ARRAY_SIZE(cases); i++) {
+        int r = run_case(top, &cases[i], cpu, gpu);
+        failed += r < 0 ? 1 : r;
+    }
+    qc_backend_free(cpu);
+    return failed;
+}
