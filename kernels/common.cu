@@ -2,18 +2,10 @@
  * common.cu - element-wise utility kernels shared by the CUDA backend.
  */
 #include "qc_kernels.h"
+#include "qc_device.cuh"
 
 #include <cuda_runtime.h>
 
-#define NT 256
-
-static unsigned grid_for(int64_t n)
-{
-    int64_t b = (n + NT - 1) / NT;
-    if (b > 65535)
-        b = 65535;
-    return (unsigned)b;
-}
 
 static __global__ void fill_f32(float *dst, float v, int64_t n)
 {

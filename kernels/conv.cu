@@ -17,44 +17,9 @@
  * No atomics: every output element has one writer.
  */
 #include "qc_conv_kernels.h"
+#include "qc_device.cuh"
 
 #include <cuda_runtime.h>
-
-#define NT 256                       /* threads per block (a power of two) */
-#define GRID_MAX 65535
-
-static unsigned grid_for(int64_t n)
-{
-    int64_t b = (n + NT - 1) / NT;
-    if (b < 1)
-        b = 1;
-    if (b > GRID_MAX)
-        b = GRID_MAX;
-    return (unsigned)b;
-}
-
-static unsigned blocks_for(int64_t n)
-{
-    if (n < 1)
-        return 1;
-    return (unsigned)(n > GRID_MAX ? GRID_MAX : n);
-}
-
-/* Block-wide sum in a fixed tree order; every thread gets the total. */
-static __device__ double block_sum(double v, double *sh)
-{
-    int t = threadIdx.x;
-    sh[t] = v;
-    __syncthreads();
-    for (int s = NT / 2; s > 0; s >>= 1) {
-        if (t < s)
-            sh[t] = __dadd_rn(sh[t], sh[t + s]);
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
 
 static __device__ int64_t kvol(const struct qc_k_conv_geom &g)
 {
@@ -136,7 +101,7 @@ extern "C" int qc_k_im2col(const struct qc_k_conv_geom *g, const float *x, int64
     int64_t ncols = g->batch * g->out[0] * g->out[1] * g->out[2];
     if (rows <= 0 || ncols <= 0)
         return 0;
-    dim3 grid(grid_for(ncols), blocks_for(rows));
+    dim3 grid(grid_for(ncols), grid_rows(rows));
     im2col_k<<<grid, NT>>>(*g, x, grp, col);
     return (int)cudaGetLastError();
 }
@@ -314,7 +279,7 @@ extern "C" int qc_k_depthwise_backward_dw(const struct qc_k_conv_geom *g, const 
     int64_t pairs = g->c_out * g->kernel[0] * g->kernel[1] * g->kernel[2];
     if (pairs <= 0)
         return 0;
-    dw_backward_dw_k<<<blocks_for(pairs), NT>>>(*g, x, dy, dw);
+    dw_backward_dw_k<<<grid_rows(pairs), NT>>>(*g, x, dy, dw);
     return (int)cudaGetLastError();
 }
 
@@ -341,7 +306,7 @@ extern "C" int qc_k_channel_sum_add(const float *v, int64_t nb, int64_t c, int64
 {
     if (c <= 0)
         return 0;
-    channel_sum_k<<<blocks_for(c), NT>>>(v, nb, c, inner, dst);
+    channel_sum_k<<<grid_rows(c), NT>>>(v, nb, c, inner, dst);
     return (int)cudaGetLastError();
 }
 

@@ -18,30 +18,12 @@
  * block: no atomics, the same call gives the same bits.
  */
 #include "qc_elem_kernels.h"
+#include "qc_device.cuh"
 
 #include <cuda_runtime.h>
 #include <float.h>
 #include <math.h>
 
-#define NT 256                       /* threads per block (a power of two) */
-
-static unsigned grid_for(int64_t n)
-{
-    int64_t b = (n + NT - 1) / NT;
-    if (b < 1)
-        b = 1;
-    if (b > 65535)
-        b = 65535;
-    return (unsigned)b;
-}
-
-/* One block per row: rows capped at 65535 blocks, each looping over its rows. */
-static unsigned grid_rows(int64_t rows)
-{
-    if (rows < 1)
-        return 1;
-    return rows > 65535 ? 65535u : (unsigned)rows;
-}
 
 /* ---- point-wise activations --------------------------------------------------------------- */
 
@@ -146,22 +128,6 @@ extern "C" int qc_k_act_backward(int fn, float a, float b, const float *lo_p,
 }
 
 /* ---- Softmax, LogSoftmax ------------------------------------------------------------------ */
-
-/* Block-wide sum in a fixed tree order; every thread gets the total. */
-static __device__ double block_sum(double v, double *sh)
-{
-    int t = threadIdx.x;
-    sh[t] = v;
-    __syncthreads();
-    for (int s = NT / 2; s > 0; s >>= 1) {
-        if (t < s)
-            sh[t] = __dadd_rn(sh[t], sh[t + s]);
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
 
 /* Block-wide fmaxf (NaN ignored as fmaxf does); every thread gets it. */
 static __device__ float block_fmax(float v, float *sh)

@@ -16,30 +16,12 @@
  * the order of the sums.
  */
 #include "qc_conv_kernels.h"
+#include "qc_device.cuh"
 
 #include <cuda_runtime.h>
 
-#define NT 256                       /* threads per block (a power of two) */
-#define GRID_MAX 65535
 #define BLOCKS_TARGET 2048           /* blocks the partial sums aim for    */
 #define PARTS_MAX 64
-
-static unsigned grid_for(int64_t n)
-{
-    int64_t b = (n + NT - 1) / NT;
-    if (b < 1)
-        b = 1;
-    if (b > GRID_MAX)
-        b = GRID_MAX;
-    return (unsigned)b;
-}
-
-static unsigned blocks_for(int64_t n)
-{
-    if (n < 1)
-        return 1;
-    return (unsigned)(n > GRID_MAX ? GRID_MAX : n);
-}
 
 extern "C" int64_t qc_k_bn_parts(int64_t c, int64_t m)
 {
@@ -63,22 +45,6 @@ static __device__ int64_t part_lo(int64_t m, int64_t np, int64_t p)
 {
     int64_t r = m % np;
     return m / np * p + (p < r ? p : r);
-}
-
-/* Block-wide sum in a fixed tree order; every thread gets the total. */
-static __device__ double block_sum(double v, double *sh)
-{
-    int t = threadIdx.x;
-    sh[t] = v;
-    __syncthreads();
-    for (int s = NT / 2; s > 0; s >>= 1) {
-        if (t < s)
-            sh[t] = __dadd_rn(sh[t], sh[t + s]);
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
 }
 
 /* Element j (< m) of channel ch of x [nb, c, inner]. */
@@ -169,7 +135,7 @@ extern "C" int qc_k_bn_stats(const float *x, int64_t nb, int64_t c, int64_t inne
     int e;
     if (c <= 0)
         return 0;
-    part_sum_k<<<blocks_for(c * np), NT>>>(x, no_mu, nb, c, inner, np, part);
+    part_sum_k<<<grid_rows(c * np), NT>>>(x, no_mu, nb, c, inner, np, part);
     e = (int)cudaGetLastError();
     if (e != 0)
         return e;
@@ -177,7 +143,7 @@ extern "C" int qc_k_bn_stats(const float *x, int64_t nb, int64_t c, int64_t inne
     e = (int)cudaGetLastError();
     if (e != 0)
         return e;
-    part_sum_k<<<blocks_for(c * np), NT>>>(x, saved, nb, c, inner, np, part);
+    part_sum_k<<<grid_rows(c * np), NT>>>(x, saved, nb, c, inner, np, part);
     e = (int)cudaGetLastError();
     if (e != 0)
         return e;
@@ -309,7 +275,7 @@ extern "C" int qc_k_bn_backward(int train, const float *x, const float *dy, int6
     int e;
     if (c <= 0 || total <= 0)
         return 0;
-    part_dsums_k<<<blocks_for(c * np), NT>>>(x, dy, mean, nb, c, inner, np, part);
+    part_dsums_k<<<grid_rows(c * np), NT>>>(x, dy, mean, nb, c, inner, np, part);
     e = (int)cudaGetLastError();
     if (e != 0)
         return e;

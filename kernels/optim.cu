@@ -7,18 +7,10 @@
  * correctly, so the results are bit-identical to qc_solver_apply.
  */
 #include "qc_kernels.h"
+#include "qc_device.cuh"
 
 #include <cuda_runtime.h>
 
-#define NT 256
-
-static unsigned grid_for(int64_t n)
-{
-    int64_t b = (n + NT - 1) / NT;
-    if (b > 65535)
-        b = 65535;
-    return (unsigned)b;
-}
 
 /* v ← μ·v − lr·g;  θ ← θ + v,  g = s·∇ + λ·θ */
 static __global__ void sgd(float *theta, const float *grad, float *v, int64_t n, float mu,

@@ -18,30 +18,13 @@
  * order) or, for short reductions, one thread per output.
  */
 #include "qc_elem_kernels.h"
+#include "qc_device.cuh"
 
 #include <cuda_runtime.h>
 #include <float.h>
 #include <math.h>
 
-#define NT 256                       /* threads per block (a power of two) */
 #define SHORT_RED 32                 /* reductions up to this long: a thread per output */
-
-static unsigned grid_for(int64_t n)
-{
-    int64_t b = (n + NT - 1) / NT;
-    if (b < 1)
-        b = 1;
-    if (b > 65535)
-        b = 65535;
-    return (unsigned)b;
-}
-
-static unsigned grid_rows(int64_t rows)
-{
-    if (rows < 1)
-        return 1;
-    return rows > 65535 ? 65535u : (unsigned)rows;
-}
 
 static __device__ int64_t pool_osz(const struct qc_k_pool *g)
 {
@@ -290,22 +273,6 @@ extern "C" int qc_k_avgpool_backward(struct qc_k_pool g, int count_include_pad, 
 }
 
 /* ---- GlobalAveragePool, GlobalMaxPool ----------------------------------------------------- */
-
-/* Block-wide sum in a fixed tree order; every thread gets the total. */
-static __device__ double block_sum(double v, double *sh)
-{
-    int t = threadIdx.x;
-    sh[t] = v;
-    __syncthreads();
-    for (int s = NT / 2; s > 0; s >>= 1) {
-        if (t < s)
-            sh[t] = __dadd_rn(sh[t], sh[t + s]);
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
 
 /* One block per row.  Mean: y = (float)(double sum / len).  Max: the CPU's serial scan
  * (m = -FLT_MAX, take strictly greater) finds the smallest index holding the largest value

@@ -23,45 +23,19 @@
  *     order into the device scalar.
  */
 #include "qc_kernels.h"
+#include "qc_device.cuh"
 
 #include <cuda_runtime.h>
 #include <math.h>
 
 #include "../src/quant/quant.h"
 
-#define NT 256                       /* threads per block (a power of two) */
 
 /* [lo, hi) of part c: boundaries depend on n only. */
 static __device__ int64_t part_lo(int64_t n, int c)
 {
     int64_t r = n % QC_K_NPART;
     return n / QC_K_NPART * c + (c < r ? c : r);
-}
-
-static unsigned grid_for(int64_t n)
-{
-    int64_t b = (n + NT - 1) / NT;
-    if (b < 1)
-        b = 1;
-    if (b > 65535)
-        b = 65535;
-    return (unsigned)b;
-}
-
-/* Block-wide sum in a fixed tree order; every thread gets the total. */
-static __device__ double block_sum(double v, double *sh)
-{
-    int t = threadIdx.x;
-    sh[t] = v;
-    __syncthreads();
-    for (int s = NT / 2; s > 0; s >>= 1) {
-        if (t < s)
-            sh[t] = __dadd_rn(sh[t], sh[t + s]);
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
 }
 
 /* Block-wide max of non-negative floats (NaN never wins, as on the CPU). */
