@@ -2,7 +2,7 @@
  * elem.cu - the CUDA kernels of the activation, element-wise arithmetic,
  * layout and dropout ops, with the semantics of src/ops/act.c, eltwise.c and
  * layout.c (launchers declared in qc_elem_kernels.h, called from
- * src/backend/cuda_elem.c).
+ * src/backend/cuda_act.c, cuda_layout.c).
  *
  * Float parity with the CPU: element formulas use the explicitly rounded
  * intrinsics (__fmul_rn, __fadd_rn, ...) in the CPU's operation order, so

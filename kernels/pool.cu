@@ -4,7 +4,7 @@
  * and the gather reduction that also sums broadcast gradients for
  * elem.cu's ops, with the semantics of src/ops/pool.c and eltwise.c
  * (launchers declared in qc_elem_kernels.h, called from
- * src/backend/cuda_elem.c).
+ * src/backend/cuda_pool.c).
  *
  * Forwards are one thread per output element running the CPU's window
  * loop in the CPU's order (the first maximum, then strictly greater; float

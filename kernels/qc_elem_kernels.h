@@ -2,7 +2,7 @@
  * qc_elem_kernels.h - C-callable launchers of the CUDA kernels of the
  * activation, element-wise, layout and dropout ops (kernels/elem.cu) and of
  * the pooling and reduction ops (kernels/pool.cu), used by
- * src/backend/cuda_elem.c.  Conventions of qc_kernels.h: each returns the
+ * src/backend/cuda_act.c, cuda_pool.c, cuda_layout.c.  Conventions of qc_kernels.h: each returns the
  * cudaError_t of its launches as an int (0 = success), runs on the legacy
  * default stream, does not synchronise; pointers are device pointers unless
  * said otherwise.  Every kernel is deterministic: no atomics, every output

@@ -2,7 +2,7 @@
  * params_act.h - the parsed parameters of the activation ops of act.c
  * (LeakyRelu, HardSigmoid, Clip, Softmax/LogSoftmax, Dropout) and the
  * geometry/mode helpers their CPU and CUDA kernels share, so both backends
- * read one parse result (the CUDA kernels: src/backend/cuda_elem.c).
+ * read one parse result (the CUDA kernels: src/backend/cuda_act.c).
  */
 #ifndef QATCONV_SRC_OPS_PARAMS_ACT_H
 #define QATCONV_SRC_OPS_PARAMS_ACT_H

@@ -1,7 +1,7 @@
 /*
  * params_layout.h - the parsed parameters of the layout ops of layout.c
  * that move data (Transpose, Concat, Pad) and the resolvers their CPU and
- * CUDA kernels share (the CUDA kernels: src/backend/cuda_elem.c).
+ * CUDA kernels share (the CUDA kernels: src/backend/cuda_layout.c).
  */
 #ifndef QATCONV_SRC_OPS_PARAMS_LAYOUT_H
 #define QATCONV_SRC_OPS_PARAMS_LAYOUT_H

@@ -2,7 +2,7 @@
  * params_pool.h - the parsed parameters of the pooling and reduction ops of
  * pool.c (MaxPool/AveragePool, ReduceMean/ReduceSum) and the geometry
  * resolvers their CPU and CUDA kernels share (the CUDA kernels:
- * src/backend/cuda_elem.c).
+ * src/backend/cuda_pool.c).
  */
 #ifndef QATCONV_SRC_OPS_PARAMS_POOL_H
 #define QATCONV_SRC_OPS_PARAMS_POOL_H
