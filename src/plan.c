@@ -28,6 +28,24 @@ static bool value_is_param(const struct qc_value *v)
     return v->init && v->init->dtype == QC_DTYPE_F32;
 }
 
+/* The folding rule: node n is evaluated once at plan time (on the CPU) when
+ * its op always folds, or when it has inputs, all constants (is_const[v]),
+ * none of them a float initializer (a parameter). */
+static bool node_folds(const struct qc_graph *g, const struct qc_node *n, const bool *is_const)
+{
+    const struct qc_op_def *d = qc_op_get((enum qc_op_kind)n->kind);
+    bool all_const = n->n_in > 0, has_param = false;
+    if (d->fold == QC_FOLD_ALWAYS)
+        return true;
+    for (int j = 0; j < n->n_in; j++) {
+        if (n->in[j] < 0)
+            continue;
+        all_const = all_const && is_const[n->in[j]];
+        has_param = has_param || value_is_param(&g->values[n->in[j]]);
+    }
+    return d->fold == QC_FOLD_CONST_INPUTS && all_const && !has_param;
+}
+
 /* Builds "<model>: <Op> '<label>'" for messages. */
 const char *qc_plan_node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
                                size_t len)
@@ -134,7 +152,7 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
     const struct qc_tensor *in_views[64];
     struct qc_tensor **in = ptrs;
     struct qc_tensor **out = ptrs + n->n_in;
-    bool all_const = true, has_param = false, fold;
+    bool fold;
     char where[512];
     enum qc_status st;
 
@@ -155,8 +173,6 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
         if (!p->is_const[v])
             infer_in[j].data = NULL;
         in_views[j] = &infer_in[j];
-        all_const = all_const && p->is_const[v];
-        has_param = has_param || value_is_param(&g->values[v]);
     }
     for (int j = 0; j < n->n_out; j++) {
         int v = n->out[j];
@@ -170,8 +186,7 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
     st = d->infer(n, where, in_views, out);
     if (st != QC_OK)
         return st;
-    fold = d->fold == QC_FOLD_ALWAYS ||
-           (d->fold == QC_FOLD_CONST_INPUTS && all_const && !has_param && n->n_in > 0);
+    fold = node_folds(g, n, p->is_const);
     for (int j = 0; j < n->n_out; j++) {
         struct qc_tensor *t = out[j];
         size_t nbytes;
@@ -293,9 +308,7 @@ static enum qc_status upload_constants(struct qc_plan *p)
 
 bool qc_plan_backend_can_run(const struct qc_graph *g, const struct qc_backend *be)
 {
-    /* the folding rule of plan_node, on constness alone: a node folds when its
-     * op always does, or when all its inputs are constants and none a float
-     * initializer (a parameter); folded nodes run on the CPU at plan time */
+    /* plan_node's folding, on constness alone: folded nodes run on the CPU */
     bool *cst = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     bool ok = true;
     if (!cst)
@@ -304,16 +317,7 @@ bool qc_plan_backend_can_run(const struct qc_graph *g, const struct qc_backend *
         cst[v] = g->values[v].init != NULL;
     for (int i = 0; i < g->n_nodes && ok; i++) {
         const struct qc_node *n = &g->nodes[i];
-        const struct qc_op_def *d = qc_op_get((enum qc_op_kind)n->kind);
-        bool all_const = n->n_in > 0, has_param = false;
-        for (int j = 0; j < n->n_in; j++) {
-            if (n->in[j] < 0)
-                continue;
-            all_const = all_const && cst[n->in[j]];
-            has_param = has_param || value_is_param(&g->values[n->in[j]]);
-        }
-        if (d->fold == QC_FOLD_ALWAYS ||
-            (d->fold == QC_FOLD_CONST_INPUTS && all_const && !has_param)) {
+        if (node_folds(g, n, cst)) {
             for (int j = 0; j < n->n_out; j++)
                 if (n->out[j] >= 0)
                     cst[n->out[j]] = true;

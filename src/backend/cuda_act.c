@@ -237,17 +237,6 @@ static enum qc_status dropout_ratio(const struct qc_node *n, const struct qc_op_
     return QC_OK;
 }
 
-/* The saved keep mask of a training run, or NULL (logged). */
-static unsigned char *dropout_mask(const struct qc_op_ctx *ctx, int64_t cnt)
-{
-    if (!ctx->saved || ctx->saved_size < (size_t)cnt) {
-        qc_log_error("%s: Dropout needs %lld saved bytes, got %zu", ctx->label, (long long)cnt,
-                     ctx->saved ? ctx->saved_size : (size_t)0);
-        return NULL;
-    }
-    return ctx->saved;
-}
-
 /* Inference: y = x, mask = 1.  Training (inverted dropout):
  *   keep_i = [u_i >= ratio], u_i = hash(seed, i) in [0, 1), seed drawn from ctx->rng
  *   y_i = x_i · keep_i / (1 − ratio)                                                       */
@@ -267,7 +256,7 @@ static enum qc_status dropout_fwd(const struct qc_node *n, const struct qc_op_ct
         st = dropout_ratio(n, ctx, in, &ratio, &ratio_p);
         if (st != QC_OK)
             return st;
-        m = dropout_mask(ctx, cnt);
+        m = qc_dropout_mask(ctx, cnt);
         if (!m)
             return QC_ERR_INTERNAL;
         if (!ctx->rng) {
@@ -303,7 +292,7 @@ static enum qc_status dropout_bwd(const struct qc_node *n, const struct qc_op_ct
     if (qc_dropout_active(n, ctx, in)) {
         float ratio;
         const float *ratio_p;
-        const unsigned char *m = dropout_mask(ctx, cnt);
+        const unsigned char *m = qc_dropout_mask(ctx, cnt);
         enum qc_status st = dropout_ratio(n, ctx, in, &ratio, &ratio_p);
         if (st != QC_OK)
             return st;
@@ -316,21 +305,7 @@ static enum qc_status dropout_bwd(const struct qc_node *n, const struct qc_op_ct
     return acc_whole(ctx, dout[0], din[0]);
 }
 
-/* y = x, any dtype (a device-to-device copy); also the forward of Flatten, Reshape,
- * Squeeze and Unsqueeze, whose output is the input's bytes. */
 /* ---- Add, Sub, Mul, Div, Sum ---------------------------------------------------------- */
-
-/* Element strides of s aligned right to rank nd, 0 where s has extent 1. */
-static void aligned_strides(const struct qc_shape *s, int nd, int64_t *st)
-{
-    int64_t acc = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        int k = i - (nd - s->ndim);
-        int64_t d = k >= 0 ? s->dims[k] : 1;
-        st[i] = d == 1 ? 0 : acc;
-        acc *= d;
-    }
-}
 
 static struct qc_k_bcast bcast_of(const struct qc_shape *a, const struct qc_shape *b,
                                   const struct qc_shape *y)
@@ -344,8 +319,8 @@ static struct qc_k_bcast bcast_of(const struct qc_shape *a, const struct qc_shap
     }
     for (int i = 0; i < y->ndim; i++)
         bc.dims[i] = y->dims[i];
-    aligned_strides(a, y->ndim, bc.sa);
-    aligned_strides(b, y->ndim, bc.sb);
+    qc_aligned_strides(a, y->ndim, bc.sa);
+    qc_aligned_strides(b, y->ndim, bc.sb);
     return bc;
 }
 
@@ -374,8 +349,8 @@ static enum qc_status grad_reduce(const struct qc_op_ctx *ctx, int term,
     int64_t sx[QC_MAX_DIMS], so[QC_MAX_DIMS], sy[QC_MAX_DIMS];
     int nd = ys->ndim;
     memset(&r, 0, sizeof(r));
-    aligned_strides(xs, nd, sx);
-    aligned_strides(os, nd, so);
+    qc_aligned_strides(xs, nd, sx);
+    qc_aligned_strides(os, nd, so);
     qc_shape_strides(ys, sy);
     for (int d = 0; d < nd; d++) {
         if (ys->dims[d] == 1)

@@ -425,17 +425,6 @@ static enum qc_status matmul_backward_cuda(const struct qc_node *n, const struct
 
 /* ---- BatchNormalization --------------------------------------------------------------- */
 
-/* [N, C, inner] geometry of x. */
-static void bn_geometry(const struct qc_tensor *x, int64_t *nb, int64_t *c, int64_t *inner)
-{
-    const struct qc_shape *s = &x->shape;
-    *nb = s->dims[0];
-    *c = s->dims[1];
-    *inner = 1;
-    for (int i = 2; i < s->ndim; i++)
-        *inner *= s->dims[i];
-}
-
 /* The per-channel partial sums and backward coefficients (qc_k_bn_work_bytes). */
 static size_t bn_workspace_cuda(const struct qc_node *n, const struct qc_tensor *const *in,
                                 const struct qc_tensor *const *out, int threads)
@@ -446,20 +435,8 @@ static size_t bn_workspace_cuda(const struct qc_node *n, const struct qc_tensor 
     (void)threads;
     if (in[0]->shape.ndim < 2)
         return 0;
-    bn_geometry(in[0], &nb, &c, &inner);
+    qc_bn_geometry(in[0], &nb, &c, &inner);
     return (size_t)qc_k_bn_work_bytes(c, nb * inner);
-}
-
-/* ctx->saved as mu_B (istd follows at + C), or NULL (logged) when too small. */
-static float *bn_saved_state(const struct qc_op_ctx *ctx, int64_t c)
-{
-    size_t need = 2 * (size_t)c * sizeof(float);
-    if (!ctx->saved || ctx->saved_size < need) {
-        qc_log_error("%s: BatchNormalization needs %zu saved bytes, got %zu", ctx->label, need,
-                     ctx->saved ? ctx->saved_size : (size_t)0);
-        return NULL;
-    }
-    return ctx->saved;
 }
 
 static float *opt_out(const struct qc_node *n, struct qc_tensor *const *out, int i)
@@ -482,9 +459,9 @@ static enum qc_status bn_forward_cuda(const struct qc_node *n, const struct qc_o
     int64_t nb, c, inner;
     enum qc_status st;
 
-    bn_geometry(in[0], &nb, &c, &inner);
+    qc_bn_geometry(in[0], &nb, &c, &inner);
     if (ctx->training) {
-        float *mu = bn_saved_state(ctx, c);
+        float *mu = qc_bn_saved_state(ctx, c);
         if (!mu)
             return QC_ERR_INTERNAL;
         st = need_workspace(ctx, (size_t)qc_k_bn_work_bytes(c, nb * inner));
@@ -529,9 +506,9 @@ static enum qc_status bn_backward_cuda(const struct qc_node *n, const struct qc_
     (void)out;
     if (!dout[0] || (!din[0] && !din[1] && !din[2]))
         return QC_OK;
-    bn_geometry(in[0], &nb, &c, &inner);
+    qc_bn_geometry(in[0], &nb, &c, &inner);
     if (ctx->training) {
-        const float *mu = bn_saved_state(ctx, c);
+        const float *mu = qc_bn_saved_state(ctx, c);
         if (!mu)
             return QC_ERR_INTERNAL;
         mean = mu;

@@ -20,6 +20,7 @@
 
 /* ---- Identity, Flatten, Reshape, Squeeze, Unsqueeze ---------------------------------- */
 
+/* y = x, any dtype (a device-to-device copy): the output is the input's bytes. */
 static enum qc_status copy_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                const struct qc_tensor *const *in, struct qc_tensor *const *out)
 {

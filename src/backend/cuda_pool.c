@@ -39,19 +39,6 @@ static struct qc_k_pool kpool(const struct pool_geom *g)
     return k;
 }
 
-/* The saved arg-max of a training forward (one int32 per output), or NULL (pool.c's
- * maxpool_argbuf). */
-static int32_t *maxpool_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
-                               const struct qc_tensor *y)
-{
-    int64_t planes = x->shape.dims[0] * x->shape.dims[1];
-    if (!ctx->training || !ctx->saved || planes < 1 ||
-        qc_tensor_nelem(x) / planes > INT32_MAX ||
-        ctx->saved_size < (size_t)qc_tensor_nelem(y) * sizeof(int32_t))
-        return NULL;
-    return ctx->saved;
-}
-
 /* Scratch of the backwards that recompute an arg-max: one int32 per output. */
 static size_t argmax_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
                                const struct qc_tensor *const *out, int threads)
@@ -86,7 +73,7 @@ static enum qc_status maxpool_fwd(const struct qc_node *n, const struct qc_op_ct
     if (st != QC_OK)
         return st;
     K_CHECK(ctx, qc_k_maxpool_forward(kpool(&g), qc_tensor_f32(in[0]), qc_tensor_f32(out[0]),
-                                      maxpool_argbuf(ctx, in[0], out[0]),
+                                      qc_maxpool_argbuf(ctx, in[0], out[0]),
                                       n->n_out > 1 ? qc_tensor_i64(out[1]) : NULL));
     return QC_OK;
 }
@@ -100,7 +87,7 @@ static enum qc_status maxpool_bwd(const struct qc_node *n, const struct qc_op_ct
                                   struct qc_tensor *const *din)
 {
     struct pool_geom g;
-    int32_t *arg = maxpool_argbuf(ctx, in[0], out[0]);
+    int32_t *arg = qc_maxpool_argbuf(ctx, in[0], out[0]);
     enum qc_status st;
     if (!din[0] || !dout[0])
         return QC_OK;
@@ -156,23 +143,12 @@ static enum qc_status avgpool_bwd(const struct qc_node *n, const struct qc_op_ct
 
 /* ---- GlobalAveragePool, GlobalMaxPool ------------------------------------------------- */
 
-/* The saved arg-max of a training GlobalMaxPool (one int32 per plane), or NULL. */
-static int32_t *global_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
-                              const struct qc_tensor *y)
-{
-    int64_t planes = qc_tensor_nelem(y);
-    if (!ctx->training || !ctx->saved || planes < 1 || qc_tensor_nelem(x) / planes > INT32_MAX ||
-        ctx->saved_size < (size_t)planes * sizeof(int32_t))
-        return NULL;
-    return ctx->saved;
-}
-
 static enum qc_status global_fwd(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
                                  struct qc_tensor *y, int is_max)
 {
     int64_t rows = qc_tensor_nelem(y), len = rows > 0 ? qc_tensor_nelem(x) / rows : 0;
     K_CHECK(ctx, qc_k_global_forward(is_max, qc_tensor_f32(x), qc_tensor_f32(y),
-                                     is_max ? global_argbuf(ctx, x, y) : NULL, rows, len));
+                                     is_max ? qc_global_argbuf(ctx, x, y) : NULL, rows, len));
     return QC_OK;
 }
 
@@ -185,7 +161,7 @@ static enum qc_status global_bwd(const struct qc_op_ctx *ctx, const struct qc_te
     int64_t rows = qc_tensor_nelem(y), len = rows > 0 ? qc_tensor_nelem(x) / rows : 0;
     int32_t *arg = NULL;
     if (is_max) {
-        arg = global_argbuf(ctx, x, y);
+        arg = qc_global_argbuf(ctx, x, y);
         if (!arg) {
             arg = argmax_scratch(ctx, rows);
             if (!arg)

@@ -761,7 +761,7 @@ static size_t dropout_saved(const struct qc_node *n, const struct qc_tensor *con
 
 /* The saved mask of a training run, or NULL (logged) when the plan gave too
  * little saved space. */
-static unsigned char *dropout_mask(const struct qc_op_ctx *ctx, int64_t cnt)
+unsigned char *qc_dropout_mask(const struct qc_op_ctx *ctx, int64_t cnt)
 {
     if (!ctx->saved || ctx->saved_size < (size_t)cnt) {
         qc_log_error("%s: Dropout needs %lld saved bytes, got %zu", ctx->label, (long long)cnt,
@@ -792,7 +792,7 @@ static enum qc_status dropout_forward_cpu(const struct qc_node *n, const struct 
         enum qc_status st = dropout_ratio(n, ctx, in, &ratio);
         if (st != QC_OK)
             return st;
-        m = dropout_mask(ctx, cnt);
+        m = qc_dropout_mask(ctx, cnt);
         if (!m)
             return QC_ERR_INTERNAL;
         if (!ctx->rng) {
@@ -842,7 +842,7 @@ static enum qc_status dropout_backward_cpu(const struct qc_node *n, const struct
     dy = qc_tensor_f32(dout[0]);
     dx = qc_tensor_f32(din[0]);
     if (qc_dropout_active(n, ctx, in)) {
-        const unsigned char *restrict m = dropout_mask(ctx, cnt);
+        const unsigned char *restrict m = qc_dropout_mask(ctx, cnt);
         float ratio, scale;
         enum qc_status st = dropout_ratio(n, ctx, in, &ratio);
         if (st != QC_OK)

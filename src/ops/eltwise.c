@@ -43,7 +43,7 @@ struct bcast {
 };
 
 /* Element strides of s aligned right to rank nd, 0 where s has extent 1. */
-static void aligned_strides(const struct qc_shape *s, int nd, int64_t *st)
+void qc_aligned_strides(const struct qc_shape *s, int nd, int64_t *st)
 {
     int64_t acc = 1;
     for (int i = nd - 1; i >= 0; i--) {
@@ -59,8 +59,8 @@ static void bcast_build(const struct qc_shape *a, const struct qc_shape *b,
 {
     int64_t sa[QC_MAX_DIMS], sb[QC_MAX_DIMS];
     int nd = y->ndim, m = 0;
-    aligned_strides(a, nd, sa);
-    aligned_strides(b, nd, sb);
+    qc_aligned_strides(a, nd, sa);
+    qc_aligned_strides(b, nd, sb);
     for (int i = 0; i < nd; i++) {
         int64_t d = y->dims[i];
         if (d == 1)

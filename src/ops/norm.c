@@ -206,7 +206,7 @@ static void prefetch_row(const float *row, int64_t len)
 }
 
 /* [N, C, inner] geometry of x. */
-static void bn_geometry(const struct qc_tensor *x, int64_t *nb, int64_t *c, int64_t *inner)
+void qc_bn_geometry(const struct qc_tensor *x, int64_t *nb, int64_t *c, int64_t *inner)
 {
     const struct qc_shape *s = &x->shape;
     *nb = s->dims[0];
@@ -226,7 +226,7 @@ static size_t bn_saved(const struct qc_node *n, const struct qc_tensor *const *i
 }
 
 /* ctx->saved as mu_B (istd follows at + C), or NULL (logged) when too small. */
-static float *bn_saved_state(const struct qc_op_ctx *ctx, int64_t c)
+float *qc_bn_saved_state(const struct qc_op_ctx *ctx, int64_t c)
 {
     size_t need = 2 * (size_t)c * sizeof(float);
     if (!ctx->saved || ctx->saved_size < need) {
@@ -272,9 +272,9 @@ static enum qc_status bn_batch_stats(const struct qc_bn_params *p, const struct 
     float *mu, *istd;
     double unbias;
 
-    bn_geometry(in[0], &nb, &c, &inner);
+    qc_bn_geometry(in[0], &nb, &c, &inner);
     m = nb * inner;
-    mu = bn_saved_state(ctx, c);
+    mu = qc_bn_saved_state(ctx, c);
     if (!mu)
         return QC_ERR_INTERNAL;
     istd = mu + c;
@@ -323,7 +323,7 @@ static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op
     float *y = qc_tensor_f32(out[0]);
     int64_t nb, c, inner;
 
-    bn_geometry(in[0], &nb, &c, &inner);
+    qc_bn_geometry(in[0], &nb, &c, &inner);
     if (ctx->training) {
         float *mu;
         enum qc_status st = bn_batch_stats(p, ctx, n, in, out, &mu);
@@ -368,14 +368,14 @@ static enum qc_status bn_backward_cpu(const struct qc_node *n, const struct qc_o
 
     if (!dout[0] || (!din[0] && !din[1] && !din[2]))
         return QC_OK;
-    bn_geometry(in[0], &nb, &c, &inner);
+    qc_bn_geometry(in[0], &nb, &c, &inner);
     m = nb * inner;
     dy = qc_tensor_f32(dout[0]);
     dx = din[0] ? qc_tensor_f32(din[0]) : NULL;
     dscale = din[1] ? qc_tensor_f32(din[1]) : NULL;
     dbias = din[2] ? qc_tensor_f32(din[2]) : NULL;
     if (train) {
-        const float *st = bn_saved_state(ctx, c);
+        const float *st = qc_bn_saved_state(ctx, c);
         if (!st)
             return QC_ERR_INTERNAL;
         mu = st;

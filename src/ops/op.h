@@ -185,4 +185,8 @@ size_t qc_op_int_matmul_workspace(const struct qc_tensor *a, const struct qc_ten
 enum qc_status qc_op_matmul_shape(const char *label, const struct qc_shape *a,
                                   const struct qc_shape *b, struct qc_shape *y);
 
+/* eltwise.c: element strides of s aligned right to rank nd, 0 where s has
+ * extent 1 (numpy broadcasting; the CPU and CUDA kernels). */
+void qc_aligned_strides(const struct qc_shape *s, int nd, int64_t *st);
+
 #endif

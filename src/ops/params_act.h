@@ -43,4 +43,8 @@ void qc_softmax_geometry(const struct softmax_params *p, const struct qc_shape *
 bool qc_dropout_active(const struct qc_node *n, const struct qc_op_ctx *ctx,
                        const struct qc_tensor *const *in);
 
+/* The saved mask of a training run, or NULL (logged) when the plan gave too
+ * little saved space. */
+unsigned char *qc_dropout_mask(const struct qc_op_ctx *ctx, int64_t cnt);
+
 #endif

@@ -51,4 +51,13 @@ enum qc_status qc_pool_geometry(const struct pool_params *p, const char *label,
 enum qc_status qc_reduce_mask(const struct qc_node *n, const char *label,
                               const struct qc_tensor *const *in, bool *mask, bool *noop);
 
+/* The arg-max buffer of a training forward: one int32 per output element,
+ * or NULL when the forward need not record it. */
+int32_t *qc_maxpool_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
+                           const struct qc_tensor *y);
+
+/* Arg-max buffer of a training GlobalMaxPool (one int32 per plane), or NULL. */
+int32_t *qc_global_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
+                          const struct qc_tensor *y);
+
 #endif

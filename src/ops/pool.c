@@ -439,8 +439,8 @@ static void maxpool_int(const struct qc_op_ctx *ctx, const struct pool_geom *g,
 
 /* The arg-max buffer of a training forward: one int32 per output element,
  * or NULL when the forward need not record it. */
-static int32_t *maxpool_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
-                               const struct qc_tensor *y)
+int32_t *qc_maxpool_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
+                           const struct qc_tensor *y)
 {
     int64_t planes = x->shape.dims[0] * x->shape.dims[1];
     if (!ctx->training || !ctx->saved || planes < 1 ||
@@ -458,7 +458,7 @@ static enum qc_status maxpool_forward_cpu(const struct qc_node *n, const struct 
     const float *x = qc_tensor_f32(in[0]);
     float *y = qc_tensor_f32(out[0]);
     int64_t *idx = n->n_out > 1 ? qc_tensor_i64(out[1]) : NULL;
-    int32_t *arg = maxpool_argbuf(ctx, in[0], out[0]);
+    int32_t *arg = qc_maxpool_argbuf(ctx, in[0], out[0]);
     int64_t osz, isz;
     enum qc_status st = qc_pool_geometry(n->params, ctx->label, &in[0]->shape, &g);
     if (st != QC_OK)
@@ -511,7 +511,7 @@ static enum qc_status maxpool_backward_cpu(const struct qc_node *n, const struct
                                            struct qc_tensor *const *din)
 {
     struct pool_geom g;
-    const int32_t *arg = maxpool_argbuf(ctx, in[0], out[0]);
+    const int32_t *arg = qc_maxpool_argbuf(ctx, in[0], out[0]);
     const float *x = qc_tensor_f32(in[0]), *dy;
     float *dx;
     int64_t osz, isz;
@@ -709,8 +709,8 @@ static enum qc_status global_infer(const struct qc_node *n, const char *label,
 }
 
 /* Arg-max buffer of a training GlobalMaxPool (one int32 per plane), or NULL. */
-static int32_t *global_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
-                              const struct qc_tensor *y)
+int32_t *qc_global_argbuf(const struct qc_op_ctx *ctx, const struct qc_tensor *x,
+                          const struct qc_tensor *y)
 {
     int64_t planes = qc_tensor_nelem(y);
     if (!ctx->training || !ctx->saved || planes < 1 || qc_tensor_nelem(x) / planes > INT32_MAX ||
@@ -725,7 +725,7 @@ static void global_run(const struct qc_op_ctx *ctx, const struct qc_tensor *xt,
     const struct qc_shape *s = &xt->shape;
     const float *x = qc_tensor_f32(xt);
     float *y = qc_tensor_f32(yt);
-    int32_t *arg = is_max ? global_argbuf(ctx, xt, yt) : NULL;
+    int32_t *arg = is_max ? qc_global_argbuf(ctx, xt, yt) : NULL;
     int64_t rows = s->dims[0] * s->dims[1], len = 1;
     for (int i = 2; i < s->ndim; i++)
         len *= s->dims[i];
@@ -793,7 +793,7 @@ static void global_backward(const struct qc_op_ctx *ctx, const struct qc_tensor 
                             struct qc_tensor *dxt, bool is_max)
 {
     const float *x = qc_tensor_f32(xt), *dy = qc_tensor_f32(dyt);
-    const int32_t *arg = is_max ? global_argbuf(ctx, xt, yt) : NULL;
+    const int32_t *arg = is_max ? qc_global_argbuf(ctx, xt, yt) : NULL;
     float *dx = qc_tensor_f32(dxt);
     int64_t rows = qc_tensor_nelem(yt), len = rows > 0 ? qc_tensor_nelem(xt) / rows : 0;
     /* one plane per iteration: no two threads write one element of dx */
