@@ -5,6 +5,7 @@
 
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ enum {
     OPT_SEED,
     OPT_CHECKPOINT,
     OPT_RESUME,
+    OPT_CHECKPOINT_EVERY,
     OPT_KEEP,
     OPT_NO_SHUFFLE,
     OPT_LOG,
@@ -48,6 +50,7 @@ enum {
     OPT_INPUT_SCALE,
     OPT_PLOTS,
     OPT_TF32,
+    OPT_MAX_MEMORY,
 };
 
 /* The single source of --help (and of the man page check). */
@@ -59,6 +62,8 @@ static const struct cli_option cli_options[] = {
     { "seed",    OPT_SEED,    "N",    "seed of shuffling, augmentation and Dropout [1]" },
     { "checkpoint", OPT_CHECKPOINT, "FILE", "write the training state after every epoch" },
     { "resume",  OPT_RESUME,  "FILE", "continue training from a checkpoint" },
+    { "checkpoint-every", OPT_CHECKPOINT_EVERY, "N", "also write the checkpoint after every "
+                                      "N-th training batch (resumable at that batch)" },
     { "keep",    OPT_KEEP,    "WHICH", "best (validation; default) or last epoch's weights" },
     { "no-shuffle", OPT_NO_SHUFFLE, NULL, "train on the learn set in file order" },
     { "log",     OPT_LOG,     "FILE", "write epoch, batch, loss, accuracy and learning rate of "
@@ -86,6 +91,9 @@ static const struct cli_option cli_options[] = {
     { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
                                       "(default: all online CPUs)" },
     { "batch",   OPT_BATCH,   "N",    "batch size (default: the recipe's BatchSize, else 32)" },
+    { "max-memory", OPT_MAX_MEMORY, "SIZE", "refuse a plan that needs more than SIZE bytes "
+                                      "(suffix K, M, G or T: 512M, 8G; default: the memory "
+                                      "available, cgroup limit included)" },
     { "limit",   OPT_LIMIT,   "N",    "use only the first N images (eval: of the test set; "
                                       "training: of the learn set)" },
     { "lenient", OPT_LENIENT, NULL,   "unknown recipe keys are warnings, not errors" },
@@ -142,6 +150,34 @@ static enum qc_status parse_int(const char *opt, const char *s, int64_t min, int
         return QC_ERR_INVAL;
     }
     *out = v;
+    return QC_OK;
+}
+
+/* A size: a number (fraction allowed) with an optional K, M, G or T suffix,
+ * powers of 1024; at least 1 byte, at most 2^60. */
+static enum qc_status parse_size(const char *opt, const char *s, uint64_t *out)
+{
+    static const char suffixes[] = "KMGT";
+    char *end;
+    double v, unit = 1.0;
+    const char *sfx;
+    errno = 0;
+    v = strtod(s, &end);
+    sfx = end != s && end[0] && end[1] == '\0' ? strchr(suffixes, toupper((unsigned char)*end))
+                                                : NULL;
+    if (sfx) {
+        for (const char *k = suffixes; k <= sfx; k++)
+            unit *= 1024.0;
+        end++;
+    }
+    v *= unit;
+    if (errno || end == s || *end || !(v >= 1.0) || v > 1152921504606846976.0 ||
+        !(s[0] >= '0' && s[0] <= '9')) {
+        qc_log_error("--%s %s: expected a size such as 512M or 8G (bytes, or K, M, G, T)", opt,
+                     s);
+        return QC_ERR_INVAL;
+    }
+    *out = (uint64_t)v;
     return QC_OK;
 }
 
@@ -279,6 +315,17 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
                 return st;
             cli->batch = v;
             break;
+        case OPT_CHECKPOINT_EVERY:
+            st = parse_int("checkpoint-every", optarg, 1, &v);
+            if (st != QC_OK)
+                return st;
+            cli->checkpoint_every = v;
+            break;
+        case OPT_MAX_MEMORY:
+            st = parse_size("max-memory", optarg, &cli->max_memory);
+            if (st != QC_OK)
+                return st;
+            break;
         case OPT_LIMIT:
             st = parse_int("limit", optarg, 1, &v);
             if (st != QC_OK)
@@ -304,6 +351,10 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
     }
     if (cli->command == QC_CMD_CONVERT && !cli->output) {
         qc_log_error("no output given: -o OUT.onnx (see --help)");
+        return QC_ERR_INVAL;
+    }
+    if (cli->checkpoint_every > 0 && !cli->checkpoint) {
+        qc_log_error("--checkpoint-every needs --checkpoint FILE");
         return QC_ERR_INVAL;
     }
     cli->progress = !cli->quiet && isatty(STDERR_FILENO);

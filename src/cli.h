@@ -34,6 +34,8 @@ struct qc_cli {
     bool            tf32;         /* --tf32: TF32 tensor cores for products   */
     int             threads;      /* --threads, 0 = all online CPUs           */
     int64_t         batch;        /* --batch, 0 = recipe's BatchSize          */
+    uint64_t        max_memory;   /* --max-memory bytes, 0 = what the machine
+                                     has available                             */
     int64_t         limit;        /* --limit: first N test images, 0 = all    */
     bool            lenient;      /* --lenient                                */
     bool            quiet;        /* --quiet                                  */
@@ -42,6 +44,7 @@ struct qc_cli {
     uint64_t        seed;         /* --seed [1]                               */
     const char     *checkpoint;   /* --checkpoint FILE                        */
     const char     *resume;       /* --resume FILE                            */
+    int64_t         checkpoint_every; /* --checkpoint-every N batches, 0 = epochs */
     bool            keep_last;    /* --keep last (default: best validation)   */
     bool            no_shuffle;   /* --no-shuffle                             */
     const char     *log;          /* --log FILE: one line per training batch  */

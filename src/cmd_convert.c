@@ -109,10 +109,12 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
         st = qc_backend_allow_tf32(be);
     if (st != QC_OK)
         goto out;
+    qc_backend_set_max_memory(be, cli->max_memory);
     o = (struct qc_train_opts){
         .epochs = epochs, .batch = cli->batch, .seed = cli->seed, .keep_best = !cli->keep_last,
         .progress = cli->progress, .quiet = cli->quiet, .shuffle = !cli->no_shuffle,
         .limit = cli->limit, .checkpoint = cli->checkpoint, .resume = cli->resume,
+        .checkpoint_every = cli->checkpoint_every,
         .skip_eval = cli->no_eval, .log = cli->log,
         .format = (enum qc_out_format)cli->format, .report = cli->report,
         .model_path = cli->model, .dump_weights = cli->dump_weights, .fold_bn = cli->fold_bn,
@@ -159,6 +161,7 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
     st = qc_backend_new("cpu", cli->threads, &be);
     if (st != QC_OK)
         goto out;
+    qc_backend_set_max_memory(be, cli->max_memory);
     st = qc_plan_new(g, be, 1, &p);
     if (st != QC_OK)
         goto out;

@@ -49,6 +49,7 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
         st = qc_backend_allow_tf32(be);
     if (st != QC_OK)
         goto out;
+    qc_backend_set_max_memory(be, cli->max_memory);
     batch = cli->batch ? cli->batch : qc_data_cfg_batch(cfg);
     st = qc_plan_new(g, be, batch, &p);
     if (st != QC_OK)

@@ -51,6 +51,7 @@ enum qc_status qc_cmd_info(const struct qc_cli *cli)
     st = qc_backend_new("cpu", cli->threads, &be);
     if (st != QC_OK)
         goto out;
+    qc_backend_set_max_memory(be, cli->max_memory);
     st = qc_plan_new(g, be, 1, &p);
     if (st != QC_OK)
         goto out;

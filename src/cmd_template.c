@@ -39,8 +39,10 @@ enum qc_status qc_cmd_template(const struct qc_cli *cli)
     st = qc_onnx_load(cli->model, &g);
     if (st == QC_OK)
         st = qc_backend_new("cpu", 1, &be);
-    if (st == QC_OK)
+    if (st == QC_OK) {
+        qc_backend_set_max_memory(be, cli->max_memory);
         st = qc_plan_new(g, be, 1, &p);
+    }
     if (st != QC_OK)
         goto out;
     in = qc_plan_n_inputs(p) > 0 ? qc_plan_input(p, 0) : NULL;

@@ -6,6 +6,14 @@
  * plus private tensors for outputs a node writes under an empty name.
  * Shape subgraphs are evaluated here, on the host, as soon as their inputs
  * are known, so infer hooks downstream see their values as constants.
+ *
+ * Memory: building infers every node first and allocates nothing large
+ * (folds with big outputs wait, PLAN_NODE_DEFERRED); then the plan's total
+ * (inputs, activations, folded constants, device copies, the workspace and,
+ * for training, state, gradients, saved tensors and quantizer buffers) is
+ * checked against the backend's budget (qc_backend_mem_limit: --max-memory
+ * or the memory available), and only then is anything allocated.  A plan
+ * over budget fails with one line naming its total and largest buffers.
  */
 #include <config.h>
 
@@ -15,6 +23,15 @@
 /* One tensor of a plan (an activation at the planned batch size, a folded
  * constant) may take at most this much memory. */
 #define QC_PLAN_MAX_TENSOR_BYTES ((size_t)4 << 30)
+
+/* Folds are evaluated during inference (their values may be shapes that
+ * later nodes need) when their outputs take at most QC_PLAN_TINY_FOLD_BYTES,
+ * or at most QC_PLAN_EAGER_FOLD_BYTES while all such folds together stay
+ * within QC_PLAN_EAGER_FOLD_TOTAL; larger ones wait for the memory check, so
+ * a model cannot make the planner itself fill the memory. */
+#define QC_PLAN_TINY_FOLD_BYTES  ((uint64_t)1 << 10)
+#define QC_PLAN_EAGER_FOLD_BYTES ((uint64_t)1 << 20)
+#define QC_PLAN_EAGER_FOLD_TOTAL ((uint64_t)256 << 20)
 
 #include <stdio.h>
 #include <string.h>
@@ -61,8 +78,10 @@ static bool batch_axis_symbolic(const struct qc_value *v)
 }
 
 /* Picks the batch size: the requested one when some runtime input has a
- * symbolic dim 0, else the fixed dim 0 of the first runtime input. */
-static enum qc_status choose_batch(const struct qc_graph *g, int64_t want, int64_t *batch)
+ * symbolic dim 0 (*symbolic), else the fixed dim 0 of the first runtime
+ * input. */
+static enum qc_status choose_batch(const struct qc_graph *g, int64_t want, int64_t *batch,
+                                   bool *symbolic_out)
 {
     int64_t fixed = -1;
     bool symbolic = false;
@@ -82,6 +101,7 @@ static enum qc_status choose_batch(const struct qc_graph *g, int64_t want, int64
             fixed = v->shape.dims[0];
     }
     *batch = symbolic || fixed < 0 ? want : fixed;
+    *symbolic_out = symbolic || fixed < 0;
     return QC_OK;
 }
 
@@ -113,7 +133,6 @@ static enum qc_status setup_inputs(struct qc_plan *p)
         int vi = g->inputs[i];
         const struct qc_value *v = &g->values[vi];
         struct qc_tensor *t = &p->vals[vi];
-        enum qc_status st;
         if (v->init)
             continue;
         if (!qc_dtype_supported(v->dtype)) {
@@ -133,15 +152,68 @@ static enum qc_status setup_inputs(struct qc_plan *p)
                 return QC_ERR_UNSUPPORTED;
             }
         }
-        st = alloc_value(p, vi, false);
-        if (st != QC_OK)
-            return st;
-        p->inputs[p->n_inputs++] = vi;
+        p->inputs[p->n_inputs++] = vi;   /* allocated by alloc_plan */
     }
     return QC_OK;
 }
 
-/* Infers one node's outputs, folds it if its op allows, or schedules it. */
+static bool is_anon(const struct qc_plan *p, const struct qc_tensor *t)
+{
+    return t >= p->anon && t < p->anon + p->n_anon;
+}
+
+/* Whether fold node n (outputs of `bytes`) is evaluated now: see
+ * QC_PLAN_EAGER_FOLD_BYTES.  A fold that reads a deferred value waits too,
+ * except Shape and Constant, which read no input data. */
+static bool fold_now(const struct qc_plan *p, const struct qc_node *n, uint64_t bytes)
+{
+    if (qc_op_get((enum qc_op_kind)n->kind)->fold != QC_FOLD_ALWAYS) {
+        for (int j = 0; j < n->n_in; j++) {
+            int prod = n->in[j] >= 0 ? p->g->values[n->in[j]].producer : -1;
+            if (prod >= 0 && p->node_state[prod] == PLAN_NODE_DEFERRED)
+                return false;
+        }
+    }
+    if (bytes <= QC_PLAN_TINY_FOLD_BYTES)
+        return true;
+    return bytes <= QC_PLAN_EAGER_FOLD_BYTES &&
+           p->eager_fold_bytes + bytes <= QC_PLAN_EAGER_FOLD_TOTAL;
+}
+
+/* Evaluates fold node ni on the CPU into new host buffers. */
+static enum qc_status fold_node(struct qc_plan *p, int ni, struct qc_tensor **in,
+                                struct qc_tensor **out)
+{
+    const struct qc_graph *g = p->g;
+    const struct qc_node *n = &g->nodes[ni];
+    char where[512];
+    struct qc_op_ctx ctx = {
+        .be = NULL, .workspace = NULL, .workspace_size = 0, .threads = 1,
+        .opset = g->opset, .training = false, .label = where,
+    };
+    qc_plan_node_where(g, n, where, sizeof(where));
+    for (int j = 0; j < n->n_out; j++) {
+        struct qc_tensor *t = out[j];
+        size_t nbytes = qc_tensor_nbytes(t);
+        if (is_anon(p, t)) {
+            t->data = qc_calloc(1, nbytes ? nbytes : 1);
+            if (!t->data)
+                return QC_ERR_NOMEM;
+            t->owns = true;
+        } else {
+            enum qc_status st = alloc_value(p, n->out[j], true);
+            if (st != QC_OK)
+                return st;
+        }
+    }
+    return qc_op_get((enum qc_op_kind)n->kind)->cpu.forward(n, &ctx,
+                                                            (const struct qc_tensor *const *)in,
+                                                            out);
+}
+
+/* Infers one node's outputs and schedules it as a step, or folds it: at
+ * once, or deferred (see QC_PLAN_EAGER_FOLD_BYTES).  Allocates only the
+ * outputs of folds evaluated at once. */
 static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **ptrs,
                                 struct qc_tensor *anon, int *n_anon)
 {
@@ -153,6 +225,7 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
     struct qc_tensor **in = ptrs;
     struct qc_tensor **out = ptrs + n->n_in;
     bool fold;
+    uint64_t out_bytes = 0;
     char where[512];
     enum qc_status st;
 
@@ -216,34 +289,22 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
                          qc_dtype_name(t->dtype));
             return QC_ERR_UNSUPPORTED;
         }
-        if (t >= anon && t < anon + *n_anon) {
-            if (fold || p->be->ops->host_memory) {
-                t->data = qc_calloc(1, nbytes ? nbytes : 1);
-                if (!t->data)
-                    return QC_ERR_NOMEM;
-                t->owns = true;
-            } else {
-                st = p->be->ops->alloc(p->be, nbytes, &t->data);
-                if (st != QC_OK)
-                    return st;
-                p->anon_dev[t - anon] = true;
-            }
-        } else {
-            st = alloc_value(p, n->out[j], fold);
-            if (st != QC_OK)
-                return st;
+        out_bytes += nbytes;
+        if (!is_anon(p, t))
             p->is_const[n->out[j]] = fold;
-        }
     }
     if (fold) {
-        struct qc_op_ctx ctx = {
-            .be = NULL, .workspace = NULL, .workspace_size = 0, .threads = 1,
-            .opset = g->opset, .training = false, .label = where,
-        };
-        return d->cpu.forward(n, &ctx, (const struct qc_tensor *const *)in, out);
+        if (!fold_now(p, n, out_bytes)) {
+            p->node_state[ni] = PLAN_NODE_DEFERRED;
+            return QC_OK;
+        }
+        p->node_state[ni] = PLAN_NODE_FOLDED;
+        p->eager_fold_bytes += out_bytes;
+        return fold_node(p, ni, in, out);
     }
     {
         struct plan_step *s = &p->steps[p->n_steps++];
+        p->node_state[ni] = PLAN_NODE_STEP;
         s->node = ni;
         s->in = in;
         s->out = out;
@@ -260,6 +321,177 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
         }
     }
     return QC_OK;
+}
+
+/* Gives a step's outputs their backend buffers (host memory for unnamed
+ * outputs on a host backend). */
+static enum qc_status alloc_step_outputs(struct qc_plan *p, const struct qc_node *n,
+                                         struct qc_tensor **out)
+{
+    for (int j = 0; j < n->n_out; j++) {
+        struct qc_tensor *t = out[j];
+        size_t nbytes = qc_tensor_nbytes(t);
+        enum qc_status st;
+        if (!is_anon(p, t)) {
+            st = alloc_value(p, n->out[j], false);
+        } else if (p->be->ops->host_memory) {
+            t->data = qc_calloc(1, nbytes ? nbytes : 1);
+            st = t->data ? QC_OK : QC_ERR_NOMEM;
+            t->owns = t->data != NULL;
+        } else {
+            st = p->be->ops->alloc(p->be, nbytes, &t->data);
+            p->anon_dev[t - p->anon] = st == QC_OK;
+        }
+        if (st != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}
+
+/* After the memory check: the runtime inputs, every step's outputs and the
+ * deferred folds (evaluated in graph order, so their inputs are ready). */
+static enum qc_status alloc_plan(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    struct qc_tensor **ptrs = p->ptrs;
+    enum qc_status st = QC_OK;
+    for (int i = 0; i < p->n_inputs && st == QC_OK; i++)
+        st = alloc_value(p, p->inputs[i], false);
+    for (int i = 0; i < g->n_nodes && st == QC_OK; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        struct qc_tensor **in = ptrs, **out = ptrs + n->n_in;
+        ptrs += n->n_in + n->n_out;
+        if (p->node_state[i] == PLAN_NODE_STEP)
+            st = alloc_step_outputs(p, n, out);
+        else if (p->node_state[i] == PLAN_NODE_DEFERRED)
+            st = fold_node(p, i, in, out);
+    }
+    return st;
+}
+
+/* Whether step input v is a float constant that a device backend reads from
+ * a device copy (upload_constants): a folded value or an initializer the
+ * plan did not move into its training state. */
+static bool const_needs_copy(const struct qc_plan *p, int v)
+{
+    const struct qc_value *val = &p->g->values[v];
+    if (!p->is_const[v] || p->vals[v].dtype != QC_DTYPE_F32)
+        return false;
+    return p->on_host[v] || val->producer >= 0 ||
+           (val->init && p->vals[v].data == val->init->data);
+}
+
+void qc_plan_mem_add(struct plan_mem *m, uint64_t bytes, const char *name, const char *suffix)
+{
+    int k = PLAN_MEM_TOP;
+    m->total = m->total + bytes < m->total ? UINT64_MAX : m->total + bytes;
+    while (k > 0 && bytes > m->top[k - 1].bytes)
+        k--;
+    if (k == PLAN_MEM_TOP)
+        return;
+    memmove(&m->top[k + 1], &m->top[k], (size_t)(PLAN_MEM_TOP - 1 - k) * sizeof(m->top[0]));
+    m->top[k].bytes = bytes;
+    if (name)
+        snprintf(m->top[k].what, sizeof(m->top[k].what), "'%.60s'%s", name, suffix);
+    else
+        snprintf(m->top[k].what, sizeof(m->top[k].what), "%s", suffix);
+}
+
+/* What an inference plan holds: inputs, every node output (folded ones
+ * too), device copies of constants and the workspace. */
+static enum qc_status count_plan_mem(const struct qc_plan *p, struct plan_mem *m)
+{
+    const struct qc_graph *g = p->g;
+    struct qc_tensor **ptrs = p->ptrs;
+    for (int i = 0; i < p->n_inputs; i++)
+        qc_plan_mem_add(m, qc_tensor_nbytes(&p->vals[p->inputs[i]]),
+                        g->values[p->inputs[i]].name, "");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        struct qc_tensor **out = ptrs + n->n_in;
+        ptrs += n->n_in + n->n_out;
+        for (int j = 0; j < n->n_out; j++) {
+            if (is_anon(p, out[j]))
+                qc_plan_mem_add(m, qc_tensor_nbytes(out[j]), qc_node_label(g, n), " output");
+            else
+                qc_plan_mem_add(m, qc_tensor_nbytes(out[j]), g->values[n->out[j]].name, "");
+        }
+    }
+    if (!p->be->ops->host_memory) {
+        bool *seen = qc_calloc((size_t)p->n_values + 1, sizeof(bool));
+        if (!seen)
+            return QC_ERR_NOMEM;
+        for (int i = 0; i < p->n_steps; i++) {
+            const struct qc_node *n = &g->nodes[p->steps[i].node];
+            for (int j = 0; j < n->n_in; j++) {
+                int v = n->in[j];
+                if (v < 0 || seen[v] || !const_needs_copy(p, v))
+                    continue;
+                seen[v] = true;
+                qc_plan_mem_add(m, qc_tensor_nbytes(&p->vals[v]), g->values[v].name,
+                                " (device copy)");
+            }
+        }
+        qc_free(seen);
+    }
+    qc_plan_mem_add(m, p->ws_size, NULL, "workspace");
+    return QC_OK;
+}
+
+/* Three significant digits: "612 KiB", "13.2 GiB", "1.07 GiB". */
+static const char *bytes_str(uint64_t b, char *buf, size_t len)
+{
+    static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double v = (double)b / 1024.0;
+    int u = 0;
+    if (b < 1024) {
+        snprintf(buf, len, "%llu bytes", (unsigned long long)b);
+        return buf;
+    }
+    while (v >= 1024.0 && u < (int)QC_ARRAY_SIZE(unit) - 1) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.*f %s", v >= 100.0 ? 0 : v >= 10.0 ? 1 : 2, v, unit[u]);
+    return buf;
+}
+
+/* The plan's total against the backend's budget, before anything large is
+ * allocated; over it, one line: the total, the budget and its source, the
+ * largest buffers, and what to change. */
+static enum qc_status check_memory(const struct qc_plan *p, bool batch_free)
+{
+    struct plan_mem m;
+    const char *why = "";
+    uint64_t limit = qc_backend_mem_limit(p->be, &why);
+    char total[32], lim[32], largest[3 * (96 + 40)];
+    size_t pos = 0;
+    enum qc_status st;
+
+    if (!limit)
+        return QC_OK;
+    memset(&m, 0, sizeof(m));
+    st = count_plan_mem(p, &m);
+    if (st != QC_OK)
+        return st;
+    if (p->training)
+        qc_plan_mem_train(p, &m);
+    if (m.total <= limit)
+        return QC_OK;
+    largest[0] = '\0';
+    for (int k = 0; k < PLAN_MEM_TOP && m.top[k].bytes; k++) {
+        char b[32];
+        int w = snprintf(largest + pos, sizeof(largest) - pos, "%s%s %s", k ? ", " : "",
+                         m.top[k].what, bytes_str(m.top[k].bytes, b, sizeof(b)));
+        if (w > 0)
+            pos = QC_MIN(pos + (size_t)w, sizeof(largest) - 1);
+    }
+    qc_log_error("%s: the %splan needs %s at batch %lld (limit %s: %s); largest: %s; %s",
+                 p->g->path, p->training ? "training " : "", bytes_str(m.total, total,
+                 sizeof(total)), (long long)p->batch, bytes_str(limit, lim, sizeof(lim)), why,
+                 largest, batch_free && p->batch > 1 ? "lower --batch or raise --max-memory"
+                                                     : "raise --max-memory");
+    return QC_ERR_SHAPE;
 }
 
 /* Device backends: the float constants a step reads (initializers of an
@@ -281,14 +513,11 @@ static enum qc_status upload_constants(struct qc_plan *p)
             int v = n->in[j];
             struct qc_tensor *d;
             const struct qc_tensor *h;
-            bool host;
             enum qc_status st;
-            if (v < 0 || !p->is_const[v] || p->vals[v].dtype != QC_DTYPE_F32)
+            /* not a parameter in the training state: that is on the device already */
+            if (v < 0 || !const_needs_copy(p, v))
                 continue;
             h = &p->vals[v];
-            host = p->on_host[v] || (g->values[v].init && h->data == g->values[v].init->data);
-            if (!host)
-                continue;   /* a parameter in the training state: already on the device */
             d = &p->dconst[v];
             if (!d->data) {
                 *d = *h;
@@ -369,6 +598,7 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
     struct qc_plan *p;
     enum qc_status st = QC_ERR_NOMEM;
     size_t n_ptrs = 0, n_slots = 0;
+    bool batch_free = true;
 
     *out = NULL;
     if (batch < 1) {
@@ -395,11 +625,12 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
     p->anon_dev = qc_calloc(n_slots + 1, sizeof(bool));
     p->ptrs = qc_calloc(n_ptrs + 1, sizeof(*p->ptrs));
     p->steps = qc_calloc((size_t)g->n_nodes + 1, sizeof(*p->steps));
+    p->node_state = qc_calloc((size_t)g->n_nodes + 1, 1);
     if (!p->vals || !p->owned || !p->is_const || !p->on_host || !p->anon || !p->anon_dev ||
-        !p->ptrs || !p->steps)
+        !p->ptrs || !p->steps || !p->node_state)
         goto out;
 
-    st = choose_batch(g, batch, &p->batch);
+    st = choose_batch(g, batch, &p->batch, &batch_free);
     if (st != QC_OK)
         goto out;
     for (int v = 0; v < g->n_values; v++) {
@@ -438,6 +669,12 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
         }
     }
     st = check_kernels(p);
+    if (st == QC_OK && training)
+        st = qc_plan_prepare_backward(p);
+    if (st == QC_OK)
+        st = check_memory(p, batch_free);
+    if (st == QC_OK)
+        st = alloc_plan(p);
     if (st == QC_OK)
         st = upload_constants(p);
     if (st != QC_OK)
@@ -496,6 +733,7 @@ void qc_plan_free(struct qc_plan *p)
     qc_free(p->anon);
     qc_free(p->ptrs);
     qc_free(p->steps);
+    qc_free(p->node_state);
     qc_free(p->inputs);
     qc_free(p->step_secs);
     qc_free(p);

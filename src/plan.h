@@ -10,7 +10,12 @@
  *   - shape subgraphs (op fold modes, see op.h) are evaluated right there on
  *     the CPU and become constants, so x.view(x.size(0), -1) works;
  *   - every remaining value gets its buffer and every node its workspace,
- *     sized up front: qc_plan_forward() allocates nothing.
+ *     sized up front: qc_plan_forward() allocates nothing;
+ *   - but first the plan's total (activations, folded constants, workspace;
+ *     for training also parameters, gradients, saved tensors and quantizer
+ *     buffers) is checked against qc_backend_mem_limit(be): over it, one
+ *     line gives the total, the limit and the largest buffers, and the plan
+ *     fails with QC_ERR_SHAPE (exit status 2) having allocated nothing large.
  * The plan borrows the graph and the backend; both must outlive it.
  */
 #ifndef QATCONV_SRC_PLAN_H

@@ -42,7 +42,27 @@ struct plan_step {
     bool               backward;  /* on a path from a parameter to the loss   */
 };
 
+/* What plan building did with a node (plan.c). */
+enum plan_node_state {
+    PLAN_NODE_STEP = 0,   /* runs at every forward                               */
+    PLAN_NODE_FOLDED,     /* evaluated at plan time, while its successors are
+                             inferred (small outputs: shape subgraphs)            */
+    PLAN_NODE_DEFERRED,   /* folded, but evaluated only after the memory check
+                             (large outputs, or inputs that are deferred)          */
+};
 
+/* A plan's memory as the check counts it: the total, and the largest
+ * buffers with what they hold ("'conv1' 3.9 GiB"). */
+#define PLAN_MEM_TOP 3
+struct plan_mem {
+    uint64_t total;
+    struct {
+        char     what[96];
+        uint64_t bytes;
+    } top[PLAN_MEM_TOP];
+};
+/* Adds one buffer: `what` is "'name'" followed by suffix (may be ""). */
+void qc_plan_mem_add(struct plan_mem *m, uint64_t bytes, const char *name, const char *suffix);
 
 struct qc_plan {
     const struct qc_graph *g;
@@ -61,6 +81,8 @@ struct qc_plan {
     struct qc_tensor     **ptrs;      /* flat in/out pointer storage          */
     struct plan_step      *steps;
     int                    n_steps;
+    unsigned char         *node_state; /* enum plan_node_state, per graph node */
+    uint64_t               eager_fold_bytes; /* host bytes of PLAN_NODE_FOLDED  */
     int                   *inputs;    /* runtime graph inputs                 */
     int                    n_inputs;
     void                  *workspace;
@@ -85,6 +107,9 @@ struct qc_plan {
     int                    n_quants;
     float                 *quant_grads; /* dq and pre-gradients, zeroed with act grads */
     int64_t                n_quant_grads;
+    bool                  *has_grad;  /* per value: gets an activation gradient
+                                         (qc_plan_prepare_backward)            */
+    size_t                 saved_total; /* bytes of every step's saved state   */
 };
 
 /* Builds the plan (plan.c).  training: the plan keeps its parameters in a
@@ -94,8 +119,13 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
                              bool training, const struct qc_quant_spec *specs, int n_specs,
                              struct qc_plan **out);
 /* plan_train.c: parameters into the flat state buffer (before the nodes are
- * planned), and gradients, saved buffers and the backward walk (after). */
+ * planned); after them, which steps run backward and what their gradients and
+ * saved state take (prepare: no large allocation, so the memory check comes
+ * after it), then that memory and the wiring (setup). */
 enum qc_status qc_plan_bind_params(struct qc_plan *p);
+enum qc_status qc_plan_prepare_backward(struct qc_plan *p);
+/* Adds what a prepared training plan holds beyond an inference plan. */
+void qc_plan_mem_train(const struct qc_plan *p, struct plan_mem *m);
 enum qc_status qc_plan_setup_backward(struct qc_plan *p);
 void qc_plan_free_train(struct qc_plan *p);
 /* Quantizer forward: weights before the first step, activations after the

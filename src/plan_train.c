@@ -348,16 +348,15 @@ static enum qc_status attach_quants(struct qc_plan *p)
     return QC_OK;
 }
 
-enum qc_status qc_plan_setup_backward(struct qc_plan *p)
+enum qc_status qc_plan_prepare_backward(struct qc_plan *p)
 {
     const struct qc_graph *g = p->g;
     bool *needs = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     bool *relevant = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
     enum qc_status st = QC_ERR_NOMEM;
-    size_t n_ptrs = 0, saved_total = 0, off;
-    int64_t act = 0;
 
-    if (!needs || !relevant)
+    p->has_grad = qc_calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!needs || !relevant || !p->has_grad)
         goto out;
     st = find_logits(p);
     if (st != QC_OK)
@@ -365,49 +364,92 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
     st = mark_backward(p, needs, relevant);
     if (st != QC_OK)
         goto out;
+    p->n_act_grads = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        p->has_grad[v] = needs[v] && relevant[v] && !g->values[v].init;
+        if (p->has_grad[v])
+            p->n_act_grads += qc_tensor_nelem(&p->vals[v]);
+    }
+    p->saved_total = 0;
+    for (int i = 0; i < p->n_steps; i++)
+        p->saved_total += (p->steps[i].saved_size + 63) & ~(size_t)63;
+    p->n_quant_grads = 0;
+    for (int i = 0; i < p->n_quants; i++)
+        p->n_quant_grads += qc_tensor_nelem(&p->vals[p->quants[i].spec.value]);
+out:
+    qc_free(needs);
+    qc_free(relevant);
+    return st;
+}
+
+void qc_plan_mem_train(const struct qc_plan *p, struct plan_mem *m)
+{
+    const struct qc_graph *g = p->g;
+    qc_plan_mem_add(m, (uint64_t)p->n_state * sizeof(float), NULL, "parameters");
+    qc_plan_mem_add(m, (uint64_t)p->n_trainable * sizeof(float), NULL, "parameter gradients");
+    for (int v = 0; v < g->n_values; v++)
+        if (p->has_grad[v])
+            qc_plan_mem_add(m, (uint64_t)qc_tensor_nelem(&p->vals[v]) * sizeof(float),
+                            g->values[v].name, " gradient");
+    for (int i = 0; i < p->n_steps; i++)
+        if (p->steps[i].saved_size)
+            qc_plan_mem_add(m, (p->steps[i].saved_size + 63) & ~(size_t)63,
+                            qc_node_label(g, &g->nodes[p->steps[i].node]), " saved");
+    for (int i = 0; i < p->n_quants; i++) {
+        const struct plan_quant *q = &p->quants[i];
+        const char *name = g->values[q->spec.value].name;
+        if (q->spec.weight)
+            qc_plan_mem_add(m, (uint64_t)p->slots[q->slot].n * sizeof(float), name,
+                            " quantized");
+        else
+            qc_plan_mem_add(m, qc_tensor_nbytes(&p->vals[q->spec.value]), name,
+                            " before its quantizer");
+    }
+    qc_plan_mem_add(m, (uint64_t)p->n_quant_grads * sizeof(float), NULL, "quantizer gradients");
+}
+
+enum qc_status qc_plan_setup_backward(struct qc_plan *p)
+{
+    const struct qc_graph *g = p->g;
+    enum qc_status st;
+    size_t n_ptrs = 0, off;
+    int64_t act = 0;
 
     /* gradient tensors: parameters into p->grads, activations into act_grads */
-    st = QC_ERR_NOMEM;
     p->gvals = qc_calloc((size_t)g->n_values + 1, sizeof(*p->gvals));
     if (!p->gvals)
-        goto out;
+        return QC_ERR_NOMEM;
     for (int v = 0; v < g->n_values; v++) {
         p->gvals[v].dtype = QC_DTYPE_F32;
         p->gvals[v].shape = p->vals[v].shape;
-        if (needs[v] && relevant[v] && !g->values[v].init)
-            act += qc_tensor_nelem(&p->vals[v]);
     }
-    p->n_act_grads = act;
-    st = p->be->ops->alloc(p->be, (size_t)(act ? act : 1) * sizeof(float),
+    st = p->be->ops->alloc(p->be, (size_t)(p->n_act_grads ? p->n_act_grads : 1) * sizeof(float),
                            (void **)&p->act_grads);
     if (st != QC_OK)
-        goto out;
+        return st;
     st = p->be->ops->alloc(p->be, (size_t)(p->n_trainable ? p->n_trainable : 1) * sizeof(float),
                            (void **)&p->grads);
     if (st != QC_OK)
-        goto out;
+        return st;
     for (int i = 0; i < p->n_slots; i++)
         if (p->slots[i].trainable && p->slots[i].value >= 0)
             p->gvals[p->slots[i].value].data = p->grads + p->slots[i].offset;
-    act = 0;
     for (int v = 0; v < g->n_values; v++) {
-        if (!(needs[v] && relevant[v]) || g->values[v].init)
+        if (!p->has_grad[v])
             continue;
         p->gvals[v].data = p->act_grads + act;
         act += qc_tensor_nelem(&p->vals[v]);
     }
 
-    /* din/dout pointers of the backward steps, saved bytes of every step */
+    /* din/dout pointers of the backward steps */
     for (int i = 0; i < p->n_steps; i++) {
         const struct qc_node *n = &g->nodes[p->steps[i].node];
         if (p->steps[i].backward)
             n_ptrs += (size_t)(n->n_in + n->n_out);
-        saved_total += (p->steps[i].saved_size + 63) & ~(size_t)63;
     }
-    st = QC_ERR_NOMEM;
     p->gptrs = qc_calloc(n_ptrs + 1, sizeof(*p->gptrs));
     if (!p->gptrs)
-        goto out;
+        return QC_ERR_NOMEM;
     n_ptrs = 0;
     for (int i = 0; i < p->n_steps; i++) {
         struct plan_step *s = &p->steps[i];
@@ -427,9 +469,9 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
                              ? &p->gvals[v] : NULL;
         }
     }
-    st = p->be->ops->alloc(p->be, saved_total ? saved_total : 64, &p->saved_mem);
+    st = p->be->ops->alloc(p->be, p->saved_total ? p->saved_total : 64, &p->saved_mem);
     if (st != QC_OK)
-        goto out;
+        return st;
     off = 0;
     for (int i = 0; i < p->n_steps; i++) {
         struct plan_step *s = &p->steps[i];
@@ -438,11 +480,7 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
         s->saved = (char *)p->saved_mem + off;
         off += (s->saved_size + 63) & ~(size_t)63;
     }
-    st = attach_quants(p);
-out:
-    qc_free(needs);
-    qc_free(relevant);
-    return st;
+    return attach_quants(p);
 }
 
 void qc_plan_free_train(struct qc_plan *p)
@@ -469,6 +507,7 @@ void qc_plan_free_train(struct qc_plan *p)
     qc_free(p->slots);
     qc_free(p->gvals);
     qc_free(p->gptrs);
+    qc_free(p->has_grad);
 }
 
 enum qc_status qc_plan_new_train(const struct qc_graph *g, struct qc_backend *be,

@@ -2,7 +2,8 @@
  * cuda_parity.c - CPU/CUDA parity: first the quantizer and solver kernels
  * (src/backend/cuda_ops.h against src/quant/quant.h and src/train/solver.h),
  * then whole models (cuda_parity_model.c: forward, backward and 20 training
- * steps of LSQ and SAT fixtures; QC_PARITY_KERNELS_ONLY=1 skips them).  The
+ * steps of LSQ and SAT fixtures, compared down to the trained weights;
+ * QC_PARITY_KERNELS_ONLY=1 skips them).  The
  * same source is built against the real CUDA runtime (tests/cuda_parity, a
  * GPU needed) and against the CPU emulator of tests/cuda_emu
  * (tests/cuda_parity_emu, any machine).

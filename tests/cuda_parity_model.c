@@ -16,7 +16,10 @@
  *             same seed), both exports then evaluated on the CPU on the first
  *             1,000 test images: the top-1 accuracies must be equal to within
  *             PAR_ACC_PP percentage points, and the mean training losses
- *             within 1e-3 relative.
+ *             within 1e-3 relative; the trained weights of the two exports
+ *             (compare_weights: each float tensor's change over the 20 steps
+ *             within 1e-3 of its largest change, quantized weight levels equal
+ *             but for PAR_LVL_FRAC of them, each off by one level at most).
  * Those are the tolerances of the float cases, which check every op kernel.
  * With quantizers, a difference in the last bit (another summation order in
  * the GPU's sgemm, even the CPU's own FMA contraction at another -O level)
@@ -63,6 +66,7 @@
 #define PAR_ACC_PP   0.3
 #define PAR_Q_TOL    1e-2
 #define PAR_QSCALE_TOL 5e-2
+#define PAR_LVL_FRAC 1e-3
 
 struct model_case {
     const char *name, *model, *recipe;
@@ -314,10 +318,11 @@ static double grad_err(const struct qc_graph *g, const struct qc_plan *layout, c
 }
 
 /* qc_train for PAR_STEPS batches on `be`, then the export's top-1 on the
- * first PAR_EVAL test images, evaluated on `cpu`. */
+ * first PAR_EVAL test images, evaluated on `cpu`; the exported graph (the
+ * trained weights) into *trained, which the caller frees. */
 static enum qc_status train_steps(const char *model, struct qc_backend *be,
                                   struct qc_backend *cpu, const struct loaded *l, double *acc,
-                                  double *loss)
+                                  double *loss, struct qc_graph **trained)
 {
     struct qc_graph *g = NULL;
     struct qc_plan *p = NULL;
@@ -351,10 +356,88 @@ static enum qc_status train_steps(const char *model, struct qc_backend *be,
     if (st == QC_OK) {
         *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
         *loss = rep.last_loss;
+        *trained = g;
+        g = NULL;
     }
     qc_plan_free(p);
     qc_graph_free(g);
     return st;
+}
+
+/* Trained weights of one export: the worst float error and where. */
+struct weight_cmp {
+    double      err;          /* worst relative error of the float tensors  */
+    const char *worst;
+    int64_t     n_float;      /* float values compared                      */
+    int64_t     lvl_diff;     /* integer levels (quantized weights) differing */
+    int64_t     lvl_total;
+    int64_t     lvl_max;      /* largest |level difference|                 */
+};
+
+/*
+ * The weights after PAR_STEPS steps on the cpu (a) and on cuda (b): every
+ * initializer of the two exports, which hold the same names in the same
+ * order.  A float tensor that the original model g0 also holds (weights,
+ * biases, BatchNorm parameters and running statistics) is compared by its
+ * change, max|Δa − Δb| / max|Δa| with Δ = trained − original: 20 steps move
+ * a weight by about 1e-3 of its size, so comparing the values themselves
+ * would let an update that is wrong by 100 % pass; an unchanged tensor must
+ * stay unchanged on both.  Other float tensors (the quantizers' scales) are
+ * compared by value, and integer tensors (quantized weight levels, zero
+ * points) level by level.
+ */
+static enum qc_status compare_weights(const struct qc_graph *g0, const struct qc_graph *a,
+                                      const struct qc_graph *b, struct weight_cmp *wc)
+{
+    memset(wc, 0, sizeof(*wc));
+    wc->worst = "-";
+    if (a->n_values != b->n_values)
+        return QC_ERR_INTERNAL;
+    for (int i = 0; i < a->n_values; i++) {
+        const struct qc_tensor *ta = a->values[i].init, *tb = b->values[i].init, *t0 = NULL;
+        int64_t n;
+        double dmax = 0.0, ref = 0.0, e;
+        int v0;
+        if (!ta && !tb)
+            continue;
+        if (!ta || !tb || strcmp(a->values[i].name, b->values[i].name) != 0 ||
+            ta->dtype != tb->dtype || !qc_shape_equal(&ta->shape, &tb->shape)) {
+            printf("FAIL weights: the exports differ in initializer %s\n", a->values[i].name);
+            return QC_ERR_INTERNAL;
+        }
+        n = qc_tensor_nelem(ta);
+        if (ta->dtype != QC_DTYPE_F32 && ta->dtype != QC_DTYPE_F64) {
+            for (int64_t k = 0; k < n; k++) {
+                double d = fabs(qc_tensor_get_f64(ta, k) - qc_tensor_get_f64(tb, k));
+                wc->lvl_diff += d != 0.0;
+                if (d > (double)wc->lvl_max)
+                    wc->lvl_max = (int64_t)d;
+            }
+            wc->lvl_total += n;
+            continue;
+        }
+        v0 = qc_graph_find_value(g0, a->values[i].name);
+        if (v0 >= 0 && g0->values[v0].init &&
+            qc_tensor_nelem(g0->values[v0].init) == n)
+            t0 = g0->values[v0].init;
+        for (int64_t k = 0; k < n; k++) {
+            double x0 = t0 ? qc_tensor_get_f64(t0, k) : 0.0;
+            double da = qc_tensor_get_f64(ta, k) - x0, db = qc_tensor_get_f64(tb, k) - x0;
+            double d = fabs(da - db);
+            if (d > dmax || d != d)
+                dmax = d != d ? INFINITY : d;
+            if (fabs(da) > ref)
+                ref = fabs(da);
+        }
+        /* an unchanged tensor: any change on cuda is an error */
+        e = ref > 0.0 ? dmax / ref : (dmax > 0.0 ? INFINITY : 0.0);
+        wc->n_float += n;
+        if (e > wc->err || e != e) {
+            wc->err = e != e ? INFINITY : e;
+            wc->worst = a->values[i].name;
+        }
+    }
+    return QC_OK;
 }
 
 static int check(const char *what, const char *name, double err, double tol, const char *extra)
@@ -374,6 +457,8 @@ static int run_case(const char *top, const struct model_case *mc, bool synthetic
     struct step_out sc, sg;
     struct qc_plan *layout = NULL;
     struct qc_quant_spec *specs = NULL;
+    struct qc_graph *tc = NULL, *tg = NULL;
+    struct weight_cmp wc;
     char model[4096], extra[256];
     float *zc = NULL, *zg = NULL;
     int64_t nz = 0;
@@ -433,11 +518,25 @@ static int run_case(const char *top, const struct model_case *mc, bool synthetic
         }
     }
 
-    st = train_steps(model, cpu, cpu, &l, &acc_c, &loss_c);
+    st = train_steps(model, cpu, cpu, &l, &acc_c, &loss_c, &tc);
     if (st == QC_OK)
-        st = train_steps(model, gpu, cpu, &l, &acc_g, &loss_g);
+        st = train_steps(model, gpu, cpu, &l, &acc_g, &loss_g, &tg);
+    if (st == QC_OK)
+        st = compare_weights(g, tc, tg, &wc);
     if (st != QC_OK)
         goto out;
+    snprintf(extra, sizeof(extra), "(change over %d steps, %lld values; worst: %s)", PAR_STEPS,
+             (long long)wc.n_float, wc.worst);
+    failed += check("weights", mc->name, wc.err, tol_grad, extra);
+    if (wc.lvl_total > 0) {
+        /* a level flips where the two backends' weights straddle a rounding
+         * boundary: at most one step, on at most PAR_LVL_FRAC of the levels */
+        double frac = (double)wc.lvl_diff / (double)wc.lvl_total;
+        snprintf(extra, sizeof(extra), "(%lld of %lld integer levels differ, by at most %lld)",
+                 (long long)wc.lvl_diff, (long long)wc.lvl_total, (long long)wc.lvl_max);
+        failed += check("levels", mc->name, wc.lvl_max > 1 ? INFINITY : frac, PAR_LVL_FRAC,
+                        extra);
+    }
     snprintf(extra, sizeof(extra), "(top-1 after %d steps on %d test images: cpu %.2f%%, "
              "cuda %.2f%%)", PAR_STEPS, PAR_EVAL, acc_c, acc_g);
     failed += check("accuracy", mc->name, fabs(acc_c - acc_g), PAR_ACC_PP, extra);
@@ -446,6 +545,8 @@ static int run_case(const char *top, const struct model_case *mc, bool synthetic
     failed += check("train", mc->name, fabs(loss_c - loss_g) / fmax(fabs(loss_c), 1e-12),
                     tol_grad, extra);
 out:
+    qc_graph_free(tc);
+    qc_graph_free(tg);
     qc_plan_free(layout);
     qc_free(specs);
     qc_free(sc.z);

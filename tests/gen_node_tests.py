@@ -24,7 +24,12 @@ Each kept case is written in the backend-test layout:
     OUTDIR/<case>/test_data_set_<N>/input_<K>.pb, output_<K>.pb   (TensorProto, named)
 and OUTDIR/LIST lists the case names, one per line.  Unless --no-verify, each model is also
 checked with onnx.checker (full_check) and run in ONNX Runtime against the expected outputs;
-cases that ORT cannot run or disagrees on are dropped (-v says why).
+cases that ORT cannot run or disagrees on are dropped.  Nothing is dropped silently:
+OUTDIR/DROPPED names every case of the onnx package that was not written, one per line as
+"<case> <reason>" (sorted, after one "# onnx ... onnxruntime ... numpy ..." line), and
+tests/test_ops.c compares it with the checked-in tests/node_tests_dropped.expect, so a case
+that a new onnx or onnxruntime drops (or keeps) fails the test until that list is updated.
+-v also prints each drop as it happens.
 """
 import argparse
 import os
@@ -279,10 +284,14 @@ def main():
     os.makedirs(args.outdir, exist_ok=True)
 
     kept = []
-    dropped = 0
+    dropped = []
     seen = set()
     for case in sorted(cases, key=lambda c: c.name):
-        if case.kind != "node" or case.name in seen:
+        if case.kind != "node":
+            dropped.append((case.name, "kind %s" % case.kind))
+            continue
+        if case.name in seen:
+            dropped.append((case.name, "duplicate case name (the first one is used)"))
             continue
         seen.add(case.name)
         why = case_ok(case, ops, args.max_opset)
@@ -303,14 +312,34 @@ def main():
         if why is None:
             kept.append(case.name)
         else:
-            dropped += 1
+            dropped.append((case.name, why))
             if args.verbose:
                 print("drop %s: %s" % (case.name, why))
     with open(os.path.join(args.outdir, "LIST"), "w") as f:
         for name in kept:
             f.write(name + "\n")
-    print("gen_node_tests: %d cases written to %s (%d dropped)" % (len(kept), args.outdir, dropped))
+    write_dropped(os.path.join(args.outdir, "DROPPED"), dropped, args.verify)
+    print("gen_node_tests: %d cases written to %s (%d dropped, listed in DROPPED)" %
+          (len(kept), args.outdir, len(dropped)))
     return 0
+
+
+def write_dropped(path, dropped, verified):
+    """One "<case> <reason>" line per dropped case, sorted, after a line naming the oracle
+    versions (the list depends on them, not on the machine).  A reason is kept to one line of
+    at most 160 characters with runs of white space folded."""
+    import onnx
+    try:
+        import onnxruntime
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = "none"
+    with open(path, "w") as f:
+        f.write("# onnx %s onnxruntime %s numpy %s%s\n" %
+                (onnx.__version__, ort_version, np.__version__,
+                 "" if verified else " (--no-verify)"))
+        for name, why in sorted(dropped):
+            f.write("%s %s\n" % (name, " ".join(str(why).split())[:160]))
 
 
 if __name__ == "__main__":

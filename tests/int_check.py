@@ -61,13 +61,14 @@ def main():
         n_int += 1
     if n_inq == 0:
         bad.append("no input QuantizeLinear")
-    n_int4 = sum(1 for t in g.initializer if t.data_type == TensorProto.INT4)
+    n_int4 = sum(1 for t in g.initializer
+                 if t.data_type in (TensorProto.INT4, TensorProto.UINT4))
     if "--expect-int4" in sys.argv and n_int4 == 0:
-        bad.append("no INT4 initializer")
+        bad.append("no INT4/UINT4 initializer")
     for b in bad:
         print("int_check: %s: %s" % (path, b))
     print("int_check: %s: opset %d, %d input quantizer(s), %d integer nodes, %d output "
-          "dequantization nodes, %d INT4 initializers%s" %
+          "dequantization nodes, %d INT4/UINT4 initializers%s" %
           (path, next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
            n_inq, n_int, n_tail, n_int4, "" if not bad else ", FAILED"))
     return 1 if bad else 0

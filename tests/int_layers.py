@@ -1,13 +1,24 @@
 #!/usr/bin/env python3
 """int_layers.py - ONNX Runtime reference for every integer tensor of a model.
 
-    int_layers.py MODEL.onnx N OUTDIR
+    int_layers.py MODEL.onnx N OUTDIR      write the reference
+    int_layers.py --verify [-n N] OUTDIR...
+                                           recompute each (on the first N images) and compare
 
 Writes OUTDIR/model.onnx: MODEL with every integer tensor computed inside the
 graph added as a graph output (types from shape inference), OUTDIR/input_0.pb:
 the first N Fashion-MNIST test images scaled to [0, 1], and OUTDIR/output_<i>.pb:
-what ONNX Runtime (CPU) computes for each output.  tests/run_model then runs
-the same model in qatconv and compares every output exactly.
+what ONNX Runtime (CPU, default session options) computes for each output.
+tests/run_model then runs the same model in qatconv and compares every output
+exactly.
+
+Both modes also run the model with session.x64quantprecision=1 (ONNX
+Runtime's option that avoids its saturating int16 pairwise sums of uint8 x
+int8 products on x86 CPUs without VNNI) and require every integer to be equal
+under both option sets.  --verify recomputes on the CPU it runs on (the test
+runs it under qemu-x86_64 -cpu Haswell, an AVX2 CPU without AVX-512 or VNNI)
+and requires the stored reference exactly; a difference prints the tensor and
+its first differing element.
 """
 import gzip
 import os
@@ -21,10 +32,48 @@ from onnx import TensorProto, numpy_helper, shape_inference
 DATA = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 INTS = {TensorProto.UINT8, TensorProto.INT8, TensorProto.INT16, TensorProto.UINT16,
         TensorProto.INT32, TensorProto.INT64, TensorProto.UINT32, TensorProto.UINT64}
+OPTION_SETS = {"default": {}, "x64quantprecision=1": {"session.x64quantprecision": "1"}}
 
 
-def main():
-    path, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def run(path, x, config):
+    so = ort.SessionOptions()
+    for k, v in config.items():
+        so.add_session_config_entry(k, v)
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return names, sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def compare(names, ref, got, what):
+    """Number of differing integer tensors, each reported."""
+    bad = 0
+    for name, r, g in zip(names, ref, got):
+        r, g = np.asarray(r), np.asarray(g)
+        if r.dtype.kind not in "iu":
+            continue
+        if r.shape != g.shape or not np.array_equal(r, g):
+            bad += 1
+            if r.shape != g.shape:
+                print("int_layers: %s: %s: shape %s vs %s" % (what, name, r.shape, g.shape))
+                continue
+            idx = np.argwhere(r != g)
+            first = tuple(int(i) for i in idx[0])
+            print("int_layers: %s: %s: %d of %d elements differ, first at %s: %d vs %d"
+                  % (what, name, len(idx), r.size, first, int(r[first]), int(g[first])))
+    return bad
+
+
+def check_options(path, x, names, ref):
+    """Every other option set must give the reference's integers."""
+    bad = 0
+    for label, config in OPTION_SETS.items():
+        if config:
+            _, got = run(path, x, config)
+            bad += compare(names, ref, got, label)
+    return bad
+
+
+def write(path, n, out):
     model = onnx.load(path)
     inferred = shape_inference.infer_shapes(model, strict_mode=True)
     have = {o.name for o in model.graph.output}
@@ -36,20 +85,62 @@ def main():
         model.graph.output.append(vi)
         added += 1
     os.makedirs(out, exist_ok=True)
-    onnx.save(model, os.path.join(out, "model.onnx"))
+    mpath = os.path.join(out, "model.onnx")
+    onnx.save(model, mpath)
     with gzip.open(os.environ.get("QC_TEST_IMAGES", DATA)) as f:
         raw = f.read()
     x = np.frombuffer(raw[16:], np.uint8).reshape(-1, 1, 28, 28)[:n].astype(np.float32) / 255.0
-    sess = ort.InferenceSession(os.path.join(out, "model.onnx"),
-                                providers=["CPUExecutionProvider"])
-    res = sess.run(None, {sess.get_inputs()[0].name: x})
+    names, res = run(mpath, x, {})
     with open(os.path.join(out, "input_0.pb"), "wb") as f:
         f.write(numpy_helper.from_array(x).SerializeToString())
     for i, r in enumerate(res):
         with open(os.path.join(out, "output_%d.pb" % i), "wb") as f:
             f.write(numpy_helper.from_array(np.asarray(r)).SerializeToString())
-    print("int_layers: %s: %d integer tensors + %d outputs on %d images (onnxruntime %s)" %
-          (path, added, len(have), n, ort.__version__))
+    bad = check_options(mpath, x, names, res)
+    print("int_layers: %s: %d integer tensors + %d outputs on %d images (onnxruntime %s), "
+          "equal under %s" % (path, added, len(have), n, ort.__version__,
+                              " and ".join(OPTION_SETS)))
+    return bad
+
+
+def load_pb(path):
+    t = TensorProto()
+    with open(path, "rb") as f:
+        t.ParseFromString(f.read())
+    return numpy_helper.to_array(t)
+
+
+def verify(out, n):
+    mpath = os.path.join(out, "model.onnx")
+    x = load_pb(os.path.join(out, "input_0.pb"))
+    n_all = len(x)
+    x = x[:n]
+    names, got = run(mpath, x, {})
+    ref = [load_pb(os.path.join(out, "output_%d.pb" % i)) for i in range(len(names))]
+    # tensors along the batch axis are cut to the first N images
+    ref = [r[:n] if r.ndim and r.shape[0] == n_all else r for r in ref]
+    bad = compare(names, ref, got, "default") + check_options(mpath, x, names, ref)
+    n_int = sum(np.asarray(r).dtype.kind in "iu" for r in ref)
+    print("int_layers: verify %s: %d integer tensors on %d images, %s" %
+          (out, n_int, len(x), "all equal" if not bad else "%d differ" % bad))
+    return bad
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--verify"]:
+        n = None
+        if args[1:2] == ["-n"] and len(args) > 2:
+            n = int(args[2])
+            args = args[2:]
+        if len(args) < 2:
+            sys.exit(__doc__)
+        bad = sum(verify(d, n) for d in args[1:])
+    elif len(args) == 3:
+        bad = write(args[0], int(args[1]), args[2])
+    else:
+        sys.exit(__doc__)
+    sys.exit(1 if bad else 0)
 
 
 if __name__ == "__main__":

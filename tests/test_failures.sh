@@ -153,6 +153,13 @@ expect_error 2 "dataset smaller than --batch" -- "$QATCONV" "$M" -r "$TMP/r.ini"
 if grep -q '100' "$TMP/err" && grep -q '128' "$TMP/err"; then ok "small dataset: names both sizes"
 else bad "small dataset message: $(cat "$TMP/err")"; fi
 
+# ---- the same with quantizers: the LSQ calibration batch was filled before the
+# size check and overran the learn set's index buffer (heap corruption, SIGABRT)
+OUTFILE=$TMP/small_lsq.onnx
+expect_error 2 "LSQ recipe, dataset smaller than --batch" -- "$QATCONV" "$M" \
+    -r "$top_srcdir/recipes/lenet-lsq-w8a8.ini" -o "$OUTFILE" --epochs 1 --limit 256 \
+    --batch 512 --quiet
+
 # ---- a recipe that quantizes nothing must say so
 "$QATCONV" "$M" -r "$TMP/r.ini" -o "$TMP/noq.onnx" --epochs 1 --limit 256 --no-eval \
     > "$TMP/noq.out" 2>&1

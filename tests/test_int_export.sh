@@ -1,12 +1,15 @@
 #!/bin/sh
 # test_int_export.sh - the integer-only export (--format int) on short QAT runs of the
 # LeNet-BN fixture (LSQ W4A4, SAT W4A4 with its odd 4-bit grid, SAT W8A8 with the
-# 9-bit Default grid), the tiny ResNet (residual Adds, global average pool) and the
+# 9-bit Default grid, LSQ W8A8), the MLP (LSQ W8A8 from the graph input), the tiny ResNet (residual Adds, global average pool) and the
 # MobileNet-v2-like fixture (depthwise convolutions, ReLU6, residual Adds):
 #   - onnx.checker full_check passes and nothing between the input QuantizeLinear and
 #     the output dequantization computes in float (tests/int_check.py);
-#   - every integer tensor of the LSQ and SAT W4A4 graphs equals ONNX Runtime's on 1000
-#     test images (tests/int_layers.py + tests/run_model), and the logits too;
+#   - every integer tensor of every int export equals ONNX Runtime's (1,000 test images
+#     for LeNet and the MLP, fewer for the larger fixtures; tests/int_layers.py +
+#     tests/run_model), and the logits too, under ONNX Runtime's default session
+#     options and with session.x64quantprecision=1, on this CPU and on an emulated
+#     AVX2 CPU without VNNI (qemu-x86_64 -cpu Haswell);
 #   - ONNX Runtime's top-1 on the int export equals qatconv's "exported graph" figure
 #     and qatconv eval's, with the same prediction for each of the 10,000 images;
 #   - the int and fake exports of the same training agree on >= 99.8 % of the
@@ -89,15 +92,46 @@ EOF
         "of 10000 predictions equal to the int export's"
 }
 
-# layers NAME N: every integer tensor against ONNX Runtime on N images
+# layers NAME N: every integer tensor against ONNX Runtime on N images, under
+# its default session options and with session.x64quantprecision=1 (equal in
+# both, tests/int_layers.py); the directory joins EMULATE (EMULATE_8 for the
+# 8-bit cases) for the AVX2 check
+EMULATE=""
+EMULATE_8=""
 layers() {
     if "$PYTHON3" "$S/tests/int_layers.py" "$TMP/$1_int.onnx" "$2" "$TMP/$1_layers" \
         >"$TMP/layers.log" 2>&1 &&
         "$RUN_MODEL" "$TMP/$1_layers/model.onnx" "$TMP/$1_layers" 2 >"$TMP/run.log" 2>&1; then
         ok "$1: $(cat "$TMP/layers.log"); qatconv computes the same integers at every one"
+        case $1 in
+        *8) EMULATE_8="$EMULATE_8 $TMP/$1_layers" ;;
+        *) EMULATE="$EMULATE $TMP/$1_layers" ;;
+        esac
     else
         bad "$1: integer tensors differ from ONNX Runtime"
         cat "$TMP/layers.log"; grep -v " 0 differ" "$TMP/run.log" | head -20
+    fi
+}
+
+# ONNX Runtime on an x86 CPU without AVX-512 or VNNI (AMD Zen 3, Intel Haswell
+# to Comet Lake) sums uint8 x int8 products pairwise in saturating int16; the
+# export must not depend on it.  qemu-x86_64 -cpu Haswell emulates such a CPU
+# (AVX2, no AVX-512: its TCG has none), where ONNX Runtime dispatches its AVX2
+# kernels; every integer tensor of every case above must still equal the
+# reference (the first N images of each; all 1,000 of the 8-bit cases).
+emulated_cpu() {
+    qemu=$(command -v qemu-x86_64 || true)
+    py=$("$PYTHON3" -c 'import sys; print(sys.executable)')
+    if [ -z "$qemu" ]; then
+        bad "AVX2 CPU emulation: qemu-x86_64 not found (scripts/install-deps installs qemu-user)"
+        return
+    fi
+    if "$qemu" -cpu Haswell "$py" "$S/tests/int_layers.py" --verify -n "$1" $2 \
+        >"$TMP/emu.log" 2>&1; then
+        ok "AVX2 CPU (qemu -cpu Haswell): $(grep -c 'all equal' "$TMP/emu.log") int exports," \
+            "every integer tensor equal to the reference"
+    else
+        bad "AVX2 CPU (qemu -cpu Haswell): integers differ"; grep -v warning "$TMP/emu.log"
     fi
 }
 
@@ -110,7 +144,21 @@ export_both "$L" "$S/recipes/lenet-sat-w4a4.ini" sat4 && {
     check_model sat4 --expect-int4
     layers sat4 1000
 }
-export_both "$L" "$S/recipes/lenet-sat-w8a8.ini" sat8 && check_model sat8
+# 8-bit activations into layers with full-range int8 weights: SAT W8A8 (the
+# 9-bit Default grid stored as (k-1)/2 in [-128, 127]), LSQ W8A8 on LeNet and on
+# the MLP, whose first Gemm reads the quantized graph input (levels 0..255)
+export_both "$L" "$S/recipes/lenet-sat-w8a8.ini" sat8 && {
+    check_model sat8
+    layers sat8 1000
+}
+export_both "$L" "$S/recipes/lenet-lsq-w8a8.ini" lsq8 && {
+    check_model lsq8
+    layers lsq8 1000
+}
+export_both "$S/testdata/fashion_mlp.onnx" "$S/recipes/lenet-lsq-w8a8.ini" mlp8 && {
+    check_model mlp8
+    layers mlp8 1000
+}
 # the larger fixtures train on fewer images, without qatconv's test evaluations
 export_both "$S/testdata/fashion_resnet_tiny.onnx" "$S/recipes/resnet-lsq-w4a4.ini" res4 \
     --limit 2048 --no-eval && {
@@ -125,10 +173,10 @@ export_both "$S/testdata/fashion_mbv2_tiny.onnx" "$S/recipes/mbv2-lsq-w4a4.ini" 
 }
 
 # file size: every layer at 4 bits against every layer at 8 bits, same model
-if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w8a8.ini" -o "$TMP/lsq8_int.onnx" $TRAIN \
-    --format int --no-eval >/dev/null 2>&1 &&
+if [ -f "$TMP/lsq8_int.onnx" ] &&
     "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w4a4-all.ini" -o "$TMP/lsq4all_int.onnx" $TRAIN \
     --format int --no-eval >/dev/null 2>&1; then
+    layers lsq4all 200
     w4=$(wc -c <"$TMP/lsq4all_int.onnx"); w8=$(wc -c <"$TMP/lsq8_int.onnx")
     if [ $((w4 * 100)) -le $((w8 * 55)) ]; then
         ok "file size: W4 $w4 bytes = $((w4 * 100 / w8)) % of W8 $w8 bytes"
@@ -150,6 +198,8 @@ if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w4a4-integer.ini" -o "$TMP/modeint.o
         grep -q "2 BatchNormalization nodes folded" "$TMP/modeint.log" &&
         "$PYTHON3" "$S/tests/int_check.py" "$TMP/modeint.onnx" >/dev/null; then
         ok "Mode=Integer: last training evaluation $after% = ONNX Runtime on the export $ort%"
+        cp "$TMP/modeint.onnx" "$TMP/modeint_int.onnx"
+        layers modeint 200
     else
         bad "Mode=Integer: after-training figure '$after' vs ONNX Runtime '$ort'"
         cat "$TMP/modeint.log"
@@ -195,6 +245,9 @@ if "$PYTHON3" "$S/tests/int_handmade.py" make "$TMP/hand_fake.onnx" &&
 else
     bad "hand-built QDQ model -> --format int"; echo "${out:-} ${out2:-}"
 fi
+
+emulated_cpu 200 "$EMULATE"
+emulated_cpu 1000 "$EMULATE_8"
 
 # the SAT clamp stage has no integer weights: refused, naming the layer and the key
 OUTFILE=$TMP/clamp.onnx expect_error 2 "int export of the SAT clamp stage" -- \

@@ -3,11 +3,44 @@
 # for SAT W4A4 and LSQ W4A4 on the LeNet-BN fixture (short runs), the export
 # passes onnx.checker full_check, holds int8 weights behind DequantizeLinear
 # and uint8 QuantizeLinear/DequantizeLinear activations, and ONNX Runtime
-# predicts what qatconv's own evaluation of the export predicts on >= 99.9 %
-# of the 10,000 test images, with the same top-1.
+# predicts what qatconv's own evaluation of the export predicts, image by
+# image, on all but at most 10 of the 10,000 test images.
+#
+# Agreement threshold: a fake-quant graph is computed in float by both, and
+# their summation orders differ (qatconv's im2col + OpenBLAS, ONNX Runtime's
+# own kernels or, with its graph optimizations, QLinearConv in integers), so an
+# activation that lands within a rounding step of a level boundary can round to
+# the neighbouring level in one of them; the logits then move by that level's
+# contribution, far more than float noise, and an image whose two best classes
+# are that close changes its prediction.  The margin of such an image is not
+# bounded by float noise, so the threshold is a count: at most 10 images
+# (0.1 %) may differ.  Each differing image is printed with its index, both
+# classes, ONNX Runtime's top-2 margin and how far qatconv's logits of it are
+# from ONNX Runtime's (tests/ort_eval.py --compare), so a real disagreement
+# (large margins, many images) reads differently from boundary flips.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 DATA=/usr/share/datasets/fashion-mnist
+RUN_MODEL=${top_builddir:-.}/tests/run_model
+MAX_DIFFER=10
+if [ ! -x "$RUN_MODEL" ]; then
+    bad "$RUN_MODEL not built (make check builds it)"
+    finish; exit 1
+fi
+
+# agree NAME MODEL QC_PRED [ort_eval options]: ONNX Runtime's predictions of MODEL
+# against qatconv's, image by image, within MAX_DIFFER images
+agree() {
+    name=$1; model=$2; qpred=$3; shift 3
+    if "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$model" --data "$DATA" --compare "$qpred" \
+            --max-differ "$MAX_DIFFER" --run-model "$RUN_MODEL" "$@" > "$TMP/agree.out" 2>&1 &&
+        grep -q '^agree=[0-9]*/10000 ' "$TMP/agree.out"; then
+        ok "$name: ONNX Runtime per image: $(grep '^agree=' "$TMP/agree.out")"
+    else
+        bad "$name: ONNX Runtime per image: $(grep -v '^differ image' "$TMP/agree.out")"
+    fi
+    grep '^differ image' "$TMP/agree.out"
+}
 
 data() {
     cat <<EOF2
@@ -89,17 +122,7 @@ PY
     else bad "$q: export check: $(cat "$TMP/$q.check")"; fi
     "$QATCONV" eval "$out" -r "$TMP/$q.ini" --quiet --predictions "$TMP/$q.qc" > "$TMP/$q.eval" 2>&1 ||
         { bad "$q: qatconv eval of the export: $(cat "$TMP/$q.eval")"; continue; }
-    "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$out" --data "$DATA" --predictions "$TMP/$q.ort" \
-        > "$TMP/$q.orteval" 2>&1 || { bad "$q: ort_eval: $(cat "$TMP/$q.orteval")"; continue; }
-    agree=$(paste "$TMP/$q.qc" "$TMP/$q.ort" | awk '$1 == $2 { a++ } END { printf "%d", a }')
-    total=$(wc -l < "$TMP/$q.ort")
-    qtop=$(sed -n 's/.*(\([0-9]*\)\/10000).*/\1/p' "$TMP/$q.eval")
-    otop=$(sed -n 's/.*correct=\([0-9]*\).*/\1/p' "$TMP/$q.orteval")
-    if [ "$total" -eq 10000 ] && [ "$agree" -ge 9990 ] && [ "$qtop" = "$otop" ]; then
-        ok "$q: ONNX Runtime agrees on $agree/10000 images; top-1 $qtop = $otop"
-    else
-        bad "$q: agreement $agree/$total, top-1 qatconv $qtop vs ONNX Runtime $otop"
-    fi
+    agree "$q" "$out" "$TMP/$q.qc"
     # the summary's exported-graph figure is qatconv's evaluation of the export
     sfig=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$q.train")
     efig=$(sed -n 's/.*top-1 \([0-9.]*\)%.*/\1/p' "$TMP/$q.eval")
@@ -107,26 +130,22 @@ PY
     else bad "$q: summary '$sfig' vs eval '$efig'"; fi
 done
 # --fold-bn: BatchNormalization folded into the integer layers (per-channel scales);
-# ONNX Runtime running the graph as written predicts what qatconv predicts on >= 99.9 %
-# of the images.  (With its graph optimizations on, ORT fuses DequantizeLinear ->
+# ONNX Runtime running the graph as written predicts what qatconv predicts, within
+# the same threshold.  (With its graph optimizations on, ORT fuses DequantizeLinear ->
 # Conv -> Relu -> QuantizeLinear into an integer QLinearConv whose requantization
 # rounds differently: about 99.5 % there.)
 if "$QATCONV" "$M" -r "$TMP/lsq.ini" -o "$TMP/fold.onnx" --epochs 1 --limit 2560 --quiet \
         --fold-bn > "$TMP/fold.out" 2>&1 &&
    "$QATCONV" eval "$TMP/fold.onnx" -r "$TMP/lsq.ini" --quiet --predictions "$TMP/fold.qc" \
-        > "$TMP/fold.eval" 2>&1 &&
-   "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/fold.onnx" --data "$DATA" --no-optimize \
-        --predictions "$TMP/fold.ort" > "$TMP/fold.orteval" 2>&1; then
-    agree=$(paste "$TMP/fold.qc" "$TMP/fold.ort" | awk '$1 == $2 { a++ } END { printf "%d", a }')
+        > "$TMP/fold.eval" 2>&1; then
     if ! "$PYTHON3" -c "import onnx, sys; m = onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True); sys.exit(any(n.op_type == 'BatchNormalization' for n in m.graph.node))" "$TMP/fold.onnx"; then
         bad "--fold-bn: BatchNormalization left or checker failed"
-    elif [ "$agree" -ge 9990 ]; then
-        ok "--fold-bn: no BatchNormalization left; ONNX Runtime agrees on $agree/10000 images"
     else
-        bad "--fold-bn: agreement $agree/10000"
+        ok "--fold-bn: no BatchNormalization left"
     fi
+    agree "--fold-bn" "$TMP/fold.onnx" "$TMP/fold.qc" --no-optimize
 else
-    bad "--fold-bn: $(cat "$TMP/fold.out" "$TMP/fold.eval" "$TMP/fold.orteval" 2>/dev/null)"
+    bad "--fold-bn: $(cat "$TMP/fold.out" "$TMP/fold.eval" 2>/dev/null)"
 fi
 
 # SAT clamp stage: the written float model computes what training evaluated

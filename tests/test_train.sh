@@ -51,6 +51,26 @@ PY
 then ok "resume from an epoch checkpoint gives bit-identical weights"
 else bad "resume differs from the uninterrupted run: $(cat "$TMP/resume.py")"; fi
 
+# a version-1 checkpoint (qatconv before --checkpoint-every: no position
+# block, no gradients) still resumes: b.ckpt rewritten as version 1
+if "$PYTHON3" - "$TMP/b.ckpt" "$TMP/v1.ckpt" > "$TMP/v1.py" 2>&1 <<'PY'
+import struct, sys, zlib
+d = open(sys.argv[1], "rb").read()
+assert d[:8] == b"QCCKPT01" and struct.unpack_from("<I", d, 8)[0] == 2
+# the version-2 block: 3 i64, 2 x 4 u64, f64, 2 i64 after the 64-byte v1 header
+batches, _, _ = struct.unpack_from("<qqq", d, 64)
+n_grads = struct.unpack_from("<q", d, 64 + 104)[0]
+assert batches == 0 and n_grads == 0
+v1 = d[:8] + struct.pack("<I", 1) + d[12:64] + d[64 + 112:-4]
+open(sys.argv[2], "wb").write(v1 + struct.pack("<I", zlib.crc32(v1)))
+PY
+then
+    "$QATCONV" "$M" -r "$TMP/r.ini" -o "$TMP/v1.onnx" --epochs 2 $COMMON --resume "$TMP/v1.ckpt" \
+        > "$TMP/v1.out" 2>&1 || bad "resume from version 1: $(cat "$TMP/v1.out")"
+    if cmp -s "$TMP/v1.onnx" "$TMP/b.onnx"; then ok "a version-1 checkpoint resumes the same"
+    else bad "resume from a version-1 checkpoint differs"; fi
+else bad "making a version-1 checkpoint: $(cat "$TMP/v1.py")"; fi
+
 # per-node solvers: [onnx:Conv_def] and an exact node section override the global one
 recipe 0.01 0.0 > "$TMP/node.ini"
 cat >> "$TMP/node.ini" <<'EOF2'
@@ -101,6 +121,14 @@ else
     bad "SIGINT: exit $rc, output: $(cat "$TMP/int.out")"
 fi
 
+# --checkpoint-every writes more checkpoints and changes no weight (resuming
+# at a batch: tests/test_killresume.sh)
+"$QATCONV" "$M" -r "$TMP/r.ini" -o "$TMP/c.onnx" --epochs 2 $COMMON --checkpoint "$TMP/c.ckpt" \
+    --checkpoint-every 5 > "$TMP/c.out" 2>&1 || bad "run with --checkpoint-every: $(cat "$TMP/c.out")"
+if cmp -s "$TMP/a.onnx" "$TMP/c.onnx" && cmp -s "$TMP/a.ckpt" "$TMP/c.ckpt"; then
+    ok "--checkpoint-every changes neither the weights nor the final checkpoint"
+else bad "--checkpoint-every changes the result"; fi
+
 # a diverging loss
 recipe 1e12 0.0 > "$TMP/nan.ini"
 OUTFILE=$TMP/nan.onnx
@@ -130,4 +158,7 @@ else bad "unmatched section message: $(cat "$TMP/err")"; fi
 
 # no epoch count
 expect_error 1 "no epochs" -- "$QATCONV" "$M" -r "$TMP/r.ini" -o "$OUTFILE"
+# --checkpoint-every without a checkpoint file
+expect_error 1 "--checkpoint-every without --checkpoint" -- "$QATCONV" "$M" -r "$TMP/r.ini" \
+    -o "$OUTFILE" --epochs 1 --checkpoint-every 4
 finish

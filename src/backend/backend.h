@@ -114,6 +114,8 @@ struct qc_backend {
     int                          device;    /* CUDA ordinal                      */
     size_t                       mem_now;   /* bytes allocated by alloc (device backends) */
     size_t                       mem_peak;  /* the most mem_now has been                 */
+    uint64_t                     max_memory; /* --max-memory bytes; 0: what the machine
+                                                has available (qc_backend_mem_limit)     */
 };
 
 /* spec: "cpu", "cuda" or "cuda:N".  threads <= 0: the number of online CPUs.
@@ -123,6 +125,18 @@ void qc_backend_free(struct qc_backend *be);
 /* --tf32: TF32 products on a backend that has them; QC_ERR_INVAL (logged) on
  * one that has not (the CPU). */
 enum qc_status qc_backend_allow_tf32(struct qc_backend *be);
+/* --max-memory: the most bytes a plan on `be` may take (0: the machine's
+ * available memory, the default). */
+void qc_backend_set_max_memory(struct qc_backend *be, uint64_t bytes);
+/* The budget a plan is checked against before it allocates (plan.c): the
+ * --max-memory bytes when set, else the memory the machine has available
+ * now (MemAvailable of /proc/meminfo, lowered to what the process's memory
+ * cgroup, v1 or v2, has left), read at each call.  *why names the source
+ * for messages ("--max-memory", "available memory", "cgroup memory
+ * limit").  Returns 0 when nothing is known (no /proc): no check.  On a
+ * device backend the plan's host and device bytes together are checked
+ * against this one figure; the device's own free memory is not queried. */
+uint64_t qc_backend_mem_limit(const struct qc_backend *be, const char **why);
 /* A backend from its ops table (tests construct one the spec parser does not
  * know, e.g. the emulated CUDA backend). */
 enum qc_status qc_backend_new_ops(const struct qc_backend_ops *ops, int device, int threads,

@@ -33,7 +33,18 @@ static enum qc_status open_gz(const char *path, gzFile *out)
 }
 
 /* Reads exactly n bytes; QC_ERR_DATA on a short read or a gzip error. */
+static enum qc_status read_part(gzFile gz, const char *path, void *buf, size_t n, size_t before,
+                                size_t total);
+
 static enum qc_status read_exact(gzFile gz, const char *path, void *buf, size_t n)
+{
+    return read_part(gz, path, buf, n, 0, n);
+}
+
+/* read_exact of part of a read of `total` bytes, `before` of them done: a
+ * short read names the bytes of the whole. */
+static enum qc_status read_part(gzFile gz, const char *path, void *buf, size_t n, size_t before,
+                                size_t total)
 {
     unsigned char *p = buf;
     size_t done = 0;
@@ -47,12 +58,47 @@ static enum qc_status read_exact(gzFile gz, const char *path, void *buf, size_t 
             return QC_ERR_DATA;
         }
         if (got == 0) {
-            qc_log_error("%s: truncated file (%zu of %zu bytes read%s%s)", path, done, n,
+            qc_log_error("%s: truncated file (%zu of %zu bytes read%s%s)", path, before + done, total,
                          errnum != Z_OK ? ": " : "", errnum != Z_OK ? msg : "");
             return QC_ERR_DATA;
         }
         done += (size_t)got;
     }
+    return QC_OK;
+}
+
+/*
+ * Reads exactly n bytes into a new buffer (*buf, qc_free) that grows as the
+ * data arrives, doubling from 1 MiB: a header that claims more images than
+ * the file holds fails as truncated after allocating about what the file
+ * has, not what it claims.
+ */
+static enum qc_status read_grown(gzFile gz, const char *path, size_t n, uint8_t **buf)
+{
+    size_t cap = QC_MIN(n, (size_t)1 << 20), done = 0;
+    uint8_t *p = qc_malloc(cap ? cap : 1);
+    enum qc_status st;
+    *buf = NULL;
+    if (!p)
+        return QC_ERR_NOMEM;
+    while (done < n) {
+        if (done == cap) {
+            size_t grow = QC_MIN(n, cap > n / 2 ? n : 2 * cap);
+            uint8_t *q = qc_realloc(p, grow);
+            if (!q) {
+                qc_free(p);
+                return QC_ERR_NOMEM;
+            }
+            p = q;
+            cap = grow;
+        }
+        if ((st = read_part(gz, path, p + done, cap - done, done, n)) != QC_OK) {
+            qc_free(p);
+            return st;
+        }
+        done = cap;
+    }
+    *buf = p;
     return QC_OK;
 }
 
@@ -134,18 +180,16 @@ enum qc_status qc_idx_load(const char *images_path, const char *labels_path,
     ds->h = (int)idim[1];
     ds->w = (int)idim[2];
     size_t npix = (size_t)ds->n * idim[1] * idim[2];
-    ds->pixels = qc_malloc(npix);
+    if ((st = read_grown(gi, images_path, npix, &ds->pixels)) != QC_OK ||
+        (st = expect_eof(gi, images_path)) != QC_OK ||
+        (st = read_grown(gl, labels_path, (size_t)ds->n, &lab)) != QC_OK ||
+        (st = expect_eof(gl, labels_path)) != QC_OK)
+        goto out;
     ds->labels = qc_malloc((size_t)ds->n * sizeof(*ds->labels));
-    lab = qc_malloc((size_t)ds->n);
-    if (!ds->pixels || !ds->labels || !lab) {
+    if (!ds->labels) {
         st = QC_ERR_NOMEM;
         goto out;
     }
-    if ((st = read_exact(gi, images_path, ds->pixels, npix)) != QC_OK ||
-        (st = expect_eof(gi, images_path)) != QC_OK ||
-        (st = read_exact(gl, labels_path, lab, (size_t)ds->n)) != QC_OK ||
-        (st = expect_eof(gl, labels_path)) != QC_OK)
-        goto out;
     int max_label = 0;
     for (int64_t i = 0; i < ds->n; i++) {
         ds->labels[i] = lab[i];

@@ -35,6 +35,20 @@
  *
  * At the output (or before a float-only op at the end, e.g. Softmax) the
  * integers are dequantized: Σ_i Cast_f32(q_i) · a_i + b.
+ *
+ * Exact on every x86 CPU.  ONNX Runtime's MatMulInteger with uint8 inputs and
+ * int8 weights adds adjacent products in saturating int16 on CPUs without
+ * VNNI (vpmaddubsw: AVX2, AVX-512 without VNNI): 255·127 + 255·127 becomes
+ * 32767.  Its uint8×uint8 kernels widen to int16 before multiplying and are
+ * exact everywhere.  So a MatMulInteger gets int8 (INT4) levels j only when
+ * 2·x_max·max(j, 0) <= 32767 and 2·x_max·max(-j, 0) <= 32768 for inputs in
+ * [0, x_max], else uint8 j + 128 with zero point 128 (the uint8 kernel is
+ * 1.2-2.2x slower on AVX-512 VNNI, so it is used only where needed).  Every
+ * ConvInteger gets uint8 j + 128 (UINT4 j + 8 when the levels fit INT4) with
+ * that zero point: ONNX Runtime 1.32's int8-weight ConvInteger is exact but
+ * measured 3-4x slower than its uint8 one.  Window sums use uint8 ones.
+ * tests/test_int_export.sh checks every integer tensor on an emulated AVX2
+ * CPU (qemu -cpu Haswell) and with session.x64quantprecision on and off.
  */
 #ifndef QATCONV_SRC_EXPORT_INT_H
 #define QATCONV_SRC_EXPORT_INT_H
@@ -55,7 +69,8 @@ struct qc_int_opts {
 struct qc_int_stats {
     int     n_layers;        /* Conv/Gemm/MatMul turned into integer products  */
     int     n_requant;       /* fixed-point requantizations                    */
-    int     n_int4;          /* weights stored as INT4                         */
+    int     n_int4;          /* weights stored as INT4 or UINT4                */
+    int     n_offset;        /* weights stored as uint8/UINT4 with a zero point */
     int     n_odd_grid;      /* weights stored as (k - 1)/2 + a window sum     */
     int64_t weight_bytes;    /* bytes of the integer weight initializers       */
 };

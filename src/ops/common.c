@@ -51,10 +51,15 @@ enum qc_status qc_op_params_new(struct qc_node *n, size_t size)
     return n->params ? QC_OK : QC_ERR_NOMEM;
 }
 
-/* "Op 'label'" for the typed attribute getters. */
+/* Where a message about node `label` points: the plan's labels already read
+ * "<model>: <Op> '<name>'" (qc_plan_node_where); a bare name (a test's) gets
+ * "<Op> '<name>'". */
 const char *qc_op_where(char *buf, size_t len, const char *op, const char *label)
 {
-    snprintf(buf, len, "%s '%s'", op, label);
+    if (label && strstr(label, "'"))
+        snprintf(buf, len, "%s", label);
+    else
+        snprintf(buf, len, "%s '%s'", op, label ? label : "?");
     return buf;
 }
 
@@ -70,12 +75,15 @@ enum qc_status qc_op_norm_axis(const char *op, const char *label, int64_t axis, 
 enum qc_status qc_op_need_const(const char *op, const char *label,
                                  const struct qc_tensor *t, const char *what)
 {
+    char where[256];
     if (!t) {
-        qc_log_error("%s '%s': missing input '%s'", op, label, what);
+        qc_log_error("%s: missing input '%s'", qc_op_where(where, sizeof(where), op, label),
+                     what);
         return QC_ERR_ONNX;
     }
     if (!t->data) {
-        qc_log_error("%s '%s': %s must be a constant", op, label, what);
+        qc_log_error("%s: %s must be a constant", qc_op_where(where, sizeof(where), op, label),
+                     what);
         return QC_ERR_UNSUPPORTED;
     }
     return QC_OK;
@@ -86,22 +94,23 @@ enum qc_status qc_op_const_ints(const char *op, const char *label, const struct 
                                 const char *what, int64_t *out, int max, int *n)
 {
     enum qc_status st = qc_op_need_const(op, label, t, what);
+    char where[256];
     int64_t cnt;
     if (st != QC_OK)
         return st;
+    qc_op_where(where, sizeof(where), op, label);
     if (t->dtype != QC_DTYPE_I64 && t->dtype != QC_DTYPE_I32) {
-        qc_log_error("%s '%s': %s has type %s, expected int64", op, label, what,
-                     qc_dtype_name(t->dtype));
+        qc_log_error("%s: %s has type %s, expected int64", where, what, qc_dtype_name(t->dtype));
         return QC_ERR_ONNX;
     }
     if (t->shape.ndim > 1) {
-        qc_log_error("%s '%s': %s must be 1-D", op, label, what);
+        qc_log_error("%s: %s must be 1-D", where, what);
         return QC_ERR_ONNX;
     }
     cnt = qc_tensor_nelem(t);
     if (cnt > max) {
-        qc_log_error("%s '%s': %s has %lld values, at most %d supported", op, label, what,
-                     (long long)cnt, max);
+        qc_log_error("%s: %s has %lld values, at most %d supported", where, what, (long long)cnt,
+                     max);
         return QC_ERR_UNSUPPORTED;
     }
     for (int64_t i = 0; i < cnt; i++)

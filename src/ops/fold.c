@@ -164,27 +164,27 @@ static enum qc_status constant_parse(struct qc_node *n, int64_t opset, const cha
         a = x;
     }
     if (found != 1) {
-        qc_log_error("Constant '%s': expected exactly one value attribute, found %d", label,
+        qc_log_error("%s: expected exactly one value attribute, found %d", label,
                      found);
         return QC_ERR_ONNX;
     }
     if (forms[which].src < 0) {
-        qc_log_error("Constant '%s': attribute '%s' is not supported", label,
+        qc_log_error("%s: attribute '%s' is not supported", label,
                      forms[which].name);
         return QC_ERR_UNSUPPORTED;
     }
     if (a->type != forms[which].type) {
-        qc_log_error("Constant '%s': attribute '%s' has the wrong type", label,
+        qc_log_error("%s: attribute '%s' has the wrong type", label,
                      forms[which].name);
         return QC_ERR_ONNX;
     }
     if (forms[which].src == CONST_TENSOR) {
         if (!a->t) {
-            qc_log_error("Constant '%s': attribute 'value' holds no tensor", label);
+            qc_log_error("%s: attribute 'value' holds no tensor", label);
             return QC_ERR_ONNX;
         }
         if (!qc_dtype_supported(a->t->dtype)) {
-            qc_log_error("Constant '%s': tensor element type %d is not supported", label,
+            qc_log_error("%s: tensor element type %d is not supported", label,
                          (int)a->t->dtype);
             return QC_ERR_UNSUPPORTED;
         }
@@ -314,7 +314,7 @@ static enum qc_status cos_infer(const struct qc_node *n, const char *label,
         return st;
     for (int k = 0; k < nd; k++) {
         if (dims[k] < 0) {
-            qc_log_error("ConstantOfShape '%s': negative dim %lld", label, (long long)dims[k]);
+            qc_log_error("%s: negative dim %lld", label, (long long)dims[k]);
             return QC_ERR_ONNX;
         }
     }
@@ -382,13 +382,13 @@ static enum qc_status gather_infer(const struct qc_node *n, const char *label,
     if (st != QC_OK)
         return st;
     if (in[1]->dtype != QC_DTYPE_I64 && in[1]->dtype != QC_DTYPE_I32) {
-        qc_log_error("Gather '%s': indices have type %s, expected int64 or int32", label,
+        qc_log_error("%s: indices have type %s, expected int64 or int32", label,
                      qc_dtype_name(in[1]->dtype));
         return QC_ERR_ONNX;
     }
     os.ndim = ds->ndim - 1 + is->ndim;
     if (os.ndim > QC_MAX_DIMS) {
-        qc_log_error("Gather '%s': output rank %d exceeds %d", label, os.ndim, QC_MAX_DIMS);
+        qc_log_error("%s: output rank %d exceeds %d", label, os.ndim, QC_MAX_DIMS);
         return QC_ERR_UNSUPPORTED;
     }
     for (int k = 0; k < axis; k++)
@@ -427,7 +427,7 @@ static enum qc_status gather_forward_cpu(const struct qc_node *n, const struct q
     for (int64_t j = 0; j < nidx; j++) {
         int64_t v = qc_tensor_get_i64(in[1], j);
         if (v < -kdim || v >= kdim) {
-            qc_log_error("Gather '%s': index %lld out of range [%lld, %lld)", ctx->label,
+            qc_log_error("%s: index %lld out of range [%lld, %lld)", ctx->label,
                          (long long)v, (long long)-kdim, (long long)kdim);
             return QC_ERR_ONNX;
         }
@@ -481,7 +481,7 @@ static enum qc_status gather_backward_cpu(const struct qc_node *n, const struct 
             const float *src = dy + (o * nidx + j) * inner;
             float *dst;
             if (v < -kdim || v >= kdim) {
-                qc_log_error("Gather '%s': index %lld out of range [%lld, %lld)", ctx->label,
+                qc_log_error("%s: index %lld out of range [%lld, %lld)", ctx->label,
                              (long long)v, (long long)-kdim, (long long)kdim);
                 return QC_ERR_ONNX;
             }
@@ -539,7 +539,7 @@ static enum qc_status cast_infer(const struct qc_node *n, const char *label,
 {
     const struct cast_params *p = n->params;
     if (!qc_dtype_supported(in[0]->dtype)) {
-        qc_log_error("Cast '%s': input element type %d is not supported", label,
+        qc_log_error("%s: input element type %d is not supported", label,
                      (int)in[0]->dtype);
         return QC_ERR_UNSUPPORTED;
     }
@@ -839,7 +839,7 @@ static enum qc_status slice_resolve(const struct qc_node *n, const char *label,
         }
     }
     if (me != m || ma != m || mt != m) {
-        qc_log_error("Slice '%s': starts, ends, axes and steps differ in length", label);
+        qc_log_error("%s: starts, ends, axes and steps differ in length", label);
         return QC_ERR_ONNX;
     }
     for (int i = 0; i < m; i++) {
@@ -849,12 +849,12 @@ static enum qc_status slice_resolve(const struct qc_node *n, const char *label,
         if (st != QC_OK)
             return st;
         if (seen[a]) {
-            qc_log_error("Slice '%s': axis %d repeated", label, a);
+            qc_log_error("%s: axis %d repeated", label, a);
             return QC_ERR_ONNX;
         }
         seen[a] = true;
         if (t == 0) {
-            qc_log_error("Slice '%s': step 0", label);
+            qc_log_error("%s: step 0", label);
             return QC_ERR_ONNX;
         }
         d = ds->dims[a];

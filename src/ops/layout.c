@@ -149,7 +149,7 @@ static enum qc_status flatten_infer(const struct qc_node *n, const char *label,
     int r = in[0]->shape.ndim;
     int64_t axis = p->axis, dims[2] = {1, 1};
     if (axis < -r || axis > r) {
-        qc_log_error("Flatten '%s': axis %lld out of range for rank %d", label,
+        qc_log_error("%s: axis %lld out of range for rank %d", label,
                      (long long)axis, r);
         return QC_ERR_ONNX;
     }
@@ -216,19 +216,19 @@ static enum qc_status reshape_infer(const struct qc_node *n, const char *label,
     for (int k = 0; k < nd; k++) {
         if (dims[k] == 0 && !p->allowzero) {
             if (k >= in[0]->shape.ndim) {
-                qc_log_error("Reshape '%s': shape[%d] = 0 has no input dim to copy", label, k);
+                qc_log_error("%s: shape[%d] = 0 has no input dim to copy", label, k);
                 return QC_ERR_SHAPE;
             }
             dims[k] = in[0]->shape.dims[k];
         }
         if (dims[k] == -1) {
             if (neg >= 0) {
-                qc_log_error("Reshape '%s': more than one -1 in shape", label);
+                qc_log_error("%s: more than one -1 in shape", label);
                 return QC_ERR_ONNX;
             }
             neg = k;
         } else if (dims[k] < 0) {
-            qc_log_error("Reshape '%s': invalid dim %lld in shape", label, (long long)dims[k]);
+            qc_log_error("%s: invalid dim %lld in shape", label, (long long)dims[k]);
             return QC_ERR_ONNX;
         } else if (dims[k] > 0 && known > INT64_MAX / dims[k]) {
             qc_log_error("%s: shape has more than 2^63 elements", label);
@@ -249,7 +249,7 @@ static enum qc_status reshape_infer(const struct qc_node *n, const char *label,
     return QC_OK;
 mismatch:
     os = qc_shape_make(nd, dims);
-    qc_log_error("Reshape '%s': cannot reshape %s to %s", label,
+    qc_log_error("%s: cannot reshape %s to %s", label,
                  qc_shape_str(&in[0]->shape, s1, sizeof(s1)), qc_shape_str(&os, s2, sizeof(s2)));
     return QC_ERR_SHAPE;
 }
@@ -343,7 +343,7 @@ static enum qc_status squeeze_infer(const struct qc_node *n, const char *label,
         if (st != QC_OK)
             return st;
         if (s->dims[a] != 1) {
-            qc_log_error("Squeeze '%s': dim %d has size %lld, not 1", label, a,
+            qc_log_error("%s: dim %d has size %lld, not 1", label, a,
                          (long long)s->dims[a]);
             return QC_ERR_SHAPE;
         }
@@ -368,7 +368,7 @@ const struct qc_op_def qc_op_squeeze = {
 static enum qc_status unsqueeze_parse(struct qc_node *n, int64_t opset, const char *label)
 {
     if (opset >= 13 && (n->n_in < 2 || n->in[1] < 0)) {
-        qc_log_error("Unsqueeze '%s': missing input 'axes'", label);
+        qc_log_error("%s: missing input 'axes'", label);
         return QC_ERR_ONNX;
     }
     return axes_parse(n, opset, "Unsqueeze", label);
@@ -388,7 +388,7 @@ static enum qc_status unsqueeze_infer(const struct qc_node *n, const char *label
         return st;
     ro = s->ndim + na;
     if (ro > QC_MAX_DIMS) {
-        qc_log_error("Unsqueeze '%s': output rank %d exceeds %d", label, ro, QC_MAX_DIMS);
+        qc_log_error("%s: output rank %d exceeds %d", label, ro, QC_MAX_DIMS);
         return QC_ERR_UNSUPPORTED;
     }
     for (int i = 0; i < na; i++) {
@@ -397,7 +397,7 @@ static enum qc_status unsqueeze_infer(const struct qc_node *n, const char *label
         if (st != QC_OK)
             return st;
         if (add[a]) {
-            qc_log_error("Unsqueeze '%s': axis %d repeated", label, a);
+            qc_log_error("%s: axis %d repeated", label, a);
             return QC_ERR_ONNX;
         }
         add[a] = true;
@@ -449,13 +449,13 @@ enum qc_status qc_transpose_perm(const struct qc_node *n, const char *label, int
         return QC_OK;
     }
     if (p->n_perm != r) {
-        qc_log_error("Transpose '%s': perm has %d values for rank %d", label, p->n_perm, r);
+        qc_log_error("%s: perm has %d values for rank %d", label, p->n_perm, r);
         return QC_ERR_SHAPE;
     }
     for (int k = 0; k < r; k++) {
         int64_t v = p->perm[k];
         if (v < 0 || v >= r || seen[v]) {
-            qc_log_error("Transpose '%s': perm is not a permutation of 0..%d", label, r - 1);
+            qc_log_error("%s: perm is not a permutation of 0..%d", label, r - 1);
             return QC_ERR_ONNX;
         }
         seen[v] = true;
@@ -570,7 +570,7 @@ static enum qc_status concat_infer(const struct qc_node *n, const char *label,
     char s1[128], s2[128];
     for (int i = 0; i < n->n_in; i++) {
         if (!in[i]) {
-            qc_log_error("Concat '%s': input %d is missing", label, i);
+            qc_log_error("%s: input %d is missing", label, i);
             return QC_ERR_ONNX;
         }
     }
@@ -586,7 +586,7 @@ static enum qc_status concat_infer(const struct qc_node *n, const char *label,
         for (int k = 0; ok && k < s->ndim; k++)
             ok = k == axis || s->dims[k] == s0->dims[k];
         if (!ok) {
-            qc_log_error("Concat '%s': input %d (%s %s) does not fit input 0 (%s %s) on axis %d",
+            qc_log_error("%s: input %d (%s %s) does not fit input 0 (%s %s) on axis %d",
                          label, i, qc_dtype_name(in[i]->dtype), qc_shape_str(s, s1, sizeof(s1)),
                          qc_dtype_name(in[0]->dtype), qc_shape_str(s0, s2, sizeof(s2)), axis);
             return QC_ERR_SHAPE;
@@ -755,7 +755,7 @@ enum qc_status qc_pad_resolve(const struct qc_node *n, const char *label,
             axes[k] = k;
     }
     if (np != 2 * na) {
-        qc_log_error("Pad '%s': %d pads, expected %d (begin and end per axis)", label, np,
+        qc_log_error("%s: %d pads, expected %d (begin and end per axis)", label, np,
                      2 * na);
         return QC_ERR_SHAPE;
     }
@@ -780,7 +780,7 @@ static enum qc_status pad_infer(const struct qc_node *n, const char *label,
         return st;
     if (n->n_in > 2 && in[2]) {
         if (in[2]->dtype != in[0]->dtype || qc_tensor_nelem(in[2]) > 1) {
-            qc_log_error("Pad '%s': constant_value must be a %s scalar", label,
+            qc_log_error("%s: constant_value must be a %s scalar", label,
                          qc_dtype_name(in[0]->dtype));
             return QC_ERR_ONNX;
         }
@@ -797,7 +797,7 @@ static enum qc_status pad_infer(const struct qc_node *n, const char *label,
         }
         d = s->dims[k] + b[k] + e[k];
         if (d < 0) {
-            qc_log_error("Pad '%s': pads %lld,%lld crop dim %d of size %lld below 0", label,
+            qc_log_error("%s: pads %lld,%lld crop dim %d of size %lld below 0", label,
                          (long long)b[k], (long long)e[k], k, (long long)s->dims[k]);
             return QC_ERR_SHAPE;
         }

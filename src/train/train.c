@@ -6,7 +6,8 @@
  *              loss = mean softmax cross-entropy, dz = (softmax(z) - onehot)/B
  *              backward from dz (parameter gradients accumulate)
  *              every IterationSize batches: solver update, gradients zeroed
- * Per epoch:   validation top-1, best/last weights, checkpoint.
+ * Per epoch:   validation top-1, best/last weights, checkpoint (and one
+ *              every --checkpoint-every batches, resumable at that batch).
  * Memory: the plan (parameters, gradients, activations, saved tensors) and the
  * host batch buffers are allocated once before the first batch.
  */
@@ -74,6 +75,10 @@ struct trainer {
     int64_t                    *perm;
     float                      *best;         /* host copy of the best state */
     float                      *host_state, *host_opt;  /* checkpoint staging */
+    float                      *host_grads;   /* (gradients mid-IterationSize) */
+    struct qc_rng               data_at_next; /* the data generator before the
+                                                 next batch's draws (checkpoints) */
+    const char                 *last_ckpt;    /* written or resumed from, or NULL */
     FILE                       *log;          /* --log, or NULL              */
     bool                        has_best;
     double                      best_acc;
@@ -269,8 +274,10 @@ static enum qc_status train_batch(struct trainer *t, int64_t b, const int64_t *n
         st = qc_plan_backward(p);
     if (st == QC_OK)
         st = update(t);
-    if (st == QC_OK && next)
+    if (st == QC_OK && next) {
+        t->data_at_next = *rng_data;
         st = load_batch(t, next, rng_data, slot ^ 1);
+    }
     if (st == QC_OK)
         st = t->be->ops->download(t->be, stats, t->dev_stats, sizeof(stats));
     if (st != QC_OK)
@@ -283,6 +290,17 @@ static enum qc_status train_batch(struct trainer *t, int64_t b, const int64_t *n
     *loss_sum += stats[0];
     *correct += (int64_t)stats[1];
     return QC_OK;
+}
+
+/* At least one whole batch of learn images, checked before anything reads a
+ * batch (calibrate fills perm[0 .. batch-1], sized for the learn set). */
+static enum qc_status learn_set_fits_batch(const struct trainer *t)
+{
+    if (t->n_learn / t->batch >= 1)
+        return QC_OK;
+    qc_log_error("the learn set has %lld images, fewer than one batch of %lld",
+                 (long long)t->n_learn, (long long)t->batch);
+    return QC_ERR_DATA;
 }
 
 /* One inference-mode forward on the first learn batch, so that quantizers
@@ -329,6 +347,8 @@ static enum qc_status evaluate_graph(struct trainer *t, const char *what, double
     enum qc_status st = QC_OK;
     if (!qc_plan_backend_can_run(t->g, be)) {
         st = qc_backend_new("cpu", 0, &cpu);
+        if (st == QC_OK)
+            qc_backend_set_max_memory(cpu, t->be->max_memory);
         be = cpu;
     }
     if (st == QC_OK)
@@ -449,12 +469,38 @@ static enum qc_status evaluate_float(struct trainer *t, double *acc)
     return evaluate_graph(t, "test (float)", acc);
 }
 
-static enum qc_status save_checkpoint(struct trainer *t, int64_t epochs_done)
+/* Where the training loop stands: what a checkpoint records besides the
+ * weights, the optimizer state and the solver counters. */
+struct train_pos {
+    int64_t       epoch;      /* epochs done                               */
+    int64_t       batch;      /* batches of the next epoch done            */
+    double        loss_sum;   /* that epoch's loss sum and hits so far     */
+    int64_t       correct;
+    struct qc_rng data, drop; /* its generators, as batch `batch` needs them */
+};
+
+/* Downloads the gradients when a solver group is in the middle of an
+ * IterationSize accumulation (they carry into the next batch); *n_grads = 0
+ * otherwise. */
+static enum qc_status pending_grads(struct trainer *t, int64_t *n_grads)
+{
+    bool pending = false;
+    *n_grads = 0;
+    for (int i = 0; i < t->n_groups; i++)
+        pending = pending || !qc_solver_new_iteration(&t->groups[i].st);
+    if (!pending)
+        return QC_OK;
+    *n_grads = qc_plan_n_trainable(t->plan);
+    return t->be->ops->download(t->be, t->host_grads, qc_plan_param_grads(t->plan),
+                                (size_t)*n_grads * sizeof(float));
+}
+
+static enum qc_status save_checkpoint(struct trainer *t, const struct train_pos *pos)
 {
     struct qc_checkpoint c;
     struct qc_solver_step steps[64];
     enum qc_status st;
-    int64_t n_state = qc_plan_n_state(t->plan);
+    int64_t n_state = qc_plan_n_state(t->plan), n_grads;
     if (t->n_groups > (int)QC_ARRAY_SIZE(steps)) {
         qc_log_error("%s: more than %d solver configurations cannot be checkpointed",
                      t->o->checkpoint, (int)QC_ARRAY_SIZE(steps));
@@ -466,18 +512,49 @@ static enum qc_status save_checkpoint(struct trainer *t, int64_t epochs_done)
                               (size_t)n_state * sizeof(float));
     if (st == QC_OK)
         st = t->be->ops->download(t->be, t->host_opt, t->opt, (size_t)t->n_opt * sizeof(float));
+    if (st == QC_OK)
+        st = pending_grads(t, &n_grads);
     if (st != QC_OK)
         return st;
     c = (struct qc_checkpoint){
-        .epochs_done = epochs_done, .seed = t->o->seed, .best_epoch = t->best_epoch,
-        .best_acc = t->best_acc, .n_groups = t->n_groups, .steps = steps,
-        .n_state = n_state, .state = t->host_state, .n_opt = t->n_opt, .opt = t->host_opt,
-        .has_best = t->has_best, .best = t->best,
+        .epochs_done = pos->epoch, .batches_done = pos->batch, .batch = t->batch,
+        .n_learn = t->n_learn, .seed = t->o->seed, .loss_sum = pos->loss_sum,
+        .correct = pos->correct, .best_epoch = t->best_epoch, .best_acc = t->best_acc,
+        .n_groups = t->n_groups, .steps = steps, .n_state = n_state, .state = t->host_state,
+        .n_opt = t->n_opt, .opt = t->host_opt, .has_best = t->has_best, .best = t->best,
+        .n_grads = n_grads, .grads = t->host_grads,
     };
-    return qc_checkpoint_write(t->o->checkpoint, &c);
+    memcpy(c.rng_data, pos->data.s, sizeof(c.rng_data));
+    memcpy(c.rng_drop, pos->drop.s, sizeof(c.rng_drop));
+    st = qc_checkpoint_write(t->o->checkpoint, &c);
+    if (st == QC_OK)
+        t->last_ckpt = t->o->checkpoint;
+    return st;
 }
 
-static enum qc_status load_checkpoint(struct trainer *t, int64_t *epochs_done)
+/* A checkpoint taken inside an epoch continues at its batch only with the
+ * same batches: the same batch size and number of learn images. */
+static enum qc_status check_position(const struct trainer *t, const struct qc_checkpoint *c)
+{
+    int64_t n_batches = t->n_learn / t->batch;
+    if (c->batches_done == 0)
+        return QC_OK;
+    if (c->batch != t->batch || c->n_learn != t->n_learn) {
+        qc_log_error("%s: checkpoint taken inside an epoch with batches of %lld from %lld "
+                     "learn images; this run has %lld from %lld (same --batch and --limit "
+                     "needed)", t->o->resume, (long long)c->batch, (long long)c->n_learn,
+                     (long long)t->batch, (long long)t->n_learn);
+        return QC_ERR_DATA;
+    }
+    if (c->batches_done >= n_batches) {
+        qc_log_error("%s: checkpoint is corrupt (batch %lld of an epoch of %lld)",
+                     t->o->resume, (long long)c->batches_done, (long long)n_batches);
+        return QC_ERR_DATA;
+    }
+    return QC_OK;
+}
+
+static enum qc_status load_checkpoint(struct trainer *t, struct train_pos *pos)
 {
     struct qc_checkpoint c;
     struct qc_solver_step steps[64];
@@ -491,9 +568,13 @@ static enum qc_status load_checkpoint(struct trainer *t, int64_t *epochs_done)
     c.n_opt = t->n_opt;
     c.opt = t->host_opt;
     c.best = t->best;
+    c.n_grads = qc_plan_n_trainable(t->plan);
+    c.grads = t->host_grads;
     if (t->n_groups > (int)QC_ARRAY_SIZE(steps))
         return QC_ERR_UNSUPPORTED;
     st = qc_checkpoint_read(t->o->resume, &c);
+    if (st == QC_OK)
+        st = check_position(t, &c);
     if (st != QC_OK)
         return st;
     if (c.seed != t->o->seed)
@@ -506,12 +587,19 @@ static enum qc_status load_checkpoint(struct trainer *t, int64_t *epochs_done)
     t->has_best = c.has_best;
     t->best_acc = c.best_acc;
     t->best_epoch = c.best_epoch;
-    *epochs_done = c.epochs_done;
+    t->last_ckpt = t->o->resume;
+    *pos = (struct train_pos){ .epoch = c.epochs_done, .batch = c.batches_done,
+                               .loss_sum = c.loss_sum, .correct = c.correct };
+    memcpy(pos->data.s, c.rng_data, sizeof(c.rng_data));
+    memcpy(pos->drop.s, c.rng_drop, sizeof(c.rng_drop));
     st = t->be->ops->upload(t->be, qc_plan_state(t->plan), t->host_state,
                             (size_t)n_state * sizeof(float));
-    if (st != QC_OK)
-        return st;
-    return t->be->ops->upload(t->be, t->opt, t->host_opt, (size_t)t->n_opt * sizeof(float));
+    if (st == QC_OK)
+        st = t->be->ops->upload(t->be, t->opt, t->host_opt, (size_t)t->n_opt * sizeof(float));
+    if (st == QC_OK && c.n_grads > 0)
+        st = t->be->ops->upload(t->be, qc_plan_param_grads(t->plan), t->host_grads,
+                                (size_t)c.n_grads * sizeof(float));
+    return st;
 }
 
 /* Fisher-Yates over 0..n-1 (identity when shuffling is off). */
@@ -538,109 +626,159 @@ static void default_cosine_length(struct trainer *t)
     }
 }
 
-static enum qc_status run_epochs(struct trainer *t, int64_t first_epoch,
+/* The batch's CSV line of --log. */
+static enum qc_status log_batch(struct trainer *t, const struct train_pos *pos, double loss,
+                                int64_t samples, double lr)
+{
+    int64_t seen = pos->batch * t->batch;
+    if (t->log && fprintf(t->log, "%lld,%lld,%lld,%.9g,%.6f,%.9g\n", (long long)pos->epoch + 1,
+                          (long long)pos->batch, (long long)samples, loss,
+                          (double)pos->correct / (double)seen, lr) < 0) {
+        qc_log_error("%s: cannot write the training log", t->o->log);
+        return QC_ERR_IO;
+    }
+    return QC_OK;
+}
+
+/* After batch pos->batch of an epoch of n_batches: a checkpoint when
+ * --checkpoint-every says so (not after the last batch: the end-of-epoch
+ * checkpoint follows it). */
+static enum qc_status maybe_checkpoint(struct trainer *t, const struct train_pos *pos,
+                                       int64_t n_batches)
+{
+    struct train_pos at = *pos;
+    int64_t every = t->o->checkpoint_every;
+    if (!t->o->checkpoint || every <= 0 || pos->batch >= n_batches ||
+        (pos->epoch * n_batches + pos->batch) % every != 0)
+        return QC_OK;
+    at.data = t->data_at_next;   /* the generator before the next batch's draws */
+    return save_checkpoint(t, &at);
+}
+
+/* The batches of epoch pos->epoch from pos->batch (0, or where a checkpoint
+ * stopped) to its end; pos follows them.  *images: images trained here. */
+static enum qc_status run_batches(struct trainer *t, struct train_pos *pos, int64_t n_batches,
+                                  struct qc_progress *prog, int64_t *images,
+                                  const struct qc_train_report *rep)
+{
+    enum qc_status st = load_batch(t, t->perm + pos->batch * t->batch, &pos->data,
+                                   (int)(pos->batch & 1));
+    for (int64_t b = pos->batch; st == QC_OK && b < n_batches; b++) {
+        double before = pos->loss_sum;
+        double lr = t->n_groups ? qc_solver_lr(&t->groups[0].cfg, t->groups[0].st.samples)
+                                : 0.0;
+        int64_t seen;
+        char extra[96];
+        int sig;
+        st = train_batch(t, b, b + 1 < n_batches ? t->perm + (b + 1) * t->batch : NULL,
+                         &pos->data, &pos->drop, &pos->loss_sum, &pos->correct);
+        qc_plan_input(t->plan, 0)->data = t->xbuf[0];   /* the plan's own buffer */
+        if (st != QC_OK)
+            return st;
+        pos->batch = b + 1;
+        seen = pos->batch * t->batch;
+        *images += t->batch;
+        st = log_batch(t, pos, (pos->loss_sum - before) / (double)t->batch,
+                       rep->images + *images, lr);
+        if (st != QC_OK)
+            return st;
+        if (!isfinite(pos->loss_sum)) {
+            qc_progress_end(prog);
+            qc_log_error("epoch %lld, batch %lld: the loss is %s; stopped (lower the "
+                         "learning rate?). Last good checkpoint: %s", (long long)pos->epoch + 1,
+                         (long long)b + 1, isnan(pos->loss_sum) ? "NaN" : "infinite",
+                         t->last_ckpt ? t->last_ckpt : "none");
+            return QC_ERR_NUMERIC;
+        }
+        snprintf(extra, sizeof(extra), "loss %.4f, acc %.2f%%", pos->loss_sum / (double)seen,
+                 100.0 * (double)pos->correct / (double)seen);
+        qc_progress_update(prog, seen, extra);
+        st = maybe_checkpoint(t, pos, n_batches);
+        if (st == QC_OK && qc_interrupted(&sig)) {
+            qc_progress_end(prog);
+            qc_log_error("interrupted by signal %d in epoch %lld after batch %lld; "
+                         "nothing written%s%s", sig, (long long)pos->epoch + 1,
+                         (long long)b + 1, t->last_ckpt ? "; resume from " : "",
+                         t->last_ckpt ? t->last_ckpt : "");
+            return QC_ERR_INTERRUPTED;
+        }
+    }
+    return st;
+}
+
+/* After an epoch: validation, the best weights, the epoch line, the
+ * checkpoint. */
+static enum qc_status end_epoch(struct trainer *t, const struct train_pos *pos, double secs,
+                                int64_t images, struct qc_train_report *rep)
+{
+    const struct qc_train_opts *o = t->o;
+    int64_t seen = pos->batch * t->batch;
+    struct train_pos next = { .epoch = pos->epoch + 1 };
+    double vacc = -1.0;
+    enum qc_status st;
+
+    rep->last_loss = pos->loss_sum / (double)seen;
+    if (t->valid && t->valid->n > 0) {
+        st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc);
+        if (st != QC_OK)
+            return st;
+        if (!t->has_best || vacc > t->best_acc) {
+            t->has_best = true;
+            t->best_acc = vacc;
+            t->best_epoch = (int)pos->epoch + 1;
+            st = t->be->ops->download(t->be, t->best, qc_plan_state(t->plan),
+                                      (size_t)qc_plan_n_state(t->plan) * sizeof(float));
+            if (st != QC_OK)
+                return st;
+        }
+    }
+    if (!o->quiet) {
+        printf("epoch %lld/%d: loss %.4f, train top-1 %.2f%%", (long long)pos->epoch + 1,
+               o->epochs, rep->last_loss, 100.0 * (double)pos->correct / (double)seen);
+        if (vacc >= 0)
+            printf(", validation top-1 %.2f%%", vacc);
+        printf(", %.1f s, %.0f images/s\n", secs, (double)images / (secs > 0 ? secs : 1e-9));
+        fflush(stdout);
+    }
+    return o->checkpoint ? save_checkpoint(t, &next) : QC_OK;
+}
+
+/* The epochs from pos (the start, or where a checkpoint stopped) to the
+ * last.  Each epoch's shuffle and generators derive from (seed, epoch);
+ * a checkpoint taken inside an epoch brings the generators' states. */
+static enum qc_status run_epochs(struct trainer *t, struct train_pos *pos,
                                  struct qc_train_report *rep)
 {
     const struct qc_train_opts *o = t->o;
-    int64_t n_batches = t->n_learn / t->batch;
-    int64_t n_state = qc_plan_n_state(t->plan);
+    int64_t n_batches = t->n_learn / t->batch, first_epoch = pos->epoch;
     double t0 = qc_now();
     enum qc_status st;
 
-    if (n_batches < 1) {
-        qc_log_error("the learn set has %lld images, fewer than one batch of %lld",
-                     (long long)t->n_learn, (long long)t->batch);
-        return QC_ERR_DATA;
-    }
+    if (n_batches < 1)
+        return QC_ERR_INTERNAL;   /* learn_set_fits_batch ran first */
     default_cosine_length(t);
-    for (int64_t e = first_epoch; e < o->epochs; e++) {
-        struct qc_rng rng_shuffle, rng_data, rng_drop;
+    for (; pos->epoch < o->epochs; *pos = (struct train_pos){ .epoch = pos->epoch + 1 }) {
+        struct qc_rng rng_shuffle;
         struct qc_progress prog;
         char what[64];
-        double loss_sum = 0.0, secs, vacc = -1.0;
-        int64_t correct = 0, seen = 0;
+        int64_t images = 0;
 
-        epoch_rng(&rng_shuffle, o->seed, e, 1);
-        epoch_rng(&rng_data, o->seed, e, 2);
-        epoch_rng(&rng_drop, o->seed, e, 3);
+        epoch_rng(&rng_shuffle, o->seed, pos->epoch, 1);
+        if (pos->batch == 0) {
+            epoch_rng(&pos->data, o->seed, pos->epoch, 2);
+            epoch_rng(&pos->drop, o->seed, pos->epoch, 3);
+        }
         shuffle(t->perm, t->n_learn, o->shuffle, &rng_shuffle);
-        snprintf(what, sizeof(what), "epoch %lld/%d", (long long)e + 1, o->epochs);
+        snprintf(what, sizeof(what), "epoch %lld/%d", (long long)pos->epoch + 1, o->epochs);
         qc_progress_start(&prog, o->progress, what, "images", n_batches * t->batch);
-        st = load_batch(t, t->perm, &rng_data, 0);
+        st = run_batches(t, pos, n_batches, &prog, &images, rep);
         if (st != QC_OK)
             return st;
-        for (int64_t b = 0; b < n_batches; b++) {
-            double before = loss_sum;
-            double lr = t->n_groups ? qc_solver_lr(&t->groups[0].cfg, t->groups[0].st.samples)
-                                    : 0.0;
-            char extra[96];
-            int sig;
-            st = train_batch(t, b, b + 1 < n_batches ? t->perm + (b + 1) * t->batch : NULL,
-                             &rng_data, &rng_drop, &loss_sum, &correct);
-            qc_plan_input(t->plan, 0)->data = t->xbuf[0];   /* the plan's own buffer */
-            if (st != QC_OK)
-                return st;
-            seen += t->batch;
-            if (t->log && fprintf(t->log, "%lld,%lld,%lld,%.9g,%.6f,%.9g\n", (long long)e + 1,
-                                  (long long)b + 1, (long long)(rep->images + seen),
-                                  (loss_sum - before) / (double)t->batch,
-                                  (double)correct / (double)seen, lr) < 0) {
-                qc_log_error("%s: cannot write the training log", o->log);
-                return QC_ERR_IO;
-            }
-            if (!isfinite(loss_sum)) {
-                qc_progress_end(&prog);
-                qc_log_error("epoch %lld, batch %lld: the loss is %s; stopped (lower the "
-                             "learning rate?). Last good checkpoint: %s", (long long)e + 1,
-                             (long long)b + 1, isnan(loss_sum) ? "NaN" : "infinite",
-                             o->checkpoint && e > first_epoch ? o->checkpoint
-                             : o->resume                      ? o->resume
-                                                              : "none");
-                return QC_ERR_NUMERIC;
-            }
-            snprintf(extra, sizeof(extra), "loss %.4f, acc %.2f%%", loss_sum / (double)seen,
-                     100.0 * (double)correct / (double)seen);
-            qc_progress_update(&prog, seen, extra);
-            if (qc_interrupted(&sig)) {
-                qc_progress_end(&prog);
-                qc_log_error("interrupted by signal %d in epoch %lld after batch %lld; "
-                             "nothing written%s%s", sig, (long long)e + 1, (long long)b + 1,
-                             o->checkpoint && e > first_epoch ? "; resume from " : "",
-                             o->checkpoint && e > first_epoch ? o->checkpoint : "");
-                return QC_ERR_INTERRUPTED;
-            }
-        }
-        secs = qc_progress_end(&prog);
-        rep->images += seen;
-        rep->last_loss = loss_sum / (double)seen;
-        rep->epochs_run = (int)(e + 1 - first_epoch);
-        if (t->valid && t->valid->n > 0) {
-            st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc);
-            if (st != QC_OK)
-                return st;
-            if (!t->has_best || vacc > t->best_acc) {
-                t->has_best = true;
-                t->best_acc = vacc;
-                t->best_epoch = (int)e + 1;
-                st = t->be->ops->download(t->be, t->best, qc_plan_state(t->plan),
-                                          (size_t)n_state * sizeof(float));
-                if (st != QC_OK)
-                    return st;
-            }
-        }
-        if (!o->quiet) {
-            printf("epoch %lld/%d: loss %.4f, train top-1 %.2f%%", (long long)e + 1, o->epochs,
-                   rep->last_loss, 100.0 * (double)correct / (double)seen);
-            if (vacc >= 0)
-                printf(", validation top-1 %.2f%%", vacc);
-            printf(", %.1f s, %.0f images/s\n", secs, (double)seen / (secs > 0 ? secs : 1e-9));
-            fflush(stdout);
-        }
-        if (o->checkpoint) {
-            st = save_checkpoint(t, e + 1);
-            if (st != QC_OK)
-                return st;
-        }
+        rep->images += images;
+        rep->epochs_run = (int)(pos->epoch + 1 - first_epoch);
+        st = end_epoch(t, pos, qc_progress_end(&prog), images, rep);
+        if (st != QC_OK)
+            return st;
     }
     rep->secs = qc_now() - t0;
     return QC_OK;
@@ -710,7 +848,9 @@ static enum qc_status setup(struct trainer *t)
     t->best = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_state = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_opt = qc_malloc((size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float));
-    if (!t->x || !t->labels || !t->perm || !t->best || !t->host_state || !t->host_opt)
+    t->host_grads = qc_malloc((size_t)QC_MAX(qc_plan_n_trainable(t->plan), 1) * sizeof(float));
+    if (!t->x || !t->labels || !t->perm || !t->best || !t->host_state || !t->host_opt ||
+        !t->host_grads)
         return QC_ERR_NOMEM;
     /* two input buffers (the plan's and one more) on a device, one on the host */
     t->xbuf[0] = t->xbuf[1] = qc_plan_input(t->plan, 0)->data;
@@ -759,6 +899,7 @@ static void teardown(struct trainer *t)
     qc_free(t->best);
     qc_free(t->host_state);
     qc_free(t->host_opt);
+    qc_free(t->host_grads);
 }
 
 enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc_backend *be,
@@ -767,7 +908,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     struct trainer t;
     struct qc_report layers = { NULL, 0 };
     struct qc_int_notes notes = { 0, 0, NULL }, qnotes = { 0, 0, NULL };
-    int64_t epochs_done = 0;
+    struct train_pos pos = { 0 };
     enum qc_out_format fmt = o->format;
     enum qc_status st;
 
@@ -782,6 +923,8 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     t.o = o;
     t.best_acc = -1.0;
     st = setup(&t);
+    if (st == QC_OK)
+        st = learn_set_fits_batch(&t);
     if (st != QC_OK)
         goto out;
     /* Mode=Integer: the integer graph is the product; its evaluation is the
@@ -790,7 +933,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         fmt = QC_FORMAT_INT;
     rep->n_folded_bn = t.n_folded_bn;
     if (o->resume) {
-        st = load_checkpoint(&t, &epochs_done);
+        st = load_checkpoint(&t, &pos);
         if (st != QC_OK)
             goto out;
     }
@@ -817,7 +960,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
             goto out;
         }
     }
-    st = run_epochs(&t, epochs_done, rep);
+    st = run_epochs(&t, &pos, rep);
     if (st != QC_OK)
         goto out;
     if (o->keep_best && t.has_best) {

@@ -15,10 +15,13 @@
  * is reported.
  *
  * Repeatability: the shuffle, the random transformations and Dropout draw
- * from generators seeded with (seed, epoch), so a run resumed from an
- * end-of-epoch checkpoint ends with the same weights as an uninterrupted
- * one (same seed, same thread count).  The last partial batch of an epoch is
- * dropped (the plan is sized for one batch).
+ * from generators seeded with (seed, epoch), and a checkpoint taken inside
+ * an epoch (checkpoint_every) stores the generators' states, the epoch's
+ * statistics and any gradients still accumulating, so a run resumed from
+ * any checkpoint ends with the same weights as an uninterrupted one (same
+ * seed, same thread count, same --epochs, --batch and --limit): the same
+ * binary does the same float operations in the same order.  The last
+ * partial batch of an epoch is dropped (the plan is sized for one batch).
  */
 #ifndef QATCONV_SRC_TRAIN_TRAIN_H
 #define QATCONV_SRC_TRAIN_TRAIN_H
@@ -50,6 +53,8 @@ struct qc_train_opts {
     bool        shuffle;         /* false: learn images in file order            */
     int64_t     limit;           /* use only the first N learn images (0 = all)  */
     const char *checkpoint;      /* write after every epoch, or NULL             */
+    int64_t     checkpoint_every;/* also after every N-th batch of the run (0:
+                                    epochs only)                                 */
     const char *resume;          /* start from this checkpoint, or NULL          */
     bool        skip_eval;       /* no test evaluation before/after               */
     const char *log;             /* CSV of every batch: epoch,batch,samples,loss,
