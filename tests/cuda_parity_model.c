@@ -18,7 +18,8 @@
  *             PAR_ACC_PP percentage points, and the mean training losses
  *             within 1e-3 relative; the trained weights of the two exports
  *             (compare_weights: each float tensor's change over the 20 steps
- *             within 1e-3 of its largest change, quantized weight levels equal
+ *             within PAR_W_TOL / PAR_QW_TOL relative, root mean square, quantized
+ *             weight levels equal
  *             but for PAR_LVL_FRAC of them, each off by one level at most).
  * Those are the tolerances of the float cases, which check every op kernel.
  * With quantizers, a difference in the last bit (another summation order in
@@ -67,6 +68,15 @@
 #define PAR_Q_TOL    1e-2
 #define PAR_QSCALE_TOL 5e-2
 #define PAR_LVL_FRAC 1e-3
+/* Trained weights after PAR_STEPS steps, RMS of the change (compare_weights).
+ * Twenty steps amplify last-bit differences through ReLU / max-pool ties and,
+ * with quantizers, level flips; the same program built at -O1 (ASan) and
+ * -O3, which vectorize OpenMP simd reductions differently, measured 7.9e-4
+ * (float ResNet) and 1.4e-2 (LSQ LeNet, BatchNorm running statistics) where
+ * -O3 gave 7e-6.  These bounds keep 6x and 3.5x over that; an update-rule
+ * error moves every value of a tensor by its own relative size. */
+#define PAR_W_TOL    5e-3
+#define PAR_QW_TOL   5e-2
 
 struct model_case {
     const char *name, *model, *recipe;
@@ -396,7 +406,7 @@ static enum qc_status compare_weights(const struct qc_graph *g0, const struct qc
     for (int i = 0; i < a->n_values; i++) {
         const struct qc_tensor *ta = a->values[i].init, *tb = b->values[i].init, *t0 = NULL;
         int64_t n;
-        double dmax = 0.0, ref = 0.0, e;
+        double dsq = 0.0, ref = 0.0, e;
         int v0;
         if (!ta && !tb)
             continue;
@@ -420,17 +430,19 @@ static enum qc_status compare_weights(const struct qc_graph *g0, const struct qc
         if (v0 >= 0 && g0->values[v0].init &&
             qc_tensor_nelem(g0->values[v0].init) == n)
             t0 = g0->values[v0].init;
+        /* root-mean-square, not max: one ReLU or max-pool tie decided the other
+         * way in the last bit moves a few values by a whole gradient step
+         * (measured: 3.6e-3 of the largest change in one tensor of the float
+         * ResNet under -O1), while a wrong kernel moves the whole tensor */
         for (int64_t k = 0; k < n; k++) {
             double x0 = t0 ? qc_tensor_get_f64(t0, k) : 0.0;
             double da = qc_tensor_get_f64(ta, k) - x0, db = qc_tensor_get_f64(tb, k) - x0;
-            double d = fabs(da - db);
-            if (d > dmax || d != d)
-                dmax = d != d ? INFINITY : d;
-            if (fabs(da) > ref)
-                ref = fabs(da);
+            double d = da - db;
+            dsq = d != d ? INFINITY : dsq + d * d;
+            ref += da * da;
         }
         /* an unchanged tensor: any change on cuda is an error */
-        e = ref > 0.0 ? dmax / ref : (dmax > 0.0 ? INFINITY : 0.0);
+        e = ref > 0.0 ? sqrt(dsq / ref) : (dsq > 0.0 ? INFINITY : 0.0);
         wc->n_float += n;
         if (e > wc->err || e != e) {
             wc->err = e != e ? INFINITY : e;
@@ -527,7 +539,7 @@ static int run_case(const char *top, const struct model_case *mc, bool synthetic
         goto out;
     snprintf(extra, sizeof(extra), "(change over %d steps, %lld values; worst: %s)", PAR_STEPS,
              (long long)wc.n_float, wc.worst);
-    failed += check("weights", mc->name, wc.err, tol_grad, extra);
+    failed += check("weights", mc->name, wc.err, n_specs > 0 ? PAR_QW_TOL : PAR_W_TOL, extra);
     if (wc.lvl_total > 0) {
         /* a level flips where the two backends' weights straddle a rounding
          * boundary: at most one step, on at most PAR_LVL_FRAC of the levels */
