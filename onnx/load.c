@@ -14,8 +14,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "../src/fileio.h"
-#include "../src/log.h"
+#include "util/fileio.h"
+#include "util/log.h"
 #include "tensor_pb.h"
 
 #define QC_IR_MIN 3

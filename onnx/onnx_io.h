@@ -16,9 +16,9 @@
 
 #include <stddef.h>
 
-#include "../src/graph.h"
-#include "../src/qc.h"
-#include "../src/tensor.h"
+#include "ir/graph.h"
+#include "util/qc.h"
+#include "ir/tensor.h"
 
 /* Reads and finalizes (qc_graph_finalize) a model.  Every error line names
  * the file.  A missing, unreadable, truncated or garbled file is QC_ERR_ONNX

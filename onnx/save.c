@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/fileio.h"
-#include "../src/log.h"
+#include "util/fileio.h"
+#include "util/log.h"
 #include "tensor_pb.h"
 
 /* Every allocation made while building the proto, freed together. */

@@ -15,9 +15,9 @@
 
 #include "onnx.pb-c.h"
 
-#include "../src/graph.h"
-#include "../src/qc.h"
-#include "../src/tensor.h"
+#include "ir/graph.h"
+#include "util/qc.h"
+#include "ir/tensor.h"
 
 /* Converts tp into a new owned tensor (free with qc_tensor_free).  Data comes
  * from raw_data, the typed field that the ONNX spec assigns to the element

@@ -37,10 +37,10 @@
 #include "backend/backend.h"
 #include "backend/cuda_ops.h"
 #include "cuda_parity.h"
-#include "log.h"
-#include "qc.h"
+#include "util/log.h"
+#include "util/qc.h"
 #include "quant/quant.h"
-#include "rng.h"
+#include "util/rng.h"
 #include "train/solver.h"
 
 #ifndef NMAX

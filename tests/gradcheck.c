@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/attr.h"
-#include "../src/backend/backend.h"
-#include "../src/graph.h"
-#include "../src/ops/op.h"
-#include "../src/rng.h"
+#include "ir/attr.h"
+#include "backend/backend.h"
+#include "ir/graph.h"
+#include "ops/op.h"
+#include "util/rng.h"
 
 #define GC_SAMPLES 24
 #define GC_EPS 4e-3

@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../src/tensor.h"
+#include "ir/tensor.h"
 
 struct qc_gc_input {
     enum qc_dtype  dtype;          /* QC_DTYPE_F32 (0 is taken as F32) or I64 */

@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../src/data/data.h"
-#include "../src/recipe.h"
+#include "data/data.h"
+#include "recipe/recipe.h"
 #include "testutil.h"
 
 #define FASHION "/usr/share/datasets/fashion-mnist"

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/attr.h"
-#include "../src/graph.h"
-#include "../src/ops/op.h"
-#include "../src/rng.h"
+#include "ir/attr.h"
+#include "ir/graph.h"
+#include "ops/op.h"
+#include "util/rng.h"
 
 /* Float forwards put ~1e-5 of noise on the difference quotients of
  * LogSoftmax and training-mode BatchNorm, so a sample with a gradient near

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "../src/graph.h"
+#include "ir/graph.h"
 #include "testutil.h"
 
 static const int64_t img[] = { -1, 1, 4, 4 };

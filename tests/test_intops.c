@@ -16,13 +16,13 @@
 
 #include "testutil.h"
 
-#include "../onnx/onnx_io.h"
-#include "../onnx/tensor_pb.h"
-#include "../src/attr.h"
-#include "../src/backend/backend.h"
-#include "../src/graph.h"
-#include "../src/plan.h"
-#include "../src/rng.h"
+#include "onnx/onnx_io.h"
+#include "onnx/tensor_pb.h"
+#include "ir/attr.h"
+#include "backend/backend.h"
+#include "ir/graph.h"
+#include "plan/plan.h"
+#include "util/rng.h"
 
 /* Typed initializer `name` with data copied from `data`. */
 static void add_init(struct qc_graph *g, const char *name, enum qc_dtype dt, int ndim,

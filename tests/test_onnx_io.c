@@ -16,9 +16,9 @@
 
 #include "testutil.h"
 
-#include "../onnx/onnx_io.h"
-#include "../onnx/tensor_pb.h"
-#include "../src/graph.h"
+#include "onnx/onnx_io.h"
+#include "onnx/tensor_pb.h"
+#include "ir/graph.h"
 
 /* ---- a tiny builder: every piece is malloc'ed and freed with the builder -- */
 

@@ -39,10 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../onnx/onnx_io.h"
-#include "../src/backend/backend.h"
-#include "../src/graph.h"
-#include "../src/plan.h"
+#include "onnx/onnx_io.h"
+#include "backend/backend.h"
+#include "ir/graph.h"
+#include "plan/plan.h"
 #include "gradcheck.h"
 #include "testutil.h"
 

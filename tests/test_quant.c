@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/quant/quant.h"
+#include "quant/quant.h"
 #include "testutil.h"
 
 #define NEAR(a, b, tol)                                                                  \

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../src/recipe.h"
+#include "recipe/recipe.h"
 #include "testutil.h"
 
 /* Loads text as "t.ini", capturing stderr into err (NUL-terminated). */

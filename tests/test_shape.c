@@ -5,10 +5,10 @@
  */
 #include <config.h>
 
-#include "../onnx/onnx_io.h"
-#include "../src/backend/backend.h"
-#include "../src/graph.h"
-#include "../src/plan.h"
+#include "onnx/onnx_io.h"
+#include "backend/backend.h"
+#include "ir/graph.h"
+#include "plan/plan.h"
 #include "testutil.h"
 
 /* Plans g at batch and checks output 0's shape against want[0..nd-1]. */

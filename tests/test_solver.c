@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../src/ops/op.h"
-#include "../src/recipe.h"
-#include "../src/train/solver.h"
+#include "ops/op.h"
+#include "recipe/recipe.h"
+#include "train/solver.h"
 #include "testutil.h"
 
 #define NEAR(a, b, tol)                                                                  \

@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-#include "../src/attr.h"
-#include "../src/tensor.h"
+#include "ir/attr.h"
+#include "ir/tensor.h"
 #include "testutil.h"
 
 START_TEST(test_dtype_sizes)

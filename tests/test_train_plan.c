@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../onnx/onnx_io.h"
-#include "../src/backend/backend.h"
-#include "../src/plan.h"
-#include "../src/rng.h"
-#include "../src/train/loss.h"
+#include "onnx/onnx_io.h"
+#include "backend/backend.h"
+#include "plan/plan.h"
+#include "util/rng.h"
+#include "train/loss.h"
 #include "testutil.h"
 
 #define BATCH 4

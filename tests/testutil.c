@@ -53,7 +53,7 @@ const char *qc_test_tmpfile(char *buf, size_t len, const void *data, size_t nbyt
 
 #include <string.h>
 
-#include "../src/graph.h"
+#include "ir/graph.h"
 
 struct qc_graph *qc_test_graph(int64_t opset)
 {

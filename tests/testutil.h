@@ -10,7 +10,7 @@
 #include <check.h>
 #include <stdint.h>
 
-#include "../src/tensor.h"
+#include "ir/tensor.h"
 
 Suite *qc_suite_tensor(void);
 Suite *qc_suite_graph(void);

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 extern const struct qc_backend_ops qc_backend_cpu_ops;
 #ifdef HAVE_CUDA

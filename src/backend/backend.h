@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../ops/op.h"
-#include "../qc.h"
+#include "ops/op.h"
+#include "util/qc.h"
 
 struct qc_gemm_args {
     bool         trans_a, trans_b;

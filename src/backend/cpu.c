@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../log.h"
-#include "../quant/quant.h"
-#include "../train/loss.h"
-#include "../train/solver.h"
+#include "util/log.h"
+#include "quant/quant.h"
+#include "train/loss.h"
+#include "train/solver.h"
 #include "backend.h"
 
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS

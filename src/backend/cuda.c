@@ -22,7 +22,7 @@
 #include <cuda_runtime.h>
 
 #include "../../kernels/qc_kernels.h"
-#include "../log.h"
+#include "util/log.h"
 #include "backend.h"
 #include "cuda_ops.h"
 

@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../ops/params_act.h"
-#include "../rng.h"
+#include "ops/params_act.h"
+#include "util/rng.h"
 #include "cuda_op_util.h"
 #include "cuda_ops.h"
 

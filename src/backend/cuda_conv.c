@@ -26,10 +26,10 @@
 #include <cuda_runtime.h>
 
 #include "../../kernels/qc_conv_kernels.h"
-#include "../log.h"
-#include "../ops/params_conv.h"
-#include "../ops/params_gemm.h"
-#include "../ops/params_norm.h"
+#include "util/log.h"
+#include "ops/params_conv.h"
+#include "ops/params_gemm.h"
+#include "ops/params_norm.h"
 #include "backend.h"
 #include "cuda_ops.h"
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../ops/params_layout.h"
+#include "ops/params_layout.h"
 #include "cuda_op_util.h"
 #include "cuda_ops.h"
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "../../kernels/qc_elem_kernels.h"
-#include "../log.h"
-#include "../ops/op.h"
+#include "util/log.h"
+#include "ops/op.h"
 
 /* A launcher of qc_elem_kernels.h: its int is a cudaError_t. */
 #define K_CHECK(ctx, call)                                                                 \

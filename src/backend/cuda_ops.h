@@ -22,9 +22,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../qc.h"
-#include "../quant/quant.h"
-#include "../train/solver.h"
+#include "util/qc.h"
+#include "quant/quant.h"
+#include "train/solver.h"
 #include "backend.h"
 
 /* The CUDA backend's table (qc_backend_new("cuda") uses it; tests construct it

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../ops/params_pool.h"
+#include "ops/params_pool.h"
 #include "cuda_op_util.h"
 #include "cuda_ops.h"
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)

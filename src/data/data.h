@@ -27,8 +27,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../qc.h"
-#include "../rng.h"
+#include "util/qc.h"
+#include "util/rng.h"
 
 struct qc_recipe;
 

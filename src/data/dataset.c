@@ -30,8 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../log.h"
-#include "../recipe.h"
+#include "util/log.h"
+#include "recipe/recipe.h"
 #include "transform.h"
 
 #define DEFAULT_BATCH 32

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u

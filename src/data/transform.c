@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../log.h"
-#include "../recipe.h"
+#include "util/log.h"
+#include "recipe/recipe.h"
 #include "data.h"
 
 static const char *const tf_type_names[QC_TF_COUNT] = {

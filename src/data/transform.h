@@ -29,7 +29,7 @@
 
 #include <stdbool.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 
 struct qc_recipe;
 struct qc_rng;

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../log.h"
-#include "../ops/op.h"
+#include "util/log.h"
+#include "ops/op.h"
 
 static const float *init_f32(const struct qc_graph *g, const struct qc_node *n, int j, int64_t c)
 {

@@ -12,8 +12,8 @@
 #ifndef QATCONV_SRC_EXPORT_FOLD_BN_H
 #define QATCONV_SRC_EXPORT_FOLD_BN_H
 
-#include "../graph.h"
-#include "../qc.h"
+#include "ir/graph.h"
+#include "util/qc.h"
 
 /* Folds what it can; *n_folded receives the count.  Re-finalizes g. */
 enum qc_status qc_fold_bn(struct qc_graph *g, int *n_folded);

@@ -28,10 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend/backend.h"
-#include "../log.h"
-#include "../ops/op.h"
-#include "../plan.h"
+#include "backend/backend.h"
+#include "util/log.h"
+#include "ops/op.h"
+#include "plan/plan.h"
 
 #define MAX_TERMS   8
 #define TWO31       2147483648.0

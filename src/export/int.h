@@ -56,8 +56,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../graph.h"
-#include "../qc.h"
+#include "ir/graph.h"
+#include "util/qc.h"
 
 struct qc_int_opts {
     float input_scale;   /* the input quantizer's scale for a float graph input

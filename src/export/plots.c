@@ -20,10 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../fileio.h"
-#include "../attr.h"
-#include "../log.h"
-#include "../tensor.h"
+#include "util/fileio.h"
+#include "ir/attr.h"
+#include "util/log.h"
+#include "ir/tensor.h"
 #include "png.h"
 
 extern char **environ;

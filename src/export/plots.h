@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../graph.h"
-#include "../qc.h"
+#include "ir/graph.h"
+#include "util/qc.h"
 
 /* Histogram of one layer's float weights (before) with the quantized values
  * (after) overlaid, written to path as a 640x360 PNG: 80 bars for `before`

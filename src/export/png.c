@@ -17,8 +17,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../fileio.h"
-#include "../log.h"
+#include "util/fileio.h"
+#include "util/log.h"
 
 #define CANVAS_MAX_SIDE 16384
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 
 /* Size of one character cell of the built-in font at scale 1, in pixels. */
 #define QC_FONT_CELL_W 6

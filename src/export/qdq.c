@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../fileio.h"
-#include "../log.h"
-#include "../quant/qspec.h"
+#include "util/fileio.h"
+#include "util/log.h"
+#include "quant/qspec.h"
 
 /* A scalar initializer of dtype dt holding v. */
 static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,

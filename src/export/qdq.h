@@ -21,9 +21,9 @@
 
 #include <stdbool.h>
 
-#include "../graph.h"
-#include "../plan.h"
-#include "../qc.h"
+#include "ir/graph.h"
+#include "plan/plan.h"
+#include "util/qc.h"
 
 struct qc_export_stats {
     int n_weights;          /* weights exported as integers        */

@@ -30,8 +30,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../log.h"
-#include "../rng.h"
+#include "util/log.h"
+#include "util/rng.h"
 
 /* Elements per parallel chunk for element-wise loops. */
 #define ACT_CHUNK 16384

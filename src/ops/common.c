@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 enum qc_status qc_broadcast_shape(const char *label, const struct qc_shape *a,
                                   const struct qc_shape *b, struct qc_shape *out)

@@ -45,8 +45,8 @@
 #include <omp.h>
 #endif
 
-#include "../backend/backend.h"
-#include "../log.h"
+#include "backend/backend.h"
+#include "util/log.h"
 #include "im2col.h"
 #include "params_conv.h"
 

@@ -29,7 +29,7 @@
 
 #include <string.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 #define ELT_CHUNK 16384
 

@@ -25,8 +25,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../attr.h"
-#include "../log.h"
+#include "ir/attr.h"
+#include "util/log.h"
 
 /* ---------------------------------------------------------------- helpers */
 

@@ -33,8 +33,8 @@
 #include <omp.h>
 #endif
 
-#include "../backend/backend.h"
-#include "../log.h"
+#include "backend/backend.h"
+#include "util/log.h"
 #include "params_gemm.h"
 
 /* Multiply-adds (m*n*k) below which a product runs on one thread. */

@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 
 /* Work (elements) below which a parallel region costs more than it saves. */
 #define PAR_MIN_WORK 32768

@@ -36,8 +36,8 @@
 #include <omp.h>
 #endif
 
-#include "../attr.h"
-#include "../log.h"
+#include "ir/attr.h"
+#include "util/log.h"
 
 #define CI_SP 3             /* spatial dims handled (1-D and 2-D as 3-D) */
 #define CI_PBLOCK 256       /* output positions per GEMM block           */

@@ -35,7 +35,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../log.h"
+#include "util/log.h"
 #include "params_norm.h"
 
 static int nthreads(const struct qc_op_ctx *ctx)

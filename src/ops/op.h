@@ -45,9 +45,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../graph.h"
-#include "../qc.h"
-#include "../tensor.h"
+#include "ir/graph.h"
+#include "util/qc.h"
+#include "ir/tensor.h"
 
 struct qc_backend;
 

@@ -50,8 +50,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../attr.h"
-#include "../log.h"
+#include "ir/attr.h"
+#include "util/log.h"
 
 static int nthreads(const struct qc_op_ctx *ctx)
 {

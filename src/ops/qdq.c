@@ -17,7 +17,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 struct qdq_params {
     int64_t axis;

@@ -34,7 +34,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 enum rs_mode { RS_NEAREST, RS_LINEAR };
 

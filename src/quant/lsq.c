@@ -11,7 +11,7 @@
 
 #include <math.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 
 /* [lo, hi) of reduction chunk c: boundaries depend on n only. */
 static int64_t chunk_lo(int64_t n, int c)

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../log.h"
-#include "../ops/op.h"
-#include "../recipe_match.h"
+#include "util/log.h"
+#include "ops/op.h"
+#include "recipe/match.h"
 
 static bool has_weights(const struct qc_node *n)
 {

@@ -19,9 +19,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../graph.h"
-#include "../qc.h"
-#include "../recipe.h"
+#include "ir/graph.h"
+#include "util/qc.h"
+#include "recipe/recipe.h"
 #include "quant.h"
 
 enum qc_quant_method {

@@ -20,7 +20,7 @@
 #include <math.h>
 #include <strings.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 
 static const char *const sat_mode_names[QC_SAT_MODE_COUNT] = {
     [QC_SAT_DEFAULT] = "Default",

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../fileio.h"
-#include "../log.h"
+#include "util/fileio.h"
+#include "util/log.h"
 
 #define CKPT_MAGIC "QCCKPT01"
 #define CKPT_VERSION 2u

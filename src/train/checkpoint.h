@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 #include "solver.h"
 
 struct qc_checkpoint {

@@ -9,7 +9,7 @@
 
 #include <math.h>
 
-#include "../log.h"
+#include "util/log.h"
 
 int64_t qc_argmax(const float *x, int64_t n)
 {

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 
 /*
  * For logits z [b, c] (row-major) and labels y[b] in [0, c):

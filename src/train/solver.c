@@ -11,7 +11,7 @@
  */
 #include <config.h>
 
-#include "train/solver.h"
+#include "solver.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "ops/op.h"
-#include "recipe.h"
+#include "recipe/recipe.h"
 
 #define PI 3.14159265358979323846
 

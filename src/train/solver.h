@@ -53,7 +53,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../qc.h"
+#include "util/qc.h"
 
 struct qc_recipe;
 

@@ -29,11 +29,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../backend/backend.h"
-#include "../data/data.h"
-#include "../graph.h"
-#include "../qc.h"
-#include "../recipe.h"
+#include "backend/backend.h"
+#include "data/data.h"
+#include "ir/graph.h"
+#include "util/qc.h"
+#include "recipe/recipe.h"
 
 enum qc_out_format {
     QC_FORMAT_AUTO = 0,   /* fake when the recipe quantizes something, else float */

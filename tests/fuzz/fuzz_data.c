@@ -32,8 +32,8 @@
 #include <zlib.h>
 
 #include "data/data.h"
-#include "recipe.h"
-#include "rng.h"
+#include "recipe/recipe.h"
+#include "util/rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
-#include "graph.h"
+#include "ir/graph.h"
 #include "onnx/onnx_io.h"
-#include "plan.h"
+#include "plan/plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
+#include "ir/graph.h"
 #include "onnx/onnx_io.h"
 #include "quant/qspec.h"
-#include "recipe.h"
-#include "recipe_match.h"
+#include "recipe/recipe.h"
+#include "recipe/match.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

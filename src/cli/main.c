@@ -10,8 +10,8 @@
 
 #include "cli.h"
 #include "cmd.h"
-#include "qc.h"
-#include "recipe.h"
+#include "util/qc.h"
+#include "recipe/recipe.h"
 
 /*
  * OpenMP's worker threads spin while they wait for the next parallel region.

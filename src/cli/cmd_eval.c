@@ -12,12 +12,12 @@
 #include "backend/backend.h"
 #include "cmd.h"
 #include "data/data.h"
-#include "graph.h"
-#include "log.h"
+#include "ir/graph.h"
+#include "util/log.h"
 #include "onnx/onnx_io.h"
-#include "plan.h"
-#include "evaluate.h"
-#include "recipe.h"
+#include "plan/plan.h"
+#include "pipeline/evaluate.h"
+#include "recipe/recipe.h"
 
 enum qc_status qc_cmd_eval(const struct qc_cli *cli)
 {

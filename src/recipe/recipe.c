@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
+#include "util/log.h"
 
 #define NOLIM -1e300, 1e300
 #define CFG_DEPTH_MAX 16

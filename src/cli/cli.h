@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "qc.h"
+#include "util/qc.h"
 
 enum qc_command {
     QC_CMD_CONVERT = 0,

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "log.h"
-#include "progress.h"
+#include "util/log.h"
+#include "cli/progress.h"
 #include "train/loss.h"
 
 enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,

@@ -6,7 +6,7 @@
 #define QATCONV_SRC_CMD_H
 
 #include "cli.h"
-#include "qc.h"
+#include "util/qc.h"
 
 enum qc_status qc_cmd_info(const struct qc_cli *cli);
 enum qc_status qc_cmd_eval(const struct qc_cli *cli);

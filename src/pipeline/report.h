@@ -13,9 +13,9 @@
 
 #include <stdint.h>
 
-#include "graph.h"
-#include "plan.h"
-#include "qc.h"
+#include "ir/graph.h"
+#include "plan/plan.h"
+#include "util/qc.h"
 
 struct qc_report_layer {
     char    name[256], op[32];

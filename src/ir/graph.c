@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "ops/op.h"
 
 /* Oldest and newest default-domain opsets qatconv reads. */

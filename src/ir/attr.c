@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 
 enum qc_status qc_attrs_add(struct qc_attrs *as, struct qc_attr *a)
 {

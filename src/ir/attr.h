@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "qc.h"
+#include "util/qc.h"
 #include "tensor.h"
 
 /* Values equal ONNX AttributeProto.AttributeType codes. */

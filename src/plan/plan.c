@@ -36,9 +36,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "ops/op.h"
-#include "progress.h"
+#include "cli/progress.h"
 
 static bool value_is_param(const struct qc_value *v)
 {

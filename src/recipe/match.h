@@ -14,8 +14,8 @@
 
 #include <stdbool.h>
 
-#include "graph.h"
-#include "qc.h"
+#include "ir/graph.h"
+#include "util/qc.h"
 #include "recipe.h"
 
 /* The section name, or NULL when none applies. */

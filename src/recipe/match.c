@@ -3,12 +3,12 @@
  */
 #include <config.h>
 
-#include "recipe_match.h"
+#include "match.h"
 
 #include <fnmatch.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "ops/op.h"
 
 static bool is_pattern(const char *s)

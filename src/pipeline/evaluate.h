@@ -11,8 +11,8 @@
 #include <stdio.h>
 
 #include "data/data.h"
-#include "plan.h"
-#include "qc.h"
+#include "plan/plan.h"
+#include "util/qc.h"
 
 struct qc_eval_result {
     int64_t n;          /* images evaluated               */

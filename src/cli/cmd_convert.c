@@ -16,12 +16,12 @@
 #include "backend/backend.h"
 #include "export/int.h"
 #include "cmd.h"
-#include "graph.h"
-#include "log.h"
+#include "ir/graph.h"
+#include "util/log.h"
 #include "onnx/onnx_io.h"
-#include "plan.h"
-#include "recipe.h"
-#include "recipe_match.h"
+#include "plan/plan.h"
+#include "recipe/recipe.h"
+#include "recipe/match.h"
 #include "train/train.h"
 
 /* True if both paths name the same existing file. */

@@ -26,10 +26,10 @@
 #include <stdio.h>
 
 #include "backend/backend.h"
-#include "graph.h"
-#include "qc.h"
-#include "rng.h"
-#include "tensor.h"
+#include "ir/graph.h"
+#include "util/qc.h"
+#include "util/rng.h"
+#include "ir/tensor.h"
 
 struct qc_plan;
 

@@ -10,9 +10,9 @@
 
 #include "backend/backend.h"
 #include "cmd.h"
-#include "graph.h"
+#include "ir/graph.h"
 #include "onnx/onnx_io.h"
-#include "plan.h"
+#include "plan/plan.h"
 
 /* Appends the shapes of a node's inputs or outputs ("[1,3,8,8] [8,3,3,3]"). */
 static void shapes_str(struct qc_plan *p, const struct qc_graph *g, const int *vals, int n,

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "qc.h"
+#include "util/qc.h"
 
 struct qc_recipe;
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "log.h"
+#include "util/fileio.h"
+#include "util/log.h"
 #include "ops/op.h"
 #include "quant/qspec.h"
 #include "train/train.h"

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "attr.h"
-#include "qc.h"
+#include "util/qc.h"
 #include "tensor.h"
 
 struct qc_value {

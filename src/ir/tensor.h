@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "qc.h"
+#include "util/qc.h"
 
 #define QC_MAX_DIMS 8
 

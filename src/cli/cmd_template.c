@@ -11,10 +11,10 @@
 
 #include "backend/backend.h"
 #include "cmd.h"
-#include "graph.h"
+#include "ir/graph.h"
 #include "onnx/onnx_io.h"
 #include "ops/op.h"
-#include "plan.h"
+#include "plan/plan.h"
 
 static bool quantizable(const struct qc_node *n)
 {

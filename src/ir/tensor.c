@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 
 size_t qc_dtype_size(enum qc_dtype dt)
 {

@@ -28,7 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "plan.h"
 #include "plan_impl.h"
 
