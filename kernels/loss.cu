@@ -1,6 +1,6 @@
 /*
  * loss.cu - softmax cross-entropy on the GPU, the twin of
- * qc_loss_softmax_xent (src/train/loss.c): the same double-precision
+ * qc_loss_softmax_xent (src/backend/cpu_loss.c): the same double-precision
  * formulas, one thread per row (a row is at most a few thousand classes, and
  * a batch a few hundred rows: this kernel is not where a step's time goes),
  * then one thread adding the rows' losses and hits in row order, so the

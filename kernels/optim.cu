@@ -1,5 +1,5 @@
 /*
- * optim.cu - the SGD-with-momentum and Adam updates of src/train/solver.c
+ * optim.cu - the SGD-with-momentum and Adam updates of src/backend/cpu_solver.c
  * over flat float arrays, one element-wise kernel each.  The per-update
  * scalars come from qc_solver_prepare (struct qc_solver_update) on the host;
  * the element math uses the explicitly rounded intrinsics in the CPU's

@@ -9,7 +9,7 @@
  * device pointers, except the scalar-by-value arguments.
  *
  * The quantizer launchers (kernels/quant.cu) have the semantics of the CPU
- * functions of src/quant/quant.h, restated there; learnable scalars (α, s)
+ * functions of src/backend/cpu_train.h, restated there; learnable scalars (α, s)
  * live in device memory and are read there, and their gradients accumulate
  * (+=) into device scalars, so a training step needs no device→host copy.
  * Reductions are deterministic: QC_K_NPART blocks over fixed contiguous parts
@@ -30,7 +30,7 @@ extern "C" {
 #define QC_K_NPART      256                        /* reduction parts (blocks)       */
 #define QC_K_WORK_BYTES (3 * QC_K_NPART * 8)       /* partial max + two double sums  */
 
-/* Device image of struct qc_sat_wstate (src/quant/quant.h): same fields, same order. */
+/* Device image of struct qc_sat_wstate (src/backend/train_kernels.h): same fields, same order. */
 struct qc_k_sat_wstate {
     float   m;       /* max|tanh W|                                            */
     float   s;       /* SAT scale S                                            */
@@ -78,7 +78,7 @@ int qc_k_lsq_backward(const float *step, int qn, int qp, double g, const float *
 /* *step = qc_lsq_init_step(x, n, qp): 2·mean|x|/sqrt(Qp), guarded (one device float). */
 int qc_k_lsq_init_step(const float *x, int64_t n, int qp, float *step, void *work);
 
-/* ---- loss (kernels/loss.cu; qc_loss_softmax_xent of src/train/loss.c) --------------------- */
+/* ---- loss (kernels/loss.cu; qc_loss_softmax_xent of src/backend/cpu_loss.c) ----------------- */
 
 /* For logits z[b][c] and labels y[b] (device): dz = scale·(softmax(z_i) − onehot(y_i))
  * (written), rowbuf[2b] (device scratch, doubles) the per-row loss and hit, then
@@ -87,7 +87,7 @@ int qc_k_lsq_init_step(const float *x, int64_t n, int qp, float *step, void *wor
 int qc_k_softmax_xent(const float *z, const int32_t *y, int64_t b, int64_t c, float scale,
                       float *dz, double *rowbuf, double *stats);
 
-/* ---- optimizers (kernels/optim.cu; qc_solver_apply of src/train/solver.c) ---------------- */
+/* ---- optimizers (kernels/optim.cu; qc_solver_apply of src/backend/cpu_solver.c) ---------- */
 
 /* v ← μ·v − lr·(scale·grad + decay·θ);  θ ← θ + v */
 int qc_k_sgd(float *theta, const float *grad, float *v, int64_t n, float momentum, float lr,

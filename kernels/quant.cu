@@ -1,6 +1,6 @@
 /*
  * quant.cu - the SAT and LSQ quantizers on the GPU, with the semantics of
- * src/quant/sat.c and src/quant/lsq.c (formulas in src/quant/quant.h).
+ * src/backend/cpu_quant.c (formulas in src/backend/cpu_train.h).
  *
  * Float parity with the CPU: every element formula is written with the
  * explicitly rounded intrinsics (__fmul_rn, __fadd_rn, ...), which nvcc never
@@ -28,7 +28,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 
-#include "../src/quant/quant.h"
+#include "../src/backend/train_kernels.h"
 
 
 /* [lo, hi) of part c: boundaries depend on n only. */

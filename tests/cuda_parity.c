@@ -1,6 +1,7 @@
 /*
  * cuda_parity.c - CPU/CUDA parity: first the quantizer and solver kernels
- * (src/backend/cuda_ops.h against src/quant/quant.h and src/train/solver.h),
+ * (the CUDA backend's training kernels by id against the host functions of
+ * src/backend/cpu_train.h),
  * then whole models (cuda_parity_model.c: forward, backward and 20 training
  * steps of LSQ and SAT fixtures, compared down to the trained weights;
  * QC_PARITY_KERNELS_ONLY=1 skips them).  The
@@ -35,6 +36,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/backend_impl.h"
 #include "backend/cuda_ops.h"
 #include "cuda_parity.h"
 #include "util/log.h"
@@ -120,12 +122,12 @@ static void fail(struct ctx *c, struct family *f, const char *what, const char *
 
 static enum qc_status up(struct ctx *c, void *dst, const void *src, size_t nbytes)
 {
-    return c->be->ops->upload(c->be, dst, src, nbytes);
+    return qc_backend_upload(c->be, dst, src, nbytes);
 }
 
 static enum qc_status down(struct ctx *c, void *dst, const void *src, size_t nbytes)
 {
-    return c->be->ops->download(c->be, dst, src, nbytes);
+    return qc_backend_download(c->be, dst, src, nbytes);
 }
 
 /* Bit-identical count and max relative error of a GPU array against the CPU one. */
@@ -175,10 +177,14 @@ static enum qc_status sat_weight_case(struct ctx *c, struct family *f,
     if ((st = up(c, c->dx, c->x, nb)) || (st = up(c, c->ddy, c->dy, nb)) ||
         (st = up(c, c->dgrad, c->g0, nb)))
         return st;
-    st = qc_cuda_sat_weight_forward(c->be, cfg, c->dx, c->dout,
-                                    cfg->apply_quant ? c->dk : NULL, n, dstate);
+    st = qc_backend_run(c->be, QC_TK_SAT_WEIGHT_FORWARD, &(struct qc_tk_sat_weight_forward){
+                            .cfg = cfg, .w = c->dx, .q = c->dout,
+                            .k = cfg->apply_quant ? c->dk : NULL, .n = n, .st = dstate });
     if (st == QC_OK)
-        st = qc_cuda_sat_weight_backward(c->be, cfg, dstate, c->dx, c->ddy, c->dgrad, n);
+        st = qc_backend_run(c->be, QC_TK_SAT_WEIGHT_BACKWARD,
+                            &(struct qc_tk_sat_weight_backward){
+                                .cfg = cfg, .st = dstate, .w = c->dx, .dq = c->ddy,
+                                .dw = c->dgrad, .n = n });
     if (st || (st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->gg, c->dgrad, nb)) ||
         (st = down(c, &stg, dstate, sizeof(stg))))
         return st;
@@ -317,15 +323,24 @@ static enum qc_status run_gpu_act(struct ctx *c, bool lsq, float param, int rang
         (st = up(c, c->dgrad, c->g0, nb)) || (st = up(c, c->dscal, scal, sizeof(scal))))
         return st;
     if (lsq) {
-        st = qc_cuda_lsq_forward(c->be, c->dscal, qn, qp, c->dx, c->dout, n);
+        st = qc_backend_run(c->be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
+                                .step = c->dscal, .qn = qn, .qp = qp, .x = c->dx,
+                                .y = c->dout, .n = n });
         if (st == QC_OK)
-            st = qc_cuda_lsq_backward(c->be, c->dscal, qn, qp, g, c->dx, c->ddy, c->dgrad, n,
-                                      c->dscal + 1);
+            st = qc_backend_run(c->be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
+                                    .step = c->dscal, .qn = qn, .qp = qp, .g = g, .x = c->dx,
+                                    .dy = c->ddy, .dx = c->dgrad, .n = n,
+                                    .dstep = c->dscal + 1 });
     } else {
-        st = qc_cuda_sat_act_forward(c->be, c->dscal, range, c->dx, c->dout, n);
+        st = qc_backend_run(c->be, QC_TK_SAT_ACT_FORWARD, &(struct qc_tk_sat_act_forward){
+                                .alpha = c->dscal, .range = range, .x = c->dx, .y = c->dout,
+                                .n = n });
         if (st == QC_OK)
-            st = qc_cuda_sat_act_backward(c->be, c->dscal, range, c->dx, c->ddy, c->dgrad, n,
-                                          c->dscal + 1);
+            st = qc_backend_run(c->be, QC_TK_SAT_ACT_BACKWARD,
+                                &(struct qc_tk_sat_act_backward){
+                                    .alpha = c->dscal, .range = range, .x = c->dx,
+                                    .dy = c->ddy, .dx = c->dgrad, .n = n,
+                                    .dalpha = c->dscal + 1 });
     }
     if (st || (st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->gg, c->dgrad, nb)) ||
         (st = down(c, scal, c->dscal, sizeof(scal))))
@@ -421,7 +436,7 @@ static enum qc_status solver_case(struct ctx *c, struct family *f, enum qc_solve
              (long long)n);
     fill(c, c->yc, n, -1.0f, 1.0f);                 /* θ, CPU copy */
     memset(c->sc, 0, sb);
-    if ((st = up(c, c->dout, c->yc, nb)) || (st = c->be->ops->zero(c->be, c->dst, sb)))
+    if ((st = up(c, c->dout, c->yc, nb)) || (st = qc_backend_zero(c->be, c->dst, sb)))
         return st;
     for (int t = 0; t < 3; t++) {
         struct qc_solver_update u;
@@ -429,7 +444,9 @@ static enum qc_status solver_case(struct ctx *c, struct family *f, enum qc_solve
         qc_solver_prepare(&cfg, &sst, 0.5, &u);
         qc_solver_apply(&u, c->yc, c->dy, c->sc, n, decays, 1);
         if ((st = up(c, c->ddy, c->dy, nb)) ||
-            (st = qc_cuda_solver_apply(c->be, &u, c->dout, c->ddy, c->dst, n, decays)))
+            (st = qc_backend_run(c->be, QC_TK_SOLVER_APPLY, &(struct qc_tk_solver_apply){
+                                     .u = &u, .theta = c->dout, .grad = c->ddy,
+                                     .state = c->dst, .n = n, .decays = decays })))
             return st;
         qc_solver_advance(&sst, 64);
     }
@@ -456,7 +473,8 @@ static enum qc_status clamp_case(struct ctx *c, struct family *f)
     float v[6] = { -1.0f, 0.0f, 1e-4f, QC_SAT_ALPHA_MIN, 0.25f, 3.0f }, r[6];
     enum qc_status st;
     if ((st = up(c, c->dout, v, sizeof(v))) ||
-        (st = qc_cuda_clamp_min(c->be, c->dout, QC_SAT_ALPHA_MIN, 6)) ||
+        (st = qc_backend_run(c->be, QC_TK_CLAMP_MIN, &(struct qc_tk_clamp_min){
+                                 .p = c->dout, .lo = QC_SAT_ALPHA_MIN, .n = 6 })) ||
         (st = down(c, r, c->dout, sizeof(r))))
         return st;
     f->cases++;
@@ -526,12 +544,12 @@ static enum qc_status run_all(struct ctx *c, struct family *fam)
     }
     if ((st = determinism_case(c, &fam[4], NMAX)) || (st = clamp_case(c, &fam[4])))
         return st;
-    return c->be->ops->sync(c->be);
+    return qc_backend_sync(c->be);
 }
 
 static enum qc_status dalloc(struct ctx *c, size_t nbytes, void *out)
 {
-    return c->be->ops->alloc(c->be, nbytes, (void **)out);
+    return qc_backend_alloc(c->be, nbytes, (void **)out);
 }
 
 int main(void)
@@ -595,7 +613,7 @@ out:
         void *dev[] = { c.dx, c.ddy, c.dout, c.dgrad, c.dst, c.dk, c.dscal };
         for (size_t i = 0; i < QC_ARRAY_SIZE(dev); i++)
             if (dev[i])
-                c.be->ops->release(c.be, dev[i]);
+                qc_backend_release(c.be, dev[i]);
         qc_backend_free(c.be);
     }
     qc_free(c.x);

@@ -222,14 +222,14 @@ static enum qc_status forward_logits(const struct qc_graph *g, struct qc_backend
     struct qc_plan *p = NULL;
     enum qc_status st = qc_plan_new(g, be, PAR_BATCH, &p);
     if (st == QC_OK)
-        st = be->ops->upload(be, qc_plan_input(p, 0)->data, l->x,
+        st = qc_backend_upload(be, qc_plan_input(p, 0)->data, l->x,
                              qc_tensor_nbytes(qc_plan_input(p, 0)));
     if (st == QC_OK)
         st = qc_plan_forward(p);
     if (st == QC_OK) {
         struct qc_tensor *y = qc_plan_output(p, 0);
         *nz = qc_tensor_nelem(y);
-        st = be->ops->download(be, z, y->data, qc_tensor_nbytes(y));
+        st = qc_backend_download(be, z, y->data, qc_tensor_nbytes(y));
     }
     qc_plan_free(p);
     return st;
@@ -259,13 +259,13 @@ static enum qc_status train_step(const struct qc_graph *g, struct qc_backend *be
     if (st == QC_OK)
         st = qc_plan_new_train(g, be, PAR_BATCH, specs, n_specs, &p);
     if (st == QC_OK)
-        st = be->ops->alloc(be, PAR_BATCH * sizeof(int32_t), (void **)&dlab);
+        st = qc_backend_alloc(be, PAR_BATCH * sizeof(int32_t), (void **)&dlab);
     if (st == QC_OK)
-        st = be->ops->alloc(be, sizeof(o->stats), (void **)&dstats);
+        st = qc_backend_alloc(be, sizeof(o->stats), (void **)&dstats);
     if (st == QC_OK)
-        st = be->ops->upload(be, dlab, l->labels, PAR_BATCH * sizeof(int32_t));
+        st = qc_backend_upload(be, dlab, l->labels, PAR_BATCH * sizeof(int32_t));
     if (st == QC_OK)
-        st = be->ops->upload(be, qc_plan_input(p, 0)->data, l->x,
+        st = qc_backend_upload(be, qc_plan_input(p, 0)->data, l->x,
                              qc_tensor_nbytes(qc_plan_input(p, 0)));
     if (st == QC_OK)
         st = qc_plan_zero_param_grads(p);
@@ -283,23 +283,24 @@ static enum qc_status train_step(const struct qc_graph *g, struct qc_backend *be
         if (!o->z || !o->grad)
             st = QC_ERR_NOMEM;
         if (st == QC_OK)
-            st = be->ops->train->loss_softmax_xent(be, qc_tensor_f32(z), dlab, PAR_BATCH,
-                                                   z->shape.dims[1], 1.0f / PAR_BATCH,
-                                                   qc_tensor_f32(dz), dstats);
+            st = qc_backend_run(be, QC_TK_SOFTMAX_XENT, &(struct qc_tk_softmax_xent){
+                                    .z = qc_tensor_f32(z), .labels = dlab, .b = PAR_BATCH,
+                                    .classes = z->shape.dims[1], .scale = 1.0f / PAR_BATCH,
+                                    .dz = qc_tensor_f32(dz), .stats = dstats });
         if (st == QC_OK)
             st = qc_plan_backward(p);
         if (st == QC_OK)
-            st = be->ops->download(be, o->z, z->data, (size_t)o->nz * sizeof(float));
+            st = qc_backend_download(be, o->z, z->data, (size_t)o->nz * sizeof(float));
         if (st == QC_OK)
-            st = be->ops->download(be, o->grad, qc_plan_param_grads(p),
+            st = qc_backend_download(be, o->grad, qc_plan_param_grads(p),
                                    (size_t)o->ngrad * sizeof(float));
         if (st == QC_OK)
-            st = be->ops->download(be, o->stats, dstats, sizeof(o->stats));
+            st = qc_backend_download(be, o->stats, dstats, sizeof(o->stats));
     }
     if (dlab)
-        be->ops->release(be, dlab);
+        qc_backend_release(be, dlab);
     if (dstats)
-        be->ops->release(be, dstats);
+        qc_backend_release(be, dstats);
     qc_plan_free(p);
     qc_free(specs);
     return st;

@@ -116,23 +116,23 @@ static void be_tensor(struct qc_backend *be, enum qc_dtype dt, const struct qc_s
     memset(t, 0, sizeof(*t));
     t->dtype = dt;
     t->shape = shape;
-    ck_assert_int_eq(be->ops->alloc(be, qc_tensor_nbytes(t), &t->data), QC_OK);
+    ck_assert_int_eq(qc_backend_alloc(be, qc_tensor_nbytes(t), &t->data), QC_OK);
 }
 
 static void be_put(struct qc_backend *be, struct qc_tensor *dst, const void *src)
 {
-    ck_assert_int_eq(be->ops->upload(be, dst->data, src, qc_tensor_nbytes(dst)), QC_OK);
+    ck_assert_int_eq(qc_backend_upload(be, dst->data, src, qc_tensor_nbytes(dst)), QC_OK);
 }
 
 static void be_get(struct qc_backend *be, void *dst, const struct qc_tensor *src)
 {
-    ck_assert_int_eq(be->ops->download(be, dst, src->data, qc_tensor_nbytes(src)), QC_OK);
+    ck_assert_int_eq(qc_backend_download(be, dst, src->data, qc_tensor_nbytes(src)), QC_OK);
 }
 
 static void be_drop(struct qc_backend *be, struct qc_tensor *t)
 {
     if (t->data)
-        be->ops->release(be, t->data);
+        qc_backend_release(be, t->data);
     t->data = NULL;
 }
 
@@ -188,7 +188,7 @@ double qc_gradcheck(const char *op, const char *attrs, int n_in, const struct qc
     ck_assert_msg(g.def->cpu.backward != NULL, "%s has no CPU backward", op);
     ck_assert_msg(qc_backend_new(spec, threads, &be) == QC_OK, "backend %s", spec);
     g.be = be;
-    g.k = be->ops->kernel((enum qc_op_kind)kind);
+    g.k = qc_backend_kernel(be, (enum qc_op_kind)kind);
     if (!g.k || !g.k->forward || !g.k->backward) {
         /* a device backend without this op: nothing to check (counted by the
          * "gradcheck skip" lines) */
@@ -281,10 +281,10 @@ double qc_gradcheck(const char *op, const char *attrs, int n_in, const struct qc
         sv = g.def->saved(&g.node, g.cin, (const struct qc_tensor *const *)g.out);
     g.ctx.be = be;
     if (ws)
-        ck_assert_int_eq(be->ops->alloc(be, ws, &g.ctx.workspace), QC_OK);
+        ck_assert_int_eq(qc_backend_alloc(be, ws, &g.ctx.workspace), QC_OK);
     g.ctx.workspace_size = ws;
     if (sv)
-        ck_assert_int_eq(be->ops->alloc(be, sv, &g.ctx.saved), QC_OK);
+        ck_assert_int_eq(qc_backend_alloc(be, sv, &g.ctx.saved), QC_OK);
     g.ctx.saved_size = sv;
     g.ctx.rng = &g.rng;
     g.ctx.threads = threads;
@@ -371,9 +371,9 @@ double qc_gradcheck(const char *op, const char *attrs, int n_in, const struct qc
         qc_tensor_free(hdout[j]);
     }
     if (g.ctx.workspace)
-        be->ops->release(be, g.ctx.workspace);
+        qc_backend_release(be, g.ctx.workspace);
     if (g.ctx.saved)
-        be->ops->release(be, g.ctx.saved);
+        qc_backend_release(be, g.ctx.saved);
     free(g.y0);
     qc_backend_free(be);
     qc_free(g.node.name);

@@ -149,11 +149,11 @@ static void missing_ops(const struct qc_graph *g, const struct qc_backend *be, c
         const struct qc_node *n = &g->nodes[i];
         const struct qc_op_def *d = qc_op_get((enum qc_op_kind)n->kind);
         bool seen = false;
-        if (d->fold == QC_FOLD_ALWAYS || be->ops->kernel((enum qc_op_kind)n->kind))
+        if (d->fold == QC_FOLD_ALWAYS || qc_backend_kernel(be, (enum qc_op_kind)n->kind))
             continue;
         for (int j = 0; j < i && !seen; j++)
             seen = strcmp(g->nodes[j].op_type, n->op_type) == 0 &&
-                   !be->ops->kernel((enum qc_op_kind)g->nodes[j].kind);
+                   !qc_backend_kernel(be, (enum qc_op_kind)g->nodes[j].kind);
         if (!seen && pos < whylen) {
             int w = snprintf(why + pos, whylen - pos, "%s%s", pos ? "," : "", n->op_type);
             if (w > 0)
@@ -172,7 +172,7 @@ static struct qc_tensor *output_to_host(struct qc_plan *p, const struct qc_graph
     if (qc_plan_value_is_const(p, g->outputs[k]))
         memcpy(h->data, t->data, qc_tensor_nbytes(t));
     else
-        ck_assert_int_eq(be->ops->download(be, h->data, t->data, qc_tensor_nbytes(t)), QC_OK);
+        ck_assert_int_eq(qc_backend_download(be, h->data, t->data, qc_tensor_nbytes(t)), QC_OK);
     return h;
 }
 
@@ -243,7 +243,7 @@ static enum case_result run_case(const char *dir, const char *name, bool bind_in
                 printf("FAIL %s: input %d size mismatch\n", name, i);
                 goto out;
             }
-            st = be->ops->upload(be, t->data, in[i]->data, qc_tensor_nbytes(t));
+            st = qc_backend_upload(be, t->data, in[i]->data, qc_tensor_nbytes(t));
             ck_assert_msg(st == QC_OK, "%s: upload of input %d", name, i);
         }
     }

@@ -1,12 +1,15 @@
 /*
  * backend.c - backend selection from a "cpu" / "cuda[:N]" spec.  The only
  * place (with cuda.c and kernels/) that knows whether CUDA was built.  Also
- * the memory budget plans are checked against (--max-memory, else what the
- * machine and the process's memory cgroup have available).
+ * the functions of backend.h that dispatch through the vtable of
+ * backend_impl.h (memory, transfers, op kernels, training kernels by id),
+ * and the memory budget plans are checked against (--max-memory, else what
+ * the machine and the process's memory cgroup have available).
  */
 #include <config.h>
 
 #include "backend.h"
+#include "backend_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -231,6 +234,97 @@ void qc_backend_free(struct qc_backend *be)
     if (be->ops->fini)
         be->ops->fini(be);
     qc_free(be);
+}
+
+/* ---- the opaque backend's accessors and vtable dispatch ---------------------------------- */
+
+const char *qc_backend_name(const struct qc_backend *be)
+{
+    return be->ops->name;
+}
+
+int qc_backend_device(const struct qc_backend *be)
+{
+    return be->device;
+}
+
+bool qc_backend_host_memory(const struct qc_backend *be)
+{
+    return be->ops->host_memory;
+}
+
+size_t qc_backend_mem_peak(const struct qc_backend *be)
+{
+    return be->mem_peak;
+}
+
+uint64_t qc_backend_max_memory(const struct qc_backend *be)
+{
+    return be->max_memory;
+}
+
+int qc_backend_threads(const struct qc_backend *be)
+{
+    return be->threads;
+}
+
+enum qc_status qc_backend_alloc(struct qc_backend *be, size_t nbytes, void **ptr)
+{
+    return be->ops->alloc(be, nbytes, ptr);
+}
+
+void qc_backend_release(struct qc_backend *be, void *ptr)
+{
+    be->ops->release(be, ptr);
+}
+
+enum qc_status qc_backend_upload(struct qc_backend *be, void *dst, const void *src,
+                                 size_t nbytes)
+{
+    return be->ops->upload(be, dst, src, nbytes);
+}
+
+enum qc_status qc_backend_download(struct qc_backend *be, void *dst, const void *src,
+                                   size_t nbytes)
+{
+    return be->ops->download(be, dst, src, nbytes);
+}
+
+enum qc_status qc_backend_zero(struct qc_backend *be, void *dst, size_t nbytes)
+{
+    return be->ops->zero(be, dst, nbytes);
+}
+
+enum qc_status qc_backend_sync(struct qc_backend *be)
+{
+    return be->ops->sync(be);
+}
+
+enum qc_status qc_backend_upload_batch(struct qc_backend *be, void *dst, const void *src,
+                                       size_t nbytes)
+{
+    if (be->ops->upload_batch)
+        return be->ops->upload_batch(be, dst, src, nbytes);
+    return be->ops->upload(be, dst, src, nbytes);
+}
+
+const struct qc_kernel *qc_backend_kernel(const struct qc_backend *be, enum qc_op_kind kind)
+{
+    return be->ops->kernel(kind);
+}
+
+enum qc_status qc_backend_run(struct qc_backend *be, enum qc_train_kernel id, const void *args)
+{
+    if ((unsigned)id >= QC_TK_COUNT || !be->ops->train || !be->ops->train[id]) {
+        qc_log_error("the %s backend has no training kernel %d", be->ops->name, (int)id);
+        return QC_ERR_UNSUPPORTED;
+    }
+    return be->ops->train[id](be, args);
+}
+
+enum qc_status qc_backend_sgemm(struct qc_backend *be, const struct qc_gemm_args *g)
+{
+    return be->ops->sgemm(be, g);
 }
 
 enum qc_status qc_sgemm(struct qc_backend *be, bool trans_a, bool trans_b, int64_t m,

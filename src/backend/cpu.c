@@ -1,7 +1,8 @@
 /*
- * cpu.c - the reference backend: host memory, OpenBLAS sgemm, and the op
- * kernels from each op definition's .cpu slot.  Deterministic for a given
- * thread count.
+ * cpu.c - the reference backend: host memory, OpenBLAS sgemm, the op
+ * kernels from each op definition's .cpu slot, and the training kernels by
+ * id (the host functions of cpu_train.h: cpu_quant.c, cpu_solver.c,
+ * cpu_loss.c).  Deterministic for a given thread count.
  */
 #include <config.h>
 
@@ -10,10 +11,10 @@
 #include <string.h>
 
 #include "util/log.h"
-#include "quant/quant.h"
-#include "train/loss.h"
-#include "train/solver.h"
 #include "backend.h"
+#include "backend_impl.h"
+#include "cpu_train.h"
+#include "train_kernels.h"
 
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
 #endif
@@ -99,104 +100,101 @@ static const struct qc_kernel *cpu_kernel(enum qc_op_kind kind)
     return d->cpu.forward ? &d->cpu : NULL;
 }
 
-/* ---- training arithmetic: the CPU functions, scalars read through their pointers ---- */
+/* ---- training kernels by id: the host functions, scalars read through their pointers ---- */
 
-static enum qc_status cpu_sat_weight_forward(struct qc_backend *be, const struct qc_sat_wcfg *cfg,
-                                             const float *w, float *q, int64_t n,
-                                             struct qc_sat_wstate *st)
+static enum qc_status cpu_sat_weight_forward(struct qc_backend *be, const void *args)
 {
-    qc_sat_weight_forward(cfg, w, q, n, be->threads, st);
+    const struct qc_tk_sat_weight_forward *a = args;
+    qc_sat_weight_run(a->cfg, a->w, a->q, a->k, a->n, be->threads, a->st);
     return QC_OK;
 }
 
-static enum qc_status cpu_sat_weight_backward(struct qc_backend *be,
-                                              const struct qc_sat_wcfg *cfg,
-                                              const struct qc_sat_wstate *st, const float *w,
-                                              const float *dq, float *dw, int64_t n)
+static enum qc_status cpu_sat_weight_backward(struct qc_backend *be, const void *args)
 {
-    qc_sat_weight_backward(cfg, st, w, dq, dw, n, be->threads);
+    const struct qc_tk_sat_weight_backward *a = args;
+    qc_sat_weight_backward(a->cfg, a->st, a->w, a->dq, a->dw, a->n, be->threads);
     return QC_OK;
 }
 
-static enum qc_status cpu_sat_act_forward(struct qc_backend *be, const float *alpha, int range,
-                                          const float *x, float *y, int64_t n)
+static enum qc_status cpu_sat_act_forward(struct qc_backend *be, const void *args)
 {
-    qc_sat_act_forward(*alpha, range, x, y, n, be->threads);
+    const struct qc_tk_sat_act_forward *a = args;
+    qc_sat_act_forward(*a->alpha, a->range, a->x, a->y, a->n, be->threads);
     return QC_OK;
 }
 
-static enum qc_status cpu_sat_act_backward(struct qc_backend *be, const float *alpha, int range,
-                                           const float *x, const float *dy, float *dx,
-                                           int64_t n, float *dalpha)
+static enum qc_status cpu_sat_act_backward(struct qc_backend *be, const void *args)
 {
-    qc_sat_act_backward(*alpha, range, x, dy, dx, n, be->threads, dalpha);
+    const struct qc_tk_sat_act_backward *a = args;
+    qc_sat_act_backward(*a->alpha, a->range, a->x, a->dy, a->dx, a->n, be->threads, a->dalpha);
     return QC_OK;
 }
 
-static enum qc_status cpu_lsq_forward(struct qc_backend *be, const float *step, int qn, int qp,
-                                      const float *x, float *y, int64_t n)
+static enum qc_status cpu_lsq_forward(struct qc_backend *be, const void *args)
 {
-    qc_lsq_forward(*step, qn, qp, x, y, n, be->threads);
+    const struct qc_tk_lsq_forward *a = args;
+    qc_lsq_forward(*a->step, a->qn, a->qp, a->x, a->y, a->n, be->threads);
     return QC_OK;
 }
 
-static enum qc_status cpu_lsq_backward(struct qc_backend *be, const float *step, int qn, int qp,
-                                       double g, const float *x, const float *dy, float *dx,
-                                       int64_t n, float *dstep)
+static enum qc_status cpu_lsq_backward(struct qc_backend *be, const void *args)
 {
-    qc_lsq_backward(*step, qn, qp, g, x, dy, dx, n, be->threads, dstep);
+    const struct qc_tk_lsq_backward *a = args;
+    qc_lsq_backward(*a->step, a->qn, a->qp, a->g, a->x, a->dy, a->dx, a->n, be->threads,
+                    a->dstep);
     return QC_OK;
 }
 
-static enum qc_status cpu_lsq_init_step(struct qc_backend *be, const float *x, int64_t n, int qp,
-                                        float *step)
+static enum qc_status cpu_lsq_init_step(struct qc_backend *be, const void *args)
 {
-    *step = qc_lsq_init_step(x, n, qp, be->threads);
+    const struct qc_tk_lsq_init_step *a = args;
+    *a->step = qc_lsq_init_step(a->x, a->n, a->qp, be->threads);
     return QC_OK;
 }
 
-static enum qc_status cpu_clamp_min(struct qc_backend *be, float *p, float lo, int64_t n)
+/* p[i] = max(p[i], lo) */
+static enum qc_status cpu_clamp_min(struct qc_backend *be, const void *args)
 {
+    const struct qc_tk_clamp_min *a = args;
     (void)be;
-    for (int64_t i = 0; i < n; i++)
-        p[i] = p[i] < lo ? lo : p[i];   /* NaN stays NaN, as in the quantizers' clamps */
+    for (int64_t i = 0; i < a->n; i++)
+        a->p[i] = a->p[i] < a->lo ? a->lo : a->p[i];   /* NaN stays NaN, as in the clamps */
     return QC_OK;
 }
 
-static enum qc_status cpu_solver_apply(struct qc_backend *be, const struct qc_solver_update *u,
-                                       float *theta, const float *grad, float *state, int64_t n,
-                                       bool decays)
+static enum qc_status cpu_solver_apply(struct qc_backend *be, const void *args)
 {
-    qc_solver_apply(u, theta, grad, state, n, decays, be->threads);
+    const struct qc_tk_solver_apply *a = args;
+    qc_solver_apply(a->u, a->theta, a->grad, a->state, a->n, a->decays, be->threads);
     return QC_OK;
 }
 
-static enum qc_status cpu_loss(struct qc_backend *be, const float *z, const int32_t *labels,
-                               int64_t b, int64_t classes, float scale, float *dz,
-                               double *stats)
+static enum qc_status cpu_softmax_xent(struct qc_backend *be, const void *args)
 {
+    const struct qc_tk_softmax_xent *a = args;
     int64_t correct = 0;
     double loss = 0.0;
     enum qc_status st;
     (void)be;
-    st = qc_loss_softmax_xent(z, labels, b, classes, scale, dz, &loss, &correct);
-    stats[0] = loss;
-    stats[1] = (double)correct;
-    stats[2] = 0.0;
+    st = qc_loss_softmax_xent(a->z, a->labels, a->b, a->classes, a->scale, a->dz, &loss,
+                              &correct);
+    a->stats[0] = loss;
+    a->stats[1] = (double)correct;
+    a->stats[2] = 0.0;
     return st;
 }
 
-static const struct qc_backend_train cpu_train = {
-    .sat_weight_forward = cpu_sat_weight_forward,
-    .sat_weight_backward = cpu_sat_weight_backward,
-    .sat_act_forward = cpu_sat_act_forward,
-    .sat_act_backward = cpu_sat_act_backward,
-    .lsq_forward = cpu_lsq_forward,
-    .lsq_backward = cpu_lsq_backward,
-    .lsq_init_step = cpu_lsq_init_step,
-    .clamp_min = cpu_clamp_min,
-    .solver_apply = cpu_solver_apply,
-    .loss_softmax_xent = cpu_loss,
+static const qc_train_kernel_fn cpu_train[QC_TK_COUNT] = {
+    [QC_TK_SAT_WEIGHT_FORWARD] = cpu_sat_weight_forward,
+    [QC_TK_SAT_WEIGHT_BACKWARD] = cpu_sat_weight_backward,
+    [QC_TK_SAT_ACT_FORWARD] = cpu_sat_act_forward,
+    [QC_TK_SAT_ACT_BACKWARD] = cpu_sat_act_backward,
+    [QC_TK_LSQ_FORWARD] = cpu_lsq_forward,
+    [QC_TK_LSQ_BACKWARD] = cpu_lsq_backward,
+    [QC_TK_LSQ_INIT_STEP] = cpu_lsq_init_step,
+    [QC_TK_CLAMP_MIN] = cpu_clamp_min,
+    [QC_TK_SOLVER_APPLY] = cpu_solver_apply,
+    [QC_TK_SOFTMAX_XENT] = cpu_softmax_xent,
 };
 
 const struct qc_backend_ops qc_backend_cpu_ops = {
@@ -211,7 +209,7 @@ const struct qc_backend_ops qc_backend_cpu_ops = {
     .sync = cpu_sync,
     .sgemm = cpu_sgemm,
     .kernel = cpu_kernel,
-    .train = &cpu_train,
+    .train = cpu_train,
     .upload_batch = NULL,
     .set_tf32 = NULL,
     .host_memory = true,

@@ -2,7 +2,7 @@
  * cuda.c - the CUDA backend: device memory (every allocation's size tracked
  * for the peak-memory figure), transfers, cuBLAS sgemm (TF32 off by default:
  * CUBLAS_DEFAULT_MATH keeps full float32; --tf32 allows tensor cores), the
- * training arithmetic of struct qc_backend_train (the fused quantizer,
+ * training kernels by id of train_kernels.h (the fused quantizer,
  * optimizer and loss kernels of kernels/, scalars kept on the device), and
  * the op kernels of cuda_conv.c, cuda_act.c, cuda_pool.c and cuda_layout.c.  An op neither implements
  * is reported by the plan as unsupported, never run on the CPU instead.
@@ -24,7 +24,9 @@
 #include "../../kernels/qc_kernels.h"
 #include "util/log.h"
 #include "backend.h"
+#include "backend_impl.h"
 #include "cuda_ops.h"
+#include "train_kernels.h"
 
 /* The device state is written by the kernels as struct qc_k_sat_wstate and read by C code
  * as struct qc_sat_wstate: the two must have one layout. */
@@ -309,7 +311,7 @@ static const struct qc_kernel *cuda_kernel(enum qc_op_kind kind)
 }
 
 
-/* ---- quantizers and optimizers (cuda_ops.h) ---------------------------------------------- */
+/* ---- device helpers (cuda_ops.h) ---------------------------------------------- */
 
 /* The reduction workspace of a CUDA backend; NULL (logged) for another backend. */
 static void *cuda_work(struct qc_backend *be, const char *fn)
@@ -342,152 +344,148 @@ enum qc_status qc_cuda_set_tf32(struct qc_backend *be, bool allow)
     return QC_OK;
 }
 
-enum qc_status qc_cuda_sat_weight_forward(struct qc_backend *be, const struct qc_sat_wcfg *cfg,
-                                          const float *w, float *q, int32_t *k, int64_t n,
-                                          struct qc_sat_wstate *dstate)
-{
-    void *work = cuda_work(be, "qc_cuda_sat_weight_forward");
-    if (!work)
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_sat_weight_forward((int)cfg->mode, cfg->range, cfg->apply_quant,
-                                            cfg->apply_scaling, cfg->fanout, w, q, k, n,
-                                            (struct qc_k_sat_wstate *)dstate, work));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_sat_weight_backward(struct qc_backend *be,
-                                           const struct qc_sat_wcfg *cfg,
-                                           const struct qc_sat_wstate *dstate, const float *w,
-                                           const float *dq, float *dw, int64_t n)
-{
-    if (!cuda_work(be, "qc_cuda_sat_weight_backward"))
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_sat_weight_backward((int)cfg->mode, cfg->range, cfg->apply_quant,
-                                             cfg->apply_scaling,
-                                             (const struct qc_k_sat_wstate *)dstate, w, dq, dw,
-                                             n));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_sat_act_forward(struct qc_backend *be, const float *alpha, int range,
-                                       const float *x, float *y, int64_t n)
-{
-    if (!cuda_work(be, "qc_cuda_sat_act_forward"))
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_sat_act_forward(alpha, range, x, y, n));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_sat_act_backward(struct qc_backend *be, const float *alpha, int range,
-                                        const float *x, const float *dy, float *dx, int64_t n,
-                                        float *dalpha)
-{
-    void *work = cuda_work(be, "qc_cuda_sat_act_backward");
-    if (!work)
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_sat_act_backward(alpha, range, x, dy, dx, n, dalpha, work));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_lsq_forward(struct qc_backend *be, const float *step, int qn, int qp,
-                                   const float *x, float *y, int64_t n)
-{
-    if (!cuda_work(be, "qc_cuda_lsq_forward"))
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_lsq_forward(step, qn, qp, x, y, n));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_lsq_backward(struct qc_backend *be, const float *step, int qn, int qp,
-                                    double g, const float *x, const float *dy, float *dx,
-                                    int64_t n, float *dstep)
-{
-    void *work = cuda_work(be, "qc_cuda_lsq_backward");
-    if (!work)
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_lsq_backward(step, qn, qp, g, x, dy, dx, n, dstep, work));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_clamp_min(struct qc_backend *be, float *p, float lo, int64_t n)
-{
-    if (!cuda_work(be, "qc_cuda_clamp_min"))
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_clamp_min_f32(p, lo, n));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_solver_apply(struct qc_backend *be, const struct qc_solver_update *u,
-                                    float *theta, const float *grad, float *state, int64_t n,
-                                    bool decays)
-{
-    float decay = decays ? u->decay : 0.0f;
-    if (!cuda_work(be, "qc_cuda_solver_apply"))
-        return QC_ERR_BACKEND;
-    if (u->type == QC_SOLVER_ADAM)
-        QC_KERNEL_CHECK(qc_k_adam(theta, grad, state, state + n, n, u->beta1, u->beta2,
-                                  u->adam_c1, u->adam_c2, u->adam_step, u->adam_sbc2, u->eps,
-                                  u->scale, decay));
-    else
-        QC_KERNEL_CHECK(qc_k_sgd(theta, grad, state, n, u->momentum, u->lr, u->scale, decay));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_lsq_init_step(struct qc_backend *be, const float *x, int64_t n, int qp,
-                                     float *step)
-{
-    void *work = cuda_work(be, "qc_cuda_lsq_init_step");
-    if (!work)
-        return QC_ERR_BACKEND;
-    QC_KERNEL_CHECK(qc_k_lsq_init_step(x, n, qp, step, work));
-    return QC_OK;
-}
-
-enum qc_status qc_cuda_softmax_xent(struct qc_backend *be, const float *z,
-                                    const int32_t *labels, int64_t b, int64_t classes,
-                                    float scale, float *dz, double *stats)
-{
-    struct cuda_priv *cp;
-    if (!cuda_work(be, "qc_cuda_softmax_xent"))
-        return QC_ERR_BACKEND;
-    cp = be->priv;
-    if (cp->rowbuf_rows < b) {   /* the first batch, or a larger one */
-        if (cp->rowbuf)
-            QC_CUDA_CHECK(cudaFree(cp->rowbuf));
-        cp->rowbuf = NULL;
-        cp->rowbuf_rows = 0;
-        QC_CUDA_CHECK(cudaMalloc((void **)&cp->rowbuf, (size_t)b * 2 * sizeof(double)));
-        cp->rowbuf_rows = b;
-    }
-    QC_KERNEL_CHECK(qc_k_softmax_xent(z, labels, b, classes, scale, dz, cp->rowbuf, stats));
-    return QC_OK;
-}
-
 void *qc_cuda_blas_handle(struct qc_backend *be)
 {
     return cuda_work(be, "qc_cuda_blas_handle") ? ((struct cuda_priv *)be->priv)->blas : NULL;
 }
 
-/* ---- the backend tables ------------------------------------------------------------------ */
+/* ---- training kernels by id (train_kernels.h) ------------------------------------------- */
 
-static enum qc_status train_sat_weight_forward(struct qc_backend *be,
-                                               const struct qc_sat_wcfg *cfg, const float *w,
-                                               float *q, int64_t n, struct qc_sat_wstate *st)
+static enum qc_status cuda_sat_weight_forward(struct qc_backend *be, const void *args)
 {
-    return qc_cuda_sat_weight_forward(be, cfg, w, q, NULL, n, st);
+    const struct qc_tk_sat_weight_forward *a = args;
+    const struct qc_sat_wcfg *cfg = a->cfg;
+    void *work = cuda_work(be, "sat_weight_forward");
+    if (!work)
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_sat_weight_forward((int)cfg->mode, cfg->range, cfg->apply_quant,
+                                            cfg->apply_scaling, cfg->fanout, a->w, a->q, a->k,
+                                            a->n, (struct qc_k_sat_wstate *)a->st, work));
+    return QC_OK;
 }
 
-static const struct qc_backend_train cuda_train = {
-    .sat_weight_forward = train_sat_weight_forward,
-    .sat_weight_backward = qc_cuda_sat_weight_backward,
-    .sat_act_forward = qc_cuda_sat_act_forward,
-    .sat_act_backward = qc_cuda_sat_act_backward,
-    .lsq_forward = qc_cuda_lsq_forward,
-    .lsq_backward = qc_cuda_lsq_backward,
-    .lsq_init_step = qc_cuda_lsq_init_step,
-    .clamp_min = qc_cuda_clamp_min,
-    .solver_apply = qc_cuda_solver_apply,
-    .loss_softmax_xent = qc_cuda_softmax_xent,
+static enum qc_status cuda_sat_weight_backward(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_sat_weight_backward *a = args;
+    const struct qc_sat_wcfg *cfg = a->cfg;
+    if (!cuda_work(be, "sat_weight_backward"))
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_sat_weight_backward((int)cfg->mode, cfg->range, cfg->apply_quant,
+                                             cfg->apply_scaling,
+                                             (const struct qc_k_sat_wstate *)a->st, a->w, a->dq,
+                                             a->dw, a->n));
+    return QC_OK;
+}
+
+static enum qc_status cuda_sat_act_forward(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_sat_act_forward *a = args;
+    if (!cuda_work(be, "sat_act_forward"))
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_sat_act_forward(a->alpha, a->range, a->x, a->y, a->n));
+    return QC_OK;
+}
+
+static enum qc_status cuda_sat_act_backward(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_sat_act_backward *a = args;
+    void *work = cuda_work(be, "sat_act_backward");
+    if (!work)
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_sat_act_backward(a->alpha, a->range, a->x, a->dy, a->dx, a->n,
+                                          a->dalpha, work));
+    return QC_OK;
+}
+
+static enum qc_status cuda_lsq_forward(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_lsq_forward *a = args;
+    if (!cuda_work(be, "lsq_forward"))
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_lsq_forward(a->step, a->qn, a->qp, a->x, a->y, a->n));
+    return QC_OK;
+}
+
+static enum qc_status cuda_lsq_backward(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_lsq_backward *a = args;
+    void *work = cuda_work(be, "lsq_backward");
+    if (!work)
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_lsq_backward(a->step, a->qn, a->qp, a->g, a->x, a->dy, a->dx, a->n,
+                                      a->dstep, work));
+    return QC_OK;
+}
+
+static enum qc_status cuda_lsq_init_step(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_lsq_init_step *a = args;
+    void *work = cuda_work(be, "lsq_init_step");
+    if (!work)
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_lsq_init_step(a->x, a->n, a->qp, a->step, work));
+    return QC_OK;
+}
+
+static enum qc_status cuda_clamp_min(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_clamp_min *a = args;
+    if (!cuda_work(be, "clamp_min"))
+        return QC_ERR_BACKEND;
+    QC_KERNEL_CHECK(qc_k_clamp_min_f32(a->p, a->lo, a->n));
+    return QC_OK;
+}
+
+static enum qc_status cuda_solver_apply(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_solver_apply *a = args;
+    const struct qc_solver_update *u = a->u;
+    float decay = a->decays ? u->decay : 0.0f;
+    if (!cuda_work(be, "solver_apply"))
+        return QC_ERR_BACKEND;
+    if (u->type == QC_SOLVER_ADAM)
+        QC_KERNEL_CHECK(qc_k_adam(a->theta, a->grad, a->state, a->state + a->n, a->n, u->beta1,
+                                  u->beta2, u->adam_c1, u->adam_c2, u->adam_step, u->adam_sbc2,
+                                  u->eps, u->scale, decay));
+    else
+        QC_KERNEL_CHECK(qc_k_sgd(a->theta, a->grad, a->state, a->n, u->momentum, u->lr,
+                                 u->scale, decay));
+    return QC_OK;
+}
+
+static enum qc_status cuda_softmax_xent(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_softmax_xent *a = args;
+    struct cuda_priv *cp;
+    if (!cuda_work(be, "softmax_xent"))
+        return QC_ERR_BACKEND;
+    cp = be->priv;
+    if (cp->rowbuf_rows < a->b) {   /* the first batch, or a larger one */
+        if (cp->rowbuf)
+            QC_CUDA_CHECK(cudaFree(cp->rowbuf));
+        cp->rowbuf = NULL;
+        cp->rowbuf_rows = 0;
+        QC_CUDA_CHECK(cudaMalloc((void **)&cp->rowbuf, (size_t)a->b * 2 * sizeof(double)));
+        cp->rowbuf_rows = a->b;
+    }
+    QC_KERNEL_CHECK(qc_k_softmax_xent(a->z, a->labels, a->b, a->classes, a->scale, a->dz,
+                                      cp->rowbuf, a->stats));
+    return QC_OK;
+}
+
+/* ---- the backend tables ------------------------------------------------------------------ */
+
+static const qc_train_kernel_fn cuda_train[QC_TK_COUNT] = {
+    [QC_TK_SAT_WEIGHT_FORWARD] = cuda_sat_weight_forward,
+    [QC_TK_SAT_WEIGHT_BACKWARD] = cuda_sat_weight_backward,
+    [QC_TK_SAT_ACT_FORWARD] = cuda_sat_act_forward,
+    [QC_TK_SAT_ACT_BACKWARD] = cuda_sat_act_backward,
+    [QC_TK_LSQ_FORWARD] = cuda_lsq_forward,
+    [QC_TK_LSQ_BACKWARD] = cuda_lsq_backward,
+    [QC_TK_LSQ_INIT_STEP] = cuda_lsq_init_step,
+    [QC_TK_CLAMP_MIN] = cuda_clamp_min,
+    [QC_TK_SOLVER_APPLY] = cuda_solver_apply,
+    [QC_TK_SOFTMAX_XENT] = cuda_softmax_xent,
 };
 
 const struct qc_backend_ops qc_backend_cuda_ops = {
@@ -502,7 +500,7 @@ const struct qc_backend_ops qc_backend_cuda_ops = {
     .sync = cuda_sync,
     .sgemm = cuda_sgemm,
     .kernel = cuda_kernel,
-    .train = &cuda_train,
+    .train = cuda_train,
     .upload_batch = cuda_upload_batch,
     .set_tf32 = qc_cuda_set_tf32,
     .host_memory = false,

@@ -79,7 +79,7 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
     printf("test: top-1 %.2f%% (%lld/%lld), %.1f images/s, %.2f s, batch %lld, %d threads\n",
            100.0 * (double)res.correct / (double)(res.n ? res.n : 1), (long long)res.correct,
            (long long)res.n, res.secs > 0 ? (double)res.n / res.secs : 0.0, res.secs,
-           (long long)batch, be->threads);
+           (long long)batch, qc_backend_threads(be));
     qc_plan_profile_print(p, stdout);
 out:
     if (pred && fclose(pred) != 0 && st == QC_OK) {

@@ -83,13 +83,13 @@ enum qc_status qc_evaluate_pred(struct qc_plan *p, struct qc_backend *be,
         st = qc_data_batch(cfg, ds, split, idx, n, NULL, x, labels);
         if (st != QC_OK)
             goto out;
-        st = be->ops->upload(be, xin->data, x, qc_tensor_nbytes(xin));
+        st = qc_backend_upload(be, xin->data, x, qc_tensor_nbytes(xin));
         if (st != QC_OK)
             goto out;
         st = qc_plan_forward_mode(p, false, NULL);
         if (st != QC_OK)
             goto out;
-        st = be->ops->download(be, y, yout->data, qc_tensor_nbytes(yout));
+        st = qc_backend_download(be, y, yout->data, qc_tensor_nbytes(yout));
         if (st != QC_OK)
             goto out;
         for (int64_t i = 0; i < n; i++) {

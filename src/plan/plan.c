@@ -118,7 +118,7 @@ static enum qc_status alloc_value(struct qc_plan *p, int v, bool host)
         p->owned[v] = true;
         return QC_OK;
     }
-    st = p->be->ops->alloc(p->be, nbytes, &t->data);
+    st = qc_backend_alloc(p->be, nbytes, &t->data);
     p->owned[v] = st == QC_OK;
     return st;
 }
@@ -308,14 +308,14 @@ static enum qc_status plan_node(struct qc_plan *p, int ni, struct qc_tensor **pt
         s->node = ni;
         s->in = in;
         s->out = out;
-        s->k = p->be->ops->kernel((enum qc_op_kind)n->kind);
+        s->k = qc_backend_kernel(p->be, (enum qc_op_kind)n->kind);
         if (p->training && d->saved)
             s->saved_size = d->saved(n, (const struct qc_tensor *const *)in,
                                      (const struct qc_tensor *const *)out);
         if (s->k && (s->k->workspace || d->workspace)) {
             qc_workspace_fn wf = s->k->workspace ? s->k->workspace : d->workspace;
             size_t ws = wf(n, (const struct qc_tensor *const *)in,
-                           (const struct qc_tensor *const *)out, p->be->threads);
+                           (const struct qc_tensor *const *)out, qc_backend_threads(p->be));
             if (ws > p->ws_size)
                 p->ws_size = ws;
         }
@@ -334,12 +334,12 @@ static enum qc_status alloc_step_outputs(struct qc_plan *p, const struct qc_node
         enum qc_status st;
         if (!is_anon(p, t)) {
             st = alloc_value(p, n->out[j], false);
-        } else if (p->be->ops->host_memory) {
+        } else if (qc_backend_host_memory(p->be)) {
             t->data = qc_calloc(1, nbytes ? nbytes : 1);
             st = t->data ? QC_OK : QC_ERR_NOMEM;
             t->owns = t->data != NULL;
         } else {
-            st = p->be->ops->alloc(p->be, nbytes, &t->data);
+            st = qc_backend_alloc(p->be, nbytes, &t->data);
             p->anon_dev[t - p->anon] = st == QC_OK;
         }
         if (st != QC_OK)
@@ -417,7 +417,7 @@ static enum qc_status count_plan_mem(const struct qc_plan *p, struct plan_mem *m
                 qc_plan_mem_add(m, qc_tensor_nbytes(out[j]), g->values[n->out[j]].name, "");
         }
     }
-    if (!p->be->ops->host_memory) {
+    if (!qc_backend_host_memory(p->be)) {
         bool *seen = qc_calloc((size_t)p->n_values + 1, sizeof(bool));
         if (!seen)
             return QC_ERR_NOMEM;
@@ -501,7 +501,7 @@ static enum qc_status check_memory(const struct qc_plan *p, bool batch_free)
 static enum qc_status upload_constants(struct qc_plan *p)
 {
     const struct qc_graph *g = p->g;
-    if (p->be->ops->host_memory)
+    if (qc_backend_host_memory(p->be))
         return QC_OK;
     p->dconst = qc_calloc((size_t)p->n_values + 1, sizeof(*p->dconst));
     if (!p->dconst)
@@ -523,9 +523,9 @@ static enum qc_status upload_constants(struct qc_plan *p)
                 *d = *h;
                 d->owns = false;
                 d->data = NULL;
-                st = p->be->ops->alloc(p->be, qc_tensor_nbytes(h), &d->data);
+                st = qc_backend_alloc(p->be, qc_tensor_nbytes(h), &d->data);
                 if (st == QC_OK)
-                    st = p->be->ops->upload(p->be, d->data, h->data, qc_tensor_nbytes(h));
+                    st = qc_backend_upload(p->be, d->data, h->data, qc_tensor_nbytes(h));
                 if (st != QC_OK)
                     return st;
             }
@@ -552,7 +552,7 @@ bool qc_plan_backend_can_run(const struct qc_graph *g, const struct qc_backend *
                     cst[n->out[j]] = true;
             continue;
         }
-        ok = be->ops->kernel((enum qc_op_kind)n->kind) != NULL;
+        ok = qc_backend_kernel(be, (enum qc_op_kind)n->kind) != NULL;
     }
     qc_free(cst);
     return ok;
@@ -579,7 +579,7 @@ static enum qc_status check_kernels(const struct qc_plan *p)
     }
     if (bad) {
         qc_log_error("%s: the %s backend cannot run %d node%s: %s", p->g->path,
-                     p->be->ops->name, bad, bad > 1 ? "s" : "", msg);
+                     qc_backend_name(p->be), bad, bad > 1 ? "s" : "", msg);
         return QC_ERR_UNSUPPORTED;
     }
     return QC_OK;
@@ -680,7 +680,7 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
     if (st != QC_OK)
         goto out;
     if (p->ws_size) {
-        st = be->ops->alloc(be, p->ws_size, &p->workspace);
+        st = qc_backend_alloc(be, p->ws_size, &p->workspace);
         if (st != QC_OK)
             goto out;
     }
@@ -708,24 +708,24 @@ void qc_plan_free(struct qc_plan *p)
             if (p->on_host[v])
                 qc_free(p->vals[v].data);
             else
-                p->be->ops->release(p->be, p->vals[v].data);
+                qc_backend_release(p->be, p->vals[v].data);
         }
     }
     if (p->anon)
         for (int i = 0; i < p->n_anon; i++) {
             if (p->anon_dev && p->anon_dev[i])
-                p->be->ops->release(p->be, p->anon[i].data);
+                qc_backend_release(p->be, p->anon[i].data);
             else
                 qc_free(p->anon[i].data);
         }
     if (p->dconst)
         for (int v = 0; v < p->n_values; v++)
             if (p->dconst[v].data)
-                p->be->ops->release(p->be, p->dconst[v].data);
+                qc_backend_release(p->be, p->dconst[v].data);
     qc_free(p->dconst);
     qc_free(p->anon_dev);
     if (p->workspace)
-        p->be->ops->release(p->be, p->workspace);
+        qc_backend_release(p->be, p->workspace);
     qc_free(p->vals);
     qc_free(p->owned);
     qc_free(p->is_const);
@@ -839,7 +839,7 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
         struct qc_op_ctx ctx = {
             .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
             .saved = s->saved, .saved_size = s->saved_size, .rng = rng,
-            .threads = p->be->threads, .opset = p->g->opset, .training = training,
+            .threads = qc_backend_threads(p->be), .opset = p->g->opset, .training = training,
             .label = NULL,
         };
         enum qc_status st;
@@ -854,7 +854,7 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
                 return st;
         }
         if (p->step_secs) {
-            st = p->be->ops->sync(p->be);
+            st = qc_backend_sync(p->be);
             if (st != QC_OK)
                 return st;
             p->step_secs[i] += qc_now() - t0;

@@ -90,7 +90,6 @@ static int64_t add_quant_slots(struct qc_plan *p, const enum param_role *role, i
 static enum qc_status init_quants(struct qc_plan *p)
 {
     const struct qc_graph *g = p->g;
-    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_node *n = &g->nodes[q->spec.node];
@@ -100,7 +99,7 @@ static enum qc_status init_quants(struct qc_plan *p)
         if (!q->spec.weight) {
             float v = q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step;
             q->init_pending = q->spec.method == QC_QM_LSQ && q->spec.step_init;
-            st = p->be->ops->upload(p->be, param, &v, sizeof(v));
+            st = qc_backend_upload(p->be, param, &v, sizeof(v));
             if (st != QC_OK)
                 return st;
             continue;
@@ -114,18 +113,19 @@ static enum qc_status init_quants(struct qc_plan *p)
                          g->values[q->spec.value].name);
             return QC_ERR_UNSUPPORTED;
         }
-        st = p->be->ops->alloc(p->be, (size_t)p->slots[q->slot].n * sizeof(float),
+        st = qc_backend_alloc(p->be, (size_t)p->slots[q->slot].n * sizeof(float),
                                (void **)&q->q);
         if (st == QC_OK && q->spec.method == QC_QM_SAT)
-            st = p->be->ops->alloc(p->be, sizeof(*q->sat_st), (void **)&q->sat_st);
+            st = qc_backend_alloc(p->be, sizeof(*q->sat_st), (void **)&q->sat_st);
         if (st != QC_OK)
             return st;
         p->vals[q->spec.value].data = q->q;
         if (q->spec.method == QC_QM_LSQ) {
             st = q->spec.step_init
-                     ? tr->lsq_init_step(p->be, p->state + p->slots[q->slot].offset,
-                                         p->slots[q->slot].n, q->qp, param)
-                     : p->be->ops->upload(p->be, param, &q->spec.step, sizeof(float));
+                     ? qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
+                           .x = p->state + p->slots[q->slot].offset, .n = p->slots[q->slot].n,
+                           .qp = q->qp, .step = param })
+                     : qc_backend_upload(p->be, param, &q->spec.step, sizeof(float));
             if (st != QC_OK)
                 return st;
         }
@@ -184,7 +184,7 @@ enum qc_status qc_plan_bind_params(struct qc_plan *p)
             p->n_trainable = off;
     }
     p->n_state = off;
-    st = p->be->ops->alloc(p->be, (size_t)(off ? off : 1) * sizeof(float), (void **)&p->state);
+    st = qc_backend_alloc(p->be, (size_t)(off ? off : 1) * sizeof(float), (void **)&p->state);
     if (st != QC_OK)
         goto out;
     for (int i = 0; i < p->n_slots; i++) {
@@ -192,7 +192,7 @@ enum qc_status qc_plan_bind_params(struct qc_plan *p)
         float *dst = p->state + s->offset;
         if (s->value < 0)
             continue;   /* quantizer parameters: init_quants */
-        st = p->be->ops->upload(p->be, dst, g->values[s->value].init->data,
+        st = qc_backend_upload(p->be, dst, g->values[s->value].init->data,
                                 (size_t)s->n * sizeof(float));
         if (st != QC_OK)
             goto out;
@@ -278,7 +278,7 @@ static enum qc_status mark_backward(struct qc_plan *p, bool *needs, bool *releva
     }
     if (bad) {
         qc_log_error("%s: cannot train through %d node%s without a backward on %s: %s", g->path,
-                     bad, bad > 1 ? "s" : "", p->be->ops->name, msg);
+                     bad, bad > 1 ? "s" : "", qc_backend_name(p->be), msg);
         return QC_ERR_UNSUPPORTED;
     }
     return QC_OK;
@@ -295,7 +295,7 @@ static enum qc_status attach_quants(struct qc_plan *p)
 
     for (int i = 0; i < p->n_quants; i++)
         total += qc_tensor_nelem(&p->vals[p->quants[i].spec.value]);
-    st = p->be->ops->alloc(p->be, (size_t)(total ? total : 1) * sizeof(float),
+    st = qc_backend_alloc(p->be, (size_t)(total ? total : 1) * sizeof(float),
                            (void **)&p->quant_grads);
     if (st != QC_OK)
         return st;
@@ -328,7 +328,7 @@ static enum qc_status attach_quants(struct qc_plan *p)
         }
         q->pre = *t;
         q->pre.owns = false;
-        st = p->be->ops->alloc(p->be, qc_tensor_nbytes(t), &q->pre.data);
+        st = qc_backend_alloc(p->be, qc_tensor_nbytes(t), &q->pre.data);
         if (st != QC_OK)
             return st;
         q->gpre = *t;
@@ -423,11 +423,11 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
         p->gvals[v].dtype = QC_DTYPE_F32;
         p->gvals[v].shape = p->vals[v].shape;
     }
-    st = p->be->ops->alloc(p->be, (size_t)(p->n_act_grads ? p->n_act_grads : 1) * sizeof(float),
+    st = qc_backend_alloc(p->be, (size_t)(p->n_act_grads ? p->n_act_grads : 1) * sizeof(float),
                            (void **)&p->act_grads);
     if (st != QC_OK)
         return st;
-    st = p->be->ops->alloc(p->be, (size_t)(p->n_trainable ? p->n_trainable : 1) * sizeof(float),
+    st = qc_backend_alloc(p->be, (size_t)(p->n_trainable ? p->n_trainable : 1) * sizeof(float),
                            (void **)&p->grads);
     if (st != QC_OK)
         return st;
@@ -469,7 +469,7 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
                              ? &p->gvals[v] : NULL;
         }
     }
-    st = p->be->ops->alloc(p->be, p->saved_total ? p->saved_total : 64, &p->saved_mem);
+    st = qc_backend_alloc(p->be, p->saved_total ? p->saved_total : 64, &p->saved_mem);
     if (st != QC_OK)
         return st;
     off = 0;
@@ -486,23 +486,23 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
 void qc_plan_free_train(struct qc_plan *p)
 {
     if (p->state)
-        p->be->ops->release(p->be, p->state);
+        qc_backend_release(p->be, p->state);
     if (p->grads)
-        p->be->ops->release(p->be, p->grads);
+        qc_backend_release(p->be, p->grads);
     if (p->act_grads)
-        p->be->ops->release(p->be, p->act_grads);
+        qc_backend_release(p->be, p->act_grads);
     if (p->saved_mem)
-        p->be->ops->release(p->be, p->saved_mem);
+        qc_backend_release(p->be, p->saved_mem);
     for (int i = 0; i < p->n_quants; i++) {
         if (p->quants[i].q)
-            p->be->ops->release(p->be, p->quants[i].q);
+            qc_backend_release(p->be, p->quants[i].q);
         if (p->quants[i].sat_st)
-            p->be->ops->release(p->be, p->quants[i].sat_st);
+            qc_backend_release(p->be, p->quants[i].sat_st);
         if (p->quants[i].pre.data)
-            p->be->ops->release(p->be, p->quants[i].pre.data);
+            qc_backend_release(p->be, p->quants[i].pre.data);
     }
     if (p->quant_grads)
-        p->be->ops->release(p->be, p->quant_grads);
+        qc_backend_release(p->be, p->quant_grads);
     qc_free(p->quants);
     qc_free(p->slots);
     qc_free(p->gvals);
@@ -603,19 +603,19 @@ enum qc_status qc_plan_zero_act_grads(struct qc_plan *p)
                 continue;
             if (v != p->logits && first_writer(p, t) >= 0)
                 continue;
-            st = p->be->ops->zero(p->be, t->data, qc_tensor_nbytes(t));
+            st = qc_backend_zero(p->be, t->data, qc_tensor_nbytes(t));
         }
     } else {
-        st = p->be->ops->zero(p->be, p->act_grads, (size_t)p->n_act_grads * sizeof(float));
+        st = qc_backend_zero(p->be, p->act_grads, (size_t)p->n_act_grads * sizeof(float));
     }
     if (st == QC_OK && p->n_quant_grads)
-        st = p->be->ops->zero(p->be, p->quant_grads, (size_t)p->n_quant_grads * sizeof(float));
+        st = qc_backend_zero(p->be, p->quant_grads, (size_t)p->n_quant_grads * sizeof(float));
     return st;
 }
 
 enum qc_status qc_plan_zero_param_grads(struct qc_plan *p)
 {
-    return p->be->ops->zero(p->be, p->grads, (size_t)p->n_trainable * sizeof(float));
+    return qc_backend_zero(p->be, p->grads, (size_t)p->n_trainable * sizeof(float));
 }
 
 enum qc_status qc_plan_backward(struct qc_plan *p)
@@ -627,7 +627,7 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
         struct qc_op_ctx ctx = {
             .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
             .saved = s->saved, .saved_size = s->saved_size, .rng = NULL,
-            .threads = p->be->threads, .opset = p->g->opset, .training = true,
+            .threads = qc_backend_threads(p->be), .opset = p->g->opset, .training = true,
             .label = NULL,
         };
         enum qc_status st;
@@ -646,7 +646,7 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
                 again = again || s->din[k] == s->din[j];
             if (again || !zeroed_at(p, s->din[j], i))
                 continue;
-            st = p->be->ops->zero(p->be, s->din[j]->data, qc_tensor_nbytes(s->din[j]));
+            st = qc_backend_zero(p->be, s->din[j]->data, qc_tensor_nbytes(s->din[j]));
             if (st != QC_OK)
                 return st;
         }
@@ -668,7 +668,7 @@ enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g)
         enum qc_status st;
         if (s->value < 0)
             continue;   /* quantizer parameters live in the export, not the graph */
-        st = p->be->ops->download(p->be, g->values[s->value].init->data,
+        st = qc_backend_download(p->be, g->values[s->value].init->data,
                                   p->state + s->offset, (size_t)s->n * sizeof(float));
         if (st != QC_OK)
             return st;
@@ -690,7 +690,6 @@ static float *quant_param_grad(struct qc_plan *p, const struct plan_quant *q)
 
 enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
 {
-    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_param_slot *s;
@@ -699,11 +698,14 @@ enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
             continue;
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
-            st = tr->sat_weight_forward(p->be, &q->spec.sat, p->state + s->offset, q->q, s->n,
-                                        q->sat_st);
+            st = qc_backend_run(p->be, QC_TK_SAT_WEIGHT_FORWARD,
+                                &(struct qc_tk_sat_weight_forward){
+                                    .cfg = &q->spec.sat, .w = p->state + s->offset, .q = q->q,
+                                    .n = s->n, .st = q->sat_st });
         else
-            st = tr->lsq_forward(p->be, quant_param(p, q), q->qn, q->qp, p->state + s->offset,
-                                 q->q, s->n);
+            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
+                                    .step = quant_param(p, q), .qn = q->qn, .qp = q->qp,
+                                    .x = p->state + s->offset, .y = q->q, .n = s->n });
         if (st != QC_OK)
             return st;
     }
@@ -712,7 +714,6 @@ enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
 
 enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training)
 {
-    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const float *x;
@@ -727,15 +728,20 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
         param = quant_param(p, q);
         (void)training;   /* the first forward initializes, whatever its mode */
         if (q->init_pending) {
-            st = tr->lsq_init_step(p->be, x, n, q->qp, param);
+            st = qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
+                                    .x = x, .n = n, .qp = q->qp, .step = param });
             if (st != QC_OK)
                 return st;
             q->init_pending = false;
         }
         if (q->spec.method == QC_QM_SAT)
-            st = tr->sat_act_forward(p->be, param, q->spec.range, x, y, n);
+            st = qc_backend_run(p->be, QC_TK_SAT_ACT_FORWARD, &(struct qc_tk_sat_act_forward){
+                                    .alpha = param, .range = q->spec.range, .x = x, .y = y,
+                                    .n = n });
         else
-            st = tr->lsq_forward(p->be, param, q->qn, q->qp, x, y, n);
+            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
+                                    .step = param, .qn = q->qn, .qp = q->qp, .x = x, .y = y,
+                                    .n = n });
         if (st != QC_OK)
             return st;
     }
@@ -744,7 +750,6 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
 
 enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step)
 {
-    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_tensor *gy;
@@ -757,14 +762,19 @@ enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step)
             continue;
         n = qc_tensor_nelem(&q->pre);
         if (q->spec.method == QC_QM_SAT)
-            st = tr->sat_act_backward(p->be, quant_param(p, q), q->spec.range,
-                                      qc_tensor_f32(&q->pre), qc_tensor_f32(gy),
-                                      qc_tensor_f32(&q->gpre), n, quant_param_grad(p, q));
+            st = qc_backend_run(p->be, QC_TK_SAT_ACT_BACKWARD,
+                                &(struct qc_tk_sat_act_backward){
+                                    .alpha = quant_param(p, q), .range = q->spec.range,
+                                    .x = qc_tensor_f32(&q->pre), .dy = qc_tensor_f32(gy),
+                                    .dx = qc_tensor_f32(&q->gpre), .n = n,
+                                    .dalpha = quant_param_grad(p, q) });
         else   /* g = 1/sqrt(N·Qp), N = elements per sample */
-            st = tr->lsq_backward(p->be, quant_param(p, q), q->qn, q->qp,
-                                  qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
-                                  qc_tensor_f32(&q->pre), qc_tensor_f32(gy),
-                                  qc_tensor_f32(&q->gpre), n, quant_param_grad(p, q));
+            st = qc_backend_run(p->be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
+                                    .step = quant_param(p, q), .qn = q->qn, .qp = q->qp,
+                                    .g = qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
+                                    .x = qc_tensor_f32(&q->pre), .dy = qc_tensor_f32(gy),
+                                    .dx = qc_tensor_f32(&q->gpre), .n = n,
+                                    .dstep = quant_param_grad(p, q) });
         if (st != QC_OK)
             return st;
     }
@@ -773,7 +783,6 @@ enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step)
 
 enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p)
 {
-    const struct qc_backend_train *tr = p->be->ops->train;
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_param_slot *s;
@@ -782,13 +791,18 @@ enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p)
             continue;
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
-            st = tr->sat_weight_backward(p->be, &q->spec.sat, q->sat_st, p->state + s->offset,
-                                         qc_tensor_f32(&q->dq), p->grads + s->offset, s->n);
+            st = qc_backend_run(p->be, QC_TK_SAT_WEIGHT_BACKWARD,
+                                &(struct qc_tk_sat_weight_backward){
+                                    .cfg = &q->spec.sat, .st = q->sat_st,
+                                    .w = p->state + s->offset, .dq = qc_tensor_f32(&q->dq),
+                                    .dw = p->grads + s->offset, .n = s->n });
         else
-            st = tr->lsq_backward(p->be, quant_param(p, q), q->qn, q->qp,
-                                  qc_lsq_grad_scale(s->n, q->qp), p->state + s->offset,
-                                  qc_tensor_f32(&q->dq), p->grads + s->offset, s->n,
-                                  quant_param_grad(p, q));
+            st = qc_backend_run(p->be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
+                                    .step = quant_param(p, q), .qn = q->qn, .qp = q->qp,
+                                    .g = qc_lsq_grad_scale(s->n, q->qp),
+                                    .x = p->state + s->offset, .dy = qc_tensor_f32(&q->dq),
+                                    .dx = p->grads + s->offset, .n = s->n,
+                                    .dstep = quant_param_grad(p, q) });
         if (st != QC_OK)
             return st;
     }
@@ -804,9 +818,10 @@ enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p)
         if (!param)
             continue;
         /* the guards of qc_sat_alpha_clamp and qc_lsq_step_clamp */
-        st = p->be->ops->train->clamp_min(p->be, param, q->spec.method == QC_QM_SAT
-                                                            ? QC_SAT_ALPHA_MIN
-                                                            : QC_LSQ_STEP_MIN, 1);
+        st = qc_backend_run(p->be, QC_TK_CLAMP_MIN, &(struct qc_tk_clamp_min){
+                                .p = param, .n = 1,
+                                .lo = q->spec.method == QC_QM_SAT ? QC_SAT_ALPHA_MIN
+                                                                  : QC_LSQ_STEP_MIN });
         if (st != QC_OK)
             return st;
     }
@@ -839,10 +854,10 @@ enum qc_status qc_plan_quant_info(const struct qc_plan *p, int i,
     memset(&ws, 0, sizeof(ws));
     info->spec = &q->spec;
     if (q->pslot >= 0)
-        st = p->be->ops->download(p->be, &info->param, p->state + p->slots[q->pslot].offset,
+        st = qc_backend_download(p->be, &info->param, p->state + p->slots[q->pslot].offset,
                                   sizeof(float));
     if (st == QC_OK && q->sat_st)
-        st = p->be->ops->download(p->be, &ws, q->sat_st, sizeof(ws));
+        st = qc_backend_download(p->be, &ws, q->sat_st, sizeof(ws));
     info->sat_m = ws.m;
     info->sat_s = ws.s;
     info->sat_scale = ws.scale;

@@ -1,28 +1,16 @@
 /*
- * quant.h - the quantizer arithmetic of quantization-aware training: SAT
- * weights (DoReFa tanh normalisation + optional scale adjustment), SAT
- * activations (CG-PACT, learnable clip α) and LSQ (learnable step s), as
- * DESIGN §5 restates N2D2.  Pure float kernels over flat arrays: no graph,
- * plan or backend knowledge; the training plan calls them on the CPU and the
- * exporter calls the *_image functions for the integer weights.
+ * quant.h - the quantizer policy of quantization-aware training: SAT weights
+ * (DoReFa tanh normalisation + optional scale adjustment), SAT activations
+ * (CG-PACT, learnable clip α) and LSQ (learnable step s), as DESIGN §5
+ * restates N2D2.  Here: the recipe names of the SAT modes, the LSQ levels of
+ * a Range and its step-gradient scale, the guards of the learnable scalars.
  *
- * Conventions shared by every function here:
- * - R is the Range (number of steps; R+1 levels for unsigned and SAT Default
- *   grids), 1 <= R <= QC_QUANT_RANGE_MAX.
- * - rne = round half to even (rintf in the default rounding mode).
- * - Every fake-quant output is computed as (float)k * scale, with k the
- *   integer level and scale ONE float (struct qc_sat_wstate.scale,
- *   qc_sat_act_scale(), the LSQ step s).  The integer images returned for
- *   export therefore reproduce the fake-quant values bit for bit: q * scale,
- *   evaluated in float as DequantizeLinear does, == the training value.
- * - Backward functions ACCUMULATE (+=) into dx / dW and into the scalar
- *   parameter gradient; a NULL dx skips the input gradient.  They return true
- *   gradients (the solver subtracts).
- * - Deterministic for any thread count: element-wise loops are split with
- *   static OpenMP schedules, and every reduction sums in double over
- *   QC_QUANT_NCHUNK fixed chunks (boundaries depend on n only) combined in
- *   chunk order, so results do not depend on the number of threads.
- *   `threads` <= 1 runs serially.
+ * The element loops are backend kernels (src/backend/train_kernels.h: the
+ * types struct qc_sat_wcfg, struct qc_sat_wstate, enum qc_sat_mode, the
+ * kernel ids QC_TK_SAT_* and QC_TK_LSQ_* run through qc_backend_run), with
+ * their CPU implementations and formulas in src/backend/cpu_train.h, which
+ * this header includes for the exporter and the tests that call them on the
+ * host (qc_sat_weight_image, qc_lsq_image, qc_sat_act_scale, ...).
  */
 #ifndef QATCONV_SRC_QUANT_QUANT_H
 #define QATCONV_SRC_QUANT_QUANT_H
@@ -30,115 +18,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define QC_QUANT_RANGE_MAX 65535
-#define QC_SAT_ALPHA_MIN   1e-3f   /* CG-PACT α guard                                 */
-#define QC_LSQ_STEP_MIN    1e-8f   /* LSQ step guard                                  */
-#define QC_QUANT_NCHUNK    64      /* reduction chunks (independent of threads)       */
-/* Streaming loops (activations) go parallel from this many elements, as QC_PAR_MIN_STREAM
- * in ops/op.h; tanh-bound SAT weight loops from QC_QUANT_PAR_MIN_TANH. */
-#define QC_QUANT_PAR_MIN_STREAM ((int64_t)1 << 22)
-#define QC_QUANT_PAR_MIN_TANH   ((int64_t)1 << 15)
+#include "backend/cpu_train.h"
+#include "backend/train_kernels.h"
 
 /* ---- SAT weights ------------------------------------------------------------------------ */
-
-/*
- * QuantMode, as N2D2 defines it.  With t = tanh(W), m = max|t|, r = t/m ∈ [−1, 1]:
- *   DEFAULT     u = (r+1)/2, j = rne(R·u) ∈ [0, R], Q = 2j/R − 1.  R+1 levels; for odd R no
- *               zero level.  Integer image k = 2j − R (same parity as R), Q = k/R.
- *   FULLRANGE   as DEFAULT but u' = (1 + 0.9998/R)·u − 0.4999/R replaces u, so the two end
- *               levels get bins as wide as the inner ones.  Same levels and image as DEFAULT.
- *   SYMMETRIC   R' = floor(R/2), k = rne(R'·r) ∈ [−R', R'], Q = k/R'.  2R'+1 levels with 0
- *               (R = 255: int8 without −128).
- *   ASYMMETRIC  R' = floor(R/2), p = (1 + 1/(2R'))·r − 1/(2R') ∈ [−1 − 1/R', 1],
- *               k = rne(R'·p) ∈ [−R'−1, R'], Q = k/R' (R = 255: the full int8 range).
- * R = 1 leaves R' = 0 in SYMMETRIC and ASYMMETRIC (N2D2 divides by zero); here both fall back
- * to the binary DEFAULT grid {−1, +1}, the only two-level grid symmetric about 0.
- *
- * ApplyQuantization=0 (clamp stage): Q = r for DEFAULT, FULLRANGE and SYMMETRIC; Q = p for
- * ASYMMETRIC (N2D2's mode 5; R' = floor(R/2), R' = 0 treated as DEFAULT).  No integer image.
- *
- * ApplyScaling=1: Q ← Q/S, S = sqrt(F · var_unbiased(Q)), F given by the caller (kH·kW·C_out
- * for Conv, C_out for Fc, summed over the inputs of a multi-input cell as N2D2 does).
- */
-enum qc_sat_mode {
-    QC_SAT_DEFAULT = 0,
-    QC_SAT_SYMMETRIC,
-    QC_SAT_ASYMMETRIC,
-    QC_SAT_FULLRANGE,
-    QC_SAT_MODE_COUNT
-};
-
-struct qc_sat_wcfg {
-    enum qc_sat_mode mode;
-    int              range;           /* R                                          */
-    bool             apply_quant;     /* ApplyQuantization                          */
-    bool             apply_scaling;   /* ApplyScaling                               */
-    int64_t          fanout;          /* F, used when apply_scaling                 */
-};
-
-/* What one forward found; the backward and the export need it. */
-struct qc_sat_wstate {
-    float m;       /* max|tanh W|; 0 for an all-zero tensor (then Q = 0)          */
-    float s;       /* SAT scale S; 1 when ApplyScaling=0 or when S would be 0/inf  */
-    float scale;   /* Q = k·scale for quantized modes: 1/(R·S) or 1/(R'·S);
-                      the float 1/S for the clamp stage (Q = r·scale)              */
-    int   div;     /* R (DEFAULT, FULLRANGE) or R' (SYMMETRIC, ASYMMETRIC): k/div  */
-};
 
 /* "Default", "Symmetric", "Asymmetric", "FullRange" (case-sensitive as in N2D2 recipes,
  * also accepted in any case); false if unknown. */
 bool qc_sat_mode_parse(const char *s, enum qc_sat_mode *out);
 const char *qc_sat_mode_name(enum qc_sat_mode mode);
 
-/* Integer level k of one normalised value r = t/m ∈ [−1, 1] (cfg->apply_quant must be
- * set).  The forward uses exactly this; exposed for tests and other backends. */
-int32_t qc_sat_weight_level(const struct qc_sat_wcfg *cfg, float r);
-
-/* Forward over N weights: Q from W, and the state.  q may be NULL (state only).
- * Q_i = k_i · st->scale (quantized) or r_i · st->scale (clamp stage), 0 when m = 0. */
-void qc_sat_weight_forward(const struct qc_sat_wcfg *cfg, const float *w, float *q, int64_t n,
-                           int threads, struct qc_sat_wstate *st);
-
-/* dW_i += dQ_i · c · (1 − t_i²) / (m · S), t = tanh(W), with m, S from `st` held constant
- * (no gradient through max|tanh| or the variance) and rounding straight-through.
- * c = 1 + 0.9998/R for FULLRANGE with ApplyQuantization=1, 1 + 1/(2R') for ASYMMETRIC
- * (R' >= 1, both stages), 1 otherwise: the derivative of the pre-rounding expression.
- * m = 0 (all-zero W) uses m = 1 so a zero-filled layer can start learning. */
-void qc_sat_weight_backward(const struct qc_sat_wcfg *cfg, const struct qc_sat_wstate *st,
-                            const float *w, const float *dq, float *dw, int64_t n, int threads);
-
-/* Export: the integer image k_i of each weight (recomputed from W exactly as the forward
- * does) and the per-tensor scale, with k_i · scale == Q_i bit for bit.  Needs
- * cfg->apply_quant.  DEFAULT/FULLRANGE: k ∈ odd-or-even integers of R's parity in [−R, R],
- * scale 1/(R·S); SYMMETRIC: [−R', R'], ASYMMETRIC: [−R'−1, R'], scale 1/(R'·S). */
-void qc_sat_weight_image(const struct qc_sat_wcfg *cfg, const float *w, int32_t *k, int64_t n,
-                         int threads, struct qc_sat_wstate *st);
-
 /* ---- SAT activations (CG-PACT) --------------------------------------------------------- */
 
-/* The α the kernels use: max(α, QC_SAT_ALPHA_MIN) (NaN stays NaN).  The kernels apply it
- * to their argument; the caller also clamps the learnable α with qc_sat_alpha_clamp()
- * after each solver update, so the stored α never goes below the guard either. */
-float qc_sat_alpha_used(float alpha);
+/* In-place α guard on the host: *alpha = qc_sat_alpha_used(*alpha) (cpu_train.h). */
 void qc_sat_alpha_clamp(float *alpha);
-
-/* Step of the activation grid: a/R, a = qc_sat_alpha_used(α).  The export's
- * QuantizeLinear/DequantizeLinear scale must be this float. */
-float qc_sat_act_scale(float alpha, int range);
-
-/* y = a·rne(R·clip(x,0,a)/a)/R, computed as y = j·h with h = qc_sat_act_scale(),
- * j = min(max(rne(x/h), 0), R): the QuantizeLinear(h, uint8) → Clip(0,R) →
- * DequantizeLinear arithmetic of the export.  In place (y == x) is allowed. */
-void qc_sat_act_forward(float alpha, int range, const float *x, float *y, int64_t n,
-                        int threads);
-
-/* From the saved input x (before quantization):
- *   dx_i += dy_i · [0 < x_i ≤ a]                         (dx may be NULL)
- *   dα   += Σ dy_i · (1 if x_i ≥ a else (j_i/R − q_i)),  q = clip(x,0,a)/a, j as in forward
- * (x ≤ 0 gives q = j = 0: no contribution).  The α gradient is that of the used value a,
- * passed straight through the guard. */
-void qc_sat_act_backward(float alpha, int range, const float *x, const float *dy, float *dx,
-                         int64_t n, int threads, float *dalpha);
 
 /* ---- LSQ ------------------------------------------------------------------------------- */
 
@@ -146,30 +39,11 @@ void qc_sat_act_backward(float alpha, int range, const float *x, const float *dy
  * (R = 255: [−128, 127]; R = 1 and 2: [−1, 0]); unsigned (activations) qn = 0, qp = R. */
 void qc_lsq_levels(int range, bool is_signed, int *qn, int *qp);
 
-/* max(s, QC_LSQ_STEP_MIN) (NaN stays NaN), and the in-place clamp for the caller. */
-float qc_lsq_step_used(float s);
+/* In-place step guard on the host: *s = qc_lsq_step_used(*s) (cpu_train.h). */
 void qc_lsq_step_clamp(float *s);
 
 /* g = 1/sqrt(N·Qp), N elements per sample (activations) or of W (weights); Qp = 0
  * (signed R <= 2) is taken as 1, N = 0 as 1. */
 double qc_lsq_grad_scale(int64_t nelem, int qp);
-
-/* s0 = 2·mean|x|/sqrt(Qp) (Qp = 0 taken as 1), guarded by QC_LSQ_STEP_MIN. */
-float qc_lsq_init_step(const float *x, int64_t n, int qp, int threads);
-
-/* v = x/s, y = rne(clamp(v, −qn, qp))·s, s = qc_lsq_step_used(step).  In place allowed. */
-void qc_lsq_forward(float step, int qn, int qp, const float *x, float *y, int64_t n,
-                    int threads);
-
-/* From the saved input x:
- *   dx_i += dy_i · [−qn < v_i < qp]   (both ends excluded; dx may be NULL)
- *   ds   += g · Σ dy_i · (−qn if v_i ≤ −qn, qp if v_i ≥ qp, else rne(v_i) − v_i)
- * The step gradient is that of the used (guarded) step. */
-void qc_lsq_backward(float step, int qn, int qp, double g, const float *x, const float *dy,
-                     float *dx, int64_t n, int threads, float *dstep);
-
-/* Export: k_i = rne(clamp(x_i/s, −qn, qp)); k_i · s == forward value bit for bit. */
-void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_t n,
-                  int threads);
 
 #endif

@@ -1,7 +1,10 @@
 /*
  * solver.h - optimizers of the training engine: SGD with momentum and Adam,
  * learning-rate policies, gradient accumulation (IterationSize), and their
- * configuration from a recipe (DESIGN §5, N2D2 spec §4).
+ * configuration from a recipe (DESIGN §5, N2D2 spec §4).  The element-wise
+ * update itself is a backend kernel (QC_TK_SOLVER_APPLY of
+ * src/backend/train_kernels.h; the CPU one is qc_solver_apply of
+ * src/backend/cpu_train.h, formulas there).
  *
  * The module owns no memory.  The caller (the training loop) keeps, per
  * parameter array of n floats, a flat optimizer-state array of
@@ -21,7 +24,9 @@
  *         struct qc_solver_update u;
  *         qc_solver_prepare(&cfg, &st, 1.0 / cfg.iteration_size, &u);
  *         for each parameter array p using cfg:
- *             qc_solver_apply(&u, p->data, p->grad, p->state, p->n, p->decays, threads);
+ *             run QC_TK_SOLVER_APPLY with u on p->data, p->grad, p->state, p->n,
+ *             p->decays (qc_backend_run; on the host: qc_solver_apply of
+ *             src/backend/cpu_train.h, with the update formulas);
  *         qc_solver_advance(&st, B * cfg.iteration_size);
  *     }
  *
@@ -44,8 +49,8 @@
  * MinDecay and the Exponential/InvT/Poly/Inv policies are not implemented
  * (the recipe schema rejects them anyway).
  *
- * Determinism: the kernels are element-wise (no reductions), so results do
- * not depend on the thread count.
+ * Determinism: the update kernels are element-wise (no reductions), so
+ * results do not depend on the thread count.
  */
 #ifndef QATCONV_SRC_TRAIN_SOLVER_H
 #define QATCONV_SRC_TRAIN_SOLVER_H
@@ -54,13 +59,13 @@
 #include <stdint.h>
 
 #include "util/qc.h"
+#include "backend/cpu_train.h"
+#include "backend/train_kernels.h"
 
 struct qc_recipe;
 
-enum qc_solver_type {
-    QC_SOLVER_SGD,      /* "SGD"                                   */
-    QC_SOLVER_ADAM,     /* "Adam" (also spelled "ADAM" in N2D2's docs) */
-};
+/* enum qc_solver_type (SGD, Adam) and struct qc_solver_update (the per-update scalars)
+ * are the optimizer kernel's argument types: src/backend/train_kernels.h. */
 
 enum qc_lr_policy {
     QC_LR_NONE,         /* "None": constant                        */
@@ -101,25 +106,6 @@ struct qc_solver_step {
     int64_t updates;    /* updates applied so far (Adam's t is updates + 1)      */
     int64_t samples;    /* samples consumed by those updates: the LR clock       */
     int64_t pass;       /* batches accumulated since the last update, [0, I)     */
-};
-
-/*
- * Per-update scalars, computed once per update by qc_solver_prepare and
- * shared by every parameter array of the configuration.  Public so tests
- * and the CUDA backend can read them; fill it only through qc_solver_prepare.
- */
-struct qc_solver_update {
-    enum qc_solver_type type;
-    float lr;           /* qc_solver_lr(cfg, st->samples)                        */
-    float scale;        /* ḡ = scale · grad                                      */
-    float momentum;     /* SGD μ                                                 */
-    float decay;        /* λ, applied to arrays with decays = true               */
-    float beta1, beta2; /* Adam                                                  */
-    float eps;          /* Adam ε                                                */
-    float adam_step;    /* Adam: lr / (1 − β1^t)                                 */
-    float adam_sbc2;    /* Adam: sqrt(1 − β2^t)                                  */
-    float adam_c1;      /* Adam: 1 − β1, rounded once from double (as PyTorch)   */
-    float adam_c2;      /* Adam: 1 − β2                                          */
 };
 
 /* Fills *cfg with the defaults of `type` (listed in struct qc_solver_cfg). */
@@ -179,29 +165,6 @@ bool qc_solver_batch_done(const struct qc_solver_cfg *cfg, struct qc_solver_step
  * st->samples, with gradient scale `scale` (see the file comment). */
 void qc_solver_prepare(const struct qc_solver_cfg *cfg, const struct qc_solver_step *st,
                        double scale, struct qc_solver_update *u);
-
-/*
- * Updates n parameters theta in place from their accumulated gradients grad
- * (read only) and optimizer state (n · qc_solver_state_per_elem floats,
- * zero before the first update, updated in place).  decays = false leaves
- * out the weight decay λ for this array (e.g. biases, BN, quantizer
- * parameters: the caller decides).  With g = scale·grad + λ·θ (λ = 0 when
- * !decays):
- *   SGD  (state = v[n]):        v ← μ·v − lr·g;  θ ← θ + v
- *        i.e. DESIGN §5's v ← μ·v − lr·ḡ − λ·lr·θ.  For a constant lr this
- *        equals torch.optim.SGD(lr, momentum=μ, weight_decay=λ, dampening=0,
- *        nesterov=False), whose buffer b = −v/lr; when lr changes, the
- *        velocity keeps the old rate (N2D2's form) where PyTorch's buffer
- *        is rescaled.
- *   Adam (state = m[n], v[n]):  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
- *        θ ← θ − lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + ε)
- *        as torch.optim.Adam(lr, betas, eps, weight_decay=λ, amsgrad=False)
- *        (L2 decay added to the gradient, not AdamW).
- * Runs on `threads` OpenMP threads when n >= QC_PAR_MIN_STREAM.  No
- * allocation; cannot fail.
- */
-void qc_solver_apply(const struct qc_solver_update *u, float *theta, const float *grad,
-                     float *state, int64_t n, bool decays, int threads);
 
 /* Records an applied update that consumed `samples` samples (B · I). */
 void qc_solver_advance(struct qc_solver_step *st, int64_t samples);

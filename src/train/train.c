@@ -158,11 +158,11 @@ static enum qc_status setup_solvers(struct trainer *t)
         t->so[i].opt_offset = t->n_opt;
         t->n_opt += s->n * qc_solver_state_per_elem(cfg.type);
     }
-    st = t->be->ops->alloc(t->be, (size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float),
+    st = qc_backend_alloc(t->be, (size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float),
                            (void **)&t->opt);
     if (st != QC_OK)
         return st;
-    return t->be->ops->zero(t->be, t->opt, (size_t)t->n_opt * sizeof(float));
+    return qc_backend_zero(t->be, t->opt, (size_t)t->n_opt * sizeof(float));
 }
 
 /* Zeroes the gradients of the groups starting an accumulation cycle. */
@@ -182,7 +182,7 @@ static enum qc_status zero_new_iterations(struct trainer *t)
         enum qc_status st;
         if (!s->trainable || !qc_solver_new_iteration(&t->groups[t->so[i].group].st))
             continue;
-        st = t->be->ops->zero(t->be, grads + s->offset, (size_t)s->n * sizeof(float));
+        st = qc_backend_zero(t->be, grads + s->offset, (size_t)s->n * sizeof(float));
         if (st != QC_OK)
             return st;
     }
@@ -205,9 +205,11 @@ static enum qc_status update(struct trainer *t)
             if (!s->trainable || t->so[i].group != gi)
                 continue;
             /* quantizer parameters (α, s) take no weight decay */
-            st = t->be->ops->train->solver_apply(t->be, &u, state + s->offset, grads + s->offset,
-                                                 t->opt + t->so[i].opt_offset, s->n,
-                                                 s->quant < 0);
+            st = qc_backend_run(t->be, QC_TK_SOLVER_APPLY, &(struct qc_tk_solver_apply){
+                                    .u = &u, .theta = state + s->offset,
+                                    .grad = grads + s->offset,
+                                    .state = t->opt + t->so[i].opt_offset, .n = s->n,
+                                    .decays = s->quant < 0 });
             if (st != QC_OK)
                 return st;
         }
@@ -229,15 +231,9 @@ static enum qc_status load_batch(struct trainer *t, const int64_t *idx, struct q
                                       rng_data, t->x, t->labels);
     if (st != QC_OK)
         return st;
-    if (t->be->ops->upload_batch) {
-        st = t->be->ops->upload_batch(t->be, t->xbuf[slot], t->x, xbytes);
-        if (st == QC_OK)
-            st = t->be->ops->upload_batch(t->be, t->dev_labels[slot], t->labels, lbytes);
-        return st;
-    }
-    st = t->be->ops->upload(t->be, t->xbuf[slot], t->x, xbytes);
+    st = qc_backend_upload_batch(t->be, t->xbuf[slot], t->x, xbytes);
     if (st == QC_OK)
-        st = t->be->ops->upload(t->be, t->dev_labels[slot], t->labels, lbytes);
+        st = qc_backend_upload_batch(t->be, t->dev_labels[slot], t->labels, lbytes);
     return st;
 }
 
@@ -266,10 +262,11 @@ static enum qc_status train_batch(struct trainer *t, int64_t b, const int64_t *n
     if (st == QC_OK)
         st = qc_plan_zero_act_grads(p);
     if (st == QC_OK)
-        st = t->be->ops->train->loss_softmax_xent(t->be, qc_tensor_f32(zt),
-                                                  t->dev_labels[slot], t->batch, t->classes,
-                                                  1.0f / (float)t->batch,
-                                                  qc_tensor_f32(dzt), t->dev_stats);
+        st = qc_backend_run(t->be, QC_TK_SOFTMAX_XENT, &(struct qc_tk_softmax_xent){
+                                .z = qc_tensor_f32(zt), .labels = t->dev_labels[slot],
+                                .b = t->batch, .classes = t->classes,
+                                .scale = 1.0f / (float)t->batch, .dz = qc_tensor_f32(dzt),
+                                .stats = t->dev_stats });
     if (st == QC_OK)
         st = qc_plan_backward(p);
     if (st == QC_OK)
@@ -279,7 +276,7 @@ static enum qc_status train_batch(struct trainer *t, int64_t b, const int64_t *n
         st = load_batch(t, next, rng_data, slot ^ 1);
     }
     if (st == QC_OK)
-        st = t->be->ops->download(t->be, stats, t->dev_stats, sizeof(stats));
+        st = qc_backend_download(t->be, stats, t->dev_stats, sizeof(stats));
     if (st != QC_OK)
         return st;
     if (stats[2] > 0) {
@@ -317,7 +314,7 @@ static enum qc_status calibrate(struct trainer *t)
     st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->batch, &rng, t->x,
                        t->labels);
     if (st == QC_OK)
-        st = t->be->ops->upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
+        st = qc_backend_upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
     if (st == QC_OK)
         st = qc_plan_forward_mode(t->plan, false, NULL);
     return st;
@@ -348,7 +345,7 @@ static enum qc_status evaluate_graph(struct trainer *t, const char *what, double
     if (!qc_plan_backend_can_run(t->g, be)) {
         st = qc_backend_new("cpu", 0, &cpu);
         if (st == QC_OK)
-            qc_backend_set_max_memory(cpu, t->be->max_memory);
+            qc_backend_set_max_memory(cpu, qc_backend_max_memory(t->be));
         be = cpu;
     }
     if (st == QC_OK)
@@ -386,10 +383,10 @@ static enum qc_status plot_weights(struct trainer *t, const char *dir)
         snprintf(title, sizeof(title), "%s: %s %d levels (R=%d)", w->name,
                  qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ", qi.spec->range + 1,
                  qi.spec->range);
-        if (!t->be->ops->host_memory) {   /* Q(W) lives on the device */
+        if (!qc_backend_host_memory(t->be)) {   /* Q(W) lives on the device */
             size_t nb = qc_tensor_nbytes(w->init);
             qhost = qc_malloc(nb ? nb : 1);
-            st = qhost ? t->be->ops->download(t->be, qhost, qi.q, nb) : QC_ERR_NOMEM;
+            st = qhost ? qc_backend_download(t->be, qhost, qi.q, nb) : QC_ERR_NOMEM;
         }
         if (st == QC_OK)
             st = qc_plot_weight_histogram(path, title, qc_tensor_f32(w->init),
@@ -491,7 +488,7 @@ static enum qc_status pending_grads(struct trainer *t, int64_t *n_grads)
     if (!pending)
         return QC_OK;
     *n_grads = qc_plan_n_trainable(t->plan);
-    return t->be->ops->download(t->be, t->host_grads, qc_plan_param_grads(t->plan),
+    return qc_backend_download(t->be, t->host_grads, qc_plan_param_grads(t->plan),
                                 (size_t)*n_grads * sizeof(float));
 }
 
@@ -508,10 +505,10 @@ static enum qc_status save_checkpoint(struct trainer *t, const struct train_pos 
     }
     for (int i = 0; i < t->n_groups; i++)
         steps[i] = t->groups[i].st;
-    st = t->be->ops->download(t->be, t->host_state, qc_plan_state(t->plan),
+    st = qc_backend_download(t->be, t->host_state, qc_plan_state(t->plan),
                               (size_t)n_state * sizeof(float));
     if (st == QC_OK)
-        st = t->be->ops->download(t->be, t->host_opt, t->opt, (size_t)t->n_opt * sizeof(float));
+        st = qc_backend_download(t->be, t->host_opt, t->opt, (size_t)t->n_opt * sizeof(float));
     if (st == QC_OK)
         st = pending_grads(t, &n_grads);
     if (st != QC_OK)
@@ -592,12 +589,12 @@ static enum qc_status load_checkpoint(struct trainer *t, struct train_pos *pos)
                                .loss_sum = c.loss_sum, .correct = c.correct };
     memcpy(pos->data.s, c.rng_data, sizeof(c.rng_data));
     memcpy(pos->drop.s, c.rng_drop, sizeof(c.rng_drop));
-    st = t->be->ops->upload(t->be, qc_plan_state(t->plan), t->host_state,
+    st = qc_backend_upload(t->be, qc_plan_state(t->plan), t->host_state,
                             (size_t)n_state * sizeof(float));
     if (st == QC_OK)
-        st = t->be->ops->upload(t->be, t->opt, t->host_opt, (size_t)t->n_opt * sizeof(float));
+        st = qc_backend_upload(t->be, t->opt, t->host_opt, (size_t)t->n_opt * sizeof(float));
     if (st == QC_OK && c.n_grads > 0)
-        st = t->be->ops->upload(t->be, qc_plan_param_grads(t->plan), t->host_grads,
+        st = qc_backend_upload(t->be, qc_plan_param_grads(t->plan), t->host_grads,
                                 (size_t)c.n_grads * sizeof(float));
     return st;
 }
@@ -726,7 +723,7 @@ static enum qc_status end_epoch(struct trainer *t, const struct train_pos *pos, 
             t->has_best = true;
             t->best_acc = vacc;
             t->best_epoch = (int)pos->epoch + 1;
-            st = t->be->ops->download(t->be, t->best, qc_plan_state(t->plan),
+            st = qc_backend_download(t->be, t->best, qc_plan_state(t->plan),
                                       (size_t)qc_plan_n_state(t->plan) * sizeof(float));
             if (st != QC_OK)
                 return st;
@@ -854,27 +851,27 @@ static enum qc_status setup(struct trainer *t)
         return QC_ERR_NOMEM;
     /* two input buffers (the plan's and one more) on a device, one on the host */
     t->xbuf[0] = t->xbuf[1] = qc_plan_input(t->plan, 0)->data;
-    if (!t->be->ops->host_memory) {
-        st = t->be->ops->alloc(t->be, qc_tensor_nbytes(qc_plan_input(t->plan, 0)), &t->xbuf[1]);
+    if (!qc_backend_host_memory(t->be)) {
+        st = qc_backend_alloc(t->be, qc_tensor_nbytes(qc_plan_input(t->plan, 0)), &t->xbuf[1]);
         if (st != QC_OK)
             return st;
         t->own_xbuf1 = true;
     }
     for (int i = 0; i < (t->own_xbuf1 ? 2 : 1); i++) {
-        st = t->be->ops->alloc(t->be, (size_t)t->batch * sizeof(int32_t),
+        st = qc_backend_alloc(t->be, (size_t)t->batch * sizeof(int32_t),
                                (void **)&t->dev_labels[i]);
         if (st != QC_OK)
             return st;
     }
     if (!t->own_xbuf1)
         t->dev_labels[1] = t->dev_labels[0];
-    return t->be->ops->alloc(t->be, QC_LOSS_NSTATS * sizeof(double), (void **)&t->dev_stats);
+    return qc_backend_alloc(t->be, QC_LOSS_NSTATS * sizeof(double), (void **)&t->dev_stats);
 }
 
 static void teardown(struct trainer *t)
 {
     if (t->opt)
-        t->be->ops->release(t->be, t->opt);
+        qc_backend_release(t->be, t->opt);
     if (t->plan && t->xbuf[0])   /* an error may leave the plan reading xbuf[1] */
         qc_plan_input(t->plan, 0)->data = t->xbuf[0];
     qc_plan_free(t->plan);
@@ -886,13 +883,13 @@ static void teardown(struct trainer *t)
     qc_free(t->groups);
     qc_free(t->so);
     if (t->own_xbuf1 && t->xbuf[1])
-        t->be->ops->release(t->be, t->xbuf[1]);
+        qc_backend_release(t->be, t->xbuf[1]);
     if (t->dev_labels[0])
-        t->be->ops->release(t->be, t->dev_labels[0]);
+        qc_backend_release(t->be, t->dev_labels[0]);
     if (t->dev_labels[1] && t->dev_labels[1] != t->dev_labels[0])
-        t->be->ops->release(t->be, t->dev_labels[1]);
+        qc_backend_release(t->be, t->dev_labels[1]);
     if (t->dev_stats)
-        t->be->ops->release(t->be, t->dev_stats);
+        qc_backend_release(t->be, t->dev_stats);
     qc_free(t->x);
     qc_free(t->labels);
     qc_free(t->perm);
@@ -964,7 +961,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
     if (st != QC_OK)
         goto out;
     if (o->keep_best && t.has_best) {
-        st = be->ops->upload(be, qc_plan_state(t.plan), t.best,
+        st = qc_backend_upload(be, qc_plan_state(t.plan), t.best,
                              (size_t)qc_plan_n_state(t.plan) * sizeof(float));
         if (st != QC_OK)
             goto out;

@@ -1,11 +1,12 @@
 /*
- * loss.c - softmax cross-entropy (see loss.h).  Row by row in double for the
- * normalizer: with m = max_j z_j, s = Σ exp(z_j − m),
+ * cpu_loss.c - the CPU loss kernel (QC_TK_SOFTMAX_XENT; cpu_train.h):
+ * softmax cross-entropy on logits, row by row in double for the normalizer:
+ * with m = max_j z_j, s = Σ exp(z_j − m),
  *   loss = log s + m − z_y,   softmax_j = exp(z_j − m) / s.
  */
 #include <config.h>
 
-#include "loss.h"
+#include "cpu_train.h"
 
 #include <math.h>
 

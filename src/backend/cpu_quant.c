@@ -1,0 +1,391 @@
+/*
+ * cpu_quant.c - the CPU quantizer kernels (cpu_train.h; QC_TK_SAT_* and
+ * QC_TK_LSQ_* of the CPU backend, the integer images of the export):
+ * SAT weights (N2D2's QWeight=SAT, DESIGN §5), the DoReFa-style quantizer
+ * with tanh normalisation, its four QuantModes, the clamp stage and the
+ * scale adjustment; CG-PACT activations (QAct=SAT) with the learnable clip
+ * α; LSQ (Esser et al. 2020, QWeight=LSQ / QAct=LSQ) with one learnable
+ * step s per tensor.  Formulas and conventions are in cpu_train.h; each
+ * kernel restates its own.  The policy (recipe specs, levels, gradient
+ * scale, calibration) is in quant/.
+ *
+ * SAT weight forward, three passes over W:
+ *   1. t = tanh(W) (kept in Q's buffer when there is one), m = max|t|
+ *      (a max reduction is exact, hence order-free);
+ *   2. per element the level k (quantized) or r = t/m (clamp stage), with
+ *      Σk, Σk² (exact integers in double) or Σr, Σr² over fixed chunks;
+ *   3. Q = k·scale or r·scale with one float scale, so that the exported
+ *      integer image k and scale reproduce Q bit for bit.
+ */
+#include <config.h>
+
+#include "cpu_train.h"
+
+#include <math.h>
+
+/* [lo, hi) of reduction chunk c: boundaries depend on n only. */
+static int64_t chunk_lo(int64_t n, int c)
+{
+    return n / QC_QUANT_NCHUNK * c + QC_MIN((int64_t)c, n % QC_QUANT_NCHUNK);
+}
+
+static int nthr(int threads)
+{
+    return threads > 1 ? threads : 1;
+}
+
+/* SYMMETRIC and ASYMMETRIC with R' = floor(R/2) = 0 (R = 1) use the DEFAULT grid. */
+static enum qc_sat_mode eff_mode(const struct qc_sat_wcfg *cfg)
+{
+    if ((cfg->mode == QC_SAT_SYMMETRIC || cfg->mode == QC_SAT_ASYMMETRIC) && cfg->range / 2 == 0)
+        return QC_SAT_DEFAULT;
+    return cfg->mode;
+}
+
+/* Q = k/div before scaling: R for the DEFAULT grids, R' = floor(R/2) otherwise. */
+static int mode_div(int range, enum qc_sat_mode mode)
+{
+    return mode == QC_SAT_SYMMETRIC || mode == QC_SAT_ASYMMETRIC ? range / 2 : range;
+}
+
+static float clampf_nan(float v, float lo, float hi)
+{
+    if (v < lo)
+        v = lo;
+    if (v > hi)
+        v = hi;
+    return v;   /* NaN passes through */
+}
+
+/* Level k (integral float; NaN in, NaN out) of r = t/m ∈ [−1, 1] for the effective mode. */
+static float sat_level(enum qc_sat_mode mode, int range, float r)
+{
+    float rf = (float)range;
+    switch (mode) {
+    case QC_SAT_SYMMETRIC: {
+        /* k = rne(R'·r) ∈ [−R', R'] */
+        float rp = (float)(range / 2);
+        return clampf_nan(rintf(rp * r), -rp, rp);
+    }
+    case QC_SAT_ASYMMETRIC: {
+        /* p = (1 + 1/(2R'))·r − 1/(2R'), k = rne(R'·p) ∈ [−R'−1, R'] */
+        float rp = (float)(range / 2), a = 0.5f / rp;
+        float p = (1.0f + a) * r - a;
+        return clampf_nan(rintf(rp * p), -rp - 1.0f, rp);
+    }
+    case QC_SAT_FULLRANGE: {
+        /* u = (r+1)/2, u' = (1 + 0.9998/R)·u − 0.4999/R, j = rne(R·u'), k = 2j − R */
+        float u = 0.5f * (r + 1.0f);
+        float u2 = (1.0f + 0.9998f / rf) * u - 0.4999f / rf;
+        float j = clampf_nan(rintf(rf * u2), 0.0f, rf);
+        return 2.0f * j - rf;
+    }
+    case QC_SAT_DEFAULT:
+    default: {
+        /* u = (r+1)/2, j = rne(R·u) ∈ [0, R], k = 2j − R */
+        float u = 0.5f * (r + 1.0f);
+        float j = clampf_nan(rintf(rf * u), 0.0f, rf);
+        return 2.0f * j - rf;
+    }
+    }
+}
+
+static int32_t level_to_int(float k)
+{
+    return k == k ? (int32_t)k : 0;   /* NaN weights give level 0 in an image */
+}
+
+int32_t qc_sat_weight_level(const struct qc_sat_wcfg *cfg, float r)
+{
+    QC_ASSERT(cfg->range >= 1 && cfg->range <= QC_QUANT_RANGE_MAX);
+    return level_to_int(sat_level(eff_mode(cfg), cfg->range, r));
+}
+
+/* The clamp stage's value: r, or p = (1 + 1/(2R'))·r − 1/(2R') for ASYMMETRIC. */
+static float sat_clamp_value(enum qc_sat_mode mode, int range, float r)
+{
+    if (mode != QC_SAT_ASYMMETRIC)
+        return r;
+    float a = 0.5f / (float)(range / 2);
+    return (1.0f + a) * r - a;
+}
+
+/* The three passes; q (Q out, also scratch) and k (integer image out) may each be NULL. */
+void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, int32_t *k,
+                       int64_t n, int threads, struct qc_sat_wstate *st)
+{
+    enum qc_sat_mode mode = eff_mode(cfg);
+    int range = cfg->range, div = mode_div(range, mode);
+    bool quant = cfg->apply_quant, par = threads > 1 && n >= QC_QUANT_PAR_MIN_TANH;
+    double s1[QC_QUANT_NCHUNK], s2[QC_QUANT_NCHUNK];
+    float m = 0.0f;
+
+    QC_ASSERT(range >= 1 && range <= QC_QUANT_RANGE_MAX && n >= 0);
+    QC_ASSERT((unsigned)cfg->mode < QC_SAT_MODE_COUNT);
+
+    /* pass 1: t = tanh(W), m = max|t| */
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par) reduction(max : m)
+    for (int64_t i = 0; i < n; i++) {
+        float t = tanhf(w[i]), a = fabsf(t);
+        if (q)
+            q[i] = t;
+        if (a > m)
+            m = a;
+    }
+
+    /* pass 2: k or r per element; chunk sums of the (unscaled) values and their squares */
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
+        int64_t lo = chunk_lo(n, c), hi = chunk_lo(n, c + 1);
+        double a1 = 0.0, a2 = 0.0;
+        for (int64_t i = lo; i < hi; i++) {
+            float t = q ? q[i] : tanhf(w[i]);
+            float v = 0.0f;                       /* m = 0: Q = 0 */
+            if (m > 0.0f) {
+                float r = t / m;
+                v = quant ? sat_level(mode, range, r) : sat_clamp_value(mode, range, r);
+            }
+            if (q)
+                q[i] = v;
+            if (k)
+                k[i] = level_to_int(v);
+            a1 += v;
+            a2 += (double)v * v;
+        }
+        s1[c] = a1;
+        s2[c] = a2;
+    }
+
+    /* S = sqrt(F · var_unbiased(Q)), Q = v/div (quantized) or v (clamp stage); guard S = 1 */
+    double S = 1.0;
+    if (cfg->apply_scaling && n > 1) {
+        double sum = 0.0, sq = 0.0;
+        for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
+            sum += s1[c];
+            sq += s2[c];
+        }
+        double var = (sq - sum * (sum / (double)n)) / (double)(n - 1);
+        if (quant)
+            var /= (double)div * div;
+        S = sqrt((double)cfg->fanout * var);
+        if (!(S > 0.0) || !isfinite(S))
+            S = 1.0;
+    }
+    float scale = (float)(1.0 / ((quant ? (double)div : 1.0) * S));
+
+    /* pass 3: Q = v·scale, the product the export's DequantizeLinear evaluates */
+    if (q) {
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+        for (int64_t i = 0; i < n; i++)
+            q[i] *= scale;
+    }
+
+    st->m = m;
+    st->s = (float)S;
+    st->scale = scale;
+    st->div = quant ? div : 1;
+}
+
+void qc_sat_weight_forward(const struct qc_sat_wcfg *cfg, const float *w, float *q, int64_t n,
+                           int threads, struct qc_sat_wstate *st)
+{
+    qc_sat_weight_run(cfg, w, q, NULL, n, threads, st);
+}
+
+void qc_sat_weight_image(const struct qc_sat_wcfg *cfg, const float *w, int32_t *k, int64_t n,
+                         int threads, struct qc_sat_wstate *st)
+{
+    QC_ASSERT(cfg->apply_quant);
+    qc_sat_weight_run(cfg, w, NULL, k, n, threads, st);
+}
+
+/*
+ * dW_i += dQ_i · f · (1 − t_i²),  t = tanh(W),  f = c/(m·S)
+ * with c the slope of the pre-rounding map of t/m (quant.h), m and S constants from the
+ * forward (m = 0 taken as 1).  Rounding is straight-through.
+ */
+void qc_sat_weight_backward(const struct qc_sat_wcfg *cfg, const struct qc_sat_wstate *st,
+                            const float *w, const float *dq, float *dw, int64_t n, int threads)
+{
+    enum qc_sat_mode mode = eff_mode(cfg);
+    double c = 1.0;
+    if (mode == QC_SAT_ASYMMETRIC)
+        c = 1.0 + 1.0 / (2.0 * (double)(cfg->range / 2));
+    else if (mode == QC_SAT_FULLRANGE && cfg->apply_quant)
+        c = 1.0 + 0.9998 / (double)cfg->range;
+    double m = st->m > 0.0f ? (double)st->m : 1.0;
+    double S = cfg->apply_scaling && st->s > 0.0f ? (double)st->s : 1.0;
+    float f = (float)(c / (m * S));
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_TANH;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float t = tanhf(w[i]);
+        dw[i] += dq[i] * (f * (1.0f - t * t));
+    }
+}
+
+/* ---- CG-PACT activations ------------------------------------------------------------------ */
+
+float qc_sat_alpha_used(float alpha)
+{
+    return alpha < QC_SAT_ALPHA_MIN ? QC_SAT_ALPHA_MIN : alpha;
+}
+
+float qc_sat_act_scale(float alpha, int range)
+{
+    QC_ASSERT(range >= 1 && range <= QC_QUANT_RANGE_MAX);
+    return qc_sat_alpha_used(alpha) / (float)range;
+}
+
+/* y = a·rne(R·clip(x,0,a)/a)/R  evaluated as  j = clamp(rne(x/h), 0, R), y = j·h, h = a/R */
+void qc_sat_act_forward(float alpha, int range, const float *x, float *y, int64_t n,
+                        int threads)
+{
+    float h = qc_sat_act_scale(alpha, range), rf = (float)range;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float j = clampf_nan(rintf(x[i] / h), 0.0f, rf);
+        y[i] = j * h;
+    }
+}
+
+/*
+ * dx_i += dy_i · [0 < x_i ≤ a]
+ * dα   += Σ dy_i · (1 if x_i ≥ a, 0 if x_i ≤ 0, else j_i/R − x_i/a)
+ * the derivative of y = j·a/R with j ≈ R·x/a straight-through (dj/da = −R·x/a²).
+ */
+void qc_sat_act_backward(float alpha, int range, const float *x, const float *dy, float *dx,
+                         int64_t n, int threads, float *dalpha)
+{
+    float a = qc_sat_alpha_used(alpha), h = qc_sat_act_scale(alpha, range), rf = (float)range;
+    double part[QC_QUANT_NCHUNK];
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
+        int64_t lo = chunk_lo(n, c), hi = chunk_lo(n, c + 1);
+        double acc = 0.0;
+        for (int64_t i = lo; i < hi; i++) {
+            float xi = x[i], g = dy[i];
+            if (dx && xi > 0.0f && xi <= a)
+                dx[i] += g;
+            if (xi >= a) {
+                acc += g;
+            } else if (xi > 0.0f) {
+                float j = clampf_nan(rintf(xi / h), 0.0f, rf);
+                acc += (double)g * ((double)j / range - (double)xi / a);
+            } else if (xi != xi) {
+                acc += (double)g * xi;   /* NaN input: a NaN gradient, not a silent 0 */
+            }
+        }
+        part[c] = acc;
+    }
+    double sum = 0.0;
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++)
+        sum += part[c];
+    *dalpha += (float)sum;
+}
+
+/* ---- LSQ ---------------------------------------------------------------------------------- */
+
+/* rne(clamp(v, lo, hi)) for integral lo, hi (= clamp(rne(v), lo, hi)); NaN passes through. */
+static float level(float v, float lo, float hi)
+{
+    float j = rintf(v);
+    if (j < lo)
+        j = lo;
+    if (j > hi)
+        j = hi;
+    return j;
+}
+
+float qc_lsq_step_used(float s)
+{
+    return s < QC_LSQ_STEP_MIN ? QC_LSQ_STEP_MIN : s;
+}
+
+/* s0 = 2·mean|x|/sqrt(Qp) */
+float qc_lsq_init_step(const float *x, int64_t n, int qp, int threads)
+{
+    double part[QC_QUANT_NCHUNK], sum = 0.0;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
+        int64_t lo = chunk_lo(n, c), hi = chunk_lo(n, c + 1);
+        double acc = 0.0;
+        for (int64_t i = lo; i < hi; i++)
+            acc += fabsf(x[i]);
+        part[c] = acc;
+    }
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++)
+        sum += part[c];
+    double mean = n > 0 ? sum / (double)n : 0.0;
+    return qc_lsq_step_used((float)(2.0 * mean / sqrt(qp > 0 ? (double)qp : 1.0)));
+}
+
+/* v = x/s, y = rne(clamp(v, −Qn, Qp))·s */
+void qc_lsq_forward(float step, int qn, int qp, const float *x, float *y, int64_t n,
+                    int threads)
+{
+    float s = qc_lsq_step_used(step), lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = level(x[i] / s, lo, hi) * s;
+}
+
+/*
+ * dx_i += dy_i · [−Qn < v_i < Qp]
+ * ds   += g · Σ dy_i · (−Qn if v_i ≤ −Qn, Qp if v_i ≥ Qp, else rne(v_i) − v_i)
+ * the derivative of y = rne(clamp(x/s))·s with rne straight-through: inside,
+ * d(rne(v)·s)/ds = rne(v) + s·(−x/s²) = rne(v) − v; outside, ±Q·s gives ±Q.
+ */
+void qc_lsq_backward(float step, int qn, int qp, double g, const float *x, const float *dy,
+                     float *dx, int64_t n, int threads, float *dstep)
+{
+    float s = qc_lsq_step_used(step), lo = (float)-qn, hi = (float)qp;
+    double part[QC_QUANT_NCHUNK], sum = 0.0;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
+        int64_t b = chunk_lo(n, c), e = chunk_lo(n, c + 1);
+        double acc = 0.0;
+        for (int64_t i = b; i < e; i++) {
+            float v = x[i] / s, d = dy[i], t;
+            if (v <= lo) {
+                t = lo;
+            } else if (v >= hi) {
+                t = hi;
+            } else {
+                t = rintf(v) - v;   /* also NaN for a NaN input */
+                if (dx)
+                    dx[i] += d;
+            }
+            acc += (double)d * t;
+        }
+        part[c] = acc;
+    }
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++)
+        sum += part[c];
+    *dstep += (float)(g * sum);
+}
+
+/* k_i = rne(clamp(x_i/s, −Qn, Qp)) */
+void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_t n,
+                  int threads)
+{
+    float s = qc_lsq_step_used(step), lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float j = level(x[i] / s, lo, hi);
+        k[i] = j == j ? (int32_t)j : 0;
+    }
+}
