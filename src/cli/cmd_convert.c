@@ -130,8 +130,9 @@ static enum qc_status train_and_save(const struct qc_cli *cli, struct qc_graph *
     /* --quiet drops the per-epoch lines and progress, not the results */
     print_summary(&rep, epochs);
     if (!qc_backend_host_memory(be))
-        printf("device memory peak: %.1f MiB (%s:%d)\n", (double)qc_backend_mem_peak(be) / 1048576.0,
-               qc_backend_name(be), qc_backend_device(be));
+        printf("device memory peak: %.1f MiB (%s:%d)\n",
+               (double)qc_backend_mem_peak(be) / 1048576.0, qc_backend_name(be),
+               qc_backend_device(be));
     printf("wrote %s\n", cli->output);
 out:
     qc_backend_free(be);
