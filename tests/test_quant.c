@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "quant/quant.h"
 #include "testutil.h"
 
@@ -826,6 +827,81 @@ START_TEST(test_mode_names)
 }
 END_TEST
 
+/* ---- the kernels by id on the CPU backend ------------------------------------------------- */
+
+/* qc_backend_run on the CPU backend gives the host functions' values bit for bit (the
+ * hand-computed vectors above check those), scalars read and written through pointers. */
+START_TEST(test_backend_run_cpu)
+{
+    struct qc_backend *be;
+    struct qc_sat_wcfg c;
+    struct qc_sat_wstate st, st2;
+    float q[9], q2[9], dw[9] = { 0 }, dw2[9] = { 0 }, dy[9], alpha = 2.0f, step = 0.25f;
+    float da = 0.0f, da2 = 0.0f, dx[9] = { 0 }, dx2[9] = { 0 }, s0, s1 = 0.0f;
+    int32_t k[8], k2[8];
+    int qn, qp;
+    ck_assert_int_eq(qc_backend_new("cpu", 1, &be), QC_OK);
+    for (int i = 0; i < 9; i++)
+        dy[i] = 0.125f * (float)(i - 4);
+
+    sat_cfg(&c, QC_SAT_ASYMMETRIC, 15, true, true, 9);
+    qc_sat_weight_forward(&c, vec_w, q, 8, 1, &st);
+    qc_sat_weight_image(&c, vec_w, k, 8, 1, &st);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_SAT_WEIGHT_FORWARD,
+                                    &(struct qc_tk_sat_weight_forward){
+                                        .cfg = &c, .w = vec_w, .q = q2, .k = k2, .n = 8,
+                                        .st = &st2 }), QC_OK);
+    ck_assert(memcmp(q, q2, 8 * sizeof(float)) == 0 && memcmp(k, k2, sizeof(k)) == 0);
+    ck_assert(memcmp(&st, &st2, sizeof(st)) == 0);
+    qc_sat_weight_backward(&c, &st, vec_w, dy, dw, 8, 1);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_SAT_WEIGHT_BACKWARD,
+                                    &(struct qc_tk_sat_weight_backward){
+                                        .cfg = &c, .st = &st2, .w = vec_w, .dq = dy, .dw = dw2,
+                                        .n = 8 }), QC_OK);
+    ck_assert(memcmp(dw, dw2, 8 * sizeof(float)) == 0);
+
+    qc_sat_act_forward(alpha, 7, lsq_x, q, 9, 1);
+    qc_sat_act_backward(alpha, 7, lsq_x, dy, dx, 9, 1, &da);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_SAT_ACT_FORWARD, &(struct qc_tk_sat_act_forward){
+                                        .alpha = &alpha, .range = 7, .x = lsq_x, .y = q2,
+                                        .n = 9 }), QC_OK);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_SAT_ACT_BACKWARD,
+                                    &(struct qc_tk_sat_act_backward){
+                                        .alpha = &alpha, .range = 7, .x = lsq_x, .dy = dy,
+                                        .dx = dx2, .n = 9, .dalpha = &da2 }), QC_OK);
+    ck_assert(memcmp(q, q2, 9 * sizeof(float)) == 0 && memcmp(dx, dx2, sizeof(dx)) == 0);
+    ck_assert(da == da2);
+
+    qc_lsq_levels(15, true, &qn, &qp);
+    da = da2 = 0.0f;
+    memset(dx, 0, sizeof(dx));
+    memset(dx2, 0, sizeof(dx2));
+    qc_lsq_forward(step, qn, qp, lsq_x, q, 9, 1);
+    qc_lsq_backward(step, qn, qp, 0.5, lsq_x, dy, dx, 9, 1, &da);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
+                                        .step = &step, .qn = qn, .qp = qp, .x = lsq_x, .y = q2,
+                                        .n = 9 }), QC_OK);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
+                                        .step = &step, .qn = qn, .qp = qp, .g = 0.5,
+                                        .x = lsq_x, .dy = dy, .dx = dx2, .n = 9,
+                                        .dstep = &da2 }), QC_OK);
+    ck_assert(memcmp(q, q2, 9 * sizeof(float)) == 0 && memcmp(dx, dx2, sizeof(dx)) == 0);
+    ck_assert(da == da2);
+    s0 = qc_lsq_init_step(lsq_x, 9, qp, 1);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
+                                        .x = lsq_x, .n = 9, .qp = qp, .step = &s1 }), QC_OK);
+    ck_assert(s0 == s1);
+
+    q[0] = -1.0f;
+    q[1] = 0.5f;
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_CLAMP_MIN, &(struct qc_tk_clamp_min){
+                                        .p = q, .lo = QC_LSQ_STEP_MIN, .n = 2 }), QC_OK);
+    ck_assert(q[0] == QC_LSQ_STEP_MIN && q[1] == 0.5f);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_COUNT, q), QC_ERR_UNSUPPORTED);
+    qc_backend_free(be);
+}
+END_TEST
+
 Suite *qc_suite_quant(void)
 {
     Suite *s = suite_create("quant");
@@ -859,6 +935,7 @@ Suite *qc_suite_quant(void)
 
     TCase *thr = tcase_create("threads");
     tcase_add_test(thr, test_threads_invariant);
+    tcase_add_test(thr, test_backend_run_cpu);
     tcase_set_timeout(thr, 60);
     suite_add_tcase(s, thr);
     return s;
