@@ -223,7 +223,7 @@ static enum qc_status forward_logits(const struct qc_graph *g, struct qc_backend
     enum qc_status st = qc_plan_new(g, be, PAR_BATCH, &p);
     if (st == QC_OK)
         st = qc_backend_upload(be, qc_plan_input(p, 0)->data, l->x,
-                             qc_tensor_nbytes(qc_plan_input(p, 0)));
+                               qc_tensor_nbytes(qc_plan_input(p, 0)));
     if (st == QC_OK)
         st = qc_plan_forward(p);
     if (st == QC_OK) {
@@ -266,7 +266,7 @@ static enum qc_status train_step(const struct qc_graph *g, struct qc_backend *be
         st = qc_backend_upload(be, dlab, l->labels, PAR_BATCH * sizeof(int32_t));
     if (st == QC_OK)
         st = qc_backend_upload(be, qc_plan_input(p, 0)->data, l->x,
-                             qc_tensor_nbytes(qc_plan_input(p, 0)));
+                               qc_tensor_nbytes(qc_plan_input(p, 0)));
     if (st == QC_OK)
         st = qc_plan_zero_param_grads(p);
     if (st == QC_OK)
@@ -293,7 +293,7 @@ static enum qc_status train_step(const struct qc_graph *g, struct qc_backend *be
             st = qc_backend_download(be, o->z, z->data, (size_t)o->nz * sizeof(float));
         if (st == QC_OK)
             st = qc_backend_download(be, o->grad, qc_plan_param_grads(p),
-                                   (size_t)o->ngrad * sizeof(float));
+                                     (size_t)o->ngrad * sizeof(float));
         if (st == QC_OK)
             st = qc_backend_download(be, o->stats, dstats, sizeof(o->stats));
     }

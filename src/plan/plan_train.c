@@ -114,7 +114,7 @@ static enum qc_status init_quants(struct qc_plan *p)
             return QC_ERR_UNSUPPORTED;
         }
         st = qc_backend_alloc(p->be, (size_t)p->slots[q->slot].n * sizeof(float),
-                               (void **)&q->q);
+                              (void **)&q->q);
         if (st == QC_OK && q->spec.method == QC_QM_SAT)
             st = qc_backend_alloc(p->be, sizeof(*q->sat_st), (void **)&q->sat_st);
         if (st != QC_OK)
@@ -193,7 +193,7 @@ enum qc_status qc_plan_bind_params(struct qc_plan *p)
         if (s->value < 0)
             continue;   /* quantizer parameters: init_quants */
         st = qc_backend_upload(p->be, dst, g->values[s->value].init->data,
-                                (size_t)s->n * sizeof(float));
+                               (size_t)s->n * sizeof(float));
         if (st != QC_OK)
             goto out;
         if (s->value >= 0)
@@ -296,7 +296,7 @@ static enum qc_status attach_quants(struct qc_plan *p)
     for (int i = 0; i < p->n_quants; i++)
         total += qc_tensor_nelem(&p->vals[p->quants[i].spec.value]);
     st = qc_backend_alloc(p->be, (size_t)(total ? total : 1) * sizeof(float),
-                           (void **)&p->quant_grads);
+                          (void **)&p->quant_grads);
     if (st != QC_OK)
         return st;
     p->n_quant_grads = total;
@@ -424,11 +424,11 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p)
         p->gvals[v].shape = p->vals[v].shape;
     }
     st = qc_backend_alloc(p->be, (size_t)(p->n_act_grads ? p->n_act_grads : 1) * sizeof(float),
-                           (void **)&p->act_grads);
+                          (void **)&p->act_grads);
     if (st != QC_OK)
         return st;
     st = qc_backend_alloc(p->be, (size_t)(p->n_trainable ? p->n_trainable : 1) * sizeof(float),
-                           (void **)&p->grads);
+                          (void **)&p->grads);
     if (st != QC_OK)
         return st;
     for (int i = 0; i < p->n_slots; i++)
@@ -669,7 +669,7 @@ enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g)
         if (s->value < 0)
             continue;   /* quantizer parameters live in the export, not the graph */
         st = qc_backend_download(p->be, g->values[s->value].init->data,
-                                  p->state + s->offset, (size_t)s->n * sizeof(float));
+                                 p->state + s->offset, (size_t)s->n * sizeof(float));
         if (st != QC_OK)
             return st;
     }
@@ -855,7 +855,7 @@ enum qc_status qc_plan_quant_info(const struct qc_plan *p, int i,
     info->spec = &q->spec;
     if (q->pslot >= 0)
         st = qc_backend_download(p->be, &info->param, p->state + p->slots[q->pslot].offset,
-                                  sizeof(float));
+                                 sizeof(float));
     if (st == QC_OK && q->sat_st)
         st = qc_backend_download(p->be, &ws, q->sat_st, sizeof(ws));
     info->sat_m = ws.m;

@@ -159,7 +159,7 @@ static enum qc_status setup_solvers(struct trainer *t)
         t->n_opt += s->n * qc_solver_state_per_elem(cfg.type);
     }
     st = qc_backend_alloc(t->be, (size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float),
-                           (void **)&t->opt);
+                          (void **)&t->opt);
     if (st != QC_OK)
         return st;
     return qc_backend_zero(t->be, t->opt, (size_t)t->n_opt * sizeof(float));
@@ -489,7 +489,7 @@ static enum qc_status pending_grads(struct trainer *t, int64_t *n_grads)
         return QC_OK;
     *n_grads = qc_plan_n_trainable(t->plan);
     return qc_backend_download(t->be, t->host_grads, qc_plan_param_grads(t->plan),
-                                (size_t)*n_grads * sizeof(float));
+                               (size_t)*n_grads * sizeof(float));
 }
 
 static enum qc_status save_checkpoint(struct trainer *t, const struct train_pos *pos)
@@ -506,7 +506,7 @@ static enum qc_status save_checkpoint(struct trainer *t, const struct train_pos 
     for (int i = 0; i < t->n_groups; i++)
         steps[i] = t->groups[i].st;
     st = qc_backend_download(t->be, t->host_state, qc_plan_state(t->plan),
-                              (size_t)n_state * sizeof(float));
+                             (size_t)n_state * sizeof(float));
     if (st == QC_OK)
         st = qc_backend_download(t->be, t->host_opt, t->opt, (size_t)t->n_opt * sizeof(float));
     if (st == QC_OK)
@@ -590,12 +590,12 @@ static enum qc_status load_checkpoint(struct trainer *t, struct train_pos *pos)
     memcpy(pos->data.s, c.rng_data, sizeof(c.rng_data));
     memcpy(pos->drop.s, c.rng_drop, sizeof(c.rng_drop));
     st = qc_backend_upload(t->be, qc_plan_state(t->plan), t->host_state,
-                            (size_t)n_state * sizeof(float));
+                           (size_t)n_state * sizeof(float));
     if (st == QC_OK)
         st = qc_backend_upload(t->be, t->opt, t->host_opt, (size_t)t->n_opt * sizeof(float));
     if (st == QC_OK && c.n_grads > 0)
         st = qc_backend_upload(t->be, qc_plan_param_grads(t->plan), t->host_grads,
-                                (size_t)c.n_grads * sizeof(float));
+                               (size_t)c.n_grads * sizeof(float));
     return st;
 }
 
@@ -724,7 +724,7 @@ static enum qc_status end_epoch(struct trainer *t, const struct train_pos *pos, 
             t->best_acc = vacc;
             t->best_epoch = (int)pos->epoch + 1;
             st = qc_backend_download(t->be, t->best, qc_plan_state(t->plan),
-                                      (size_t)qc_plan_n_state(t->plan) * sizeof(float));
+                                     (size_t)qc_plan_n_state(t->plan) * sizeof(float));
             if (st != QC_OK)
                 return st;
         }
@@ -859,7 +859,7 @@ static enum qc_status setup(struct trainer *t)
     }
     for (int i = 0; i < (t->own_xbuf1 ? 2 : 1); i++) {
         st = qc_backend_alloc(t->be, (size_t)t->batch * sizeof(int32_t),
-                               (void **)&t->dev_labels[i]);
+                              (void **)&t->dev_labels[i]);
         if (st != QC_OK)
             return st;
     }
@@ -962,7 +962,7 @@ enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc
         goto out;
     if (o->keep_best && t.has_best) {
         st = qc_backend_upload(be, qc_plan_state(t.plan), t.best,
-                             (size_t)qc_plan_n_state(t.plan) * sizeof(float));
+                               (size_t)qc_plan_n_state(t.plan) * sizeof(float));
         if (st != QC_OK)
             goto out;
     }
