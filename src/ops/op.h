@@ -91,20 +91,24 @@ struct qc_op_ctx {
     const char        *label;       /* node label for messages                    */
 };
 
-typedef enum qc_status (*qc_forward_fn)(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                        const struct qc_tensor *const *in,
-                                        struct qc_tensor *const *out);
+/* The kernel signatures as function types (`qc_forward_func f;` declares a
+ * kernel f) and as the pointer types the tables hold. */
+typedef enum qc_status qc_forward_func(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       struct qc_tensor *const *out);
 /* dout[i]: gradient of output i (read); din[i]: gradient of input i to
  * ACCUMULATE into, NULL when input i needs none. */
-typedef enum qc_status (*qc_backward_fn)(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                         const struct qc_tensor *const *in,
-                                         const struct qc_tensor *const *out,
-                                         const struct qc_tensor *const *dout,
-                                         struct qc_tensor *const *din);
-
+typedef enum qc_status qc_backward_func(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        const struct qc_tensor *const *out,
+                                        const struct qc_tensor *const *dout,
+                                        struct qc_tensor *const *din);
 /* Scratch bytes a backend's kernels need (same arguments as qc_op_def.workspace). */
-typedef size_t (*qc_workspace_fn)(const struct qc_node *n, const struct qc_tensor *const *in,
-                                  const struct qc_tensor *const *out, int threads);
+typedef size_t qc_workspace_func(const struct qc_node *n, const struct qc_tensor *const *in,
+                                 const struct qc_tensor *const *out, int threads);
+typedef qc_forward_func *qc_forward_fn;
+typedef qc_backward_func *qc_backward_fn;
+typedef qc_workspace_func *qc_workspace_fn;
 
 /* One backend's kernels of an op.  workspace: NULL = the op definition's
  * workspace() (the CPU's); a device backend whose kernels need other scratch
