@@ -4,7 +4,7 @@
  * CUBLAS_DEFAULT_MATH keeps full float32; --tf32 allows tensor cores), the
  * training kernels by id of train_kernels.h (the fused quantizer,
  * optimizer and loss kernels of kernels/, scalars kept on the device), and
- * the op kernels of cuda_conv.c, cuda_act.c, cuda_pool.c and cuda_layout.c.  An op neither implements
+ * the op kernels of the table in cuda_kernels.c.  An op without CUDA kernels
  * is reported by the plan as unsupported, never run on the CPU instead.
  * Every kernel and cuBLAS call runs on the legacy default stream in issue
  * order; training batches are uploaded on a second, non-blocking stream from
@@ -25,6 +25,7 @@
 #include "util/log.h"
 #include "backend.h"
 #include "backend_impl.h"
+#include "cuda_kernels.h"
 #include "cuda_ops.h"
 #include "train_kernels.h"
 
@@ -300,14 +301,11 @@ static enum qc_status cuda_sgemm(struct qc_backend *be, const struct qc_gemm_arg
     return QC_OK;
 }
 
+/* The op table of cuda_kernels.c; an op without a line has no CUDA kernel. */
 static const struct qc_kernel *cuda_kernel(enum qc_op_kind kind)
 {
-    const struct qc_kernel *k = qc_cuda_conv_kernel(kind);
-    if (!k)
-        k = qc_cuda_act_kernel(kind);
-    if (!k)
-        k = qc_cuda_pool_kernel(kind);
-    return k ? k : qc_cuda_layout_kernel(kind);
+    return (int)kind >= 0 && kind < QC_OP_COUNT && qc_cuda_kernels[kind].forward
+               ? &qc_cuda_kernels[kind] : NULL;
 }
 
 

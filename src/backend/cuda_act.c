@@ -24,7 +24,7 @@
 #include "ops/params_act.h"
 #include "util/rng.h"
 #include "cuda_op_util.h"
-#include "cuda_ops.h"
+#include "cuda_kernels.h"
 
 /* ---- activations ---------------------------------------------------------------------- */
 
@@ -53,22 +53,22 @@ static enum qc_status act_bwd(int fn, float a, float b, const float *lo_p, const
     return QC_OK;
 }
 
-#define SIMPLE_ACT(NAME, FN)                                                                \
-    static enum qc_status NAME##_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,   \
-                                     const struct qc_tensor *const *in,                      \
-                                     struct qc_tensor *const *out)                           \
-    {                                                                                        \
-        (void)n;                                                                             \
-        return act_fwd(FN, 0.0f, 0.0f, NULL, NULL, ctx, in, out);                            \
-    }                                                                                        \
-    static enum qc_status NAME##_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,   \
-                                     const struct qc_tensor *const *in,                      \
-                                     const struct qc_tensor *const *out,                     \
-                                     const struct qc_tensor *const *dout,                    \
-                                     struct qc_tensor *const *din)                           \
-    {                                                                                        \
-        (void)n;                                                                             \
-        return act_bwd(FN, 0.0f, 0.0f, NULL, NULL, ctx, in, out, dout, din);                 \
+#define SIMPLE_ACT(NAME, FN)                                                                  \
+    enum qc_status qc_cuda_##NAME##_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx, \
+                                        const struct qc_tensor *const *in,                    \
+                                        struct qc_tensor *const *out)                         \
+    {                                                                                         \
+        (void)n;                                                                              \
+        return act_fwd(FN, 0.0f, 0.0f, NULL, NULL, ctx, in, out);                             \
+    }                                                                                         \
+    enum qc_status qc_cuda_##NAME##_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx, \
+                                        const struct qc_tensor *const *in,                    \
+                                        const struct qc_tensor *const *out,                   \
+                                        const struct qc_tensor *const *dout,                  \
+                                        struct qc_tensor *const *din)                         \
+    {                                                                                         \
+        (void)n;                                                                              \
+        return act_bwd(FN, 0.0f, 0.0f, NULL, NULL, ctx, in, out, dout, din);                  \
     }
 
 /* Relu: dx += dy·[x > 0]; Sigmoid: dx += dy·y·(1 − y); Tanh: dx += dy·(1 − y²);
@@ -78,22 +78,22 @@ SIMPLE_ACT(sigmoid, QC_KE_SIGMOID)
 SIMPLE_ACT(tanh, QC_KE_TANH)
 SIMPLE_ACT(hard_swish, QC_KE_HARD_SWISH)
 
-#define PARAM_ACT(NAME, FN)                                                                 \
-    static enum qc_status NAME##_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,   \
-                                     const struct qc_tensor *const *in,                      \
-                                     struct qc_tensor *const *out)                           \
-    {                                                                                        \
-        const struct act_params *p = n->params;                                              \
-        return act_fwd(FN, p->a, p->b, NULL, NULL, ctx, in, out);                            \
-    }                                                                                        \
-    static enum qc_status NAME##_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,   \
-                                     const struct qc_tensor *const *in,                      \
-                                     const struct qc_tensor *const *out,                     \
-                                     const struct qc_tensor *const *dout,                    \
-                                     struct qc_tensor *const *din)                           \
-    {                                                                                        \
-        const struct act_params *p = n->params;                                              \
-        return act_bwd(FN, p->a, p->b, NULL, NULL, ctx, in, out, dout, din);                 \
+#define PARAM_ACT(NAME, FN)                                                                   \
+    enum qc_status qc_cuda_##NAME##_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx, \
+                                        const struct qc_tensor *const *in,                    \
+                                        struct qc_tensor *const *out)                         \
+    {                                                                                         \
+        const struct act_params *p = n->params;                                               \
+        return act_fwd(FN, p->a, p->b, NULL, NULL, ctx, in, out);                             \
+    }                                                                                         \
+    enum qc_status qc_cuda_##NAME##_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx, \
+                                        const struct qc_tensor *const *in,                    \
+                                        const struct qc_tensor *const *out,                   \
+                                        const struct qc_tensor *const *dout,                  \
+                                        struct qc_tensor *const *din)                         \
+    {                                                                                         \
+        const struct act_params *p = n->params;                                               \
+        return act_bwd(FN, p->a, p->b, NULL, NULL, ctx, in, out, dout, din);                  \
     }
 
 /* LeakyRelu: dx += dy·(x ≥ 0 ? 1 : a); HardSigmoid: dx += dy·a·[0 < a·x + b < 1] */
@@ -125,8 +125,8 @@ static bool clip_bounds_f32(const struct qc_node *n, const struct qc_op_ctx *ctx
     return true;
 }
 
-static enum qc_status clip_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                               const struct qc_tensor *const *in, struct qc_tensor *const *out)
+enum qc_status qc_cuda_clip_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in, struct qc_tensor *const *out)
 {
     float lo, hi;
     const float *lo_p, *hi_p;
@@ -137,10 +137,10 @@ static enum qc_status clip_fwd(const struct qc_node *n, const struct qc_op_ctx *
 }
 
 /* dx += dy·[min < x < max]; the bounds get no gradient */
-static enum qc_status clip_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                               const struct qc_tensor *const *in,
-                               const struct qc_tensor *const *out,
-                               const struct qc_tensor *const *dout, struct qc_tensor *const *din)
+enum qc_status qc_cuda_clip_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in,
+                                const struct qc_tensor *const *out,
+                                const struct qc_tensor *const *dout, struct qc_tensor *const *din)
 {
     float lo, hi;
     const float *lo_p, *hi_p;
@@ -180,35 +180,35 @@ static enum qc_status softmax_back(const struct qc_node *n, const struct qc_op_c
     return QC_OK;
 }
 
-static enum qc_status softmax_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  struct qc_tensor *const *out)
+enum qc_status qc_cuda_softmax_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   struct qc_tensor *const *out)
 {
     return softmax_run(n, ctx, in, out, 0);
 }
 
-static enum qc_status log_softmax_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                      const struct qc_tensor *const *in,
-                                      struct qc_tensor *const *out)
+enum qc_status qc_cuda_log_softmax_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       struct qc_tensor *const *out)
 {
     return softmax_run(n, ctx, in, out, 1);
 }
 
-static enum qc_status softmax_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  const struct qc_tensor *const *out,
-                                  const struct qc_tensor *const *dout,
-                                  struct qc_tensor *const *din)
+enum qc_status qc_cuda_softmax_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   const struct qc_tensor *const *out,
+                                   const struct qc_tensor *const *dout,
+                                   struct qc_tensor *const *din)
 {
     (void)in;
     return softmax_back(n, ctx, out, dout, din, 0);
 }
 
-static enum qc_status log_softmax_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                      const struct qc_tensor *const *in,
-                                      const struct qc_tensor *const *out,
-                                      const struct qc_tensor *const *dout,
-                                      struct qc_tensor *const *din)
+enum qc_status qc_cuda_log_softmax_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
 {
     (void)in;
     return softmax_back(n, ctx, out, dout, din, 1);
@@ -240,9 +240,9 @@ static enum qc_status dropout_ratio(const struct qc_node *n, const struct qc_op_
 /* Inference: y = x, mask = 1.  Training (inverted dropout):
  *   keep_i = [u_i >= ratio], u_i = hash(seed, i) in [0, 1), seed drawn from ctx->rng
  *   y_i = x_i · keep_i / (1 − ratio)                                                       */
-static enum qc_status dropout_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  struct qc_tensor *const *out)
+enum qc_status qc_cuda_dropout_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   struct qc_tensor *const *out)
 {
     int64_t cnt = qc_tensor_nelem(in[0]);
     const unsigned char *keep = NULL;
@@ -279,11 +279,11 @@ static enum qc_status dropout_fwd(const struct qc_node *n, const struct qc_op_ct
 
 /* Training: dx += dy·keep/(1 − ratio); inference: dx += dy.  ratio and training_mode get
  * no gradient. */
-static enum qc_status dropout_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  const struct qc_tensor *const *out,
-                                  const struct qc_tensor *const *dout,
-                                  struct qc_tensor *const *din)
+enum qc_status qc_cuda_dropout_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   const struct qc_tensor *const *out,
+                                   const struct qc_tensor *const *dout,
+                                   struct qc_tensor *const *din)
 {
     int64_t cnt = qc_tensor_nelem(in[0]);
     (void)out;
@@ -397,22 +397,22 @@ static enum qc_status binary_bwd(int ta, int tb, const struct qc_op_ctx *ctx,
     return QC_OK;
 }
 
-#define BINARY_OP(NAME, OP, TA, TB)                                                        \
-    static enum qc_status NAME##_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,   \
-                                     const struct qc_tensor *const *in,                      \
-                                     struct qc_tensor *const *out)                           \
-    {                                                                                        \
-        (void)n;                                                                             \
-        return binary_fwd(OP, ctx, in, out);                                                 \
-    }                                                                                        \
-    static enum qc_status NAME##_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,   \
-                                     const struct qc_tensor *const *in,                      \
-                                     const struct qc_tensor *const *out,                     \
-                                     const struct qc_tensor *const *dout,                    \
-                                     struct qc_tensor *const *din)                           \
-    {                                                                                        \
-        (void)n;                                                                             \
-        return binary_bwd(TA, TB, ctx, in, out, dout, din);                                  \
+#define BINARY_OP(NAME, OP, TA, TB)                                                           \
+    enum qc_status qc_cuda_##NAME##_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx, \
+                                        const struct qc_tensor *const *in,                    \
+                                        struct qc_tensor *const *out)                         \
+    {                                                                                         \
+        (void)n;                                                                              \
+        return binary_fwd(OP, ctx, in, out);                                                  \
+    }                                                                                         \
+    enum qc_status qc_cuda_##NAME##_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx, \
+                                        const struct qc_tensor *const *in,                    \
+                                        const struct qc_tensor *const *out,                   \
+                                        const struct qc_tensor *const *dout,                  \
+                                        struct qc_tensor *const *din)                         \
+    {                                                                                         \
+        (void)n;                                                                              \
+        return binary_bwd(TA, TB, ctx, in, out, dout, din);                                   \
     }
 
 /* Add: da += reduce_a(dy), db += reduce_b(dy);  Sub: da += reduce_a(dy),
@@ -424,8 +424,8 @@ BINARY_OP(mul, QC_KE_MUL, QC_KE_TERM_MUL, QC_KE_TERM_MUL)
 BINARY_OP(div, QC_KE_DIV, QC_KE_TERM_DIV_A, QC_KE_TERM_DIV_B)
 
 /* y = ((x0 + x1) + x2) + ...  each broadcast to y's shape */
-static enum qc_status sum_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                              const struct qc_tensor *const *in, struct qc_tensor *const *out)
+enum qc_status qc_cuda_sum_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                               const struct qc_tensor *const *in, struct qc_tensor *const *out)
 {
     const struct qc_shape *ys = &out[0]->shape;
     float *y = qc_tensor_f32(out[0]);
@@ -441,10 +441,10 @@ static enum qc_status sum_fwd(const struct qc_node *n, const struct qc_op_ctx *c
 }
 
 /* dx_i += reduce_i(dy) for every input */
-static enum qc_status sum_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                              const struct qc_tensor *const *in,
-                              const struct qc_tensor *const *out,
-                              const struct qc_tensor *const *dout, struct qc_tensor *const *din)
+enum qc_status qc_cuda_sum_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                               const struct qc_tensor *const *in,
+                               const struct qc_tensor *const *out,
+                               const struct qc_tensor *const *dout, struct qc_tensor *const *din)
 {
     if (!dout[0])
         return QC_OK;
@@ -459,46 +459,4 @@ static enum qc_status sum_bwd(const struct qc_node *n, const struct qc_op_ctx *c
             return st;
     }
     return QC_OK;
-}
-
-/* ---- the table ------------------------------------------------------------------------ */
-
-#define KERNEL(NAME, F, B) static const struct qc_kernel NAME = { F, B, NULL }
-
-KERNEL(k_relu, relu_fwd, relu_bwd);
-KERNEL(k_clip, clip_fwd, clip_bwd);
-KERNEL(k_leaky_relu, leaky_relu_fwd, leaky_relu_bwd);
-KERNEL(k_sigmoid, sigmoid_fwd, sigmoid_bwd);
-KERNEL(k_tanh, tanh_fwd, tanh_bwd);
-KERNEL(k_hard_sigmoid, hard_sigmoid_fwd, hard_sigmoid_bwd);
-KERNEL(k_hard_swish, hard_swish_fwd, hard_swish_bwd);
-KERNEL(k_softmax, softmax_fwd, softmax_bwd);
-KERNEL(k_log_softmax, log_softmax_fwd, log_softmax_bwd);
-KERNEL(k_dropout, dropout_fwd, dropout_bwd);
-KERNEL(k_add, add_fwd, add_bwd);
-KERNEL(k_sub, sub_fwd, sub_bwd);
-KERNEL(k_mul, mul_fwd, mul_bwd);
-KERNEL(k_div, div_fwd, div_bwd);
-KERNEL(k_sum, sum_fwd, sum_bwd);
-
-const struct qc_kernel *qc_cuda_act_kernel(enum qc_op_kind kind)
-{
-    switch (kind) {
-    case QC_OP_RELU:            return &k_relu;
-    case QC_OP_CLIP:            return &k_clip;
-    case QC_OP_LEAKY_RELU:      return &k_leaky_relu;
-    case QC_OP_SIGMOID:         return &k_sigmoid;
-    case QC_OP_TANH:            return &k_tanh;
-    case QC_OP_HARD_SIGMOID:    return &k_hard_sigmoid;
-    case QC_OP_HARD_SWISH:      return &k_hard_swish;
-    case QC_OP_SOFTMAX:         return &k_softmax;
-    case QC_OP_LOG_SOFTMAX:     return &k_log_softmax;
-    case QC_OP_DROPOUT:         return &k_dropout;
-    case QC_OP_ADD:             return &k_add;
-    case QC_OP_SUB:             return &k_sub;
-    case QC_OP_MUL:             return &k_mul;
-    case QC_OP_DIV:             return &k_div;
-    case QC_OP_SUM:             return &k_sum;
-    default:                    return NULL;
-    }
 }

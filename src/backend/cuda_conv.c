@@ -1,6 +1,6 @@
 /*
  * cuda_conv.c - the CUDA kernels of Conv, Gemm, MatMul and
- * BatchNormalization (qc_cuda_conv_kernel, cuda_ops.h): the C side that
+ * BatchNormalization (cuda_kernels.h): the C side that
  * resolves shapes with the CPU op's own resolvers (params_conv.h,
  * params_gemm.h, params_norm.h), drives cuBLAS sgemm through
  * qc_backend_sgemm and launches the kernels of kernels/conv.cu and
@@ -31,7 +31,7 @@
 #include "ops/params_gemm.h"
 #include "ops/params_norm.h"
 #include "backend.h"
-#include "cuda_ops.h"
+#include "cuda_kernels.h"
 
 /* Workspace bound of one Conv's chunk (col + ybuf); a single image may need more. */
 #define CONV_WS_CAP ((int64_t)256 << 20)
@@ -91,8 +91,8 @@ static struct conv_plan conv_plan_of(const struct qc_conv_dims *d)
     return c;
 }
 
-static size_t conv_workspace_cuda(const struct qc_node *n, const struct qc_tensor *const *in,
-                                  const struct qc_tensor *const *out, int threads)
+size_t qc_cuda_conv_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
+                              const struct qc_tensor *const *out, int threads)
 {
     struct qc_conv_dims d;
     (void)out;
@@ -112,9 +112,9 @@ static enum qc_status need_workspace(const struct qc_op_ctx *ctx, size_t bytes)
     return QC_OK;
 }
 
-static enum qc_status conv_forward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                        const struct qc_tensor *const *in,
-                                        struct qc_tensor *const *out)
+enum qc_status qc_cuda_conv_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in,
+                                struct qc_tensor *const *out)
 {
     struct qc_conv_dims d;
     struct qc_k_conv_geom kg;
@@ -165,11 +165,11 @@ static enum qc_status conv_forward_cuda(const struct qc_node *n, const struct qc
  *   dB   += sum over images and positions of dY   (per-channel block sums)
  * Depthwise (direct): dX[n,c,i] += sum_{m of c} sum_kv w[m,kv] dY[n,m,o(i,kv)],
  * dW[m,kv] += sum_n sum_o dY[n,m,o] x[n,c,i(o,kv)]. */
-static enum qc_status conv_backward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                         const struct qc_tensor *const *in,
-                                         const struct qc_tensor *const *out,
-                                         const struct qc_tensor *const *dout,
-                                         struct qc_tensor *const *din)
+enum qc_status qc_cuda_conv_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in,
+                                const struct qc_tensor *const *out,
+                                const struct qc_tensor *const *dout,
+                                struct qc_tensor *const *din)
 {
     struct qc_conv_dims d;
     struct qc_k_conv_geom kg;
@@ -252,9 +252,9 @@ static void gemm_c_layout(const struct qc_tensor *c, int64_t *cr, int64_t *cc, i
 }
 
 /* Y = alpha*op(A)*op(B) + beta*C: Y = beta*C broadcast first, then sgemm with beta 1. */
-static enum qc_status gemm_forward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                        const struct qc_tensor *const *in,
-                                        struct qc_tensor *const *out)
+enum qc_status qc_cuda_gemm_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in,
+                                struct qc_tensor *const *out)
 {
     const struct qc_gemm_params *p = n->params;
     const struct qc_tensor *c = n->n_in > 2 ? in[2] : NULL;
@@ -280,11 +280,11 @@ static enum qc_status gemm_forward_cuda(const struct qc_node *n, const struct qc
  *   dB += alpha * op(A)^T * dY   [K,N]      or  alpha * dY^T * op(A)  [N,K] (transB)
  *   dC[i*rs + j*cs] += beta * dY[i,j]  (dY summed over C's broadcast axes; a scalar C
  *   gets beta * the double sum of dY) */
-static enum qc_status gemm_backward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                         const struct qc_tensor *const *in,
-                                         const struct qc_tensor *const *out,
-                                         const struct qc_tensor *const *dout,
-                                         struct qc_tensor *const *din)
+enum qc_status qc_cuda_gemm_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in,
+                                const struct qc_tensor *const *out,
+                                const struct qc_tensor *const *dout,
+                                struct qc_tensor *const *din)
 {
     const struct qc_gemm_params *p = n->params;
     const struct qc_tensor *c = n->n_in > 2 ? in[2] : NULL;
@@ -344,9 +344,9 @@ static enum qc_status matmul_float_only(const struct qc_op_ctx *ctx,
 
 /* numpy matmul: one product [batch*M, K] * [K, N] when B has one matrix,
  * else one product per output matrix. */
-static enum qc_status matmul_forward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                          const struct qc_tensor *const *in,
-                                          struct qc_tensor *const *out)
+enum qc_status qc_cuda_matmul_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                  const struct qc_tensor *const *in,
+                                  struct qc_tensor *const *out)
 {
     struct qc_matmul_dims d;
     struct qc_matmul_batch mb;
@@ -376,11 +376,11 @@ static enum qc_status matmul_forward_cuda(const struct qc_node *n, const struct 
  *   dB[b(t)] += A[a(t)]^T * dY[t]     [K,N]
  * summed over the t sharing an operand matrix (sgemms with beta 1 in t
  * order); with one B matrix, over [batch*M] stacked rows in one product. */
-static enum qc_status matmul_backward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                           const struct qc_tensor *const *in,
-                                           const struct qc_tensor *const *out,
-                                           const struct qc_tensor *const *dout,
-                                           struct qc_tensor *const *din)
+enum qc_status qc_cuda_matmul_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                  const struct qc_tensor *const *in,
+                                  const struct qc_tensor *const *out,
+                                  const struct qc_tensor *const *dout,
+                                  struct qc_tensor *const *din)
 {
     struct qc_matmul_dims d;
     struct qc_matmul_batch mb;
@@ -426,8 +426,8 @@ static enum qc_status matmul_backward_cuda(const struct qc_node *n, const struct
 /* ---- BatchNormalization --------------------------------------------------------------- */
 
 /* The per-channel partial sums and backward coefficients (qc_k_bn_work_bytes). */
-static size_t bn_workspace_cuda(const struct qc_node *n, const struct qc_tensor *const *in,
-                                const struct qc_tensor *const *out, int threads)
+size_t qc_cuda_bn_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
+                            const struct qc_tensor *const *out, int threads)
 {
     int64_t nb, c, inner;
     (void)n;
@@ -447,9 +447,9 @@ static float *opt_out(const struct qc_node *n, struct qc_tensor *const *out, int
 /* Inference: y = a_c*x + b_c from the running statistics; extra outputs are
  * their copies.  Training: batch statistics (norm.c's file comment), saved
  * mu_B / istd, running statistics updated in place, then the same affine map. */
-static enum qc_status bn_forward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                      const struct qc_tensor *const *in,
-                                      struct qc_tensor *const *out)
+enum qc_status qc_cuda_bn_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                              const struct qc_tensor *const *in,
+                              struct qc_tensor *const *out)
 {
     const struct qc_bn_params *p = n->params;
     const float *x = qc_tensor_f32(in[0]), *scale = qc_tensor_f32(in[1]);
@@ -492,11 +492,11 @@ static enum qc_status bn_forward_cuda(const struct qc_node *n, const struct qc_o
  *     dx += dy * scale * istd,  istd = 1/sqrt(var + eps)
  * (kernels/norm.cu evaluates dx += A*dy + K*(x - mu) + D as norm.c does);
  * the running statistics get no gradient. */
-static enum qc_status bn_backward_cuda(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                       const struct qc_tensor *const *in,
-                                       const struct qc_tensor *const *out,
-                                       const struct qc_tensor *const *dout,
-                                       struct qc_tensor *const *din)
+enum qc_status qc_cuda_bn_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                              const struct qc_tensor *const *in,
+                              const struct qc_tensor *const *out,
+                              const struct qc_tensor *const *dout,
+                              struct qc_tensor *const *din)
 {
     const struct qc_bn_params *p = n->params;
     const float *mean, *disp;
@@ -527,37 +527,4 @@ static enum qc_status bn_backward_cuda(const struct qc_node *n, const struct qc_
                                  din[1] ? qc_tensor_f32(din[1]) : NULL,
                                  din[2] ? qc_tensor_f32(din[2]) : NULL, ctx->workspace));
     return QC_OK;
-}
-
-/* ---- table ---------------------------------------------------------------------------- */
-
-static const struct qc_kernel conv_kernel = {
-    .forward = conv_forward_cuda, .backward = conv_backward_cuda,
-    .workspace = conv_workspace_cuda,
-};
-static const struct qc_kernel gemm_kernel = {
-    .forward = gemm_forward_cuda, .backward = gemm_backward_cuda,
-};
-static const struct qc_kernel matmul_kernel = {
-    .forward = matmul_forward_cuda, .backward = matmul_backward_cuda,
-};
-static const struct qc_kernel bn_kernel = {
-    .forward = bn_forward_cuda, .backward = bn_backward_cuda,
-    .workspace = bn_workspace_cuda,
-};
-
-const struct qc_kernel *qc_cuda_conv_kernel(enum qc_op_kind kind)
-{
-    switch (kind) {
-    case QC_OP_CONV:
-        return &conv_kernel;
-    case QC_OP_GEMM:
-        return &gemm_kernel;
-    case QC_OP_MATMUL:
-        return &matmul_kernel;
-    case QC_OP_BATCHNORM:
-        return &bn_kernel;
-    default:
-        return NULL;
-    }
 }

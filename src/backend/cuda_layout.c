@@ -16,23 +16,23 @@
 
 #include "ops/params_layout.h"
 #include "cuda_op_util.h"
-#include "cuda_ops.h"
+#include "cuda_kernels.h"
 
 /* ---- Identity, Flatten, Reshape, Squeeze, Unsqueeze ---------------------------------- */
 
 /* y = x, any dtype (a device-to-device copy): the output is the input's bytes. */
-static enum qc_status copy_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                               const struct qc_tensor *const *in, struct qc_tensor *const *out)
+enum qc_status qc_cuda_copy_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in, struct qc_tensor *const *out)
 {
     (void)n;
     return dev_copy(ctx, out[0]->data, in[0]->data, qc_tensor_nbytes(in[0]));
 }
 
 /* dx += dy (y is x's bytes) */
-static enum qc_status copy_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                               const struct qc_tensor *const *in,
-                               const struct qc_tensor *const *out,
-                               const struct qc_tensor *const *dout, struct qc_tensor *const *din)
+enum qc_status qc_cuda_copy_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                const struct qc_tensor *const *in,
+                                const struct qc_tensor *const *out,
+                                const struct qc_tensor *const *dout, struct qc_tensor *const *din)
 {
     (void)n;
     (void)in;
@@ -48,9 +48,9 @@ static enum qc_status copy_bwd(const struct qc_node *n, const struct qc_op_ctx *
 /* ---- Transpose, Concat, Pad ----------------------------------------------------------- */
 
 /* out[i] = in[j], j[perm[k]] = i[k] */
-static enum qc_status transpose_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                    const struct qc_tensor *const *in,
-                                    struct qc_tensor *const *out)
+enum qc_status qc_cuda_transpose_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                     const struct qc_tensor *const *in,
+                                     struct qc_tensor *const *out)
 {
     int r = in[0]->shape.ndim, perm[QC_MAX_DIMS];
     int64_t istr[QC_MAX_DIMS];
@@ -72,11 +72,11 @@ static enum qc_status transpose_fwd(const struct qc_node *n, const struct qc_op_
 }
 
 /* y[i] = x[j], j[perm[k]] = i[k]: dx[j] += dy[i], walked in dx order */
-static enum qc_status transpose_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                    const struct qc_tensor *const *in,
-                                    const struct qc_tensor *const *out,
-                                    const struct qc_tensor *const *dout,
-                                    struct qc_tensor *const *din)
+enum qc_status qc_cuda_transpose_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                     const struct qc_tensor *const *in,
+                                     const struct qc_tensor *const *out,
+                                     const struct qc_tensor *const *dout,
+                                     struct qc_tensor *const *din)
 {
     int r = in[0]->shape.ndim, perm[QC_MAX_DIMS];
     int64_t ostr[QC_MAX_DIMS];
@@ -119,9 +119,9 @@ static enum qc_status concat_geometry(const struct qc_node *n, const struct qc_o
 }
 
 /* Viewed as [outer, d_i·inner] blocks: output row o is every input's row o in turn. */
-static enum qc_status concat_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                 const struct qc_tensor *const *in,
-                                 struct qc_tensor *const *out)
+enum qc_status qc_cuda_concat_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                  const struct qc_tensor *const *in,
+                                  struct qc_tensor *const *out)
 {
     size_t esize = qc_dtype_size(out[0]->dtype);
     int64_t outer, inner, row, off = 0;
@@ -151,11 +151,11 @@ static enum qc_status concat_fwd(const struct qc_node *n, const struct qc_op_ctx
 
 /* Input i is the slice [off_i, off_i + d_i) of the output on the axis:
  * dx_i[o, t] += dy[o, off_i·inner + t] */
-static enum qc_status concat_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                 const struct qc_tensor *const *in,
-                                 const struct qc_tensor *const *out,
-                                 const struct qc_tensor *const *dout,
-                                 struct qc_tensor *const *din)
+enum qc_status qc_cuda_concat_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                  const struct qc_tensor *const *in,
+                                  const struct qc_tensor *const *out,
+                                  const struct qc_tensor *const *dout,
+                                  struct qc_tensor *const *din)
 {
     int64_t outer, inner, row, off = 0;
     int axis;
@@ -212,8 +212,8 @@ static void pad_box(const struct qc_shape *is, const struct qc_shape *os, const 
 }
 
 /* y = fill; then y[i + begin] = x[i] over the part of x that survives cropping. */
-static enum qc_status pad_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                              const struct qc_tensor *const *in, struct qc_tensor *const *out)
+enum qc_status qc_cuda_pad_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                               const struct qc_tensor *const *in, struct qc_tensor *const *out)
 {
     const struct pad_params *p = n->params;
     int64_t b[QC_MAX_DIMS], e[QC_MAX_DIMS], so, dof, inside;
@@ -240,10 +240,10 @@ static enum qc_status pad_fwd(const struct qc_node *n, const struct qc_op_ctx *c
 /* y = fill outside, x (cropped) inside: dx += the interior box of dy; a float
  * constant_value input that needs a gradient gets Σ dy − Σ interior dy (two gather
  * reductions accumulated into it). */
-static enum qc_status pad_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                              const struct qc_tensor *const *in,
-                              const struct qc_tensor *const *out,
-                              const struct qc_tensor *const *dout, struct qc_tensor *const *din)
+enum qc_status qc_cuda_pad_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                               const struct qc_tensor *const *in,
+                               const struct qc_tensor *const *out,
+                               const struct qc_tensor *const *dout, struct qc_tensor *const *din)
 {
     int64_t b[QC_MAX_DIMS], e[QC_MAX_DIMS], so, dof, inside;
     struct qc_k_box box;
@@ -285,28 +285,4 @@ static enum qc_status pad_bwd(const struct qc_node *n, const struct qc_op_ctx *c
         }
     }
     return QC_OK;
-}
-
-/* ---- the table ------------------------------------------------------------------------ */
-
-#define KERNEL(NAME, F, B) static const struct qc_kernel NAME = { F, B, NULL }
-
-KERNEL(k_copy, copy_fwd, copy_bwd);
-KERNEL(k_transpose, transpose_fwd, transpose_bwd);
-KERNEL(k_concat, concat_fwd, concat_bwd);
-KERNEL(k_pad, pad_fwd, pad_bwd);
-
-const struct qc_kernel *qc_cuda_layout_kernel(enum qc_op_kind kind)
-{
-    switch (kind) {
-    case QC_OP_IDENTITY:        return &k_copy;
-    case QC_OP_FLATTEN:         return &k_copy;
-    case QC_OP_RESHAPE:         return &k_copy;
-    case QC_OP_SQUEEZE:         return &k_copy;
-    case QC_OP_UNSQUEEZE:       return &k_copy;
-    case QC_OP_TRANSPOSE:       return &k_transpose;
-    case QC_OP_CONCAT:          return &k_concat;
-    case QC_OP_PAD:             return &k_pad;
-    default:                    return NULL;
-    }
 }

@@ -30,19 +30,6 @@
  * with qc_backend_new_ops, also in the CPU emulation of tests/cuda_emu). */
 extern const struct qc_backend_ops qc_backend_cuda_ops;
 
-/* The CUDA op kernels, one file per op family as in src/ops/: cuda_conv.c
- * (Conv, Gemm, MatMul, BatchNormalization), cuda_act.c (activations,
- * Softmax, Dropout, broadcasting arithmetic), cuda_pool.c (pooling,
- * reductions), cuda_layout.c (copies, Transpose, Concat, Pad).  The kernels
- * of `kind`, or NULL when the file does not implement that op.  Tensors' data
- * are device pointers, except integer constant inputs (shapes, axes, pads),
- * which stay in host memory; ctx->workspace and ctx->saved are device
- * memory. */
-const struct qc_kernel *qc_cuda_conv_kernel(enum qc_op_kind kind);
-const struct qc_kernel *qc_cuda_act_kernel(enum qc_op_kind kind);
-const struct qc_kernel *qc_cuda_pool_kernel(enum qc_op_kind kind);
-const struct qc_kernel *qc_cuda_layout_kernel(enum qc_op_kind kind);
-
 /* The cuBLAS handle of a CUDA backend (a cublasHandle_t), for calls beyond
  * qc_backend_sgemm (strided-batched products).  Every kernel and cuBLAS call
  * of a step runs on the legacy default stream, in issue order. */

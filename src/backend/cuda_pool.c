@@ -19,7 +19,7 @@
 
 #include "ops/params_pool.h"
 #include "cuda_op_util.h"
-#include "cuda_ops.h"
+#include "cuda_kernels.h"
 
 /* ---- MaxPool, AveragePool ------------------------------------------------------------- */
 
@@ -40,8 +40,8 @@ static struct qc_k_pool kpool(const struct pool_geom *g)
 }
 
 /* Scratch of the backwards that recompute an arg-max: one int32 per output. */
-static size_t argmax_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
-                               const struct qc_tensor *const *out, int threads)
+size_t qc_cuda_argmax_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
+                                const struct qc_tensor *const *out, int threads)
 {
     (void)n;
     (void)in;
@@ -61,9 +61,9 @@ static int32_t *argmax_scratch(const struct qc_op_ctx *ctx, int64_t cnt)
 }
 
 /* y = first maximum of each window; the training forward also records where it is. */
-static enum qc_status maxpool_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  struct qc_tensor *const *out)
+enum qc_status qc_cuda_maxpool_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   struct qc_tensor *const *out)
 {
     struct pool_geom g;
     enum qc_status st;
@@ -80,11 +80,11 @@ static enum qc_status maxpool_fwd(const struct qc_node *n, const struct qc_op_ct
 
 /* dx[argmax(window o)] += dy[o] (first maximum on ties), gathered per dx element; the
  * arg-max comes from the training forward or is recomputed into the workspace. */
-static enum qc_status maxpool_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  const struct qc_tensor *const *out,
-                                  const struct qc_tensor *const *dout,
-                                  struct qc_tensor *const *din)
+enum qc_status qc_cuda_maxpool_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   const struct qc_tensor *const *out,
+                                   const struct qc_tensor *const *dout,
+                                   struct qc_tensor *const *din)
 {
     struct pool_geom g;
     int32_t *arg = qc_maxpool_argbuf(ctx, in[0], out[0]);
@@ -105,9 +105,9 @@ static enum qc_status maxpool_bwd(const struct qc_node *n, const struct qc_op_ct
     return QC_OK;
 }
 
-static enum qc_status avgpool_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  struct qc_tensor *const *out)
+enum qc_status qc_cuda_avgpool_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   struct qc_tensor *const *out)
 {
     const struct pool_params *p = n->params;
     struct pool_geom g;
@@ -121,11 +121,11 @@ static enum qc_status avgpool_fwd(const struct qc_node *n, const struct qc_op_ct
 
 /* y[o] = Σ x[window o] / cnt(o), so dx[i] += Σ_{o covers i} dy[o] / cnt(o) (cnt with or
  * without the padded positions, as the forward) */
-static enum qc_status avgpool_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                  const struct qc_tensor *const *in,
-                                  const struct qc_tensor *const *out,
-                                  const struct qc_tensor *const *dout,
-                                  struct qc_tensor *const *din)
+enum qc_status qc_cuda_avgpool_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                   const struct qc_tensor *const *in,
+                                   const struct qc_tensor *const *out,
+                                   const struct qc_tensor *const *dout,
+                                   struct qc_tensor *const *din)
 {
     const struct pool_params *p = n->params;
     struct pool_geom g;
@@ -174,27 +174,27 @@ static enum qc_status global_bwd(const struct qc_op_ctx *ctx, const struct qc_te
     return QC_OK;
 }
 
-static enum qc_status global_avg_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                     const struct qc_tensor *const *in,
-                                     struct qc_tensor *const *out)
+enum qc_status qc_cuda_global_avg_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      struct qc_tensor *const *out)
 {
     (void)n;
     return global_fwd(ctx, in[0], out[0], 0);
 }
 
-static enum qc_status global_max_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                     const struct qc_tensor *const *in,
-                                     struct qc_tensor *const *out)
+enum qc_status qc_cuda_global_max_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      struct qc_tensor *const *out)
 {
     (void)n;
     return global_fwd(ctx, in[0], out[0], 1);
 }
 
-static enum qc_status global_avg_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                     const struct qc_tensor *const *in,
-                                     const struct qc_tensor *const *out,
-                                     const struct qc_tensor *const *dout,
-                                     struct qc_tensor *const *din)
+enum qc_status qc_cuda_global_avg_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      const struct qc_tensor *const *out,
+                                      const struct qc_tensor *const *dout,
+                                      struct qc_tensor *const *din)
 {
     (void)n;
     if (!din[0] || !dout[0])
@@ -202,11 +202,11 @@ static enum qc_status global_avg_bwd(const struct qc_node *n, const struct qc_op
     return global_bwd(ctx, in[0], out[0], dout[0], din[0], 0);
 }
 
-static enum qc_status global_max_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                     const struct qc_tensor *const *in,
-                                     const struct qc_tensor *const *out,
-                                     const struct qc_tensor *const *dout,
-                                     struct qc_tensor *const *din)
+enum qc_status qc_cuda_global_max_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      const struct qc_tensor *const *out,
+                                      const struct qc_tensor *const *dout,
+                                      struct qc_tensor *const *din)
 {
     (void)n;
     if (!din[0] || !dout[0])
@@ -217,9 +217,9 @@ static enum qc_status global_max_bwd(const struct qc_node *n, const struct qc_op
 /* ---- ReduceMean, ReduceSum (float32) -------------------------------------------------- */
 
 /* y[o] = Σ over the reduced dims of x (in double) / (mean ? reduced size : 1) */
-static enum qc_status reduce_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                 const struct qc_tensor *const *in,
-                                 struct qc_tensor *const *out)
+enum qc_status qc_cuda_reduce_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                  const struct qc_tensor *const *in,
+                                  struct qc_tensor *const *out)
 {
     const struct reduce_params *p = n->params;
     const struct qc_shape *s = &in[0]->shape;
@@ -252,11 +252,11 @@ static enum qc_status reduce_fwd(const struct qc_node *n, const struct qc_op_ctx
 
 /* y[o] = Σ_reduced x / rsize, so dx[i] += dy[o(i)] / rsize (ReduceSum: · 1), o(i) = i with
  * the reduced coordinates dropped: a box over x reading dy with stride 0 on reduced dims. */
-static enum qc_status reduce_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                 const struct qc_tensor *const *in,
-                                 const struct qc_tensor *const *out,
-                                 const struct qc_tensor *const *dout,
-                                 struct qc_tensor *const *din)
+enum qc_status qc_cuda_reduce_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                  const struct qc_tensor *const *in,
+                                  const struct qc_tensor *const *out,
+                                  const struct qc_tensor *const *dout,
+                                  struct qc_tensor *const *din)
 {
     const struct reduce_params *p = n->params;
     const struct qc_shape *s = &in[0]->shape;
@@ -286,29 +286,4 @@ static enum qc_status reduce_bwd(const struct qc_node *n, const struct qc_op_ctx
     K_CHECK(ctx, qc_k_acc_box_f32(box, qc_tensor_f32(dout[0]), qc_tensor_f32(din[0]),
                                   p->mean ? 1.0f / (float)rsize : 1.0f));
     return QC_OK;
-}
-
-/* ---- the table ------------------------------------------------------------------------ */
-
-#define KERNEL(NAME, F, B) static const struct qc_kernel NAME = { F, B, NULL }
-
-KERNEL(k_avgpool, avgpool_fwd, avgpool_bwd);
-KERNEL(k_global_avgpool, global_avg_fwd, global_avg_bwd);
-KERNEL(k_reduce, reduce_fwd, reduce_bwd);
-
-static const struct qc_kernel k_maxpool = { maxpool_fwd, maxpool_bwd, argmax_workspace };
-static const struct qc_kernel k_global_maxpool = { global_max_fwd, global_max_bwd,
-                                                   argmax_workspace };
-
-const struct qc_kernel *qc_cuda_pool_kernel(enum qc_op_kind kind)
-{
-    switch (kind) {
-    case QC_OP_MAXPOOL:         return &k_maxpool;
-    case QC_OP_AVGPOOL:         return &k_avgpool;
-    case QC_OP_GLOBAL_AVGPOOL:  return &k_global_avgpool;
-    case QC_OP_GLOBAL_MAXPOOL:  return &k_global_maxpool;
-    case QC_OP_REDUCE_MEAN:     return &k_reduce;
-    case QC_OP_REDUCE_SUM:      return &k_reduce;
-    default:                    return NULL;
-    }
 }

@@ -18,13 +18,12 @@
 
 static bool quantizable(const struct qc_node *n)
 {
-    return n->kind == QC_OP_CONV || n->kind == QC_OP_CONV_TRANSPOSE || n->kind == QC_OP_GEMM ||
-           n->kind == QC_OP_MATMUL;
+    return qc_op_quantizes_weight(n->kind);
 }
 
 static bool is_activation(const struct qc_node *n)
 {
-    return n->kind == QC_OP_RELU || n->kind == QC_OP_CLIP;
+    return qc_op_quantizes_act(n->kind);
 }
 
 enum qc_status qc_cmd_template(const struct qc_cli *cli)
@@ -80,7 +79,7 @@ enum qc_status qc_cmd_template(const struct qc_cli *cli)
                g->values[n->out[0]].name, qc_shape_str(&x->shape, si, sizeof(si)),
                qc_shape_str(&y->shape, so, sizeof(so)), (long long)qc_node_param_count(g, n));
         printf(";[%s]%s\n", qc_node_label(g, n),
-               quantizable(n) ? (n->kind == QC_OP_CONV || n->kind == QC_OP_CONV_TRANSPOSE
+               quantizable(n) ? (qc_op_cell(n->kind) == QC_CELL_CONV
                                      ? " onnx:Conv_def" : " onnx:Fc_def")
                               : " onnx:Relu_def");
         if (quantizable(n)) {

@@ -913,68 +913,70 @@ static enum qc_status identity_backward_cpu(const struct qc_node *n, const struc
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_relu = {
-    .onnx_name = "Relu", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = relu_infer,
     .cpu = { .forward = relu_forward_cpu, .backward = relu_backward_cpu },
+    .roles = { .quant = QC_QUANT_ACT, .cell = QC_CELL_ACTIVATION },
 };
 
 const struct qc_op_def qc_op_clip = {
-    .onnx_name = "Clip", .n_in_min = 1, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = clip_parse, .infer = clip_infer,
     .cpu = { .forward = clip_forward_cpu, .backward = clip_backward_cpu },
+    .roles = { .quant = QC_QUANT_ACT, .cell = QC_CELL_ACTIVATION },
 };
 
 const struct qc_op_def qc_op_leaky_relu = {
-    .onnx_name = "LeakyRelu", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = leaky_relu_parse, .infer = infer_same_f32,
     .cpu = { .forward = leaky_relu_forward_cpu, .backward = leaky_relu_backward_cpu },
 };
 
 const struct qc_op_def qc_op_sigmoid = {
-    .onnx_name = "Sigmoid", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
     .cpu = { .forward = sigmoid_forward_cpu, .backward = sigmoid_backward_cpu },
 };
 
 const struct qc_op_def qc_op_tanh = {
-    .onnx_name = "Tanh", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
     .cpu = { .forward = tanh_forward_cpu, .backward = tanh_backward_cpu },
 };
 
 const struct qc_op_def qc_op_hard_sigmoid = {
-    .onnx_name = "HardSigmoid", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = hard_sigmoid_parse, .infer = infer_same_f32,
     .cpu = { .forward = hard_sigmoid_forward_cpu, .backward = hard_sigmoid_backward_cpu },
 };
 
 const struct qc_op_def qc_op_hard_swish = {
-    .onnx_name = "HardSwish", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = infer_same_f32,
     .cpu = { .forward = hard_swish_forward_cpu, .backward = hard_swish_backward_cpu },
 };
 
 const struct qc_op_def qc_op_softmax = {
-    .onnx_name = "Softmax", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = softmax_parse, .infer = softmax_infer,
     .cpu = { .forward = softmax_forward_cpu, .backward = softmax_backward_cpu },
 };
 
 const struct qc_op_def qc_op_log_softmax = {
-    .onnx_name = "LogSoftmax", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = softmax_parse, .infer = softmax_infer,
     .cpu = { .forward = log_softmax_forward_cpu, .backward = log_softmax_backward_cpu },
 };
 
 const struct qc_op_def qc_op_dropout = {
-    .onnx_name = "Dropout", .n_in_min = 1, .n_in_max = 3, .n_out_min = 1, .n_out_max = 2,
+    .n_in_min = 1, .n_in_max = 3, .n_out_min = 1, .n_out_max = 2,
     .fold = QC_FOLD_NEVER, .parse = dropout_parse, .infer = dropout_infer,
     .saved = dropout_saved,
     .cpu = { .forward = dropout_forward_cpu, .backward = dropout_backward_cpu },
 };
 
 const struct qc_op_def qc_op_identity = {
-    .onnx_name = "Identity", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = identity_infer,
     .cpu = { .forward = identity_forward_cpu, .backward = identity_backward_cpu },
 };

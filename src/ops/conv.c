@@ -1054,7 +1054,6 @@ static enum qc_status conv_backward_cpu(const struct qc_node *n, const struct qc
 }
 
 const struct qc_op_def qc_op_conv = {
-    .onnx_name = "Conv",
     .n_in_min = 2, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER,
     .parse = conv_parse,
@@ -1062,14 +1061,21 @@ const struct qc_op_def qc_op_conv = {
     .workspace = conv_workspace,
     .saved = conv_saved,
     .cpu = {.forward = conv_forward_cpu, .backward = conv_backward_cpu},
+    /* W [C_out, C_in/group, kH, kW], B [C_out] */
+    .roles = {.weight = QC_SLOT(1), .bias = QC_SLOT(2), .channel_axis = 0,
+              .trainable = QC_INPUT_BIT(1) | QC_INPUT_BIT(2), .quant = QC_QUANT_WEIGHT,
+              .cell = QC_CELL_CONV},
 };
 
 const struct qc_op_def qc_op_conv_transpose = {
-    .onnx_name = "ConvTranspose",
     .n_in_min = 2, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER,
     .parse = conv_transpose_parse,
     .infer = conv_infer,
     .workspace = conv_workspace,
     .cpu = {.forward = conv_forward_cpu, .backward = conv_backward_cpu},
+    /* W [C_in, C_out/group, kH, kW], B [C_out] */
+    .roles = {.weight = QC_SLOT(1), .bias = QC_SLOT(2), .channel_axis = 1,
+              .trainable = QC_INPUT_BIT(1) | QC_INPUT_BIT(2), .quant = QC_QUANT_WEIGHT,
+              .cell = QC_CELL_CONV},
 };

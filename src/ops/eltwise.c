@@ -648,31 +648,31 @@ static enum qc_status sum_backward_cpu(const struct qc_node *n, const struct qc_
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_add = {
-    .onnx_name = "Add", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
     .cpu = { .forward = add_forward_cpu, .backward = add_backward_cpu },
 };
 
 const struct qc_op_def qc_op_sub = {
-    .onnx_name = "Sub", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
     .cpu = { .forward = sub_forward_cpu, .backward = sub_backward_cpu },
 };
 
 const struct qc_op_def qc_op_mul = {
-    .onnx_name = "Mul", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
     .cpu = { .forward = mul_forward_cpu, .backward = mul_backward_cpu },
 };
 
 const struct qc_op_def qc_op_div = {
-    .onnx_name = "Div", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .infer = binary_infer,
     .cpu = { .forward = div_forward_cpu, .backward = div_backward_cpu },
 };
 
 const struct qc_op_def qc_op_sum = {
-    .onnx_name = "Sum", .n_in_min = 1, .n_in_max = 64, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 64, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .infer = sum_infer,
     .cpu = { .forward = sum_forward_cpu, .backward = sum_backward_cpu },
 };

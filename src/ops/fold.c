@@ -110,7 +110,7 @@ static enum qc_status shape_forward_cpu(const struct qc_node *n, const struct qc
 }
 
 const struct qc_op_def qc_op_shape = {
-    .onnx_name = "Shape", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_ALWAYS, .parse = shape_parse, .infer = shape_infer,
     .cpu = { .forward = shape_forward_cpu, .backward = NULL },
 };
@@ -253,7 +253,7 @@ static enum qc_status constant_forward_cpu(const struct qc_node *n, const struct
 }
 
 const struct qc_op_def qc_op_constant = {
-    .onnx_name = "Constant", .n_in_min = 0, .n_in_max = 0, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 0, .n_in_max = 0, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_ALWAYS, .parse = constant_parse, .infer = constant_infer,
     .cpu = { .forward = constant_forward_cpu, .backward = NULL },
 };
@@ -339,7 +339,7 @@ static enum qc_status cos_forward_cpu(const struct qc_node *n, const struct qc_o
 }
 
 const struct qc_op_def qc_op_constant_of_shape = {
-    .onnx_name = "ConstantOfShape", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1,
     .n_out_max = 1, .fold = QC_FOLD_CONST_INPUTS, .parse = cos_parse, .infer = cos_infer,
     .cpu = { .forward = cos_forward_cpu, .backward = NULL },
 };
@@ -496,7 +496,7 @@ static enum qc_status gather_backward_cpu(const struct qc_node *n, const struct 
 }
 
 const struct qc_op_def qc_op_gather = {
-    .onnx_name = "Gather", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = gather_parse, .infer = gather_infer,
     .cpu = { .forward = gather_forward_cpu, .backward = gather_backward_cpu },
 };
@@ -722,7 +722,7 @@ static enum qc_status cast_forward_cpu(const struct qc_node *n, const struct qc_
 }
 
 const struct qc_op_def qc_op_cast = {
-    .onnx_name = "Cast", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = cast_parse, .infer = cast_infer,
     .cpu = { .forward = cast_forward_cpu, .backward = NULL },
 };
@@ -972,7 +972,7 @@ static enum qc_status slice_backward_cpu(const struct qc_node *n, const struct q
 }
 
 const struct qc_op_def qc_op_slice = {
-    .onnx_name = "Slice", .n_in_min = 1, .n_in_max = 5, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 5, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = slice_parse, .infer = slice_infer,
     .cpu = { .forward = slice_forward_cpu, .backward = slice_backward_cpu },
 };

@@ -582,22 +582,35 @@ static size_t matmul_workspace(const struct qc_node *n, const struct qc_tensor *
     return out[0]->dtype == QC_DTYPE_F32 ? 0 : qc_op_int_matmul_workspace(in[0], in[1], out[0]);
 }
 
+/* B is [K, N], or [N, K] with transB: the output channels are N. */
+static int gemm_channel_axis(const struct qc_node *n)
+{
+    const struct qc_gemm_params *p = n->params;
+    return p && p->trans_b ? 0 : 1;
+}
+
 const struct qc_op_def qc_op_gemm = {
-    .onnx_name = "Gemm",
     .n_in_min = 2, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER,
     .parse = gemm_parse,
     .infer = gemm_infer,
     .workspace = NULL,
     .cpu = {.forward = gemm_forward_cpu, .backward = gemm_backward_cpu},
+    /* Y = alpha·A·B + beta·C: B the weight, C the bias */
+    .roles = {.weight = QC_SLOT(1), .bias = QC_SLOT(2), .channel_axis_of = gemm_channel_axis,
+              .trainable = QC_INPUT_BIT(1) | QC_INPUT_BIT(2), .quant = QC_QUANT_WEIGHT,
+              .cell = QC_CELL_FC},
 };
 
 const struct qc_op_def qc_op_matmul = {
-    .onnx_name = "MatMul",
     .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER,
     .parse = NULL,
     .infer = matmul_infer,
     .workspace = matmul_workspace,
     .cpu = {.forward = matmul_forward_cpu, .backward = matmul_backward_cpu},
+    /* Y = A·B, B [K, N] the weight; either operand trains when it is an initializer */
+    .roles = {.weight = QC_SLOT(1), .channel_axis = 1,
+              .trainable = QC_INPUT_BIT(0) | QC_INPUT_BIT(1), .quant = QC_QUANT_WEIGHT,
+              .cell = QC_CELL_FC},
 };

@@ -533,13 +533,13 @@ static enum qc_status mmi_forward_cpu(const struct qc_node *n, const struct qc_o
 }
 
 const struct qc_op_def qc_op_conv_integer = {
-    .onnx_name = "ConvInteger", .n_in_min = 2, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = ci_parse, .infer = ci_infer, .workspace = ci_workspace,
     .cpu = { .forward = ci_forward_cpu, .backward = NULL },
 };
 
 const struct qc_op_def qc_op_matmul_integer = {
-    .onnx_name = "MatMulInteger", .n_in_min = 2, .n_in_max = 4, .n_out_min = 1,
+    .n_in_min = 2, .n_in_max = 4, .n_out_min = 1,
     .n_out_max = 1, .fold = QC_FOLD_NEVER, .infer = mmi_infer, .workspace = mmi_workspace,
     .cpu = { .forward = mmi_forward_cpu, .backward = NULL },
 };

@@ -163,7 +163,7 @@ static enum qc_status flatten_infer(const struct qc_node *n, const char *label,
 }
 
 const struct qc_op_def qc_op_flatten = {
-    .onnx_name = "Flatten", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = flatten_parse, .infer = flatten_infer,
     .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
@@ -255,7 +255,7 @@ mismatch:
 }
 
 const struct qc_op_def qc_op_reshape = {
-    .onnx_name = "Reshape", .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = reshape_parse, .infer = reshape_infer,
     .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
@@ -360,7 +360,7 @@ static enum qc_status squeeze_infer(const struct qc_node *n, const char *label,
 }
 
 const struct qc_op_def qc_op_squeeze = {
-    .onnx_name = "Squeeze", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = squeeze_parse, .infer = squeeze_infer,
     .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
@@ -410,7 +410,7 @@ static enum qc_status unsqueeze_infer(const struct qc_node *n, const char *label
 }
 
 const struct qc_op_def qc_op_unsqueeze = {
-    .onnx_name = "Unsqueeze", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = unsqueeze_parse, .infer = unsqueeze_infer,
     .cpu = { .forward = copy_forward_cpu, .backward = copy_backward_cpu },
 };
@@ -528,7 +528,7 @@ static enum qc_status transpose_backward_cpu(const struct qc_node *n,
 }
 
 const struct qc_op_def qc_op_transpose = {
-    .onnx_name = "Transpose", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = transpose_parse, .infer = transpose_infer,
     .cpu = { .forward = transpose_forward_cpu, .backward = transpose_backward_cpu },
 };
@@ -666,7 +666,7 @@ static enum qc_status concat_backward_cpu(const struct qc_node *n, const struct 
 }
 
 const struct qc_op_def qc_op_concat = {
-    .onnx_name = "Concat", .n_in_min = 1, .n_in_max = INT_MAX, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = INT_MAX, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = concat_parse, .infer = concat_infer,
     .cpu = { .forward = concat_forward_cpu, .backward = concat_backward_cpu },
 };
@@ -922,7 +922,7 @@ static enum qc_status pad_backward_cpu(const struct qc_node *n, const struct qc_
 }
 
 const struct qc_op_def qc_op_pad = {
-    .onnx_name = "Pad", .n_in_min = 1, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_CONST_INPUTS, .parse = pad_parse, .infer = pad_infer,
     .cpu = { .forward = pad_forward_cpu, .backward = pad_backward_cpu },
 };

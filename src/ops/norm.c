@@ -500,14 +500,18 @@ static enum qc_status lrn_forward_cpu(const struct qc_node *n, const struct qc_o
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_batchnorm = {
-    .onnx_name = "BatchNormalization", .n_in_min = 5, .n_in_max = 5,
+    .n_in_min = 5, .n_in_max = 5,
     .n_out_min = 1, .n_out_max = 5, .fold = QC_FOLD_NEVER,
     .parse = bn_parse, .infer = bn_infer, .saved = bn_saved,
     .cpu = { .forward = bn_forward_cpu, .backward = bn_backward_cpu },
+    /* X, scale, B, input_mean, input_var: scale and B train; mean and var are the
+     * running statistics a training forward updates */
+    .roles = { .bias = QC_SLOT(2), .trainable = QC_INPUT_BIT(1) | QC_INPUT_BIT(2),
+               .running = QC_INPUT_BIT(3) | QC_INPUT_BIT(4), .cell = QC_CELL_BATCHNORM },
 };
 
 const struct qc_op_def qc_op_lrn = {
-    .onnx_name = "LRN", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = lrn_parse, .infer = lrn_infer,
     .cpu = { .forward = lrn_forward_cpu },
 };

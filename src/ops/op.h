@@ -22,6 +22,10 @@
  *             passes it as ctx->saved to both directions.
  *   cpu       the reference kernels: forward (required) and backward (NULL
  *             for ops that are never differentiated: shape-subgraph ops, LRN).
+ *   roles     what the op's inputs are to training, quantization, recipes and
+ *             reports (struct qc_op_roles below; all zero = a plain op).
+ * The ONNX op_type is not in the definition: ops.def names each op once
+ * (qc_op_name, qc_op_lookup).
  *
  * Backward contract: dout[j] is the gradient of output j (NULL when nothing
  * downstream needs it: treat as zero); din[i] is the gradient buffer of
@@ -87,20 +91,24 @@ struct qc_op_ctx {
     const char        *label;       /* node label for messages                    */
 };
 
-typedef enum qc_status (*qc_forward_fn)(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                        const struct qc_tensor *const *in,
-                                        struct qc_tensor *const *out);
+/* The kernel signatures as function types (`qc_forward_func f;` declares a
+ * kernel f) and as the pointer types the tables hold. */
+typedef enum qc_status qc_forward_func(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       struct qc_tensor *const *out);
 /* dout[i]: gradient of output i (read); din[i]: gradient of input i to
  * ACCUMULATE into, NULL when input i needs none. */
-typedef enum qc_status (*qc_backward_fn)(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                         const struct qc_tensor *const *in,
-                                         const struct qc_tensor *const *out,
-                                         const struct qc_tensor *const *dout,
-                                         struct qc_tensor *const *din);
-
+typedef enum qc_status qc_backward_func(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                        const struct qc_tensor *const *in,
+                                        const struct qc_tensor *const *out,
+                                        const struct qc_tensor *const *dout,
+                                        struct qc_tensor *const *din);
 /* Scratch bytes a backend's kernels need (same arguments as qc_op_def.workspace). */
-typedef size_t (*qc_workspace_fn)(const struct qc_node *n, const struct qc_tensor *const *in,
-                                  const struct qc_tensor *const *out, int threads);
+typedef size_t qc_workspace_func(const struct qc_node *n, const struct qc_tensor *const *in,
+                                 const struct qc_tensor *const *out, int threads);
+typedef qc_forward_func *qc_forward_fn;
+typedef qc_backward_func *qc_backward_fn;
+typedef qc_workspace_func *qc_workspace_fn;
 
 /* One backend's kernels of an op.  workspace: NULL = the op definition's
  * workspace() (the CPU's); a device backend whose kernels need other scratch
@@ -111,8 +119,65 @@ struct qc_kernel {
     qc_workspace_fn workspace;
 };
 
+/* ---- op roles ------------------------------------------------------------------------
+ *
+ * The op contract beyond the kernels: which inputs are the layer's weight and
+ * bias, which are trainable parameters or running statistics, the weight's
+ * output-channel axis, which quantizers the op takes, and the N2D2 cell it
+ * stands for.  Training (plan_train.c), the quantizer specs (quant/qspec.c),
+ * the recipe's kind default sections (recipe/match.c), the report and the
+ * recipe template read these through the accessors below instead of lists of
+ * kinds.  Roles describe the float ops that train; the integer-only export
+ * ops (ConvInteger, MatMulInteger) and the QDQ ops have none.
+ */
+
+/* struct qc_op_roles stores input slots as QC_SLOT(i) = i + 1, so that a
+ * definition that sets no roles (all zero) has no weight and no bias. */
+#define QC_SLOT(i) ((i) + 1)
+/* Bit of input slot i in the trainable and running masks. */
+#define QC_INPUT_BIT(i) (1u << (i))
+
+/* Which quantizers an op takes (bits of qc_op_roles.quant). */
+enum qc_op_quant {
+    QC_QUANT_WEIGHT = 1 << 0,   /* a weight quantizer (QWeight) on its weight input    */
+    QC_QUANT_ACT    = 1 << 1,   /* an activation quantizer (QAct) on its output, from
+                                   the activation kind default section                */
+};
+
+/* The N2D2 cell kind an op stands for: a recipe's kind default section
+ * ([*:Conv_def], [*:Fc_def], [*:BatchNorm_def], [*:Relu_def]) applies to the
+ * ops of its cell. */
+enum qc_op_cell {
+    QC_CELL_NONE = 0,
+    QC_CELL_CONV,           /* Conv, ConvTranspose                            */
+    QC_CELL_FC,             /* Gemm, MatMul                                   */
+    QC_CELL_BATCHNORM,      /* BatchNormalization                             */
+    QC_CELL_ACTIVATION,     /* Relu, Clip                                     */
+};
+
+/* What one input of a node is to training (qc_op_input_role). */
+enum qc_op_input_role {
+    QC_INPUT_DATA = 0,      /* an activation or a constant                    */
+    QC_INPUT_TRAINABLE,     /* a parameter (when a float initializer)         */
+    QC_INPUT_RUNNING,       /* a running statistic: kept with the parameters,
+                               updated by the training forward, no gradient   */
+};
+
+struct qc_op_roles {
+    int      weight;        /* QC_SLOT(input) of the weight (the quantized
+                               kernel of a layer), 0 = none                   */
+    int      bias;          /* QC_SLOT(input) of the bias, 0 = none           */
+    int      channel_axis;  /* the weight's output-channel axis               */
+    /* The axis when it depends on attributes (Gemm: transB), else NULL; it
+     * replaces channel_axis.  n is a node of a validated graph. */
+    int    (*channel_axis_of)(const struct qc_node *n);
+    unsigned trainable;     /* QC_INPUT_BIT(i): input i is trainable           */
+    unsigned running;       /* QC_INPUT_BIT(i): input i is a running statistic */
+    unsigned quant;         /* enum qc_op_quant bits                           */
+    enum qc_op_cell cell;
+};
+
 struct qc_op_def {
-    const char   *onnx_name;
     int           n_in_min, n_in_max;      /* counting omitted optional inputs     */
     int           n_out_min, n_out_max;
     enum qc_fold  fold;
@@ -124,6 +189,7 @@ struct qc_op_def {
     size_t (*saved)(const struct qc_node *n, const struct qc_tensor *const *in,
                     const struct qc_tensor *const *out);
     struct qc_kernel cpu;
+    struct qc_op_roles roles;
 };
 
 #define QC_OP(ID, NAME, DEF) extern const struct qc_op_def DEF;
@@ -134,6 +200,36 @@ struct qc_op_def {
 const struct qc_op_def *qc_op_get(enum qc_op_kind k);
 /* Kind of an ONNX op_type in the default domain, or -1. */
 int qc_op_lookup(const char *onnx_name);
+/* The ONNX op_type of kind k ("Conv"), from ops.def. */
+const char *qc_op_name(enum qc_op_kind k);
+
+/* Role accessors (registry.c).  The kind arguments take a node's kind as is:
+ * -1 (unknown) has no roles. */
+
+/* The roles of kind k. */
+const struct qc_op_roles *qc_op_roles(enum qc_op_kind k);
+/* Whether kind k is a layer with a weight input: Conv, ConvTranspose, Gemm,
+ * MatMul. */
+bool qc_op_is_weighted(int kind);
+/* Whether kind k takes a weight quantizer / an output-activation quantizer
+ * from the kind default sections. */
+bool qc_op_quantizes_weight(int kind);
+bool qc_op_quantizes_act(int kind);
+/* The N2D2 cell kind k stands for (QC_CELL_NONE for most ops). */
+enum qc_op_cell qc_op_cell(int kind);
+/* Whether a kind-k node that follows a layer belongs to the layer's N2D2
+ * cell (BatchNormalization, activations): the layer's output quantizer may
+ * sit after it. */
+bool qc_op_extends_cell(int kind);
+/* What input `slot` of a kind-k node is to training. */
+enum qc_op_input_role qc_op_input_role(int kind, int slot);
+/* The input slot of n's weight / bias when n's op has one and the node has
+ * that input (not omitted), else -1. */
+int qc_op_weight_input(const struct qc_node *n);
+int qc_op_bias_input(const struct qc_node *n);
+/* The output-channel axis of n's weight (Conv 0, ConvTranspose 1, MatMul 1,
+ * Gemm 0 with transB and 1 without), or -1 when n's op has no weight. */
+int qc_op_weight_channel_axis(const struct qc_node *n);
 
 /* Shared helpers for op files (src/ops/common.c). */
 

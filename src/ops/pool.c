@@ -1199,39 +1199,39 @@ static enum qc_status reduce_backward_cpu(const struct qc_node *n, const struct 
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_maxpool = {
-    .onnx_name = "MaxPool", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 2,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 2,
     .fold = QC_FOLD_NEVER, .parse = maxpool_parse, .infer = pool_infer,
     .saved = maxpool_saved,
     .cpu = { .forward = maxpool_forward_cpu, .backward = maxpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_avgpool = {
-    .onnx_name = "AveragePool", .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = avgpool_parse, .infer = pool_infer,
     .cpu = { .forward = avgpool_forward_cpu, .backward = avgpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_global_avgpool = {
-    .onnx_name = "GlobalAveragePool", .n_in_min = 1, .n_in_max = 1,
+    .n_in_min = 1, .n_in_max = 1,
     .n_out_min = 1, .n_out_max = 1, .fold = QC_FOLD_NEVER, .infer = global_infer,
     .cpu = { .forward = global_avgpool_forward_cpu, .backward = global_avgpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_global_maxpool = {
-    .onnx_name = "GlobalMaxPool", .n_in_min = 1, .n_in_max = 1,
+    .n_in_min = 1, .n_in_max = 1,
     .n_out_min = 1, .n_out_max = 1, .fold = QC_FOLD_NEVER, .infer = global_infer,
     .saved = global_maxpool_saved,
     .cpu = { .forward = global_maxpool_forward_cpu, .backward = global_maxpool_backward_cpu },
 };
 
 const struct qc_op_def qc_op_reduce_mean = {
-    .onnx_name = "ReduceMean", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = reduce_mean_parse, .infer = reduce_infer,
     .cpu = { .forward = reduce_forward_cpu, .backward = reduce_backward_cpu },
 };
 
 const struct qc_op_def qc_op_reduce_sum = {
-    .onnx_name = "ReduceSum", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = reduce_sum_parse, .infer = reduce_infer,
     .cpu = { .forward = reduce_forward_cpu, .backward = reduce_backward_cpu },
 };

@@ -174,13 +174,13 @@ static enum qc_status dequantize_forward_cpu(const struct qc_node *n,
 }
 
 const struct qc_op_def qc_op_quantize_linear = {
-    .onnx_name = "QuantizeLinear", .n_in_min = 2, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 2, .n_in_max = 3, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = qdq_parse, .infer = quantize_infer,
     .cpu = { .forward = quantize_forward_cpu, .backward = NULL },
 };
 
 const struct qc_op_def qc_op_dequantize_linear = {
-    .onnx_name = "DequantizeLinear", .n_in_min = 2, .n_in_max = 3, .n_out_min = 1,
+    .n_in_min = 2, .n_in_max = 3, .n_out_min = 1,
     .n_out_max = 1, .fold = QC_FOLD_CONST_INPUTS, .parse = qdq_parse, .infer = dequantize_infer,
     .cpu = { .forward = dequantize_forward_cpu, .backward = NULL },
 };

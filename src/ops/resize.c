@@ -478,13 +478,13 @@ static enum qc_status resize_backward_cpu(const struct qc_node *n, const struct 
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_resize = {
-    .onnx_name = "Resize", .n_in_min = 1, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 4, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = resize_parse, .infer = resize_infer,
     .cpu = { .forward = resize_forward_cpu, .backward = resize_backward_cpu },
 };
 
 const struct qc_op_def qc_op_upsample = {
-    .onnx_name = "Upsample", .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
+    .n_in_min = 1, .n_in_max = 2, .n_out_min = 1, .n_out_max = 1,
     .fold = QC_FOLD_NEVER, .parse = upsample_parse, .infer = resize_infer,
     .cpu = { .forward = resize_forward_cpu, .backward = resize_backward_cpu },
 };

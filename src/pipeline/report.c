@@ -49,8 +49,7 @@ static int act_quant_after(const struct qc_graph *g, const struct qc_plan *p, in
                 return i;
         }
         node = v >= 0 ? single_consumer(g, v) : -1;
-        if (node >= 0 && g->nodes[node].kind != QC_OP_BATCHNORM &&
-            g->nodes[node].kind != QC_OP_RELU && g->nodes[node].kind != QC_OP_CLIP)
+        if (node >= 0 && !qc_op_extends_cell(g->nodes[node].kind))
             return -1;
     }
     return -1;
@@ -67,9 +66,8 @@ enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan 
         const struct qc_node *n = &g->nodes[i];
         struct qc_report_layer *l;
         int64_t wn = 0, bn;
-        int aq;
-        if (n->kind != QC_OP_CONV && n->kind != QC_OP_CONV_TRANSPOSE && n->kind != QC_OP_GEMM &&
-            n->kind != QC_OP_MATMUL)
+        int aq, ws;
+        if (!qc_op_is_weighted(n->kind))
             continue;
         l = &rep->layers[rep->n_layers++];
         snprintf(l->name, sizeof(l->name), "%s", qc_node_label(g, n));
@@ -78,8 +76,9 @@ enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan 
         snprintf(l->amethod, sizeof(l->amethod), "float");
         l->wbits = l->abits = 32;
         l->params = qc_node_param_count(g, n);
-        if (n->n_in > 1 && n->in[1] >= 0 && g->values[n->in[1]].init)
-            wn = qc_tensor_nelem(g->values[n->in[1]].init);
+        ws = qc_op_weight_input(n);
+        if (ws >= 0 && g->values[n->in[ws]].init)
+            wn = qc_tensor_nelem(g->values[n->in[ws]].init);
         for (int q = 0; q < qc_plan_n_quants(p); q++) {
             struct qc_plan_quant_info qi;
             const struct qc_quant_spec *sp = qc_plan_quant_spec(p, q);

@@ -807,7 +807,7 @@ void qc_plan_profile_print(const struct qc_plan *p, FILE *f)
         if (best < 0)
             break;
         fprintf(f, "profile: %-20s %3d nodes %8.3f ms/pass %5.1f%%\n",
-                qc_op_get((enum qc_op_kind)best)->onnx_name, count[best],
+                qc_op_name((enum qc_op_kind)best), count[best],
                 1e3 * by_op[best] / (double)p->n_runs,
                 total > 0 ? 100.0 * by_op[best] / total : 0.0);
         count[best] = 0;

@@ -4,11 +4,12 @@
  * and the backward walk (see plan.h, "training").
  *
  * Which initializers are parameters is decided per consuming op and input
- * slot (param_role): weights and biases of Conv, ConvTranspose, Gemm and
- * MatMul, BatchNorm scale and bias; BatchNorm running mean and variance are
- * buffers (kept in the state array, updated by the training forward, never
- * given a gradient); an Add whose other input comes from MatMul/Gemm/Conv
- * holds a bias.  Every other float initializer stays a constant.
+ * slot (param_role) by the op roles (qc_op_input_role, ops/op.h): weights
+ * and biases of Conv, ConvTranspose, Gemm and MatMul, BatchNorm scale and
+ * bias; BatchNorm running mean and variance are buffers (kept in the state
+ * array, updated by the training forward, never given a gradient); an Add
+ * whose other input comes from a weighted layer holds a bias.  Every other
+ * float initializer stays a constant.
  *
  * Gradient flow: a value needs a gradient when it is a trainable parameter
  * or the output of a step with such an input; a step runs backward when one
@@ -37,26 +38,19 @@ enum param_role { ROLE_NONE, ROLE_TRAINABLE, ROLE_BUFFER };
 static bool produced_by_linear(const struct qc_graph *g, int v)
 {
     int prod = v >= 0 ? g->values[v].producer : -1;
-    int k = prod >= 0 ? g->nodes[prod].kind : -1;
-    return k == QC_OP_MATMUL || k == QC_OP_GEMM || k == QC_OP_CONV || k == QC_OP_CONV_TRANSPOSE;
+    return qc_op_is_weighted(prod >= 0 ? g->nodes[prod].kind : -1);
 }
 
 static enum param_role param_role(const struct qc_graph *g, const struct qc_node *n, int slot)
 {
-    switch (n->kind) {
-    case QC_OP_CONV:
-    case QC_OP_CONV_TRANSPOSE:
-    case QC_OP_GEMM:
-        return slot == 1 || slot == 2 ? ROLE_TRAINABLE : ROLE_NONE;
-    case QC_OP_MATMUL:
+    switch (qc_op_input_role(n->kind, slot)) {
+    case QC_INPUT_TRAINABLE:
         return ROLE_TRAINABLE;
-    case QC_OP_BATCHNORM:
-        return slot == 1 || slot == 2 ? ROLE_TRAINABLE : slot >= 3 ? ROLE_BUFFER : ROLE_NONE;
-    case QC_OP_ADD:
-        return n->n_in == 2 && produced_by_linear(g, n->in[1 - slot]) ? ROLE_TRAINABLE
-                                                                       : ROLE_NONE;
+    case QC_INPUT_RUNNING:
+        return ROLE_BUFFER;
     default:
-        return ROLE_NONE;
+        return n->kind == QC_OP_ADD && n->n_in == 2 && produced_by_linear(g, n->in[1 - slot])
+                   ? ROLE_TRAINABLE : ROLE_NONE;
     }
 }
 

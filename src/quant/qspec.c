@@ -12,12 +12,6 @@
 #include "ops/op.h"
 #include "recipe/match.h"
 
-static bool has_weights(const struct qc_node *n)
-{
-    return n->kind == QC_OP_CONV || n->kind == QC_OP_CONV_TRANSPOSE || n->kind == QC_OP_GEMM ||
-           n->kind == QC_OP_MATMUL;
-}
-
 /* "SAT" / "LSQ" / "none" (or absent) of key in section. */
 static enum qc_status read_method(const struct qc_recipe *r, const char *sec, const char *key,
                                   int *method)
@@ -40,14 +34,15 @@ static enum qc_status read_method(const struct qc_recipe *r, const char *sec, co
     return QC_OK;
 }
 
-/* F of ApplyScaling: kH·kW·C_out for convolutions, C_out for Fc. */
+/* F of ApplyScaling: kH·kW·C_out for convolutions, the weight's last
+ * extent for Fc (C_out of MatMul and of Gemm without transB). */
 static int64_t fanout(const struct qc_node *n, const struct qc_tensor *w)
 {
     int64_t f = 1;
-    if (n->kind == QC_OP_CONV || n->kind == QC_OP_CONV_TRANSPOSE) {
+    if (qc_op_cell(n->kind) == QC_CELL_CONV) {
         for (int d = 2; d < w->shape.ndim; d++)
             f *= w->shape.dims[d];
-        return f * w->shape.dims[n->kind == QC_OP_CONV ? 0 : 1];
+        return f * w->shape.dims[qc_op_weight_channel_axis(n)];
     }
     return w->shape.ndim > 0 ? w->shape.dims[w->shape.ndim - 1] : 1;
 }
@@ -56,14 +51,15 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
                                   const struct qc_node *n, const char *sec,
                                   struct qc_quant_spec *s)
 {
-    const struct qc_value *w = n->n_in > 1 && n->in[1] >= 0 ? &g->values[n->in[1]] : NULL;
+    int slot = qc_op_weight_input(n);
+    const struct qc_value *w = slot >= 0 ? &g->values[n->in[slot]] : NULL;
     const char *mode, *imode;
     int64_t range, aq, as, init;
     double step;
     char where[256];
     enum qc_status st;
 
-    if (!has_weights(n) || !w || !w->init || w->init->dtype != QC_DTYPE_F32) {
+    if (!qc_op_quantizes_weight(n->kind) || !w || !w->init || w->init->dtype != QC_DTYPE_F32) {
         qc_log_error("%s: [%s] QWeight on %s '%s', which has no weight initializer",
                      qc_recipe_where(r, sec, "QWeight", where, sizeof(where)), sec, n->op_type,
                      qc_node_label(g, n));
@@ -79,7 +75,7 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
         return st;
     s->integer = strcmp(imode, "Integer") == 0;
     s->weight = true;
-    s->value = n->in[1];
+    s->value = n->in[slot];
     s->range = (int)range;
     s->sat.range = (int)range;
     s->sat.apply_quant = aq != 0;
@@ -153,7 +149,7 @@ enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struc
             break;
         /* a pattern or default section only applies where it fits; a node's
          * own section asking for QWeight on a weightless node is an error */
-        if (wm && (has_weights(node) || is_own_section(g, node, sec))) {
+        if (wm && (qc_op_quantizes_weight(node->kind) || is_own_section(g, node, sec))) {
             specs[n] = (struct qc_quant_spec){ .node = i, .method = wm, .section = sec };
             st = weight_spec(r, g, node, sec, &specs[n]);
             n++;

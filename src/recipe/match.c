@@ -16,24 +16,18 @@ static bool is_pattern(const char *s)
     return strpbrk(s, "*?[") != NULL;
 }
 
+/* The kind default section suffix of each N2D2 cell (the op roles' cell). */
+static const char *const cell_suffix[] = {
+    [QC_CELL_CONV] = ":Conv_def",
+    [QC_CELL_FC] = ":Fc_def",
+    [QC_CELL_BATCHNORM] = ":BatchNorm_def",
+    [QC_CELL_ACTIVATION] = ":Relu_def",
+};
+
 /* The kind default suffix of node n, or NULL. */
 static const char *default_suffix(const struct qc_node *n)
 {
-    switch (n->kind) {
-    case QC_OP_CONV:
-    case QC_OP_CONV_TRANSPOSE:
-        return ":Conv_def";
-    case QC_OP_GEMM:
-    case QC_OP_MATMUL:
-        return ":Fc_def";
-    case QC_OP_BATCHNORM:
-        return ":BatchNorm_def";
-    case QC_OP_RELU:
-    case QC_OP_CLIP:
-        return ":Relu_def";
-    default:
-        return NULL;
-    }
+    return cell_suffix[qc_op_cell(n->kind)];
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -44,8 +38,10 @@ static bool ends_with(const char *s, const char *suffix)
 
 static bool is_kind_default(const char *name)
 {
-    return ends_with(name, ":Conv_def") || ends_with(name, ":Fc_def") ||
-           ends_with(name, ":BatchNorm_def") || ends_with(name, ":Relu_def");
+    for (size_t c = 0; c < QC_ARRAY_SIZE(cell_suffix); c++)
+        if (cell_suffix[c] && ends_with(name, cell_suffix[c]))
+            return true;
+    return false;
 }
 
 static bool pattern_matches(const char *pat, const struct qc_graph *g, const struct qc_node *n)
