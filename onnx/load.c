@@ -17,6 +17,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "tensor_pb.h"
+#include "ops/bind.h"
 
 #define QC_IR_MIN 3
 #define QC_IR_MAX 13  /* newer IRs only add fields protobuf-c skips and dtypes we refuse */

@@ -11,6 +11,7 @@
 #include "ir/graph.h"
 #include "ops/op.h"
 #include "testutil.h"
+#include "ops/bind.h"
 
 static const int64_t img[] = { -1, 1, 4, 4 };
 

@@ -23,6 +23,7 @@
 #include "ir/graph.h"
 #include "plan/plan.h"
 #include "util/rng.h"
+#include "ops/bind.h"
 
 /* Typed initializer `name` with data copied from `data`. */
 static void add_init(struct qc_graph *g, const char *name, enum qc_dtype dt, int ndim,

@@ -10,6 +10,7 @@
 #include "ir/graph.h"
 #include "plan/plan.h"
 #include "testutil.h"
+#include "ops/bind.h"
 
 /* Plans g at batch and checks output 0's shape against want[0..nd-1]. */
 static void expect_shape(struct qc_graph *g, int64_t batch, int nd, const int64_t *want)

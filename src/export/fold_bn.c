@@ -11,6 +11,7 @@
 
 #include "util/log.h"
 #include "ops/op.h"
+#include "ops/bind.h"
 
 static const float *init_f32(const struct qc_graph *g, const struct qc_node *n, int j, int64_t c)
 {

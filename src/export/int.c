@@ -29,6 +29,7 @@
 #include "backend/backend.h"
 #include "util/log.h"
 #include "ops/op.h"
+#include "ops/bind.h"
 
 /* ---- the pass ------------------------------------------------------------------------ */
 

@@ -12,6 +12,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "quant/qspec.h"
+#include "ops/bind.h"
 
 /* A scalar initializer of dtype dt holding v. */
 static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,

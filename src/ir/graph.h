@@ -107,12 +107,12 @@ enum qc_status qc_graph_add_initializer(struct qc_graph *g, const char *name,
                                         struct qc_tensor *t, int *idx);
 /* Appends node op_type(in[0..n_in)) -> out[0..n_out) in the default domain;
  * names are copied; *idx receives the node index (may be NULL).  Call
- * qc_graph_finalize() after editing to restore topological order. */
+ * qc_graph_finalize() (ops/bind.h) after editing to restore topological order. */
 enum qc_status qc_graph_add_op(struct qc_graph *g, const char *op_type, const char *name,
                                const int *in, int n_in, const int *out, int n_out, int *idx);
 
 /* Removes node idx (its outputs lose their producer); indices of later
- * nodes shift down by one.  Call qc_graph_finalize() after editing. */
+ * nodes shift down by one.  Call qc_graph_finalize() (ops/bind.h) after editing. */
 void qc_graph_remove_node(struct qc_graph *g, int idx);
 /* Number of node inputs that read value v (plus 1 if it is a graph output). */
 int qc_graph_value_uses(const struct qc_graph *g, int v);
@@ -121,14 +121,13 @@ int qc_graph_value_uses(const struct qc_graph *g, int v);
 enum qc_status qc_graph_add_prop(struct qc_graph *g, const char *key, const char *value);
 enum qc_status qc_graph_add_opset(struct qc_graph *g, const char *domain, int64_t version);
 
-/* Validates and prepares a freshly loaded graph:
- *  - producers, topological sort (a cycle or an input nobody defines is
- *    QC_ERR_ONNX naming the node and value);
- *  - op kinds: every node whose op (or domain, or opset) qatconv does not
- *    support is listed in ONE error line, QC_ERR_UNSUPPORTED;
- *  - input/output counts and attribute parsing through each op's parse hook.
- * Idempotent. */
-enum qc_status qc_graph_finalize(struct qc_graph *g);
+/* The structural part of preparing a freshly loaded or edited graph: the
+ * default-domain opset is one qatconv reads, there are outputs, no graph
+ * input is listed twice, producers are linked and the nodes sorted
+ * topologically (a cycle or an input nobody defines is QC_ERR_ONNX naming
+ * the node and value).  Binding the nodes to the op table is
+ * qc_graph_finalize (ops/bind.h), which calls this first.  Idempotent. */
+enum qc_status qc_graph_link(struct qc_graph *g);
 
 /* Node name, or its first output name when the name is empty. */
 const char *qc_node_label(const struct qc_graph *g, const struct qc_node *n);
