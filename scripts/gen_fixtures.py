@@ -41,7 +41,7 @@ def case_rng(name):
 # ---------------------------------------------------------------------------------------------
 
 def torch_models():
-    """Returns [(name, module, [input shapes without batch])]; every op of DESIGN section 3
+    """Returns [(name, module, [input shapes without batch])]; every op of src/ops/ops.def
     that torch 1.13 emits at opsets 11..17 appears in at least one model."""
     import torch
     import torch.nn as nn

@@ -18,7 +18,7 @@
  * central difference of the rounded forward (piecewise constant in W and x)
  * cannot check the rounded part.  What is checked:
  *   - SAT weights: the clamp stage (no rounding) with m and S held at the
- *     values of the unperturbed forward, as DESIGN §5 specifies (S enters as
+ *     values of the unperturbed forward, as N2D2 specifies (src/backend/cpu_train.h) (S enters as
  *     Q = Q_noscale/S0); the quantized modes' backward is then checked to be
  *     c times the clamp-stage gradient of the same pre-rounding map.
  *   - dα (SAT act) and ds (LSQ): the forward is differentiable in α and s away

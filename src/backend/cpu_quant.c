@@ -1,7 +1,7 @@
 /*
  * cpu_quant.c - the CPU quantizer kernels (cpu_train.h; QC_TK_SAT_* and
  * QC_TK_LSQ_* of the CPU backend, the integer images of the export):
- * SAT weights (N2D2's QWeight=SAT, DESIGN §5), the DoReFa-style quantizer
+ * SAT weights (N2D2's QWeight=SAT; formulas in cpu_train.h), the DoReFa-style quantizer
  * with tanh normalisation, its four QuantModes, the clamp stage and the
  * scale adjustment; CG-PACT activations (QAct=SAT) with the learnable clip
  * α; LSQ (Esser et al. 2020, QWeight=LSQ / QAct=LSQ) with one learnable

@@ -2,8 +2,8 @@
  * cpu_train.h - the CPU implementations of the training kernels of
  * train_kernels.h, as host functions over flat float arrays: SAT weights
  * (DoReFa tanh normalisation + optional scale adjustment), SAT activations
- * (CG-PACT, learnable clip α) and LSQ (learnable step s) as DESIGN §5
- * restates N2D2, the SGD / Adam update and the softmax cross-entropy.  The
+ * (CG-PACT, learnable clip α) and LSQ (learnable step s) as N2D2 defines
+ * them (formulas below), the SGD / Adam update and the softmax cross-entropy.  The
  * CPU backend runs its kernel ids with them (cpu.c); the exporter calls the
  * *_image functions for the integer weights, and the formula tests call
  * them directly.  Backends and kernels/ give the same results (CUDA: see
@@ -146,7 +146,7 @@ void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_
  * parameters: the caller decides).  With g = scale·grad + λ·θ (λ = 0 when
  * !decays):
  *   SGD  (state = v[n]):        v ← μ·v − lr·g;  θ ← θ + v
- *        i.e. DESIGN §5's v ← μ·v − lr·ḡ − λ·lr·θ.  For a constant lr this
+ *        i.e. N2D2's v ← μ·v − lr·ḡ − λ·lr·θ.  For a constant lr this
  *        equals torch.optim.SGD(lr, momentum=μ, weight_decay=λ, dampening=0,
  *        nesterov=False), whose buffer b = −v/lr; when lr changes, the
  *        velocity keeps the old rate (N2D2's form) where PyTorch's buffer

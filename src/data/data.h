@@ -9,7 +9,7 @@
  * random images: image i is bank image (first + i) mod n_bank, brightened by
  * label_step times its label, so n may be large at no memory cost.
  *
- * struct qc_data_cfg is what a recipe says about data (DESIGN §4, §7):
+ * struct qc_data_cfg is what a recipe says about data (qatconv-recipe(5), DATA SECTIONS):
  * [database] Type, DataPath, Validation (fraction of the learn set held out);
  * [sp] or [env] SizeX, SizeY, NbChannels, BatchSize; the transformation
  * sections [sp.Transformation-N] / [sp.OnTheFlyTransformation-N] in order,

@@ -1,5 +1,5 @@
 /*
- * transform.h - image transformations of the input pipeline (DESIGN §4, §7).
+ * transform.h - image transformations of the input pipeline (qatconv-recipe(5), DATA SECTIONS).
  *
  * A struct qc_transform is one recipe section [sp.Transformation-N] or
  * [sp.OnTheFlyTransformation-N] parsed once (qc_transform_from_recipe).  It

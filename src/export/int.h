@@ -1,5 +1,5 @@
 /*
- * int.h - the integer-only export (DESIGN §6 "int").
+ * int.h - the integer-only export (qatconv(1), --format int).
  *
  * Rewrites a fake-quant graph (the output of qc_export_fake, or any graph of
  * the same shape: integer weight initializers behind DequantizeLinear, and

@@ -1,5 +1,5 @@
 /*
- * qdq.h - the fake-quant (QDQ) export (DESIGN §6 "fake").
+ * qdq.h - the fake-quant (QDQ) export (qatconv(1), --format fake).
  *
  * Rewrites a trained graph in place, using the training plan's quantizers:
  *  - a quantized weight W becomes an integer initializer W_quantized (int8

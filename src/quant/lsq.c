@@ -1,6 +1,6 @@
 /*
  * lsq.c - LSQ quantizer policy (Esser et al. 2020, N2D2's QWeight=LSQ /
- * QAct=LSQ, DESIGN §5): the integer levels of a Range, the step guard and
+ * QAct=LSQ; formulas in backend/cpu_train.h): the integer levels of a Range, the step guard and
  * the step-gradient scale g.  The element loops (forward, backward, step
  * initialisation, integer image) are backend kernels:
  * src/backend/cpu_quant.c and kernels/quant.cu, run by id (QC_TK_LSQ_*)

@@ -1,5 +1,5 @@
 /*
- * qspec.h - which quantizers a recipe puts on a graph (DESIGN §4, §5).
+ * qspec.h - which quantizers a recipe puts on a graph (qatconv-recipe(5), QUANTIZER KEYS).
  *
  * Weight quantizers: a Conv, ConvTranspose, Gemm or MatMul node whose recipe
  * section (recipe_match.h) sets QWeight=SAT|LSQ quantizes its weight (input

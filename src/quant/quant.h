@@ -1,8 +1,8 @@
 /*
  * quant.h - the quantizer policy of quantization-aware training: SAT weights
  * (DoReFa tanh normalisation + optional scale adjustment), SAT activations
- * (CG-PACT, learnable clip α) and LSQ (learnable step s), as DESIGN §5
- * restates N2D2.  Here: the recipe names of the SAT modes, the LSQ levels of
+ * (CG-PACT, learnable clip α) and LSQ (learnable step s), as N2D2
+ * defines them (formulas: src/backend/cpu_train.h).  Here: the recipe names of the SAT modes, the LSQ levels of
  * a Range and its step-gradient scale, the guards of the learnable scalars.
  *
  * The element loops are backend kernels (src/backend/train_kernels.h: the

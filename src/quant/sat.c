@@ -1,5 +1,5 @@
 /*
- * sat.c - SAT quantizer policy (N2D2's QWeight=SAT and QAct=SAT, DESIGN §5):
+ * sat.c - SAT quantizer policy (N2D2's QWeight=SAT and QAct=SAT; formulas in backend/cpu_train.h):
  * the QuantMode names of recipes and the guard of the learnable α.  The
  * element loops (weight forward/backward/image, CG-PACT forward/backward)
  * are backend kernels: src/backend/cpu_quant.c and kernels/quant.cu, run by

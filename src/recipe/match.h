@@ -1,6 +1,6 @@
 /*
  * recipe_match.h - which recipe section configures which graph node
- * (DESIGN §4).  The first that exists: a section named after the node, after
+ * (qatconv-recipe(5), NODE SECTIONS).  The first that exists: a section named after the node, after
  * its first output, the best wildcard section (shell patterns * ? [..]
  * matched against the node name or output name; an exact name wins over a
  * pattern, a longer pattern over a shorter one), then the default section of

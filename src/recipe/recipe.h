@@ -1,7 +1,7 @@
 /*
  * recipe.h - N2D2-style INI recipes.
  *
- * Syntax (DESIGN §4): `[section]`, `[section] base1 base2` (copies the keys
+ * Syntax (qatconv-recipe(5)): `[section]`, `[section] base1 base2` (copies the keys
  * of bases defined earlier; with several bases the first wins; keys written
  * in the section itself override), `key=value`, `;` and `#` comments (whole
  * line or trailing), a trailing `\` continues a line, a UTF-8 BOM is ignored,

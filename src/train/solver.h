@@ -1,7 +1,7 @@
 /*
  * solver.h - optimizers of the training engine: SGD with momentum and Adam,
  * learning-rate policies, gradient accumulation (IterationSize), and their
- * configuration from a recipe (DESIGN §5, N2D2 spec §4).  The element-wise
+ * configuration from a recipe (qatconv-recipe(5), SOLVER KEYS).  The element-wise
  * update itself is a backend kernel (QC_TK_SOLVER_APPLY of
  * src/backend/train_kernels.h; the CPU one is qc_solver_apply of
  * src/backend/cpu_train.h, formulas there).
