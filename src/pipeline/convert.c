@@ -259,7 +259,7 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
         .epochs = res->epochs, .batch = o->batch, .seed = o->seed, .keep_best = !o->keep_last,
         .shuffle = !o->no_shuffle, .limit = o->limit, .checkpoint = o->checkpoint,
         .checkpoint_every = o->checkpoint_every, .resume = o->resume, .skip_eval = o->no_eval,
-        .log = o->log, .progress = { o->progress, o->progress_user },
+        .log = o->log, .progress = { o->progress, o->progress_user }, .fold_bn = qc_fold_bn,
     };
     st = qc_trainer_new(g, r, *be, &to, &tr);
     if (st != QC_OK)

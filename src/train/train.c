@@ -25,7 +25,6 @@
 
 #include "util/log.h"
 #include "plan/plan.h"
-#include "export/fold_bn.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
 #include "accuracy.h"
@@ -618,7 +617,7 @@ static enum qc_status run_batches(struct qc_trainer *t, struct train_pos *pos, i
 /* After an epoch: validation, the best weights, the epoch's event, the
  * checkpoint. */
 static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *pos, double secs,
-                                int64_t images, struct qc_train_stats *rep)
+                                int64_t images, struct qc_train_stats *stats)
 {
     const struct qc_train_opts *o = t->o;
     int64_t seen = pos->batch * t->batch;
@@ -626,7 +625,7 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
     double vacc = -1.0;
     enum qc_status st;
 
-    rep->last_loss = pos->loss_sum / (double)seen;
+    stats->last_loss = pos->loss_sum / (double)seen;
     if (t->valid && t->valid->n > 0) {
         st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc);
         if (st != QC_OK)
@@ -645,7 +644,7 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
         struct qc_event ev = {
             .kind = QC_EVENT_EPOCH, .phase = QC_PHASE_TRAIN, .epoch = (int)pos->epoch + 1,
             .epochs = o->epochs, .batch = pos->batch, .n_batches = pos->batch,
-            .done = images, .total = images, .loss = rep->last_loss,
+            .done = images, .total = images, .loss = stats->last_loss,
             .accuracy = 100.0 * (double)pos->correct / (double)seen, .valid_accuracy = vacc,
             .secs = secs, .images_per_s = (double)images / (secs > 0 ? secs : 1e-9),
         };
@@ -747,7 +746,11 @@ static enum qc_status setup(struct qc_trainer *t)
         int n_folded;
         qc_free(t->specs);
         t->specs = NULL;
-        if ((st = qc_fold_bn(t->g, &n_folded)) != QC_OK ||
+        if (!t->o->fold_bn) {
+            qc_log_error("%s: QWeight.Mode=Integer needs BatchNorm folding", qc_recipe_path(t->r));
+            return QC_ERR_INTERNAL;
+        }
+        if ((st = t->o->fold_bn(t->g, &n_folded)) != QC_OK ||
             (st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs)) != QC_OK)
             return st;
         t->n_folded_bn = n_folded;

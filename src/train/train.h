@@ -53,6 +53,10 @@ struct qc_train_opts {
     const char *log;             /* CSV of every batch: epoch,batch,samples,loss,
                                     accuracy,lr (or NULL)                         */
     struct qc_reporter progress; /* events: batches, epochs, evaluations, notes  */
+    /* QWeight.Mode=Integer: folds BatchNorm into the layers before the plan is
+     * built, so that the quantized weights are the deployed integer weights
+     * (the pipeline passes export/fold_bn.h's qc_fold_bn) */
+    enum qc_status (*fold_bn)(struct qc_graph *g, int *n_folded);
 };
 
 /* What the epochs did. */
