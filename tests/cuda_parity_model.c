@@ -12,7 +12,7 @@
  *             1e-4, the loss within 1e-4 relative, and every parameter's and
  *             quantizer scale's gradient within 1e-3 of that tensor's largest
  *             CPU gradient (relative, max norm);
- *   20 steps  qc_train for 20 batches on each backend (no validation split,
+ *   20 steps  the conversion pipeline for 20 batches on each backend (no validation split,
  *             same seed), both exports then evaluated on the CPU on the first
  *             1,000 test images: the top-1 accuracies must be equal to within
  *             PAR_ACC_PP percentage points, and the mean training losses
@@ -48,7 +48,7 @@
 #include "backend/backend.h"
 #include "cuda_parity.h"
 #include "data/data.h"
-#include "pipeline/evaluate.h"
+#include "pipeline/convert.h"
 #include "ir/graph.h"
 #include "util/log.h"
 #include "onnx/onnx_io.h"
@@ -57,7 +57,7 @@
 #include "quant/qspec.h"
 #include "recipe/recipe.h"
 #include "util/rng.h"
-#include "train/train.h"
+#include "train/accuracy.h"
 
 #define PAR_BATCH    16
 #define PAR_STEPS    20
@@ -328,7 +328,7 @@ static double grad_err(const struct qc_graph *g, const struct qc_plan *layout, c
     return e;
 }
 
-/* qc_train for PAR_STEPS batches on `be`, then the export's top-1 on the
+/* qc_pipeline_convert for PAR_STEPS batches on `be`, then the export's top-1 on the
  * first PAR_EVAL test images, evaluated on `cpu`; the exported graph (the
  * trained weights) into *trained, which the caller frees. */
 static enum qc_status train_steps(const char *model, struct qc_backend *be,
@@ -337,33 +337,29 @@ static enum qc_status train_steps(const char *model, struct qc_backend *be,
 {
     struct qc_graph *g = NULL;
     struct qc_plan *p = NULL;
-    struct qc_train_report rep;
+    struct qc_convert_result rep;
     struct qc_eval_result res;
-    struct qc_train_opts o;
+    struct qc_convert_options o = QC_CONVERT_OPTIONS_INIT;
+    struct qc_job_options jo = QC_JOB_OPTIONS_INIT;
     enum qc_status st;
 
-    memset(&o, 0, sizeof(o));
     o.epochs = 1;
     o.batch = PAR_BATCH;
     o.seed = 1;
-    o.keep_best = false;
-    o.quiet = true;
-    o.shuffle = true;
+    o.keep_last = true;
     o.limit = PAR_STEPS * PAR_BATCH;
-    o.skip_eval = true;
+    o.no_eval = true;
     o.format = QC_FORMAT_FAKE;
-    o.model_path = model;
-    o.input_scale = 1.0f / 255.0f;
     st = qc_onnx_load(model, &g);
     if (st == QC_OK)
-        st = qc_train(g, l->r, be, &o, &rep);
+        st = qc_pipeline_convert(g, l->r, &jo, &be, &o, &rep);
     if (st == QC_OK)
         st = qc_plan_new(g, cpu, 100, &p);
     if (st == QC_OK)
         st = qc_eval_check(g, p, l->cfg);
     if (st == QC_OK)
-        st = qc_evaluate(p, cpu, l->cfg, l->test, QC_SPLIT_TEST, PAR_EVAL, false, "parity",
-                         &res);
+        st = qc_eval_split(p, cpu, l->cfg, l->test, QC_SPLIT_TEST, PAR_EVAL, NULL, "parity",
+                           &res);
     if (st == QC_OK) {
         *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
         *loss = rep.last_loss;

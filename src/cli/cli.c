@@ -8,11 +8,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "util/log.h"
 
 struct cli_option {
     const char *long_name;
@@ -107,6 +107,16 @@ static const struct cli_option cli_options[] = {
     { "version", 'V',         NULL,   "show the version and exit" },
 };
 
+void qc_cli_error(const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "qatconv: error: %s\n", buf);
+}
+
 void qc_cli_help(FILE *f)
 {
     fprintf(f,
@@ -124,7 +134,7 @@ void qc_cli_help(FILE *f)
             "  eval    top-1 accuracy and images/s on the recipe's test set\n"
             "\n"
             "Options:\n");
-    for (size_t i = 0; i < QC_ARRAY_SIZE(cli_options); i++) {
+    for (size_t i = 0; i < CLI_ARRAY_SIZE(cli_options); i++) {
         const struct cli_option *o = &cli_options[i];
         char left[64];
         if (o->short_name > 0 && o->short_name < 128)
@@ -146,7 +156,7 @@ static enum qc_status parse_int(const char *opt, const char *s, int64_t min, int
     errno = 0;
     v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < min) {
-        qc_log_error("--%s %s: expected an integer >= %lld", opt, s, (long long)min);
+        qc_cli_error("--%s %s: expected an integer >= %lld", opt, s, (long long)min);
         return QC_ERR_INVAL;
     }
     *out = v;
@@ -173,7 +183,7 @@ static enum qc_status parse_size(const char *opt, const char *s, uint64_t *out)
     v *= unit;
     if (errno || end == s || *end || !(v >= 1.0) || v > 1152921504606846976.0 ||
         !(s[0] >= '0' && s[0] <= '9')) {
-        qc_log_error("--%s %s: expected a size such as 512M or 8G (bytes, or K, M, G, T)", opt,
+        qc_cli_error("--%s %s: expected a size such as 512M or 8G (bytes, or K, M, G, T)", opt,
                      s);
         return QC_ERR_INVAL;
     }
@@ -183,7 +193,7 @@ static enum qc_status parse_size(const char *opt, const char *s, uint64_t *out)
 
 enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
 {
-    struct option longopts[QC_ARRAY_SIZE(cli_options) + 1];
+    struct option longopts[CLI_ARRAY_SIZE(cli_options) + 1];
     char shortopts[64];
     size_t sp = 0;
     int first = 1, c;
@@ -195,7 +205,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
     cli->epochs = -1;
     cli->seed = 1;
     shortopts[sp++] = '+';   /* stop at the first non-option: the command */
-    for (size_t i = 0; i < QC_ARRAY_SIZE(cli_options); i++) {
+    for (size_t i = 0; i < CLI_ARRAY_SIZE(cli_options); i++) {
         const struct cli_option *o = &cli_options[i];
         longopts[i].name = o->long_name;
         longopts[i].has_arg = o->arg ? required_argument : no_argument;
@@ -207,7 +217,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
                 shortopts[sp++] = ':';
         }
     }
-    memset(&longopts[QC_ARRAY_SIZE(cli_options)], 0, sizeof(longopts[0]));
+    memset(&longopts[CLI_ARRAY_SIZE(cli_options)], 0, sizeof(longopts[0]));
     shortopts[sp] = '\0';
 
     /* a leading command word */
@@ -230,7 +240,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             if (optind >= argc)
                 break;
             if (cli->model) {
-                qc_log_error("unexpected argument '%s' (one model only; see --help)",
+                qc_cli_error("unexpected argument '%s' (one model only; see --help)",
                              argv[optind]);
                 return QC_ERR_INVAL;
             }
@@ -265,7 +275,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             char *end;
             double sv = strtod(optarg, &end);
             if (end == optarg || *end != '\0' || !(sv > 0.0) || sv > 1e6) {
-                qc_log_error("--input-scale %s: expected a positive number", optarg);
+                qc_cli_error("--input-scale %s: expected a positive number", optarg);
                 return QC_ERR_INVAL;
             }
             cli->input_scale = (float)sv;
@@ -280,13 +290,13 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             } else if (strcmp(optarg, "int") == 0) {
                 cli->format = 3;
             } else {
-                qc_log_error("--format %s: expected fake, int or float", optarg);
+                qc_cli_error("--format %s: expected fake, int or float", optarg);
                 return QC_ERR_INVAL;
             }
             break;
         case OPT_KEEP:
             if (strcmp(optarg, "best") != 0 && strcmp(optarg, "last") != 0) {
-                qc_log_error("--keep %s: expected best or last", optarg);
+                qc_cli_error("--keep %s: expected best or last", optarg);
                 return QC_ERR_INVAL;
             }
             cli->keep_last = strcmp(optarg, "last") == 0;
@@ -295,7 +305,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             st = parse_int("epochs", optarg, 0, &v);
             if (st != QC_OK)
                 return st;
-            cli->epochs = (int)QC_MIN(v, 1000000);
+            cli->epochs = (int)CLI_MIN(v, 1000000);
             break;
         case OPT_SEED:
             st = parse_int("seed", optarg, 0, &v);
@@ -307,7 +317,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             st = parse_int("threads", optarg, 1, &v);
             if (st != QC_OK)
                 return st;
-            cli->threads = (int)QC_MIN(v, 1024);
+            cli->threads = (int)CLI_MIN(v, 1024);
             break;
         case OPT_BATCH:
             st = parse_int("batch", optarg, 1, &v);
@@ -333,28 +343,28 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             cli->limit = v;
             break;
         case ':':
-            qc_log_error("option '%s' needs an argument (see --help)", argv[idx]);
+            qc_cli_error("option '%s' needs an argument (see --help)", argv[idx]);
             return QC_ERR_INVAL;
         default:
-            qc_log_error("unknown option '%s' (see --help)", argv[idx]);
+            qc_cli_error("unknown option '%s' (see --help)", argv[idx]);
             return QC_ERR_INVAL;
         }
     }
 
     if (!cli->model) {
-        qc_log_error("no input model given (see --help)");
+        qc_cli_error("no input model given (see --help)");
         return QC_ERR_INVAL;
     }
     if (cli->command == QC_CMD_EVAL && !cli->recipe) {
-        qc_log_error("eval needs a recipe naming the test set: -r RECIPE");
+        qc_cli_error("eval needs a recipe naming the test set: -r RECIPE");
         return QC_ERR_INVAL;
     }
     if (cli->command == QC_CMD_CONVERT && !cli->output) {
-        qc_log_error("no output given: -o OUT.onnx (see --help)");
+        qc_cli_error("no output given: -o OUT.onnx (see --help)");
         return QC_ERR_INVAL;
     }
     if (cli->checkpoint_every > 0 && !cli->checkpoint) {
-        qc_log_error("--checkpoint-every needs --checkpoint FILE");
+        qc_cli_error("--checkpoint-every needs --checkpoint FILE");
         return QC_ERR_INVAL;
     }
     cli->progress = !cli->quiet && isatty(STDERR_FILENO);

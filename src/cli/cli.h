@@ -13,7 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "util/qc.h"
+#include "qatconv.h"
+
+#define CLI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define CLI_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 enum qc_command {
     QC_CMD_CONVERT = 0,
@@ -57,7 +60,7 @@ struct qc_cli {
     bool            no_int4;      /* --no-int4                                */
     float           input_scale;  /* --input-scale (default 1/255)            */
     const char     *plots;        /* --plots DIR                              */
-    int             format;       /* --format: enum qc_out_format             */
+    int             format;       /* --format: enum qc_format                 */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };
 
@@ -65,5 +68,11 @@ struct qc_cli {
 enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli);
 /* Prints the --help text built from the option table. */
 void qc_cli_help(FILE *f);
+/* A usage error on stderr, in the library's format ("qatconv: error: ..."). */
+void qc_cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 #endif

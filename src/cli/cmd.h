@@ -1,16 +1,20 @@
 /*
  * cmd.h - the commands main() dispatches to.  Each returns a status; the
- * error has already been reported.
+ * error has already been reported.  They parse nothing and compute
+ * nothing: they call the library (qatconv.h) and print its results.
  */
 #ifndef QATCONV_SRC_CMD_H
 #define QATCONV_SRC_CMD_H
 
 #include "cli.h"
-#include "util/qc.h"
+#include "qatconv.h"
 
 enum qc_status qc_cmd_info(const struct qc_cli *cli);
 enum qc_status qc_cmd_eval(const struct qc_cli *cli);
 enum qc_status qc_cmd_convert(const struct qc_cli *cli);
 enum qc_status qc_cmd_template(const struct qc_cli *cli);
+enum qc_status qc_cmd_keys(void);
+/* The job of the command line's --device, --threads, --max-memory, --tf32. */
+enum qc_status qc_cmd_job(const struct qc_cli *cli, struct qc_job **job);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * main.c - the qatconv program: parse the command line, run one command,
- * map its status to the exit code.  The only place that exits.
+ * map its status to the exit code.  The only place that exits.  The CLI
+ * (src/cli/) uses the library through include/qatconv.h only.
  */
 #include <config.h>
 
@@ -10,8 +11,7 @@
 
 #include "cli.h"
 #include "cmd.h"
-#include "util/qc.h"
-#include "recipe/recipe.h"
+#include "qatconv.h"
 
 /*
  * OpenMP's worker threads spin while they wait for the next parallel region.
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
         st = qc_cmd_convert(&cli);
         break;
     case QC_CMD_KEYS:
-        qc_recipe_print_keys(stdout);
+        st = qc_cmd_keys();
         break;
     case QC_CMD_TEMPLATE:
         st = qc_cmd_template(&cli);

@@ -1,5 +1,6 @@
 /*
- * progress.c - terminal progress line (see progress.h).
+ * progress.c - terminal progress line and the lines printed from the
+ * library's events (see progress.h).
  */
 #include <config.h>
 
@@ -8,7 +9,8 @@
 #include <stdio.h>
 #include <time.h>
 
-double qc_now(void)
+/* Monotonic clock in seconds. */
+static double now_secs(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -19,10 +21,10 @@ void qc_progress_start(struct qc_progress *p, bool tty, const char *what, const 
                        int64_t total)
 {
     p->tty = tty;
-    p->what = what;
+    snprintf(p->what, sizeof(p->what), "%s", what ? what : "");
     p->unit = unit;
     p->total = total;
-    p->t0 = qc_now();
+    p->t0 = now_secs();
     p->last = 0.0;
 }
 
@@ -31,7 +33,7 @@ void qc_progress_update(struct qc_progress *p, int64_t done, const char *extra)
     double now, el, rate, eta;
     if (!p->tty)
         return;
-    now = qc_now();
+    now = now_secs();
     if (now - p->last < 0.1 && done < p->total)
         return;
     p->last = now;
@@ -50,5 +52,39 @@ double qc_progress_end(struct qc_progress *p)
         fprintf(stderr, "\r\033[K");
         fflush(stderr);
     }
-    return qc_now() - p->t0;
+    return now_secs() - p->t0;
+}
+
+void qc_cli_progress_event(const struct qc_event *ev, void *user)
+{
+    struct qc_cli_progress *cp = user;
+    char extra[96];
+    switch (ev->kind) {
+    case QC_EVENT_BEGIN:
+        qc_progress_start(&cp->bar, cp->tty, ev->what, "images", ev->total);
+        break;
+    case QC_EVENT_PROGRESS:
+        if (ev->phase == QC_PHASE_TRAIN)
+            snprintf(extra, sizeof(extra), "loss %.4f, acc %.2f%%", ev->loss, ev->accuracy);
+        else
+            snprintf(extra, sizeof(extra), "top-1 %.2f%%", ev->accuracy);
+        qc_progress_update(&cp->bar, ev->done, extra);
+        break;
+    case QC_EVENT_END:
+        qc_progress_end(&cp->bar);
+        break;
+    case QC_EVENT_EPOCH:
+        if (cp->quiet)
+            break;
+        printf("epoch %d/%d: loss %.4f, train top-1 %.2f%%", ev->epoch, ev->epochs, ev->loss,
+               ev->accuracy);
+        if (ev->valid_accuracy >= 0)
+            printf(", validation top-1 %.2f%%", ev->valid_accuracy);
+        printf(", %.1f s, %.0f images/s\n", ev->secs, ev->images_per_s);
+        fflush(stdout);
+        break;
+    case QC_EVENT_NOTE:
+        printf("%s\n", ev->text);
+        break;
+    }
 }

@@ -1,8 +1,9 @@
 /*
- * progress.h - progress lines for long runs.  On a terminal one status line is
- * redrawn in place (at most ten times a second) with done/total, rate and
- * ETA; elsewhere nothing is drawn, so logs stay line-oriented.  The caller
- * prints its own summary lines.
+ * progress.h - what the terminal shows of a long run, drawn from the
+ * library's progress events (struct qc_event, qatconv.h).  On a terminal one
+ * status line is redrawn in place (at most ten times a second) with
+ * done/total, rate and ETA; elsewhere nothing is drawn, so logs stay
+ * line-oriented.  Epoch lines go to stdout unless --quiet; notes always.
  */
 #ifndef QATCONV_SRC_PROGRESS_H
 #define QATCONV_SRC_PROGRESS_H
@@ -10,16 +11,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "qatconv.h"
+
 struct qc_progress {
     bool        tty;         /* draw on stderr                   */
-    const char *what;        /* "eval", "epoch 3/10" ...         */
+    char        what[64];    /* "eval", "epoch 3/10" ...         */
     const char *unit;        /* "images"                         */
     int64_t     total;
     double      t0, last;
 };
-
-/* Monotonic clock in seconds. */
-double qc_now(void);
 
 void qc_progress_start(struct qc_progress *p, bool tty, const char *what, const char *unit,
                        int64_t total);
@@ -27,5 +27,13 @@ void qc_progress_start(struct qc_progress *p, bool tty, const char *what, const 
 void qc_progress_update(struct qc_progress *p, int64_t done, const char *extra);
 /* Erases the status line on a terminal; returns elapsed seconds. */
 double qc_progress_end(struct qc_progress *p);
+
+/* The CLI's progress callback: user is a struct qc_cli_progress. */
+struct qc_cli_progress {
+    bool               tty;      /* status line on stderr                  */
+    bool               quiet;    /* no epoch lines                         */
+    struct qc_progress bar;
+};
+void qc_cli_progress_event(const struct qc_event *ev, void *user);
 
 #endif

@@ -1,117 +1,115 @@
 /*
- * evaluate.c - top-1 accuracy of a plan on a dataset split (see evaluate.h).
- *
- * Images go through the recipe's transformations for the split into a host
- * batch, are uploaded to the plan's input, the plan runs forward in
- * inference mode, and the arg-max of each row of the first output (first
- * maximum on ties, as numpy does) is compared with the label.
+ * evaluate.c - the evaluation pipeline (see evaluate.h).
  */
 #include <config.h>
 
 #include "evaluate.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend.h"
+#include "data/data.h"
+#include "plan/plan.h"
+#include "train/accuracy.h"
 #include "util/log.h"
-#include "cli/progress.h"
-#include "train/loss.h"
 
-enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,
-                             const struct qc_data_cfg *cfg)
+/* The profile lines of the plan as a string (NULL when not profiled). */
+static enum qc_status profile_text(const struct qc_plan *p, char **text)
 {
-    const struct qc_tensor *in;
-    int c, h, w;
-    char s[128];
-
-    if (qc_plan_n_inputs(p) != 1) {
-        qc_log_error("%s: the model needs exactly one runtime input (it has %d)", g->path,
-                     qc_plan_n_inputs(p));
-        return QC_ERR_UNSUPPORTED;
+    size_t len = 0;
+    FILE *f = open_memstream(text, &len);
+    if (!f) {
+        qc_log_error("out of memory");
+        return QC_ERR_NOMEM;
     }
-    in = qc_plan_input(p, 0);
-    qc_data_cfg_geometry(cfg, &c, &h, &w);
-    if (in->dtype != QC_DTYPE_F32 || in->shape.ndim != 4 || in->shape.dims[1] != c ||
-        in->shape.dims[2] != h || in->shape.dims[3] != w) {
-        qc_log_error("%s: input %s %s does not take the recipe's %dx%dx%d float images",
-                     g->path, g->values[g->inputs[0]].name,
-                     qc_shape_str(&in->shape, s, sizeof(s)), c, h, w);
-        return QC_ERR_SHAPE;
+    qc_plan_profile_print(p, f);
+    if (fclose(f) != 0 || !*text) {
+        free(*text);
+        *text = NULL;
+        qc_log_error("out of memory");
+        return QC_ERR_NOMEM;
     }
-    if (qc_plan_n_outputs(p) < 1 || qc_plan_output(p, 0)->dtype != QC_DTYPE_F32 ||
-        qc_plan_output(p, 0)->shape.ndim != 2) {
-        qc_log_error("%s: the first output must be class scores [batch, classes]", g->path);
-        return QC_ERR_SHAPE;
+    if (len == 0) {
+        free(*text);
+        *text = NULL;
     }
     return QC_OK;
 }
 
-enum qc_status qc_evaluate(struct qc_plan *p, struct qc_backend *be,
-                           const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
-                           enum qc_split split, int64_t limit, bool progress, const char *what,
-                           struct qc_eval_result *res)
+enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *r,
+                                    const struct qc_job_options *jo, struct qc_backend **be,
+                                    const struct qc_eval_options *o,
+                                    struct qc_eval_summary *res)
 {
-    return qc_evaluate_pred(p, be, cfg, ds, split, limit, progress, what, NULL, res);
-}
-
-enum qc_status qc_evaluate_pred(struct qc_plan *p, struct qc_backend *be,
-                                const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
-                                enum qc_split split, int64_t limit, bool progress,
-                                const char *what, FILE *pred, struct qc_eval_result *res)
-{
-    struct qc_tensor *xin = qc_plan_input(p, 0), *yout = qc_plan_output(p, 0);
-    int64_t batch = qc_plan_batch(p), classes = yout->shape.dims[1];
-    int64_t n_img = limit ? QC_MIN(limit, ds->n) : ds->n;
-    float *x = qc_malloc(qc_tensor_nbytes(xin));
-    float *y = qc_malloc(qc_tensor_nbytes(yout));
-    int32_t *labels = qc_malloc((size_t)batch * sizeof(*labels));
-    int64_t *idx = qc_malloc((size_t)batch * sizeof(*idx));
-    struct qc_progress prog;
-    enum qc_status st = QC_ERR_NOMEM;
+    struct qc_data_cfg *cfg = NULL;
+    struct qc_dataset *ds = NULL;
+    struct qc_plan *p = NULL;
+    struct qc_eval_result er;
+    struct qc_reporter rep = { o->progress, o->progress_user };
+    FILE *pred = NULL;
+    int64_t batch;
+    enum qc_status st;
 
     memset(res, 0, sizeof(*res));
-    if (!x || !y || !labels || !idx)
+    st = qc_data_cfg_from_recipe(r, &cfg);
+    if (st != QC_OK)
         goto out;
-    memset(x, 0, qc_tensor_nbytes(xin));
-    qc_progress_start(&prog, progress, what, "images", n_img);
-    for (int64_t start = 0; start < n_img; start += batch) {
-        int64_t n = QC_MIN(batch, n_img - start);
-        char extra[64];
-        for (int64_t i = 0; i < n; i++)
-            idx[i] = start + i;
-        st = qc_data_batch(cfg, ds, split, idx, n, NULL, x, labels);
+    st = qc_data_load(cfg, QC_SPLIT_TEST, &ds);
+    if (st != QC_OK)
+        goto out;
+    if (!*be) {
+        st = qc_backend_new(jo->device ? jo->device : "cpu", jo->threads, be);
+        if (st == QC_OK && jo->tf32)
+            st = qc_backend_allow_tf32(*be);
         if (st != QC_OK)
             goto out;
-        st = qc_backend_upload(be, xin->data, x, qc_tensor_nbytes(xin));
-        if (st != QC_OK)
-            goto out;
-        st = qc_plan_forward_mode(p, false, NULL);
-        if (st != QC_OK)
-            goto out;
-        st = qc_backend_download(be, y, yout->data, qc_tensor_nbytes(yout));
-        if (st != QC_OK)
-            goto out;
-        for (int64_t i = 0; i < n; i++) {
-            int64_t k = qc_argmax(y + i * classes, classes);
-            res->correct += k == labels[i];
-            if (pred && fprintf(pred, "%lld\n", (long long)k) < 0) {
-                qc_log_error("cannot write the predictions");
-                st = QC_ERR_IO;
-                goto out;
-            }
-        }
-        res->n += n;
-        snprintf(extra, sizeof(extra), "top-1 %.2f%%",
-                 100.0 * (double)res->correct / (double)res->n);
-        qc_progress_update(&prog, res->n, extra);
+        qc_backend_set_max_memory(*be, jo->max_memory);
     }
-    res->secs = qc_progress_end(&prog);
-    st = QC_OK;
+    batch = o->batch ? o->batch : qc_data_cfg_batch(cfg);
+    st = qc_plan_new(g, *be, batch, &p);
+    if (st != QC_OK)
+        goto out;
+    batch = qc_plan_batch(p);
+    st = qc_eval_check(g, p, cfg);
+    if (st != QC_OK)
+        goto out;
+    if (o->profile) {
+        st = qc_plan_profile(p);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (o->predictions) {
+        pred = fopen(o->predictions, "w");
+        if (!pred) {
+            qc_log_error("%s: cannot write: %s", o->predictions, strerror(errno));
+            st = QC_ERR_IO;
+            goto out;
+        }
+    }
+    st = qc_eval_split_pred(p, *be, cfg, ds, QC_SPLIT_TEST, o->limit, &rep, "eval", pred, &er);
+    if (st != QC_OK)
+        goto out;
+    res->n = er.n;
+    res->correct = er.correct;
+    res->top1 = 100.0 * (double)er.correct / (double)(er.n ? er.n : 1);
+    res->secs = er.secs;
+    res->images_per_s = er.secs > 0 ? (double)er.n / er.secs : 0.0;
+    res->batch = batch;
+    res->threads = qc_backend_threads(*be);
+    st = profile_text(p, &res->profile);
 out:
-    qc_free(x);
-    qc_free(y);
-    qc_free(labels);
-    qc_free(idx);
+    if (pred && fclose(pred) != 0 && st == QC_OK) {
+        qc_log_error("%s: cannot write: %s", o->predictions, strerror(errno));
+        st = QC_ERR_IO;
+    }
+    if (st != QC_OK) {
+        free(res->profile);
+        res->profile = NULL;
+    }
+    qc_plan_free(p);
+    qc_dataset_free(ds);
+    qc_data_cfg_free(cfg);
     return st;
 }

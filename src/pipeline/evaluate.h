@@ -1,42 +1,24 @@
 /*
- * evaluate.h - top-1 accuracy of a plan on a dataset split, in inference mode
- * (the plan may be a training plan: BatchNorm then uses its running
- * statistics).  Shared by `qatconv eval` and the training loop.
+ * evaluate.h - the evaluation pipeline of `qatconv eval IN.onnx -r RECIPE`:
+ * the recipe's data, the test split, an inference plan on the job's device,
+ * optionally the per-op profile and a predictions file, then top-1 and
+ * throughput (train/accuracy.h counts the hits).  Prints nothing: progress
+ * goes to the options' callback, the figures and the profile text to the
+ * result.
  */
-#ifndef QATCONV_SRC_EVALUATE_H
-#define QATCONV_SRC_EVALUATE_H
+#ifndef QATCONV_SRC_PIPELINE_EVALUATE_H
+#define QATCONV_SRC_PIPELINE_EVALUATE_H
 
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-
-#include "data/data.h"
-#include "plan/plan.h"
+#include "backend/backend.h"
+#include "ir/graph.h"
+#include "recipe/recipe.h"
 #include "util/qc.h"
 
-struct qc_eval_result {
-    int64_t n;          /* images evaluated               */
-    int64_t correct;    /* top-1 hits                     */
-    double  secs;       /* wall time                      */
-};
-
-/* The plan's single runtime input must take the data's images and its first
- * output be [batch, classes] (checked: QC_ERR_SHAPE / QC_ERR_UNSUPPORTED). */
-enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,
-                             const struct qc_data_cfg *cfg);
-
-/* Evaluates the first `limit` images of ds (0 = all); the last batch may be
- * partial (only its first rows count).  progress: a status line on stderr
- * labelled `what`. */
-enum qc_status qc_evaluate(struct qc_plan *p, struct qc_backend *be,
-                           const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
-                           enum qc_split split, int64_t limit, bool progress, const char *what,
-                           struct qc_eval_result *res);
-/* Same, also writing each image's predicted class, one per line, to pred
- * (may be NULL). */
-enum qc_status qc_evaluate_pred(struct qc_plan *p, struct qc_backend *be,
-                                const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
-                                enum qc_split split, int64_t limit, bool progress,
-                                const char *what, FILE *pred, struct qc_eval_result *res);
+/* be: the device backend, opened here from jo when *be is NULL and left for
+ * the caller to free.  res->profile: malloc'ed text or NULL. */
+enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *r,
+                                    const struct qc_job_options *jo, struct qc_backend **be,
+                                    const struct qc_eval_options *o,
+                                    struct qc_eval_summary *res);
 
 #endif

@@ -13,7 +13,6 @@
 #include "util/log.h"
 #include "ops/op.h"
 #include "quant/qspec.h"
-#include "train/train.h"
 
 static int bits_of(int range)
 {
@@ -142,7 +141,7 @@ static void json_pct(FILE *f, const char *key, double v, bool comma)
 }
 
 enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
-                               const struct qc_train_report *tr, const char *model,
+                               const struct qc_convert_result *tr, const char *model,
                                const char *recipe)
 {
     char *buf = NULL;

@@ -36,10 +36,9 @@ enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan 
                                  struct qc_report *rep);
 void qc_report_clear(struct qc_report *rep);
 
-struct qc_train_report;
 /* Writes the JSON file atomically. */
 enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
-                               const struct qc_train_report *tr, const char *model,
+                               const struct qc_convert_result *tr, const char *model,
                                const char *recipe);
 
 #endif

@@ -38,7 +38,6 @@
 
 #include "util/log.h"
 #include "ops/op.h"
-#include "cli/progress.h"
 
 static bool value_is_param(const struct qc_value *v)
 {

@@ -10,6 +10,9 @@
  *              every --checkpoint-every batches, resumable at that batch).
  * Memory: the plan (parameters, gradients, activations, saved tensors) and the
  * host batch buffers are allocated once before the first batch.
+ * Reporting: events (include/qatconv.h) to o->progress - BEGIN, PROGRESS per
+ * batch and END of each epoch's batches (phase QC_PHASE_TRAIN), then
+ * QC_EVENT_EPOCH with the epoch's figures; nothing is printed.
  */
 #include <config.h>
 
@@ -20,17 +23,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline/evaluate.h"
 #include "util/log.h"
 #include "plan/plan.h"
-#include "cli/progress.h"
-#include "pipeline/report.h"
-#include "export/fold_bn.h"
-#include "export/int.h"
-#include "export/plots.h"
-#include "export/qdq.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
+#include "accuracy.h"
 #include "checkpoint.h"
 #include "interrupt.h"
 #include "loss.h"
@@ -48,7 +45,17 @@ struct slot_opt {
     int64_t opt_offset;            /* floats into the optimizer state */
 };
 
-struct trainer {
+/* Where the training loop stands: what a checkpoint records besides the
+ * weights, the optimizer state and the solver counters. */
+struct train_pos {
+    int64_t       epoch;      /* epochs done                               */
+    int64_t       batch;      /* batches of the next epoch done            */
+    double        loss_sum;   /* that epoch's loss sum and hits so far     */
+    int64_t       correct;
+    struct qc_rng data, drop; /* its generators, as batch `batch` needs them */
+};
+
+struct qc_trainer {
     struct qc_graph            *g;
     const struct qc_recipe     *r;
     struct qc_backend          *be;
@@ -85,6 +92,7 @@ struct trainer {
     int                         best_epoch;
     bool                        integer;      /* QWeight.Mode=Integer        */
     int                         n_folded_bn;  /* BatchNorms folded for it    */
+    struct train_pos            pos;          /* where the epochs continue    */
 };
 
 /* Seeds a generator for (seed, epoch, stream). */
@@ -122,7 +130,7 @@ static bool cfg_equal(const struct qc_solver_cfg *a, const struct qc_solver_cfg 
 }
 
 /* One solver configuration per trainable slot, grouped when equal. */
-static enum qc_status setup_solvers(struct trainer *t)
+static enum qc_status setup_solvers(struct qc_trainer *t)
 {
     int n_slots = qc_plan_n_slots(t->plan);
     enum qc_status st;
@@ -166,7 +174,7 @@ static enum qc_status setup_solvers(struct trainer *t)
 }
 
 /* Zeroes the gradients of the groups starting an accumulation cycle. */
-static enum qc_status zero_new_iterations(struct trainer *t)
+static enum qc_status zero_new_iterations(struct qc_trainer *t)
 {
     float *grads = qc_plan_param_grads(t->plan);
     bool all = true, any = false;
@@ -190,7 +198,7 @@ static enum qc_status zero_new_iterations(struct trainer *t)
 }
 
 /* Solver updates of the groups whose IterationSize batches are complete. */
-static enum qc_status update(struct trainer *t)
+static enum qc_status update(struct qc_trainer *t)
 {
     float *state = qc_plan_state(t->plan), *grads = qc_plan_param_grads(t->plan);
     for (int gi = 0; gi < t->n_groups; gi++) {
@@ -222,7 +230,7 @@ static enum qc_status update(struct trainer *t)
  * on to the backend's input buffer pair `slot`: on a device backend the copy
  * runs while the device still computes the previous batch, from the other
  * buffer pair. */
-static enum qc_status load_batch(struct trainer *t, const int64_t *idx, struct qc_rng *rng_data,
+static enum qc_status load_batch(struct qc_trainer *t, const int64_t *idx, struct qc_rng *rng_data,
                                  int slot)
 {
     size_t xbytes = qc_tensor_nbytes(qc_plan_input(t->plan, 0));
@@ -243,7 +251,7 @@ static enum qc_status load_batch(struct trainer *t, const int64_t *idx, struct q
  * device computes batch b while the host prepares and sends batch b+1;
  * NULL at the end of the epoch.  The one synchronisation per batch is the
  * download of the loss statistics, after that. */
-static enum qc_status train_batch(struct trainer *t, int64_t b, const int64_t *next,
+static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t *next,
                                   struct qc_rng *rng_data, struct qc_rng *rng_drop,
                                   double *loss_sum, int64_t *correct)
 {
@@ -291,7 +299,7 @@ static enum qc_status train_batch(struct trainer *t, int64_t b, const int64_t *n
 
 /* At least one whole batch of learn images, checked before anything reads a
  * batch (calibrate fills perm[0 .. batch-1], sized for the learn set). */
-static enum qc_status learn_set_fits_batch(const struct trainer *t)
+static enum qc_status learn_set_fits_batch(const struct qc_trainer *t)
 {
     if (t->n_learn / t->batch >= 1)
         return QC_OK;
@@ -303,7 +311,7 @@ static enum qc_status learn_set_fits_batch(const struct trainer *t)
 /* One inference-mode forward on the first learn batch, so that quantizers
  * that start from data (LSQ activation steps) see training images, not the
  * test set of the "before" evaluation. */
-static enum qc_status calibrate(struct trainer *t)
+static enum qc_status calibrate(struct qc_trainer *t)
 {
     struct qc_rng rng;
     struct qc_tensor *xin = qc_plan_input(t->plan, 0);
@@ -320,12 +328,12 @@ static enum qc_status calibrate(struct trainer *t)
     return st;
 }
 
-static enum qc_status evaluate_split(struct trainer *t, const struct qc_dataset *ds,
+static enum qc_status evaluate_split(struct qc_trainer *t, const struct qc_dataset *ds,
                                      enum qc_split split, const char *what, double *acc)
 {
     struct qc_eval_result res;
-    enum qc_status st = qc_evaluate(t->plan, t->be, t->dcfg, ds, split, 0, t->o->progress,
-                                    what, &res);
+    enum qc_status st = qc_eval_split(t->plan, t->be, t->dcfg, ds, split, 0, &t->o->progress,
+                                      what, &res);
     if (st != QC_OK)
         return st;
     *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
@@ -336,7 +344,7 @@ static enum qc_status evaluate_split(struct trainer *t, const struct qc_dataset 
  * plan (no quantizers): the float baseline, or the exported graph.  An
  * exported graph's QuantizeLinear / DequantizeLinear and integer ops have
  * CPU kernels only: on a device backend it is evaluated on the CPU. */
-static enum qc_status evaluate_graph(struct trainer *t, const char *what, double *acc)
+static enum qc_status evaluate_graph(struct qc_trainer *t, const char *what, double *acc)
 {
     struct qc_plan *p = NULL;
     struct qc_backend *cpu = NULL, *be = t->be;
@@ -351,8 +359,8 @@ static enum qc_status evaluate_graph(struct trainer *t, const char *what, double
     if (st == QC_OK)
         st = qc_plan_new(t->g, be, t->batch, &p);
     if (st == QC_OK)
-        st = qc_evaluate(p, be, t->dcfg, t->test, QC_SPLIT_TEST, 0, t->o->progress, what,
-                         &res);
+        st = qc_eval_split(p, be, t->dcfg, t->test, QC_SPLIT_TEST, 0, &t->o->progress, what,
+                           &res);
     qc_plan_free(p);
     qc_backend_free(cpu);
     if (st == QC_OK)
@@ -360,126 +368,11 @@ static enum qc_status evaluate_graph(struct trainer *t, const char *what, double
     return st;
 }
 
-/* --plots DIR: one PNG per quantized weight, float weights W (as trained) against
- * the fake-quantized values the network computes with. */
-static enum qc_status plot_weights(struct trainer *t, const char *dir)
-{
-    enum qc_status st = qc_plot_make_dir(dir);
-    for (int i = 0; i < qc_plan_n_quants(t->plan) && st == QC_OK; i++) {
-        struct qc_plan_quant_info qi;
-        const struct qc_value *w;
-        char path[4096], title[512];
-        int n;
-        float *qhost = NULL;
-        if ((st = qc_plan_quant_info(t->plan, i, &qi)) != QC_OK)
-            break;
-        if (!qi.spec->weight || !qi.q)
-            continue;
-        w = &t->g->values[qi.spec->value];
-        n = snprintf(path, sizeof(path), "%s/hist_", dir);
-        for (const char *c = w->name; *c && n < (int)sizeof(path) - 5; c++)
-            path[n++] = (*c == '/' || *c == '\\' || *c == ' ') ? '_' : *c;
-        snprintf(path + n, sizeof(path) - (size_t)n, ".png");
-        snprintf(title, sizeof(title), "%s: %s %d levels (R=%d)", w->name,
-                 qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ", qi.spec->range + 1,
-                 qi.spec->range);
-        if (!qc_backend_host_memory(t->be)) {   /* Q(W) lives on the device */
-            size_t nb = qc_tensor_nbytes(w->init);
-            qhost = qc_malloc(nb ? nb : 1);
-            st = qhost ? qc_backend_download(t->be, qhost, qi.q, nb) : QC_ERR_NOMEM;
-        }
-        if (st == QC_OK)
-            st = qc_plot_weight_histogram(path, title, qc_tensor_f32(w->init),
-                                          qhost ? qhost : qi.q, qc_tensor_nelem(w->init));
-        qc_free(qhost);
-    }
-    return st;
-}
-
-/* Notes for the graph drawing: each quantizer's method, bits and scale, on the
- * layer (weights) or on the nodes named after the activation (its Q/DQ). */
-static enum qc_status quant_notes(struct trainer *t, struct qc_int_notes *notes)
-{
-    for (int i = 0; i < qc_plan_n_quants(t->plan); i++) {
-        struct qc_plan_quant_info qi;
-        const struct qc_quant_spec *sp;
-        char text[256];
-        const char *key;
-        int bits = 0;
-        double scale;
-        enum qc_status st;
-        if ((st = qc_plan_quant_info(t->plan, i, &qi)) != QC_OK)
-            return st;
-        sp = qi.spec;
-        while ((1L << bits) < (long)sp->range + 1)
-            bits++;
-        if (sp->weight)
-            scale = sp->method == QC_QM_SAT ? qi.sat_scale : qc_lsq_step_used(qi.param);
-        else
-            scale = sp->method == QC_QM_SAT ? qc_sat_act_scale(qi.param, sp->range)
-                                            : qc_lsq_step_used(qi.param);
-        snprintf(text, sizeof(text), "%s %c%d (R=%d) scale %.6g", sp->method == QC_QM_SAT ?
-                 "SAT" : "LSQ", sp->weight ? 'W' : 'A', bits, sp->range, scale);
-        key = sp->weight ? qc_node_label(t->g, &t->g->nodes[sp->node])
-                         : t->g->values[sp->value].name;
-        if ((st = qc_int_notes_add(notes, key, text)) != QC_OK)
-            return st;
-    }
-    return QC_OK;
-}
-
-/* The graph drawing of --plots, with the int export's notes on its nodes. */
-static void apply_notes(struct qc_graph *g, const struct qc_int_notes *notes,
-                        const char **per_node)
-{
-    for (int i = 0; i < notes->n; i++) {
-        for (int j = 0; j < g->n_nodes; j++) {
-            const char *lb = qc_node_label(g, &g->nodes[j]);
-            size_t len = strlen(notes->v[i].node);
-            /* a note names a layer; its nodes are "layer/Op" */
-            if (!per_node[j] && strncmp(lb, notes->v[i].node, len) == 0 &&
-                (lb[len] == '\0' || lb[len] == '/' || lb[len] == '_'))
-                per_node[j] = notes->v[i].text;
-        }
-    }
-}
-
-/* The graph drawing of --plots: the int export's notes (requantization) first,
- * then the quantizers' (method, bits, scale). */
-static enum qc_status plot_graph(struct qc_graph *g, const char *dir,
-                                 const struct qc_int_notes *int_notes,
-                                 const struct qc_int_notes *quant)
-{
-    const char **per_node = qc_calloc((size_t)g->n_nodes + 1, sizeof(char *));
-    enum qc_status st;
-    if (!per_node)
-        return QC_ERR_NOMEM;
-    apply_notes(g, int_notes, per_node);
-    apply_notes(g, quant, per_node);
-    st = qc_plot_graph(dir, g, per_node);
-    qc_free(per_node);
-    return st;
-}
-
-static enum qc_status evaluate_float(struct trainer *t, double *acc)
-{
-    return evaluate_graph(t, "test (float)", acc);
-}
-
-/* Where the training loop stands: what a checkpoint records besides the
- * weights, the optimizer state and the solver counters. */
-struct train_pos {
-    int64_t       epoch;      /* epochs done                               */
-    int64_t       batch;      /* batches of the next epoch done            */
-    double        loss_sum;   /* that epoch's loss sum and hits so far     */
-    int64_t       correct;
-    struct qc_rng data, drop; /* its generators, as batch `batch` needs them */
-};
 
 /* Downloads the gradients when a solver group is in the middle of an
  * IterationSize accumulation (they carry into the next batch); *n_grads = 0
  * otherwise. */
-static enum qc_status pending_grads(struct trainer *t, int64_t *n_grads)
+static enum qc_status pending_grads(struct qc_trainer *t, int64_t *n_grads)
 {
     bool pending = false;
     *n_grads = 0;
@@ -492,7 +385,7 @@ static enum qc_status pending_grads(struct trainer *t, int64_t *n_grads)
                                (size_t)*n_grads * sizeof(float));
 }
 
-static enum qc_status save_checkpoint(struct trainer *t, const struct train_pos *pos)
+static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_pos *pos)
 {
     struct qc_checkpoint c;
     struct qc_solver_step steps[64];
@@ -531,7 +424,7 @@ static enum qc_status save_checkpoint(struct trainer *t, const struct train_pos 
 
 /* A checkpoint taken inside an epoch continues at its batch only with the
  * same batches: the same batch size and number of learn images. */
-static enum qc_status check_position(const struct trainer *t, const struct qc_checkpoint *c)
+static enum qc_status check_position(const struct qc_trainer *t, const struct qc_checkpoint *c)
 {
     int64_t n_batches = t->n_learn / t->batch;
     if (c->batches_done == 0)
@@ -551,7 +444,7 @@ static enum qc_status check_position(const struct trainer *t, const struct qc_ch
     return QC_OK;
 }
 
-static enum qc_status load_checkpoint(struct trainer *t, struct train_pos *pos)
+static enum qc_status load_checkpoint(struct qc_trainer *t, struct train_pos *pos)
 {
     struct qc_checkpoint c;
     struct qc_solver_step steps[64];
@@ -613,7 +506,7 @@ static void shuffle(int64_t *perm, int64_t n, bool on, struct qc_rng *rng)
 }
 
 /* CosineDecay without MaxIterations decays to 0 over the whole run. */
-static void default_cosine_length(struct trainer *t)
+static void default_cosine_length(struct qc_trainer *t)
 {
     int64_t total = (int64_t)t->o->epochs * (t->n_learn / t->batch) * t->batch;
     for (int gi = 0; gi < t->n_groups; gi++) {
@@ -624,7 +517,7 @@ static void default_cosine_length(struct trainer *t)
 }
 
 /* The batch's CSV line of --log. */
-static enum qc_status log_batch(struct trainer *t, const struct train_pos *pos, double loss,
+static enum qc_status log_batch(struct qc_trainer *t, const struct train_pos *pos, double loss,
                                 int64_t samples, double lr)
 {
     int64_t seen = pos->batch * t->batch;
@@ -640,7 +533,7 @@ static enum qc_status log_batch(struct trainer *t, const struct train_pos *pos, 
 /* After batch pos->batch of an epoch of n_batches: a checkpoint when
  * --checkpoint-every says so (not after the last batch: the end-of-epoch
  * checkpoint follows it). */
-static enum qc_status maybe_checkpoint(struct trainer *t, const struct train_pos *pos,
+static enum qc_status maybe_checkpoint(struct qc_trainer *t, const struct train_pos *pos,
                                        int64_t n_batches)
 {
     struct train_pos at = *pos;
@@ -652,11 +545,29 @@ static enum qc_status maybe_checkpoint(struct trainer *t, const struct train_pos
     return save_checkpoint(t, &at);
 }
 
+/* The epoch's BEGIN event has gone out in ev: the PROGRESS event after `seen`
+ * of its images, or its END (aborted before an error message). */
+static void report_batch(const struct qc_trainer *t, struct qc_event *ev, enum qc_event_kind kind,
+                         int64_t seen, const struct train_pos *pos, double t0)
+{
+    ev->kind = kind;
+    ev->aborted = kind == QC_EVENT_END;
+    ev->done = seen;
+    ev->batch = pos->batch;
+    ev->loss = seen ? pos->loss_sum / (double)seen : -1.0;
+    ev->accuracy = seen ? 100.0 * (double)pos->correct / (double)seen : 0.0;
+    ev->secs = qc_now() - t0;
+    ev->images_per_s = ev->secs > 0 ? (double)seen / ev->secs : 0.0;
+    ev->eta = ev->images_per_s > 0 ? (double)(ev->total - seen) / ev->images_per_s : 0.0;
+    qc_emit(&t->o->progress, ev);
+}
+
 /* The batches of epoch pos->epoch from pos->batch (0, or where a checkpoint
- * stopped) to its end; pos follows them.  *images: images trained here. */
-static enum qc_status run_batches(struct trainer *t, struct train_pos *pos, int64_t n_batches,
-                                  struct qc_progress *prog, int64_t *images,
-                                  const struct qc_train_report *rep)
+ * stopped) to its end; pos follows them.  *images: images trained here;
+ * ev: the epoch's events (BEGIN sent at t0). */
+static enum qc_status run_batches(struct qc_trainer *t, struct train_pos *pos, int64_t n_batches,
+                                  struct qc_event *ev, double t0, int64_t *images,
+                                  const struct qc_train_stats *stats)
 {
     enum qc_status st = load_batch(t, t->perm + pos->batch * t->batch, &pos->data,
                                    (int)(pos->batch & 1));
@@ -665,7 +576,6 @@ static enum qc_status run_batches(struct trainer *t, struct train_pos *pos, int6
         double lr = t->n_groups ? qc_solver_lr(&t->groups[0].cfg, t->groups[0].st.samples)
                                 : 0.0;
         int64_t seen;
-        char extra[96];
         int sig;
         st = train_batch(t, b, b + 1 < n_batches ? t->perm + (b + 1) * t->batch : NULL,
                          &pos->data, &pos->drop, &pos->loss_sum, &pos->correct);
@@ -676,23 +586,21 @@ static enum qc_status run_batches(struct trainer *t, struct train_pos *pos, int6
         seen = pos->batch * t->batch;
         *images += t->batch;
         st = log_batch(t, pos, (pos->loss_sum - before) / (double)t->batch,
-                       rep->images + *images, lr);
+                       stats->images + *images, lr);
         if (st != QC_OK)
             return st;
         if (!isfinite(pos->loss_sum)) {
-            qc_progress_end(prog);
+            report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
             qc_log_error("epoch %lld, batch %lld: the loss is %s; stopped (lower the "
                          "learning rate?). Last good checkpoint: %s", (long long)pos->epoch + 1,
                          (long long)b + 1, isnan(pos->loss_sum) ? "NaN" : "infinite",
                          t->last_ckpt ? t->last_ckpt : "none");
             return QC_ERR_NUMERIC;
         }
-        snprintf(extra, sizeof(extra), "loss %.4f, acc %.2f%%", pos->loss_sum / (double)seen,
-                 100.0 * (double)pos->correct / (double)seen);
-        qc_progress_update(prog, seen, extra);
+        report_batch(t, ev, QC_EVENT_PROGRESS, seen, pos, t0);
         st = maybe_checkpoint(t, pos, n_batches);
         if (st == QC_OK && qc_interrupted(&sig)) {
-            qc_progress_end(prog);
+            report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
             qc_log_error("interrupted by signal %d in epoch %lld after batch %lld; "
                          "nothing written%s%s", sig, (long long)pos->epoch + 1,
                          (long long)b + 1, t->last_ckpt ? "; resume from " : "",
@@ -703,10 +611,10 @@ static enum qc_status run_batches(struct trainer *t, struct train_pos *pos, int6
     return st;
 }
 
-/* After an epoch: validation, the best weights, the epoch line, the
+/* After an epoch: validation, the best weights, the epoch's event, the
  * checkpoint. */
-static enum qc_status end_epoch(struct trainer *t, const struct train_pos *pos, double secs,
-                                int64_t images, struct qc_train_report *rep)
+static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *pos, double secs,
+                                int64_t images, struct qc_train_stats *stats)
 {
     const struct qc_train_opts *o = t->o;
     int64_t seen = pos->batch * t->batch;
@@ -714,7 +622,7 @@ static enum qc_status end_epoch(struct trainer *t, const struct train_pos *pos, 
     double vacc = -1.0;
     enum qc_status st;
 
-    rep->last_loss = pos->loss_sum / (double)seen;
+    stats->last_loss = pos->loss_sum / (double)seen;
     if (t->valid && t->valid->n > 0) {
         st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc);
         if (st != QC_OK)
@@ -729,13 +637,15 @@ static enum qc_status end_epoch(struct trainer *t, const struct train_pos *pos, 
                 return st;
         }
     }
-    if (!o->quiet) {
-        printf("epoch %lld/%d: loss %.4f, train top-1 %.2f%%", (long long)pos->epoch + 1,
-               o->epochs, rep->last_loss, 100.0 * (double)pos->correct / (double)seen);
-        if (vacc >= 0)
-            printf(", validation top-1 %.2f%%", vacc);
-        printf(", %.1f s, %.0f images/s\n", secs, (double)images / (secs > 0 ? secs : 1e-9));
-        fflush(stdout);
+    {
+        struct qc_event ev = {
+            .kind = QC_EVENT_EPOCH, .phase = QC_PHASE_TRAIN, .epoch = (int)pos->epoch + 1,
+            .epochs = o->epochs, .batch = pos->batch, .n_batches = pos->batch,
+            .done = images, .total = images, .loss = stats->last_loss,
+            .accuracy = 100.0 * (double)pos->correct / (double)seen, .valid_accuracy = vacc,
+            .secs = secs, .images_per_s = (double)images / (secs > 0 ? secs : 1e-9),
+        };
+        qc_emit(&o->progress, &ev);
     }
     return o->checkpoint ? save_checkpoint(t, &next) : QC_OK;
 }
@@ -743,8 +653,8 @@ static enum qc_status end_epoch(struct trainer *t, const struct train_pos *pos, 
 /* The epochs from pos (the start, or where a checkpoint stopped) to the
  * last.  Each epoch's shuffle and generators derive from (seed, epoch);
  * a checkpoint taken inside an epoch brings the generators' states. */
-static enum qc_status run_epochs(struct trainer *t, struct train_pos *pos,
-                                 struct qc_train_report *rep)
+static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
+                                 struct qc_train_stats *rep)
 {
     const struct qc_train_opts *o = t->o;
     int64_t n_batches = t->n_learn / t->batch, first_epoch = pos->epoch;
@@ -756,9 +666,10 @@ static enum qc_status run_epochs(struct trainer *t, struct train_pos *pos,
     default_cosine_length(t);
     for (; pos->epoch < o->epochs; *pos = (struct train_pos){ .epoch = pos->epoch + 1 }) {
         struct qc_rng rng_shuffle;
-        struct qc_progress prog;
+        struct qc_event ev;
         char what[64];
         int64_t images = 0;
+        double t_epoch;
 
         epoch_rng(&rng_shuffle, o->seed, pos->epoch, 1);
         if (pos->batch == 0) {
@@ -767,13 +678,23 @@ static enum qc_status run_epochs(struct trainer *t, struct train_pos *pos,
         }
         shuffle(t->perm, t->n_learn, o->shuffle, &rng_shuffle);
         snprintf(what, sizeof(what), "epoch %lld/%d", (long long)pos->epoch + 1, o->epochs);
-        qc_progress_start(&prog, o->progress, what, "images", n_batches * t->batch);
-        st = run_batches(t, pos, n_batches, &prog, &images, rep);
+        ev = (struct qc_event){
+            .kind = QC_EVENT_BEGIN, .phase = QC_PHASE_TRAIN, .what = what,
+            .epoch = (int)pos->epoch + 1, .epochs = o->epochs, .batch = pos->batch,
+            .n_batches = n_batches, .total = n_batches * t->batch, .loss = -1.0,
+            .valid_accuracy = -1.0,
+        };
+        t_epoch = qc_now();
+        qc_emit(&o->progress, &ev);
+        st = run_batches(t, pos, n_batches, &ev, t_epoch, &images, rep);
         if (st != QC_OK)
             return st;
         rep->images += images;
         rep->epochs_run = (int)(pos->epoch + 1 - first_epoch);
-        st = end_epoch(t, pos, qc_progress_end(&prog), images, rep);
+        ev.kind = QC_EVENT_END;
+        ev.secs = qc_now() - t_epoch;
+        qc_emit(&o->progress, &ev);
+        st = end_epoch(t, pos, ev.secs, images, rep);
         if (st != QC_OK)
             return st;
     }
@@ -781,7 +702,7 @@ static enum qc_status run_epochs(struct trainer *t, struct train_pos *pos,
     return QC_OK;
 }
 
-static enum qc_status setup(struct trainer *t)
+static enum qc_status setup(struct qc_trainer *t)
 {
     int64_t n_state;
     enum qc_status st;
@@ -805,10 +726,15 @@ static enum qc_status setup(struct trainer *t)
     st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs);
     if (st != QC_OK)
         return st;
-    if (t->n_specs == 0)
-        /* said on stdout: float fine-tuning is a legitimate use, not a warning */
-        printf("%s: the recipe quantizes no node (no QWeight or QAct applies): float "
-               "fine-tuning, the output is a float model\n", qc_recipe_path(t->r));
+    if (t->n_specs == 0) {
+        /* a note, not a warning: float fine-tuning is a legitimate use */
+        char text[4200];
+        struct qc_event ev = { .kind = QC_EVENT_NOTE, .phase = QC_PHASE_SETUP, .text = text };
+        snprintf(text, sizeof(text), "%s: the recipe quantizes no node (no QWeight or QAct "
+                 "applies): float fine-tuning, the output is a float model",
+                 qc_recipe_path(t->r));
+        qc_emit(&t->o->progress, &ev);
+    }
     for (int i = 0; i < t->n_specs; i++)
         t->integer = t->integer || t->specs[i].integer;
     if (t->integer) {
@@ -817,7 +743,11 @@ static enum qc_status setup(struct trainer *t)
         int n_folded;
         qc_free(t->specs);
         t->specs = NULL;
-        if ((st = qc_fold_bn(t->g, &n_folded)) != QC_OK ||
+        if (!t->o->fold_bn) {
+            qc_log_error("%s: QWeight.Mode=Integer needs BatchNorm folding", qc_recipe_path(t->r));
+            return QC_ERR_INTERNAL;
+        }
+        if ((st = t->o->fold_bn(t->g, &n_folded)) != QC_OK ||
             (st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs)) != QC_OK)
             return st;
         t->n_folded_bn = n_folded;
@@ -868,7 +798,7 @@ static enum qc_status setup(struct trainer *t)
     return qc_backend_alloc(t->be, QC_LOSS_NSTATS * sizeof(double), (void **)&t->dev_stats);
 }
 
-static void teardown(struct trainer *t)
+static void teardown(struct qc_trainer *t)
 {
     if (t->opt)
         qc_backend_release(t->be, t->opt);
@@ -899,150 +829,118 @@ static void teardown(struct trainer *t)
     qc_free(t->host_grads);
 }
 
-enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc_backend *be,
-                        const struct qc_train_opts *o, struct qc_train_report *rep)
+enum qc_status qc_trainer_new(struct qc_graph *g, const struct qc_recipe *r,
+                              struct qc_backend *be, const struct qc_train_opts *o,
+                              struct qc_trainer **out)
 {
-    struct trainer t;
-    struct qc_report layers = { NULL, 0 };
-    struct qc_int_notes notes = { 0, 0, NULL }, qnotes = { 0, 0, NULL };
-    struct train_pos pos = { 0 };
-    enum qc_out_format fmt = o->format;
+    struct qc_trainer *t;
     enum qc_status st;
 
+    *out = NULL;
     qc_interrupt_install();   /* a signal during setup stops at the first batch */
-    memset(&t, 0, sizeof(t));
-    memset(rep, 0, sizeof(*rep));
-    rep->test_before = rep->test_after = rep->valid_best = -1.0;
-    rep->test_float = rep->test_export = -1.0;
-    t.g = g;
-    t.r = r;
-    t.be = be;
-    t.o = o;
-    t.best_acc = -1.0;
-    st = setup(&t);
+    t = qc_calloc(1, sizeof(*t));
+    if (!t)
+        return QC_ERR_NOMEM;
+    t->g = g;
+    t->r = r;
+    t->be = be;
+    t->o = o;
+    t->best_acc = -1.0;
+    st = setup(t);
     if (st == QC_OK)
-        st = learn_set_fits_batch(&t);
-    if (st != QC_OK)
-        goto out;
-    /* Mode=Integer: the integer graph is the product; its evaluation is the
-     * "after" figure */
-    if (t.integer && fmt == QC_FORMAT_AUTO)
-        fmt = QC_FORMAT_INT;
-    rep->n_folded_bn = t.n_folded_bn;
-    if (o->resume) {
-        st = load_checkpoint(&t, &pos);
-        if (st != QC_OK)
-            goto out;
+        st = learn_set_fits_batch(t);
+    if (st == QC_OK && o->resume)
+        st = load_checkpoint(t, &t->pos);
+    if (st != QC_OK) {
+        qc_trainer_free(t);
+        return st;
     }
-    if (t.n_specs > 0 && !o->resume) {
-        st = calibrate(&t);
-        if (st != QC_OK)
-            goto out;
-    }
-    if (t.test && t.n_specs > 0) {
-        st = evaluate_float(&t, &rep->test_float);
-        if (st != QC_OK)
-            goto out;
-    }
-    if (t.test) {
-        st = evaluate_split(&t, t.test, QC_SPLIT_TEST, "test (before)", &rep->test_before);
-        if (st != QC_OK)
-            goto out;
-    }
+    *out = t;
+    return QC_OK;
+}
+
+void qc_trainer_free(struct qc_trainer *t)
+{
+    if (!t)
+        return;
+    if (t->log)
+        fclose(t->log);
+    teardown(t);
+    qc_free(t);
+}
+
+int qc_trainer_n_quant(const struct qc_trainer *t)
+{
+    return t->n_specs;
+}
+
+bool qc_trainer_integer(const struct qc_trainer *t)
+{
+    return t->integer;
+}
+
+int qc_trainer_n_folded_bn(const struct qc_trainer *t)
+{
+    return t->n_folded_bn;
+}
+
+bool qc_trainer_has_test(const struct qc_trainer *t)
+{
+    return t->test != NULL;
+}
+
+struct qc_plan *qc_trainer_plan(struct qc_trainer *t)
+{
+    return (t)->plan;
+}
+
+enum qc_status qc_trainer_calibrate(struct qc_trainer *t)
+{
+    return calibrate(t);
+}
+
+enum qc_status qc_trainer_eval_test(struct qc_trainer *t, const char *what, double *acc)
+{
+    return evaluate_split(t, t->test, QC_SPLIT_TEST, what, acc);
+}
+
+enum qc_status qc_trainer_eval_graph(struct qc_trainer *t, const char *what, double *acc)
+{
+    return evaluate_graph(t, what, acc);
+}
+
+enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats)
+{
+    const struct qc_train_opts *o = t->o;
+    enum qc_status st;
+
+    memset(stats, 0, sizeof(*stats));
+    stats->valid_best = -1.0;
     if (o->log) {
-        t.log = fopen(o->log, "w");
-        if (!t.log || fprintf(t.log, "epoch,batch,samples,loss,accuracy,lr\n") < 0) {
+        t->log = fopen(o->log, "w");
+        if (!t->log || fprintf(t->log, "epoch,batch,samples,loss,accuracy,lr\n") < 0) {
             qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
-            st = QC_ERR_IO;
-            goto out;
+            return QC_ERR_IO;
         }
     }
-    st = run_epochs(&t, &pos, rep);
-    if (st != QC_OK)
-        goto out;
-    if (o->keep_best && t.has_best) {
-        st = qc_backend_upload(be, qc_plan_state(t.plan), t.best,
-                               (size_t)qc_plan_n_state(t.plan) * sizeof(float));
-        if (st != QC_OK)
-            goto out;
+    st = run_epochs(t, &t->pos, stats);
+    if (st == QC_OK && o->keep_best && t->has_best)
+        st = qc_backend_upload(t->be, qc_plan_state(t->plan), t->best,
+                               (size_t)qc_plan_n_state(t->plan) * sizeof(float));
+    stats->valid_best = t->has_best ? t->best_acc : -1.0;
+    stats->best_epoch = t->best_epoch;
+    if (t->log) {
+        int rc = fclose(t->log);
+        t->log = NULL;
+        if (rc != 0 && st == QC_OK) {
+            qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
+            st = QC_ERR_IO;
+        }
     }
-    rep->valid_best = t.has_best ? t.best_acc : -1.0;
-    rep->best_epoch = t.best_epoch;
-    if (t.test && !(t.integer && fmt == QC_FORMAT_INT)) {
-        st = evaluate_split(&t, t.test, QC_SPLIT_TEST, "test (after)", &rep->test_after);
-        if (st != QC_OK)
-            goto out;
-    }
-    st = qc_plan_store_params(t.plan, g);
-    if (st != QC_OK)
-        goto out;
-    rep->n_quant = t.n_specs;
-    if (o->report) {
-        st = qc_report_collect(g, t.plan, &layers);
-        if (st != QC_OK)
-            goto out;
-    }
-    if (o->plots && t.n_specs > 0) {
-        st = plot_weights(&t, o->plots);
-        if (st == QC_OK)
-            st = quant_notes(&t, &qnotes);
-        if (st != QC_OK)
-            goto out;
-    }
-    if (fmt == QC_FORMAT_INT && t.n_specs == 0) {
-        qc_log_error("%s: --format int needs a recipe that quantizes (QWeight/QAct)",
-                     qc_recipe_path(r));
-        st = QC_ERR_INVAL;
-        goto out;
-    }
-    if (t.n_specs > 0 && fmt != QC_FORMAT_FLOAT) {
-        struct qc_export_stats es;
-        st = qc_export_fake(g, t.plan, o->dump_weights, fmt == QC_FORMAT_INT, &es);
-        if (st != QC_OK)
-            goto out;
-        rep->n_float_weights = es.n_float_weights;
-    }
-    if (fmt == QC_FORMAT_INT) {
-        struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
-        struct qc_int_stats is;
-        st = qc_export_int(g, &io, &is, &notes);
-        if (st != QC_OK)
-            goto out;
-        rep->n_int_layers = is.n_layers;
-        rep->n_int4 = is.n_int4;
-        rep->weight_bytes = is.weight_bytes;
-    }
-    if (o->plots) {
-        st = plot_graph(g, o->plots, &notes, &qnotes);
-        if (st != QC_OK)
-            goto out;
-    }
-    if (o->fold_bn && fmt != QC_FORMAT_INT) {
-        st = qc_fold_bn(g, &rep->n_folded_bn);
-        if (st != QC_OK)
-            goto out;
-    }
-    if (t.test && !o->int_output &&
-        (o->fold_bn || (t.n_specs > 0 && fmt != QC_FORMAT_FLOAT))) {
-        st = evaluate_graph(&t, t.integer && fmt == QC_FORMAT_INT ? "test (after, integer graph)"
-                                                                  : "test (export)",
-                            &rep->test_export);
-        if (st != QC_OK)
-            goto out;
-        if (t.integer && fmt == QC_FORMAT_INT)
-            rep->test_after = rep->test_export;
-    }
-    if (o->report)
-        st = qc_report_write(o->report, &layers, rep, o->model_path ? o->model_path : g->path,
-                             qc_recipe_path(r));
-out:
-    qc_report_clear(&layers);
-    qc_int_notes_free(&notes);
-    qc_int_notes_free(&qnotes);
-    if (t.log && fclose(t.log) != 0 && st == QC_OK) {
-        qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
-        st = QC_ERR_IO;
-    }
-    teardown(&t);
     return st;
+}
+
+enum qc_status qc_trainer_store(struct qc_trainer *t)
+{
+    return qc_plan_store_params(t->plan, t->g);
 }

@@ -1,7 +1,7 @@
 /*
  * train.h - fine-tuning a float graph on the recipe's data (DESIGN §5, §7).
  *
- * qc_train() builds a training plan for the graph, reads the solvers of
+ * A trainer (qc_trainer_new) builds a training plan for the graph, reads the solvers of
  * every parameter from the recipe (global Solvers.*, then the section of the
  * node that owns the parameter, found as recipe_match.h says; WeightsSolver.*
  * for weights, ScaleSolver.* for BatchNorm scales, BiasSolver.* for biases),
@@ -10,9 +10,11 @@
  * training-mode forward, softmax cross-entropy on the logits, backward,
  * solver updates every IterationSize batches.  After each epoch it measures
  * the validation split (when the recipe has one), keeps the best or the last
- * weights, and writes a checkpoint if asked.  At the end the weights are
- * stored back into the graph's initializers; test accuracy before and after
- * is reported.
+ * weights, and writes a checkpoint if asked.  qc_trainer_store puts the
+ * weights back into the graph's initializers.  What runs when (calibration,
+ * the test evaluations, the exports) is the conversion pipeline's decision
+ * (pipeline/convert.c); the trainer reports batches, epochs and evaluations
+ * as events (struct qc_event, include/qatconv.h) and prints nothing.
  *
  * Repeatability: the shuffle, the random transformations and Dropout draw
  * from generators seeded with (seed, epoch), and a checkpoint taken inside
@@ -32,56 +34,33 @@
 #include "backend/backend.h"
 #include "data/data.h"
 #include "ir/graph.h"
+#include "plan/plan.h"
 #include "util/qc.h"
 #include "recipe/recipe.h"
-
-enum qc_out_format {
-    QC_FORMAT_AUTO = 0,   /* fake when the recipe quantizes something, else float */
-    QC_FORMAT_FLOAT,      /* trained float weights, graph unchanged                */
-    QC_FORMAT_FAKE,       /* QDQ: integer weights + DequantizeLinear, activation
-                             QuantizeLinear/DequantizeLinear (export/qdq.h)       */
-    QC_FORMAT_INT,        /* integer-only, BatchNorm folded (export/int.h)       */
-};
 
 struct qc_train_opts {
     int         epochs;          /* > 0                                          */
     int64_t     batch;           /* 0: the recipe's BatchSize                    */
     uint64_t    seed;
     bool        keep_best;       /* best validation epoch (else the last)        */
-    bool        progress;        /* terminal status line                         */
-    bool        quiet;           /* no per-epoch lines                           */
     bool        shuffle;         /* false: learn images in file order            */
     int64_t     limit;           /* use only the first N learn images (0 = all)  */
     const char *checkpoint;      /* write after every epoch, or NULL             */
     int64_t     checkpoint_every;/* also after every N-th batch of the run (0:
                                     epochs only)                                 */
     const char *resume;          /* start from this checkpoint, or NULL          */
-    bool        skip_eval;       /* no test evaluation before/after               */
+    bool        skip_eval;       /* no test split loaded (no test evaluations)   */
     const char *log;             /* CSV of every batch: epoch,batch,samples,loss,
                                     accuracy,lr (or NULL)                         */
-    enum qc_out_format format;   /* what the graph holds when qc_train returns    */
-    const char *report;          /* --report FILE.json, or NULL (report.h)        */
-    const char *model_path;      /* for the report                                */
-    const char *dump_weights;    /* --dump-weights DIR, or NULL                   */
-    bool        fold_bn;         /* --fold-bn: BatchNorm folded into the export   */
-    bool        int_output;      /* --int-output: int32 logits (format int)       */
-    bool        no_int4;         /* --no-int4: int8 storage for 4-bit weights     */
-    float       input_scale;     /* --input-scale: int export's input quantizer   */
-    const char *plots;           /* --plots DIR, or NULL                          */
+    struct qc_reporter progress; /* events: batches, epochs, evaluations, notes  */
+    /* QWeight.Mode=Integer: folds BatchNorm into the layers before the plan is
+     * built, so that the quantized weights are the deployed integer weights
+     * (the pipeline passes export/fold_bn.h's qc_fold_bn) */
+    enum qc_status (*fold_bn)(struct qc_graph *g, int *n_folded);
 };
 
-struct qc_train_report {
-    double  test_float;                /* float model before training, -1 if
-                                          the recipe quantizes nothing        */
-    double  test_before, test_after;   /* top-1 % of the trained model (with its
-                                          quantizers), -1 when not measured   */
-    double  test_export;               /* the exported graph, -1 if float     */
-    int     n_quant;                   /* quantizers trained                  */
-    int     n_float_weights;           /* quantized weights exported as float */
-    int     n_folded_bn;               /* BatchNormalization nodes folded      */
-    int     n_int_layers;              /* int export: integer layers            */
-    int     n_int4;                    /* int export: weights stored as INT4    */
-    int64_t weight_bytes;              /* int export: integer weight bytes      */
+/* What the epochs did. */
+struct qc_train_stats {
     double  valid_best;                /* best validation top-1 %, -1 if none */
     int     best_epoch;
     int     epochs_run;
@@ -90,7 +69,36 @@ struct qc_train_report {
     int64_t images;                    /* training images processed           */
 };
 
-enum qc_status qc_train(struct qc_graph *g, const struct qc_recipe *r, struct qc_backend *be,
-                        const struct qc_train_opts *o, struct qc_train_report *rep);
+struct qc_trainer;
+
+/* Loads the recipe's data, reads its quantizers (QWeight.Mode=Integer folds
+ * BatchNorm into the layers first), builds the training plan and the
+ * solvers, checks that one batch of learn images exists and, with
+ * o->resume, loads the checkpoint.  g, r, be and o must outlive the trainer. */
+enum qc_status qc_trainer_new(struct qc_graph *g, const struct qc_recipe *r,
+                              struct qc_backend *be, const struct qc_train_opts *o,
+                              struct qc_trainer **out);
+void qc_trainer_free(struct qc_trainer *t);
+
+int qc_trainer_n_quant(const struct qc_trainer *t);        /* quantizers trained  */
+bool qc_trainer_integer(const struct qc_trainer *t);       /* QWeight.Mode=Integer */
+int qc_trainer_n_folded_bn(const struct qc_trainer *t);    /* folded for it        */
+bool qc_trainer_has_test(const struct qc_trainer *t);      /* a test split loaded  */
+struct qc_plan *qc_trainer_plan(struct qc_trainer *t);
+
+/* One inference-mode forward on the first learn batch, so that quantizers
+ * that start from data (LSQ activation steps) see training images. */
+enum qc_status qc_trainer_calibrate(struct qc_trainer *t);
+/* Top-1 % of the training plan (with its quantizers) on the test split. */
+enum qc_status qc_trainer_eval_test(struct qc_trainer *t, const char *what, double *acc);
+/* Top-1 % on the test split of the graph as it is now (the float baseline,
+ * an export), through a fresh inference plan, on the CPU when the backend
+ * cannot run the graph's ops. */
+enum qc_status qc_trainer_eval_graph(struct qc_trainer *t, const char *what, double *acc);
+/* The epochs (from the checkpoint's position when resuming), then the best
+ * or the last weights in the plan. */
+enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats);
+/* The plan's weights into the graph's initializers. */
+enum qc_status qc_trainer_store(struct qc_trainer *t);
 
 #endif

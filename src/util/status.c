@@ -1,6 +1,6 @@
 /*
- * status.c - status messages, exit-code mapping, checked allocation and the
- * assertion hook.  The allocation wrappers log "out of memory" once so that
+ * status.c - status messages, exit-code mapping, checked allocation, the
+ * monotonic clock, the version string and the assertion hook.  The allocation wrappers log "out of memory" once so that
  * callers only need to return QC_ERR_NOMEM.
  */
 #include <config.h>
@@ -10,8 +10,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+
+double qc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *qc_version_string(void)
+{
+    return PACKAGE_STRING;
+}
 
 const char *qc_strerror(enum qc_status st)
 {

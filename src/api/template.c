@@ -1,0 +1,107 @@
+/*
+ * template.c - qc_recipe_template, the text of `qatconv --recipe-template
+ * IN.onnx` (the CLI prints it): a starter recipe for the model: the data
+ * sections (geometry from the model's input), solvers, the kind default
+ * sections with SAT W4A4 settings, and one commented section per
+ * quantizable node (name, op, shapes, parameters) so users can override a
+ * layer without a graph viewer.
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "backend/backend.h"
+#include "ir/graph.h"
+#include "ops/op.h"
+#include "plan/plan.h"
+
+static bool quantizable(const struct qc_node *n)
+{
+    return qc_op_quantizes_weight(n->kind);
+}
+
+static bool is_activation(const struct qc_node *n)
+{
+    return qc_op_quantizes_act(n->kind);
+}
+
+enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job *job,
+                                  char **text)
+{
+    const struct qc_graph *g = m->g;
+    struct qc_backend *be = NULL;
+    struct qc_plan *p = NULL;
+    const struct qc_tensor *in;
+    struct qc_text out;
+    FILE *f;
+    enum qc_status st;
+    int n_q = 0, n_a = 0;
+
+    *text = NULL;
+    st = qc_text_open(&out);
+    if (st != QC_OK)
+        return st;
+    f = out.f;
+    st = qc_backend_new("cpu", 1, &be);
+    if (st == QC_OK) {
+        qc_backend_set_max_memory(be, qc_job_opts(job)->max_memory);
+        st = qc_plan_new(g, be, 1, &p);
+    }
+    if (st != QC_OK)
+        goto out;
+    in = qc_plan_n_inputs(p) > 0 ? qc_plan_input(p, 0) : NULL;
+    fprintf(f, "; Starter recipe for %s, written by qatconv --recipe-template.\n", g->path);
+    fprintf(f,
+            "; SAT 4-bit weights and activations everywhere; edit the per-node sections at the\n"
+            "; end to change a layer (first and last layers are usually kept at 8 bits).\n"
+            ";     qatconv %s -r THIS.ini -o out.onnx --epochs 4\n\n",
+            g->path);
+    fprintf(f, "Solvers=SGD\nSolvers.LearningRate=0.01\nSolvers.Momentum=0.9\n"
+               "Solvers.Decay=0.00004\n\n");
+    fprintf(f, "[database]\n; MNIST_IDX_Database, CIFAR10_Database or CIFAR100_Database\n"
+               "Type=MNIST_IDX_Database\nDataPath=/usr/share/datasets/fashion-mnist\n"
+               "Validation=0.1\n\n");
+    if (in && in->shape.ndim == 4)
+        fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=128\n\n",
+                (long long)in->shape.dims[3], (long long)in->shape.dims[2],
+                (long long)in->shape.dims[1]);
+    fprintf(f, "; pixels 0..255 -> [0,1]\n[sp.Transformation-1]\nType=RangeAffineTransformation\n"
+               "FirstOperator=Divides\nFirstValue=255.0\n\n");
+    fprintf(f, "[onnx:Conv_def]\nQWeight=SAT\nQWeight.Range=15\n\n");
+    fprintf(f, "[onnx:Fc_def]\nQWeight=SAT\nQWeight.Range=15\nQWeight.ApplyScaling=1\n\n");
+    fprintf(f, "[onnx:Relu_def]\nActivationFunction=Linear\nQAct=SAT\nQAct.Range=15\n"
+               "QAct.Alpha=6.0\nQActSolver.LearningRate=0.01\n\n");
+    fprintf(f, "; ---- per-node sections: uncomment to override the defaults above ----\n");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        char si[128], so[128];
+        const struct qc_tensor *x = n->n_in > 0 && n->in[0] >= 0 ? qc_plan_value(p, n->in[0])
+                                                                 : NULL;
+        const struct qc_tensor *y = qc_plan_value(p, n->out[0]);
+        if (!quantizable(n) && !is_activation(n))
+            continue;
+        if (!x || !y || qc_plan_value_is_const(p, n->out[0]))
+            continue;
+        fprintf(f, "\n; %s (output %s): %s -> %s, %lld parameters\n", n->op_type,
+                g->values[n->out[0]].name, qc_shape_str(&x->shape, si, sizeof(si)),
+                qc_shape_str(&y->shape, so, sizeof(so)), (long long)qc_node_param_count(g, n));
+        fprintf(f, ";[%s]%s\n", qc_node_label(g, n),
+                quantizable(n)
+                    ? (qc_op_cell(n->kind) == QC_CELL_CONV ? " onnx:Conv_def" : " onnx:Fc_def")
+                    : " onnx:Relu_def");
+        if (quantizable(n)) {
+            fprintf(f, ";QWeight.Range=255\n");
+            n_q++;
+        } else {
+            fprintf(f, ";QAct.Range=255\n");
+            n_a++;
+        }
+    }
+    fprintf(f, "\n; %d quantizable weights, %d activations\n", n_q, n_a);
+out:
+    qc_plan_free(p);
+    qc_backend_free(be);
+    return qc_text_close(&out, st, text);
+}

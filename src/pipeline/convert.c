@@ -1,0 +1,361 @@
+/*
+ * convert.c - the conversion pipeline (see convert.h): the one place that
+ * decides what runs when; the trainer (train/train.h) trains, the export
+ * modules (export/) rewrite the graph, report.c writes the JSON report.
+ */
+#include <config.h>
+
+#include "convert.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "export/fold_bn.h"
+#include "export/int.h"
+#include "export/plots.h"
+#include "export/qdq.h"
+#include "plan/plan.h"
+#include "quant/qspec.h"
+#include "recipe/match.h"
+#include "train/train.h"
+#include "util/log.h"
+#include "report.h"
+
+/* What the plots need of a trained run. */
+struct conv {
+    struct qc_graph   *g;
+    struct qc_plan    *plan;
+    struct qc_backend *be;
+};
+
+/* --plots DIR: one PNG per quantized weight, float weights W (as trained) against
+ * the fake-quantized values the network computes with. */
+static enum qc_status plot_weights(const struct conv *t, const char *dir)
+{
+    enum qc_status st = qc_plot_make_dir(dir);
+    for (int i = 0; i < qc_plan_n_quants(t->plan) && st == QC_OK; i++) {
+        struct qc_plan_quant_info qi;
+        const struct qc_value *w;
+        char path[4096], title[512];
+        int n;
+        float *qhost = NULL;
+        if ((st = qc_plan_quant_info(t->plan, i, &qi)) != QC_OK)
+            break;
+        if (!qi.spec->weight || !qi.q)
+            continue;
+        w = &t->g->values[qi.spec->value];
+        n = snprintf(path, sizeof(path), "%s/hist_", dir);
+        for (const char *c = w->name; *c && n < (int)sizeof(path) - 5; c++)
+            path[n++] = (*c == '/' || *c == '\\' || *c == ' ') ? '_' : *c;
+        snprintf(path + n, sizeof(path) - (size_t)n, ".png");
+        snprintf(title, sizeof(title), "%s: %s %d levels (R=%d)", w->name,
+                 qi.spec->method == QC_QM_SAT ? "SAT" : "LSQ", qi.spec->range + 1,
+                 qi.spec->range);
+        if (!qc_backend_host_memory(t->be)) {   /* Q(W) lives on the device */
+            size_t nb = qc_tensor_nbytes(w->init);
+            qhost = qc_malloc(nb ? nb : 1);
+            st = qhost ? qc_backend_download(t->be, qhost, qi.q, nb) : QC_ERR_NOMEM;
+        }
+        if (st == QC_OK)
+            st = qc_plot_weight_histogram(path, title, qc_tensor_f32(w->init),
+                                          qhost ? qhost : qi.q, qc_tensor_nelem(w->init));
+        qc_free(qhost);
+    }
+    return st;
+}
+
+/* Notes for the graph drawing: each quantizer's method, bits and scale, on the
+ * layer (weights) or on the nodes named after the activation (its Q/DQ). */
+static enum qc_status quant_notes(const struct conv *t, struct qc_int_notes *notes)
+{
+    for (int i = 0; i < qc_plan_n_quants(t->plan); i++) {
+        struct qc_plan_quant_info qi;
+        const struct qc_quant_spec *sp;
+        char text[256];
+        const char *key;
+        int bits = 0;
+        double scale;
+        enum qc_status st;
+        if ((st = qc_plan_quant_info(t->plan, i, &qi)) != QC_OK)
+            return st;
+        sp = qi.spec;
+        while ((1L << bits) < (long)sp->range + 1)
+            bits++;
+        if (sp->weight)
+            scale = sp->method == QC_QM_SAT ? qi.sat_scale : qc_lsq_step_used(qi.param);
+        else
+            scale = sp->method == QC_QM_SAT ? qc_sat_act_scale(qi.param, sp->range)
+                                            : qc_lsq_step_used(qi.param);
+        snprintf(text, sizeof(text), "%s %c%d (R=%d) scale %.6g", sp->method == QC_QM_SAT ?
+                 "SAT" : "LSQ", sp->weight ? 'W' : 'A', bits, sp->range, scale);
+        key = sp->weight ? qc_node_label(t->g, &t->g->nodes[sp->node])
+                         : t->g->values[sp->value].name;
+        if ((st = qc_int_notes_add(notes, key, text)) != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}
+
+/* The graph drawing of --plots, with the int export's notes on its nodes. */
+static void apply_notes(struct qc_graph *g, const struct qc_int_notes *notes,
+                        const char **per_node)
+{
+    for (int i = 0; i < notes->n; i++) {
+        for (int j = 0; j < g->n_nodes; j++) {
+            const char *lb = qc_node_label(g, &g->nodes[j]);
+            size_t len = strlen(notes->v[i].node);
+            /* a note names a layer; its nodes are "layer/Op" */
+            if (!per_node[j] && strncmp(lb, notes->v[i].node, len) == 0 &&
+                (lb[len] == '\0' || lb[len] == '/' || lb[len] == '_'))
+                per_node[j] = notes->v[i].text;
+        }
+    }
+}
+
+/* The graph drawing of --plots: the int export's notes (requantization) first,
+ * then the quantizers' (method, bits, scale). */
+static enum qc_status plot_graph(struct qc_graph *g, const char *dir,
+                                 const struct qc_int_notes *int_notes,
+                                 const struct qc_int_notes *quant)
+{
+    const char **per_node = qc_calloc((size_t)g->n_nodes + 1, sizeof(char *));
+    enum qc_status st;
+    if (!per_node)
+        return QC_ERR_NOMEM;
+    apply_notes(g, int_notes, per_node);
+    apply_notes(g, quant, per_node);
+    st = qc_plot_graph(dir, g, per_node);
+    qc_free(per_node);
+    return st;
+}
+
+
+/* Epochs from the options or the recipe's global Epochs key. */
+static enum qc_status epochs_of(const struct qc_convert_options *o, const struct qc_recipe *r,
+                                int *epochs)
+{
+    int64_t e;
+    enum qc_status st;
+    if (o->epochs >= 0) {
+        *epochs = o->epochs;
+        return QC_OK;
+    }
+    st = qc_recipe_int(r, "", "Epochs", -1, &e);
+    if (st != QC_OK)
+        return st;
+    if (e < 0) {
+        qc_log_error("%s: how many epochs? Give --epochs N or Epochs=N in the recipe",
+                     qc_recipe_path(r));
+        return QC_ERR_INVAL;
+    }
+    *epochs = (int)QC_MIN(e, 1000000);
+    return QC_OK;
+}
+
+/* After training: report collect, plots, exports, folding, the export's
+ * test, the report. */
+static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe *r,
+                                     struct qc_trainer *tr, struct qc_backend *be,
+                                     enum qc_format fmt, const struct qc_convert_options *o,
+                                     struct qc_convert_result *res)
+{
+    struct conv c = { g, qc_trainer_plan(tr), be };
+    struct qc_report layers = { NULL, 0 };
+    struct qc_int_notes notes = { 0, 0, NULL }, qnotes = { 0, 0, NULL };
+    bool integer = qc_trainer_integer(tr);
+    int n_quant = qc_trainer_n_quant(tr);
+    enum qc_status st = QC_OK;
+
+    if (o->report) {
+        st = qc_report_collect(g, c.plan, &layers);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (o->plots && n_quant > 0) {
+        st = plot_weights(&c, o->plots);
+        if (st == QC_OK)
+            st = quant_notes(&c, &qnotes);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (fmt == QC_FORMAT_INT && n_quant == 0) {
+        qc_log_error("%s: --format int needs a recipe that quantizes (QWeight/QAct)",
+                     qc_recipe_path(r));
+        st = QC_ERR_INVAL;
+        goto out;
+    }
+    if (n_quant > 0 && fmt != QC_FORMAT_FLOAT) {
+        struct qc_export_stats es;
+        st = qc_export_fake(g, c.plan, o->dump_weights, fmt == QC_FORMAT_INT, &es);
+        if (st != QC_OK)
+            goto out;
+        res->n_float_weights = es.n_float_weights;
+    }
+    if (fmt == QC_FORMAT_INT) {
+        struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
+        struct qc_int_stats is;
+        st = qc_export_int(g, &io, &is, &notes);
+        if (st != QC_OK)
+            goto out;
+        res->n_int_layers = is.n_layers;
+        res->n_requant = is.n_requant;
+        res->n_int4 = is.n_int4;
+        res->weight_bytes = is.weight_bytes;
+    }
+    if (o->plots) {
+        st = plot_graph(g, o->plots, &notes, &qnotes);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (o->fold_bn && fmt != QC_FORMAT_INT) {
+        st = qc_fold_bn(g, &res->n_folded_bn);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (qc_trainer_has_test(tr) && !o->int_output &&
+        (o->fold_bn || (n_quant > 0 && fmt != QC_FORMAT_FLOAT))) {
+        st = qc_trainer_eval_graph(tr, integer && fmt == QC_FORMAT_INT
+                                           ? "test (after, integer graph)" : "test (export)",
+                                   &res->test_export);
+        if (st != QC_OK)
+            goto out;
+        if (integer && fmt == QC_FORMAT_INT)
+            res->test_after = res->test_export;
+    }
+    if (o->report)
+        st = qc_report_write(o->report, &layers, res, g->path, qc_recipe_path(r));
+out:
+    qc_report_clear(&layers);
+    qc_int_notes_free(&notes);
+    qc_int_notes_free(&qnotes);
+    return st;
+}
+
+/* The recipe path: train, then export_trained. */
+static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe *r,
+                                      const struct qc_job_options *jo, struct qc_backend **be,
+                                      const struct qc_convert_options *o,
+                                      struct qc_convert_result *res)
+{
+    struct qc_train_opts to;
+    struct qc_train_stats ts;
+    struct qc_trainer *tr = NULL;
+    enum qc_format fmt = o->format;
+    enum qc_status st;
+
+    res->trained = true;
+    st = epochs_of(o, r, &res->epochs);
+    if (st != QC_OK)
+        return st;
+    if (!*be) {
+        st = qc_backend_new(jo->device ? jo->device : "cpu", jo->threads, be);
+        if (st == QC_OK && jo->tf32)
+            st = qc_backend_allow_tf32(*be);
+        if (st != QC_OK)
+            return st;
+        qc_backend_set_max_memory(*be, jo->max_memory);
+    }
+    to = (struct qc_train_opts){
+        .epochs = res->epochs, .batch = o->batch, .seed = o->seed, .keep_best = !o->keep_last,
+        .shuffle = !o->no_shuffle, .limit = o->limit, .checkpoint = o->checkpoint,
+        .checkpoint_every = o->checkpoint_every, .resume = o->resume, .skip_eval = o->no_eval,
+        .log = o->log, .progress = { o->progress, o->progress_user }, .fold_bn = qc_fold_bn,
+    };
+    st = qc_trainer_new(g, r, *be, &to, &tr);
+    if (st != QC_OK)
+        goto out;
+    /* Mode=Integer: the integer graph is the product; its evaluation is the
+     * "after" figure */
+    if (qc_trainer_integer(tr) && fmt == QC_FORMAT_AUTO)
+        fmt = QC_FORMAT_INT;
+    res->n_folded_bn = qc_trainer_n_folded_bn(tr);
+    if (qc_trainer_n_quant(tr) > 0 && !o->resume) {
+        st = qc_trainer_calibrate(tr);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (qc_trainer_has_test(tr) && qc_trainer_n_quant(tr) > 0) {
+        st = qc_trainer_eval_graph(tr, "test (float)", &res->test_float);
+        if (st != QC_OK)
+            goto out;
+    }
+    if (qc_trainer_has_test(tr)) {
+        st = qc_trainer_eval_test(tr, "test (before)", &res->test_before);
+        if (st != QC_OK)
+            goto out;
+    }
+    st = qc_trainer_run(tr, &ts);
+    if (st != QC_OK)
+        goto out;
+    res->valid_best = ts.valid_best;
+    res->best_epoch = ts.best_epoch;
+    res->epochs_run = ts.epochs_run;
+    res->last_loss = ts.last_loss;
+    res->secs = ts.secs;
+    res->images = ts.images;
+    if (qc_trainer_has_test(tr) && !(qc_trainer_integer(tr) && fmt == QC_FORMAT_INT)) {
+        st = qc_trainer_eval_test(tr, "test (after)", &res->test_after);
+        if (st != QC_OK)
+            goto out;
+    }
+    st = qc_trainer_store(tr);
+    if (st != QC_OK)
+        goto out;
+    res->n_quant = qc_trainer_n_quant(tr);
+    st = export_trained(g, r, tr, *be, fmt, o, res);
+out:
+    qc_trainer_free(tr);
+    return st;
+}
+
+/* The no-recipe path: check, and --format int rewrites a QDQ model. */
+static enum qc_status convert_untrained(struct qc_graph *g, const struct qc_job_options *jo,
+                                        const struct qc_convert_options *o,
+                                        struct qc_convert_result *res)
+{
+    struct qc_backend *cpu = NULL;
+    struct qc_plan *p = NULL;
+    enum qc_status st;
+
+    st = qc_backend_new("cpu", jo->threads, &cpu);
+    if (st != QC_OK)
+        goto out;
+    qc_backend_set_max_memory(cpu, jo->max_memory);
+    st = qc_plan_new(g, cpu, 1, &p);
+    if (st != QC_OK)
+        goto out;
+    if (o->format == QC_FORMAT_INT) {
+        /* a fake-quant (QDQ) model rewritten as the integer-only one */
+        struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
+        struct qc_int_stats is;
+        qc_plan_free(p);
+        p = NULL;
+        st = qc_export_int(g, &io, &is, NULL);
+        if (st != QC_OK)
+            goto out;
+        res->n_int_layers = is.n_layers;
+        res->n_requant = is.n_requant;
+        res->n_int4 = is.n_int4;
+        res->weight_bytes = is.weight_bytes;
+    } else if (o->format == QC_FORMAT_FAKE || o->plots || o->fold_bn) {
+        qc_log_error("%s: --format fake, --plots and --fold-bn need a recipe (-r)", g->path);
+        st = QC_ERR_INVAL;
+    }
+out:
+    qc_plan_free(p);
+    qc_backend_free(cpu);
+    return st;
+}
+
+enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r,
+                                   const struct qc_job_options *jo, struct qc_backend **be,
+                                   const struct qc_convert_options *o,
+                                   struct qc_convert_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->test_before = res->test_after = res->valid_best = -1.0;
+    res->test_float = res->test_export = -1.0;
+    if (!r)
+        return convert_untrained(g, jo, o, res);
+    return convert_trained(g, r, jo, be, o, res);
+}

@@ -1,0 +1,126 @@
+/*
+ * accuracy.c - top-1 accuracy of a plan on a dataset split (see accuracy.h).
+ *
+ * Images go through the recipe's transformations for the split into a host
+ * batch, are uploaded to the plan's input, the plan runs forward in
+ * inference mode, and the arg-max of each row of the first output (first
+ * maximum on ties, as numpy does) is compared with the label.
+ */
+#include <config.h>
+
+#include "accuracy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "util/log.h"
+#include "loss.h"
+
+enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,
+                             const struct qc_data_cfg *cfg)
+{
+    const struct qc_tensor *in;
+    int c, h, w;
+    char s[128];
+
+    if (qc_plan_n_inputs(p) != 1) {
+        qc_log_error("%s: the model needs exactly one runtime input (it has %d)", g->path,
+                     qc_plan_n_inputs(p));
+        return QC_ERR_UNSUPPORTED;
+    }
+    in = qc_plan_input(p, 0);
+    qc_data_cfg_geometry(cfg, &c, &h, &w);
+    if (in->dtype != QC_DTYPE_F32 || in->shape.ndim != 4 || in->shape.dims[1] != c ||
+        in->shape.dims[2] != h || in->shape.dims[3] != w) {
+        qc_log_error("%s: input %s %s does not take the recipe's %dx%dx%d float images",
+                     g->path, g->values[g->inputs[0]].name,
+                     qc_shape_str(&in->shape, s, sizeof(s)), c, h, w);
+        return QC_ERR_SHAPE;
+    }
+    if (qc_plan_n_outputs(p) < 1 || qc_plan_output(p, 0)->dtype != QC_DTYPE_F32 ||
+        qc_plan_output(p, 0)->shape.ndim != 2) {
+        qc_log_error("%s: the first output must be class scores [batch, classes]", g->path);
+        return QC_ERR_SHAPE;
+    }
+    return QC_OK;
+}
+
+enum qc_status qc_eval_split(struct qc_plan *p, struct qc_backend *be,
+                             const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                             enum qc_split split, int64_t limit, const struct qc_reporter *rep,
+                             const char *what, struct qc_eval_result *res)
+{
+    return qc_eval_split_pred(p, be, cfg, ds, split, limit, rep, what, NULL, res);
+}
+
+enum qc_status qc_eval_split_pred(struct qc_plan *p, struct qc_backend *be,
+                                  const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                  enum qc_split split, int64_t limit,
+                                  const struct qc_reporter *rep, const char *what, FILE *pred,
+                                  struct qc_eval_result *res)
+{
+    struct qc_tensor *xin = qc_plan_input(p, 0), *yout = qc_plan_output(p, 0);
+    int64_t batch = qc_plan_batch(p), classes = yout->shape.dims[1];
+    int64_t n_img = limit ? QC_MIN(limit, ds->n) : ds->n;
+    float *x = qc_malloc(qc_tensor_nbytes(xin));
+    float *y = qc_malloc(qc_tensor_nbytes(yout));
+    int32_t *labels = qc_malloc((size_t)batch * sizeof(*labels));
+    int64_t *idx = qc_malloc((size_t)batch * sizeof(*idx));
+    struct qc_event ev = { .kind = QC_EVENT_BEGIN, .phase = QC_PHASE_EVALUATE, .what = what,
+                           .total = n_img, .loss = -1.0, .valid_accuracy = -1.0 };
+    double t0;
+    enum qc_status st = QC_ERR_NOMEM;
+
+    memset(res, 0, sizeof(*res));
+    if (!x || !y || !labels || !idx)
+        goto out;
+    memset(x, 0, qc_tensor_nbytes(xin));
+    t0 = qc_now();
+    qc_emit(rep, &ev);
+    for (int64_t start = 0; start < n_img; start += batch) {
+        int64_t n = QC_MIN(batch, n_img - start);
+        for (int64_t i = 0; i < n; i++)
+            idx[i] = start + i;
+        st = qc_data_batch(cfg, ds, split, idx, n, NULL, x, labels);
+        if (st != QC_OK)
+            goto out;
+        st = qc_backend_upload(be, xin->data, x, qc_tensor_nbytes(xin));
+        if (st != QC_OK)
+            goto out;
+        st = qc_plan_forward_mode(p, false, NULL);
+        if (st != QC_OK)
+            goto out;
+        st = qc_backend_download(be, y, yout->data, qc_tensor_nbytes(yout));
+        if (st != QC_OK)
+            goto out;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t k = qc_argmax(y + i * classes, classes);
+            res->correct += k == labels[i];
+            if (pred && fprintf(pred, "%lld\n", (long long)k) < 0) {
+                qc_log_error("cannot write the predictions");
+                st = QC_ERR_IO;
+                goto out;
+            }
+        }
+        res->n += n;
+        ev.kind = QC_EVENT_PROGRESS;
+        ev.done = res->n;
+        ev.accuracy = 100.0 * (double)res->correct / (double)res->n;
+        ev.secs = qc_now() - t0;
+        ev.images_per_s = ev.secs > 0 ? (double)ev.done / ev.secs : 0.0;
+        ev.eta = ev.images_per_s > 0 ? (double)(n_img - ev.done) / ev.images_per_s : 0.0;
+        qc_emit(rep, &ev);
+    }
+    res->secs = qc_now() - t0;
+    ev.kind = QC_EVENT_END;
+    ev.secs = res->secs;
+    qc_emit(rep, &ev);
+    st = QC_OK;
+out:
+    qc_free(x);
+    qc_free(y);
+    qc_free(labels);
+    qc_free(idx);
+    return st;
+}
