@@ -102,21 +102,21 @@ static void epoch_rng(struct qc_rng *rng, uint64_t seed, int64_t epoch, uint64_t
                          (stream << 56));
 }
 
-/* WeightsSolver for weights (and BatchNorm scales: N2D2's ScaleSolver),
- * BiasSolver for biases. */
+/* The solver section of a parameter, from the op's roles: BiasSolver for a
+ * bias (and the constant operand of an Add, which the training plan keeps
+ * only as the bias of a MatMul), ScaleSolver for BatchNorm's scale (N2D2's
+ * name), WeightsSolver for everything else (weights, MatMul operands). */
 static const char *solver_prefix(const struct qc_node *n, int value)
 {
     int slot = -1;
     for (int j = 0; j < n->n_in; j++)
         if (n->in[j] == value)
             slot = j;
-    if (n->kind == QC_OP_BATCHNORM)
-        return slot == 1 ? "ScaleSolver" : "BiasSolver";
-    if (n->kind == QC_OP_ADD)
+    if (n->kind == QC_OP_ADD || (slot >= 0 && slot == qc_op_bias_input(n)))
         return "BiasSolver";
-    if (n->kind == QC_OP_MATMUL)
-        return "WeightsSolver";
-    return slot == 2 ? "BiasSolver" : "WeightsSolver";
+    if (qc_op_cell(n->kind) == QC_CELL_BATCHNORM)
+        return "ScaleSolver";
+    return "WeightsSolver";
 }
 
 static bool cfg_equal(const struct qc_solver_cfg *a, const struct qc_solver_cfg *b)

@@ -1,9 +1,9 @@
 /*
- * train.h - fine-tuning a float graph on the recipe's data (DESIGN §5, §7).
+ * train.h - fine-tuning a float graph on the recipe's data (qatconv-recipe(5)).
  *
  * A trainer (qc_trainer_new) builds a training plan for the graph, reads the solvers of
  * every parameter from the recipe (global Solvers.*, then the section of the
- * node that owns the parameter, found as recipe_match.h says; WeightsSolver.*
+ * node that owns the parameter, found as recipe/match.h says; WeightsSolver.*
  * for weights, ScaleSolver.* for BatchNorm scales, BiasSolver.* for biases),
  * and runs
  * epochs over the learn split: seeded shuffle, the recipe's transformations,
