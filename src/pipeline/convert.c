@@ -154,6 +154,23 @@ static enum qc_status epochs_of(const struct qc_convert_options *o, const struct
 
 /* After training: report collect, plots, exports, folding, the export's
  * test, the report. */
+/* The integer-only export of g with the options' input scale, INT4 storage
+ * and output form; its figures go into res. */
+static enum qc_status export_int(struct qc_graph *g, const struct qc_convert_options *o,
+                                 struct qc_int_notes *notes, struct qc_convert_result *res)
+{
+    struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
+    struct qc_int_stats is;
+    enum qc_status st = qc_export_int(g, &io, &is, notes);
+    if (st != QC_OK)
+        return st;
+    res->n_int_layers = is.n_layers;
+    res->n_requant = is.n_requant;
+    res->n_int4 = is.n_int4;
+    res->weight_bytes = is.weight_bytes;
+    return QC_OK;
+}
+
 static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe *r,
                                      struct qc_trainer *tr, struct qc_backend *be,
                                      enum qc_format fmt, const struct qc_convert_options *o,
@@ -192,15 +209,9 @@ static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe 
         res->n_float_weights = es.n_float_weights;
     }
     if (fmt == QC_FORMAT_INT) {
-        struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
-        struct qc_int_stats is;
-        st = qc_export_int(g, &io, &is, &notes);
+        st = export_int(g, o, &notes, res);
         if (st != QC_OK)
             goto out;
-        res->n_int_layers = is.n_layers;
-        res->n_requant = is.n_requant;
-        res->n_int4 = is.n_int4;
-        res->weight_bytes = is.weight_bytes;
     }
     if (o->plots) {
         st = plot_graph(g, o->plots, &notes, &qnotes);
@@ -326,17 +337,9 @@ static enum qc_status convert_untrained(struct qc_graph *g, const struct qc_job_
         goto out;
     if (o->format == QC_FORMAT_INT) {
         /* a fake-quant (QDQ) model rewritten as the integer-only one */
-        struct qc_int_opts io = { o->input_scale, !o->no_int4, o->int_output };
-        struct qc_int_stats is;
         qc_plan_free(p);
         p = NULL;
-        st = qc_export_int(g, &io, &is, NULL);
-        if (st != QC_OK)
-            goto out;
-        res->n_int_layers = is.n_layers;
-        res->n_requant = is.n_requant;
-        res->n_int4 = is.n_int4;
-        res->weight_bytes = is.weight_bytes;
+        st = export_int(g, o, NULL, res);
     } else if (o->format == QC_FORMAT_FAKE || o->plots || o->fold_bn) {
         qc_log_error("%s: --format fake, --plots and --fold-bn need a recipe (-r)", g->path);
         st = QC_ERR_INVAL;
