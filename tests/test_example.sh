@@ -1,8 +1,8 @@
 #!/bin/sh
 # test_example.sh - the installed library: `make install DESTDIR=...` from the
 # build tree, examples/convert.c compiled against the installed header and
-# archive through `pkg-config --cflags --libs qatconv` (PKG_CONFIG_PATH and
-# PKG_CONFIG_SYSROOT_DIR pointing into DESTDIR), run on the LeNet fixture
+# archive through `pkg-config --cflags --libs qatconv` (PKG_CONFIG_PATH at the
+# installed qatconv.pc, its prefix moved into DESTDIR), run on the LeNet fixture
 # with a short SAT recipe (1 epoch, 256 learn images, 500 test images), and
 # the integer-only model it writes checked: it exists, qatconv loads it, and
 # the ONNX checker accepts it (when the onnx module is there).  Without
@@ -37,10 +37,14 @@ else
     bad "installed files missing (pc '$PC', header '$HDR', library '$LIB')"; finish; exit 1
 fi
 
-PKG_CONFIG_PATH=$(dirname "$PC"); PKG_CONFIG_SYSROOT_DIR=$DEST
-PKG_CONFIG_LIBDIR=$PKG_CONFIG_PATH
-export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
-FLAGS=$(pkg-config --cflags --libs qatconv) || { bad "pkg-config --cflags --libs qatconv"; finish; exit 1; }
+PKG_CONFIG_PATH=$(dirname "$PC"); PKG_CONFIG_LIBDIR=$PKG_CONFIG_PATH
+export PKG_CONFIG_PATH PKG_CONFIG_LIBDIR
+# the .pc names the configured prefix; the files are under DESTDIR (the -L of
+# the dependencies, e.g. OpenBLAS's, stay as they are)
+prefix=$(pkg-config --variable=prefix qatconv) ||
+    { bad "pkg-config --variable=prefix qatconv"; finish; exit 1; }
+FLAGS=$(pkg-config --define-variable=prefix="$DEST$prefix" --cflags --libs qatconv) ||
+    { bad "pkg-config --cflags --libs qatconv"; finish; exit 1; }
 # shellcheck disable=SC2086
 if $CC -std=c11 -Wall -Wextra -Werror "$top_srcdir/examples/convert.c" -o "$TMP/convert" \
         $FLAGS >"$TMP/cc.log" 2>&1; then
