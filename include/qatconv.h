@@ -186,10 +186,13 @@ struct qc_convert_options {
     const char     *plots;           /* directory for the plots, or NULL             */
     qc_progress_fn  progress;        /* may be NULL                                  */
     void           *progress_user;
+    int64_t opset; /* write at this opset at least (0: the model's) */
 };
-#define QC_CONVERT_OPTIONS_INIT                                                         \
-    { -1, 0, 1, false, false, 0, NULL, 0, NULL, false, NULL, QC_FORMAT_AUTO, NULL, NULL, \
-      false, false, false, 1.0f / 255.0f, NULL, NULL, NULL }
+#define QC_CONVERT_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        -1, 0, 1, false, false, 0, NULL, 0, NULL, false, NULL, QC_FORMAT_AUTO, NULL, NULL, false,  \
+            false, false, 1.0f / 255.0f, NULL, NULL, NULL, 0                                       \
+    }
 
 struct qc_convert_result {
     bool    trained;                   /* a recipe was given                  */

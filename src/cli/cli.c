@@ -51,9 +51,11 @@ enum {
     OPT_PLOTS,
     OPT_TF32,
     OPT_MAX_MEMORY,
+    OPT_OPSET,
 };
 
-/* The single source of --help (and of the man page check). */
+/* The single source of --help (and of the man page check).  Aligned by hand. */
+/* clang-format off */
 static const struct cli_option cli_options[] = {
     { "recipe",  'r',         "FILE", "recipe (N2D2-style INI): quantizers, solvers, data" },
     { "output",  'o',         "FILE", "output ONNX model (written atomically)" },
@@ -81,6 +83,8 @@ static const struct cli_option cli_options[] = {
                                       "weight histograms before/after quantization (PNG)" },
     { "report",  OPT_REPORT,  "FILE", "write a JSON report: per layer method, bits, alpha or "
                                       "step, parameters, bytes; accuracies" },
+    { "opset",   OPT_OPSET,   "N",    "write the model at ONNX opset N (7..23, not below its "
+                                      "own; ops whose form changed are rewritten)" },
     { "fold-bn", OPT_FOLD_BN, NULL,   "fold BatchNormalization into the Conv/Gemm before it "
                                       "in the written model" },
     { "dump-weights", OPT_DUMP_WEIGHTS, "DIR", "write each quantized layer's integer weights "
@@ -106,6 +110,7 @@ static const struct cli_option cli_options[] = {
     { "help",    'h',         NULL,   "show this help and exit" },
     { "version", 'V',         NULL,   "show the version and exit" },
 };
+/* clang-format on */
 
 void qc_cli_error(const char *fmt, ...)
 {
@@ -281,6 +286,12 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             cli->input_scale = (float)sv;
             break;
         }
+        case OPT_OPSET:
+            st = parse_int("opset", optarg, 7, &v);
+            if (st != QC_OK)
+                return st;
+            cli->opset = v;
+            break;
         case OPT_KEYS: cli->command = QC_CMD_KEYS; return QC_OK;
         case OPT_FORMAT:
             if (strcmp(optarg, "fake") == 0) {

@@ -60,6 +60,7 @@ struct qc_cli {
     bool            no_int4;      /* --no-int4                                */
     float           input_scale;  /* --input-scale (default 1/255)            */
     const char     *plots;        /* --plots DIR                              */
+    int64_t opset;                /* --opset N, 0 = the model's own           */
     int             format;       /* --format: enum qc_format                 */
     bool            progress;     /* stderr is a terminal and not quiet       */
 };

@@ -82,6 +82,7 @@ static struct qc_convert_options convert_options(const struct qc_cli *cli,
     o.no_int4 = cli->no_int4;
     o.input_scale = cli->input_scale > 0 ? cli->input_scale : 1.0f / 255.0f;
     o.plots = cli->plots;
+    o.opset = cli->opset;
     o.progress = qc_cli_progress_event;
     o.progress_user = cp;
     return o;

@@ -12,6 +12,7 @@
 #include "util/log.h"
 #include "ops/op.h"
 #include "ops/bind.h"
+#include "opset.h"
 
 static const float *init_f32(const struct qc_graph *g, const struct qc_node *n, int j, int64_t c)
 {
@@ -184,5 +185,11 @@ enum qc_status qc_fold_bn(struct qc_graph *g, int *n_folded)
             i--;   /* node i is gone; look at its successor */
         }
     }
+    /* a folded quantized weight has per-channel scales (axis): opset 13 */
+    if (*n_folded > 0 && g->opset < 13)
+        for (int i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i].kind == QC_OP_DEQUANTIZE_LINEAR &&
+                qc_attr_find(&g->nodes[i].attrs, "axis"))
+                return qc_opset_upgrade(g, 13);
     return qc_graph_finalize(g);
 }

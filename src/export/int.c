@@ -30,6 +30,7 @@
 #include "util/log.h"
 #include "ops/op.h"
 #include "ops/bind.h"
+#include "opset.h"
 
 /* ---- the pass ------------------------------------------------------------------------ */
 
@@ -185,22 +186,6 @@ static enum qc_status check_float_tail(struct ix *x)
     return QC_OK;
 }
 
-static enum qc_status set_opset(struct qc_graph *g, int64_t want)
-{
-    if (g->opset >= want)
-        return QC_OK;
-    g->opset = want;
-    for (int i = 0; i < g->n_opsets; i++)
-        if (g->opsets[i].domain[0] == '\0' || strcmp(g->opsets[i].domain, "ai.onnx") == 0)
-            g->opsets[i].version = want;
-    /* opset 21 needs IR 10, opset 14 IR 7 */
-    if (want >= 21 && g->ir_version < 10)
-        g->ir_version = 10;
-    if (want >= 14 && g->ir_version < 7)
-        g->ir_version = 7;
-    return QC_OK;
-}
-
 enum qc_status qc_export_int(struct qc_graph *g, const struct qc_int_opts *opts,
                              struct qc_int_stats *stats, struct qc_int_notes *notes)
 {
@@ -210,14 +195,16 @@ enum qc_status qc_export_int(struct qc_graph *g, const struct qc_int_opts *opts,
 
     memset(stats, 0, sizeof(*stats));
     memset(&x, 0, sizeof(x));
+    /* ConvInteger, MatMulInteger and the requantization's integer Clip and
+     * Relu need opset 14: the model's nodes are rewritten for it first */
+    if ((st = qc_opset_upgrade(g, QC_MAX(g->opset, 14))) != QC_OK)
+        return st;
     x.g = g;
     x.o = opts;
     x.stats = stats;
     x.notes = notes;
     x.n_val = g->n_values;
     x.n_node = g->n_nodes;
-    if ((st = qc_graph_finalize(g)) != QC_OK)
-        return st;
     if ((st = qc_backend_new("cpu", 1, &be)) != QC_OK ||
         (st = qc_plan_new(g, be, 1, &x.plan)) != QC_OK)
         goto out;
@@ -270,8 +257,8 @@ enum qc_status qc_export_int(struct qc_graph *g, const struct qc_int_opts *opts,
             break;
         }
     }
-    set_opset(g, x.int4_used ? 21 : 14);
-    st = qc_graph_finalize(g);
+    /* INT4 weights need opset 21 */
+    st = qc_opset_upgrade(g, x.int4_used ? QC_MAX(g->opset, 21) : g->opset);
 out:
     if (x.iv)
         for (int i = 0; i < x.n_val; i++)

@@ -13,6 +13,7 @@
 #include "util/log.h"
 #include "quant/qspec.h"
 #include "ops/bind.h"
+#include "opset.h"
 
 /* A scalar initializer of dtype dt holding v. */
 static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,
@@ -244,22 +245,24 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char 
                               bool wide_levels, struct qc_export_stats *stats)
 {
     enum qc_status st = QC_OK;
+    /* per-tensor QuantizeLinear/DequantizeLinear exist from opset 10 */
+    int64_t need = 10;
     memset(stats, 0, sizeof(*stats));
-    if (g->opset < 13) {
-        qc_log_error("%s: the fake-quant export needs opset 13 or later (the model has %lld); "
-                     "export the float model at opset 13+", g->path, (long long)g->opset);
-        return QC_ERR_UNSUPPORTED;
-    }
     for (int i = 0; i < qc_plan_n_quants(p) && st == QC_OK; i++) {
         struct qc_plan_quant_info qi;
         st = qc_plan_quant_info(p, i, &qi);
         if (st != QC_OK)
             break;
+        /* Clip(0, R) on uint8 levels: Clip takes integers from opset 12 */
+        if (!qi.spec->weight && qi.spec->range < 255)
+            need = 12;
         st = qi.spec->weight ? export_weight(g, p, dump_dir, wide_levels, &qi, stats)
                              : export_act(g, &qi, stats);
     }
     if (st != QC_OK)
         return st;
-    /* new nodes were appended: restore topological order, parse their attributes */
-    return qc_graph_finalize(g);
+    /* the model's own nodes rewritten for the opset the Q/DQ nodes need (the
+     * appended ones are already in that form); then the new nodes are put in
+     * topological order and their attributes parsed */
+    return qc_opset_upgrade(g, g->opset > need ? g->opset : need);
 }

@@ -14,7 +14,9 @@
  * The integer levels times the scale reproduce the training's fake-quant
  * values bit for bit (quant.h), and QuantizeLinear rounds half to even as the
  * training does, so ONNX Runtime computes what qatconv's evaluation computes.
- * Needs opset >= 13 (integer Clip, per-tensor Q/DQ); BatchNorm is kept.
+ * Scales are per tensor, so Q/DQ need opset 10, and the Clip on uint8 levels
+ * opset 12: a model below that is raised to it (export/opset.h rewrites the
+ * ops whose form changed); BatchNorm is kept.
  */
 #ifndef QATCONV_SRC_EXPORT_QDQ_H
 #define QATCONV_SRC_EXPORT_QDQ_H

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "export/fold_bn.h"
+#include "export/opset.h"
 #include "export/int.h"
 #include "export/plots.h"
 #include "export/qdq.h"
@@ -355,9 +356,23 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
                                    const struct qc_convert_options *o,
                                    struct qc_convert_result *res)
 {
+    enum qc_status st;
     memset(res, 0, sizeof(*res));
     res->test_before = res->test_after = res->valid_best = -1.0;
     res->test_float = res->test_export = -1.0;
+    if (o->opset > 0) {
+        /* --opset: the graph is rewritten first, so training, the exports
+         * (which may need a newer opset still) and the file all see it */
+        if (o->opset < g->opset) {
+            qc_log_error("%s: --opset %lld is below the model's opset %lld (qatconv only "
+                         "raises opsets)",
+                         g->path, (long long)o->opset, (long long)g->opset);
+            return QC_ERR_INVAL;
+        }
+        st = qc_opset_upgrade(g, o->opset);
+        if (st != QC_OK)
+            return st;
+    }
     if (!r)
         return convert_untrained(g, jo, o, res);
     return convert_trained(g, r, jo, be, o, res);
