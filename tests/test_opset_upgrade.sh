@@ -13,7 +13,8 @@
 #    10 below it), the same checks on its test_data_set_0 inputs;
 #  - the fake-quant export of a small CNN at opset 9 (4-bit activations: Clip
 #    on uint8 levels, opset 12) and at opset 11 (8-bit: per-tensor QDQ stays at
-#    11), and the integer-only export of the opset-11 one (opset 14): ONNX Runtime's
+#    11), its --fold-bn form (per-channel scales: opset 13) and the
+#    integer-only export of the opset-11 one (opset 14): ONNX Runtime's
 #    prediction of every test image equals qatconv's (Fashion-MNIST; skipped
 #    without it).
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -148,6 +149,16 @@ for c in "9 w4a4 12" "11 w8a8 11"; do
     else bad "opset $1 $2: fake export opset '$got', expected $3"; fi
     agree "opset $1 $2 fake export" "$out" "$TMP/$2.ini"
 done
+# --fold-bn: per-channel DequantizeLinear scales need opset 13
+if "$QATCONV" "$D/convnet_op11.onnx" -r "$TMP/w8a8.ini" -o "$TMP/fold11.onnx" --fold-bn --epochs 1 \
+        --limit 1280 --no-eval --quiet >"$TMP/fold" 2>&1; then
+    got=$(opset_of "$TMP/fold11.onnx" 2>&1)
+    if [ "$got" = 13 ]; then ok "opset 11 --fold-bn export at opset $got, checker ok"
+    else bad "opset 11 --fold-bn export opset '$got', expected 13"; fi
+    agree "opset 11 --fold-bn export" "$TMP/fold11.onnx" "$TMP/w8a8.ini"
+else
+    bad "opset 11 --fold-bn export failed: $(cat "$TMP/fold")"
+fi
 if "$QATCONV" "$TMP/fake11.onnx" --format int -o "$TMP/int11.onnx" --quiet >"$TMP/int" 2>&1; then
     got=$(opset_of "$TMP/int11.onnx" 2>&1)
     if [ "$got" = 14 ]; then ok "opset 11 int export at opset $got, checker ok"
