@@ -536,7 +536,8 @@ static enum qc_status up_upsample(struct upgrade *u, int ni)
         return QC_ERR_NOMEM;
     if (u->to == 10)
         return QC_OK;
-    return resize11_form(u, ni, sv, sa ? scales : NULL, ns);
+    /* ns > 0: the scales came from the attribute (removed above) */
+    return resize11_form(u, ni, sv, ns > 0 ? scales : NULL, ns);
 }
 
 /* Resize: 10 -> 11 takes roi and explicit modes; 13 dropped the
