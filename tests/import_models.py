@@ -9,6 +9,7 @@ third-party exporters write, and the checks that need ONNX Runtime.
                                     on the same 64 inputs: max relative error <= 1e-4, the same
                                     argmax; onnx.checker (full_check) accepts B
     import_models.py ops B OPS...   none of the op types OPS is left in B
+    import_models.py kept B OPS...  each op type of OPS is still in B
 
 CASE.expect holds "key value" lines:
     params N        `qatconv info` counts N parameters
@@ -16,6 +17,7 @@ CASE.expect holds "key value" lines:
     e2e 1|old       QAT + fake and int exports succeed (1); old: the opset is below 13, the
                     exports may refuse it for its opset only
     gone OPS        op types the normalization removes
+    kept OPS        op types it must leave (each still in the written model)
     error TEXT      loading fails with one error line containing TEXT
     train_error T   training with a recipe fails with one error line containing T
     ort FILE        the model ONNX Runtime runs for the reference (when CASE.onnx itself
@@ -298,6 +300,41 @@ def case_qdq():
                                      train_error="is already quantized (QuantizeLinear 'quant'")
 
 
+def case_not_folded():
+    """What the normalization must leave alone: a Mul whose constant is not per channel (a
+    full [1,4,8,8] map), a layer output read twice, a weight shared by two Convs (a Mul after
+    one of them would scale both), an Add after a Conv whose output is also a graph output,
+    and Reshape/Constant shape subgraphs of activations."""
+    nodes = [h.make_node("Conv", ["x", "W1", "B1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             h.make_node("Mul", ["c1", "M1"], ["c1m"], name="map_mul"),
+             h.make_node("Conv", ["c1m", "W2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             h.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             h.make_node("Add", ["c2", "r2"], ["s2"], name="twice"),
+             h.make_node("Conv", ["s2", "W2"], ["c3"], name="conv3_shared", pads=[1, 1, 1, 1]),
+             h.make_node("Mul", ["c3", "S3"], ["c3m"], name="shared_scale"),
+             h.make_node("Conv", ["c3m", "W4"], ["c4"], name="conv4"),
+             h.make_node("Add", ["c4", "B4"], ["c4b"], name="conv4_bias"),
+             h.make_node("Constant", [], ["shp"], name="shape",
+                         value=nh.from_array(np.asarray([-1, 256], np.int64))),
+             h.make_node("Reshape", ["c4b", "shp"], ["f"], name="flatten"),
+             h.make_node("Gemm", ["f", "W5", "B5"], ["y"], name="fc", transB=1)]
+    inits = [init("W1", arr((4, 1, 3, 3))), init("B1", arr(4)), init("M1", arr((1, 4, 8, 8))),
+             init("W2", arr((4, 4, 3, 3))), init("S3", 1 + arr((4, 1, 1))),
+             init("W4", arr((4, 4, 1, 1))), init("B4", arr((4, 1, 1))),
+             init("W5", arr((10, 256))), init("B5", arr(10))]
+    m = model(nodes, inits, outputs=("y", "c4"))
+    m.graph.output[1].type.tensor_type.shape.Clear()
+    for d in ("N", 4, 8, 8):
+        dim = m.graph.output[1].type.tensor_type.shape.dim.add()
+        if isinstance(d, str):
+            dim.dim_param = d
+        else:
+            dim.dim_value = d
+    # every initializer stays: 36+4 + 256 (Mul) + 144 x 2 (shared W2) + 4 (Mul) + 16+4 + 2570
+    # no QAT here: the fake export of a weight two layers share is another matter
+    return m, dict(params=3178, layers=5, kept="Mul Add Constant Reshape")
+
+
 CASES = [
     ("reshape_weight", case_reshape_weight), ("identity_bn", case_identity_bn),
     ("constant_weights", case_constant_weights),
@@ -306,7 +343,7 @@ CASES = [
     ("conv_add_bias", case_conv_add_bias), ("matmul_gemm", case_matmul_gemm),
     ("mul_add_scale", case_mul_add_scale), ("old_bn7", case_old_bn7),
     ("old_bn9_outputs", case_old_bn9_outputs), ("old_bn_attrs", case_old_bn_attrs),
-    ("bn_spatial0", case_bn_spatial0), ("qlinear", case_qlinear), ("qdq", case_qdq),
+    ("not_folded", case_not_folded), ("bn_spatial0", case_bn_spatial0), ("qlinear", case_qlinear), ("qdq", case_qdq),
 ]
 
 
@@ -376,6 +413,13 @@ def ops_gone(b, ops):
     print("none of %s left" % " ".join(ops))
 
 
+def ops_kept(b, ops):
+    missing = sorted(set(ops) - {n.op_type for n in onnx.load(b).graph.node})
+    if missing:
+        sys.exit("no longer in the model: " + " ".join(missing))
+    print("%s kept" % " ".join(ops))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "build":
         build(sys.argv[2])
@@ -383,6 +427,8 @@ def main():
         compare(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 3 and sys.argv[1] == "ops":
         ops_gone(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "kept":
+        ops_kept(sys.argv[2], sys.argv[3:])
     else:
         sys.exit(__doc__)
 

@@ -106,6 +106,16 @@ for c in $(cat "$TMP/m/LIST"); do
         fi
     fi
 
+    kept=$(expect "$c" kept)
+    if [ -n "$kept" ]; then
+        # shellcheck disable=SC2086
+        if "$PYTHON3" "$IM" kept "$w" $kept > "$TMP/ops.out" 2>&1; then
+            ok "$c: $(cat "$TMP/ops.out")"
+        else
+            bad "$c: $(cat "$TMP/ops.out")"
+        fi
+    fi
+
     # info and the recipe template count the parameters and layers
     want=$(expect "$c" params)
     got=$("$QATCONV" info "$m" 2>&1 | sed -n 's/^[0-9]* nodes, \([0-9]*\) parameters$/\1/p')
