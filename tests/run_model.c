@@ -1,6 +1,7 @@
 /*
  * run_model.c - test helper: runs a model on one input and compares every
- * graph output with a reference.
+ * graph output with a reference.  The model is read as qatconv reads it:
+ * qc_import_load, the import normalization included.
  *
  *     run_model MODEL.onnx DIR [THREADS]
  *
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "import/import.h"
 #include "onnx/onnx_io.h"
 #include "backend/backend.h"
 #include "ir/graph.h"
@@ -72,7 +74,7 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(path, sizeof(path), "%s/input_0.pb", argv[2]);
-    if (qc_onnx_load(argv[1], &g) != QC_OK || qc_onnx_load_tensor(path, &in, NULL) != QC_OK ||
+    if (qc_import_load(argv[1], &g) != QC_OK || qc_onnx_load_tensor(path, &in, NULL) != QC_OK ||
         qc_backend_new("cpu", threads, &be) != QC_OK || in->shape.ndim < 1 ||
         qc_plan_new(g, be, in->shape.dims[0], &p) != QC_OK)
         goto out;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "import/import.h"
 #include "onnx/onnx_io.h"
 #include "plan/plan.h"
 #include "util/log.h"
@@ -48,7 +49,9 @@ enum qc_status qc_model_load(const char *path, struct qc_model **out)
     m = qc_calloc(1, sizeof(*m));
     if (!m)
         return QC_ERR_NOMEM;
-    st = qc_onnx_load(path, &m->g);
+    /* read, then the import normalization (import/import.h): every user of the
+     * model sees the same graph */
+    st = qc_import_load(path, &m->g);
     if (st != QC_OK) {
         qc_free(m);
         return st;

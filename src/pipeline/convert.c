@@ -15,6 +15,7 @@
 #include "export/int.h"
 #include "export/plots.h"
 #include "export/qdq.h"
+#include "import/import.h"
 #include "plan/plan.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
@@ -256,6 +257,11 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
     enum qc_status st;
 
     res->trained = true;
+    /* a QDQ or integer model: quantizing it again is refused (eval and the
+     * no-recipe rewrite still read it) */
+    st = qc_import_check_trainable(g);
+    if (st != QC_OK)
+        return st;
     st = epochs_of(o, r, &res->epochs);
     if (st != QC_OK)
         return st;
