@@ -51,6 +51,10 @@ enum qc_status qc_pipeline_bind_inputs(struct qc_graph *g, const struct qc_recip
     if (cfg) {
         qc_data_cfg_set_channels_last(cfg, layout == QC_INPUT_CHANNELS_LAST);
         qc_data_cfg_geometry(cfg, &c, &h, &w);
+    } else {
+        /* no images: symbolic sizes take the defaults for the model's checks */
+        c = QC_INPUTS_DEFAULT_CHANNELS;
+        h = w = QC_INPUTS_DEFAULT_SIZE;
     }
     return qc_inputs_bind(g, layout, c, h, w, batch != 1 || dynamic_batch, b);
 }

@@ -27,7 +27,8 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
 
 /* The model's data input bound to the recipe's images (plan/inputs.h): the
  * layout from the recipe or the graph (cfg, when given, feeds it and gives
- * the geometry that symbolic sizes take), and a fixed batch of 1 made
+ * the geometry that symbolic sizes take; without it they take the
+ * defaults of plan/inputs.h), and a fixed batch of 1 made
  * symbolic unless the run is at batch 1 and dynamic_batch is false.  r and
  * cfg may be NULL.  *b: for qc_inputs_unbind. */
 enum qc_status qc_pipeline_bind_inputs(struct qc_graph *g, const struct qc_recipe *r,

@@ -35,6 +35,11 @@
 #include "recipe/recipe.h"
 #include "util/qc.h"
 
+/* The sizes a symbolic height/width and channel count take when no recipe
+ * gives them (the recipe template, a write-back without a recipe). */
+#define QC_INPUTS_DEFAULT_SIZE     224
+#define QC_INPUTS_DEFAULT_CHANNELS 3
+
 enum qc_input_layout {
     QC_INPUT_CHANNELS_FIRST = 0,   /* [N,C,H,W], or [N,C,W] */
     QC_INPUT_CHANNELS_LAST,        /* [N,H,W,C], or [N,W,C] */
