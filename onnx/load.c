@@ -83,7 +83,7 @@ static enum qc_status read_value_info(struct qc_graph *g, const Onnx__ValueInfoP
     tt = vi->type->tensor_type;
     if (tt->has_elem_type &&
         (tt->elem_type == QC_FILE_DTYPE_F16 || tt->elem_type == QC_FILE_DTYPE_BF16)) {
-        v->dtype = QC_DTYPE_F32;          /* computed in float32, written back as declared */
+        v->dtype = QC_DTYPE_F32; /* computed in float32, written back as declared */
         v->file_dtype = tt->elem_type;
     } else if (tt->has_elem_type && tt->elem_type != 0) {
         if (!qc_dtype_supported((enum qc_dtype)tt->elem_type)) {

@@ -83,7 +83,7 @@ static Onnx__ValueInfoProto *make_value_info(struct pool *pl, const struct qc_va
     if (dt == QC_DTYPE_UNDEFINED && v->init)
         dt = v->init->file_dtype ? v->init->file_dtype : (int)v->init->dtype;
     else if (dt == QC_DTYPE_F32 && v->file_dtype)
-        dt = v->file_dtype;   /* float16 / bfloat16 in the file, held as float32 */
+        dt = v->file_dtype; /* float16 / bfloat16 in the file, held as float32 */
     if (dt == QC_DTYPE_UNDEFINED)
         return vi;
     tp = POOL_NEW(pl, Onnx__TypeProto);

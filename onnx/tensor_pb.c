@@ -302,11 +302,10 @@ static enum qc_status read_typed(const Onnx__TensorProto *tp, const char *path,
     return QC_OK;
 }
 
-
 /* A float16 / bfloat16 TensorProto widened into a new float32 tensor whose
  * file_dtype remembers the file's type. */
-static enum qc_status read_half(const Onnx__TensorProto *tp, const char *path,
-                                const char *base_dir, struct qc_tensor **out)
+static enum qc_status read_half(const Onnx__TensorProto *tp, const char *path, const char *base_dir,
+                                struct qc_tensor **out)
 {
     const char *name = tensor_label(tp);
     bool external = tp->has_data_location &&
@@ -322,8 +321,10 @@ static enum qc_status read_half(const Onnx__TensorProto *tp, const char *path,
 
     memset(&shape, 0, sizeof(shape));
     if (tp->segment || tp->n_dims > QC_MAX_DIMS) {
-        qc_log_error("%s: tensor '%s': %s", path, name, tp->segment ? "segmented tensors are "
-                     "not supported" : "too many dimensions");
+        qc_log_error("%s: tensor '%s': %s", path, name,
+                     tp->segment ? "segmented tensors are "
+                                   "not supported"
+                                 : "too many dimensions");
         return QC_ERR_UNSUPPORTED;
     }
     shape.ndim = (int)tp->n_dims;
@@ -336,14 +337,14 @@ static enum qc_status read_half(const Onnx__TensorProto *tp, const char *path,
     }
     nbytes = (size_t)nelem * sizeof(uint16_t);
     if (!external && !tp->has_raw_data && tp->n_int32_data != (size_t)nelem) {
-        qc_log_error("%s: tensor '%s': int32_data has %zu elements, expected %" PRId64
-                     " (%s %s)", path, name, tp->n_int32_data, nelem,
-                     bf16 ? "bfloat16" : "float16", qc_shape_str(&shape, sbuf, sizeof(sbuf)));
+        qc_log_error("%s: tensor '%s': int32_data has %zu elements, expected %" PRId64 " (%s %s)",
+                     path, name, tp->n_int32_data, nelem, bf16 ? "bfloat16" : "float16",
+                     qc_shape_str(&shape, sbuf, sizeof(sbuf)));
         return QC_ERR_ONNX;
     }
     if (!external && tp->has_raw_data && tp->raw_data.len != nbytes) {
-        qc_log_error("%s: tensor '%s': raw_data has %zu bytes, expected %zu (%s %s)", path,
-                     name, tp->raw_data.len, nbytes, bf16 ? "bfloat16" : "float16",
+        qc_log_error("%s: tensor '%s': raw_data has %zu bytes, expected %zu (%s %s)", path, name,
+                     tp->raw_data.len, nbytes, bf16 ? "bfloat16" : "float16",
                      qc_shape_str(&shape, sbuf, sizeof(sbuf)));
         return QC_ERR_ONNX;
     }

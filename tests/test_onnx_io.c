@@ -939,8 +939,8 @@ START_TEST(test_tensor_half)
         ck_assert_int_eq(t->dtype, QC_DTYPE_F32);
         ck_assert_int_eq(t->file_dtype, dt);
         for (int i = 0; i < 5; i++)
-            ck_assert(qc_tensor_f32(t)[i] == (dt == QC_FILE_DTYPE_F16 ? want16[i]
-                                                                    : qc_bf16_to_float(b16[i])));
+            ck_assert(qc_tensor_f32(t)[i] ==
+                      (dt == QC_FILE_DTYPE_F16 ? want16[i] : qc_bf16_to_float(b16[i])));
         ck_assert(qc_tensor_pb_needs_buffer(t));
         ck_assert_uint_eq(qc_tensor_pb_nbytes(t), 10);
         qc_tensor_to_pb(t, "h", packed, &out);

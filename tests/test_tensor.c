@@ -131,29 +131,29 @@ START_TEST(test_half_rounding)
         ck_assert_uint_eq(qc_float_to_half(-mid), 0x8000u | even);
     }
     /* hand-computed values */
-    ck_assert(qc_half_to_float(0x0001) == 0x1p-24f);           /* smallest subnormal */
-    ck_assert(qc_half_to_float(0x0400) == 0x1p-14f);           /* smallest normal    */
-    ck_assert(qc_half_to_float(0x7BFF) == 65504.0f);           /* largest finite     */
+    ck_assert(qc_half_to_float(0x0001) == 0x1p-24f); /* smallest subnormal */
+    ck_assert(qc_half_to_float(0x0400) == 0x1p-14f); /* smallest normal    */
+    ck_assert(qc_half_to_float(0x7BFF) == 65504.0f); /* largest finite     */
     ck_assert(qc_half_to_float(0x3555) == 0.333251953125f);
     ck_assert(qc_half_to_float(0xC000) == -2.0f);
     ck_assert(isinf(qc_half_to_float(0x7C00)) && isnan(qc_half_to_float(0x7E00)));
-    ck_assert_uint_eq(qc_float_to_half(1.0f + 0x1p-11f), 0x3C00);       /* tie: even 1.0 */
-    ck_assert_uint_eq(qc_float_to_half(1.0f + 3 * 0x1p-11f), 0x3C02);   /* tie: even up  */
+    ck_assert_uint_eq(qc_float_to_half(1.0f + 0x1p-11f), 0x3C00);     /* tie: even 1.0 */
+    ck_assert_uint_eq(qc_float_to_half(1.0f + 3 * 0x1p-11f), 0x3C02); /* tie: even up  */
     ck_assert_uint_eq(qc_float_to_half(65519.0f), 0x7BFF);
-    ck_assert_uint_eq(qc_float_to_half(65520.0f), 0x7C00);              /* tie: infinity */
+    ck_assert_uint_eq(qc_float_to_half(65520.0f), 0x7C00); /* tie: infinity */
     ck_assert_uint_eq(qc_float_to_half(1e10f), 0x7C00);
     ck_assert_uint_eq(qc_float_to_half(-INFINITY), 0xFC00);
-    ck_assert_uint_eq(qc_float_to_half(0x1p-25f), 0x0000);              /* tie: even 0   */
+    ck_assert_uint_eq(qc_float_to_half(0x1p-25f), 0x0000); /* tie: even 0   */
     ck_assert_uint_eq(qc_float_to_half(0x1.000002p-25f), 0x0001);
-    ck_assert_uint_eq(qc_float_to_half(3 * 0x1p-25f), 0x0002);          /* tie: even 2   */
+    ck_assert_uint_eq(qc_float_to_half(3 * 0x1p-25f), 0x0002); /* tie: even 2   */
     ck_assert_uint_eq(qc_float_to_half(1e-30f), 0x0000);
     ck_assert_uint_eq(qc_float_to_half(-0.0f), 0x8000);
     ck_assert_uint_eq(qc_float_to_half(NAN) & 0x7C00u, 0x7C00u);
     ck_assert_uint_ne(qc_float_to_half(NAN) & 0x3FFu, 0u);
     /* bfloat16: the top half of the float, rounded to nearest even */
     ck_assert_uint_eq(qc_float_to_bf16(1.0f), 0x3F80);
-    ck_assert_uint_eq(qc_float_to_bf16(1.0f + 0x1p-8f), 0x3F80);       /* tie: even     */
-    ck_assert_uint_eq(qc_float_to_bf16(1.0f + 3 * 0x1p-8f), 0x3F82);   /* tie: even up  */
+    ck_assert_uint_eq(qc_float_to_bf16(1.0f + 0x1p-8f), 0x3F80);     /* tie: even     */
+    ck_assert_uint_eq(qc_float_to_bf16(1.0f + 3 * 0x1p-8f), 0x3F82); /* tie: even up  */
     ck_assert_uint_eq(qc_float_to_bf16(1.0f + 0x1.2p-8f), 0x3F81);
     ck_assert_uint_eq(bits_of(qc_bf16_to_float(0x4049)), 0x40490000u);
     ck_assert(isnan(qc_bf16_to_float(qc_float_to_bf16(NAN))));

@@ -83,12 +83,14 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
                "Validation=0.1\n\n");
     if (geometry) {
         if (symbolic)
-            fprintf(f, "; the model's input size is symbolic: %lldx%lldx%lld (CxHxW) is qatconv's "
-                       "default, set your data's\n", (long long)c, (long long)h, (long long)w);
+            fprintf(f,
+                    "; the model's input size is symbolic: %lldx%lldx%lld (CxHxW) is qatconv's "
+                    "default, set your data's\n",
+                    (long long)c, (long long)h, (long long)w);
         if (h == 1 && qc_plan_n_inputs(p) > 0 && qc_plan_input(p, 0)->shape.ndim == 3)
             fprintf(f, "; a rank-3 input [N,C,W]: images of height 1\n");
-        fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=128\n\n",
-                (long long)w, (long long)h, (long long)c);
+        fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=128\n\n", (long long)w,
+                (long long)h, (long long)c);
     }
     fprintf(f, "; pixels 0..255 -> [0,1]\n[sp.Transformation-1]\nType=RangeAffineTransformation\n"
                "FirstOperator=Divides\nFirstValue=255.0\n\n");

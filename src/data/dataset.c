@@ -53,7 +53,7 @@ struct qc_data_cfg {
     int                  src_c, src_h, src_w;   /* images as stored      */
     int                  c, h, w;               /* network input         */
     int64_t              batch;
-    bool                 channels_last; /* qc_data_batch writes HWC images */
+    bool channels_last; /* qc_data_batch writes HWC images */
     struct qc_transform *tf;
     int                  n_tf;
     float               *scratch[2];

@@ -49,7 +49,7 @@ enum qc_dtype {
 
 /* ONNX element types qatconv reads and writes but holds as float32 (never a
  * tensor's dtype: qc_dtype_supported is false for them). */
-#define QC_FILE_DTYPE_F16  10
+#define QC_FILE_DTYPE_F16 10
 #define QC_FILE_DTYPE_BF16 16
 
 struct qc_shape {
@@ -62,7 +62,7 @@ struct qc_tensor {
     struct qc_shape shape;
     void           *data;         /* nelem * qc_dtype_size(dtype) bytes */
     bool            owns;         /* data freed by qc_tensor_free        */
-    int             file_dtype;   /* QC_FILE_DTYPE_F16/_BF16: a float32 tensor
+    int file_dtype;               /* QC_FILE_DTYPE_F16/_BF16: a float32 tensor
                                      stored in the file in that type (read
                                      widened, written narrowed); 0: dtype  */
 };

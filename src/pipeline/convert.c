@@ -326,8 +326,7 @@ out:
  * images at the run's batch; without, only a fixed batch of 1 made symbolic
  * for --dynamic-batch. */
 static enum qc_status bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
-                                  const struct qc_convert_options *o,
-                                  struct qc_input_binding **b)
+                                  const struct qc_convert_options *o, struct qc_input_binding **b)
 {
     struct qc_data_cfg *cfg = NULL;
     int64_t batch = 1;

@@ -39,8 +39,8 @@ static enum qc_status profile_text(const struct qc_plan *p, char **text)
 }
 
 enum qc_status qc_pipeline_bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
-                                       struct qc_data_cfg *cfg, int64_t batch,
-                                       bool dynamic_batch, struct qc_input_binding **b)
+                                       struct qc_data_cfg *cfg, int64_t batch, bool dynamic_batch,
+                                       struct qc_input_binding **b)
 {
     enum qc_input_layout layout;
     int c = 0, h = 0, w = 0;

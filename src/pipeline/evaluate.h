@@ -32,7 +32,7 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
  * symbolic unless the run is at batch 1 and dynamic_batch is false.  r and
  * cfg may be NULL.  *b: for qc_inputs_unbind. */
 enum qc_status qc_pipeline_bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
-                                       struct qc_data_cfg *cfg, int64_t batch,
-                                       bool dynamic_batch, struct qc_input_binding **b);
+                                       struct qc_data_cfg *cfg, int64_t batch, bool dynamic_batch,
+                                       struct qc_input_binding **b);
 
 #endif

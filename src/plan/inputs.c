@@ -31,20 +31,20 @@ struct bound_dim {
 
 /* A Reshape shape constant rewritten for a symbolic batch. */
 struct shape_edit {
-    int               reshape_out;   /* the Reshape's output value (finds the node)   */
-    int               orig;          /* the shape value it read                        */
-    int               now;           /* the one it reads now (== orig: in place)       */
-    struct qc_tensor *saved;         /* in place: the original data (owned)            */
-    struct qc_tensor *data;          /* the rewritten shape, until applied (owned)     */
+    int reshape_out;         /* the Reshape's output value (finds the node)   */
+    int orig;                /* the shape value it read                        */
+    int now;                 /* the one it reads now (== orig: in place)       */
+    struct qc_tensor *saved; /* in place: the original data (owned)            */
+    struct qc_tensor *data;  /* the rewritten shape, until applied (owned)     */
 };
 
 struct qc_input_binding {
-    struct bound_dim  *dims;
-    int                n_dims;
-    int               *batch;        /* inputs/outputs whose fixed dim 0 of 1 is "N" */
-    int                n_batch;
+    struct bound_dim *dims;
+    int n_dims;
+    int *batch; /* inputs/outputs whose fixed dim 0 of 1 is "N" */
+    int n_batch;
     struct shape_edit *edits;
-    int                n_edits;
+    int n_edits;
 };
 
 int qc_inputs_data(const struct qc_graph *g)
@@ -91,8 +91,8 @@ static bool read_through_nchw_transpose(const struct qc_graph *g, int v)
             if (n->in[j] != v)
                 continue;
             perm = qc_attr_find(&n->attrs, "perm");
-            if (n->kind != QC_OP_TRANSPOSE || !perm || perm->type != QC_ATTR_INTS ||
-                perm->n != 4 || memcmp(perm->ints, nchw, sizeof(nchw)) != 0)
+            if (n->kind != QC_OP_TRANSPOSE || !perm || perm->type != QC_ATTR_INTS || perm->n != 4 ||
+                memcmp(perm->ints, nchw, sizeof(nchw)) != 0)
                 return false;
             readers++;
         }
@@ -262,13 +262,12 @@ static enum qc_status reshape_edit(const struct qc_graph *g, struct qc_plan *p,
         return st;
     ne = qc_tensor_nelem(s);
     first = qc_tensor_get_i64(s, 0);
-    if ((first == 0 && !allowzero) || (first == -1 && y->shape.ndim >= 1 &&
-                                       y->shape.dims[0] == 1))
-        return QC_OK;   /* follows the batch already */
+    if ((first == 0 && !allowzero) || (first == -1 && y->shape.ndim >= 1 && y->shape.dims[0] == 1))
+        return QC_OK; /* follows the batch already */
     if (first != 1) {
         qc_log_error("%s: shape %s does not keep the batch axis of its input %s; the model runs "
-                     "only at its fixed batch of 1 (train with --batch 1)", where,
-                     shape_text(s, sb, sizeof(sb)), qc_shape_str(&x->shape, xb, sizeof(xb)));
+                     "only at its fixed batch of 1 (train with --batch 1)",
+                     where, shape_text(s, sb, sizeof(sb)), qc_shape_str(&x->shape, xb, sizeof(xb)));
         return QC_ERR_UNSUPPORTED;
     }
     if (allowzero) {
@@ -276,7 +275,8 @@ static enum qc_status reshape_edit(const struct qc_graph *g, struct qc_plan *p,
             if (qc_tensor_get_i64(s, i) == -1) {
                 qc_log_error("%s: shape %s with allowzero=1 bakes in the batch of 1 and has "
                              "a -1 already; the model runs only at batch 1 (train with "
-                             "--batch 1)", where, shape_text(s, sb, sizeof(sb)));
+                             "--batch 1)",
+                             where, shape_text(s, sb, sizeof(sb)));
                 return QC_ERR_UNSUPPORTED;
             }
         }
@@ -293,8 +293,9 @@ static enum qc_status reshape_edit(const struct qc_graph *g, struct qc_plan *p,
         return QC_ERR_NOMEM;
     }
     b->edits = e;
-    e[b->n_edits++] = (struct shape_edit){ .reshape_out = n->out[0], .orig = n->in[1],
-                                           .now = -1, .saved = NULL, .data = t };
+    e[b->n_edits++] = (struct shape_edit){
+        .reshape_out = n->out[0], .orig = n->in[1], .now = -1, .saved = NULL, .data = t
+    };
     return QC_OK;
 }
 
@@ -324,7 +325,8 @@ static enum qc_status find_edits(const struct qc_graph *g, struct qc_backend *be
             st = qc_attr_int(&n->attrs, where, "axis", 1, &axis);
             if (st == QC_OK && axis == 0) {
                 qc_log_error("%s: axis 0 folds the batch into one row; the model runs only at "
-                             "its fixed batch of 1 (train with --batch 1)", where);
+                             "its fixed batch of 1 (train with --batch 1)",
+                             where);
                 st = QC_ERR_UNSUPPORTED;
             }
         }
@@ -356,7 +358,7 @@ static enum qc_status apply_edits(struct qc_graph *g, struct qc_input_binding *b
             char name[512];
             qc_graph_unique_name(g, sv->name, "_batch", name, sizeof(name));
             st = qc_graph_add_initializer(g, name, e->data, &e->now);
-            e->data = NULL;   /* owned by the graph (also on failure) */
+            e->data = NULL; /* owned by the graph (also on failure) */
             if (st != QC_OK)
                 return st;
             g->nodes[node].in[1] = e->now;
@@ -395,8 +397,8 @@ static enum qc_status check_batch2(const struct qc_graph *g, struct qc_backend *
         const struct qc_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_out && st == QC_OK; j++) {
             int v = n->out[j];
-            const struct qc_tensor *t = v >= 0 && v < n_carried && carried[v]
-                                            ? qc_plan_value(p, v) : NULL;
+            const struct qc_tensor *t = v >= 0 && v < n_carried && carried[v] ? qc_plan_value(p, v)
+                                                                              : NULL;
             if (!t || (t->shape.ndim >= 1 && t->shape.dims[0] == 2))
                 continue;
             qc_log_error("%s: %s '%s' does not keep the batch axis when the batch is not 1; the "
@@ -421,7 +423,7 @@ static enum qc_status rebatch(struct qc_graph *g, struct qc_input_binding *b)
         if (v->init || !v->has_shape || v->shape.ndim < 1)
             continue;
         if (v->dim_param[0] || v->shape.dims[0] <= 0)
-            return QC_OK;   /* a symbolic batch axis exists: the plan uses it */
+            return QC_OK; /* a symbolic batch axis exists: the plan uses it */
         n_fixed += fixed_batch_one(v);
     }
     if (n_fixed == 0)
@@ -450,9 +452,8 @@ static enum qc_status rebatch(struct qc_graph *g, struct qc_input_binding *b)
     return st;
 }
 
-enum qc_status qc_inputs_bind(struct qc_graph *g, enum qc_input_layout layout, int64_t c,
-                              int64_t h, int64_t w, bool rebatch_it,
-                              struct qc_input_binding **out)
+enum qc_status qc_inputs_bind(struct qc_graph *g, enum qc_input_layout layout, int64_t c, int64_t h,
+                              int64_t w, bool rebatch_it, struct qc_input_binding **out)
 {
     struct qc_input_binding *b = qc_calloc(1, sizeof(*b));
     enum qc_status st;
@@ -586,7 +587,7 @@ static enum qc_status cast_output(struct qc_graph *g, int y, int half)
     struct qc_attr a;
     enum qc_status st;
     if (g->values[y].producer < 0)
-        return QC_OK;   /* a graph input passed through: cast already */
+        return QC_OK; /* a graph input passed through: cast already */
     qc_graph_unique_name(g, g->values[y].name, "_float32", name, sizeof(name));
     st = qc_graph_value(g, name, &nv);
     if (st != QC_OK)

@@ -37,12 +37,12 @@
 
 /* The sizes a symbolic height/width and channel count take when no recipe
  * gives them (the recipe template, a write-back without a recipe). */
-#define QC_INPUTS_DEFAULT_SIZE     224
+#define QC_INPUTS_DEFAULT_SIZE 224
 #define QC_INPUTS_DEFAULT_CHANNELS 3
 
 enum qc_input_layout {
-    QC_INPUT_CHANNELS_FIRST = 0,   /* [N,C,H,W], or [N,C,W] */
-    QC_INPUT_CHANNELS_LAST,        /* [N,H,W,C], or [N,W,C] */
+    QC_INPUT_CHANNELS_FIRST = 0, /* [N,C,H,W], or [N,C,W] */
+    QC_INPUT_CHANNELS_LAST,      /* [N,H,W,C], or [N,W,C] */
 };
 
 /* Value index of the data input (the first graph input that is not an
@@ -68,9 +68,8 @@ struct qc_input_binding;
  * and w for `layout` (0: left symbolic), and, with rebatch, a fixed batch of
  * 1 becomes symbolic (see above).  *out records what changed (NULL when
  * nothing did); hand it to qc_inputs_unbind.  On failure g is as it was. */
-enum qc_status qc_inputs_bind(struct qc_graph *g, enum qc_input_layout layout, int64_t c,
-                              int64_t h, int64_t w, bool rebatch,
-                              struct qc_input_binding **out);
+enum qc_status qc_inputs_bind(struct qc_graph *g, enum qc_input_layout layout, int64_t c, int64_t h,
+                              int64_t w, bool rebatch, struct qc_input_binding **out);
 /* Whether the binding made a fixed batch of 1 symbolic (b may be NULL). */
 bool qc_inputs_rebatched(const struct qc_input_binding *b);
 /* Puts back what qc_inputs_bind changed, except, with dynamic_batch, the

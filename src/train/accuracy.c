@@ -47,7 +47,8 @@ enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,
             ok = in->shape.dims[d] == want[d - 1];
         if (!ok) {
             qc_log_error("%s: input %s %s does not take the recipe's %dx%dx%d (CxHxW) float "
-                         "images%s", g->path, g->values[qc_inputs_data(g)].name,
+                         "images%s",
+                         g->path, g->values[qc_inputs_data(g)].name,
                          qc_shape_str(&in->shape, s, sizeof(s)), c, h, w,
                          last ? " fed channels last" : "");
             return QC_ERR_SHAPE;

@@ -768,8 +768,9 @@ static enum qc_status setup(struct qc_trainer *t)
         /* a fixed batch of 1 is made symbolic by the pipeline (plan/inputs.h);
          * another fixed batch is the model's */
         qc_log_error("%s: the model's input has a fixed batch size of %lld; training needs a "
-                     "symbolic batch axis, a fixed batch of 1, or --batch %lld", t->g->path,
-                     (long long)qc_plan_batch(t->plan), (long long)qc_plan_batch(t->plan));
+                     "symbolic batch axis, a fixed batch of 1, or --batch %lld",
+                     t->g->path, (long long)qc_plan_batch(t->plan),
+                     (long long)qc_plan_batch(t->plan));
         return QC_ERR_UNSUPPORTED;
     }
     st = qc_eval_check(t->g, t->plan, t->dcfg);
@@ -777,7 +778,8 @@ static enum qc_status setup(struct qc_trainer *t)
         return st;
     if (!qc_plan_grad(t->plan, qc_plan_logits(t->plan))) {
         qc_log_error("%s: no trainable parameter (a float initializer weight) reaches the "
-                     "output; nothing to train", t->g->path);
+                     "output; nothing to train",
+                     t->g->path);
         return QC_ERR_UNSUPPORTED;
     }
     t->classes = qc_plan_value(t->plan, qc_plan_logits(t->plan))->shape.dims[1];
