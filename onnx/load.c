@@ -5,7 +5,10 @@
  * copies values, initializers, nodes, attributes and metadata into the
  * neutral IR, frees the proto, then lets qc_graph_finalize() validate the
  * graph.  value_info entries are not needed (shapes are inferred per plan)
- * and are ignored.  Every error line names the model file.
+ * and are ignored.  float16 / bfloat16 inputs, outputs, initializers and
+ * tensor attributes are held as float32 with their file type remembered
+ * (file_dtype), so the writer puts them back as they were.  Every error line
+ * names the model file.
  */
 #include <config.h>
 
@@ -78,7 +81,11 @@ static enum qc_status read_value_info(struct qc_graph *g, const Onnx__ValueInfoP
         return QC_ERR_UNSUPPORTED;
     }
     tt = vi->type->tensor_type;
-    if (tt->has_elem_type && tt->elem_type != 0) {
+    if (tt->has_elem_type &&
+        (tt->elem_type == QC_FILE_DTYPE_F16 || tt->elem_type == QC_FILE_DTYPE_BF16)) {
+        v->dtype = QC_DTYPE_F32; /* computed in float32, written back as declared */
+        v->file_dtype = tt->elem_type;
+    } else if (tt->has_elem_type && tt->elem_type != 0) {
         if (!qc_dtype_supported((enum qc_dtype)tt->elem_type)) {
             qc_log_error("%s: graph %s '%s': element type %d is not supported", g->path, what,
                          name, (int)tt->elem_type);

@@ -74,14 +74,16 @@ static Onnx__ValueInfoProto *make_value_info(struct pool *pl, const struct qc_va
     Onnx__TypeProto *tp;
     Onnx__TypeProto__Tensor *tt;
     Onnx__TensorShapeProto *sh;
-    enum qc_dtype dt = v->dtype;
+    int dt = (int)v->dtype;
 
     if (!vi)
         return NULL;
     *vi = vi_init;
     vi->name = sfield(v->name);
     if (dt == QC_DTYPE_UNDEFINED && v->init)
-        dt = v->init->dtype;
+        dt = v->init->file_dtype ? v->init->file_dtype : (int)v->init->dtype;
+    else if (dt == QC_DTYPE_F32 && v->file_dtype)
+        dt = v->file_dtype; /* float16 / bfloat16 in the file, held as float32 */
     if (dt == QC_DTYPE_UNDEFINED)
         return vi;
     tp = POOL_NEW(pl, Onnx__TypeProto);
@@ -156,7 +158,7 @@ static enum qc_status make_attr(struct pool *pl, const struct qc_graph *g,
             return QC_ERR_NOMEM;
         {
             uint8_t *packed = NULL;
-            if (qc_dtype_is_4bit(a->t->dtype)) {
+            if (qc_tensor_pb_needs_buffer(a->t)) {
                 packed = pool_alloc(pl, qc_tensor_pb_nbytes(a->t), 1);
                 if (!packed)
                     return QC_ERR_NOMEM;
@@ -316,7 +318,7 @@ static enum qc_status build_model(struct pool *pl, const struct qc_graph *g,
         tp = POOL_NEW(pl, Onnx__TensorProto);
         if (!tp)
             return QC_ERR_NOMEM;
-        if (qc_dtype_is_4bit(v->init->dtype)) {
+        if (qc_tensor_pb_needs_buffer(v->init)) {
             packed = pool_alloc(pl, qc_tensor_pb_nbytes(v->init), 1);
             if (!packed)
                 return QC_ERR_NOMEM;

@@ -13,6 +13,11 @@
  * high nibble, an odd count padded with a zero nibble; ceil(n/2) bytes in
  * raw_data (or external data), or ceil(n/2) int32_data entries each holding
  * one packed byte.  Unpacking sign-extends int4 nibbles (v >= 8: v - 16).
+ *
+ * float16 and bfloat16 (2 bytes per element in raw_data or external data,
+ * or one int32_data entry per element holding the bits) are widened to
+ * float32 tensors that remember the file's type in file_dtype; writing such
+ * a tensor narrows it back (ir/tensor.h: round to nearest even).
  */
 #include <config.h>
 
@@ -47,6 +52,11 @@ static const char *onnx_type_name(int32_t code)
     case 23: return "float4e2m1";
     default: return NULL;
     }
+}
+
+static bool is_half(int32_t code)
+{
+    return code == QC_FILE_DTYPE_F16 || code == QC_FILE_DTYPE_BF16;
 }
 
 static const char *tensor_label(const Onnx__TensorProto *tp)
@@ -194,8 +204,21 @@ static void unpack4(struct qc_tensor *t, const uint8_t *src, int64_t nelem)
     }
 }
 
+/* A float32 tensor written in half precision. */
+static bool writes_half(const struct qc_tensor *t)
+{
+    return t->dtype == QC_DTYPE_F32 && is_half(t->file_dtype);
+}
+
+bool qc_tensor_pb_needs_buffer(const struct qc_tensor *t)
+{
+    return qc_dtype_is_4bit(t->dtype) || writes_half(t);
+}
+
 size_t qc_tensor_pb_nbytes(const struct qc_tensor *t)
 {
+    if (writes_half(t))
+        return (size_t)qc_tensor_nelem(t) * sizeof(uint16_t);
     if (qc_dtype_is_4bit(t->dtype))
         return (size_t)((qc_tensor_nelem(t) + 1) / 2);
     return qc_tensor_nbytes(t);
@@ -279,6 +302,84 @@ static enum qc_status read_typed(const Onnx__TensorProto *tp, const char *path,
     return QC_OK;
 }
 
+/* A float16 / bfloat16 TensorProto widened into a new float32 tensor whose
+ * file_dtype remembers the file's type. */
+static enum qc_status read_half(const Onnx__TensorProto *tp, const char *path, const char *base_dir,
+                                struct qc_tensor **out)
+{
+    const char *name = tensor_label(tp);
+    bool external = tp->has_data_location &&
+                    tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    bool bf16 = tp->data_type == QC_FILE_DTYPE_BF16;
+    struct qc_tensor *t = NULL;
+    struct qc_shape shape;
+    uint16_t *bits = NULL;
+    int64_t nelem;
+    size_t nbytes;
+    char sbuf[128];
+    enum qc_status st;
+
+    memset(&shape, 0, sizeof(shape));
+    if (tp->segment || tp->n_dims > QC_MAX_DIMS) {
+        qc_log_error("%s: tensor '%s': %s", path, name,
+                     tp->segment ? "segmented tensors are "
+                                   "not supported"
+                                 : "too many dimensions");
+        return QC_ERR_UNSUPPORTED;
+    }
+    shape.ndim = (int)tp->n_dims;
+    for (size_t i = 0; i < tp->n_dims; i++)
+        shape.dims[i] = tp->dims[i];
+    if (!checked_nelem(&shape, sizeof(float), &nelem)) {
+        qc_log_error("%s: tensor '%s' has invalid dims %s", path, name,
+                     qc_shape_str(&shape, sbuf, sizeof(sbuf)));
+        return QC_ERR_ONNX;
+    }
+    nbytes = (size_t)nelem * sizeof(uint16_t);
+    if (!external && !tp->has_raw_data && tp->n_int32_data != (size_t)nelem) {
+        qc_log_error("%s: tensor '%s': int32_data has %zu elements, expected %" PRId64 " (%s %s)",
+                     path, name, tp->n_int32_data, nelem, bf16 ? "bfloat16" : "float16",
+                     qc_shape_str(&shape, sbuf, sizeof(sbuf)));
+        return QC_ERR_ONNX;
+    }
+    if (!external && tp->has_raw_data && tp->raw_data.len != nbytes) {
+        qc_log_error("%s: tensor '%s': raw_data has %zu bytes, expected %zu (%s %s)", path, name,
+                     tp->raw_data.len, nbytes, bf16 ? "bfloat16" : "float16",
+                     qc_shape_str(&shape, sbuf, sizeof(sbuf)));
+        return QC_ERR_ONNX;
+    }
+    st = qc_tensor_new(QC_DTYPE_F32, &shape, &t);
+    if (st != QC_OK)
+        return st;
+    t->file_dtype = tp->data_type;
+    bits = qc_malloc(nbytes ? nbytes : 1);
+    if (!bits) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    if (external) {
+        st = read_external(tp, path, base_dir, bits, nbytes);
+    } else if (tp->has_raw_data) {
+        if (nbytes)
+            memcpy(bits, tp->raw_data.data, nbytes);
+    } else {
+        for (int64_t i = 0; i < nelem; i++)
+            bits[i] = (uint16_t)tp->int32_data[i];
+    }
+    if (st == QC_OK) {
+        float *f = qc_tensor_f32(t);
+        for (int64_t i = 0; i < nelem; i++)
+            f[i] = bf16 ? qc_bf16_to_float(bits[i]) : qc_half_to_float(bits[i]);
+    }
+out:
+    qc_free(bits);
+    if (st != QC_OK)
+        qc_tensor_free(t);
+    else
+        *out = t;
+    return st;
+}
+
 enum qc_status qc_tensor_from_pb(const Onnx__TensorProto *tp, const char *path,
                                  const char *base_dir, struct qc_tensor **out)
 {
@@ -298,6 +399,8 @@ enum qc_status qc_tensor_from_pb(const Onnx__TensorProto *tp, const char *path,
         return QC_ERR_ONNX;
     }
     dt = (enum qc_dtype)tp->data_type;
+    if (is_half(tp->data_type))
+        return read_half(tp, path, base_dir, out);
     if (!qc_dtype_supported(dt)) {
         const char *tn = onnx_type_name(tp->data_type);
         if (tn)
@@ -407,6 +510,19 @@ void qc_tensor_to_pb(const struct qc_tensor *t, const char *name, uint8_t *packe
     tp->name = (char *)name;
     tp->has_raw_data = 1;
     tp->raw_data.len = qc_tensor_pb_nbytes(t);
+    if (writes_half(t)) {
+        const float *f = qc_tensor_f32(t);
+        bool bf16 = t->file_dtype == QC_FILE_DTYPE_BF16;
+        int64_t n = qc_tensor_nelem(t);
+        QC_ASSERT(packed || n == 0);
+        tp->data_type = t->file_dtype;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h = bf16 ? qc_float_to_bf16(f[i]) : qc_float_to_half(f[i]);
+            memcpy(packed + 2 * i, &h, sizeof(h));
+        }
+        tp->raw_data.data = n ? packed : NULL;
+        return;
+    }
     if (qc_dtype_is_4bit(t->dtype)) {
         QC_ASSERT(packed || tp->raw_data.len == 0);
         if (tp->raw_data.len)

@@ -10,6 +10,7 @@
 #ifndef QATCONV_ONNX_TENSOR_PB_H
 #define QATCONV_ONNX_TENSOR_PB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,12 +32,16 @@ enum qc_status qc_tensor_from_pb(const Onnx__TensorProto *tp, const char *path,
 
 /* Fills *tp (initialised here) with t as raw_data.  tp BORROWS name, t's dims
  * and t's data: t must outlive tp, and tp must not be freed with the
- * protobuf-c free functions.  A 4-bit tensor is packed into `packed`
- * (qc_tensor_pb_nbytes(t) bytes, owned by the caller, borrowed by tp);
- * other dtypes ignore it (may be NULL). */
+ * protobuf-c free functions.  A 4-bit tensor is packed, and a float32 tensor
+ * with a half-precision file_dtype narrowed, into `packed`
+ * (qc_tensor_pb_nbytes(t) bytes, owned by the caller, borrowed by tp; see
+ * qc_tensor_pb_needs_buffer); other tensors ignore it (may be NULL). */
 void qc_tensor_to_pb(const struct qc_tensor *t, const char *name, uint8_t *packed,
                      Onnx__TensorProto *tp);
-/* Bytes of t's raw_data in an ONNX file (ceil(n/2) for int4/uint4). */
+/* Whether qc_tensor_to_pb needs the `packed` buffer for t. */
+bool qc_tensor_pb_needs_buffer(const struct qc_tensor *t);
+/* Bytes of t's raw_data in an ONNX file (ceil(n/2) for int4/uint4, 2n for
+ * half precision). */
 size_t qc_tensor_pb_nbytes(const struct qc_tensor *t);
 /* Packs a 4-bit tensor two elements per byte, first in the low nibble. */
 void qc_tensor_pack4(const struct qc_tensor *t, uint8_t *dst);

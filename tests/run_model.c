@@ -10,7 +10,10 @@
  * int_layers.py writes them from ONNX Runtime).  Prints one line per output:
  * name, dtype, elements, mismatching elements, max |difference|.  Integer
  * outputs must match exactly, float outputs within 1e-4 of max|ref|.  Exit
- * status 0 when all match, 1 when one differs, 2 on an error.
+ * status 0 when all match, 1 when one differs, 2 on an error.  The model's
+ * data input is bound to input_0.pb as qatconv binds it to a recipe's images
+ * (plan/inputs.h): symbolic sizes take the tensor's, and a fixed batch of 1
+ * runs at the tensor's batch.
  */
 #include <config.h>
 
@@ -23,6 +26,7 @@
 #include "onnx/onnx_io.h"
 #include "backend/backend.h"
 #include "ir/graph.h"
+#include "plan/inputs.h"
 #include "plan/plan.h"
 
 static bool is_float(enum qc_dtype dt)
@@ -64,6 +68,7 @@ int main(int argc, char **argv)
     struct qc_graph *g = NULL;
     struct qc_backend *be = NULL;
     struct qc_plan *p = NULL;
+    struct qc_input_binding *bind = NULL;
     struct qc_tensor *in = NULL, *want = NULL;
     char path[4096];
     int rc = 2, threads = argc > 3 ? atoi(argv[3]) : 1;
@@ -75,9 +80,17 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof(path), "%s/input_0.pb", argv[2]);
     if (qc_import_load(argv[1], &g) != QC_OK || qc_onnx_load_tensor(path, &in, NULL) != QC_OK ||
-        qc_backend_new("cpu", threads, &be) != QC_OK || in->shape.ndim < 1 ||
-        qc_plan_new(g, be, in->shape.dims[0], &p) != QC_OK)
+        qc_backend_new("cpu", threads, &be) != QC_OK || in->shape.ndim < 1)
         goto out;
+    {
+        /* the tensor's sizes, by position (channels first: C, H, W) */
+        const int64_t *d = in->shape.dims;
+        int r = in->shape.ndim;
+        if (qc_inputs_bind(g, QC_INPUT_CHANNELS_FIRST, r >= 3 ? d[1] : 0, r == 4 ? d[2] : 1,
+                           r >= 3 ? d[r - 1] : 0, d[0] != 1, &bind) != QC_OK ||
+            qc_plan_new(g, be, d[0], &p) != QC_OK)
+            goto out;
+    }
     {
         struct qc_tensor *t = qc_plan_input(p, 0);
         if (qc_tensor_nbytes(t) != qc_tensor_nbytes(in) || t->dtype != in->dtype) {
@@ -102,6 +115,7 @@ out:
     qc_tensor_free(in);
     qc_plan_free(p);
     qc_backend_free(be);
+    qc_inputs_unbind(g, bind, false);
     qc_graph_free(g);
     return rc;
 }

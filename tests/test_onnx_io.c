@@ -519,12 +519,13 @@ START_TEST(test_tensor_errors)
 
     tp = mb_tensor(&b, "str", 8, 2, dims);
     ck_assert_int_eq(qc_tensor_from_pb(tp, "m.onnx", NULL, &t), QC_ERR_UNSUPPORTED);
-    tp = mb_tensor(&b, "half", 10, 2, dims);
+    /* float16 / bfloat16 are read (test_tensor_half); complex and float8 are not */
+    tp = mb_tensor(&b, "complex", 14, 2, dims);
     tp->has_raw_data = 1;
     tp->raw_data.len = 8;
     tp->raw_data.data = (uint8_t *)f3;
     ck_assert_int_eq(qc_tensor_from_pb(tp, "m.onnx", NULL, &t), QC_ERR_UNSUPPORTED);
-    tp->data_type = 16;
+    tp->data_type = 17;
     ck_assert_int_eq(qc_tensor_from_pb(tp, "m.onnx", NULL, &t), QC_ERR_UNSUPPORTED);
 
     /* empty tensor (e.g. Resize roi) is fine */
@@ -907,12 +908,69 @@ START_TEST(test_save_atomic_failure)
 }
 END_TEST
 
+/* float16 / bfloat16 tensors (raw_data and int32_data) read as float32 that
+ * remembers the file type, and are written back with the same bits. */
+START_TEST(test_tensor_half)
+{
+    static const int64_t dims[1] = { 5 };
+    static const uint16_t h16[5] = { 0x3C00, 0xC000, 0x0001, 0x7BFF, 0x3555 };
+    static const float want16[5] = { 1.0f, -2.0f, 0x1p-24f, 65504.0f, 0.333251953125f };
+    static const uint16_t b16[5] = { 0x3F80, 0xC000, 0x0001, 0x4049, 0x7F80 };
+    struct mb b;
+    mb_init(&b, 8, 13);
+    for (int k = 0; k < 4; k++) {
+        int dt = k < 2 ? QC_FILE_DTYPE_F16 : QC_FILE_DTYPE_BF16;
+        const uint16_t *bits = k < 2 ? h16 : b16;
+        Onnx__TensorProto *tp = mb_tensor(&b, "h", dt, 1, dims), out;
+        struct qc_tensor *t = NULL, *t2 = NULL;
+        int32_t i32[5];
+        uint8_t packed[10];
+        for (int i = 0; i < 5; i++)
+            i32[i] = bits[i];
+        if (k % 2 == 0) {
+            tp->has_raw_data = 1;
+            tp->raw_data.len = sizeof(h16);
+            tp->raw_data.data = (uint8_t *)bits;
+        } else {
+            tp->n_int32_data = 5;
+            tp->int32_data = i32;
+        }
+        ck_assert_int_eq(qc_tensor_from_pb(tp, "m.onnx", NULL, &t), QC_OK);
+        ck_assert_int_eq(t->dtype, QC_DTYPE_F32);
+        ck_assert_int_eq(t->file_dtype, dt);
+        for (int i = 0; i < 5; i++)
+            ck_assert(qc_tensor_f32(t)[i] ==
+                      (dt == QC_FILE_DTYPE_F16 ? want16[i] : qc_bf16_to_float(b16[i])));
+        ck_assert(qc_tensor_pb_needs_buffer(t));
+        ck_assert_uint_eq(qc_tensor_pb_nbytes(t), 10);
+        qc_tensor_to_pb(t, "h", packed, &out);
+        ck_assert_int_eq(out.data_type, dt);
+        ck_assert_mem_eq(out.raw_data.data, bits, 10);
+        ck_assert_int_eq(qc_tensor_from_pb(&out, "m.onnx", NULL, &t2), QC_OK);
+        ck_assert_mem_eq(t->data, t2->data, 5 * sizeof(float));
+        qc_tensor_free(t);
+        qc_tensor_free(t2);
+    }
+    {
+        Onnx__TensorProto *tp = mb_tensor(&b, "short", QC_FILE_DTYPE_F16, 1, dims);
+        struct qc_tensor *t = NULL;
+        tp->has_raw_data = 1;
+        tp->raw_data.len = 4;
+        tp->raw_data.data = (uint8_t *)h16;
+        ck_assert_int_eq(qc_tensor_from_pb(tp, "m.onnx", NULL, &t), QC_ERR_ONNX);
+        ck_assert_ptr_null(t);
+    }
+    mb_free(&b);
+}
+END_TEST
+
 Suite *qc_suite_onnx_io(void)
 {
     Suite *s = suite_create("onnx_io");
     TCase *tc = tcase_create("tensor");
     tcase_add_test(tc, test_tensor_raw_vs_typed);
     tcase_add_test(tc, test_tensor_errors);
+    tcase_add_test(tc, test_tensor_half);
     tcase_add_test(tc, test_load_tensor_file);
     suite_add_tcase(s, tc);
     tc = tcase_create("load");

@@ -1,8 +1,11 @@
 /*
- * test_tensor.c - dtypes, shapes, owned tensors, attribute getters.
+ * test_tensor.c - dtypes, shapes, owned tensors, attribute getters, the
+ * float16 / bfloat16 conversions.
  */
 #include <config.h>
 
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ir/attr.h"
@@ -94,6 +97,69 @@ START_TEST(test_attr_getters)
 }
 END_TEST
 
+static uint32_t bits_of(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    return x;
+}
+
+/* Every one of the 65536 halves (NaN payloads, both zeros, subnormals,
+ * infinities) survives half -> float -> half bit for bit; same for bfloat16. */
+START_TEST(test_half_roundtrip)
+{
+    for (uint32_t h = 0; h <= 0xFFFFu; h++) {
+        ck_assert_uint_eq(qc_float_to_half(qc_half_to_float((uint16_t)h)), h);
+        ck_assert_uint_eq(qc_float_to_bf16(qc_bf16_to_float((uint16_t)h)), h);
+    }
+}
+END_TEST
+
+/* Round to nearest, ties to even, between every two neighbouring finite
+ * halves: the midpoint (exact in float) goes to the even one, a float just
+ * above or below it to the nearer one. */
+START_TEST(test_half_rounding)
+{
+    for (uint32_t h = 0; h < 0x7BFFu; h++) {
+        float lo = qc_half_to_float((uint16_t)h), hi = qc_half_to_float((uint16_t)(h + 1));
+        float mid = (lo + hi) / 2.0f;
+        uint16_t even = (uint16_t)(h & 1u ? h + 1 : h);
+        ck_assert_float_eq((double)mid - (double)lo, (double)hi - (double)mid);
+        ck_assert_uint_eq(qc_float_to_half(mid), even);
+        ck_assert_uint_eq(qc_float_to_half(nextafterf(mid, INFINITY)), h + 1);
+        ck_assert_uint_eq(qc_float_to_half(nextafterf(mid, 0.0f)), h);
+        ck_assert_uint_eq(qc_float_to_half(-mid), 0x8000u | even);
+    }
+    /* hand-computed values */
+    ck_assert(qc_half_to_float(0x0001) == 0x1p-24f); /* smallest subnormal */
+    ck_assert(qc_half_to_float(0x0400) == 0x1p-14f); /* smallest normal    */
+    ck_assert(qc_half_to_float(0x7BFF) == 65504.0f); /* largest finite     */
+    ck_assert(qc_half_to_float(0x3555) == 0.333251953125f);
+    ck_assert(qc_half_to_float(0xC000) == -2.0f);
+    ck_assert(isinf(qc_half_to_float(0x7C00)) && isnan(qc_half_to_float(0x7E00)));
+    ck_assert_uint_eq(qc_float_to_half(1.0f + 0x1p-11f), 0x3C00);     /* tie: even 1.0 */
+    ck_assert_uint_eq(qc_float_to_half(1.0f + 3 * 0x1p-11f), 0x3C02); /* tie: even up  */
+    ck_assert_uint_eq(qc_float_to_half(65519.0f), 0x7BFF);
+    ck_assert_uint_eq(qc_float_to_half(65520.0f), 0x7C00); /* tie: infinity */
+    ck_assert_uint_eq(qc_float_to_half(1e10f), 0x7C00);
+    ck_assert_uint_eq(qc_float_to_half(-INFINITY), 0xFC00);
+    ck_assert_uint_eq(qc_float_to_half(0x1p-25f), 0x0000); /* tie: even 0   */
+    ck_assert_uint_eq(qc_float_to_half(0x1.000002p-25f), 0x0001);
+    ck_assert_uint_eq(qc_float_to_half(3 * 0x1p-25f), 0x0002); /* tie: even 2   */
+    ck_assert_uint_eq(qc_float_to_half(1e-30f), 0x0000);
+    ck_assert_uint_eq(qc_float_to_half(-0.0f), 0x8000);
+    ck_assert_uint_eq(qc_float_to_half(NAN) & 0x7C00u, 0x7C00u);
+    ck_assert_uint_ne(qc_float_to_half(NAN) & 0x3FFu, 0u);
+    /* bfloat16: the top half of the float, rounded to nearest even */
+    ck_assert_uint_eq(qc_float_to_bf16(1.0f), 0x3F80);
+    ck_assert_uint_eq(qc_float_to_bf16(1.0f + 0x1p-8f), 0x3F80);     /* tie: even     */
+    ck_assert_uint_eq(qc_float_to_bf16(1.0f + 3 * 0x1p-8f), 0x3F82); /* tie: even up  */
+    ck_assert_uint_eq(qc_float_to_bf16(1.0f + 0x1.2p-8f), 0x3F81);
+    ck_assert_uint_eq(bits_of(qc_bf16_to_float(0x4049)), 0x40490000u);
+    ck_assert(isnan(qc_bf16_to_float(qc_float_to_bf16(NAN))));
+}
+END_TEST
+
 Suite *qc_suite_tensor(void)
 {
     Suite *s = suite_create("tensor");
@@ -102,6 +168,8 @@ Suite *qc_suite_tensor(void)
     tcase_add_test(tc, test_shape_helpers);
     tcase_add_test(tc, test_tensor_new_clone);
     tcase_add_test(tc, test_attr_getters);
+    tcase_add_test(tc, test_half_roundtrip);
+    tcase_add_test(tc, test_half_rounding);
     suite_add_tcase(s, tc);
     return s;
 }

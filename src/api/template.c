@@ -4,7 +4,9 @@
  * sections (geometry from the model's input), solvers, the kind default
  * sections with SAT W4A4 settings, and one commented section per
  * quantizable node (name, op, shapes, parameters) so users can override a
- * layer without a graph viewer.
+ * layer without a graph viewer.  A channels-last input (plan/inputs.h) gets
+ * an [onnx] section with Transpose=1; symbolic sizes get 224 (3 channels),
+ * said in a comment, so the recipe loads as written.
  */
 #include <config.h>
 
@@ -15,6 +17,7 @@
 #include "backend/backend.h"
 #include "ir/graph.h"
 #include "ops/op.h"
+#include "plan/inputs.h"
 #include "plan/plan.h"
 
 static bool quantizable(const struct qc_node *n)
@@ -30,10 +33,13 @@ static bool is_activation(const struct qc_node *n)
 enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job *job,
                                   char **text)
 {
-    const struct qc_graph *g = m->g;
+    struct qc_graph *g = m->g;
     struct qc_backend *be = NULL;
     struct qc_plan *p = NULL;
-    const struct qc_tensor *in;
+    struct qc_input_binding *bind = NULL;
+    enum qc_input_layout layout = QC_INPUT_CHANNELS_FIRST;
+    int64_t c = 0, h = 0, w = 0;
+    bool geometry, symbolic = false;
     struct qc_text out;
     FILE *f;
     enum qc_status st;
@@ -44,6 +50,19 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     if (st != QC_OK)
         return st;
     f = out.f;
+    st = qc_inputs_layout(g, NULL, &layout);
+    if (st != QC_OK)
+        goto out;
+    geometry = qc_inputs_geometry(g, layout, &c, &h, &w);
+    if (geometry && (!c || !h || !w)) {
+        symbolic = true;
+        c = c ? c : QC_INPUTS_DEFAULT_CHANNELS;
+        h = h ? h : QC_INPUTS_DEFAULT_SIZE;
+        w = w ? w : QC_INPUTS_DEFAULT_SIZE;
+    }
+    st = qc_inputs_bind(g, layout, c, h, w, false, &bind);
+    if (st != QC_OK)
+        goto out;
     st = qc_backend_new("cpu", 1, &be);
     if (st == QC_OK) {
         qc_backend_set_max_memory(be, qc_job_opts(job)->max_memory);
@@ -51,7 +70,6 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     }
     if (st != QC_OK)
         goto out;
-    in = qc_plan_n_inputs(p) > 0 ? qc_plan_input(p, 0) : NULL;
     fprintf(f, "; Starter recipe for %s, written by qatconv --recipe-template.\n", g->path);
     fprintf(f,
             "; SAT 4-bit weights and activations everywhere; edit the per-node sections at the\n"
@@ -63,12 +81,22 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     fprintf(f, "[database]\n; MNIST_IDX_Database, CIFAR10_Database or CIFAR100_Database\n"
                "Type=MNIST_IDX_Database\nDataPath=/usr/share/datasets/fashion-mnist\n"
                "Validation=0.1\n\n");
-    if (in && in->shape.ndim == 4)
-        fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=128\n\n",
-                (long long)in->shape.dims[3], (long long)in->shape.dims[2],
-                (long long)in->shape.dims[1]);
+    if (geometry) {
+        if (symbolic)
+            fprintf(f,
+                    "; the model's input size is symbolic: %lldx%lldx%lld (CxHxW) is qatconv's "
+                    "default, set your data's\n",
+                    (long long)c, (long long)h, (long long)w);
+        if (h == 1 && qc_plan_n_inputs(p) > 0 && qc_plan_input(p, 0)->shape.ndim == 3)
+            fprintf(f, "; a rank-3 input [N,C,W]: images of height 1\n");
+        fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=128\n\n", (long long)w,
+                (long long)h, (long long)c);
+    }
     fprintf(f, "; pixels 0..255 -> [0,1]\n[sp.Transformation-1]\nType=RangeAffineTransformation\n"
                "FirstOperator=Divides\nFirstValue=255.0\n\n");
+    if (layout == QC_INPUT_CHANNELS_LAST)
+        fprintf(f, "; the model takes its images channels last (NHWC)\n[onnx]\nType=ONNX\n"
+                   "Transpose=1\n\n");
     fprintf(f, "[onnx:Conv_def]\nQWeight=SAT\nQWeight.Range=15\n\n");
     fprintf(f, "[onnx:Fc_def]\nQWeight=SAT\nQWeight.Range=15\nQWeight.ApplyScaling=1\n\n");
     fprintf(f, "[onnx:Relu_def]\nActivationFunction=Linear\nQAct=SAT\nQAct.Range=15\n"
@@ -103,5 +131,6 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
 out:
     qc_plan_free(p);
     qc_backend_free(be);
+    qc_inputs_unbind(g, bind, false);
     return qc_text_close(&out, st, text);
 }

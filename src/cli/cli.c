@@ -52,6 +52,9 @@ enum {
     OPT_TF32,
     OPT_MAX_MEMORY,
     OPT_OPSET,
+    OPT_DYNAMIC_BATCH,
+    OPT_KEEP_DTYPE,
+    OPT_NO_KEEP_DTYPE,
 };
 
 /* The single source of --help (and of the man page check).  Aligned by hand. */
@@ -87,6 +90,11 @@ static const struct cli_option cli_options[] = {
                                       "own; ops whose form changed are rewritten)" },
     { "fold-bn", OPT_FOLD_BN, NULL,   "fold BatchNormalization into the Conv/Gemm before it "
                                       "in the written model" },
+    { "dynamic-batch", OPT_DYNAMIC_BATCH, NULL, "write a model whose input has a fixed batch "
+                                      "of 1 with a symbolic batch N (default: as declared)" },
+    { "keep-dtype", OPT_KEEP_DTYPE, NULL, "write a float16/bfloat16 model's inputs and outputs "
+                                      "in their declared type (default; float models entirely)" },
+    { "no-keep-dtype", OPT_NO_KEEP_DTYPE, NULL, "write float16/bfloat16 models in float32" },
     { "dump-weights", OPT_DUMP_WEIGHTS, "DIR", "write each quantized layer's integer weights "
                                       "(text, one level per line) into DIR" },
     { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
@@ -275,6 +283,9 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_FOLD_BN: cli->fold_bn = true; break;
         case OPT_INT_OUTPUT: cli->int_output = true; break;
         case OPT_NO_INT4: cli->no_int4 = true; break;
+        case OPT_DYNAMIC_BATCH: cli->dynamic_batch = true; break;
+        case OPT_KEEP_DTYPE: cli->no_keep_dtype = false; break;
+        case OPT_NO_KEEP_DTYPE: cli->no_keep_dtype = true; break;
         case OPT_PLOTS: cli->plots = optarg; break;
         case OPT_INPUT_SCALE: {
             char *end;

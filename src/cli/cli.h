@@ -58,6 +58,8 @@ struct qc_cli {
     bool            fold_bn;      /* --fold-bn                                */
     bool            int_output;   /* --int-output                             */
     bool            no_int4;      /* --no-int4                                */
+    bool dynamic_batch;           /* --dynamic-batch                          */
+    bool no_keep_dtype;           /* --no-keep-dtype                          */
     float           input_scale;  /* --input-scale (default 1/255)            */
     const char     *plots;        /* --plots DIR                              */
     int64_t opset;                /* --opset N, 0 = the model's own           */

@@ -80,6 +80,8 @@ static struct qc_convert_options convert_options(const struct qc_cli *cli,
     o.fold_bn = cli->fold_bn;
     o.int_output = cli->int_output;
     o.no_int4 = cli->no_int4;
+    o.dynamic_batch = cli->dynamic_batch;
+    o.no_keep_dtype = cli->no_keep_dtype;
     o.input_scale = cli->input_scale > 0 ? cli->input_scale : 1.0f / 255.0f;
     o.plots = cli->plots;
     o.opset = cli->opset;

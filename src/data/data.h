@@ -76,7 +76,14 @@ enum qc_status qc_idx_load(const char *images_path, const char *labels_path,
 enum qc_status qc_cifar_load(const char *const *paths, int n_files, int label_bytes,
                              struct qc_dataset **out);
 
-/* Fills x (n images, NCHW float, the geometry of qc_data_cfg_geometry) and
+/* The network takes its images channels last (NHWC: tf2onnx and keras2onnx
+ * models, the recipe's [onnx] Transpose=1): qc_data_batch writes each image
+ * HWC instead of CHW.  Off by default. */
+void qc_data_cfg_set_channels_last(struct qc_data_cfg *cfg, bool channels_last);
+bool qc_data_cfg_channels_last(const struct qc_data_cfg *cfg);
+
+/* Fills x (n images, NCHW float, or NHWC when channels last; the geometry of
+ * qc_data_cfg_geometry) and
  * labels (may be NULL) from images idx[0..n-1] of ds, applying the recipe's
  * transformations for `split` (LearnOnly ones only for QC_SPLIT_LEARN).
  * rng may be NULL when no random transformation applies. */

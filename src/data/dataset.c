@@ -53,6 +53,7 @@ struct qc_data_cfg {
     int                  src_c, src_h, src_w;   /* images as stored      */
     int                  c, h, w;               /* network input         */
     int64_t              batch;
+    bool channels_last; /* qc_data_batch writes HWC images */
     struct qc_transform *tf;
     int                  n_tf;
     float               *scratch[2];
@@ -663,8 +664,10 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
         const uint8_t *px = ds->pixels + (size_t)k * img;
         /* the last step (the pixel conversion when no transformation
          * applies) writes straight into x; the others ping-pong in scratch */
-        float *dst = x + (size_t)b * out_elems;
-        float *cur = last < 0 ? dst : cfg->scratch[0];
+        float *out = x + (size_t)b * out_elems;
+        /* channels last: the CHW result goes to scratch, then transposed */
+        float *dst = cfg->channels_last ? NULL : out;
+        float *cur = last < 0 && dst ? dst : cfg->scratch[0];
         float *other = cfg->scratch[1];
         int c = ds->c, h = ds->h, w = ds->w;
         for (size_t i = 0; i < img; i++)
@@ -677,16 +680,32 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
             enum qc_status st = qc_transform_shape(tf, c, h, w, &oc, &oh, &ow);
             if (st != QC_OK)
                 return st;
-            qc_transform_apply(tf, cur, c, h, w, t == last ? dst : other, rng);
-            float *tmp = cur;
-            cur = t == last ? dst : other;
-            other = tmp;
+            float *to = t == last && dst ? dst : other;
+            qc_transform_apply(tf, cur, c, h, w, to, rng);
+            other = cur;
+            cur = to;
             c = oc;
             h = oh;
             w = ow;
+        }
+        if (!dst) {
+            size_t plane = (size_t)h * w;
+            for (int ch = 0; ch < c; ch++)
+                for (size_t i = 0; i < plane; i++)
+                    out[i * (size_t)c + (size_t)ch] = cur[(size_t)ch * plane + i];
         }
         if (labels)
             labels[b] = ds->labels[idx[b]];
     }
     return QC_OK;
+}
+
+void qc_data_cfg_set_channels_last(struct qc_data_cfg *cfg, bool channels_last)
+{
+    cfg->channels_last = channels_last;
+}
+
+bool qc_data_cfg_channels_last(const struct qc_data_cfg *cfg)
+{
+    return cfg->channels_last;
 }

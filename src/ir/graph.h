@@ -29,6 +29,9 @@
 struct qc_value {
     char             *name;
     enum qc_dtype     dtype;                 /* declared type, UNDEFINED if none   */
+    int file_dtype;                          /* QC_FILE_DTYPE_F16/_BF16: declared so
+                                                in the file, held as float32 (the
+                                                writer declares it again); 0: dtype */
     bool              has_shape;             /* declared shape present             */
     struct qc_shape   shape;                 /* declared dims, -1 where unknown    */
     char             *dim_param[QC_MAX_DIMS];/* symbolic dim names or NULL (owned) */

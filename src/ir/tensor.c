@@ -155,6 +155,7 @@ enum qc_status qc_tensor_clone(const struct qc_tensor *t, struct qc_tensor **out
         return st;
     if (qc_tensor_nbytes(t))
         memcpy((*out)->data, t->data, qc_tensor_nbytes(t));
+    (*out)->file_dtype = t->file_dtype;
     return QC_OK;
 }
 
@@ -195,4 +196,75 @@ double qc_tensor_get_f64(const struct qc_tensor *t, int64_t i)
     case QC_DTYPE_F64: return ((const double *)t->data)[i];
     default: return (double)qc_tensor_get_i64(t, i);
     }
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    return x;
+}
+
+static float f32_from_bits(uint32_t x)
+{
+    float f;
+    memcpy(&f, &x, sizeof(f));
+    return f;
+}
+
+float qc_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
+    if (exp == 0x1F) /* infinity, NaN (payload kept) */
+        return f32_from_bits(sign | 0x7F800000u | man << 13);
+    if (exp) /* normal: rebias 15 -> 127 */
+        return f32_from_bits(sign | (exp + 112u) << 23 | man << 13);
+    /* zero and subnormals: man * 2^-24, exact in float */
+    return f32_from_bits(sign | f32_bits((float)man * 0x1p-24f));
+}
+
+uint16_t qc_float_to_half(float f)
+{
+    uint32_t x = f32_bits(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7FFFFFFFu, q, rem, halfway;
+
+    if (ax > 0x7F800000u) { /* NaN: the payload's top bits, quiet if none left */
+        uint32_t man = (ax >> 13) & 0x3FFu;
+        return (uint16_t)(sign | 0x7C00u | (man ? man : 0x200u));
+    }
+    if (ax >= 0x477FF000u) /* >= 65520 (halfway past 65504) and infinity */
+        return (uint16_t)(sign | 0x7C00u);
+    if (ax < 0x38800000u) { /* below 2^-14: a subnormal half, units of 2^-24 */
+        uint32_t e = ax >> 23, m = (ax & 0x7FFFFFu) | 0x800000u, shift;
+        if (e < 102) /* below 2^-25: rounds to zero */
+            return sign;
+        shift = 126 - e; /* |f| = m * 2^(e-150) = (m >> shift) * 2^-24 */
+        q = m >> shift;
+        rem = m & ((1u << shift) - 1);
+        halfway = 1u << (shift - 1);
+    } else { /* normal: rebias 127 -> 15, drop 13 mantissa bits */
+        q = (ax >> 13) - (112u << 10);
+        rem = ax & 0x1FFFu;
+        halfway = 0x1000u;
+    }
+    if (rem > halfway || (rem == halfway && (q & 1u)))
+        q++; /* a carry into the exponent is the right encoding */
+    return (uint16_t)(sign | q);
+}
+
+float qc_bf16_to_float(uint16_t h)
+{
+    return f32_from_bits((uint32_t)h << 16);
+}
+
+uint16_t qc_float_to_bf16(float f)
+{
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u) { /* NaN */
+        uint16_t h = (uint16_t)(x >> 16);
+        return (h & 0x7Fu) ? h : (uint16_t)(h | 0x40u);
+    }
+    return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
 }

@@ -10,6 +10,10 @@
  * take one byte per element in memory (an int8/uint8 holding a value in
  * [-8, 7] / [0, 15]); only the ONNX reader and writer pack them two per byte.
  *
+ * Half precision: ONNX float16 and bfloat16 tensors are held as float32
+ * (widening is exact); `file_dtype` remembers the element type of the file so
+ * the writer can narrow them back (round to nearest even).
+ *
  * A struct qc_tensor either owns its data (created with qc_tensor_new, freed
  * with qc_tensor_free) or is a view whose data belongs to someone else (a
  * plan's activation buffer); the `owns` flag says which.
@@ -43,6 +47,11 @@ enum qc_dtype {
     QC_DTYPE_I4   = 22,         /* one byte per element in memory, [-8, 7]   */
 };
 
+/* ONNX element types qatconv reads and writes but holds as float32 (never a
+ * tensor's dtype: qc_dtype_supported is false for them). */
+#define QC_FILE_DTYPE_F16 10
+#define QC_FILE_DTYPE_BF16 16
+
 struct qc_shape {
     int     ndim;                 /* 0 = scalar */
     int64_t dims[QC_MAX_DIMS];
@@ -53,6 +62,9 @@ struct qc_tensor {
     struct qc_shape shape;
     void           *data;         /* nelem * qc_dtype_size(dtype) bytes */
     bool            owns;         /* data freed by qc_tensor_free        */
+    int file_dtype;               /* QC_FILE_DTYPE_F16/_BF16: a float32 tensor
+                                     stored in the file in that type (read
+                                     widened, written narrowed); 0: dtype  */
 };
 
 /* Bytes per element; 0 for an unknown dtype. */
@@ -97,6 +109,14 @@ static inline int64_t *qc_tensor_i64(const struct qc_tensor *t)
 {
     return (int64_t *)t->data;
 }
+
+/* IEEE binary16 / bfloat16 bits <-> float32.  Widening is exact; narrowing
+ * rounds to nearest, ties to even, overflows to infinity and keeps NaN
+ * payloads (a payload lost to the narrowing becomes the quiet bit). */
+float qc_half_to_float(uint16_t h);
+uint16_t qc_float_to_half(float f);
+float qc_bf16_to_float(uint16_t h);
+uint16_t qc_float_to_bf16(float f);
 
 /* Element i of an integer or float tensor converted to int64 / double
  * (for reading shape, axes, pads and scalar inputs of any dtype). */

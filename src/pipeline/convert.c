@@ -16,11 +16,13 @@
 #include "export/plots.h"
 #include "export/qdq.h"
 #include "import/import.h"
+#include "plan/inputs.h"
 #include "plan/plan.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
 #include "train/train.h"
 #include "util/log.h"
+#include "evaluate.h"
 #include "report.h"
 
 /* What the plots need of a trained run. */
@@ -176,7 +178,7 @@ static enum qc_status export_int(struct qc_graph *g, const struct qc_convert_opt
 static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe *r,
                                      struct qc_trainer *tr, struct qc_backend *be,
                                      enum qc_format fmt, const struct qc_convert_options *o,
-                                     struct qc_convert_result *res)
+                                     struct qc_convert_result *res, bool *quantized)
 {
     struct conv c = { g, qc_trainer_plan(tr), be };
     struct qc_report layers = { NULL, 0 };
@@ -203,6 +205,7 @@ static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe 
         st = QC_ERR_INVAL;
         goto out;
     }
+    *quantized = n_quant > 0 && fmt != QC_FORMAT_FLOAT;
     if (n_quant > 0 && fmt != QC_FORMAT_FLOAT) {
         struct qc_export_stats es;
         st = qc_export_fake(g, c.plan, o->dump_weights, fmt == QC_FORMAT_INT, &es);
@@ -248,7 +251,7 @@ out:
 static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe *r,
                                       const struct qc_job_options *jo, struct qc_backend **be,
                                       const struct qc_convert_options *o,
-                                      struct qc_convert_result *res)
+                                      struct qc_convert_result *res, bool *quantized)
 {
     struct qc_train_opts to;
     struct qc_train_stats ts;
@@ -320,16 +323,36 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
     if (st != QC_OK)
         goto out;
     res->n_quant = qc_trainer_n_quant(tr);
-    st = export_trained(g, r, tr, *be, fmt, o, res);
+    st = export_trained(g, r, tr, *be, fmt, o, res, quantized);
 out:
     qc_trainer_free(tr);
+    return st;
+}
+
+/* The data input bound for the run (plan/inputs.h): with a recipe, to its
+ * images at the run's batch; without, only a fixed batch of 1 made symbolic
+ * for --dynamic-batch. */
+static enum qc_status bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
+                                  const struct qc_convert_options *o, struct qc_input_binding **b)
+{
+    struct qc_data_cfg *cfg = NULL;
+    int64_t batch = 1;
+    enum qc_status st;
+    if (r) {
+        st = qc_data_cfg_from_recipe(r, &cfg);
+        if (st != QC_OK)
+            return st;
+        batch = o->batch ? o->batch : qc_data_cfg_batch(cfg);
+    }
+    st = qc_pipeline_bind_inputs(g, r, cfg, batch, o->dynamic_batch, b);
+    qc_data_cfg_free(cfg);
     return st;
 }
 
 /* The no-recipe path: check, and --format int rewrites a QDQ model. */
 static enum qc_status convert_untrained(struct qc_graph *g, const struct qc_job_options *jo,
                                         const struct qc_convert_options *o,
-                                        struct qc_convert_result *res)
+                                        struct qc_convert_result *res, bool *quantized)
 {
     struct qc_backend *cpu = NULL;
     struct qc_plan *p = NULL;
@@ -346,6 +369,7 @@ static enum qc_status convert_untrained(struct qc_graph *g, const struct qc_job_
         /* a fake-quant (QDQ) model rewritten as the integer-only one */
         qc_plan_free(p);
         p = NULL;
+        *quantized = true;
         st = export_int(g, o, NULL, res);
     } else if (o->format == QC_FORMAT_FAKE || o->plots || o->fold_bn) {
         qc_log_error("%s: --format fake, --plots and --fold-bn need a recipe (-r)", g->path);
@@ -362,7 +386,10 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
                                    const struct qc_convert_options *o,
                                    struct qc_convert_result *res)
 {
+    struct qc_input_binding *bind = NULL;
+    bool quantized = false;
     enum qc_status st;
+
     memset(res, 0, sizeof(*res));
     res->test_before = res->test_after = res->valid_best = -1.0;
     res->test_float = res->test_export = -1.0;
@@ -379,7 +406,15 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
         if (st != QC_OK)
             return st;
     }
-    if (!r)
-        return convert_untrained(g, jo, o, res);
-    return convert_trained(g, r, jo, be, o, res);
+    st = bind_inputs(g, r, o, &bind);
+    if (st == QC_OK && !r)
+        st = convert_untrained(g, jo, o, res, &quantized);
+    else if (st == QC_OK)
+        st = convert_trained(g, r, jo, be, o, res, &quantized);
+    /* the written model: its inputs as declared (or a symbolic batch), its
+     * element types (--keep-dtype) */
+    qc_inputs_unbind(g, bind, o->dynamic_batch && st == QC_OK);
+    if (st == QC_OK)
+        st = qc_inputs_write_dtypes(g, !quantized, !o->no_keep_dtype);
+    return st;
 }

@@ -38,6 +38,27 @@ static enum qc_status profile_text(const struct qc_plan *p, char **text)
     return QC_OK;
 }
 
+enum qc_status qc_pipeline_bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
+                                       struct qc_data_cfg *cfg, int64_t batch, bool dynamic_batch,
+                                       struct qc_input_binding **b)
+{
+    enum qc_input_layout layout;
+    int c = 0, h = 0, w = 0;
+    enum qc_status st = qc_inputs_layout(g, r, &layout);
+    *b = NULL;
+    if (st != QC_OK)
+        return st;
+    if (cfg) {
+        qc_data_cfg_set_channels_last(cfg, layout == QC_INPUT_CHANNELS_LAST);
+        qc_data_cfg_geometry(cfg, &c, &h, &w);
+    } else {
+        /* no images: symbolic sizes take the defaults for the model's checks */
+        c = QC_INPUTS_DEFAULT_CHANNELS;
+        h = w = QC_INPUTS_DEFAULT_SIZE;
+    }
+    return qc_inputs_bind(g, layout, c, h, w, batch != 1 || dynamic_batch, b);
+}
+
 enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *r,
                                     const struct qc_job_options *jo, struct qc_backend **be,
                                     const struct qc_eval_options *o,
@@ -46,6 +67,7 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
     struct qc_data_cfg *cfg = NULL;
     struct qc_dataset *ds = NULL;
     struct qc_plan *p = NULL;
+    struct qc_input_binding *bind = NULL;
     struct qc_eval_result er;
     struct qc_reporter rep = { o->progress, o->progress_user };
     FILE *pred = NULL;
@@ -68,6 +90,9 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
         qc_backend_set_max_memory(*be, jo->max_memory);
     }
     batch = o->batch ? o->batch : qc_data_cfg_batch(cfg);
+    st = qc_pipeline_bind_inputs(g, r, cfg, batch, false, &bind);
+    if (st != QC_OK)
+        goto out;
     st = qc_plan_new(g, *be, batch, &p);
     if (st != QC_OK)
         goto out;
@@ -109,6 +134,7 @@ out:
         res->profile = NULL;
     }
     qc_plan_free(p);
+    qc_inputs_unbind(g, bind, false);
     qc_dataset_free(ds);
     qc_data_cfg_free(cfg);
     return st;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "plan/inputs.h"
 #include "util/log.h"
 #include "loss.h"
 
@@ -31,12 +32,27 @@ enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,
     }
     in = qc_plan_input(p, 0);
     qc_data_cfg_geometry(cfg, &c, &h, &w);
-    if (in->dtype != QC_DTYPE_F32 || in->shape.ndim != 4 || in->shape.dims[1] != c ||
-        in->shape.dims[2] != h || in->shape.dims[3] != w) {
-        qc_log_error("%s: input %s %s does not take the recipe's %dx%dx%d float images",
-                     g->path, g->values[g->inputs[0]].name,
-                     qc_shape_str(&in->shape, s, sizeof(s)), c, h, w);
-        return QC_ERR_SHAPE;
+    {
+        /* NCHW, NHWC when channels last, and rank 3 ([N,C,W] / [N,W,C]) for
+         * images of height 1 */
+        bool last = qc_data_cfg_channels_last(cfg);
+        int64_t want[3] = { last ? h : c, last ? w : h, last ? c : w };
+        int rank = in->shape.ndim;
+        bool ok = in->dtype == QC_DTYPE_F32 && (rank == 4 || (rank == 3 && h == 1));
+        if (ok && rank == 3) {
+            want[0] = last ? w : c;
+            want[1] = last ? c : w;
+        }
+        for (int d = 1; ok && d < rank; d++)
+            ok = in->shape.dims[d] == want[d - 1];
+        if (!ok) {
+            qc_log_error("%s: input %s %s does not take the recipe's %dx%dx%d (CxHxW) float "
+                         "images%s",
+                         g->path, g->values[qc_inputs_data(g)].name,
+                         qc_shape_str(&in->shape, s, sizeof(s)), c, h, w,
+                         last ? " fed channels last" : "");
+            return QC_ERR_SHAPE;
+        }
     }
     if (qc_plan_n_outputs(p) < 1 || qc_plan_output(p, 0)->dtype != QC_DTYPE_F32 ||
         qc_plan_output(p, 0)->shape.ndim != 2) {

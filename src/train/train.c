@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "plan/inputs.h"
 #include "plan/plan.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
@@ -710,6 +711,14 @@ static enum qc_status setup(struct qc_trainer *t)
     st = qc_data_cfg_from_recipe(t->r, &t->dcfg);
     if (st != QC_OK)
         return st;
+    {
+        /* channels-last models take NHWC images (plan/inputs.h) */
+        enum qc_input_layout layout;
+        st = qc_inputs_layout(t->g, t->r, &layout);
+        if (st != QC_OK)
+            return st;
+        qc_data_cfg_set_channels_last(t->dcfg, layout == QC_INPUT_CHANNELS_LAST);
+    }
     st = qc_data_load(t->dcfg, QC_SPLIT_LEARN, &t->learn);
     if (st != QC_OK)
         return st;
@@ -756,14 +765,23 @@ static enum qc_status setup(struct qc_trainer *t)
     if (st != QC_OK)
         return st;
     if (qc_plan_batch(t->plan) != t->batch) {
+        /* a fixed batch of 1 is made symbolic by the pipeline (plan/inputs.h);
+         * another fixed batch is the model's */
         qc_log_error("%s: the model's input has a fixed batch size of %lld; training needs a "
-                     "symbolic batch axis or --batch %lld", t->g->path,
-                     (long long)qc_plan_batch(t->plan), (long long)qc_plan_batch(t->plan));
+                     "symbolic batch axis, a fixed batch of 1, or --batch %lld",
+                     t->g->path, (long long)qc_plan_batch(t->plan),
+                     (long long)qc_plan_batch(t->plan));
         return QC_ERR_UNSUPPORTED;
     }
     st = qc_eval_check(t->g, t->plan, t->dcfg);
     if (st != QC_OK)
         return st;
+    if (!qc_plan_grad(t->plan, qc_plan_logits(t->plan))) {
+        qc_log_error("%s: no trainable parameter (a float initializer weight) reaches the "
+                     "output; nothing to train",
+                     t->g->path);
+        return QC_ERR_UNSUPPORTED;
+    }
     t->classes = qc_plan_value(t->plan, qc_plan_logits(t->plan))->shape.dims[1];
     st = setup_solvers(t);
     if (st != QC_OK)
