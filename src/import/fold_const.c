@@ -153,7 +153,7 @@ static enum qc_status eval_node(struct cf *c, int i)
     const struct qc_node *n = &g->nodes[i];
     const struct qc_op_def *d = qc_op_get((enum qc_op_kind)n->kind);
     const struct qc_tensor *in[64];
-    struct qc_tensor out = { QC_DTYPE_UNDEFINED, { 0, { 0 } }, NULL, false }, *res = NULL;
+    struct qc_tensor out = { .dtype = QC_DTYPE_UNDEFINED }, *res = NULL;
     struct qc_tensor *outs[1] = { &out };
     char where[512];
     struct qc_op_ctx ctx = { .threads = 1, .opset = g->opset, .label = where };
