@@ -68,9 +68,13 @@ static enum qc_status do_node(struct ix *x, int node)
     default:
         break;
     }
-    if (!any && (n->kind == QC_OP_FLATTEN || n->kind == QC_OP_RESHAPE) && n->n_in > 0 &&
-        x->g->values[n->in[0]].is_input && !x->g->values[n->in[0]].init) {
-        /* x.view(N, -1) of the input before the first layer (MLPs) */
+    if (!any &&
+        (n->kind == QC_OP_FLATTEN || n->kind == QC_OP_RESHAPE || n->kind == QC_OP_TRANSPOSE ||
+         n->kind == QC_OP_SQUEEZE || n->kind == QC_OP_UNSQUEEZE) &&
+        n->n_in > 0 && x->g->values[n->in[0]].is_input && !x->g->values[n->in[0]].init) {
+        /* a layout op on the input before the first layer: x.view(N, -1) of
+         * MLPs, the NCHW Transpose of channels-last models, the Unsqueeze of
+         * 1-D convolutions written as 2-D ones */
         x->drop[node] = true;
         return qc_int_copy_on_u8(x, node);
     }

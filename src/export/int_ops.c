@@ -279,6 +279,7 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
         if ((st = qc_int_layer_input(x, node, n->in[0], &gin.v, &gin.s, &gin.hi)) != QC_OK)
             return st;
         s = &gin;
+        n = &x->g->nodes[node]; /* the input quantizer's node may have moved the array */
     }
     if (n->n_out != 1 || n_in > 8) {
         qc_log_error("%s: node '%s': only the first output of this op has an integer form",
@@ -297,7 +298,7 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
     rec.v = out;
     rec.s = s->s;
     rec.hi = s->hi;
-    qc_int_move(&x->iv[n->out[0]], &rec);
+    qc_int_move(&x->iv[x->g->nodes[node].out[0]], &rec); /* nodes moved: emitted one */
     return QC_OK;
 }
 
