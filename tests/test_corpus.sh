@@ -65,6 +65,7 @@ fi
 if "$PYTHON3" - "$JSON" "$top_srcdir/testdata/corpus" "$mode" "$MIN_PCT" \
     >"$TMP/check" 2>&1 <<'EOF'
 import glob, json, os, sys
+sys.excepthook = lambda t, e, tb: (print("%s: %s" % (t.__name__, e)), sys.exit(1))
 path, corpus, mode, min_pct = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 d = json.load(open(path))
 names = {r["name"] for r in d["rows"]}
@@ -94,6 +95,6 @@ EOF
 then
     ok "table: $(tail -n 1 "$TMP/check")"
 else
-    bad "table: $(tail -n 2 "$TMP/check")"
+    bad "table: $(tail -n 1 "$TMP/check")"
 fi
 finish
