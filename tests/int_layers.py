@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """int_layers.py - ONNX Runtime reference for every integer tensor of a model.
 
-    int_layers.py MODEL.onnx N OUTDIR      write the reference
+    int_layers.py [--input X.pb] MODEL.onnx N OUTDIR
+                                           write the reference
     int_layers.py --verify [-n N] OUTDIR...
                                            recompute each (on the first N images) and compare
 
 Writes OUTDIR/model.onnx: MODEL with every integer tensor computed inside the
 graph added as a graph output (types from shape inference), OUTDIR/input_0.pb:
-the first N Fashion-MNIST test images scaled to [0, 1], and OUTDIR/output_<i>.pb:
-what ONNX Runtime (CPU, default session options) computes for each output.
-tests/run_model then runs the same model in qatconv and compares every output
-exactly.
+the first N Fashion-MNIST test images scaled to [0, 1] (with --input, the first
+N images of the tensor in X.pb instead: any input shape), and
+OUTDIR/output_<i>.pb: what ONNX Runtime (CPU, default session options)
+computes for each output.  tests/run_model then runs the same model in
+qatconv and compares every output exactly.  A model whose input has a fixed
+batch b runs N/b times on b images (N a multiple of b); outputs that carry
+the batch (dim 0 = b) are concatenated, as tests/run_model does.
 
 Both modes also run the model with session.x64quantprecision=1 (ONNX
 Runtime's option that avoids its saturating int16 pairwise sums of uint8 x
@@ -41,7 +45,18 @@ def run(path, x, config):
         so.add_session_config_entry(k, v)
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    return names, sess.run(None, {sess.get_inputs()[0].name: x})
+    inp = sess.get_inputs()[0]
+    b = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else 0
+    if b < 1 or len(x) == b or len(x) % b:
+        return names, sess.run(None, {inp.name: x})
+    # a fixed batch: len(x) / b runs, the outputs that carry the batch concatenated
+    runs = [sess.run(None, {inp.name: x[i:i + b]}) for i in range(0, len(x), b)]
+    outs = []
+    for k in range(len(names)):
+        parts = [np.asarray(r[k]) for r in runs]
+        outs.append(np.concatenate(parts) if parts[0].ndim and parts[0].shape[0] == b
+                    else parts[-1])
+    return names, outs
 
 
 def compare(names, ref, got, what):
@@ -73,7 +88,7 @@ def check_options(path, x, names, ref):
     return bad
 
 
-def write(path, n, out):
+def write(path, n, out, input_pb=None):
     model = onnx.load(path)
     inferred = shape_inference.infer_shapes(model, strict_mode=True)
     have = {o.name for o in model.graph.output}
@@ -87,9 +102,13 @@ def write(path, n, out):
     os.makedirs(out, exist_ok=True)
     mpath = os.path.join(out, "model.onnx")
     onnx.save(model, mpath)
-    with gzip.open(os.environ.get("QC_TEST_IMAGES", DATA)) as f:
-        raw = f.read()
-    x = np.frombuffer(raw[16:], np.uint8).reshape(-1, 1, 28, 28)[:n].astype(np.float32) / 255.0
+    if input_pb:
+        x = load_pb(input_pb)[:n]
+    else:
+        with gzip.open(os.environ.get("QC_TEST_IMAGES", DATA)) as f:
+            raw = f.read()
+        x = (np.frombuffer(raw[16:], np.uint8).reshape(-1, 1, 28, 28)[:n].astype(np.float32)
+             / 255.0)
     names, res = run(mpath, x, {})
     with open(os.path.join(out, "input_0.pb"), "wb") as f:
         f.write(numpy_helper.from_array(x).SerializeToString())
@@ -136,6 +155,8 @@ def main():
         if len(args) < 2:
             sys.exit(__doc__)
         bad = sum(verify(d, n) for d in args[1:])
+    elif args[:1] == ["--input"] and len(args) == 5:
+        bad = write(args[2], int(args[3]), args[4], args[1])
     elif len(args) == 3:
         bad = write(args[0], int(args[1]), args[2])
     else:

@@ -14,6 +14,14 @@
  * data input is bound to input_0.pb as qatconv binds it to a recipe's images
  * (plan/inputs.h): symbolic sizes take the tensor's, and a fixed batch of 1
  * runs at the tensor's batch.
+ *
+ * A model with another fixed batch b (its plan runs at b whatever is asked) takes
+ * an input of k*b images as k forward passes of b; an output whose reference
+ * holds k times the plan's dim 0 is their concatenation, any other output
+ * (one that does not carry the batch) is the last pass's.  With the
+ * environment variable QC_RUN_MODEL_SAVE=DIR2, output i is also written raw
+ * (its elements in memory order, host byte order) to DIR2/got_<i>.raw, so a
+ * script can compare predictions (scripts/corpus-table does).
  */
 #include <config.h>
 
@@ -63,15 +71,50 @@ static bool compare(const char *name, const struct qc_tensor *got, const struct 
     return ok;
 }
 
+/* Writes t's elements to DIR/got_<i>.raw; false on an I/O error (reported). */
+static bool save_raw(const char *dir, int i, const struct qc_tensor *t)
+{
+    char path[4096];
+    FILE *f;
+    size_t n = qc_tensor_nbytes(t);
+    bool ok;
+    snprintf(path, sizeof(path), "%s/got_%d.raw", dir, i);
+    f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "run_model: %s: cannot create\n", path);
+        return false;
+    }
+    ok = fwrite(t->data, 1, n, f) == n;
+    ok = fclose(f) == 0 && ok;
+    if (!ok)
+        fprintf(stderr, "run_model: %s: write error\n", path);
+    return ok;
+}
+
+/* Number of forward passes of the plan's input t that make up in (0: it does not fit). */
+static int64_t n_passes(const struct qc_tensor *t, const struct qc_tensor *in)
+{
+    if (t->dtype != in->dtype || t->shape.ndim != in->shape.ndim || t->shape.ndim < 1 ||
+        t->shape.dims[0] < 1 || in->shape.dims[0] % t->shape.dims[0] != 0)
+        return 0;
+    for (int d = 1; d < t->shape.ndim; d++)
+        if (t->shape.dims[d] != in->shape.dims[d])
+            return 0;
+    return in->shape.dims[0] / t->shape.dims[0];
+}
+
 int main(int argc, char **argv)
 {
     struct qc_graph *g = NULL;
     struct qc_backend *be = NULL;
     struct qc_plan *p = NULL;
     struct qc_input_binding *bind = NULL;
-    struct qc_tensor *in = NULL, *want = NULL;
+    struct qc_tensor *in = NULL, **want = NULL, **got = NULL;
+    bool *stacked = NULL;
+    const char *save = getenv("QC_RUN_MODEL_SAVE");
     char path[4096];
-    int rc = 2, threads = argc > 3 ? atoi(argv[3]) : 1;
+    int rc = 2, threads = argc > 3 ? atoi(argv[3]) : 1, n_out = 0;
+    int64_t passes = 0;
     bool all = true;
 
     if (argc < 3) {
@@ -91,27 +134,57 @@ int main(int argc, char **argv)
             qc_plan_new(g, be, d[0], &p) != QC_OK)
             goto out;
     }
-    {
-        struct qc_tensor *t = qc_plan_input(p, 0);
-        if (qc_tensor_nbytes(t) != qc_tensor_nbytes(in) || t->dtype != in->dtype) {
-            fprintf(stderr, "run_model: input_0.pb does not fit the model's input\n");
-            goto out;
-        }
-        memcpy(t->data, in->data, qc_tensor_nbytes(in));
-    }
-    if (qc_plan_forward(p) != QC_OK)
+    passes = n_passes(qc_plan_input(p, 0), in);
+    if (passes == 0) {
+        fprintf(stderr, "run_model: input_0.pb does not fit the model's input\n");
         goto out;
-    for (int i = 0; i < qc_plan_n_outputs(p); i++) {
+    }
+    n_out = qc_plan_n_outputs(p);
+    want = calloc((size_t)n_out + 1, sizeof(*want));
+    got = calloc((size_t)n_out + 1, sizeof(*got));
+    stacked = calloc((size_t)n_out + 1, sizeof(*stacked));
+    if (!want || !got || !stacked) {
+        fprintf(stderr, "run_model: out of memory\n");
+        goto out;
+    }
+    for (int i = 0; i < n_out; i++) {
+        struct qc_shape s = qc_plan_output(p, i)->shape;
         snprintf(path, sizeof(path), "%s/output_%d.pb", argv[2], i);
-        if (qc_onnx_load_tensor(path, &want, NULL) != QC_OK)
+        if (qc_onnx_load_tensor(path, &want[i], NULL) != QC_OK)
             goto out;
-        all = compare(g->values[g->outputs[i]].name, qc_plan_output(p, i), want) && all;
-        qc_tensor_free(want);
-        want = NULL;
+        stacked[i] = passes > 1 && s.ndim >= 1 && want[i]->shape.ndim == s.ndim &&
+                     want[i]->shape.dims[0] == s.dims[0] * passes;
+        if (stacked[i])
+            s.dims[0] *= passes;
+        if (qc_tensor_new(qc_plan_output(p, i)->dtype, &s, &got[i]) != QC_OK)
+            goto out;
+    }
+    for (int64_t k = 0; k < passes; k++) {
+        struct qc_tensor *t = qc_plan_input(p, 0);
+        size_t nb = qc_tensor_nbytes(t);
+        memcpy(t->data, (const char *)in->data + (size_t)k * nb, nb);
+        if (qc_plan_forward(p) != QC_OK)
+            goto out;
+        for (int i = 0; i < n_out; i++) {
+            const struct qc_tensor *o = qc_plan_output(p, i);
+            size_t ob = qc_tensor_nbytes(o);
+            memcpy((char *)got[i]->data + (stacked[i] ? (size_t)k * ob : 0), o->data, ob);
+        }
+    }
+    for (int i = 0; i < n_out; i++) {
+        all = compare(g->values[g->outputs[i]].name, got[i], want[i]) && all;
+        if (save && !save_raw(save, i, got[i]))
+            goto out;
     }
     rc = all ? 0 : 1;
 out:
-    qc_tensor_free(want);
+    for (int i = 0; i < n_out && want && got; i++) {
+        qc_tensor_free(want[i]);
+        qc_tensor_free(got[i]);
+    }
+    free(want);
+    free(got);
+    free(stacked);
     qc_tensor_free(in);
     qc_plan_free(p);
     qc_backend_free(be);
