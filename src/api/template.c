@@ -30,6 +30,15 @@ static bool is_activation(const struct qc_node *n)
     return qc_op_quantizes_act(n->kind);
 }
 
+/* The number of classes of the model's first output ([N, K, ...]), at least
+ * 2 (what a Synthetic data set needs). */
+static int64_t template_classes(struct qc_plan *p)
+{
+    const struct qc_tensor *y = qc_plan_n_outputs(p) > 0 ? qc_plan_output(p, 0) : NULL;
+    int64_t k = y && y->shape.ndim >= 2 ? y->shape.dims[1] : 10;
+    return k >= 2 ? k : 2;
+}
+
 enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job *job,
                                   char **text)
 {
@@ -39,7 +48,8 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     struct qc_input_binding *bind = NULL;
     enum qc_input_layout layout = QC_INPUT_CHANNELS_FIRST;
     int64_t c = 0, h = 0, w = 0;
-    bool geometry, symbolic = false;
+    bool geometry, symbolic = false, images;
+    int n_tf = 0;
     struct qc_text out;
     FILE *f;
     enum qc_status st;
@@ -78,9 +88,20 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
             g->path);
     fprintf(f, "Solvers=SGD\nSolvers.LearningRate=0.01\nSolvers.Momentum=0.9\n"
                "Solvers.Decay=0.00004\n\n");
-    fprintf(f, "[database]\n; MNIST_IDX_Database, CIFAR10_Database or CIFAR100_Database\n"
-               "Type=MNIST_IDX_Database\nDataPath=/usr/share/datasets/fashion-mnist\n"
-               "Validation=0.1\n\n");
+    /* the data set: Fashion-MNIST (installed with qatconv's dependencies),
+     * rescaled and turned to RGB where the model wants that, so the recipe runs
+     * as written; an input no image set fits gets generated images */
+    images = !geometry || c == 1 || c == 3;
+    if (images)
+        fprintf(f, "[database]\n; MNIST_IDX_Database, CIFAR10_Database or CIFAR100_Database\n"
+                   "Type=MNIST_IDX_Database\nDataPath=/usr/share/datasets/fashion-mnist\n"
+                   "Validation=0.1\n\n");
+    else
+        fprintf(f,
+                "[database]\n; no image data set has %lld channels: generated images until you "
+                "give yours\nType=Synthetic\nNbClasses=%lld\nNbLearn=1024\nNbTest=256\n"
+                "Validation=0.1\n\n",
+                (long long)c, (long long)template_classes(p));
     if (geometry) {
         if (symbolic)
             fprintf(f,
@@ -89,11 +110,20 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
                     (long long)c, (long long)h, (long long)w);
         if (h == 1 && qc_plan_n_inputs(p) > 0 && qc_plan_input(p, 0)->shape.ndim == 3)
             fprintf(f, "; a rank-3 input [N,C,W]: images of height 1\n");
-        fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=128\n\n", (long long)w,
-                (long long)h, (long long)c);
+        fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=%d\n\n", (long long)w,
+                (long long)h, (long long)c, h * w > 64 * 64 ? 32 : 128);
     }
-    fprintf(f, "; pixels 0..255 -> [0,1]\n[sp.Transformation-1]\nType=RangeAffineTransformation\n"
-               "FirstOperator=Divides\nFirstValue=255.0\n\n");
+    if (images && geometry && (h != 28 || w != 28))
+        fprintf(f, "; Fashion-MNIST's 28x28 images -> the model's size\n[sp.Transformation-%d]\n"
+                   "Type=RescaleTransformation\nWidth=%lld\nHeight=%lld\n\n",
+                ++n_tf, (long long)w, (long long)h);
+    if (images && geometry && c == 3)
+        fprintf(f, "; gray -> 3 channels\n[sp.Transformation-%d]\nType=ColorSpaceTransformation\n"
+                   "ColorSpace=RGB\n\n",
+                ++n_tf);
+    fprintf(f, "; pixels 0..255 -> [0,1]\n[sp.Transformation-%d]\nType=RangeAffineTransformation\n"
+               "FirstOperator=Divides\nFirstValue=255.0\n\n",
+            ++n_tf);
     if (layout == QC_INPUT_CHANNELS_LAST)
         fprintf(f, "; the model takes its images channels last (NHWC)\n[onnx]\nType=ONNX\n"
                    "Transpose=1\n\n");

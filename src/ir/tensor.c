@@ -268,3 +268,13 @@ uint16_t qc_float_to_bf16(float f)
     }
     return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
 }
+
+bool qc_shape_is_scores(const struct qc_shape *s, int64_t batch)
+{
+    if (s->ndim < 2 || s->dims[0] != batch)
+        return false;
+    for (int d = 2; d < s->ndim; d++)
+        if (s->dims[d] != 1)
+            return false;
+    return true;
+}

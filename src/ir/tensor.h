@@ -83,6 +83,10 @@ bool qc_dtype_is_int(enum qc_dtype dt);
 
 int64_t qc_shape_nelem(const struct qc_shape *s);
 bool qc_shape_equal(const struct qc_shape *a, const struct qc_shape *b);
+/* Whether s is class scores of `batch` rows: [batch, K] or [batch, K, 1, ...]
+ * (a classifier ending in a 1x1 convolution and a global pooling, as Caffe2
+ * and SqueezeNet exports do: the memory layout is that of [batch, K]). */
+bool qc_shape_is_scores(const struct qc_shape *s, int64_t batch);
 /* Builds a shape from n dims (n <= QC_MAX_DIMS). */
 struct qc_shape qc_shape_make(int ndim, const int64_t *dims);
 /* Writes "[1,3,28,28]" into buf (always NUL-terminated); returns buf. */

@@ -212,7 +212,7 @@ static enum qc_status find_logits(struct qc_plan *p)
                       g->nodes[prod].kind == QC_OP_LOG_SOFTMAX))
         v = g->nodes[prod].in[0];
     t = &p->vals[v];
-    if (t->dtype != QC_DTYPE_F32 || t->shape.ndim != 2 || t->shape.dims[0] != p->batch) {
+    if (t->dtype != QC_DTYPE_F32 || !qc_shape_is_scores(&t->shape, p->batch)) {
         qc_log_error("%s: training needs class scores [batch, classes] at the first output; "
                      "'%s' is %s", g->path, g->values[v].name,
                      qc_shape_str(&t->shape, s, sizeof(s)));

@@ -55,7 +55,7 @@ enum qc_status qc_eval_check(const struct qc_graph *g, struct qc_plan *p,
         }
     }
     if (qc_plan_n_outputs(p) < 1 || qc_plan_output(p, 0)->dtype != QC_DTYPE_F32 ||
-        qc_plan_output(p, 0)->shape.ndim != 2) {
+        !qc_shape_is_scores(&qc_plan_output(p, 0)->shape, qc_plan_batch(p))) {
         qc_log_error("%s: the first output must be class scores [batch, classes]", g->path);
         return QC_ERR_SHAPE;
     }

@@ -252,6 +252,16 @@ static enum qc_status load_batch(struct qc_trainer *t, const int64_t *idx, struc
  * device computes batch b while the host prepares and sends batch b+1;
  * NULL at the end of the epoch.  The one synchronisation per batch is the
  * download of the loss statistics, after that. */
+/* The fixed dim 0 of the data input, or 0 when it is symbolic or unknown. */
+static int64_t fixed_batch(const struct qc_graph *g)
+{
+    int v = qc_inputs_data(g);
+    const struct qc_value *x = v >= 0 ? &g->values[v] : NULL;
+    if (!x || !x->has_shape || x->shape.ndim < 1 || x->dim_param[0] || x->shape.dims[0] < 1)
+        return 0;
+    return x->shape.dims[0];
+}
+
 static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t *next,
                                   struct qc_rng *rng_data, struct qc_rng *rng_drop,
                                   double *loss_sum, int64_t *correct)
@@ -732,6 +742,18 @@ static enum qc_status setup(struct qc_trainer *t)
     }
     t->n_learn = t->o->limit ? QC_MIN(t->o->limit, t->learn->n) : t->learn->n;
     t->batch = t->o->batch ? t->o->batch : qc_data_cfg_batch(t->dcfg);
+    if (!t->o->batch && fixed_batch(t->g) > 1 && fixed_batch(t->g) != t->batch) {
+        /* a model declared with a fixed batch other than 1 (which the pipeline
+         * made symbolic) trains at its batch, the recipe's BatchSize aside */
+        char text[256];
+        struct qc_event ev = { .kind = QC_EVENT_NOTE, .phase = QC_PHASE_SETUP, .text = text };
+        snprintf(text, sizeof(text),
+                 "the model's input has a fixed batch of %lld: training at that batch, not the "
+                 "recipe's %lld",
+                 (long long)fixed_batch(t->g), (long long)t->batch);
+        qc_emit(&t->o->progress, &ev);
+        t->batch = fixed_batch(t->g);
+    }
     st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs);
     if (st != QC_OK)
         return st;
