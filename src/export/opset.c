@@ -20,12 +20,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "ops/bind.h"
+#include "plan/plan.h"
 #include "util/log.h"
 
 struct upgrade {
     struct qc_graph *g;
     int64_t from, to;
+    struct qc_backend *be;  /* a CPU plan of the graph as it was before the */
+    struct qc_plan *plan;   /* rewrite (shapes for Softmax), or NULL        */
 };
 
 static bool default_domain(const char *d)
@@ -394,6 +398,19 @@ static enum qc_status up_softmax(struct upgrade *u, int ni)
         axis += rank;
     if (rank > 0 && axis == rank - 1)
         return attr_set_int(&g->nodes[ni], "axis", axis);
+    if (u->plan && qc_plan_value(u->plan, g->nodes[ni].in[0])) {
+        /* the inferred shape: dims past `axis` all 1 (a classifier's
+         * [N, K, 1, 1]) normalize the same along `axis` */
+        const struct qc_shape *sh = &qc_plan_value(u->plan, g->nodes[ni].in[0])->shape;
+        bool ones = axis >= 0 && axis < sh->ndim;
+        if (axis < 0)
+            axis += sh->ndim;
+        ones = axis >= 0 && axis < sh->ndim;
+        for (int d = (int)axis + 1; ones && d < sh->ndim; d++)
+            ones = sh->dims[d] == 1;
+        if (ones)
+            return attr_set_int(&g->nodes[ni], "axis", axis);
+    }
 
     snprintf(base, sizeof(base), "%s", label(u, ni));
     x = g->nodes[ni].in[0];
@@ -646,9 +663,57 @@ int64_t qc_opset_min_ir(int64_t opset)
     return ir_of[opset - 7];
 }
 
+/* Applies the rule of every default-domain node among the first n_nodes. */
+static enum qc_status rewrite_nodes(struct upgrade *u, int n_nodes)
+{
+    struct qc_graph *g = u->g;
+    enum qc_status st;
+    for (int i = 0; i < n_nodes; i++) {
+        const struct rule *r;
+        if (!default_domain(g->nodes[i].domain))
+            continue;
+        r = rule_of(g->nodes[i].op_type);
+        if (!r) {
+            qc_log_error("%s: %s '%s': no rule to upgrade this op from opset %lld to %lld", g->path,
+                         g->nodes[i].op_type, label(u, i), (long long)u->from, (long long)u->to);
+            return QC_ERR_UNSUPPORTED;
+        }
+        if (r->fn && (st = r->fn(u, i)) != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}
+
+/* Whether g has a Softmax or LogSoftmax (their rewrite wants shapes). */
+static bool has_softmax(const struct qc_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (default_domain(g->nodes[i].domain) && (strcmp(g->nodes[i].op_type, "Softmax") == 0 ||
+                                                    strcmp(g->nodes[i].op_type, "LogSoftmax") == 0))
+            return true;
+    return false;
+}
+
+/* Whether every runtime graph input has known sizes past the batch dim, so
+ * that a plan at batch 1 infers every shape. */
+static bool sizes_known(const struct qc_graph *g)
+{
+    for (int i = 0; i < g->n_inputs; i++) {
+        const struct qc_value *v = &g->values[g->inputs[i]];
+        if (v->init)
+            continue;
+        if (!v->has_shape)
+            return false;
+        for (int d = 1; d < v->shape.ndim; d++)
+            if (v->shape.dims[d] < 1)
+                return false;
+    }
+    return true;
+}
+
 enum qc_status qc_opset_rewrite(struct qc_graph *g, int64_t target)
 {
-    struct upgrade u = { g, g->opset, target };
+    struct upgrade u = { .g = g, .from = g->opset, .to = target };
     int n_nodes = g->n_nodes;
     enum qc_status st;
 
@@ -659,19 +724,14 @@ enum qc_status qc_opset_rewrite(struct qc_graph *g, int64_t target)
                      (long long)target, QC_OPSET_UPGRADE_MAX);
         return QC_ERR_UNSUPPORTED;
     }
-    for (int i = 0; i < n_nodes; i++) {
-        const struct rule *r;
-        if (!default_domain(g->nodes[i].domain))
-            continue;
-        r = rule_of(g->nodes[i].op_type);
-        if (!r) {
-            qc_log_error("%s: %s '%s': no rule to upgrade this op from opset %lld to %lld", g->path,
-                         g->nodes[i].op_type, label(&u, i), (long long)u.from, (long long)u.to);
-            return QC_ERR_UNSUPPORTED;
-        }
-        if (r->fn && (st = r->fn(&u, i)) != QC_OK)
-            return st;
-    }
+    if (crosses(&u, 13) && has_softmax(g) && sizes_known(g) && qc_backend_new("cpu", 1, &u.be) == QC_OK &&
+        qc_plan_new(g, u.be, 1, &u.plan) != QC_OK)
+        u.plan = NULL; /* shapes unknown (symbolic sizes ...): the general rewrite */
+    st = rewrite_nodes(&u, n_nodes);
+    qc_plan_free(u.plan);
+    qc_backend_free(u.be);
+    if (st != QC_OK)
+        return st;
     g->opset = target;
     for (int i = 0; i < g->n_opsets; i++)
         if (default_domain(g->opsets[i].domain))

@@ -505,6 +505,8 @@ const struct qc_op_def qc_op_gather = {
 
 struct cast_params {
     enum qc_dtype to;
+    int half; /* to float16/bfloat16 (QC_FILE_DTYPE_*), else 0: the values
+                 are held as float32 rounded to that type (ir/tensor.h) */
 };
 
 static enum qc_status cast_parse(struct qc_node *n, int64_t opset, const char *label)
@@ -522,7 +524,8 @@ static enum qc_status cast_parse(struct qc_node *n, int64_t opset, const char *l
     st = qc_attr_int(&n->attrs, where, "to", 0, &to);
     if (st != QC_OK)
         return st;
-    if (to <= 0 || to > QC_DTYPE_I4 || !qc_dtype_supported((enum qc_dtype)to)) {
+    if (to != QC_FILE_DTYPE_F16 && to != QC_FILE_DTYPE_BF16 &&
+        (to <= 0 || to > QC_DTYPE_I4 || !qc_dtype_supported((enum qc_dtype)to))) {
         qc_log_error("%s: cast to element type %lld is not supported", where, (long long)to);
         return QC_ERR_UNSUPPORTED;
     }
@@ -530,7 +533,8 @@ static enum qc_status cast_parse(struct qc_node *n, int64_t opset, const char *l
     if (st != QC_OK)
         return st;
     p = n->params;
-    p->to = (enum qc_dtype)to;
+    p->half = to == QC_FILE_DTYPE_F16 || to == QC_FILE_DTYPE_BF16 ? (int)to : 0;
+    p->to = p->half ? QC_DTYPE_F32 : (enum qc_dtype)to;
     return QC_OK;
 }
 
@@ -682,20 +686,31 @@ static void load_i64(enum qc_dtype from, const void *src, int64_t *v, int64_t n)
     }
 }
 
+/* Cast to float16/bfloat16: float32 values rounded to that type (nearest
+ * even), as the file's tensor would hold them. */
+static void round_to_half(float *v, int64_t n, int half)
+{
+    for (int64_t i = 0; i < n; i++)
+        v[i] = half == QC_FILE_DTYPE_F16 ? qc_half_to_float(qc_float_to_half(v[i]))
+                                         : qc_bf16_to_float(qc_float_to_bf16(v[i]));
+}
+
 static enum qc_status cast_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                        const struct qc_tensor *const *in,
                                        struct qc_tensor *const *out)
 {
+    const struct cast_params *p = n->params;
     enum qc_dtype from = in[0]->dtype, to = out[0]->dtype;
     int64_t total = qc_tensor_nelem(in[0]), nblk = (total + CAST_BLOCK - 1) / CAST_BLOCK;
     size_t ies = qc_dtype_size(from), oes = qc_dtype_size(to);
     bool fsrc = from == QC_DTYPE_F32 || from == QC_DTYPE_F64;
     const unsigned char *src = in[0]->data;
     unsigned char *dst = out[0]->data;
-    (void)n;
     if (from == to) {
         if (total && in[0]->data != out[0]->data)
             memcpy(out[0]->data, in[0]->data, qc_tensor_nbytes(in[0]));
+        if (p->half)
+            round_to_half(out[0]->data, total, p->half);
         return QC_OK;
     }
 #pragma omp parallel for num_threads(ctx->threads > 0 ? ctx->threads : 1) schedule(static) \
@@ -718,6 +733,8 @@ static enum qc_status cast_forward_cpu(const struct qc_node *n, const struct qc_
             store_from_i64(to, v, from == QC_DTYPE_U64, d, cnt);
         }
     }
+    if (p->half)
+        round_to_half(out[0]->data, total, p->half);
     return QC_OK;
 }
 
