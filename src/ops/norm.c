@@ -505,8 +505,7 @@ static enum qc_status lrn_forward_cpu(const struct qc_node *n, const struct qc_o
     float k = p->alpha / (float)p->size;
 
     lrn_offsets(p, &lo_off, &hi_off);
-    if (ctx->training && ctx->saved &&
-        ctx->saved_size >= (size_t)(nb * c * inner) * sizeof(float))
+    if (ctx->training && ctx->saved && ctx->saved_size >= lrn_saved(n, in, NULL))
         sv = ctx->saved;
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nb * c * inner > 16384)
     for (int64_t r = 0; r < nb * c; r++) {
@@ -573,8 +572,8 @@ static enum qc_status lrn_backward_cpu(const struct qc_node *n, const struct qc_
         for (int64_t j = 0; j < inner; j++)
             dxr[j] += dyr[j] * powf(sr[j], -p->beta);
         for (int64_t cc = c0; cc <= c1; cc++) {
-            const float *restrict dyc = dy + base + cc * inner, *restrict yc = y + base + cc * inner;
-            const float *restrict sc = sv + base + cc * inner;
+            int64_t off = base + cc * inner;
+            const float *restrict dyc = dy + off, *restrict yc = y + off, *restrict sc = sv + off;
             for (int64_t j = 0; j < inner; j++)
                 dxr[j] -= k2 * xr[j] * (dyc[j] * yc[j] / sc[j]);
         }
@@ -596,7 +595,13 @@ const struct qc_op_def qc_op_batchnorm = {
 };
 
 const struct qc_op_def qc_op_lrn = {
-    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
-    .fold = QC_FOLD_NEVER, .parse = lrn_parse, .infer = lrn_infer, .saved = lrn_saved,
+    .n_in_min = 1,
+    .n_in_max = 1,
+    .n_out_min = 1,
+    .n_out_max = 1,
+    .fold = QC_FOLD_NEVER,
+    .parse = lrn_parse,
+    .infer = lrn_infer,
+    .saved = lrn_saved,
     .cpu = { .forward = lrn_forward_cpu, .backward = lrn_backward_cpu },
 };
