@@ -1,7 +1,7 @@
 /*
  * test_grad_act.c - finite-difference checks of the backward of activations,
  * element-wise ops (with broadcasting), BatchNormalization (training and
- * inference) and Dropout (training), plus direct checks of the training
+ * inference), LRN and Dropout (training), plus direct checks of the training
  * forwards: BatchNorm against PyTorch's F.batch_norm(training=True) values
  * (computed once with torch 1.13 and embedded), its running-statistics
  * update, and the Dropout mask statistics.
@@ -227,6 +227,31 @@ START_TEST(test_add_same_shape)
         in[0].grad = true;
         in[1].grad = false;                        /* a alone */
         check("Add", NULL, 2, in, &o);
+    }
+}
+END_TEST
+
+/* ---- LRN ---- */
+
+/* Odd and even sizes (an even window is asymmetric: [c - (size-2)/2, c +
+ * size/2], so the backward's reverse window is the mirror), C below the size
+ * (every window clipped), [N,C], [N,C,L] and [N,C,H,W] inputs.  alpha is
+ * large so that the cross-channel term is as big as the direct one. */
+START_TEST(test_lrn_grad)
+{
+    static const char *const attrs[] = {
+        "size=3 alpha=2.0 beta=0.75 bias=1.0", "size=5 alpha=3.0 beta=0.75 bias=2.0",
+        "size=2 alpha=2.0 beta=0.6 bias=1.0",  "size=4 alpha=2.5 beta=1.5 bias=0.5",
+        "size=1 alpha=1.0 beta=0.75 bias=1.0", "size=5",
+    };
+    struct qc_gc_input shapes[] = { gin(4, 2, 7, 3, 2), gin(4, 2, 2, 3, 3), gin(3, 3, 4, 5, 0),
+                                    gin(2, 4, 3, 0, 0) };
+    struct qc_gc_opts o = { .seed = 60, .opset = 13, .training = true, .lo = -1.5f, .hi = 1.5f };
+    for (size_t a = 0; a < QC_ARRAY_SIZE(attrs); a++) {
+        for (size_t i = 0; i < QC_ARRAY_SIZE(shapes); i++) {
+            o.seed = 60 + 10 * a + i;
+            check("LRN", attrs[a], 1, &shapes[i], &o);
+        }
     }
 }
 END_TEST
@@ -558,6 +583,7 @@ Suite *qc_suite_grad_act(void)
     tcase_add_test(tc, test_sum);
     tcase_add_test(tc, test_bn_grad);
     tcase_add_test(tc, test_add_same_shape);
+    tcase_add_test(tc, test_lrn_grad);
     tcase_add_test(tc, test_dropout_grad);
     tcase_add_test(tc, test_bn_train_torch);
     tcase_add_test(tc, test_bn_running_stats);

@@ -1,7 +1,7 @@
 /*
  * norm.c - normalization ops: BatchNormalization (inference and training
  * forms, with backward) and LRN (cross-channel local response
- * normalization, forward only by design).
+ * normalization, with backward).
  *
  * Inputs are [N, C, D1...] float32.  BatchNormalization in inference:
  *     y = scale * (x - mean) / sqrt(var + epsilon) + B
@@ -26,7 +26,9 @@
  * LRN, per ONNX:
  *     square_sum[c] = sum_{c' = c - floor((size-1)/2)}^{c + ceil((size-1)/2)} x[c']^2
  *     y[c] = x[c] / (bias + alpha / size * square_sum[c])^beta
- * with c' clipped to [0, C).
+ * with c' clipped to [0, C).  A training forward keeps the denominator's
+ * base s[c] = bias + alpha / size * square_sum[c] of every element as the
+ * node's saved state for the backward.
  */
 #include <config.h>
 
@@ -465,6 +467,32 @@ static enum qc_status lrn_infer(const struct qc_node *n, const char *label,
     return QC_OK;
 }
 
+/* The window of channel c is [c - lo, c + hi] with lo = floor((size-1)/2),
+ * hi = ceil((size-1)/2); channel j is in the windows of [j - hi, j + lo]. */
+static void lrn_offsets(const struct lrn_params *p, int64_t *lo, int64_t *hi)
+{
+    *lo = (p->size - 1) / 2;
+    *hi = p->size - 1 - *lo;
+}
+
+/* The inner size (product of the dims after C). */
+static int64_t lrn_inner(const struct qc_shape *s)
+{
+    int64_t inner = 1;
+    for (int i = 2; i < s->ndim; i++)
+        inner *= s->dims[i];
+    return inner;
+}
+
+/* One float per element of X: s = bias + alpha / size * square_sum. */
+static size_t lrn_saved(const struct qc_node *n, const struct qc_tensor *const *in,
+                        const struct qc_tensor *const *out)
+{
+    (void)n;
+    (void)out;
+    return (size_t)qc_tensor_nelem(in[0]) * sizeof(float);
+}
+
 static enum qc_status lrn_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                       const struct qc_tensor *const *in,
                                       struct qc_tensor *const *out)
@@ -472,13 +500,13 @@ static enum qc_status lrn_forward_cpu(const struct qc_node *n, const struct qc_o
     const struct lrn_params *p = n->params;
     const struct qc_shape *s = &in[0]->shape;
     const float *x = qc_tensor_f32(in[0]);
-    float *y = qc_tensor_f32(out[0]);
-    int64_t nb = s->dims[0], c = s->dims[1], inner = 1;
-    int64_t lo_off = (p->size - 1) / 2, hi_off = p->size - 1 - lo_off;
+    float *y = qc_tensor_f32(out[0]), *sv = NULL;
+    int64_t nb = s->dims[0], c = s->dims[1], inner = lrn_inner(s), lo_off, hi_off;
     float k = p->alpha / (float)p->size;
 
-    for (int i = 2; i < s->ndim; i++)
-        inner *= s->dims[i];
+    lrn_offsets(p, &lo_off, &hi_off);
+    if (ctx->training && ctx->saved && ctx->saved_size >= lrn_saved(n, in, NULL))
+        sv = ctx->saved;
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nb * c * inner > 16384)
     for (int64_t r = 0; r < nb * c; r++) {
         int64_t b = r / c, ch = r % c;
@@ -486,12 +514,68 @@ static enum qc_status lrn_forward_cpu(const struct qc_node *n, const struct qc_o
         const float *xb = x + b * c * inner;
         float *yr = y + r * inner;
         for (int64_t j = 0; j < inner; j++) {
-            float sq = 0.0f;
+            float sq = 0.0f, base;
             for (int64_t cc = c0; cc <= c1; cc++) {
                 float v = xb[cc * inner + j];
                 sq += v * v;
             }
-            yr[j] = xb[ch * inner + j] / powf(p->bias + k * sq, p->beta);
+            base = p->bias + k * sq;
+            yr[j] = xb[ch * inner + j] / powf(base, p->beta);
+            if (sv)
+                sv[r * inner + j] = base;
+        }
+    }
+    return QC_OK;
+}
+
+/* Backward, per position over the channels, with s_c the saved base
+ * bias + (alpha/size) * sum_{c' in window(c)} x_c'^2 and y_c = x_c s_c^-beta:
+ *   dx_j += dy_j s_j^-beta
+ *           - (2 alpha beta / size) x_j * sum_{c : j in window(c)} dy_c x_c s_c^(-beta-1)
+ * where dy_c x_c s_c^(-beta-1) = dy_c y_c / s_c, and j is in window(c) for c in
+ * [j - hi, j + lo] clipped to [0, C).  Parallel over (n, j) rows; each adds
+ * the window's terms to its row of dx. */
+static enum qc_status lrn_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       const struct qc_tensor *const *out,
+                                       const struct qc_tensor *const *dout,
+                                       struct qc_tensor *const *din)
+{
+    const struct lrn_params *p = n->params;
+    const struct qc_shape *s = &in[0]->shape;
+    int64_t nb = s->dims[0], c = s->dims[1], inner = lrn_inner(s), lo_off, hi_off;
+    size_t need = (size_t)(nb * c * inner) * sizeof(float);
+    const float *x, *y, *dy, *sv;
+    float *dx, k2;
+
+    if (!dout[0] || !din[0])
+        return QC_OK;
+    if (!ctx->saved || ctx->saved_size < need) {
+        qc_log_error("%s: LRN needs %zu saved bytes, got %zu", ctx->label, need,
+                     ctx->saved ? ctx->saved_size : (size_t)0);
+        return QC_ERR_INTERNAL;
+    }
+    lrn_offsets(p, &lo_off, &hi_off);
+    x = qc_tensor_f32(in[0]);
+    y = qc_tensor_f32(out[0]);
+    dy = qc_tensor_f32(dout[0]);
+    dx = qc_tensor_f32(din[0]);
+    sv = ctx->saved;
+    k2 = 2.0f * p->alpha * p->beta / (float)p->size;
+#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (nb * c * inner > 16384)
+    for (int64_t r = 0; r < nb * c; r++) {
+        int64_t b = r / c, ch = r % c, base = b * c * inner;
+        int64_t c0 = QC_MAX(0, ch - hi_off), c1 = QC_MIN(c - 1, ch + lo_off);
+        const float *restrict xr = x + r * inner, *restrict dyr = dy + r * inner;
+        const float *restrict sr = sv + r * inner;
+        float *restrict dxr = dx + r * inner;
+        for (int64_t j = 0; j < inner; j++)
+            dxr[j] += dyr[j] * powf(sr[j], -p->beta);
+        for (int64_t cc = c0; cc <= c1; cc++) {
+            int64_t off = base + cc * inner;
+            const float *restrict dyc = dy + off, *restrict yc = y + off, *restrict sc = sv + off;
+            for (int64_t j = 0; j < inner; j++)
+                dxr[j] -= k2 * xr[j] * (dyc[j] * yc[j] / sc[j]);
         }
     }
     return QC_OK;
@@ -511,7 +595,13 @@ const struct qc_op_def qc_op_batchnorm = {
 };
 
 const struct qc_op_def qc_op_lrn = {
-    .n_in_min = 1, .n_in_max = 1, .n_out_min = 1, .n_out_max = 1,
-    .fold = QC_FOLD_NEVER, .parse = lrn_parse, .infer = lrn_infer,
-    .cpu = { .forward = lrn_forward_cpu },
+    .n_in_min = 1,
+    .n_in_max = 1,
+    .n_out_min = 1,
+    .n_out_max = 1,
+    .fold = QC_FOLD_NEVER,
+    .parse = lrn_parse,
+    .infer = lrn_infer,
+    .saved = lrn_saved,
+    .cpu = { .forward = lrn_forward_cpu, .backward = lrn_backward_cpu },
 };

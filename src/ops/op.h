@@ -18,10 +18,11 @@
  *             (shape subgraphs): see enum qc_fold.
  *   saved     bytes of per-node state a TRAINING forward writes for its
  *             backward (BatchNorm batch mean and 1/std, MaxPool arg-max,
- *             Dropout mask), or NULL.  The plan allocates it once per node and
- *             passes it as ctx->saved to both directions.
+ *             Dropout mask, LRN denominator bases), or NULL.  The plan
+ *             allocates it once per node and passes it as ctx->saved to both
+ *             directions.
  *   cpu       the reference kernels: forward (required) and backward (NULL
- *             for ops that are never differentiated: shape-subgraph ops, LRN).
+ *             for ops that are never differentiated: shape-subgraph ops).
  *   roles     what the op's inputs are to training, quantization, recipes and
  *             reports (struct qc_op_roles below; all zero = a plain op).
  * The ONNX op_type is not in the definition: ops.def names each op once
