@@ -177,7 +177,7 @@ static __global__ void sat_levels(int mode, int range, int quant, const float *w
     }
 }
 
-/* Pass 3: S = sqrt(F · var_unbiased(Q)) (guard: 1), scale = 1/(div·S); Q = v·scale.
+/* Pass 3: S = sqrt(F · var_unbiased(Q)) (var 0: mean(Q²); guard: 1), scale = 1/(div·S); Q = v·scale.
  * Every block recomputes the scalars from the partials (in part order); block 0 writes the
  * state. */
 static __global__ void sat_finish(int quant, int apply_scaling, int64_t fanout, int div,
@@ -195,6 +195,8 @@ static __global__ void sat_finish(int quant, int apply_scaling, int64_t fanout, 
             }
             double var = __ddiv_rn(__dsub_rn(sq, __dmul_rn(sum, __ddiv_rn(sum, (double)n))),
                                    (double)(n - 1));
+            if (!(var > 0.0))   /* every Q equal: the second moment (cpu_quant.c) */
+                var = __ddiv_rn(sq, (double)n);
             if (quant)
                 var = __ddiv_rn(var, __dmul_rn((double)div, (double)div));
             S = sqrt(__dmul_rn((double)fanout, var));

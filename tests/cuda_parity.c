@@ -146,8 +146,12 @@ static void compare(const float *g, const float *cpu, int64_t n, int64_t *ndiff,
 
 /* ---- SAT weights ------------------------------------------------------------------------ */
 
+/* The weights of a SAT case: random, all zero (m = 0), or constant (var 0 of Q). */
+enum wfill { W_RANDOM, W_ZERO, W_CONST };
+static const char *const wfill_names[] = { "", " zero", " constant" };
+
 static enum qc_status sat_weight_case(struct ctx *c, struct family *f,
-                                      const struct qc_sat_wcfg *cfg, int64_t n, bool zero)
+                                      const struct qc_sat_wcfg *cfg, int64_t n, enum wfill wf)
 {
     struct qc_sat_wstate stc, stg;
     enum qc_status st;
@@ -158,11 +162,15 @@ static enum qc_status sat_weight_case(struct ctx *c, struct family *f,
 
     snprintf(what, sizeof(what), "mode=%s R=%d quant=%d scaling=%d n=%lld%s",
              qc_sat_mode_name(cfg->mode), cfg->range, cfg->apply_quant, cfg->apply_scaling,
-             (long long)n, zero ? " zero" : "");
-    if (zero)
+             (long long)n, wfill_names[wf]);
+    if (wf == W_ZERO) {
         memset(c->x, 0, (size_t)n * sizeof(float));
-    else
+    } else if (wf == W_CONST) {
+        for (int64_t i = 0; i < n; i++)
+            c->x[i] = -0.02f;
+    } else {
         fill(c, c->x, n, -1.5f, 1.5f);
+    }
     fill(c, c->dy, n, -1.0f, 1.0f);
     fill(c, c->g0, n, -0.1f, 0.1f);
 
@@ -516,9 +524,11 @@ static enum qc_status run_all(struct ctx *c, struct family *fam)
                         .apply_quant = (v & 1) != 0, .apply_scaling = (v & 2) != 0,
                         .fanout = 3 * 3 * 16,
                     };
-                    if ((st = sat_weight_case(c, &fam[0], &cfg, n, false)))
+                    if ((st = sat_weight_case(c, &fam[0], &cfg, n, W_RANDOM)))
                         return st;
-                    if (n <= 257 && (st = sat_weight_case(c, &fam[0], &cfg, n, true)))
+                    if (n <= 257 && (st = sat_weight_case(c, &fam[0], &cfg, n, W_ZERO)))
+                        return st;
+                    if (n <= 257 && (st = sat_weight_case(c, &fam[0], &cfg, n, W_CONST)))
                         return st;
                 }
             }

@@ -295,15 +295,38 @@ START_TEST(test_sat_w_zero_and_guards)
                         ck_assert_int_eq(k[i], 0);
                 }
             }
-    /* S = 0: every Q equal (var 0) -> no scaling; N = 1 -> no scaling */
+    /* every Q equal (var 0, a constant W): S = sqrt(F·mean(Q²)), |Q/S| = 1/sqrt(F);
+     * N = 1 -> no scaling.  R = 1: k = 1, Q = 1, F = 100: S = 10, Q = 0.1 */
     struct qc_sat_wcfg c;
     struct qc_sat_wstate st;
     float same[4] = { 0.5f, 0.5f, 0.5f, 0.5f };
     sat_cfg(&c, QC_SAT_DEFAULT, 1, true, true, 100);
     qc_sat_weight_forward(&c, same, q, 4, 1, &st);
-    NEAR(st.s, 1.0, 0);
+    NEAR(st.s, 10.0, 1e-6);
     for (int i = 0; i < 4; i++)
-        ck_assert(q[i] == 1.0f);
+        NEAR(q[i], 0.1, 1e-7);
+    /* R = 15, W = −0.02 everywhere: k = −15, Q = −1; F = 9: S = 3, Q = −1/3, and
+     * dW = dQ·(1 − t²)/(m·S), t = tanh(−0.02), m = |t| */
+    float cst[6] = { -0.02f, -0.02f, -0.02f, -0.02f, -0.02f, -0.02f };
+    double t = tanh(-0.02);
+    sat_cfg(&c, QC_SAT_DEFAULT, 15, true, true, 9);
+    qc_sat_weight_forward(&c, cst, q, 6, 1, &st);
+    NEAR(st.s, 3.0, 1e-6);
+    memset(dw, 0, sizeof(dw));
+    qc_sat_weight_backward(&c, &st, cst, dq, dw, 6, 1);
+    for (int i = 0; i < 6; i++) {
+        NEAR(q[i], -1.0 / 3.0, 1e-7);
+        NEAR(dw[i], dq[i] * (1.0 - t * t) / (fabs(t) * 3.0), 1e-3 * fabsf(dw[i]));
+    }
+    qc_sat_weight_image(&c, cst, k, 6, 1, &st);
+    for (int i = 0; i < 6; i++)
+        ck_assert(q[i] == (float)k[i] * st.scale);
+    /* clamp stage: r = 1, F = 16: S = 4, Q = 0.25 */
+    sat_cfg(&c, QC_SAT_DEFAULT, 15, false, true, 16);
+    qc_sat_weight_forward(&c, same, q, 4, 1, &st);
+    NEAR(st.s, 4.0, 1e-6);
+    for (int i = 0; i < 4; i++)
+        NEAR(q[i], 0.25, 1e-7);
     sat_cfg(&c, QC_SAT_DEFAULT, 15, false, true, 100);
     qc_sat_weight_forward(&c, same, q, 1, 1, &st);
     NEAR(st.s, 1.0, 0);

@@ -30,6 +30,18 @@ static bool is_activation(const struct qc_node *n)
     return qc_op_quantizes_act(n->kind);
 }
 
+/* Whether any node is a BatchNormalization.  Without one (BatchNorm folded into
+ * the Conv weights at export) nothing renormalizes a Conv's output, and SAT
+ * weights without ApplyScaling (largest |tanh W| mapped to 1) multiply each
+ * layer's gain by 1/max|tanh W|: deep models then diverge in the first batches. */
+static bool has_batchnorm(const struct qc_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (qc_op_cell(g->nodes[i].kind) == QC_CELL_BATCHNORM)
+            return true;
+    return false;
+}
+
 /* The number of classes of the model's first output ([N, K, ...]), at least
  * 2 (what a Synthetic data set needs). */
 static int64_t template_classes(struct qc_plan *p)
@@ -127,7 +139,11 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     if (layout == QC_INPUT_CHANNELS_LAST)
         fprintf(f, "; the model takes its images channels last (NHWC)\n[onnx]\nType=ONNX\n"
                    "Transpose=1\n\n");
-    fprintf(f, "[onnx:Conv_def]\nQWeight=SAT\nQWeight.Range=15\n\n");
+    if (has_batchnorm(g))
+        fprintf(f, "[onnx:Conv_def]\nQWeight=SAT\nQWeight.Range=15\n\n");
+    else
+        fprintf(f, "; no BatchNormalization in the model: scale the Conv weights as the Fc's\n"
+                   "[onnx:Conv_def]\nQWeight=SAT\nQWeight.Range=15\nQWeight.ApplyScaling=1\n\n");
     fprintf(f, "[onnx:Fc_def]\nQWeight=SAT\nQWeight.Range=15\nQWeight.ApplyScaling=1\n\n");
     fprintf(f, "[onnx:Relu_def]\nActivationFunction=Linear\nQAct=SAT\nQAct.Range=15\n"
                "QAct.Alpha=6.0\nQActSolver.LearningRate=0.01\n\n");

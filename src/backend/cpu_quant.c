@@ -156,7 +156,13 @@ void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, 
         s2[c] = a2;
     }
 
-    /* S = sqrt(F · var_unbiased(Q)), Q = v/div (quantized) or v (clamp stage); guard S = 1 */
+    /*
+     * S = sqrt(F · var_unbiased(Q)), Q = v/div (quantized) or v (clamp stage), so that
+     * Var(Q/S) = 1/F.  Degenerate case: every Q equal (a constant W, e.g. a folded
+     * ConstantOfShape), var = 0: S = sqrt(F · mean(Q²)), which keeps the same target on the
+     * second moment, E[(Q/S)²] = 1/F (|Q/S| = 1/sqrt(F)), instead of leaving |Q| = 1, a gain
+     * of sqrt(F) over any non-constant tensor.  S = 1 when that is 0 too (Q = 0) or N = 1.
+     */
     double S = 1.0;
     if (cfg->apply_scaling && n > 1) {
         double sum = 0.0, sq = 0.0;
@@ -165,6 +171,8 @@ void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, 
             sq += s2[c];
         }
         double var = (sq - sum * (sum / (double)n)) / (double)(n - 1);
+        if (!(var > 0.0))
+            var = sq / (double)n;
         if (quant)
             var /= (double)div * div;
         S = sqrt((double)cfg->fanout * var);

@@ -56,6 +56,8 @@
  *
  * ApplyScaling=1: Q ← Q/S, S = sqrt(F · var_unbiased(Q)), F given by the caller (kH·kW·C_out
  * for Conv, C_out for Fc, summed over the inputs of a multi-input cell as N2D2 does).
+ * Every Q equal (var 0; N2D2 divides by zero): S = sqrt(F · mean(Q²)), the same 1/F target
+ * on the second moment, so a constant W gives |Q| = 1/sqrt(F) (not 1); S = 1 if Q = 0 or N = 1.
  */
 
 /* Integer level k of one normalised value r = t/m ∈ [−1, 1] (cfg->apply_quant must be
