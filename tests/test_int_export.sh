@@ -2,7 +2,8 @@
 # test_int_export.sh - the integer-only export (--format int) on short QAT runs of the
 # LeNet-BN fixture (LSQ W4A4, SAT W4A4 with its odd 4-bit grid, SAT W8A8 with the
 # 9-bit Default grid, LSQ W8A8), the MLP (LSQ W8A8 from the graph input), the tiny ResNet (residual Adds, global average pool) and the
-# MobileNet-v2-like fixture (depthwise convolutions, ReLU6, residual Adds):
+# MobileNet-v2-like fixture (depthwise convolutions, ReLU6, residual Adds), and a Concat
+# of two ReLU branches quantized with different scales (tests/int_concat_model.py):
 #   - onnx.checker full_check passes and nothing between the input QuantizeLinear and
 #     the output dequantization computes in float (tests/int_check.py);
 #   - every integer tensor of every int export equals ONNX Runtime's (1,000 test images
@@ -171,6 +172,21 @@ export_both "$S/testdata/fashion_mbv2_tiny.onnx" "$S/recipes/mbv2-lsq-w4a4.ini" 
     check_model mbv2 --expect-int4
     layers mbv2 100
 }
+
+# a Concat of two ReLU branches with their own activation quantizers (SqueezeNet fire
+# modules, Inception, DenseNet): the branch of the smaller scale is requantized to the
+# larger one before the uint8 levels are concatenated (one level at most from the fake
+# graph, which concatenates unrounded values); trained from He-initialized weights
+if "$PYTHON3" "$S/tests/int_concat_model.py" "$TMP/concat_float.onnx"; then
+    sed 's/^Solvers.LearningRate=.*/Solvers.LearningRate=0.3/' \
+        "$S/recipes/lenet-lsq-w8a8.ini" >"$TMP/concat.ini"
+    export_both "$TMP/concat_float.onnx" "$TMP/concat.ini" concat8 --limit 16384 && {
+        check_model concat8
+        layers concat8 1000
+    }
+else
+    bad "int_concat_model.py"
+fi
 
 # file size: every layer at 4 bits against every layer at 8 bits, same model
 if [ -f "$TMP/lsq8_int.onnx" ] &&

@@ -8,6 +8,7 @@
 #include "int_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -302,33 +303,60 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
     return QC_OK;
 }
 
-/* Concat of levels: every input quantized with the same scale (the levels are then
- * concatenated as they are; rescaling one side would round where the fake-quant
- * graph does not). */
+/* Concat of levels with one scale: s, the largest scale among the inputs. An input of
+ * scale s_i < s is requantized to levels rne⁺(q·s_i / s) (round half up) by the
+ * fixed-point multiplier and shift of a layer output (qc_int_requant), which keeps
+ * them within [0, rne⁺(hi_i·s_i / s)] <= [0, hi_i]; an input of scale s passes
+ * unchanged. This rounds where the fake-quant graph does not (it concatenates the
+ * real values q·s_i): an integer tensor has one scale, so the levels of the other
+ * scales must be brought onto its grid, half a level of s at most, which a
+ * following quantizer turns into one level at most. */
 enum qc_status qc_int_do_concat(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
-    int in[16], out, cn, hi = 0;
+    int in[16], out, cn, hi = 0, n_in = n->n_in;
     double s = 0.0;
     struct ival rec;
+    char base[512];
     enum qc_status st;
-    if (n->n_in > 16)
+    if (n_in > 16)
         return QC_ERR_UNSUPPORTED;
-    for (int i = 0; i < n->n_in; i++) {
+    for (int i = 0; i < n_in; i++) {
         const struct ival *r = &x->iv[n->in[i]];
-        if (r->kind != K_U8 || (i > 0 && r->s != s)) {
-            qc_log_error("%s: node '%s': the int export concatenates quantized levels of one "
-                         "scale; input '%s' %s",
-                         x->g->path, qc_int_label(x, node), qc_int_vname(x, n->in[i]),
-                         r->kind != K_U8 ? "is not quantized levels" : "has another scale");
+        if (r->kind != K_U8) {
+            qc_log_error("%s: node '%s': the int export concatenates quantized levels; input "
+                         "'%s' is not quantized levels",
+                         x->g->path, qc_int_label(x, node), qc_int_vname(x, n->in[i]));
             return QC_ERR_UNSUPPORTED;
         }
-        s = r->s;
-        hi = r->hi > hi ? r->hi : hi;
-        in[i] = r->v;
+        s = fmax(s, r->s);
     }
-    if ((st = qc_int_emit(x, "Concat", qc_int_label(x, node), in, n->n_in, QC_DTYPE_U8, -1, &out,
-                          &cn)) != QC_OK ||
+    for (int i = 0; i < n_in; i++) {
+        int v = x->g->nodes[node].in[i]; /* emitting moves the node array */
+        const struct ival *r = &x->iv[v];
+        struct ival tmp;
+        int qhi;
+        if (r->s == s) {
+            in[i] = r->v;
+            hi = r->hi > hi ? r->hi : hi;
+            continue;
+        }
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.kind = K_U8;
+        tmp.v = r->v;
+        tmp.s = r->s;
+        tmp.hi = r->hi;
+        qhi = (int)floor((double)r->hi * r->s / s + 0.5);
+        snprintf(base, sizeof(base), "%s", qc_int_vname(x, v));
+        if ((st = qc_int_u8_to_pend(x, v, &tmp)) == QC_OK)
+            st = qc_int_requant(x, base, &tmp, s, 0, qhi, &in[i]);
+        qc_int_ival_clear(&tmp);
+        if (st != QC_OK)
+            return st;
+        hi = qhi > hi ? qhi : hi;
+    }
+    snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
+    if ((st = qc_int_emit(x, "Concat", base, in, n_in, QC_DTYPE_U8, -1, &out, &cn)) != QC_OK ||
         (st = qc_int_copy_attrs(x, cn, node)) != QC_OK)
         return st;
     memset(&rec, 0, sizeof(rec));
@@ -336,7 +364,7 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
     rec.v = out;
     rec.s = s;
     rec.hi = hi;
-    qc_int_move(&x->iv[n->out[0]], &rec);
+    qc_int_move(&x->iv[x->g->nodes[node].out[0]], &rec);
     return QC_OK;
 }
 
