@@ -308,7 +308,7 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
 enum qc_status qc_int_do_concat(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
-    int in[16], out, cn, hi = 0;
+    int in[16], out, cn, hi = 0, orig_out = n->out[0]; /* n is stale after the emit */
     double s = 0.0;
     struct ival rec;
     enum qc_status st;
@@ -336,7 +336,7 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
     rec.v = out;
     rec.s = s;
     rec.hi = hi;
-    qc_int_move(&x->iv[n->out[0]], &rec);
+    qc_int_move(&x->iv[orig_out], &rec);
     return QC_OK;
 }
 
@@ -345,6 +345,7 @@ enum qc_status qc_int_flatten_pend(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_shape *is = qc_int_shape_of(x, n->in[0]), *os = qc_int_shape_of(x, n->out[0]);
+    int out = n->out[0]; /* n is stale after the first emit */
     struct ival *p, r;
     enum qc_status st;
     bool ok = is && os && os->ndim == 2 && is->ndim >= 2 && os->dims[1] == is->dims[1];
@@ -369,7 +370,7 @@ enum qc_status qc_int_flatten_pend(struct ix *x, int node)
         }
     }
     r.rank = 2;
-    qc_int_move(&x->iv[n->out[0]], &r);
+    qc_int_move(&x->iv[out], &r);
     return QC_OK;
 }
 
@@ -379,6 +380,7 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_shape *is = qc_int_shape_of(x, n->in[0]);
     bool global = n->kind == QC_OP_GLOBAL_AVGPOOL;
+    int out = n->out[0]; /* n is stale after the first emit */
     struct ival *p, r;
     int64_t win = 1;
     enum qc_status st;
@@ -459,7 +461,7 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
             qc_int_ival_clear(&r);
             return a ? st : QC_ERR_NOMEM;
         }
-        qc_int_move(&x->iv[n->out[0]], &r);
+        qc_int_move(&x->iv[out], &r);
         return QC_OK;
     }
     if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK ||
@@ -488,7 +490,7 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
         for (int64_t c = 0; c < r.c; c++)
             t->a[c] /= (double)win;
     }
-    qc_int_move(&x->iv[n->out[0]], &r);
+    qc_int_move(&x->iv[out], &r);
     return QC_OK;
 fail:
     qc_int_ival_clear(&r);
