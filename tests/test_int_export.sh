@@ -17,6 +17,8 @@
 #     predictions, accuracy within 0.1 point (the fake graph run by ONNX Runtime as
 #     specified, graph optimizations off; with them on it is reported);
 #   - 4-bit weights are INT4 initializers and an all-W4 file is <= 55 % of the all-W8 one;
+#   - levels read by a Clip and a DequantizeLinear convert, equal to ONNX Runtime on the
+#     fake graph (a use after free when the node array moved under the pass);
 #   - what cannot be integer is refused with one error line (SAT clamp stage).
 . "${top_srcdir:-.}/tests/lib.sh"
 : "${top_builddir:=.}"
@@ -260,6 +262,51 @@ if "$PYTHON3" "$S/tests/int_handmade.py" make "$TMP/hand_fake.onnx" &&
     layers hand 256
 else
     bad "hand-built QDQ model -> --format int"; echo "${out:-} ${out2:-}"
+fi
+
+# levels with two readers: a Clip on them (not absorbed by the QuantizeLinear, which
+# absorbs a sole reader) and a DequantizeLinear.  Copying the Clip adds a node; the
+# node array moving under the pass was a use after free (caught by the sanitizer
+# build, where every addition moves the array: QC_DEBUG_REALLOC_MOVES)
+if "$PYTHON3" - "$TMP/shared_fake.onnx" <<'EOF' &&
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in
+         (("s0", np.float32(0.0123)), ("s1", np.float32(0.0217)), ("z", np.uint8(0)),
+          ("lo", np.uint8(0)), ("hi", np.uint8(100)))]
+nodes = [helper.make_node("QuantizeLinear", ["x", "s0", "z"], ["q"]),
+         helper.make_node("Clip", ["q", "lo", "hi"], ["qc"]),
+         helper.make_node("DequantizeLinear", ["qc", "s0", "z"], ["a"]),
+         helper.make_node("DequantizeLinear", ["q", "s0", "z"], ["b"]),
+         helper.make_node("Add", ["a", "b"], ["sum"]),
+         helper.make_node("QuantizeLinear", ["sum", "s1", "z"], ["q1"]),
+         helper.make_node("DequantizeLinear", ["q1", "s1", "z"], ["y"])]
+vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 2, 3, 3]) for n in "xy"]
+m = helper.make_model(helper.make_graph(nodes, "shared", vi[:1], vi[1:], inits),
+                      opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 7
+onnx.save(m, sys.argv[1])
+EOF
+    "$QATCONV" "$TMP/shared_fake.onnx" --format int -o "$TMP/shared_int.onnx" \
+        >"$TMP/shared.log" 2>&1 &&
+    out=$("$PYTHON3" - "$TMP/shared_fake.onnx" "$TMP/shared_int.onnx" <<'EOF'
+import sys
+import numpy as np
+import onnxruntime as ort
+o = ort.SessionOptions()
+o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+x = (np.arange(36).reshape(2, 2, 3, 3) * 7 % 256 / 255 * 3.5).astype(np.float32)
+f, i = (ort.InferenceSession(p, o).run(None, {"x": x})[0] for p in sys.argv[1:])
+print("max |difference| %g" % np.abs(f - i).max())
+sys.exit(0 if np.array_equal(f, i) else 1)
+EOF
+); then
+    ok "levels read by a Clip and a DequantizeLinear -> --format int: ONNX Runtime $out"
+else
+    bad "levels read by a Clip and a DequantizeLinear -> --format int"; cat "$TMP/shared.log"
+    echo "${out:-}"
 fi
 
 emulated_cpu 200 "$EMULATE"

@@ -91,9 +91,9 @@ static enum qc_status do_node(struct ix *x, int node)
             qc_int_const_input(x, n, 1)->dtype == QC_DTYPE_U8) {
             /* a Clip on levels not absorbed by its QuantizeLinear */
             struct ival *s = &x->iv[n->in[0]];
-            int hi_l = (int)qc_tensor_get_i64(qc_int_const_input(x, n, 2), 0);
+            int hi_l = (int)qc_tensor_get_i64(qc_int_const_input(x, n, 2), 0), out = n->out[0];
             if ((st = qc_int_copy_on_u8(x, node)) == QC_OK && hi_l < s->hi)
-                x->iv[n->out[0]].hi = hi_l;
+                x->iv[out].hi = hi_l;
             return st;
         }
         if ((st = qc_int_clip_bounds(x, node, &lo, &hi)) != QC_OK)
@@ -149,9 +149,11 @@ static enum qc_status do_node(struct ix *x, int node)
     }
     /* a float-only op: the integer part must end here (e.g. Softmax on the logits) */
     x->drop[node] = false;
-    for (int i = 0; i < n->n_in; i++)
-        if (is_int(x, n->in[i]) && (st = qc_int_materialize(x, n->in[i])) != QC_OK)
+    for (int i = 0; i < x->g->nodes[node].n_in; i++) {
+        int v = x->g->nodes[node].in[i]; /* re-read: materializing adds nodes */
+        if (is_int(x, v) && (st = qc_int_materialize(x, v)) != QC_OK)
             return st;
+    }
     return QC_OK;
 }
 

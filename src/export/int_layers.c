@@ -28,7 +28,7 @@ static enum qc_status zero_points(struct ix *x, const char *base, int wzp, int *
 enum qc_status qc_int_do_conv(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
-    int xin = n->in[0], out = n->out[0], q, hi, wv, zp, mul, add, cnode, acc, rank;
+    int xin = n->in[0], win = n->in[1], out = n->out[0], q, hi, wv, zp, mul, add, cnode, acc, rank;
     int64_t group, c, kred;
     double s, jmax, *a = NULL;
     struct ival *w, r;
@@ -37,10 +37,12 @@ enum qc_status qc_int_do_conv(struct ix *x, int node)
     int in[4];
 
     snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
-    if ((st = qc_int_layer_input(x, node, xin, &q, &s, &hi)) != QC_OK ||
-        (st = qc_int_weight_of(x, node, n->in[1], &w)) != QC_OK)
-        return st;
+    /* n is not read past here: the input quantizer and every node emitted below
+     * may move the node array */
     if ((st = qc_attr_int(&n->attrs, base, "group", 1, &group)) != QC_OK)
+        return st;
+    if ((st = qc_int_layer_input(x, node, xin, &q, &s, &hi)) != QC_OK ||
+        (st = qc_int_weight_of(x, node, win, &w)) != QC_OK)
         return st;
     if (w->dq_axis > 0) {
         qc_log_error("%s: node '%s': per-axis weight scales must be along axis 0", x->g->path,

@@ -373,6 +373,7 @@ enum qc_status qc_int_flatten_pend(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_shape *is = qc_int_shape_of(x, n->in[0]), *os = qc_int_shape_of(x, n->out[0]);
+    int out = n->out[0]; /* n is stale after the first emit */
     struct ival *p, r;
     enum qc_status st;
     bool ok = is && os && os->ndim == 2 && is->ndim >= 2 && os->dims[1] == is->dims[1];
@@ -397,7 +398,7 @@ enum qc_status qc_int_flatten_pend(struct ix *x, int node)
         }
     }
     r.rank = 2;
-    qc_int_move(&x->iv[n->out[0]], &r);
+    qc_int_move(&x->iv[out], &r);
     return QC_OK;
 }
 
@@ -407,6 +408,7 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_shape *is = qc_int_shape_of(x, n->in[0]);
     bool global = n->kind == QC_OP_GLOBAL_AVGPOOL;
+    int out = n->out[0]; /* n is stale after the first emit */
     struct ival *p, r;
     int64_t win = 1;
     enum qc_status st;
@@ -487,7 +489,7 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
             qc_int_ival_clear(&r);
             return a ? st : QC_ERR_NOMEM;
         }
-        qc_int_move(&x->iv[n->out[0]], &r);
+        qc_int_move(&x->iv[out], &r);
         return QC_OK;
     }
     if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK ||
@@ -516,7 +518,7 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
         for (int64_t c = 0; c < r.c; c++)
             t->a[c] /= (double)win;
     }
-    qc_int_move(&x->iv[n->out[0]], &r);
+    qc_int_move(&x->iv[out], &r);
     return QC_OK;
 fail:
     qc_int_ival_clear(&r);

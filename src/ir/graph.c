@@ -80,11 +80,25 @@ int qc_graph_find_value(const struct qc_graph *g, const char *name)
     return -1;
 }
 
-/* Grows an array of `size`-byte elements to hold at least need elements. */
+/* Grows an array of `size`-byte elements to hold at least need elements.
+ * Sanitizer builds (QC_DEBUG_REALLOC_MOVES) move the array on every call, so
+ * that a pointer into it kept across an addition is a use after free at once,
+ * not only when the capacity happens to run out. */
 static enum qc_status grow(void **arr, int *cap, int need, size_t size)
 {
     void *p;
     int ncap;
+#ifdef QC_DEBUG_REALLOC_MOVES
+    if (need <= *cap) {
+        p = qc_malloc((size_t)*cap * size);
+        if (!p)
+            return QC_ERR_NOMEM;
+        memcpy(p, *arr, (size_t)*cap * size);
+        qc_free(*arr);
+        *arr = p;
+        return QC_OK;
+    }
+#endif
     if (need <= *cap)
         return QC_OK;
     ncap = *cap ? *cap * 2 : 16;

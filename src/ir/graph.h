@@ -93,6 +93,10 @@ void qc_graph_free(struct qc_graph *g);
 
 /* Index of the value called name, or -1. */
 int qc_graph_find_value(const struct qc_graph *g, const char *name);
+/* Adding a value or a node (qc_graph_value, qc_graph_add_node, _op,
+ * _initializer) may move g->values and g->nodes: keep indices, not pointers,
+ * across those calls (sanitizer builds move the arrays on every addition). */
+
 /* Index of the value called name, created (undefined dtype, no producer) if
  * absent. */
 enum qc_status qc_graph_value(struct qc_graph *g, const char *name, int *idx);
