@@ -186,15 +186,17 @@ struct qc_convert_options {
     const char     *plots;           /* directory for the plots, or NULL             */
     qc_progress_fn  progress;        /* may be NULL                                  */
     void           *progress_user;
-    bool            dynamic_batch;   /* a model with a fixed batch of 1 is written
+    bool dynamic_batch; /* a model with a fixed batch of 1 is written
                                         with a symbolic batch "N" (default: as declared) */
-    bool            no_keep_dtype;   /* float16/bfloat16 models written in float32
+    bool no_keep_dtype; /* float16/bfloat16 models written in float32
                                         (default: their declared element type)      */
-    int64_t         opset;           /* write at this opset at least (0: the model's) */
+    int64_t opset;      /* write at this opset at least (0: the model's) */
 };
-#define QC_CONVERT_OPTIONS_INIT                                                         \
-    { -1, 0, 1, false, false, 0, NULL, 0, NULL, false, NULL, QC_FORMAT_AUTO, NULL, NULL, \
-      false, false, false, 1.0f / 255.0f, NULL, NULL, NULL, false, false, 0 }
+#define QC_CONVERT_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        -1, 0, 1, false, false, 0, NULL, 0, NULL, false, NULL, QC_FORMAT_AUTO, NULL, NULL, false,  \
+            false, false, 1.0f / 255.0f, NULL, NULL, NULL, false, false, 0                         \
+    }
 
 struct qc_convert_result {
     bool    trained;                   /* a recipe was given                  */

@@ -126,15 +126,18 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
                 (long long)h, (long long)c, h * w > 64 * 64 ? 32 : 128);
     }
     if (images && geometry && (h != 28 || w != 28))
-        fprintf(f, "; Fashion-MNIST's 28x28 images -> the model's size\n[sp.Transformation-%d]\n"
-                   "Type=RescaleTransformation\nWidth=%lld\nHeight=%lld\n\n",
+        fprintf(f,
+                "; Fashion-MNIST's 28x28 images -> the model's size\n[sp.Transformation-%d]\n"
+                "Type=RescaleTransformation\nWidth=%lld\nHeight=%lld\n\n",
                 ++n_tf, (long long)w, (long long)h);
     if (images && geometry && c == 3)
-        fprintf(f, "; gray -> 3 channels\n[sp.Transformation-%d]\nType=ColorSpaceTransformation\n"
-                   "ColorSpace=RGB\n\n",
+        fprintf(f,
+                "; gray -> 3 channels\n[sp.Transformation-%d]\nType=ColorSpaceTransformation\n"
+                "ColorSpace=RGB\n\n",
                 ++n_tf);
-    fprintf(f, "; pixels 0..255 -> [0,1]\n[sp.Transformation-%d]\nType=RangeAffineTransformation\n"
-               "FirstOperator=Divides\nFirstValue=255.0\n\n",
+    fprintf(f,
+            "; pixels 0..255 -> [0,1]\n[sp.Transformation-%d]\nType=RangeAffineTransformation\n"
+            "FirstOperator=Divides\nFirstValue=255.0\n\n",
             ++n_tf);
     if (layout == QC_INPUT_CHANNELS_LAST)
         fprintf(f, "; the model takes its images channels last (NHWC)\n[onnx]\nType=ONNX\n"

@@ -283,9 +283,15 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
         case OPT_FOLD_BN: cli->fold_bn = true; break;
         case OPT_INT_OUTPUT: cli->int_output = true; break;
         case OPT_NO_INT4: cli->no_int4 = true; break;
-        case OPT_DYNAMIC_BATCH: cli->dynamic_batch = true; break;
-        case OPT_KEEP_DTYPE: cli->no_keep_dtype = false; break;
-        case OPT_NO_KEEP_DTYPE: cli->no_keep_dtype = true; break;
+        case OPT_DYNAMIC_BATCH:
+            cli->dynamic_batch = true;
+            break;
+        case OPT_KEEP_DTYPE:
+            cli->no_keep_dtype = false;
+            break;
+        case OPT_NO_KEEP_DTYPE:
+            cli->no_keep_dtype = true;
+            break;
         case OPT_PLOTS: cli->plots = optarg; break;
         case OPT_INPUT_SCALE: {
             char *end;

@@ -28,8 +28,8 @@
 struct upgrade {
     struct qc_graph *g;
     int64_t from, to;
-    struct qc_backend *be;  /* a CPU plan of the graph as it was before the */
-    struct qc_plan *plan;   /* rewrite (shapes for Softmax), or NULL        */
+    struct qc_backend *be; /* a CPU plan of the graph as it was before the */
+    struct qc_plan *plan;  /* rewrite (shapes for Softmax), or NULL        */
 };
 
 static bool default_domain(const char *d)
@@ -689,7 +689,7 @@ static bool has_softmax(const struct qc_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++)
         if (default_domain(g->nodes[i].domain) && (strcmp(g->nodes[i].op_type, "Softmax") == 0 ||
-                                                    strcmp(g->nodes[i].op_type, "LogSoftmax") == 0))
+                                                   strcmp(g->nodes[i].op_type, "LogSoftmax") == 0))
             return true;
     return false;
 }
@@ -724,8 +724,8 @@ enum qc_status qc_opset_rewrite(struct qc_graph *g, int64_t target)
                      (long long)target, QC_OPSET_UPGRADE_MAX);
         return QC_ERR_UNSUPPORTED;
     }
-    if (crosses(&u, 13) && has_softmax(g) && sizes_known(g) && qc_backend_new("cpu", 1, &u.be) == QC_OK &&
-        qc_plan_new(g, u.be, 1, &u.plan) != QC_OK)
+    if (crosses(&u, 13) && has_softmax(g) && sizes_known(g) &&
+        qc_backend_new("cpu", 1, &u.be) == QC_OK && qc_plan_new(g, u.be, 1, &u.plan) != QC_OK)
         u.plan = NULL; /* shapes unknown (symbolic sizes ...): the general rewrite */
     st = rewrite_nodes(&u, n_nodes);
     qc_plan_free(u.plan);
