@@ -42,6 +42,13 @@ static bool has_batchnorm(const struct qc_graph *g)
     return false;
 }
 
+/* A starter batch size: 128 for small images, fewer for big ones so that the
+ * training plan of an ImageNet-size model fits a workstation's memory. */
+static int template_batch(int64_t h, int64_t w)
+{
+    return h * w <= 64 * 64 ? 128 : h * w <= 128 * 128 ? 32 : 8;
+}
+
 /* The number of classes of the model's first output ([N, K, ...]), at least
  * 2 (what a Synthetic data set needs). */
 static int64_t template_classes(struct qc_plan *p)
@@ -123,7 +130,7 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
         if (h == 1 && qc_plan_n_inputs(p) > 0 && qc_plan_input(p, 0)->shape.ndim == 3)
             fprintf(f, "; a rank-3 input [N,C,W]: images of height 1\n");
         fprintf(f, "[sp]\nSizeX=%lld\nSizeY=%lld\nNbChannels=%lld\nBatchSize=%d\n\n", (long long)w,
-                (long long)h, (long long)c, h * w > 64 * 64 ? 32 : 128);
+                (long long)h, (long long)c, template_batch(h, w));
     }
     if (images && geometry && (h != 28 || w != 28))
         fprintf(f,
