@@ -250,18 +250,8 @@ enum qc_status qc_export_int(struct qc_graph *g, const struct qc_int_opts *opts,
     }
     /* initializers nobody reads any more (float weights, BN parameters, old scales) */
     for (int v = 0; v < g->n_values; v++) {
-        if (!g->values[v].init || qc_graph_value_uses(g, v) > 0)
-            continue;
-        qc_tensor_free(g->values[v].init);
-        g->values[v].init = NULL;
-        for (int i = 0; i < g->n_inputs; i++) {
-            if (g->inputs[i] != v)
-                continue;
-            memmove(g->inputs + i, g->inputs + i + 1, (size_t)(g->n_inputs - i - 1) * sizeof(int));
-            g->n_inputs--;
-            g->values[v].is_input = false;
-            break;
-        }
+        if (g->values[v].init && qc_graph_value_uses(g, v) == 0)
+            qc_graph_drop_initializer(g, v);
     }
     /* INT4 weights need opset 21 */
     st = qc_opset_upgrade(g, x.int4_used ? QC_MAX(g->opset, 21) : g->opset);

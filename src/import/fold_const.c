@@ -225,7 +225,7 @@ static void sweep(struct cf *c, struct qc_import_stats *stats)
                 continue;
             c->uses[v]--;
             if (c->uses[v] == 0 && g->values[v].init && !g->values[v].is_output)
-                qc_import_drop_init(g, v);
+                qc_graph_drop_initializer(g, v);
         }
     }
     for (int i = g->n_nodes - 1; i >= 0; i--) {

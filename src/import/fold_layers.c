@@ -284,7 +284,7 @@ static void absorb(struct lf *x, int li, int op, int k)
     x->uses[y]--;
     x->dead[op] = true;
     if (k >= 0 && --x->uses[k] == 0 && !g->values[k].is_output)
-        qc_import_drop_init(g, k);
+        qc_graph_drop_initializer(g, k);
 }
 
 /* ---- Mul --------------------------------------------------------------------------- */

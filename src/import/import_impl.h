@@ -22,9 +22,6 @@ enum qc_status qc_import_count_uses(const struct qc_graph *g, int **uses);
 /* Value v has just become an initializer: an IR < 4 model lists it among the
  * graph inputs too (declared with the initializer's type and shape). */
 enum qc_status qc_import_list_input(struct qc_graph *g, int v);
-/* Initializer v is read by nothing any more: it leaves the model (and
- * graph.input). */
-void qc_import_drop_init(struct qc_graph *g, int v);
 /* Replaces initializer v's tensor by t (owned; the old one is freed) and
  * updates its declared type and shape. */
 void qc_import_set_init(struct qc_graph *g, int v, struct qc_tensor *t);

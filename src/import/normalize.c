@@ -185,20 +185,6 @@ enum qc_status qc_import_list_input(struct qc_graph *g, int v)
     return QC_OK;
 }
 
-void qc_import_drop_init(struct qc_graph *g, int v)
-{
-    qc_tensor_free(g->values[v].init);
-    g->values[v].init = NULL;
-    for (int i = 0; i < g->n_inputs; i++) {
-        if (g->inputs[i] != v)
-            continue;
-        memmove(g->inputs + i, g->inputs + i + 1, (size_t)(g->n_inputs - i - 1) * sizeof(int));
-        g->n_inputs--;
-        break;
-    }
-    g->values[v].is_input = false;
-}
-
 void qc_import_set_init(struct qc_graph *g, int v, struct qc_tensor *t)
 {
     qc_tensor_free(g->values[v].init);

@@ -446,3 +446,17 @@ int64_t qc_node_param_count(const struct qc_graph *g, const struct qc_node *n)
     }
     return total;
 }
+
+void qc_graph_drop_initializer(struct qc_graph *g, int v)
+{
+    qc_tensor_free(g->values[v].init);
+    g->values[v].init = NULL;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (g->inputs[i] != v)
+            continue;
+        memmove(g->inputs + i, g->inputs + i + 1, (size_t)(g->n_inputs - i - 1) * sizeof(int));
+        g->n_inputs--;
+        break;
+    }
+    g->values[v].is_input = false;
+}

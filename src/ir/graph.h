@@ -121,6 +121,9 @@ enum qc_status qc_graph_add_op(struct qc_graph *g, const char *op_type, const ch
 /* Removes node idx (its outputs lose their producer); indices of later
  * nodes shift down by one.  Call qc_graph_finalize() (ops/bind.h) after editing. */
 void qc_graph_remove_node(struct qc_graph *g, int idx);
+/* Frees value v's initializer data and takes v off graph.input (IR < 4
+ * lists initializers there too); the value itself stays, unread. */
+void qc_graph_drop_initializer(struct qc_graph *g, int v);
 /* Number of node inputs that read value v (plus 1 if it is a graph output). */
 int qc_graph_value_uses(const struct qc_graph *g, int v);
 
