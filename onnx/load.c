@@ -480,7 +480,7 @@ enum qc_status qc_onnx_load_buffer(const void *buf, size_t len, const char *path
     return QC_OK;
 }
 
-enum qc_status qc_onnx_load(const char *path, struct qc_graph **out)
+enum qc_status qc_onnx_parse_file(const char *path, struct qc_graph **out)
 {
     void *buf = NULL;
     size_t len = 0;
@@ -496,10 +496,20 @@ enum qc_status qc_onnx_load(const char *path, struct qc_graph **out)
         st = QC_ERR_NOMEM;
         goto out;
     }
-    st = qc_onnx_load_buffer(buf, len, path, dir, out);
+    st = qc_onnx_parse(buf, len, path, dir, out);
 out:
     qc_free(dir);
     qc_free(buf);
+    return st;
+}
+
+enum qc_status qc_onnx_load(const char *path, struct qc_graph **out)
+{
+    enum qc_status st = qc_onnx_parse_file(path, out);
+    if (st == QC_OK && (st = qc_graph_finalize(*out)) != QC_OK) {
+        qc_graph_free(*out);
+        *out = NULL;
+    }
     return st;
 }
 

@@ -26,6 +26,10 @@
  * QC_ERR_UNSUPPORTED (all unsupported nodes listed in one line). */
 enum qc_status qc_onnx_load(const char *path, struct qc_graph **out);
 
+/* Reads and parses a model without finalizing it (the import layer checks
+ * what it refuses first, src/import/import.h); errors as qc_onnx_load's. */
+enum qc_status qc_onnx_parse_file(const char *path, struct qc_graph **out);
+
 /* Same from memory; path is used for messages and base_dir for external
  * data (may be NULL: external data is then an error). */
 enum qc_status qc_onnx_load_buffer(const void *buf, size_t len, const char *path,

@@ -21,6 +21,10 @@ Models:
   nhwc     [N,8,8,3] Transpose(0,3,1,2) Conv Relu Flatten Gemm (tf2onnx style)
   fp16     [N,3,8,8] float16 everywhere: Conv Relu GlobalAveragePool Flatten Gemm
   fp16_f32 fp16 with the same (float16-exact) values in float32
+  cast16   [N,3,8,8] float32 with the Conv's output rounded through float16
+           (Cast to FLOAT16, Cast back to FLOAT: mixed-precision exports)
+  castbf16 the same through bfloat16 (8 significant bits: the rounding is
+           far above the forward check's 1e-4 tolerance)
 """
 import sys
 
@@ -114,6 +118,17 @@ def build(d):
                  for i in inits + gi]
         save(model(name, nodes + [g], [vi("x", et, ["N", 3, 8, 8])], [vi("y", et, ["N", 10])],
                    inits), f"{d}/{name}.onnx")
+
+
+    for name, et in (("cast16", TensorProto.FLOAT16), ("castbf16", TensorProto.BFLOAT16)):
+        nodes, inits = conv_head(np.random.default_rng(17), "x")
+        nodes += [helper.make_node("Cast", ["r"], ["r_half"], name="to_half", to=et),
+                  helper.make_node("Cast", ["r_half"], ["r32"], name="to_float", to=f),
+                  helper.make_node("GlobalAveragePool", ["r32"], ["gap"], name="gap"),
+                  helper.make_node("Flatten", ["gap"], ["flat"], name="flatten")]
+        g, gi = fc(np.random.default_rng(18), 8, "flat")
+        save(model(name, nodes + [g], [vi("x", f, ["N", 3, 8, 8])], [vi("y", f, ["N", 10])],
+                   inits + gi), f"{d}/{name}.onnx")
 
 
 def dims_of(value):

@@ -180,6 +180,14 @@ def cases():
              helper.make_node("Softmax", ["g"], ["y"], name="prob")]
     m = model(nodes, 7, [vi("x", X)], [vi("y", [2, 5])], [init("gw", w), init("gb", b)])
     out.append(("gemm_softmax_ir3_op7", m, [9, 10, 13, 21], False))
+    # a classifier's scores [N, K, 1, 1] (Caffe2 style): Softmax over axis 1 at opset 9,
+    # the dims past it all 1, so the node stays as it is (test_opset_upgrade.sh checks
+    # that no Flatten/Reshape pair is added)
+    c, ci = conv_in()
+    nodes = c + [helper.make_node("GlobalAveragePool", ["c"], ["p"], name="gap"),
+                 helper.make_node("Softmax", ["p"], ["y"], name="prob", axis=1)]
+    m = model(nodes, 9, [vi("x", X)], [vi("y", [2, 3, 1, 1])], ci)
+    out.append(("softmax_scores_op9", m, [11, 13, 14, 21], False))
     return out
 
 

@@ -5,7 +5,9 @@
 #   flat0   the same through Flatten(axis=0): refused with one line naming it;
 #   symhw   symbolic height and width ([N,3,H,W]);
 #   nhwc    channels last ([N,8,8,3] then Transpose 0,3,1,2);
-#   fp16    float16 everywhere (input, weights, output).
+#   fp16    float16 everywhere (input, weights, output);
+#   cast16, castbf16  a float32 model that rounds a tensor through float16 /
+#           bfloat16 (Cast there and back): qatconv's forward rounds as ORT does.
 # For each: qatconv's forward (tests/run_model, 64 inputs at once) equals ONNX
 # Runtime on the original file (one input at a time for the fixed batch;
 # the float32 twin for fp16, whose weights are float16-exact), the model
@@ -172,5 +174,11 @@ if out=$("$PYTHON3" "$H" agree "$TMP/fp16.fake.keep.onnx" "$TMP/fp16.fake.onnx" 
 else
     bad "fp16 fake: float16 boundary disagrees: $out"
 fi
+
+# ---- Cast to a half type inside a float32 model ----------------------------------------
+for m in cast16 castbf16; do
+    forward "$m" "$TMP/$m.onnx" "$TMP/$m.onnx"
+    writeback "$m"
+done
 
 finish

@@ -75,6 +75,19 @@ while read -r verdict rest; do
     esac
 done <"$TMP/checked"
 
+# a classifier's Softmax over [N, K, 1, 1] keeps its node across the opset-13 change:
+# the dims past axis 1 are all 1, so the old 2-D coercion and the new per-axis
+# Softmax normalize the same values (src/export/opset.c, up_softmax)
+M=$D/softmax_scores_op9.onnx
+if "$QATCONV" --quiet "$M" -o "$TMP/scores14.onnx" --opset 14 >"$TMP/err" 2>&1 &&
+    ops=$("$PYTHON3" -c 'import sys, onnx
+print(" ".join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))' "$TMP/scores14.onnx") &&
+    [ "$ops" = "Conv GlobalAveragePool Softmax" ]; then
+    ok "softmax_scores_op9 -> 14: the Softmax node is kept ($ops)"
+else
+    bad "softmax_scores_op9 -> 14: nodes '$ops' $(cat "$TMP/err")"
+fi
+
 # usage: the opset is only raised, within what qatconv writes
 M=$D/clip_op7.onnx
 OUTFILE=$TMP/no.onnx expect_error 1 "--opset 6 is a usage error" -- \

@@ -117,7 +117,6 @@ static enum qc_status fold_one(struct qc_graph *g, int bi, bool *folded)
         float s0 = qc_tensor_f32(sv->init)[0];
         struct qc_shape cs = qc_shape_make(1, &c);
         struct qc_tensor *ns, *nz;
-        struct qc_attr a;
         if ((st = qc_tensor_new(QC_DTYPE_F32, &cs, &ns)) != QC_OK)
             return st;
         if ((st = qc_tensor_new(zv->init->dtype, &cs, &nz)) != QC_OK) {
@@ -130,14 +129,8 @@ static enum qc_status fold_one(struct qc_graph *g, int bi, bool *folded)
         sv->init = ns;
         qc_tensor_free(zv->init);
         zv->init = nz;
-        memset(&a, 0, sizeof(a));
-        a.name = qc_strdup("axis");
-        a.type = QC_ATTR_INT;
-        a.i = 0;
-        if (!a.name || (st = qc_attrs_add(&d->attrs, &a)) != QC_OK) {
-            qc_attr_clear(&a);
-            return a.name ? st : QC_ERR_NOMEM;
-        }
+        if ((st = qc_attrs_add_int(&d->attrs, "axis", 0)) != QC_OK)
+            return st;
     } else {
         for (int64_t k = 0; k < c; k++) {
             float f = gamma[k] / sqrtf(var[k] + eps);

@@ -133,14 +133,7 @@ enum qc_status qc_int_emit(struct ix *x, const char *op, const char *base, const
 
 enum qc_status qc_int_attr_int(struct ix *x, int node, const char *name, int64_t v)
 {
-    struct qc_attr a;
-    memset(&a, 0, sizeof(a));
-    a.name = qc_strdup(name);
-    if (!a.name)
-        return QC_ERR_NOMEM;
-    a.type = QC_ATTR_INT;
-    a.i = v;
-    return qc_attrs_add(&x->g->nodes[node].attrs, &a);
+    return qc_attrs_add_int(&x->g->nodes[node].attrs, name, v);
 }
 
 /* Copies every attribute of node `from` onto node `to` (INT, INTS, FLOAT, FLOATS, STRING). */

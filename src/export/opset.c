@@ -72,15 +72,8 @@ static void attr_remove(struct qc_node *n, const char *name)
 
 static enum qc_status attr_set_int(struct qc_node *n, const char *name, int64_t v)
 {
-    struct qc_attr a;
     attr_remove(n, name);
-    memset(&a, 0, sizeof(a));
-    a.name = qc_strdup(name);
-    if (!a.name)
-        return QC_ERR_NOMEM;
-    a.type = QC_ATTR_INT;
-    a.i = v;
-    return qc_attrs_add(&n->attrs, &a);
+    return qc_attrs_add_int(&n->attrs, name, v);
 }
 
 static enum qc_status attr_set_string(struct qc_node *n, const char *name, const char *v)
@@ -402,7 +395,7 @@ static enum qc_status up_softmax(struct upgrade *u, int ni)
         /* the inferred shape: dims past `axis` all 1 (a classifier's
          * [N, K, 1, 1]) normalize the same along `axis` */
         const struct qc_shape *sh = &qc_plan_value(u->plan, g->nodes[ni].in[0])->shape;
-        bool ones = axis >= 0 && axis < sh->ndim;
+        bool ones;
         if (axis < 0)
             axis += sh->ndim;
         ones = axis >= 0 && axis < sh->ndim;

@@ -11,10 +11,8 @@
 #include <string.h>
 
 #include "onnx/onnx_io.h"
-#include "onnx/tensor_pb.h"
 #include "ops/bind.h"
 #include "ops/op.h"
-#include "util/fileio.h"
 #include "util/log.h"
 
 /* Op types of quantized models that qatconv does not read (ONNX Runtime's
@@ -50,22 +48,10 @@ static enum qc_status refuse_qoperator(const struct qc_graph *g)
 
 enum qc_status qc_import_load(const char *path, struct qc_graph **out)
 {
-    void *buf = NULL;
-    size_t len = 0;
-    char *dir = NULL;
     struct qc_graph *g = NULL;
-    enum qc_status st;
+    enum qc_status st = qc_onnx_parse_file(path, &g);
 
     *out = NULL;
-    st = qc_onnx_read_file(path, &buf, &len);
-    if (st != QC_OK)
-        goto out;
-    dir = qc_path_dirname(path);
-    if (!dir) {
-        st = QC_ERR_NOMEM;
-        goto out;
-    }
-    st = qc_onnx_parse(buf, len, path, dir, &g);
     if (st == QC_OK)
         st = refuse_qoperator(g);
     if (st == QC_OK)
@@ -76,10 +62,7 @@ enum qc_status qc_import_load(const char *path, struct qc_graph **out)
         *out = g;
         g = NULL;
     }
-out:
     qc_graph_free(g);
-    qc_free(dir);
-    qc_free(buf);
     return st;
 }
 

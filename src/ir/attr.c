@@ -20,6 +20,21 @@ enum qc_status qc_attrs_add(struct qc_attrs *as, struct qc_attr *a)
     return QC_OK;
 }
 
+enum qc_status qc_attrs_add_int(struct qc_attrs *as, const char *name, int64_t v)
+{
+    struct qc_attr a;
+    enum qc_status st;
+    memset(&a, 0, sizeof(a));
+    a.name = qc_strdup(name);
+    if (!a.name)
+        return QC_ERR_NOMEM;
+    a.type = QC_ATTR_INT;
+    a.i = v;
+    st = qc_attrs_add(as, &a);
+    qc_attr_clear(&a); /* nothing left to free unless the append failed */
+    return st;
+}
+
 void qc_attr_clear(struct qc_attr *a)
 {
     qc_free(a->name);

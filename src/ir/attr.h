@@ -48,6 +48,8 @@ struct qc_attrs {
 
 /* Appends a copy-free attribute: takes ownership of the pointers in *a. */
 enum qc_status qc_attrs_add(struct qc_attrs *as, struct qc_attr *a);
+/* Appends INT attribute name = v (the name copied); nothing is added on error. */
+enum qc_status qc_attrs_add_int(struct qc_attrs *as, const char *name, int64_t v);
 /* Frees all attributes (not the struct itself).  Safe on a zeroed struct. */
 void qc_attrs_clear(struct qc_attrs *as);
 /* Frees the pointers owned by one attribute. */

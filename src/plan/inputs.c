@@ -547,52 +547,53 @@ static void set_file_dtype(struct qc_tensor *t, int half)
     t->file_dtype = half;
 }
 
+/* A new float32 value named after value v ("<name>_float32"). */
+static enum qc_status float32_twin(struct qc_graph *g, int v, int *nv)
+{
+    char name[512];
+    enum qc_status st;
+    qc_graph_unique_name(g, g->values[v].name, "_float32", name, sizeof(name));
+    st = qc_graph_value(g, name, nv);
+    if (st == QC_OK)
+        g->values[*nv].dtype = QC_DTYPE_F32;
+    return st;
+}
+
+/* Adds node "<label>_cast": to = Cast(from, to=type). */
+static enum qc_status add_cast(struct qc_graph *g, const char *label, int from, int to, int type)
+{
+    char node[600];
+    int idx;
+    enum qc_status st;
+    snprintf(node, sizeof(node), "%s_cast", label);
+    st = qc_graph_add_op(g, "Cast", node, &from, 1, &to, 1, &idx);
+    return st == QC_OK ? qc_attrs_add_int(&g->nodes[idx].attrs, "to", type) : st;
+}
+
 /* Graph input x is read through Cast(to=float) into a new float32 value. */
 static enum qc_status cast_input(struct qc_graph *g, int x)
 {
-    char name[512], node[600];
-    int nv, idx;
-    struct qc_attr a;
-    enum qc_status st;
-    qc_graph_unique_name(g, g->values[x].name, "_float32", name, sizeof(name));
-    st = qc_graph_value(g, name, &nv);
+    int nv;
+    enum qc_status st = float32_twin(g, x, &nv);
     if (st != QC_OK)
         return st;
-    g->values[nv].dtype = QC_DTYPE_F32;
     for (int i = 0; i < g->n_nodes; i++)
         for (int j = 0; j < g->nodes[i].n_in; j++)
             if (g->nodes[i].in[j] == x)
                 g->nodes[i].in[j] = nv;
-    snprintf(node, sizeof(node), "%s_cast", name);
-    st = qc_graph_add_op(g, "Cast", node, &x, 1, &nv, 1, &idx);
-    if (st != QC_OK)
-        return st;
-    memset(&a, 0, sizeof(a));
-    a.name = qc_strdup("to");
-    a.type = QC_ATTR_INT;
-    a.i = QC_DTYPE_F32;
-    if (!a.name)
-        return QC_ERR_NOMEM;
-    st = qc_attrs_add(&g->nodes[idx].attrs, &a);
-    qc_attr_clear(&a);
-    return st;
+    return add_cast(g, g->values[nv].name, x, nv, QC_DTYPE_F32);
 }
 
 /* Graph output y becomes Cast(to=half) of a new float32 value that its
  * producer writes instead. */
 static enum qc_status cast_output(struct qc_graph *g, int y, int half)
 {
-    char name[512], node[600];
-    int nv, idx;
-    struct qc_attr a;
+    int nv;
     enum qc_status st;
     if (g->values[y].producer < 0)
         return QC_OK; /* a graph input passed through: cast already */
-    qc_graph_unique_name(g, g->values[y].name, "_float32", name, sizeof(name));
-    st = qc_graph_value(g, name, &nv);
-    if (st != QC_OK)
+    if ((st = float32_twin(g, y, &nv)) != QC_OK)
         return st;
-    g->values[nv].dtype = QC_DTYPE_F32;
     for (int i = 0; i < g->n_nodes; i++) {
         struct qc_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_in; j++)
@@ -602,19 +603,7 @@ static enum qc_status cast_output(struct qc_graph *g, int y, int half)
             if (n->out[j] == y)
                 n->out[j] = nv;
     }
-    snprintf(node, sizeof(node), "%s_cast", g->values[y].name);
-    st = qc_graph_add_op(g, "Cast", node, &nv, 1, &y, 1, &idx);
-    if (st != QC_OK)
-        return st;
-    memset(&a, 0, sizeof(a));
-    a.name = qc_strdup("to");
-    a.type = QC_ATTR_INT;
-    a.i = half;
-    if (!a.name)
-        return QC_ERR_NOMEM;
-    st = qc_attrs_add(&g->nodes[idx].attrs, &a);
-    qc_attr_clear(&a);
-    return st;
+    return add_cast(g, g->values[y].name, nv, y, half);
 }
 
 static void note_half(int fd, int *half, bool *any, bool *mixed)
