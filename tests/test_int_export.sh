@@ -19,7 +19,9 @@
 #   - 4-bit weights are INT4 initializers and an all-W4 file is <= 55 % of the all-W8 one;
 #   - levels read by a Clip and a DequantizeLinear convert, equal to ONNX Runtime on the
 #     fake graph (a use after free when the node array moved under the pass);
-#   - what cannot be integer is refused with one error line (SAT clamp stage).
+#   - a weight-only QDQ model (no activation quantized) converts from its weight levels;
+#   - what cannot be integer is refused with one error line (SAT clamp stage, a float
+#     activation into a layer).
 . "${top_srcdir:-.}/tests/lib.sh"
 : "${top_builddir:=.}"
 S=$top_srcdir
@@ -308,6 +310,66 @@ else
     bad "levels read by a Clip and a DequantizeLinear -> --format int"; cat "$TMP/shared.log"
     echo "${out:-}"
 fi
+
+# a weight-only QDQ model (DequantizeLinear of int8 weights, no activation quantized:
+# the fake export of a recipe with QWeight and no QAct) keeps its weight levels for
+# --format int.  A one-layer model converts, equal to ONNX Runtime on the fake graph
+# for inputs on the input quantizer's grid; with a second layer the refusal names the
+# float activation it reads, not the weight (the load had folded the levels into
+# float weights: "weight ... is not integer")
+if "$PYTHON3" - "$TMP/wonly1_fake.onnx" "$TMP/wonly2_fake.onnx" <<'EOF' &&
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+rng = np.random.default_rng(5)
+for path, layers in zip(sys.argv[1:], (1, 2)):
+    inits, nodes, x = [], [], "x"
+    for i in range(layers):
+        w = rng.integers(-15, 16, size=(4, 3 if i == 0 else 4, 3, 3)).astype(np.int8)
+        inits += [numpy_helper.from_array(w, "W%d_q" % i),
+                  numpy_helper.from_array(np.float32(0.0173 + 0.01 * i), "W%d_s" % i),
+                  numpy_helper.from_array(np.int8(0), "W%d_z" % i),
+                  numpy_helper.from_array(rng.normal(0, 0.1, 4).astype(np.float32), "B%d" % i)]
+        nodes += [helper.make_node("DequantizeLinear", ["W%d_q" % i, "W%d_s" % i, "W%d_z" % i],
+                                   ["W%d" % i], name="W%d_dq" % i),
+                  helper.make_node("Conv", [x, "W%d" % i, "B%d" % i], ["c%d" % i],
+                                   name="conv%d" % i, pads=[1, 1, 1, 1])]
+        x = "c%d" % i
+        if i + 1 < layers:
+            nodes.append(helper.make_node("Relu", [x, ], ["r%d" % i], name="relu%d" % i))
+            x = "r%d" % i
+    vi = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8]),
+          helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 4, 8, 8])]
+    m = helper.make_model(helper.make_graph(nodes, "wonly", vi[:1], vi[1:], inits),
+                          opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    onnx.save(m, path)
+EOF
+    "$QATCONV" "$TMP/wonly1_fake.onnx" --format int -o "$TMP/wonly1_int.onnx" \
+        >"$TMP/wonly1.log" 2>&1 &&
+    out=$("$PYTHON3" "$S/tests/int_check.py" "$TMP/wonly1_int.onnx") &&
+    out2=$("$PYTHON3" - "$TMP/wonly1_fake.onnx" "$TMP/wonly1_int.onnx" <<'EOF'
+import sys
+import numpy as np
+import onnxruntime as ort
+o = ort.SessionOptions()
+o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+x = (np.random.default_rng(6).integers(0, 256, (1, 3, 8, 8)) / 255).astype(np.float32)
+f, i = (ort.InferenceSession(p, o).run(None, {"x": x})[0] for p in sys.argv[1:])
+d = np.abs(f - i).max() / np.abs(f).max()
+print("max |difference| %.2g of max|output|" % d)
+sys.exit(0 if d <= 1e-6 else 1)
+EOF
+); then
+    ok "weight-only QDQ model -> --format int: $out; ONNX Runtime $out2"
+else
+    bad "weight-only QDQ model -> --format int"; cat "$TMP/wonly1.log"; echo "${out:-} ${out2:-}"
+fi
+OUTFILE=$TMP/wonly2_int.onnx expect_error 2 "weight-only QDQ model of two layers: refused" -- \
+    "$QATCONV" "$TMP/wonly2_fake.onnx" --format int -o "$TMP/wonly2_int.onnx"
+grep -q "node 'conv1': input 'r0' is not a quantized activation" "$TMP/err" ||
+    bad "the weight-only refusal does not name the float activation: $(cat "$TMP/err")"
 
 emulated_cpu 200 "$EMULATE"
 emulated_cpu 1000 "$EMULATE_8"

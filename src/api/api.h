@@ -6,6 +6,7 @@
 #ifndef QATCONV_SRC_API_API_H
 #define QATCONV_SRC_API_API_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "backend/backend.h"
@@ -14,6 +15,10 @@
 
 struct qc_model {
     struct qc_graph *g;
+    /* g is the file as loaded, and the load dequantized the stored weights
+     * of a weight-only quantized model into float parameters (run.c reads
+     * them again as levels for the integer rewrite) */
+    bool weight_dq_folded;
 };
 
 struct qc_job {

@@ -44,6 +44,7 @@ enum qc_status qc_text_close(struct qc_text *t, enum qc_status st, char **text)
 enum qc_status qc_model_load(const char *path, struct qc_model **out)
 {
     struct qc_model *m;
+    struct qc_import_stats stats;
     enum qc_status st;
     *out = NULL;
     m = qc_calloc(1, sizeof(*m));
@@ -51,11 +52,12 @@ enum qc_status qc_model_load(const char *path, struct qc_model **out)
         return QC_ERR_NOMEM;
     /* read, then the import normalization (import/import.h): every user of the
      * model sees the same graph */
-    st = qc_import_load(path, &m->g);
+    st = qc_import_load_with(path, false, &stats, &m->g);
     if (st != QC_OK) {
         qc_free(m);
         return st;
     }
+    m->weight_dq_folded = stats.n_dequantize > 0;
     *out = m;
     return QC_OK;
 }

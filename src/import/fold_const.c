@@ -231,6 +231,8 @@ static void sweep(struct cf *c, struct qc_import_stats *stats)
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         if (!c->dead[i])
             continue;
+        if (g->nodes[i].kind == QC_OP_DEQUANTIZE_LINEAR)
+            stats->n_dequantize++;
         qc_graph_remove_node(g, i);
         stats->n_removed++;
     }

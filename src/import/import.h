@@ -26,6 +26,10 @@
  * inputs, as that IR requires.  An already-quantized model (QuantizeLinear,
  * DequantizeLinear of an activation, ConvInteger, MatMulInteger: qatconv's
  * own exports among them) keeps its quantization ops and layers as they are.
+ * A weight-only quantized model (DequantizeLinear of stored integer weights,
+ * no activation quantized) has its weights dequantized into float parameters,
+ * which training and recipes need, unless the loader is asked to keep them
+ * (qc_import_load_with): the integer rewrite reads their levels.
  */
 #ifndef QATCONV_SRC_IMPORT_IMPORT_H
 #define QATCONV_SRC_IMPORT_IMPORT_H
@@ -43,16 +47,26 @@ struct qc_import_stats {
     int n_bias;       /* Add(const) folded into the layer's bias           */
     int n_gemm;       /* of these, MatMul + Add turned into a Gemm         */
     int n_bn_outputs; /* unused BatchNormalization outputs dropped         */
+    int n_dequantize; /* DequantizeLinear of stored weights folded         */
 };
 
-/* Reads path (qc_onnx_load), refusing a QOperator model (QLinearConv,
+/* Reads path (qc_onnx_parse_file), refusing a QOperator model (QLinearConv,
  * QLinearMatMul, QGemm, DynamicQuantizeLinear ...) with one line saying what
  * the file is, then normalizes it (qc_import_normalize). */
 enum qc_status qc_import_load(const char *path, struct qc_graph **out);
 
+/* qc_import_load with the choice for a weight-only quantized model:
+ * keep_weight_dq keeps its weight DequantizeLinear nodes (and its layers as
+ * read), as for any QDQ model.  stats (may be NULL) receives what the
+ * normalization did. */
+enum qc_status qc_import_load_with(const char *path, bool keep_weight_dq,
+                                   struct qc_import_stats *stats, struct qc_graph **out);
+
 /* The normalization of a finalized graph, described above; g is finalized
- * again on return.  stats may be NULL. */
-enum qc_status qc_import_normalize(struct qc_graph *g, struct qc_import_stats *stats);
+ * again on return.  keep_weight_dq: as for qc_import_load_with.  stats may be
+ * NULL. */
+enum qc_status qc_import_normalize(struct qc_graph *g, bool keep_weight_dq,
+                                   struct qc_import_stats *stats);
 
 /* The first node that makes g an already-quantized model (QuantizeLinear,
  * DequantizeLinear of a value that is not an initializer, ConvInteger,

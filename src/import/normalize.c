@@ -48,6 +48,12 @@ static enum qc_status refuse_qoperator(const struct qc_graph *g)
 
 enum qc_status qc_import_load(const char *path, struct qc_graph **out)
 {
+    return qc_import_load_with(path, false, NULL, out);
+}
+
+enum qc_status qc_import_load_with(const char *path, bool keep_weight_dq,
+                                   struct qc_import_stats *stats, struct qc_graph **out)
+{
     struct qc_graph *g = NULL;
     enum qc_status st = qc_onnx_parse_file(path, &g);
 
@@ -57,7 +63,7 @@ enum qc_status qc_import_load(const char *path, struct qc_graph **out)
     if (st == QC_OK)
         st = qc_graph_finalize(g);
     if (st == QC_OK)
-        st = qc_import_normalize(g, NULL);
+        st = qc_import_normalize(g, keep_weight_dq, stats);
     if (st == QC_OK) {
         *out = g;
         g = NULL;
@@ -73,6 +79,16 @@ static bool stored_constant(const struct qc_graph *g, int v)
     if (v < 0 || g->values[v].init)
         return true;
     return p >= 0 && g->nodes[p].kind == QC_OP_CONSTANT;
+}
+
+/* Whether g dequantizes a stored weight (a weight-only quantized model when
+ * nothing else is quantized). */
+static bool has_weight_dq(const struct qc_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].kind == QC_OP_DEQUANTIZE_LINEAR && stored_constant(g, g->nodes[i].in[0]))
+            return true;
+    return false;
 }
 
 int qc_import_quantized_node(const struct qc_graph *g)
@@ -107,10 +123,11 @@ enum qc_status qc_import_check_trainable(const struct qc_graph *g)
     return QC_ERR_UNSUPPORTED;
 }
 
-enum qc_status qc_import_normalize(struct qc_graph *g, struct qc_import_stats *stats)
+enum qc_status qc_import_normalize(struct qc_graph *g, bool keep_weight_dq,
+                                   struct qc_import_stats *stats)
 {
     struct qc_import_stats local;
-    bool quantized = qc_import_quantized_node(g) >= 0;
+    bool quantized = qc_import_quantized_node(g) >= 0 || (keep_weight_dq && has_weight_dq(g));
     enum qc_status st;
 
     if (!stats)
