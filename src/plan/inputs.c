@@ -602,7 +602,7 @@ static enum qc_status cast_output(struct qc_graph *g, int y, int half)
             if (n->out[j] == y)
                 n->out[j] = nv;
     }
-    snprintf(node, sizeof(node), "%s_cast", g->values[y].name);
+    snprintf(node, sizeof(node), "%s_cast", name); /* unique, like the input's */
     st = qc_graph_add_op(g, "Cast", node, &nv, 1, &y, 1, &idx);
     if (st != QC_OK)
         return st;
