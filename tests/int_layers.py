@@ -9,7 +9,8 @@
 Writes OUTDIR/model.onnx: MODEL with every integer tensor computed inside the
 graph added as a graph output (types from shape inference), OUTDIR/input_0.pb:
 the first N Fashion-MNIST test images scaled to [0, 1] (with --input, the first
-N images of the tensor in X.pb instead: any input shape), and
+N images of the tensor in X.pb instead: any input shape), in the model's input
+type (float16 for a float16 model), and
 OUTDIR/output_<i>.pb: what ONNX Runtime (CPU, default session options)
 computes for each output.  tests/run_model then runs the same model in
 qatconv and compares every output exactly.  A model whose input has a fixed
@@ -31,7 +32,7 @@ import sys
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, numpy_helper, shape_inference
+from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 DATA = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 INTS = {TensorProto.UINT8, TensorProto.INT8, TensorProto.INT16, TensorProto.UINT16,
@@ -109,6 +110,10 @@ def write(path, n, out, input_pb=None):
             raw = f.read()
         x = (np.frombuffer(raw[16:], np.uint8).reshape(-1, 1, 28, 28)[:n].astype(np.float32)
              / 255.0)
+    # in the model's input type (a float16 model reads float16 images)
+    elem = next(i for i in model.graph.input
+                if i.name not in inits).type.tensor_type.elem_type
+    x = x.astype(helper.tensor_dtype_to_np_dtype(elem))
     names, res = run(mpath, x, {})
     with open(os.path.join(out, "input_0.pb"), "wb") as f:
         f.write(numpy_helper.from_array(x).SerializeToString())

@@ -9,7 +9,8 @@
  * output_<i>.pb for each graph output i, as ONNX test data (tests/
  * int_layers.py writes them from ONNX Runtime).  Prints one line per output:
  * name, dtype, elements, mismatching elements, max |difference|.  Integer
- * outputs must match exactly, float outputs within 1e-4 of max|ref|.  Exit
+ * outputs must match exactly, float outputs within 1e-4 of max|ref| (plus one
+ * unit in the last place for a float16 / bfloat16 output).  Exit
  * status 0 when all match, 1 when one differs, 2 on an error.  The model's
  * data input is bound to input_0.pb as qatconv binds it to a recipe's images
  * (plan/inputs.h): symbolic sizes take the tensor's, and a fixed batch of 1
@@ -42,8 +43,25 @@ static bool is_float(enum qc_dtype dt)
     return dt == QC_DTYPE_F32 || dt == QC_DTYPE_F64;
 }
 
-/* Compares got with want; returns true when they agree. */
-static bool compare(const char *name, const struct qc_tensor *got, const struct qc_tensor *want)
+/* One unit in the last place of |r| in the file's half type (QC_FILE_DTYPE_F16 or
+ * _BF16; 0 for float32 outputs: no unit). */
+static double half_ulp(int file_dtype, double r)
+{
+    int e, mant = file_dtype == QC_FILE_DTYPE_F16 ? 10 : 7,
+           emin = file_dtype == QC_FILE_DTYPE_F16 ? -14 : -126;
+    if (file_dtype != QC_FILE_DTYPE_F16 && file_dtype != QC_FILE_DTYPE_BF16)
+        return 0.0;
+    frexp(fabs(r), &e); /* |r| = m·2^e, 0.5 <= m < 1 */
+    e = e - 1 < emin ? emin : e - 1;
+    return ldexp(1.0, e - mant);
+}
+
+/* Compares got with want; returns true when they agree.  A float16 / bfloat16
+ * output (file_dtype) may also differ by one unit of its type: both sides round
+ * values that agree within the tolerance, and one can sit across a rounding
+ * boundary from the other. */
+static bool compare(const char *name, const struct qc_tensor *got, const struct qc_tensor *want,
+                    int file_dtype)
 {
     int64_t n = qc_tensor_nelem(want), bad = 0;
     double maxdiff = 0.0, maxref = 0.0;
@@ -59,8 +77,10 @@ static bool compare(const char *name, const struct qc_tensor *got, const struct 
         maxref = fmax(maxref, fabs(qc_tensor_get_f64(want, i)));
     for (int64_t i = 0; i < n; i++) {
         double d = fabs(qc_tensor_get_f64(got, i) - qc_tensor_get_f64(want, i));
-        /* integers exactly; floats within 1e-4 of the largest reference value */
-        if (!(d <= (is_float(want->dtype) ? 1e-4 * maxref : 0.0)))
+        /* integers exactly; floats within 1e-4 of the largest reference value
+         * (plus one unit of a float16 output) */
+        double ulp = half_ulp(file_dtype, qc_tensor_get_f64(want, i));
+        if (!(d <= (is_float(want->dtype) ? 1e-4 * maxref + ulp : 0.0)))
             bad++;
         if (!(d <= maxdiff))
             maxdiff = d;
@@ -172,7 +192,9 @@ int main(int argc, char **argv)
         }
     }
     for (int i = 0; i < n_out; i++) {
-        all = compare(g->values[g->outputs[i]].name, got[i], want[i]) && all;
+        all = compare(g->values[g->outputs[i]].name, got[i], want[i],
+                      g->values[g->outputs[i]].file_dtype) &&
+              all;
         if (save && !save_raw(save, i, got[i]))
             goto out;
     }

@@ -71,10 +71,11 @@ static enum qc_status do_node(struct ix *x, int node)
     if (!any &&
         (n->kind == QC_OP_FLATTEN || n->kind == QC_OP_RESHAPE || n->kind == QC_OP_TRANSPOSE ||
          n->kind == QC_OP_SQUEEZE || n->kind == QC_OP_UNSQUEEZE) &&
-        n->n_in > 0 && x->g->values[n->in[0]].is_input && !x->g->values[n->in[0]].init) {
+        n->n_in > 0 && qc_int_input_f32(x, n->in[0])) {
         /* a layout op on the input before the first layer: x.view(N, -1) of
          * MLPs, the NCHW Transpose of channels-last models, the Unsqueeze of
-         * 1-D convolutions written as 2-D ones */
+         * 1-D convolutions written as 2-D ones (also after the Cast to float32
+         * of a float16 input, which stays float before the input quantizer) */
         x->drop[node] = true;
         return qc_int_copy_on_u8(x, node);
     }
@@ -180,7 +181,7 @@ static enum qc_status check_float_tail(struct ix *x)
             if (j > 0 && n->kind != QC_OP_ADD && n->kind != QC_OP_SUM)
                 continue;   /* shape / constant operands */
             if (prod >= 0 && prod < x->n_node && !x->drop[prod] && x->iv[v].kind == K_NONE &&
-                !x->g->values[v].init) {
+                !x->g->values[v].init && !qc_int_from_input(x, v)) {
                 qc_log_error("%s: node '%s' (%s) computes in float inside the integer graph "
                              "(it feeds '%s'); the int export has no integer form for it",
                              x->g->path, qc_int_label(x, prod), x->g->nodes[prod].op_type,

@@ -36,6 +36,14 @@
  * At the output (or before a float-only op at the end, e.g. Softmax) the
  * integers are dequantized: Σ_i Cast_f32(q_i) · a_i + b.
  *
+ * The input quantizer reads the float32 graph input, or what float Casts of it
+ * made (a float16 model's fake-quant file casts its input to float32 before the
+ * first layer): those stay float before it.  Layout ops there (Flatten,
+ * Reshape, Transpose, Squeeze, Unsqueeze) move the uint8 levels instead.  On
+ * the affine form, a shape op that keeps the batch axis 0 and the channel axis
+ * 1 ([N, C, ...] to [N, C, ...]: Conv1D's Squeeze, Flatten of [N, C, 1, 1])
+ * reshapes each term alike; one that mixes channels is refused.
+ *
  * Exact on every x86 CPU.  ONNX Runtime's MatMulInteger with uint8 inputs and
  * int8 weights adds adjacent products in saturating int16 on CPUs without
  * VNNI (vpmaddubsw: AVX2, AVX-512 without VNNI): 255·127 + 255·127 becomes

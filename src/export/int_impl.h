@@ -125,6 +125,8 @@ enum qc_status qc_int_store_weight(struct ix *x, const char *base, const struct 
                                    int *wv, int *zp, int *mul, int *add, double *jmax);
 enum qc_status qc_int_store_levels(struct ix *x, const char *base, const struct ival *w,
                                    bool transpose, enum qc_dtype compute_dt, int *wv);
+bool qc_int_from_input(const struct ix *x, int v);
+bool qc_int_input_f32(const struct ix *x, int v);
 enum qc_status qc_int_layer_input(struct ix *x, int node, int v, int *q, double *s, int *hi);
 enum qc_status qc_int_weight_of(struct ix *x, int node, int v, struct ival **w);
 enum qc_status qc_int_layer_record(struct ix *x, int node, int bi, int64_t c, int rank,

@@ -368,36 +368,92 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
     return QC_OK;
 }
 
-/* Flatten/Reshape/Squeeze to [N, C] of a PEND record whose trailing dims are 1. */
+/* Whether shape op n (on a rank-r input, giving rank ro) leaves the batch axis 0
+ * and the channel axis 1 where they are, so that element (b, c, ...) of the output
+ * is an element of batch b and channel c of the input (given the same dims 0 and 1
+ * in the plan): Squeeze / Unsqueeze of axes >= 2, Flatten at axis 1, a Reshape
+ * whose constant shape has a batch entry 0 or -1 (a literal batch with a -1
+ * elsewhere would fold the batch of a larger run into the trailing axes) or whose
+ * shape is computed from the input's (folded by the plan at batch 1). */
+static bool keeps_channels(struct ix *x, int node, int r, int ro)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct qc_tensor *t = qc_int_const_input(x, n, 1);
+    int64_t axis = 1;
+    bool minus = false;
+    switch (n->kind) {
+    case QC_OP_SQUEEZE:
+    case QC_OP_UNSQUEEZE:
+        if (!t)
+            return false; /* Squeeze of every size-1 axis: the batch too at batch 1 */
+        for (int64_t i = 0; i < qc_tensor_nelem(t); i++) {
+            int64_t a = qc_tensor_get_i64(t, i);
+            a = a < 0 ? a + (n->kind == QC_OP_SQUEEZE ? r : ro) : a;
+            if (a < 2)
+                return false;
+        }
+        return true;
+    case QC_OP_FLATTEN:
+        if (qc_attr_int(&n->attrs, qc_int_label(x, node), "axis", 1, &axis) != QC_OK)
+            return false;
+        return axis == 1 || axis == 1 - r;
+    case QC_OP_RESHAPE: {
+        int sv = n->in[1], prod = sv >= 0 ? x->g->values[sv].producer : -1;
+        if (!t || qc_tensor_nelem(t) < 2)
+            return false;
+        if (!x->g->values[sv].init && (prod < 0 || x->g->nodes[prod].kind != QC_OP_CONSTANT))
+            return true; /* shape arithmetic (x.view(x.size(0), -1)): its batch is N */
+        for (int64_t i = 1; i < qc_tensor_nelem(t); i++)
+            minus = minus || qc_tensor_get_i64(t, i) == -1;
+        return qc_tensor_get_i64(t, 0) <= 0 || !minus;
+    }
+    default:
+        return false;
+    }
+}
+
+/* Flatten/Reshape/Squeeze/Unsqueeze of a PEND record that keeps the batch axis 0
+ * and the channel axis 1 ([N, C, ...] to [N, C, ...']): every element stays in its
+ * channel, so every term is reshaped alike (a broadcast term keeps its channel
+ * dimension 1) and the per-channel scales and bias carry over unchanged. */
 enum qc_status qc_int_flatten_pend(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_shape *is = qc_int_shape_of(x, n->in[0]), *os = qc_int_shape_of(x, n->out[0]);
     int out = n->out[0]; /* n is stale after the first emit */
     struct ival *p, r;
+    char base[512];
     enum qc_status st;
-    bool ok = is && os && os->ndim == 2 && is->ndim >= 2 && os->dims[1] == is->dims[1];
-    for (int i = 2; ok && i < is->ndim; i++)
-        ok = is->dims[i] == 1;
+    bool ok = is && os && os->ndim >= 2 && is->ndim >= 2 && os->dims[0] == is->dims[0] &&
+              os->dims[1] == is->dims[1] && keeps_channels(x, node, is->ndim, os->ndim);
     if (!ok) {
         qc_log_error("%s: node '%s': reshaping integer terms with per-channel scales is only "
-                     "supported from [N, C, 1, ...] to [N, C]",
+                     "supported when the batch axis 0 and the channel axis 1 stay ([N, C, ...] "
+                     "to [N, C, ...]); this one mixes channels",
                      x->g->path, qc_int_label(x, node));
         return QC_ERR_UNSUPPORTED;
     }
+    snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
     if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK ||
         (st = qc_int_pend_copy(p, &r)) != QC_OK)
         return st;
-    for (int i = 0; i < r.nt; i++) {
-        int fn;
-        if ((st = qc_int_emit(x, "Flatten", qc_int_label(x, node), &r.t[i].v, 1, r.t[i].dt, -1,
-                              &r.t[i].v, &fn)) != QC_OK ||
-            (st = qc_int_attr_int(x, fn, "axis", 1)) != QC_OK) {
-            qc_int_ival_clear(&r);
-            return st;
-        }
+    for (int i = 0; i < r.nt && st == QC_OK; i++) {
+        /* Reshape to [0 (the batch, as it comes), C or 1, the output's trailing dims] */
+        int64_t dims[QC_MAX_DIMS];
+        int in[2];
+        dims[0] = 0;
+        dims[1] = r.t[i].bcast ? 1 : os->dims[1];
+        for (int d = 2; d < os->ndim; d++)
+            dims[d] = os->dims[d];
+        in[0] = r.t[i].v;
+        if ((st = qc_int_axes_const(x, base, dims, os->ndim, &in[1])) == QC_OK)
+            st = qc_int_emit(x, "Reshape", base, in, 2, r.t[i].dt, -1, &r.t[i].v, NULL);
     }
-    r.rank = 2;
+    if (st != QC_OK) {
+        qc_int_ival_clear(&r);
+        return st;
+    }
+    r.rank = os->ndim;
     qc_int_move(&x->iv[out], &r);
     return QC_OK;
 }

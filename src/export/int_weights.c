@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "ops/op.h"
 
 /* ---- weights ------------------------------------------------------------------------- */
 
@@ -221,8 +222,59 @@ enum qc_status qc_int_store_levels(struct ix *x, const char *base, const struct 
     return qc_int_cast(x, base, v, compute_dt, -1, wv);
 }
 
-/* The uint8 form of a layer input: a U8 record, or a float graph input quantized
- * once with the input scale. */
+/* A Cast, or a layout op that moves the input's values without changing them. */
+static bool input_op(const struct qc_node *n)
+{
+    return n->n_in > 0 &&
+           (n->kind == QC_OP_CAST || n->kind == QC_OP_FLATTEN || n->kind == QC_OP_RESHAPE ||
+            n->kind == QC_OP_TRANSPOSE || n->kind == QC_OP_SQUEEZE || n->kind == QC_OP_UNSQUEEZE);
+}
+
+/* Whether v is the float graph input itself or what float Casts and layout ops
+ * the pass kept (x->iv[·] K_NONE) made of it: values the input quantizer may read. */
+bool qc_int_from_input(const struct ix *x, int v)
+{
+    for (int hops = 0; v >= 0 && v < x->n_val && hops <= x->n_node; hops++) {
+        const struct qc_value *val = &x->g->values[v];
+        if (val->init || x->iv[v].kind != K_NONE)
+            return false;
+        if (val->is_input)
+            return true;
+        if (val->producer < 0 || val->producer >= x->n_node ||
+            !input_op(&x->g->nodes[val->producer]))
+            return false;
+        v = x->g->nodes[val->producer].in[0];
+    }
+    return false;
+}
+
+/* Whether such a value holds float32: a graph input does (a float16 one is read
+ * as float32 and written with its Cast to float32 in front), a Cast's output when
+ * it casts to float32. */
+bool qc_int_input_f32(const struct ix *x, int v)
+{
+    if (!qc_int_from_input(x, v))
+        return false;
+    for (;;) {
+        const struct qc_value *val = &x->g->values[v];
+        const struct qc_node *n;
+        int64_t to = 0;
+        if (val->is_input)
+            return val->dtype == QC_DTYPE_F32;
+        n = &x->g->nodes[val->producer];
+        if (n->kind == QC_OP_CAST) {
+            /* Cast's `to` is an ONNX element type, the numbering of enum qc_dtype */
+            if (qc_attr_int(&n->attrs, qc_int_label(x, val->producer), "to", 0, &to) != QC_OK)
+                return false;
+            return to == QC_DTYPE_F32;
+        }
+        v = n->in[0];
+    }
+}
+
+/* The uint8 form of a layer input: a U8 record, or the float32 graph input (after
+ * the float Casts and layout ops qc_int_from_input allows) quantized once with the
+ * input scale. */
 enum qc_status qc_int_layer_input(struct ix *x, int node, int v, int *q, double *s, int *hi)
 {
     struct ival *r = &x->iv[v];
@@ -233,7 +285,13 @@ enum qc_status qc_int_layer_input(struct ix *x, int node, int v, int *q, double 
         *hi = r->hi;
         return QC_OK;
     }
-    if (r->kind == K_NONE && x->g->values[v].is_input && !x->g->values[v].init) {
+    if (r->kind == K_NONE && qc_int_from_input(x, v) && !qc_int_input_f32(x, v)) {
+        qc_log_error("%s: node '%s': input '%s' is not float32 (the int export quantizes "
+                     "the float32 input or its Cast to float32)",
+                     x->g->path, qc_int_label(x, node), qc_int_vname(x, v));
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (r->kind == K_NONE && qc_int_from_input(x, v)) {
         if (x->qin[v] < 0) {
             int in[3];
             if ((st = qc_int_scalar_const(x, qc_int_vname(x, v), "_scale", QC_DTYPE_F32,

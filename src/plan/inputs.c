@@ -603,7 +603,7 @@ static enum qc_status cast_output(struct qc_graph *g, int y, int half)
             if (n->out[j] == y)
                 n->out[j] = nv;
     }
-    return add_cast(g, g->values[y].name, nv, y, half);
+    return add_cast(g, g->values[nv].name, nv, y, half); /* unique, like the input's */
 }
 
 static void note_half(int fd, int *half, bool *any, bool *mixed)
