@@ -315,7 +315,7 @@ fi
 # the fake export of a recipe with QWeight and no QAct) keeps its weight levels for
 # --format int.  A one-layer model converts, equal to ONNX Runtime on the fake graph
 # for inputs on the input quantizer's grid; with a second layer the refusal names the
-# float activation it reads, not the weight (the load had folded the levels into
+# float activation it reads and the op computing it, not the weight (the load had folded the levels into
 # float weights: "weight ... is not integer")
 if "$PYTHON3" - "$TMP/wonly1_fake.onnx" "$TMP/wonly2_fake.onnx" <<'EOF' &&
 import sys
@@ -368,8 +368,9 @@ else
 fi
 OUTFILE=$TMP/wonly2_int.onnx expect_error 2 "weight-only QDQ model of two layers: refused" -- \
     "$QATCONV" "$TMP/wonly2_fake.onnx" --format int -o "$TMP/wonly2_int.onnx"
-grep -q "node 'conv1': input 'r0' is not a quantized activation" "$TMP/err" ||
-    bad "the weight-only refusal does not name the float activation: $(cat "$TMP/err")"
+grep -q "node 'conv1': input 'r0' (output of Relu 'relu0') is not a quantized activation" \
+    "$TMP/err" ||
+    bad "the weight-only refusal does not name the float activation and its op: $(cat "$TMP/err")"
 
 emulated_cpu 200 "$EMULATE"
 emulated_cpu 1000 "$EMULATE_8"

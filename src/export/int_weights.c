@@ -277,6 +277,8 @@ bool qc_int_input_f32(const struct ix *x, int v)
  * input scale. */
 enum qc_status qc_int_layer_input(struct ix *x, int node, int v, int *q, double *s, int *hi)
 {
+    char from[600] = "";
+    int p;
     struct ival *r = &x->iv[v];
     enum qc_status st;
     if (r->kind == K_U8) {
@@ -312,9 +314,13 @@ enum qc_status qc_int_layer_input(struct ix *x, int node, int v, int *q, double 
         *hi = 255;
         return QC_OK;
     }
-    qc_log_error("%s: node '%s': input '%s' is not a quantized activation (the int export needs "
-                 "QAct on the activation feeding every layer)",
-                 x->g->path, qc_int_label(x, node), qc_int_vname(x, v));
+    p = x->g->values[v].producer;
+    if (p >= 0) /* the op that computes it, which a user looks for in the model */
+        snprintf(from, sizeof(from), " (output of %s '%s')", x->g->nodes[p].op_type,
+                 qc_int_label(x, p));
+    qc_log_error("%s: node '%s': input '%s'%s is not a quantized activation (the int export "
+                 "needs QAct on the activation feeding every layer)",
+                 x->g->path, qc_int_label(x, node), qc_int_vname(x, v), from);
     return QC_ERR_UNSUPPORTED;
 }
 
