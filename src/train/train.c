@@ -30,6 +30,7 @@
 #include "recipe/match.h"
 #include "accuracy.h"
 #include "checkpoint.h"
+#include "grad_check.h"
 #include "interrupt.h"
 #include "loss.h"
 #include "solver.h"
@@ -94,6 +95,7 @@ struct qc_trainer {
     bool                        integer;      /* QWeight.Mode=Integer        */
     int                         n_folded_bn;  /* BatchNorms folded for it    */
     struct train_pos            pos;          /* where the epochs continue    */
+    struct qc_grad_fault grad_fault;          /* of the last batch (slot -1: none) */
 };
 
 /* Seeds a generator for (seed, epoch, stream). */
@@ -262,6 +264,22 @@ static int64_t fixed_batch(const struct qc_graph *g)
     return x->shape.dims[0];
 }
 
+/* Scans the parameter gradients of the backward just run (on a device
+ * backend after a download into host_grads) into t->grad_fault. */
+static enum qc_status check_grads(struct qc_trainer *t)
+{
+    const float *grads = qc_plan_param_grads(t->plan);
+    if (!qc_backend_host_memory(t->be)) {
+        enum qc_status st = qc_backend_download(
+            t->be, t->host_grads, grads, (size_t)qc_plan_n_trainable(t->plan) * sizeof(float));
+        if (st != QC_OK)
+            return st;
+        grads = t->host_grads;
+    }
+    qc_grad_check(t->plan, grads, &t->grad_fault);
+    return QC_OK;
+}
+
 static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t *next,
                                   struct qc_rng *rng_data, struct qc_rng *rng_drop,
                                   double *loss_sum, int64_t *correct)
@@ -289,6 +307,10 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t
     if (st == QC_OK)
         st = qc_plan_backward(p);
     if (st == QC_OK)
+        st = check_grads(t);
+    if (st == QC_OK && t->grad_fault.slot >= 0)
+        next = NULL; /* no update: run_batches stops after this batch */
+    else if (st == QC_OK)
         st = update(t);
     if (st == QC_OK && next) {
         t->data_at_next = *rng_data;
@@ -606,6 +628,11 @@ static enum qc_status run_batches(struct qc_trainer *t, struct train_pos *pos, i
                          "learning rate?). Last good checkpoint: %s", (long long)pos->epoch + 1,
                          (long long)b + 1, isnan(pos->loss_sum) ? "NaN" : "infinite",
                          t->last_ckpt ? t->last_ckpt : "none");
+            return QC_ERR_NUMERIC;
+        }
+        if (t->grad_fault.slot >= 0) { /* a finite loss, a gradient that is not */
+            report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
+            qc_grad_report(t->g, t->plan, &t->grad_fault, pos->epoch + 1, b + 1, t->last_ckpt);
             return QC_ERR_NUMERIC;
         }
         report_batch(t, ev, QC_EVENT_PROGRESS, seen, pos, t0);
