@@ -60,6 +60,53 @@ bool qc_grad_check(const struct qc_plan *p, const float *grads, struct qc_grad_f
     return f->slot < 0;
 }
 
+enum qc_status qc_grad_sums_new(struct qc_backend *be, int64_t n, struct qc_grad_sums *s)
+{
+    float ones[QC_GRAD_ROW];
+    enum qc_status st;
+    *s = (struct qc_grad_sums){ .rows = n / QC_GRAD_ROW };
+    if (qc_backend_host_memory(be) || s->rows == 0)
+        return QC_OK;
+    for (int i = 0; i < QC_GRAD_ROW; i++)
+        ones[i] = 1.0f;
+    if ((st = qc_backend_alloc(be, sizeof(ones), (void **)&s->ones)) != QC_OK ||
+        (st = qc_backend_upload(be, s->ones, ones, sizeof(ones))) != QC_OK)
+        return st;
+    return qc_backend_alloc(be, (size_t)s->rows * sizeof(float), (void **)&s->sums);
+}
+
+void qc_grad_sums_free(struct qc_backend *be, struct qc_grad_sums *s)
+{
+    if (s->ones)
+        qc_backend_release(be, s->ones);
+    if (s->sums)
+        qc_backend_release(be, s->sums);
+    *s = (struct qc_grad_sums){ 0 };
+}
+
+enum qc_status qc_grad_sums_check(struct qc_backend *be, const struct qc_grad_sums *s,
+                                  const float *grads, int64_t n, float *scratch,
+                                  bool *all_finite_out)
+{
+    int64_t head = s->sums ? s->rows * QC_GRAD_ROW : 0, tail = n - head;
+    float unused = 0.0f;
+    enum qc_status st;
+    if (s->sums) {
+        /* sums[r] = sum_j grads[r * QC_GRAD_ROW + j]  (grads as rows x QC_GRAD_ROW) */
+        st = qc_sgemm(be, false, false, s->rows, 1, QC_GRAD_ROW, 1.0f, grads, s->ones, 0.0f,
+                      s->sums);
+        if (st == QC_OK)
+            st = qc_backend_download(be, scratch, s->sums, (size_t)s->rows * sizeof(float));
+        if (st != QC_OK)
+            return st;
+    }
+    if (tail > 0 && (st = qc_backend_download(be, scratch + s->rows, grads + head,
+                                              (size_t)tail * sizeof(float))) != QC_OK)
+        return st;
+    *all_finite_out = all_finite(scratch, (s->sums ? s->rows : 0) + tail, &unused);
+    return QC_OK;
+}
+
 void qc_grad_report(const struct qc_graph *g, const struct qc_plan *p,
                     const struct qc_grad_fault *f, int64_t epoch, int64_t batch, const char *ckpt)
 {

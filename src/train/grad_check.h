@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "ir/graph.h"
 #include "plan/plan.h"
 
@@ -31,6 +32,30 @@ struct qc_grad_fault {
 /* Scans grads (host memory: qc_plan_n_trainable(p) floats laid out by the
  * plan's trainable slots); true when all are finite. */
 bool qc_grad_check(const struct qc_plan *p, const float *grads, struct qc_grad_fault *f);
+
+/* The prefilter of a device backend, where scanning means downloading every
+ * gradient: the gradients as rows of QC_GRAD_ROW floats, each summed on the
+ * device (one GEMV with a vector of ones), and only the row sums and the
+ * tail downloaded.  An inf or a NaN makes its row's sum inf or NaN; a sum
+ * can also overflow from finite values, so a non-finite sum only sends the
+ * trainer to the full download and qc_grad_check. */
+#define QC_GRAD_ROW 4096
+struct qc_grad_sums {
+    float *ones;  /* device: QC_GRAD_ROW ones                 */
+    float *sums;  /* device: one sum per row                  */
+    int64_t rows; /* n / QC_GRAD_ROW                          */
+};
+
+/* Allocates the device buffers for n gradients (nothing on the host
+ * backend); free with qc_grad_sums_free. */
+enum qc_status qc_grad_sums_new(struct qc_backend *be, int64_t n, struct qc_grad_sums *s);
+void qc_grad_sums_free(struct qc_backend *be, struct qc_grad_sums *s);
+
+/* *all_finite: false when a row sum or a tail gradient of the n device
+ * gradients grads is not finite.  scratch: host memory of at least
+ * n / QC_GRAD_ROW + QC_GRAD_ROW floats. */
+enum qc_status qc_grad_sums_check(struct qc_backend *be, const struct qc_grad_sums *s,
+                                  const float *grads, int64_t n, float *scratch, bool *all_finite);
 
 /* Logs the error line of fault f (slot >= 0) found after the backward of
  * batch `batch` (1-based) of epoch `epoch` (1-based); ckpt: the last good
