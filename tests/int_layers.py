@@ -17,6 +17,18 @@ qatconv and compares every output exactly.  A model whose input has a fixed
 batch b runs N/b times on b images (N a multiple of b); outputs that carry
 the batch (dim 0 = b) are concatenated, as tests/run_model does.
 
+Memory: every integer tensor of N images at once takes gigabytes on a 224x224
+model (VGG-19: 13 GB for 8 images).  The write mode first runs one image and
+sizes the runs from what it returned: when all N images fit BUDGET bytes of
+outputs it runs them at once as above; else it runs them a few at a time
+(chunks of a multiple of the fixed batch, if any), compares each chunk under
+both option sets, appends it to OUTDIR/output_<i>.pb (TensorProto fields
+written in SerializeToString's order, the raw data streamed) and frees it.
+An output carries the batch when its dim 0 is the number of images at 1 and
+at 2 images (a fixed batch: at b); one that does not (a Shape of the input,
+say) comes from a run on all N images that asks ONNX Runtime for those
+outputs only.  The same tensors, images and exact comparisons as one run.
+
 Both modes also run the model with session.x64quantprecision=1 (ONNX
 Runtime's option that avoids its saturating int16 pairwise sums of uint8 x
 int8 products on x86 CPUs without VNNI) and require every integer to be equal
@@ -27,6 +39,7 @@ its first differing element.
 """
 import gzip
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -38,13 +51,18 @@ DATA = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 INTS = {TensorProto.UINT8, TensorProto.INT8, TensorProto.INT16, TensorProto.UINT16,
         TensorProto.INT32, TensorProto.INT64, TensorProto.UINT32, TensorProto.UINT64}
 OPTION_SETS = {"default": {}, "x64quantprecision=1": {"session.x64quantprecision": "1"}}
+BUDGET = int(os.environ.get("QC_INT_LAYERS_BUDGET", 256 << 20))   # bytes of outputs per run
 
 
-def run(path, x, config):
+def session(path, config):
     so = ort.SessionOptions()
     for k, v in config.items():
         so.add_session_config_entry(k, v)
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def run(path, x, config, sess=None):
+    sess = sess or session(path, config)
     names = [o.name for o in sess.get_outputs()]
     inp = sess.get_inputs()[0]
     b = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) else 0
@@ -114,16 +132,117 @@ def write(path, n, out, input_pb=None):
     elem = next(i for i in model.graph.input
                 if i.name not in inits).type.tensor_type.elem_type
     x = x.astype(helper.tensor_dtype_to_np_dtype(elem))
-    names, res = run(mpath, x, {})
     with open(os.path.join(out, "input_0.pb"), "wb") as f:
         f.write(numpy_helper.from_array(x).SerializeToString())
-    for i, r in enumerate(res):
-        with open(os.path.join(out, "output_%d.pb" % i), "wb") as f:
-            f.write(numpy_helper.from_array(np.asarray(r)).SerializeToString())
-    bad = check_options(mpath, x, names, res)
+    step = chunk_size(mpath, x)
+    if step >= len(x):
+        names, res = run(mpath, x, {})
+        for i, r in enumerate(res):
+            with open(os.path.join(out, "output_%d.pb" % i), "wb") as f:
+                f.write(numpy_helper.from_array(np.asarray(r)).SerializeToString())
+        bad = check_options(mpath, x, names, res)
+    else:
+        bad = write_chunked(mpath, x, step, out)
     print("int_layers: %s: %d integer tensors + %d outputs on %d images (onnxruntime %s), "
           "equal under %s" % (path, added, len(have), n, ort.__version__,
                               " and ".join(OPTION_SETS)))
+    return bad
+
+
+def fixed_batch(sess, n):
+    """The input's fixed dim 0 when the model runs n images in several passes of it, else 0."""
+    shape = sess.get_inputs()[0].shape
+    b = shape[0] if shape and isinstance(shape[0], int) else 0
+    return b if b >= 1 and n != b and n % b == 0 else 0
+
+
+def chunk_size(path, x):
+    """Images per run so that one run's outputs take at most BUDGET bytes (a multiple of
+    a fixed batch); len(x) when all of them fit."""
+    sess = session(path, {})
+    b = fixed_batch(sess, len(x)) or 1
+    if len(x) <= b:
+        return len(x)
+    _, res = run(path, x[:b], {}, sess)
+    per_run = sum(np.asarray(r).nbytes for r in res)
+    del res
+    return max(1, BUDGET // max(per_run, 1)) * b
+
+
+def carries_batch(path, x, b):
+    """For each output: whether its dim 0 is the number of images (at b and at 2b
+    images; a fixed batch b: at b)."""
+    sess = session(path, {})
+    _, one = run(path, x[:b], {}, sess)
+    flags = [r.ndim > 0 and r.shape[0] == b for r in map(np.asarray, one)]
+    del one
+    if not fixed_batch(sess, len(x)):
+        _, two = run(path, x[:2 * b], {}, sess)
+        flags = [f and r.ndim > 0 and r.shape[0] == 2 * b for f, r in zip(flags, two)]
+    return flags
+
+
+def pb_header(dtype, shape):
+    """The TensorProto bytes before raw_data (fields 1 and 2, as SerializeToString
+    orders them), then raw_data's tag and length: append the raw bytes to complete it."""
+    t = TensorProto()
+    t.dims.extend(shape)
+    t.data_type = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    head, v = bytearray(t.SerializeToString() + b"\x4a"), n
+    while True:
+        head.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+        v >>= 7
+        if not v:
+            return bytes(head)
+
+
+def write_chunked(path, x, step, out):
+    """The reference of x in runs of step images (see the top of the file); the number
+    of differing tensors."""
+    b = fixed_batch(session(path, {}), len(x))
+    flags = carries_batch(path, x, b or 1)
+    sessions = {label: session(path, config) for label, config in OPTION_SETS.items()}
+    names = [o.name for o in sessions["default"].get_outputs()]
+    bad, shapes = 0, [None] * len(names)
+    raws = [os.path.join(out, "output_%d.raw" % i) for i in range(len(names))]
+    for i in range(len(names)):
+        open(raws[i], "wb").close()
+    for k in range(0, len(x), step):
+        _, ref = run(path, x[k:k + step], {}, sessions["default"])
+        for label, sess in sessions.items():
+            if label != "default":
+                _, got = run(path, x[k:k + step], {}, sess)
+                bad += compare(names, ref, got, "%s, images %d.." % (label, k))
+                del got
+        for i, r in enumerate(ref):
+            # a fixed batch's other outputs are the last pass's, as run() has them
+            if flags[i] or (b and k + step >= len(x)):
+                r = np.ascontiguousarray(r)
+                shapes[i] = (r.dtype, ((len(x),) + r.shape[1:]) if flags[i] else r.shape)
+                with open(raws[i], "ab" if flags[i] else "wb") as f:
+                    f.write(r.tobytes())
+        del ref
+    rest = [names[i] for i in range(len(names)) if not flags[i]]
+    if rest and not b:
+        res = {}
+        for label, sess in sessions.items():
+            outs = sess.run(rest, {sess.get_inputs()[0].name: x})
+            if label == "default":
+                res = dict(zip(rest, outs))
+            else:
+                bad += compare(rest, [res[n] for n in rest], outs, label)
+        for i in range(len(names)):
+            if not flags[i]:
+                r = np.ascontiguousarray(res[names[i]])
+                shapes[i] = (r.dtype, r.shape)
+                with open(raws[i], "wb") as f:
+                    f.write(r.tobytes())
+    for i in range(len(names)):
+        with open(os.path.join(out, "output_%d.pb" % i), "wb") as f, open(raws[i], "rb") as g:
+            f.write(pb_header(*shapes[i]))
+            shutil.copyfileobj(g, f, 1 << 24)
+        os.remove(raws[i])
     return bad
 
 

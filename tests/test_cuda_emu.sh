@@ -11,6 +11,7 @@
 #     to 1e-3;
 #   - --resume of the device checkpoint; eval --device cuda equal to the CPU's;
 #   - the peak device memory line; --tf32 accepted on cuda, refused on cpu;
+#   - exploding gradients found on the device (row sums), named as on the CPU;
 #   - errors: a missing device (cuda:3) and an op the CUDA kernels lack name
 #     the problem in one line with exit 3 / 2.
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -97,6 +98,20 @@ if [ -n "$e_cpu" ] && [ "$e_cpu" = "$e_gpu" ]; then
     ok "eval --device cuda --tf32: top-1 $e_gpu % = cpu $e_cpu %"
 else
     bad "eval: cpu '$e_cpu', cuda '$e_gpu'"
+fi
+
+# exploding gradients on the device (tests/explode_model.py): the row sums of the
+# gradients (one GEMV on the device) find the overflow, the full download names it,
+# as the CPU backend does (tests/test_failures.sh)
+if "$PYTHON3" "$top_srcdir/tests/explode_model.py" "$TMP/explode.onnx"; then
+    { printf 'Solvers.LearningRate=0.001\n'; fashion_sections 32; } > "$TMP/explode.ini"
+    OUTFILE=$TMP/explode_out.onnx expect_error 3 "exploding gradients on cuda" -- \
+        "$EMU" "$TMP/explode.onnx" -r "$TMP/explode.ini" -o "$TMP/explode_out.onnx" \
+        --epochs 1 --limit 64 --quiet --no-eval --device cuda
+    grep -q "epoch 1, batch 1: the gradient of 'w3' (node 'conv3', Conv) is NaN" "$TMP/err" ||
+        bad "exploding gradients on cuda: $(cat "$TMP/err")"
+else
+    bad "tests/explode_model.py failed"
 fi
 
 expect_error 1 "--tf32 on the cpu" -- "$EMU" eval "$M" -r "$TMP/eval.ini" --limit 100 --tf32

@@ -3,7 +3,7 @@
 # full filesystem (model, checkpoint and report), an output directory that
 # cannot be written even by root, the output path equal to the input through
 # another spelling, a diverging loss with --checkpoint naming the last good
-# checkpoint, SIGINT and SIGTERM mid-epoch followed by --resume reaching the
+# checkpoint, exploding gradients (a finite loss, a gradient that is not finite), SIGINT and SIGTERM mid-epoch followed by --resume reaching the
 # uninterrupted run's weights bit for bit, a recipe that quantizes nothing,
 # and the fuzzers' crash inputs (tests/fuzz/regress/*.onnx: one error line,
 # exit 2, no crash).
@@ -87,8 +87,10 @@ if cmp -s "$M" "$TMP/d/in.onnx"; then ok "input untouched"; else bad "input modi
 
 # ---- a diverging loss with --checkpoint: names epoch, batch and the last good checkpoint.
 # With one batch per epoch the first epoch's loss is still finite (it is
-# computed before the first update); a later epoch diverges.
-recipe 1e12 > "$TMP/nan.ini"
+# computed before the first update); a later epoch diverges.  The rate is large enough
+# for the loss itself to overflow (at 1e12 the weights stay finite, the loss too, and
+# the backward overflows first: the exploding-gradients message below).
+recipe 1e20 > "$TMP/nan.ini"
 OUTFILE=$TMP/nan.onnx
 expect_error 3 "diverging loss after a checkpoint" -- "$QATCONV" "$M" -r "$TMP/nan.ini" \
     -o "$OUTFILE" --epochs 5 --limit 64 --quiet --no-eval --checkpoint "$TMP/nan.ckpt"
@@ -101,6 +103,25 @@ expect_error 3 "diverging loss before any checkpoint" -- "$QATCONV" "$M" -r "$TM
 if grep -q "epoch 1, batch [0-9]*: .*checkpoint: none" "$TMP/err"; then
     ok "NaN in epoch 1 says there is no checkpoint"
 else bad "NaN in epoch 1: $(cat "$TMP/err")"; fi
+
+# ---- exploding gradients: a finite loss whose backward overflows float32 stops after
+# that batch's backward, naming the parameter nearest the output whose gradient is not
+# finite (without the check the solver wrote NaN into the weights and batch 2 reported
+# a NaN loss).  The model: Conv with a zero weight, so every BatchNormalization after
+# it sees a batch variance of 0 and multiplies the gradient by 1/sqrt(eps) = 316 in
+# the backward; 20 of them overflow 316^k > 3.4e38 after k = 16 from the output:
+# conv3's weight gradient (its input 0 times an infinite gradient) is the first NaN.
+if "$PYTHON3" "$top_srcdir/tests/explode_model.py" "$TMP/explode.onnx" 2>"$TMP/explode.py"; then
+    { printf 'Solvers.LearningRate=0.001\n'; fashion_sections 32; } > "$TMP/explode.ini"
+    OUTFILE=$TMP/explode_out.onnx
+    expect_error 3 "exploding gradients" -- "$QATCONV" "$TMP/explode.onnx" \
+        -r "$TMP/explode.ini" -o "$OUTFILE" --epochs 1 --limit 64 --quiet --no-eval
+    if grep -q "epoch 1, batch 1: the gradient of 'w3' (node 'conv3', Conv) is NaN.*overflow.*exploding gradients.*checkpoint: none" \
+            "$TMP/err"; then ok "exploding gradients: names batch 1 and conv3's weight"
+    else bad "exploding gradients message: $(cat "$TMP/err")"; fi
+else
+    echo "skip exploding gradients: no onnx/numpy in $PYTHON3 ($(tail -n 1 "$TMP/explode.py"))"
+fi
 
 # ---- SIGINT / SIGTERM mid-epoch 2: exit 3, nothing written, --resume gives the same weights
 COMMON="--limit 12800 --quiet --no-eval --seed 3 --threads 2 --keep last"

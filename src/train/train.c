@@ -30,6 +30,7 @@
 #include "recipe/match.h"
 #include "accuracy.h"
 #include "checkpoint.h"
+#include "grad_check.h"
 #include "interrupt.h"
 #include "loss.h"
 #include "solver.h"
@@ -94,6 +95,8 @@ struct qc_trainer {
     bool                        integer;      /* QWeight.Mode=Integer        */
     int                         n_folded_bn;  /* BatchNorms folded for it    */
     struct train_pos            pos;          /* where the epochs continue    */
+    struct qc_grad_fault grad_fault;          /* of the last batch (slot -1: none) */
+    struct qc_grad_sums grad_sums;            /* its device prefilter         */
 };
 
 /* Seeds a generator for (seed, epoch, stream). */
@@ -262,6 +265,31 @@ static int64_t fixed_batch(const struct qc_graph *g)
     return x->shape.dims[0];
 }
 
+/* Scans the parameter gradients of the backward just run into
+ * t->grad_fault.  On a device backend the row sums come first (grad_check.h):
+ * the gradients are downloaded only when one of them is not finite. */
+static enum qc_status check_grads(struct qc_trainer *t)
+{
+    const float *grads = qc_plan_param_grads(t->plan);
+    int64_t n = qc_plan_n_trainable(t->plan);
+    if (!qc_backend_host_memory(t->be)) {
+        bool finite = false;
+        enum qc_status st = qc_grad_sums_check(t->be, &t->grad_sums, grads, n, t->host_grads,
+                                               &finite);
+        if (st == QC_OK && finite) {
+            t->grad_fault = (struct qc_grad_fault){ .slot = -1 };
+            return QC_OK;
+        }
+        if (st == QC_OK)
+            st = qc_backend_download(t->be, t->host_grads, grads, (size_t)n * sizeof(float));
+        if (st != QC_OK)
+            return st;
+        grads = t->host_grads;
+    }
+    qc_grad_check(t->plan, grads, &t->grad_fault);
+    return QC_OK;
+}
+
 static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t *next,
                                   struct qc_rng *rng_data, struct qc_rng *rng_drop,
                                   double *loss_sum, int64_t *correct)
@@ -289,6 +317,10 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t
     if (st == QC_OK)
         st = qc_plan_backward(p);
     if (st == QC_OK)
+        st = check_grads(t);
+    if (st == QC_OK && t->grad_fault.slot >= 0)
+        next = NULL; /* no update: run_batches stops after this batch */
+    else if (st == QC_OK)
         st = update(t);
     if (st == QC_OK && next) {
         t->data_at_next = *rng_data;
@@ -608,6 +640,11 @@ static enum qc_status run_batches(struct qc_trainer *t, struct train_pos *pos, i
                          t->last_ckpt ? t->last_ckpt : "none");
             return QC_ERR_NUMERIC;
         }
+        if (t->grad_fault.slot >= 0) { /* a finite loss, a gradient that is not */
+            report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
+            qc_grad_report(t->g, t->plan, &t->grad_fault, pos->epoch + 1, b + 1, t->last_ckpt);
+            return QC_ERR_NUMERIC;
+        }
         report_batch(t, ev, QC_EVENT_PROGRESS, seen, pos, t0);
         st = maybe_checkpoint(t, pos, n_batches);
         if (st == QC_OK && qc_interrupted(&sig)) {
@@ -815,7 +852,9 @@ static enum qc_status setup(struct qc_trainer *t)
     t->best = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_state = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_opt = qc_malloc((size_t)(t->n_opt ? t->n_opt : 1) * sizeof(float));
-    t->host_grads = qc_malloc((size_t)QC_MAX(qc_plan_n_trainable(t->plan), 1) * sizeof(float));
+    /* also the scratch of the gradient prefilter: n / QC_GRAD_ROW + QC_GRAD_ROW floats */
+    t->host_grads = qc_malloc((size_t)QC_MAX(qc_plan_n_trainable(t->plan), QC_GRAD_ROW + 1) *
+                              sizeof(float));
     if (!t->x || !t->labels || !t->perm || !t->best || !t->host_state || !t->host_opt ||
         !t->host_grads)
         return QC_ERR_NOMEM;
@@ -835,6 +874,9 @@ static enum qc_status setup(struct qc_trainer *t)
     }
     if (!t->own_xbuf1)
         t->dev_labels[1] = t->dev_labels[0];
+    st = qc_grad_sums_new(t->be, qc_plan_n_trainable(t->plan), &t->grad_sums);
+    if (st != QC_OK)
+        return st;
     return qc_backend_alloc(t->be, QC_LOSS_NSTATS * sizeof(double), (void **)&t->dev_stats);
 }
 
@@ -860,6 +902,7 @@ static void teardown(struct qc_trainer *t)
         qc_backend_release(t->be, t->dev_labels[1]);
     if (t->dev_stats)
         qc_backend_release(t->be, t->dev_stats);
+    qc_grad_sums_free(t->be, &t->grad_sums);
     qc_free(t->x);
     qc_free(t->labels);
     qc_free(t->perm);
