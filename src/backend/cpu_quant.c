@@ -397,3 +397,126 @@ void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_
         k[i] = j == j ? (int32_t)j : 0;
     }
 }
+
+/* ---- LSQ per output channel ---------------------------------------------------------------- */
+
+/* Channel of element i in the layout [outer, nch, inner] (ch.nch > 1). */
+static int64_t channel_of(struct qc_channels ch, int64_t i)
+{
+    return (i / ch.inner) % ch.nch;
+}
+
+/* outer of the layout; n must be a whole number of [nch, inner] blocks. */
+static int64_t channel_outer(struct qc_channels ch, int64_t n)
+{
+    QC_ASSERT(ch.nch > 1 && ch.inner >= 1 && n % (ch.nch * ch.inner) == 0);
+    return n / (ch.nch * ch.inner);
+}
+
+/* s0_c = 2·mean_{i∈c}|x_i|/sqrt(Qp), summed in double in element order within each channel */
+void qc_lsq_init_step_ch(const float *x, struct qc_channels ch, int64_t n, int qp, int threads,
+                         float *step)
+{
+    if (ch.nch <= 1) {
+        step[0] = qc_lsq_init_step(x, n, qp, threads);
+        return;
+    }
+    int64_t outer = channel_outer(ch, n), nc = outer * ch.inner;
+    double sq = sqrt(qp > 0 ? (double)qp : 1.0);
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t c = 0; c < ch.nch; c++) {
+        double acc = 0.0;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *xc = x + (o * ch.nch + c) * ch.inner;
+            for (int64_t j = 0; j < ch.inner; j++)
+                acc += fabsf(xc[j]);
+        }
+        double mean = nc > 0 ? acc / (double)nc : 0.0;
+        step[c] = qc_lsq_step_used((float)(2.0 * mean / sq));
+    }
+}
+
+/* v_i = x_i/s_c, y_i = rne(clamp(v_i, −Qn, Qp))·s_c, c the channel of i */
+void qc_lsq_forward_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                       float *y, int64_t n, int threads)
+{
+    if (ch.nch <= 1) {
+        qc_lsq_forward(step[0], qn, qp, x, y, n, threads);
+        return;
+    }
+    float lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+    (void)channel_outer(ch, n);
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float s = qc_lsq_step_used(step[channel_of(ch, i)]);
+        y[i] = level(x[i] / s, lo, hi) * s;
+    }
+}
+
+/*
+ * Per channel c, v_i = x_i/s_c:
+ *   dx_i   += dy_i · [−Qn < v_i < Qp]
+ *   ds_c   += g · Σ_{i∈c} dy_i · (−Qn if v_i ≤ −Qn, Qp if v_i ≥ Qp, else rne(v_i) − v_i)
+ * with g = 1/sqrt(N_c·Qp) (N_c elements per channel, the caller's); each channel is the
+ * per-tensor formula on its own elements (y_i depends on s_c alone), summed in double in
+ * element order within the channel.
+ */
+void qc_lsq_backward_ch(const float *step, struct qc_channels ch, int qn, int qp, double g,
+                        const float *x, const float *dy, float *dx, int64_t n, int threads,
+                        float *dstep)
+{
+    if (ch.nch <= 1) {
+        qc_lsq_backward(step[0], qn, qp, g, x, dy, dx, n, threads, dstep);
+        return;
+    }
+    int64_t outer = channel_outer(ch, n);
+    float lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t c = 0; c < ch.nch; c++) {
+        float s = qc_lsq_step_used(step[c]);
+        double acc = 0.0;
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t base = (o * ch.nch + c) * ch.inner;
+            for (int64_t j = 0; j < ch.inner; j++) {
+                int64_t i = base + j;
+                float v = x[i] / s, d = dy[i], t;
+                if (v <= lo) {
+                    t = lo;
+                } else if (v >= hi) {
+                    t = hi;
+                } else {
+                    t = rintf(v) - v; /* also NaN for a NaN input */
+                    if (dx)
+                        dx[i] += d;
+                }
+                acc += (double)d * t;
+            }
+        }
+        dstep[c] += (float)(g * acc);
+    }
+}
+
+/* k_i = rne(clamp(x_i/s_c, −Qn, Qp)), c the channel of i */
+void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                     int32_t *k, int64_t n, int threads)
+{
+    if (ch.nch <= 1) {
+        qc_lsq_image(step[0], qn, qp, x, k, n, threads);
+        return;
+    }
+    float lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+    (void)channel_outer(ch, n);
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float j = level(x[i] / qc_lsq_step_used(step[channel_of(ch, i)]), lo, hi);
+        k[i] = j == j ? (int32_t)j : 0;
+    }
+}

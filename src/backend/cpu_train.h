@@ -138,6 +138,21 @@ void qc_lsq_backward(float step, int qn, int qp, double g, const float *x, const
 void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_t n,
                   int threads);
 
+/* Per output channel (struct qc_channels, train_kernels.h): one step s_c per channel, every
+ * formula above applied to the elements of channel c with s_c; ch.nch <= 1 is the per-tensor
+ * function with step[0].  n must be a whole number of [nch, inner] blocks.
+ *   init:     step[c] = 2·mean_{i∈c}|x_i|/sqrt(Qp), guarded
+ *   backward: dstep[c] += g · Σ_{i∈c} (...), g = 1/sqrt(N_c·Qp) given by the caller */
+void qc_lsq_init_step_ch(const float *x, struct qc_channels ch, int64_t n, int qp, int threads,
+                         float *step);
+void qc_lsq_forward_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                       float *y, int64_t n, int threads);
+void qc_lsq_backward_ch(const float *step, struct qc_channels ch, int qn, int qp, double g,
+                        const float *x, const float *dy, float *dx, int64_t n, int threads,
+                        float *dstep);
+void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                     int32_t *k, int64_t n, int threads);
+
 /* ---- optimizer update (cpu_solver.c) ------------------------------------------------------ */
 
 /*

@@ -395,9 +395,23 @@ static enum qc_status cuda_sat_act_backward(struct qc_backend *be, const void *a
     return QC_OK;
 }
 
+/* Per-channel quantizer layouts (QWeight.PerChannel=1) have no CUDA kernels yet: refused
+ * with one line instead of running the per-tensor kernel on a step vector. */
+static bool cuda_per_channel_refused(struct qc_channels ch, const char *what)
+{
+    if (ch.nch <= 1)
+        return false;
+    qc_log_error("cuda: %s per output channel (QWeight.PerChannel=1) is not implemented on "
+                 "CUDA yet; train on the CPU backend or set QWeight.PerChannel=0",
+                 what);
+    return true;
+}
+
 static enum qc_status cuda_lsq_forward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_forward *a = args;
+    if (cuda_per_channel_refused(a->ch, "LSQ"))
+        return QC_ERR_UNSUPPORTED;
     if (!cuda_work(be, "lsq_forward"))
         return QC_ERR_BACKEND;
     QC_KERNEL_CHECK(qc_k_lsq_forward(a->step, a->qn, a->qp, a->x, a->y, a->n));
@@ -407,7 +421,10 @@ static enum qc_status cuda_lsq_forward(struct qc_backend *be, const void *args)
 static enum qc_status cuda_lsq_backward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_backward *a = args;
-    void *work = cuda_work(be, "lsq_backward");
+    void *work;
+    if (cuda_per_channel_refused(a->ch, "LSQ"))
+        return QC_ERR_UNSUPPORTED;
+    work = cuda_work(be, "lsq_backward");
     if (!work)
         return QC_ERR_BACKEND;
     QC_KERNEL_CHECK(qc_k_lsq_backward(a->step, a->qn, a->qp, a->g, a->x, a->dy, a->dx, a->n,
@@ -418,7 +435,10 @@ static enum qc_status cuda_lsq_backward(struct qc_backend *be, const void *args)
 static enum qc_status cuda_lsq_init_step(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_init_step *a = args;
-    void *work = cuda_work(be, "lsq_init_step");
+    void *work;
+    if (cuda_per_channel_refused(a->ch, "LSQ"))
+        return QC_ERR_UNSUPPORTED;
+    work = cuda_work(be, "lsq_init_step");
     if (!work)
         return QC_ERR_BACKEND;
     QC_KERNEL_CHECK(qc_k_lsq_init_step(a->x, a->n, a->qp, a->step, work));
