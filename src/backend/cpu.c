@@ -105,15 +105,13 @@ static const struct qc_kernel *cpu_kernel(enum qc_op_kind kind)
 static enum qc_status cpu_sat_weight_forward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_sat_weight_forward *a = args;
-    qc_sat_weight_run(a->cfg, a->w, a->q, a->k, a->n, be->threads, a->st);
-    return QC_OK;
+    return qc_sat_weight_run_ch(a->cfg, a->ch, a->w, a->q, a->k, a->n, be->threads, a->st);
 }
 
 static enum qc_status cpu_sat_weight_backward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_sat_weight_backward *a = args;
-    qc_sat_weight_backward(a->cfg, a->st, a->w, a->dq, a->dw, a->n, be->threads);
-    return QC_OK;
+    return qc_sat_weight_backward_ch(a->cfg, a->ch, a->st, a->w, a->dq, a->dw, a->n, be->threads);
 }
 
 static enum qc_status cpu_sat_act_forward(struct qc_backend *be, const void *args)

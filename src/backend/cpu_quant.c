@@ -22,6 +22,7 @@
 #include "cpu_train.h"
 
 #include <math.h>
+#include <string.h>
 
 /* [lo, hi) of reduction chunk c: boundaries depend on n only. */
 static int64_t chunk_lo(int64_t n, int c)
@@ -519,4 +520,94 @@ void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, c
         float j = level(x[i] / qc_lsq_step_used(step[channel_of(ch, i)]), lo, hi);
         k[i] = j == j ? (int32_t)j : 0;
     }
+}
+
+/* ---- SAT weights per output channel --------------------------------------------------------- */
+
+/* Channel c of the [outer, nch, inner] tensor t into the contiguous slice s. */
+static void channel_gather(struct qc_channels ch, int64_t outer, int64_t c, const float *t,
+                           float *s)
+{
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(s + o * ch.inner, t + (o * ch.nch + c) * ch.inner, (size_t)ch.inner * sizeof(float));
+}
+
+/* The contiguous slice s back into channel c of t. */
+static void channel_scatter(struct qc_channels ch, int64_t outer, int64_t c, const float *s,
+                            float *t)
+{
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(t + (o * ch.nch + c) * ch.inner, s + o * ch.inner, (size_t)ch.inner * sizeof(float));
+}
+
+/*
+ * Per output channel c (elements i ∈ c): t = tanh(W), m_c = max_{i∈c}|t_i|, the levels of
+ * t_i/m_c, and with ApplyScaling S_c = sqrt(F · var_unbiased(Q_c)): the per-tensor forward
+ * on each channel's elements, its state in st[c].  A Conv weight's channels are contiguous
+ * (outer = 1) and run in place; other layouts go through one channel-sized buffer.
+ */
+enum qc_status qc_sat_weight_run_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                    const float *w, float *q, int32_t *k, int64_t n, int threads,
+                                    struct qc_sat_wstate *st)
+{
+    if (ch.nch <= 1) {
+        qc_sat_weight_run(cfg, w, q, k, n, threads, st);
+        return QC_OK;
+    }
+    int64_t outer = channel_outer(ch, n), nc = outer * ch.inner;
+    if (outer == 1) {
+        for (int64_t c = 0; c < ch.nch; c++)
+            qc_sat_weight_run(cfg, w + c * nc, q ? q + c * nc : NULL, k ? k + c * nc : NULL, nc,
+                              threads, &st[c]);
+        return QC_OK;
+    }
+    float *ws = qc_malloc((size_t)nc * 2 * sizeof(float)), *qs = ws ? ws + nc : NULL;
+    int32_t *ks = k ? qc_malloc((size_t)nc * sizeof(int32_t)) : NULL;
+    if (!ws || (k && !ks)) {
+        qc_free(ws);
+        qc_free(ks);
+        return QC_ERR_NOMEM;
+    }
+    for (int64_t c = 0; c < ch.nch; c++) {
+        channel_gather(ch, outer, c, w, ws);
+        qc_sat_weight_run(cfg, ws, q ? qs : NULL, ks, nc, threads, &st[c]);
+        if (q)
+            channel_scatter(ch, outer, c, qs, q);
+        for (int64_t o = 0; ks && o < outer; o++)
+            memcpy(k + (o * ch.nch + c) * ch.inner, ks + o * ch.inner,
+                   (size_t)ch.inner * sizeof(int32_t));
+    }
+    qc_free(ws);
+    qc_free(ks);
+    return QC_OK;
+}
+
+/* dW_i += dQ_i · c · (1 − t_i²) / (m_c · S_c), t = tanh(W), m_c and S_c of channel c from
+ * st[c] (the per-tensor backward on each channel's elements). */
+enum qc_status qc_sat_weight_backward_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                         const struct qc_sat_wstate *st, const float *w,
+                                         const float *dq, float *dw, int64_t n, int threads)
+{
+    if (ch.nch <= 1) {
+        qc_sat_weight_backward(cfg, st, w, dq, dw, n, threads);
+        return QC_OK;
+    }
+    int64_t outer = channel_outer(ch, n), nc = outer * ch.inner;
+    if (outer == 1) {
+        for (int64_t c = 0; c < ch.nch; c++)
+            qc_sat_weight_backward(cfg, &st[c], w + c * nc, dq + c * nc, dw + c * nc, nc, threads);
+        return QC_OK;
+    }
+    float *buf = qc_malloc((size_t)nc * 3 * sizeof(float));
+    if (!buf)
+        return QC_ERR_NOMEM;
+    for (int64_t c = 0; c < ch.nch; c++) {
+        channel_gather(ch, outer, c, w, buf);
+        channel_gather(ch, outer, c, dq, buf + nc);
+        channel_gather(ch, outer, c, dw, buf + 2 * nc);
+        qc_sat_weight_backward(cfg, &st[c], buf, buf + nc, buf + 2 * nc, nc, threads);
+        channel_scatter(ch, outer, c, buf + 2 * nc, dw);
+    }
+    qc_free(buf);
+    return QC_OK;
 }

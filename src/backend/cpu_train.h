@@ -89,6 +89,19 @@ void qc_sat_weight_image(const struct qc_sat_wcfg *cfg, const float *w, int32_t 
 void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, int32_t *k,
                        int64_t n, int threads, struct qc_sat_wstate *st);
 
+/* Per output channel (struct qc_channels, train_kernels.h; QWeight.PerChannel=1): the
+ * forward / image and the backward above on each channel's elements, m_c = max_{i∈c}|t_i|
+ * and S_c = sqrt(F · var_unbiased(Q_c)) per channel, st[c] the state of channel c (ch.nch
+ * states; one when ch.nch <= 1, the per-tensor functions).  n must be a whole number of
+ * [nch, inner] blocks.  QC_ERR_NOMEM when a layout with outer > 1 cannot get its
+ * channel-sized buffer. */
+enum qc_status qc_sat_weight_run_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                    const float *w, float *q, int32_t *k, int64_t n, int threads,
+                                    struct qc_sat_wstate *st);
+enum qc_status qc_sat_weight_backward_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                         const struct qc_sat_wstate *st, const float *w,
+                                         const float *dq, float *dw, int64_t n, int threads);
+
 /* ---- SAT activations (CG-PACT; cpu_quant.c) ---------------------------------------------- */
 
 /* The α the kernels use: max(α, QC_SAT_ALPHA_MIN) (NaN stays NaN).  The kernels apply it

@@ -117,10 +117,11 @@ enum qc_train_kernel {
 };
 
 /* qc_sat_weight_forward (q may be NULL) and qc_sat_weight_image (k may be NULL; needs
- * cfg->apply_quant) in one pass; the state goes to *st (backend memory), which the backward
- * reads (download it for the export). */
+ * cfg->apply_quant) in one pass; the state goes to *st (backend memory; ch.nch states per
+ * channel, qc_sat_weight_run_ch), which the backward reads (download it for the export). */
 struct qc_tk_sat_weight_forward {
     const struct qc_sat_wcfg *cfg;
+    struct qc_channels ch;
     const float              *w;
     float                    *q;
     int32_t                  *k;
@@ -131,6 +132,7 @@ struct qc_tk_sat_weight_forward {
 /* qc_sat_weight_backward with the state of the forward: dw += ... */
 struct qc_tk_sat_weight_backward {
     const struct qc_sat_wcfg   *cfg;
+    struct qc_channels ch;
     const struct qc_sat_wstate *st;
     const float                *w, *dq;
     float                      *dw;

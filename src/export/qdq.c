@@ -151,24 +151,34 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
         return QC_ERR_NOMEM;
     }
     if (sp->method == QC_QM_SAT) {
-        struct qc_sat_wstate ws;
+        struct qc_sat_wstate *ws = qc_calloc((size_t)nch, sizeof(*ws));
+        if (!ws) {
+            st = QC_ERR_NOMEM;
+            goto out;
+        }
         if (!sp->sat.apply_quant) {
             /* clamp stage (ApplyQuantization=0): the network computes with
              * Q = tanh(W)/max|tanh W| (/S): write Q, so the float file computes
              * what training evaluated; stage 2 then starts from Q */
             float *qv = qc_malloc((size_t)n * sizeof(float));
-            qc_free(k);
-            qc_free(scale);
-            if (!qv)
-                return QC_ERR_NOMEM;
-            qc_sat_weight_forward(&sp->sat, qc_tensor_f32(w->init), qv, n, 1, &ws);
-            memcpy(w->init->data, qv, (size_t)n * sizeof(float));
+            st = qv ? qc_sat_weight_run_ch(&sp->sat, sp->ch, qc_tensor_f32(w->init), qv, NULL, n, 1,
+                                           ws)
+                    : QC_ERR_NOMEM;
+            if (st == QC_OK) {
+                memcpy(w->init->data, qv, (size_t)n * sizeof(float));
+                stats->n_float_weights++;
+            }
             qc_free(qv);
-            stats->n_float_weights++;
-            return QC_OK;
+            qc_free(ws);
+            goto out;
         }
-        qc_sat_weight_image(&sp->sat, qc_tensor_f32(w->init), k, n, 1, &ws);
-        scale[0] = ws.scale;
+        /* the per-channel image and scales 1/(R·S_c) (per tensor: one) */
+        st = qc_sat_weight_run_ch(&sp->sat, sp->ch, qc_tensor_f32(w->init), NULL, k, n, 1, ws);
+        for (int64_t c = 0; c < nch; c++)
+            scale[c] = ws[c].scale;
+        qc_free(ws);
+        if (st != QC_OK)
+            goto out;
     } else {
         int qn, qp;
         qc_lsq_levels(sp->range, true, &qn, &qp);

@@ -132,7 +132,8 @@ static enum qc_status init_quants(struct qc_plan *p)
         st = qc_backend_alloc(p->be, (size_t)p->slots[q->slot].n * sizeof(float),
                               (void **)&q->q);
         if (st == QC_OK && q->spec.method == QC_QM_SAT)
-            st = qc_backend_alloc(p->be, sizeof(*q->sat_st), (void **)&q->sat_st);
+            st = qc_backend_alloc(p->be, (size_t)quant_nparams(&q->spec) * sizeof(*q->sat_st),
+                                  (void **)&q->sat_st);
         if (st != QC_OK)
             return st;
         p->vals[q->spec.value].data = q->q;
@@ -718,9 +719,12 @@ enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
             st = qc_backend_run(p->be, QC_TK_SAT_WEIGHT_FORWARD,
-                                &(struct qc_tk_sat_weight_forward){
-                                    .cfg = &q->spec.sat, .w = p->state + s->offset, .q = q->q,
-                                    .n = s->n, .st = q->sat_st });
+                                &(struct qc_tk_sat_weight_forward){ .cfg = &q->spec.sat,
+                                                                    .ch = q->spec.ch,
+                                                                    .w = p->state + s->offset,
+                                                                    .q = q->q,
+                                                                    .n = s->n,
+                                                                    .st = q->sat_st });
         else
             st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD,
                                 &(struct qc_tk_lsq_forward){ .step = quant_param(p, q),
@@ -816,10 +820,13 @@ enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p)
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
             st = qc_backend_run(p->be, QC_TK_SAT_WEIGHT_BACKWARD,
-                                &(struct qc_tk_sat_weight_backward){
-                                    .cfg = &q->spec.sat, .st = q->sat_st,
-                                    .w = p->state + s->offset, .dq = qc_tensor_f32(&q->dq),
-                                    .dw = p->grads + s->offset, .n = s->n });
+                                &(struct qc_tk_sat_weight_backward){ .cfg = &q->spec.sat,
+                                                                     .ch = q->spec.ch,
+                                                                     .st = q->sat_st,
+                                                                     .w = p->state + s->offset,
+                                                                     .dq = qc_tensor_f32(&q->dq),
+                                                                     .dw = p->grads + s->offset,
+                                                                     .n = s->n });
         else
             /* g_c = 1/sqrt(N_c·Qp), N_c = elements of channel c (of W per tensor) */
             st = qc_backend_run(p->be, QC_TK_LSQ_BACKWARD,
