@@ -903,6 +903,131 @@ START_TEST(test_lsq_channels_fd)
 }
 END_TEST
 
+/* ---- SAT weights per output channel (QWeight.PerChannel=1) ------------------------------- */
+
+/* Hand-computed, Default R = 3, Conv layout [2 channels, 2]: channel 0 W = {1, -1}: r = ±1,
+ * k = ±3; channel 1 W = {0.5, 0}: m_1 = tanh 0.5, r = {1, 0}, u = {1, 0.5}, R·u = 1.5 a tie
+ * to even: j = 2, k = 1.  Per tensor (m = tanh 1) channel 1 would be {1, 1}: r = 0.607,
+ * R·u = 2.41, j = 2; its own maximum gives {3, 1}.  Scales 1/3 for both channels. */
+START_TEST(test_sat_channels_hand)
+{
+    const float w[4] = { 1.0f, -1.0f, 0.5f, 0.0f };
+    static const int32_t want[4] = { 3, -3, 3, 1 };
+    struct qc_channels ch = { .nch = 2, .inner = 2 };
+    struct qc_sat_wcfg c;
+    struct qc_sat_wstate st[2], one;
+    float q[4];
+    int32_t k[4], kt[4];
+    sat_cfg(&c, QC_SAT_DEFAULT, 3, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_run_ch(&c, ch, w, q, k, 4, 1, st), QC_OK);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(k[i] == want[i], "i=%d k=%d", i, k[i]);
+        ck_assert(q[i] == (float)want[i] * (1.0f / 3.0f));
+    }
+    ck_assert(st[0].m == tanhf(1.0f) && st[1].m == tanhf(0.5f));
+    ck_assert(st[0].scale == 1.0f / 3.0f && st[1].scale == 1.0f / 3.0f);
+    qc_sat_weight_image(&c, w, kt, 4, 1, &one); /* per tensor: channel 1 = {1, 1} */
+    ck_assert(kt[2] == 1 && kt[3] == 1 && kt[0] == 3);
+}
+END_TEST
+
+/* Per channel = the per-tensor SAT forward, image, state and backward on each channel's
+ * elements, for the Conv, ConvTranspose and Gemm-without-transB layouts. */
+START_TEST(test_sat_channels_vs_slices)
+{
+    static const struct {
+        int64_t outer, nch, inner;
+    } lay[3] = { { 1, 3, 8 }, { 4, 3, 2 }, { 8, 3, 1 } };
+    static const enum qc_sat_mode modes[2] = { QC_SAT_DEFAULT, QC_SAT_SYMMETRIC };
+    enum { N = 24, C = 3 };
+    for (int li = 0; li < 3; li++)
+        for (int mi = 0; mi < 2; mi++) {
+            struct qc_channels ch = { .nch = C, .inner = lay[li].inner };
+            struct qc_sat_wcfg c;
+            struct qc_sat_wstate st[C];
+            float w[N], g[N], q[N], dw[N];
+            int32_t k[N];
+            uint32_t seed = 13 + (uint32_t)(li * 2 + mi);
+            for (int i = 0; i < N; i++) {
+                /* channel c spans a different range, so per-channel maxima matter */
+                w[i] = urand(&seed, -1.0f, 1.0f) * (float)(1 + (i / lay[li].inner) % C);
+                g[i] = urand(&seed, -1.0f, 1.0f);
+                dw[i] = 0.125f;
+            }
+            sat_cfg(&c, modes[mi], 15, true, true, 9);
+            ck_assert_int_eq(qc_sat_weight_run_ch(&c, ch, w, q, k, N, 1, st), QC_OK);
+            ck_assert_int_eq(qc_sat_weight_backward_ch(&c, ch, st, w, g, dw, N, 1), QC_OK);
+            for (int cc = 0; cc < C; cc++) {
+                float ws[N], gs[N], qs[N], dws[N];
+                int32_t ks[N];
+                int at[N], m = 0;
+                struct qc_sat_wstate ss;
+                for (int64_t o = 0; o < lay[li].outer; o++)
+                    for (int64_t j = 0; j < lay[li].inner; j++)
+                        at[m++] = (int)((o * C + cc) * lay[li].inner + j);
+                for (int i = 0; i < m; i++) {
+                    ws[i] = w[at[i]];
+                    gs[i] = g[at[i]];
+                    dws[i] = 0.125f;
+                }
+                qc_sat_weight_run(&c, ws, qs, ks, m, 1, &ss);
+                qc_sat_weight_backward(&c, &ss, ws, gs, dws, m, 1);
+                ck_assert(memcmp(&ss, &st[cc], sizeof(ss)) == 0);
+                for (int i = 0; i < m; i++)
+                    ck_assert_msg(q[at[i]] == qs[i] && k[at[i]] == ks[i] && dw[at[i]] == dws[i],
+                                  "layout %d mode %d channel %d element %d", li, mi, cc, at[i]);
+            }
+        }
+}
+END_TEST
+
+/* Finite differences of the clamp stage per channel (m_c and S_c held: each channel's
+ * largest |w| is not perturbed), ConvTranspose layout [2, 3, 4]:
+ * dW_i = dQ_i · (1 − t_i²)/(m_c · S_c). */
+START_TEST(test_sat_channels_fd)
+{
+    enum { OUTER = 2, C = 3, INNER = 4, N = OUTER * C * INNER };
+    struct qc_channels ch = { .nch = C, .inner = INNER };
+    float w[N], g[N], dw[N], q[N];
+    uint32_t seed = 29;
+    for (int i = 0; i < N; i++) {
+        w[i] = urand(&seed, -1.2f, 1.2f);
+        g[i] = urand(&seed, -1.0f, 1.0f);
+    }
+    for (int cc = 0; cc < C; cc++)
+        w[cc * INNER] = 1.5f + 0.2f * (float)cc; /* channel c's max |tanh|, never perturbed */
+    for (int scaling = 0; scaling < 2; scaling++) {
+        struct qc_sat_wcfg c, c0;
+        struct qc_sat_wstate st[C], s0[C];
+        sat_cfg(&c, QC_SAT_DEFAULT, 15, false, scaling, 12);
+        sat_cfg(&c0, QC_SAT_DEFAULT, 15, false, false, 0);
+        ck_assert_int_eq(qc_sat_weight_run_ch(&c, ch, w, q, NULL, N, 1, st), QC_OK);
+        memset(dw, 0, sizeof(dw));
+        ck_assert_int_eq(qc_sat_weight_backward_ch(&c, ch, st, w, g, dw, N, 1), QC_OK);
+        for (int i = 0; i < N; i++) {
+            int cc = (i / INNER) % C;
+            if (i == cc * INNER)
+                continue;
+            float wp[N], wm[N], h = 2e-3f;
+            double lp = 0, lm = 0;
+            memcpy(wp, w, sizeof(wp));
+            memcpy(wm, w, sizeof(wm));
+            wp[i] += h;
+            wm[i] -= h;
+            ck_assert_int_eq(qc_sat_weight_run_ch(&c0, ch, wp, q, NULL, N, 1, s0), QC_OK);
+            for (int j = 0; j < N; j++)
+                lp += (double)g[j] * q[j] / (scaling ? st[(j / INNER) % C].s : 1.0);
+            ck_assert_int_eq(qc_sat_weight_run_ch(&c0, ch, wm, q, NULL, N, 1, s0), QC_OK);
+            for (int j = 0; j < N; j++)
+                lm += (double)g[j] * q[j] / (scaling ? st[(j / INNER) % C].s : 1.0);
+            double fd = (lp - lm) / (double)(wp[i] - wm[i]);
+            ck_assert_msg(fabs(dw[i] - fd) <= 1e-3 * (fabs(fd) + 1e-3),
+                          "scaling=%d i=%d dw=%.7g fd=%.7g", scaling, i, (double)dw[i], fd);
+        }
+    }
+}
+END_TEST
+
 /* ---- integer images and threads ----------------------------------------------------------- */
 
 START_TEST(test_sat_images_random)
@@ -1120,6 +1245,9 @@ Suite *qc_suite_quant(void)
     tcase_add_test(sat, test_sat_w_fd);
     tcase_add_test(sat, test_sat_images_random);
     tcase_add_test(sat, test_mode_names);
+    tcase_add_test(sat, test_sat_channels_hand);
+    tcase_add_test(sat, test_sat_channels_vs_slices);
+    tcase_add_test(sat, test_sat_channels_fd);
     suite_add_tcase(s, sat);
 
     TCase *act = tcase_create("sat_act");
