@@ -115,12 +115,6 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
     s->per_channel = perch != 0;
     s->ch = (struct qc_channels){ .nch = 1, .inner = qc_tensor_nelem(w->init) };
     if (s->per_channel) {
-        if (s->integer) {
-            qc_log_error("%s: [%s] QWeight.PerChannel=1: QWeight.Mode=Integer trains with "
-                         "per-tensor weight scales so far; set QWeight.PerChannel=0",
-                         qc_recipe_where(r, sec, "QWeight.PerChannel", where, sizeof(where)), sec);
-            return QC_ERR_RECIPE;
-        }
         st = channel_layout(r, g, n, sec, w->init, &s->ch);
     }
     return st;

@@ -12,8 +12,9 @@
  * QWeight.StepSize / QWeight.SetOptInitStepSize [1] (LSQ), QAct.Range [255],
  * QAct.Alpha [8.0] (SAT), QAct.StepSize / QAct.SetOptInitStepSize [1] (LSQ),
  * QWeight.Mode [Default] (Integer: see train.h), QWeight.PerChannel [0]: 1 gives
- * the weight one quantizer per output channel (LSQ: a step s_c per channel; the
- * layout in `ch`, the weight's output axis as the op roles name it).
+ * the weight one quantizer per output channel (LSQ: a step s_c per channel;
+ * SAT: max|tanh W| and S per channel; the layout in `ch`, around the weight's
+ * output axis as the op roles name it).
  */
 #ifndef QATCONV_SRC_QUANT_QSPEC_H
 #define QATCONV_SRC_QUANT_QSPEC_H
@@ -49,8 +50,8 @@ struct qc_quant_spec {
 
 /* Resolves every quantizer; *out is qc_malloc'ed (free with qc_free), *n may
  * be 0.  Errors name file:line: QWeight on a node without weights, an
- * unknown QuantMode, QAct on a node with no float output, PerChannel where
- * it is not supported. */
+ * unknown QuantMode, QAct on a node with no float output, PerChannel=1 on
+ * a weight without an output-channel axis (a MatMul weight of rank != 2). */
 enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
                                           struct qc_quant_spec **out, int *n);
 
