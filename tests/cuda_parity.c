@@ -404,6 +404,157 @@ static enum qc_status lsq_case(struct ctx *c, struct family *f, float step, int 
     return QC_OK;
 }
 
+/*
+ * Per-channel quantizers (QWeight.PerChannel=1) on a Conv layout [C, inner]: LSQ forward
+ * and backward with C steps (values and dx bit-identical, each ds_c within 1e-4), the
+ * per-channel step init (within 1e-5), SAT weights per channel (each channel's state within
+ * 1e-5, levels at most one boundary flip per channel, dW within 1e-4); a ConvTranspose
+ * layout (outer > 1) is refused, not run wrongly.  Steps, their gradients and the SAT
+ * states live in c->dst.
+ */
+static enum qc_status channels_case(struct ctx *c, struct family *f, int64_t inner)
+{
+    enum { C = 4 };
+    struct qc_channels ch = { .nch = C, .inner = inner };
+    int64_t n = C * inner, vdiff = 0, gdiff = 0, lvl = 0;
+    size_t nb = (size_t)n * sizeof(float);
+    float steps[C] = { 0.013f, 0.05f, 0.2f, 1e-9f }, dsc[C] = { 0 }, dsg[C], host[2 * C];
+    float initc[C], initg[C];
+    struct qc_sat_wstate stc[C], stg[C];
+    struct qc_sat_wcfg cfg = { .mode = QC_SAT_DEFAULT,
+                               .range = 15,
+                               .apply_quant = true,
+                               .apply_scaling = true,
+                               .fanout = 9 * C };
+    struct qc_sat_wstate *dstate = (struct qc_sat_wstate *)(c->dst + 2 * C);
+    double verr = 0.0, gerr = 0.0, serr = 0.0;
+    char what[96];
+    enum qc_status st;
+
+    snprintf(what, sizeof(what), "per channel C=%d inner=%lld", C, (long long)inner);
+    fill_grid(c, n, -10.0f * 0.2f, 9.0f * 0.2f, 0.05f, -9, 8);
+    fill(c, c->dy, n, -1.0f, 1.0f);
+    fill(c, c->g0, n, -0.1f, 0.1f);
+    /* LSQ on the CPU */
+    qc_lsq_forward_ch(steps, ch, 8, 7, c->x, c->yc, n, 1);
+    memcpy(c->gc, c->g0, nb);
+    qc_lsq_backward_ch(steps, ch, 8, 7, 0.01, c->x, c->dy, c->gc, n, 1, dsc);
+    qc_lsq_init_step_ch(c->x, ch, n, 7, 1, initc);
+    /* and on the device */
+    memcpy(host, steps, sizeof(steps));
+    memset(host + C, 0, C * sizeof(float));
+    if ((st = up(c, c->dx, c->x, nb)) || (st = up(c, c->ddy, c->dy, nb)) ||
+        (st = up(c, c->dgrad, c->g0, nb)) || (st = up(c, c->dst, host, sizeof(host))))
+        return st;
+    st = qc_backend_run(
+        c->be, QC_TK_LSQ_FORWARD,
+        &(struct qc_tk_lsq_forward){
+            .step = c->dst, .ch = ch, .qn = 8, .qp = 7, .x = c->dx, .y = c->dout, .n = n });
+    if (st == QC_OK)
+        st = qc_backend_run(c->be, QC_TK_LSQ_BACKWARD,
+                            &(struct qc_tk_lsq_backward){ .step = c->dst,
+                                                          .ch = ch,
+                                                          .qn = 8,
+                                                          .qp = 7,
+                                                          .g = 0.01,
+                                                          .x = c->dx,
+                                                          .dy = c->ddy,
+                                                          .dx = c->dgrad,
+                                                          .n = n,
+                                                          .dstep = c->dst + C });
+    if (st || (st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->gg, c->dgrad, nb)) ||
+        (st = down(c, host, c->dst, sizeof(host))))
+        return st;
+    memcpy(dsg, host + C, sizeof(dsg));
+    st = qc_backend_run(
+        c->be, QC_TK_LSQ_INIT_STEP,
+        &(struct qc_tk_lsq_init_step){ .x = c->dx, .ch = ch, .n = n, .qp = 7, .step = c->dst });
+    if (st || (st = down(c, initg, c->dst, sizeof(initg))))
+        return st;
+    f->cases++;
+    compare(c->yg, c->yc, n, &vdiff, &verr);
+    compare(c->gg, c->gc, n, &gdiff, &gerr);
+    f->val_diff += vdiff;
+    f->grad_diff += gdiff;
+    if (vdiff || gdiff)
+        fail(c, f, what, "LSQ: %lld values, %lld dx differ", (long long)vdiff, (long long)gdiff);
+    for (int k = 0; k < C; k++) {
+        double e = rel(dsg[k], dsc[k], 1e-3), ei = rel(initg[k], initc[k], 1e-30);
+        if (e > serr)
+            serr = e;
+        if (!(e <= 1e-4) || !(ei <= 1e-5))
+            fail(c, f, what, "LSQ channel %d: ds gpu %.9g cpu %.9g, init gpu %.9g cpu %.9g", k,
+                 dsg[k], dsc[k], initg[k], initc[k]);
+    }
+
+    /* SAT weights per channel */
+    fill(c, c->x, n, -1.5f, 1.5f);
+    for (int64_t i = 0; i < n; i++)
+        c->x[i] *= (float)(1 + i / inner); /* each channel its own range */
+    if (qc_sat_weight_run_ch(&cfg, ch, c->x, c->yc, c->kc, n, 1, stc) != QC_OK)
+        return QC_ERR_NOMEM;
+    memcpy(c->gc, c->g0, nb);
+    qc_sat_weight_backward_ch(&cfg, ch, stc, c->x, c->dy, c->gc, n, 1);
+    if ((st = up(c, c->dx, c->x, nb)) || (st = up(c, c->dgrad, c->g0, nb)))
+        return st;
+    st = qc_backend_run(
+        c->be, QC_TK_SAT_WEIGHT_FORWARD,
+        &(struct qc_tk_sat_weight_forward){
+            .cfg = &cfg, .ch = ch, .w = c->dx, .q = c->dout, .k = c->dk, .n = n, .st = dstate });
+    if (st == QC_OK)
+        st = qc_backend_run(c->be, QC_TK_SAT_WEIGHT_BACKWARD,
+                            &(struct qc_tk_sat_weight_backward){ .cfg = &cfg,
+                                                                 .ch = ch,
+                                                                 .st = dstate,
+                                                                 .w = c->dx,
+                                                                 .dq = c->ddy,
+                                                                 .dw = c->dgrad,
+                                                                 .n = n });
+    if (st || (st = down(c, c->gg, c->dgrad, nb)) || (st = down(c, stg, dstate, sizeof(stg))) ||
+        (st = down(c, c->kg, c->dk, (size_t)n * sizeof(int32_t))))
+        return st;
+    for (int k = 0; k < C; k++) {
+        double e = rel(stg[k].m, stc[k].m, 1e-30);
+        if (rel(stg[k].scale, stc[k].scale, 1e-30) > e)
+            e = rel(stg[k].scale, stc[k].scale, 1e-30);
+        if (e > serr)
+            serr = e;
+        if (!(e <= 1e-5))
+            fail(c, f, what, "SAT channel %d: state rel err %.3g", k, e);
+    }
+    for (int64_t i = 0; i < n; i++)
+        lvl += c->kg[i] != c->kc[i];
+    f->lvl_diff += lvl;
+    f->lvl_total += n;
+    if (lvl > C)
+        fail(c, f, what, "SAT: %lld levels differ", (long long)lvl);
+    gerr = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = rel(c->gg[i], c->gc[i], fabs(c->g0[i]) + 1e-30);
+        if (!(e <= gerr))
+            gerr = e;
+    }
+    if (gerr > f->grad_err)
+        f->grad_err = gerr;
+    if (serr > f->scal_err)
+        f->scal_err = serr;
+    if (!(gerr <= 1e-4))
+        fail(c, f, what, "SAT: dW rel err %.3g", gerr);
+
+    /* ConvTranspose layout (outer 2): refused with one error line */
+    ch.inner = inner / 2;
+    if (inner % 2 == 0) {
+        printf("cuda_parity: the next error line is expected\n");
+        st = qc_backend_run(
+            c->be, QC_TK_LSQ_FORWARD,
+            &(struct qc_tk_lsq_forward){
+                .step = c->dst, .ch = ch, .qn = 8, .qp = 7, .x = c->dx, .y = c->dout, .n = n });
+        if (st != QC_ERR_UNSUPPORTED)
+            fail(c, f, what, "outer > 1 layout: status %d, expected unsupported", (int)st);
+    }
+    return QC_OK;
+}
+
 /* The scalar reduction twice on the same inputs: the same bits. */
 static enum qc_status determinism_case(struct ctx *c, struct family *f, int64_t n)
 {
@@ -554,6 +705,10 @@ static enum qc_status run_all(struct ctx *c, struct family *fam)
     }
     if ((st = determinism_case(c, &fam[4], NMAX)) || (st = clamp_case(c, &fam[4])))
         return st;
+    static const int64_t inners[] = { 1, 9, 256, 257, 4096 };
+    for (size_t i = 0; i < QC_ARRAY_SIZE(inners); i++)
+        if ((st = channels_case(c, &fam[5], inners[i])))
+            return st;
     return qc_backend_sync(c->be);
 }
 
@@ -564,9 +719,9 @@ static enum qc_status dalloc(struct ctx *c, size_t nbytes, void *out)
 
 int main(void)
 {
-    struct family fam[5] = {
+    struct family fam[6] = {
         { .name = "sat_weight" }, { .name = "sat_act" }, { .name = "lsq" },
-        { .name = "solver" }, { .name = "misc" },
+        { .name = "solver" },     { .name = "misc" },    { .name = "channels" },
     };
     struct ctx c;
     size_t nb = (size_t)NMAX * sizeof(float);

@@ -755,6 +755,279 @@ START_TEST(test_lsq_every_range)
 }
 END_TEST
 
+/* ---- LSQ per output channel (QWeight.PerChannel=1) ---------------------------------------- */
+
+/* Hand-computed: Conv layout [nch = 2, inner = 3], R = 15 signed ([-8, 7]), s = {1, 0.5}.
+ * Channel 0, v = x/1 = {0.5, 1.5, -8}: ties to even k = {0, 2, -8} (-8 on the low edge);
+ * ds terms rne(v) - v = -0.5, 0.5, then -Qn = -8: sum -8; dx passes the first two.
+ * Channel 1, v = x/0.5 = {7, -0.5, 8}: k = {7, -0, 7} (7 on the high edge, 8 clipped);
+ * ds terms Qp = 7, -0 + 0.5 = 0.5, Qp = 7: sum 14.5; dx passes the middle one.
+ * g = 1/sqrt(N_c·Qp) = 1/sqrt(21).  Init: s_c = 2·mean|x_c|/sqrt(7). */
+START_TEST(test_lsq_channels_hand)
+{
+    const float x[6] = { 0.5f, 1.5f, -8.0f, 3.5f, -0.25f, 4.0f };
+    const float dy[6] = { 1, 1, 1, 1, 1, 1 };
+    const float step[2] = { 1.0f, 0.5f };
+    static const int32_t want_k[6] = { 0, 2, -8, 7, 0, 7 };
+    static const float want_y[6] = { 0.0f, 2.0f, -8.0f, 3.5f, -0.0f, 3.5f };
+    static const float mask[6] = { 1, 1, 0, 0, 1, 0 };
+    struct qc_channels ch = { .nch = 2, .inner = 3 };
+    float y[6], dx[6] = { 0 }, ds[2] = { 0.25f, 0 }, s0[2];
+    int32_t k[6];
+    double g = 1.0 / sqrt(21.0);
+    ck_assert(fabs(qc_lsq_grad_scale(3, 7) - g) < 1e-15);
+    qc_lsq_forward_ch(step, ch, 8, 7, x, y, 6, 1);
+    qc_lsq_image_ch(step, ch, 8, 7, x, k, 6, 1);
+    qc_lsq_backward_ch(step, ch, 8, 7, g, x, dy, dx, 6, 1, ds);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(k[i] == want_k[i] && y[i] == want_y[i], "i=%d k=%d y=%g", i, k[i],
+                      (double)y[i]);
+        ck_assert(dx[i] == mask[i]);
+    }
+    NEAR(ds[0], 0.25 + g * -8.0, 1e-6); /* accumulates */
+    NEAR(ds[1], g * 14.5, 1e-6);
+    qc_lsq_init_step_ch(x, ch, 6, 7, 1, s0);
+    NEAR(s0[0], 2.0 * (10.0 / 3.0) / sqrt(7.0), 1e-6);
+    NEAR(s0[1], 2.0 * (7.75 / 3.0) / sqrt(7.0), 1e-6);
+    /* guard per channel: s_0 = 0 works as 1e-8 (every level clipped), s_1 untouched */
+    const float st2[2] = { 0.0f, 0.5f };
+    qc_lsq_forward_ch(st2, ch, 8, 7, x, y, 6, 1);
+    ck_assert(y[0] == 7 * QC_LSQ_STEP_MIN && y[2] == -8 * QC_LSQ_STEP_MIN);
+    ck_assert(y[3] == 3.5f && y[5] == 3.5f);
+    const float zero[6] = { 0 };
+    qc_lsq_init_step_ch(zero, ch, 6, 7, 1, s0);
+    ck_assert(s0[0] == QC_LSQ_STEP_MIN && s0[1] == QC_LSQ_STEP_MIN);
+}
+END_TEST
+
+/* Per channel = the per-tensor kernel on the channel's elements, for the three layouts of
+ * qspec.c: Conv (outer 1), ConvTranspose (outer = C_in), Gemm without transB (inner 1). */
+START_TEST(test_lsq_channels_vs_slices)
+{
+    static const struct {
+        int64_t outer, nch, inner;
+    } lay[3] = { { 1, 4, 6 }, { 3, 4, 2 }, { 6, 4, 1 } };
+    enum { N = 24, C = 4 };
+    for (int li = 0; li < 3; li++) {
+        struct qc_channels ch = { .nch = lay[li].nch, .inner = lay[li].inner };
+        float x[N], dy[N], y[N], dx[N] = { 0 }, ds[C] = { 0 }, s0[C];
+        float step[C] = { 0.05f, 0.2f, 0.7f, 1.3f };
+        int32_t k[N];
+        uint32_t seed = 77 + (uint32_t)li;
+        for (int i = 0; i < N; i++) {
+            x[i] = urand(&seed, -4.0f, 4.0f);
+            dy[i] = urand(&seed, -1.0f, 1.0f);
+        }
+        qc_lsq_forward_ch(step, ch, 8, 7, x, y, N, 1);
+        qc_lsq_image_ch(step, ch, 8, 7, x, k, N, 1);
+        qc_lsq_backward_ch(step, ch, 8, 7, 0.3, x, dy, dx, N, 1, ds);
+        qc_lsq_init_step_ch(x, ch, N, 7, 1, s0);
+        for (int c = 0; c < C; c++) {
+            float xs[N], ys[N], dys[N], dxs[N] = { 0 }, dss = 0;
+            int32_t ks[N];
+            int at[N], m = 0;
+            for (int64_t o = 0; o < lay[li].outer; o++)
+                for (int64_t j = 0; j < lay[li].inner; j++)
+                    at[m++] = (int)((o * C + c) * lay[li].inner + j);
+            for (int i = 0; i < m; i++) {
+                xs[i] = x[at[i]];
+                dys[i] = dy[at[i]];
+            }
+            qc_lsq_forward(step[c], 8, 7, xs, ys, m, 1);
+            qc_lsq_image(step[c], 8, 7, xs, ks, m, 1);
+            qc_lsq_backward(step[c], 8, 7, 0.3, xs, dys, dxs, m, 1, &dss);
+            for (int i = 0; i < m; i++)
+                ck_assert_msg(y[at[i]] == ys[i] && k[at[i]] == ks[i] && dx[at[i]] == dxs[i],
+                              "layout %d channel %d element %d", li, c, at[i]);
+            ck_assert_msg(fabs(ds[c] - dss) <= 1e-6 * (1.0 + fabs(dss)), "layout %d c %d: %g vs %g",
+                          li, c, (double)ds[c], (double)dss);
+            NEAR(s0[c], qc_lsq_init_step(xs, m, 7, 1), 1e-6 * s0[c]);
+        }
+    }
+}
+END_TEST
+
+static double lsq_loss_ch(const float *s, struct qc_channels ch, int qn, int qp, const float *x,
+                          const float *dy, float *y, int n)
+{
+    double l = 0;
+    qc_lsq_forward_ch(s, ch, qn, qp, x, y, n, 1);
+    for (int i = 0; i < n; i++)
+        l += (double)dy[i] * y[i];
+    return l;
+}
+
+/* Finite differences of each s_c (as test_lsq_fd: steps powers of two, points near a
+ * rounding or range boundary get dy = 0; the straight-through −v term added back). */
+START_TEST(test_lsq_channels_fd)
+{
+    enum { OUTER = 2, C = 3, INNER = 50, N = OUTER * C * INNER };
+    struct qc_channels ch = { .nch = C, .inner = INNER };
+    static const int ranges[3] = { 3, 15, 255 };
+    float *x = falloc(N), *dy = falloc(N), *y = falloc(N);
+    for (int ri = 0; ri < 3; ri++) {
+        int R = ranges[ri], qn, qp;
+        float s[C] = { 0x1p-4f, 0x1p-3f, 0x1p-5f }, ds[C] = { 0 };
+        double ste[C] = { 0 };
+        uint32_t seed = 91 + (uint32_t)R;
+        qc_lsq_levels(R, true, &qn, &qp);
+        for (int i = 0; i < N; i++) {
+            int c = (i / INNER) % C;
+            x[i] = urand(&seed, -1.2f * (float)qn * s[c] - 0.1f, 1.2f * (float)qp * s[c] + 0.1f);
+            dy[i] = urand(&seed, -1.0f, 1.0f);
+            double v = (double)x[i] / s[c], fr = v - floor(v);
+            if (fabs(fr - 0.5) < 0.2 || fabs(v + qn) < 0.3 || fabs(v - qp) < 0.3)
+                dy[i] = 0.0f;
+            if (v > -qn && v < qp)
+                ste[c] += (double)dy[i] * v;
+        }
+        double g = qc_lsq_grad_scale(N / C, qp); /* g_c = 1/sqrt(N_c·Qp) */
+        qc_lsq_backward_ch(s, ch, qn, qp, g, x, dy, NULL, N, 1, ds);
+        for (int c = 0; c < C; c++) {
+            float sp[C], sm[C], h = s[c] * 0x1p-11f;
+            memcpy(sp, s, sizeof(sp));
+            memcpy(sm, s, sizeof(sm));
+            sp[c] += h;
+            sm[c] -= h;
+            double fd = (lsq_loss_ch(sp, ch, qn, qp, x, dy, y, N) -
+                         lsq_loss_ch(sm, ch, qn, qp, x, dy, y, N)) /
+                        (2.0 * h);
+            double want = g * (fd - ste[c]);
+            ck_assert_msg(fabs(ds[c] - want) <= 1e-3 * fabs(want), "R=%d c=%d ds=%.7g want=%.7g", R,
+                          c, (double)ds[c], want);
+        }
+    }
+    free(x);
+    free(dy);
+    free(y);
+}
+END_TEST
+
+/* ---- SAT weights per output channel (QWeight.PerChannel=1) ------------------------------- */
+
+/* Hand-computed, Default R = 3, Conv layout [2 channels, 2]: channel 0 W = {1, -1}: r = ±1,
+ * k = ±3; channel 1 W = {0.5, 0}: m_1 = tanh 0.5, r = {1, 0}, u = {1, 0.5}, R·u = 1.5 a tie
+ * to even: j = 2, k = 1.  Per tensor (m = tanh 1) channel 1 would be {1, 1}: r = 0.607,
+ * R·u = 2.41, j = 2; its own maximum gives {3, 1}.  Scales 1/3 for both channels. */
+START_TEST(test_sat_channels_hand)
+{
+    const float w[4] = { 1.0f, -1.0f, 0.5f, 0.0f };
+    static const int32_t want[4] = { 3, -3, 3, 1 };
+    struct qc_channels ch = { .nch = 2, .inner = 2 };
+    struct qc_sat_wcfg c;
+    struct qc_sat_wstate st[2], one;
+    float q[4];
+    int32_t k[4], kt[4];
+    sat_cfg(&c, QC_SAT_DEFAULT, 3, true, false, 0);
+    ck_assert_int_eq(qc_sat_weight_run_ch(&c, ch, w, q, k, 4, 1, st), QC_OK);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(k[i] == want[i], "i=%d k=%d", i, k[i]);
+        ck_assert(q[i] == (float)want[i] * (1.0f / 3.0f));
+    }
+    ck_assert(st[0].m == tanhf(1.0f) && st[1].m == tanhf(0.5f));
+    ck_assert(st[0].scale == 1.0f / 3.0f && st[1].scale == 1.0f / 3.0f);
+    qc_sat_weight_image(&c, w, kt, 4, 1, &one); /* per tensor: channel 1 = {1, 1} */
+    ck_assert(kt[2] == 1 && kt[3] == 1 && kt[0] == 3);
+}
+END_TEST
+
+/* Per channel = the per-tensor SAT forward, image, state and backward on each channel's
+ * elements, for the Conv, ConvTranspose and Gemm-without-transB layouts. */
+START_TEST(test_sat_channels_vs_slices)
+{
+    static const struct {
+        int64_t outer, nch, inner;
+    } lay[3] = { { 1, 3, 8 }, { 4, 3, 2 }, { 8, 3, 1 } };
+    static const enum qc_sat_mode modes[2] = { QC_SAT_DEFAULT, QC_SAT_SYMMETRIC };
+    enum { N = 24, C = 3 };
+    for (int li = 0; li < 3; li++)
+        for (int mi = 0; mi < 2; mi++) {
+            struct qc_channels ch = { .nch = C, .inner = lay[li].inner };
+            struct qc_sat_wcfg c;
+            struct qc_sat_wstate st[C];
+            float w[N], g[N], q[N], dw[N];
+            int32_t k[N];
+            uint32_t seed = 13 + (uint32_t)(li * 2 + mi);
+            for (int i = 0; i < N; i++) {
+                /* channel c spans a different range, so per-channel maxima matter */
+                w[i] = urand(&seed, -1.0f, 1.0f) * (float)(1 + (i / lay[li].inner) % C);
+                g[i] = urand(&seed, -1.0f, 1.0f);
+                dw[i] = 0.125f;
+            }
+            sat_cfg(&c, modes[mi], 15, true, true, 9);
+            ck_assert_int_eq(qc_sat_weight_run_ch(&c, ch, w, q, k, N, 1, st), QC_OK);
+            ck_assert_int_eq(qc_sat_weight_backward_ch(&c, ch, st, w, g, dw, N, 1), QC_OK);
+            for (int cc = 0; cc < C; cc++) {
+                float ws[N], gs[N], qs[N], dws[N];
+                int32_t ks[N];
+                int at[N], m = 0;
+                struct qc_sat_wstate ss;
+                for (int64_t o = 0; o < lay[li].outer; o++)
+                    for (int64_t j = 0; j < lay[li].inner; j++)
+                        at[m++] = (int)((o * C + cc) * lay[li].inner + j);
+                for (int i = 0; i < m; i++) {
+                    ws[i] = w[at[i]];
+                    gs[i] = g[at[i]];
+                    dws[i] = 0.125f;
+                }
+                qc_sat_weight_run(&c, ws, qs, ks, m, 1, &ss);
+                qc_sat_weight_backward(&c, &ss, ws, gs, dws, m, 1);
+                ck_assert(memcmp(&ss, &st[cc], sizeof(ss)) == 0);
+                for (int i = 0; i < m; i++)
+                    ck_assert_msg(q[at[i]] == qs[i] && k[at[i]] == ks[i] && dw[at[i]] == dws[i],
+                                  "layout %d mode %d channel %d element %d", li, mi, cc, at[i]);
+            }
+        }
+}
+END_TEST
+
+/* Finite differences of the clamp stage per channel (m_c and S_c held: each channel's
+ * largest |w| is not perturbed), ConvTranspose layout [2, 3, 4]:
+ * dW_i = dQ_i · (1 − t_i²)/(m_c · S_c). */
+START_TEST(test_sat_channels_fd)
+{
+    enum { OUTER = 2, C = 3, INNER = 4, N = OUTER * C * INNER };
+    struct qc_channels ch = { .nch = C, .inner = INNER };
+    float w[N], g[N], dw[N], q[N];
+    uint32_t seed = 29;
+    for (int i = 0; i < N; i++) {
+        w[i] = urand(&seed, -1.2f, 1.2f);
+        g[i] = urand(&seed, -1.0f, 1.0f);
+    }
+    for (int cc = 0; cc < C; cc++)
+        w[cc * INNER] = 1.5f + 0.2f * (float)cc; /* channel c's max |tanh|, never perturbed */
+    for (int scaling = 0; scaling < 2; scaling++) {
+        struct qc_sat_wcfg c, c0;
+        struct qc_sat_wstate st[C], s0[C];
+        sat_cfg(&c, QC_SAT_DEFAULT, 15, false, scaling, 12);
+        sat_cfg(&c0, QC_SAT_DEFAULT, 15, false, false, 0);
+        ck_assert_int_eq(qc_sat_weight_run_ch(&c, ch, w, q, NULL, N, 1, st), QC_OK);
+        memset(dw, 0, sizeof(dw));
+        ck_assert_int_eq(qc_sat_weight_backward_ch(&c, ch, st, w, g, dw, N, 1), QC_OK);
+        for (int i = 0; i < N; i++) {
+            int cc = (i / INNER) % C;
+            if (i == cc * INNER)
+                continue;
+            float wp[N], wm[N], h = 2e-3f;
+            double lp = 0, lm = 0;
+            memcpy(wp, w, sizeof(wp));
+            memcpy(wm, w, sizeof(wm));
+            wp[i] += h;
+            wm[i] -= h;
+            ck_assert_int_eq(qc_sat_weight_run_ch(&c0, ch, wp, q, NULL, N, 1, s0), QC_OK);
+            for (int j = 0; j < N; j++)
+                lp += (double)g[j] * q[j] / (scaling ? st[(j / INNER) % C].s : 1.0);
+            ck_assert_int_eq(qc_sat_weight_run_ch(&c0, ch, wm, q, NULL, N, 1, s0), QC_OK);
+            for (int j = 0; j < N; j++)
+                lm += (double)g[j] * q[j] / (scaling ? st[(j / INNER) % C].s : 1.0);
+            double fd = (lp - lm) / (double)(wp[i] - wm[i]);
+            ck_assert_msg(fabs(dw[i] - fd) <= 1e-3 * (fabs(fd) + 1e-3),
+                          "scaling=%d i=%d dw=%.7g fd=%.7g", scaling, i, (double)dw[i], fd);
+        }
+    }
+}
+END_TEST
+
 /* ---- integer images and threads ----------------------------------------------------------- */
 
 START_TEST(test_sat_images_random)
@@ -914,6 +1187,40 @@ START_TEST(test_backend_run_cpu)
     ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
                                         .x = lsq_x, .n = 9, .qp = qp, .step = &s1 }), QC_OK);
     ck_assert(s0 == s1);
+    { /* per channel: lsq_x as [3 channels, 3] with its own steps */
+        const float st3[3] = { 0.25f, 0.5f, 1.0f };
+        struct qc_channels ch = { .nch = 3, .inner = 3 };
+        float s3[3], s3b[3], ds3[3] = { 0 }, ds3b[3] = { 0 };
+        memset(dx, 0, sizeof(dx));
+        memset(dx2, 0, sizeof(dx2));
+        qc_lsq_forward_ch(st3, ch, qn, qp, lsq_x, q, 9, 1);
+        qc_lsq_backward_ch(st3, ch, qn, qp, 0.5, lsq_x, dy, dx, 9, 1, ds3);
+        qc_lsq_init_step_ch(lsq_x, ch, 9, qp, 1, s3);
+        ck_assert_int_eq(
+            qc_backend_run(
+                be, QC_TK_LSQ_FORWARD,
+                &(struct qc_tk_lsq_forward){
+                    .step = st3, .ch = ch, .qn = qn, .qp = qp, .x = lsq_x, .y = q2, .n = 9 }),
+            QC_OK);
+        ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_BACKWARD,
+                                        &(struct qc_tk_lsq_backward){ .step = st3,
+                                                                      .ch = ch,
+                                                                      .qn = qn,
+                                                                      .qp = qp,
+                                                                      .g = 0.5,
+                                                                      .x = lsq_x,
+                                                                      .dy = dy,
+                                                                      .dx = dx2,
+                                                                      .n = 9,
+                                                                      .dstep = ds3b }),
+                         QC_OK);
+        ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_INIT_STEP,
+                                        &(struct qc_tk_lsq_init_step){
+                                            .x = lsq_x, .ch = ch, .n = 9, .qp = qp, .step = s3b }),
+                         QC_OK);
+        ck_assert(memcmp(q, q2, 9 * sizeof(float)) == 0 && memcmp(dx, dx2, sizeof(dx)) == 0);
+        ck_assert(memcmp(ds3, ds3b, sizeof(ds3)) == 0 && memcmp(s3, s3b, sizeof(s3)) == 0);
+    }
 
     q[0] = -1.0f;
     q[1] = 0.5f;
@@ -938,6 +1245,9 @@ Suite *qc_suite_quant(void)
     tcase_add_test(sat, test_sat_w_fd);
     tcase_add_test(sat, test_sat_images_random);
     tcase_add_test(sat, test_mode_names);
+    tcase_add_test(sat, test_sat_channels_hand);
+    tcase_add_test(sat, test_sat_channels_vs_slices);
+    tcase_add_test(sat, test_sat_channels_fd);
     suite_add_tcase(s, sat);
 
     TCase *act = tcase_create("sat_act");
@@ -954,6 +1264,9 @@ Suite *qc_suite_quant(void)
     tcase_add_test(lsq, test_lsq_backward_hand);
     tcase_add_test(lsq, test_lsq_fd);
     tcase_add_test(lsq, test_lsq_every_range);
+    tcase_add_test(lsq, test_lsq_channels_hand);
+    tcase_add_test(lsq, test_lsq_channels_vs_slices);
+    tcase_add_test(lsq, test_lsq_channels_fd);
     suite_add_tcase(s, lsq);
 
     TCase *thr = tcase_create("threads");

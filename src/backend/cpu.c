@@ -105,15 +105,13 @@ static const struct qc_kernel *cpu_kernel(enum qc_op_kind kind)
 static enum qc_status cpu_sat_weight_forward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_sat_weight_forward *a = args;
-    qc_sat_weight_run(a->cfg, a->w, a->q, a->k, a->n, be->threads, a->st);
-    return QC_OK;
+    return qc_sat_weight_run_ch(a->cfg, a->ch, a->w, a->q, a->k, a->n, be->threads, a->st);
 }
 
 static enum qc_status cpu_sat_weight_backward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_sat_weight_backward *a = args;
-    qc_sat_weight_backward(a->cfg, a->st, a->w, a->dq, a->dw, a->n, be->threads);
-    return QC_OK;
+    return qc_sat_weight_backward_ch(a->cfg, a->ch, a->st, a->w, a->dq, a->dw, a->n, be->threads);
 }
 
 static enum qc_status cpu_sat_act_forward(struct qc_backend *be, const void *args)
@@ -133,22 +131,22 @@ static enum qc_status cpu_sat_act_backward(struct qc_backend *be, const void *ar
 static enum qc_status cpu_lsq_forward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_forward *a = args;
-    qc_lsq_forward(*a->step, a->qn, a->qp, a->x, a->y, a->n, be->threads);
+    qc_lsq_forward_ch(a->step, a->ch, a->qn, a->qp, a->x, a->y, a->n, be->threads);
     return QC_OK;
 }
 
 static enum qc_status cpu_lsq_backward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_backward *a = args;
-    qc_lsq_backward(*a->step, a->qn, a->qp, a->g, a->x, a->dy, a->dx, a->n, be->threads,
-                    a->dstep);
+    qc_lsq_backward_ch(a->step, a->ch, a->qn, a->qp, a->g, a->x, a->dy, a->dx, a->n, be->threads,
+                       a->dstep);
     return QC_OK;
 }
 
 static enum qc_status cpu_lsq_init_step(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_init_step *a = args;
-    *a->step = qc_lsq_init_step(a->x, a->n, a->qp, be->threads);
+    qc_lsq_init_step_ch(a->x, a->ch, a->n, a->qp, be->threads, a->step);
     return QC_OK;
 }
 

@@ -22,6 +22,7 @@
 #include "cpu_train.h"
 
 #include <math.h>
+#include <string.h>
 
 /* [lo, hi) of reduction chunk c: boundaries depend on n only. */
 static int64_t chunk_lo(int64_t n, int c)
@@ -396,4 +397,217 @@ void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_
         float j = level(x[i] / s, lo, hi);
         k[i] = j == j ? (int32_t)j : 0;
     }
+}
+
+/* ---- LSQ per output channel ---------------------------------------------------------------- */
+
+/* Channel of element i in the layout [outer, nch, inner] (ch.nch > 1). */
+static int64_t channel_of(struct qc_channels ch, int64_t i)
+{
+    return (i / ch.inner) % ch.nch;
+}
+
+/* outer of the layout; n must be a whole number of [nch, inner] blocks. */
+static int64_t channel_outer(struct qc_channels ch, int64_t n)
+{
+    QC_ASSERT(ch.nch > 1 && ch.inner >= 1 && n % (ch.nch * ch.inner) == 0);
+    return n / (ch.nch * ch.inner);
+}
+
+/* s0_c = 2·mean_{i∈c}|x_i|/sqrt(Qp), summed in double in element order within each channel */
+void qc_lsq_init_step_ch(const float *x, struct qc_channels ch, int64_t n, int qp, int threads,
+                         float *step)
+{
+    if (ch.nch <= 1) {
+        step[0] = qc_lsq_init_step(x, n, qp, threads);
+        return;
+    }
+    int64_t outer = channel_outer(ch, n), nc = outer * ch.inner;
+    double sq = sqrt(qp > 0 ? (double)qp : 1.0);
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t c = 0; c < ch.nch; c++) {
+        double acc = 0.0;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *xc = x + (o * ch.nch + c) * ch.inner;
+            for (int64_t j = 0; j < ch.inner; j++)
+                acc += fabsf(xc[j]);
+        }
+        double mean = nc > 0 ? acc / (double)nc : 0.0;
+        step[c] = qc_lsq_step_used((float)(2.0 * mean / sq));
+    }
+}
+
+/* v_i = x_i/s_c, y_i = rne(clamp(v_i, −Qn, Qp))·s_c, c the channel of i */
+void qc_lsq_forward_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                       float *y, int64_t n, int threads)
+{
+    if (ch.nch <= 1) {
+        qc_lsq_forward(step[0], qn, qp, x, y, n, threads);
+        return;
+    }
+    float lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+    (void)channel_outer(ch, n);
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float s = qc_lsq_step_used(step[channel_of(ch, i)]);
+        y[i] = level(x[i] / s, lo, hi) * s;
+    }
+}
+
+/*
+ * Per channel c, v_i = x_i/s_c:
+ *   dx_i   += dy_i · [−Qn < v_i < Qp]
+ *   ds_c   += g · Σ_{i∈c} dy_i · (−Qn if v_i ≤ −Qn, Qp if v_i ≥ Qp, else rne(v_i) − v_i)
+ * with g = 1/sqrt(N_c·Qp) (N_c elements per channel, the caller's); each channel is the
+ * per-tensor formula on its own elements (y_i depends on s_c alone), summed in double in
+ * element order within the channel.
+ */
+void qc_lsq_backward_ch(const float *step, struct qc_channels ch, int qn, int qp, double g,
+                        const float *x, const float *dy, float *dx, int64_t n, int threads,
+                        float *dstep)
+{
+    if (ch.nch <= 1) {
+        qc_lsq_backward(step[0], qn, qp, g, x, dy, dx, n, threads, dstep);
+        return;
+    }
+    int64_t outer = channel_outer(ch, n);
+    float lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t c = 0; c < ch.nch; c++) {
+        float s = qc_lsq_step_used(step[c]);
+        double acc = 0.0;
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t base = (o * ch.nch + c) * ch.inner;
+            for (int64_t j = 0; j < ch.inner; j++) {
+                int64_t i = base + j;
+                float v = x[i] / s, d = dy[i], t;
+                if (v <= lo) {
+                    t = lo;
+                } else if (v >= hi) {
+                    t = hi;
+                } else {
+                    t = rintf(v) - v; /* also NaN for a NaN input */
+                    if (dx)
+                        dx[i] += d;
+                }
+                acc += (double)d * t;
+            }
+        }
+        dstep[c] += (float)(g * acc);
+    }
+}
+
+/* k_i = rne(clamp(x_i/s_c, −Qn, Qp)), c the channel of i */
+void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                     int32_t *k, int64_t n, int threads)
+{
+    if (ch.nch <= 1) {
+        qc_lsq_image(step[0], qn, qp, x, k, n, threads);
+        return;
+    }
+    float lo = (float)-qn, hi = (float)qp;
+    bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
+    (void)channel_outer(ch, n);
+
+#pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float j = level(x[i] / qc_lsq_step_used(step[channel_of(ch, i)]), lo, hi);
+        k[i] = j == j ? (int32_t)j : 0;
+    }
+}
+
+/* ---- SAT weights per output channel --------------------------------------------------------- */
+
+/* Channel c of the [outer, nch, inner] tensor t into the contiguous slice s. */
+static void channel_gather(struct qc_channels ch, int64_t outer, int64_t c, const float *t,
+                           float *s)
+{
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(s + o * ch.inner, t + (o * ch.nch + c) * ch.inner, (size_t)ch.inner * sizeof(float));
+}
+
+/* The contiguous slice s back into channel c of t. */
+static void channel_scatter(struct qc_channels ch, int64_t outer, int64_t c, const float *s,
+                            float *t)
+{
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(t + (o * ch.nch + c) * ch.inner, s + o * ch.inner, (size_t)ch.inner * sizeof(float));
+}
+
+/*
+ * Per output channel c (elements i ∈ c): t = tanh(W), m_c = max_{i∈c}|t_i|, the levels of
+ * t_i/m_c, and with ApplyScaling S_c = sqrt(F · var_unbiased(Q_c)): the per-tensor forward
+ * on each channel's elements, its state in st[c].  A Conv weight's channels are contiguous
+ * (outer = 1) and run in place; other layouts go through one channel-sized buffer.
+ */
+enum qc_status qc_sat_weight_run_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                    const float *w, float *q, int32_t *k, int64_t n, int threads,
+                                    struct qc_sat_wstate *st)
+{
+    if (ch.nch <= 1) {
+        qc_sat_weight_run(cfg, w, q, k, n, threads, st);
+        return QC_OK;
+    }
+    int64_t outer = channel_outer(ch, n), nc = outer * ch.inner;
+    if (outer == 1) {
+        for (int64_t c = 0; c < ch.nch; c++)
+            qc_sat_weight_run(cfg, w + c * nc, q ? q + c * nc : NULL, k ? k + c * nc : NULL, nc,
+                              threads, &st[c]);
+        return QC_OK;
+    }
+    float *ws = qc_malloc((size_t)nc * 2 * sizeof(float)), *qs = ws ? ws + nc : NULL;
+    int32_t *ks = k ? qc_malloc((size_t)nc * sizeof(int32_t)) : NULL;
+    if (!ws || (k && !ks)) {
+        qc_free(ws);
+        qc_free(ks);
+        return QC_ERR_NOMEM;
+    }
+    for (int64_t c = 0; c < ch.nch; c++) {
+        channel_gather(ch, outer, c, w, ws);
+        qc_sat_weight_run(cfg, ws, q ? qs : NULL, ks, nc, threads, &st[c]);
+        if (q)
+            channel_scatter(ch, outer, c, qs, q);
+        for (int64_t o = 0; ks && o < outer; o++)
+            memcpy(k + (o * ch.nch + c) * ch.inner, ks + o * ch.inner,
+                   (size_t)ch.inner * sizeof(int32_t));
+    }
+    qc_free(ws);
+    qc_free(ks);
+    return QC_OK;
+}
+
+/* dW_i += dQ_i · c · (1 − t_i²) / (m_c · S_c), t = tanh(W), m_c and S_c of channel c from
+ * st[c] (the per-tensor backward on each channel's elements). */
+enum qc_status qc_sat_weight_backward_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                         const struct qc_sat_wstate *st, const float *w,
+                                         const float *dq, float *dw, int64_t n, int threads)
+{
+    if (ch.nch <= 1) {
+        qc_sat_weight_backward(cfg, st, w, dq, dw, n, threads);
+        return QC_OK;
+    }
+    int64_t outer = channel_outer(ch, n), nc = outer * ch.inner;
+    if (outer == 1) {
+        for (int64_t c = 0; c < ch.nch; c++)
+            qc_sat_weight_backward(cfg, &st[c], w + c * nc, dq + c * nc, dw + c * nc, nc, threads);
+        return QC_OK;
+    }
+    float *buf = qc_malloc((size_t)nc * 3 * sizeof(float));
+    if (!buf)
+        return QC_ERR_NOMEM;
+    for (int64_t c = 0; c < ch.nch; c++) {
+        channel_gather(ch, outer, c, w, buf);
+        channel_gather(ch, outer, c, dq, buf + nc);
+        channel_gather(ch, outer, c, dw, buf + 2 * nc);
+        qc_sat_weight_backward(cfg, &st[c], buf, buf + nc, buf + 2 * nc, nc, threads);
+        channel_scatter(ch, outer, c, buf + 2 * nc, dw);
+    }
+    qc_free(buf);
+    return QC_OK;
 }

@@ -89,6 +89,19 @@ void qc_sat_weight_image(const struct qc_sat_wcfg *cfg, const float *w, int32_t 
 void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, int32_t *k,
                        int64_t n, int threads, struct qc_sat_wstate *st);
 
+/* Per output channel (struct qc_channels, train_kernels.h; QWeight.PerChannel=1): the
+ * forward / image and the backward above on each channel's elements, m_c = max_{i∈c}|t_i|
+ * and S_c = sqrt(F · var_unbiased(Q_c)) per channel, st[c] the state of channel c (ch.nch
+ * states; one when ch.nch <= 1, the per-tensor functions).  n must be a whole number of
+ * [nch, inner] blocks.  QC_ERR_NOMEM when a layout with outer > 1 cannot get its
+ * channel-sized buffer. */
+enum qc_status qc_sat_weight_run_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                    const float *w, float *q, int32_t *k, int64_t n, int threads,
+                                    struct qc_sat_wstate *st);
+enum qc_status qc_sat_weight_backward_ch(const struct qc_sat_wcfg *cfg, struct qc_channels ch,
+                                         const struct qc_sat_wstate *st, const float *w,
+                                         const float *dq, float *dw, int64_t n, int threads);
+
 /* ---- SAT activations (CG-PACT; cpu_quant.c) ---------------------------------------------- */
 
 /* The α the kernels use: max(α, QC_SAT_ALPHA_MIN) (NaN stays NaN).  The kernels apply it
@@ -137,6 +150,21 @@ void qc_lsq_backward(float step, int qn, int qp, double g, const float *x, const
 /* Export: k_i = rne(clamp(x_i/s, −qn, qp)); k_i · s == forward value bit for bit. */
 void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_t n,
                   int threads);
+
+/* Per output channel (struct qc_channels, train_kernels.h): one step s_c per channel, every
+ * formula above applied to the elements of channel c with s_c; ch.nch <= 1 is the per-tensor
+ * function with step[0].  n must be a whole number of [nch, inner] blocks.
+ *   init:     step[c] = 2·mean_{i∈c}|x_i|/sqrt(Qp), guarded
+ *   backward: dstep[c] += g · Σ_{i∈c} (...), g = 1/sqrt(N_c·Qp) given by the caller */
+void qc_lsq_init_step_ch(const float *x, struct qc_channels ch, int64_t n, int qp, int threads,
+                         float *step);
+void qc_lsq_forward_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                       float *y, int64_t n, int threads);
+void qc_lsq_backward_ch(const float *step, struct qc_channels ch, int qn, int qp, double g,
+                        const float *x, const float *dy, float *dx, int64_t n, int threads,
+                        float *dstep);
+void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
+                     int32_t *k, int64_t n, int threads);
 
 /* ---- optimizer update (cpu_solver.c) ------------------------------------------------------ */
 

@@ -89,6 +89,17 @@ struct qc_solver_update {
     float adam_c2;      /* Adam: 1 − β2                                          */
 };
 
+/*
+ * Per-channel layout of a weight tensor of n elements seen as [outer, nch, inner] (row-major):
+ * element i belongs to channel c = (i / inner) % nch.  Conv: the output axis 0 (outer = 1);
+ * ConvTranspose: axis 1 (outer = C_in); Gemm without transB and MatMul: the last axis
+ * (inner = 1).  nch <= 1 (a zero-initialized struct) is one channel: per tensor.
+ */
+struct qc_channels {
+    int64_t nch;   /* channels (the step vector's length); 0 or 1: per tensor */
+    int64_t inner; /* elements after the channel axis                        */
+};
+
 /* ---- kernel ids and their arguments -------------------------------------------------------- */
 
 enum qc_train_kernel {
@@ -106,10 +117,11 @@ enum qc_train_kernel {
 };
 
 /* qc_sat_weight_forward (q may be NULL) and qc_sat_weight_image (k may be NULL; needs
- * cfg->apply_quant) in one pass; the state goes to *st (backend memory), which the backward
- * reads (download it for the export). */
+ * cfg->apply_quant) in one pass; the state goes to *st (backend memory; ch.nch states per
+ * channel, qc_sat_weight_run_ch), which the backward reads (download it for the export). */
 struct qc_tk_sat_weight_forward {
     const struct qc_sat_wcfg *cfg;
+    struct qc_channels ch;
     const float              *w;
     float                    *q;
     int32_t                  *k;
@@ -120,6 +132,7 @@ struct qc_tk_sat_weight_forward {
 /* qc_sat_weight_backward with the state of the forward: dw += ... */
 struct qc_tk_sat_weight_backward {
     const struct qc_sat_wcfg   *cfg;
+    struct qc_channels ch;
     const struct qc_sat_wstate *st;
     const float                *w, *dq;
     float                      *dw;
@@ -145,18 +158,21 @@ struct qc_tk_sat_act_backward {
     float       *dalpha;
 };
 
-/* qc_lsq_forward; step: one float of backend memory. */
+/* qc_lsq_forward_ch; step: ch.nch floats (one when ch.nch <= 1) of backend memory. */
 struct qc_tk_lsq_forward {
     const float *step;
+    struct qc_channels ch;
     int          qn, qp;
     const float *x;
     float       *y;
     int64_t      n;
 };
 
-/* qc_lsq_backward; g by value, dx may be NULL; *dstep += ... (one float of backend memory). */
+/* qc_lsq_backward_ch; g by value (the same for every channel: N_c = n/nch), dx may be
+ * NULL; dstep[c] += ... (ch.nch floats, one when ch.nch <= 1, of backend memory). */
 struct qc_tk_lsq_backward {
     const float *step;
+    struct qc_channels ch;
     int          qn, qp;
     double       g;
     const float *x, *dy;
@@ -165,9 +181,11 @@ struct qc_tk_lsq_backward {
     float       *dstep;
 };
 
-/* *step = qc_lsq_init_step(x, n, qp) (one float of backend memory). */
+/* step[c] = qc_lsq_init_step over channel c (qc_lsq_init_step_ch; ch.nch floats, one when
+ * ch.nch <= 1, of backend memory). */
 struct qc_tk_lsq_init_step {
     const float *x;
+    struct qc_channels ch;
     int64_t      n;
     int          qp;
     float       *step;

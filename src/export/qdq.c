@@ -49,9 +49,11 @@ static void rewire(struct qc_graph *g, int from, int to, int skip_node)
     }
 }
 
-/* dump_dir/<name>.txt: "shape [..]", "scale s", then the levels. */
+/* dump_dir/<name>.txt: "shape [..]", "scale s" (per channel: "scales s_0 s_1 ..." along
+ * "axis a"), then the levels. */
 static enum qc_status dump_levels(const char *dir, const char *name, const struct qc_shape *s,
-                                  float scale, const int32_t *k, int64_t n)
+                                  const float *scale, int64_t nscale, int axis, const int32_t *k,
+                                  int64_t n)
 {
     char path[4096], shape[256], *buf = NULL;
     size_t len = 0;
@@ -64,8 +66,15 @@ static enum qc_status dump_levels(const char *dir, const char *name, const struc
     f = open_memstream(&buf, &len);
     if (!f)
         return QC_ERR_NOMEM;
-    fprintf(f, "# %s\nshape %s\nscale %.9g\n", name, qc_shape_str(s, shape, sizeof(shape)),
-            (double)scale);
+    fprintf(f, "# %s\nshape %s\n", name, qc_shape_str(s, shape, sizeof(shape)));
+    if (nscale == 1) {
+        fprintf(f, "scale %.9g\n", (double)scale[0]);
+    } else {
+        fprintf(f, "axis %d\nscales", axis);
+        for (int64_t c = 0; c < nscale; c++)
+            fprintf(f, " %.9g", (double)scale[c]);
+        fprintf(f, "\n");
+    }
     for (int64_t i = 0; i < n; i++)
         fprintf(f, "%d\n", (int)k[i]);
     if (fclose(f) != 0 || !buf) {
@@ -77,8 +86,49 @@ static enum qc_status dump_levels(const char *dir, const char *name, const struc
     return st;
 }
 
-static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
-                                    bool wide, const struct qc_plan_quant_info *qi,
+/* A 1-D initializer [n] of dtype dt (F32 from v, else zeros): a per-axis scale or
+ * zero point. */
+static enum qc_status vector(struct qc_graph *g, const char *base, const char *suffix,
+                             enum qc_dtype dt, const float *v, int64_t n, int *idx)
+{
+    struct qc_shape s = qc_shape_make(1, &n);
+    struct qc_tensor *t;
+    char name[512];
+    enum qc_status st = qc_tensor_new(dt, &s, &t);
+    if (st != QC_OK)
+        return st;
+    if (dt == QC_DTYPE_F32)
+        memcpy(t->data, v, (size_t)n * sizeof(float));
+    qc_graph_unique_name(g, base, suffix, name, sizeof(name));
+    return qc_graph_add_initializer(g, name, t, idx);
+}
+
+/* Sets the int attribute `axis` of node ni (a per-axis DequantizeLinear). */
+static enum qc_status set_axis(struct qc_graph *g, int ni, int64_t axis)
+{
+    struct qc_attr a;
+    enum qc_status st;
+    memset(&a, 0, sizeof(a));
+    a.name = qc_strdup("axis");
+    if (!a.name)
+        return QC_ERR_NOMEM;
+    a.type = QC_ATTR_INT;
+    a.i = axis;
+    st = qc_attrs_add(&g->nodes[ni].attrs, &a);
+    if (st != QC_OK)
+        qc_attr_clear(&a);
+    return st;
+}
+
+/* The weight's level of element i times its channel's scale: what training computed. */
+static float level_value(const int32_t *k, const float *scale, struct qc_channels ch, int64_t i)
+{
+    return (float)k[i] * scale[ch.nch > 1 ? (i / ch.inner) % ch.nch : 0];
+}
+
+static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int qi_index,
+                                    const char *dump_dir, bool wide,
+                                    const struct qc_plan_quant_info *qi,
                                     struct qc_export_stats *stats)
 {
     const struct qc_quant_spec *sp = qi->spec;
@@ -86,41 +136,67 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const
     const char *base = w->name;
     int64_t n = qc_tensor_nelem(w->init);
     int32_t *k = qc_malloc((size_t)n * sizeof(int32_t));
-    float scale;
+    int64_t nch = sp->ch.nch > 1 ? sp->ch.nch : 1;
+    float *scale = qc_malloc((size_t)nch * sizeof(float));
+    int axis = qc_op_weight_channel_axis(&g->nodes[sp->node]), dq;
     bool fits = true;
     struct qc_tensor *qt = NULL;
     int vq, vs, vz, vout, in[3];
     char name[512], node[512];
     enum qc_status st = QC_ERR_NOMEM;
 
-    if (!k)
+    if (!k || !scale) {
+        qc_free(k);
+        qc_free(scale);
         return QC_ERR_NOMEM;
+    }
     if (sp->method == QC_QM_SAT) {
-        struct qc_sat_wstate ws;
+        struct qc_sat_wstate *ws = qc_calloc((size_t)nch, sizeof(*ws));
+        if (!ws) {
+            st = QC_ERR_NOMEM;
+            goto out;
+        }
         if (!sp->sat.apply_quant) {
             /* clamp stage (ApplyQuantization=0): the network computes with
              * Q = tanh(W)/max|tanh W| (/S): write Q, so the float file computes
              * what training evaluated; stage 2 then starts from Q */
             float *qv = qc_malloc((size_t)n * sizeof(float));
-            qc_free(k);
-            if (!qv)
-                return QC_ERR_NOMEM;
-            qc_sat_weight_forward(&sp->sat, qc_tensor_f32(w->init), qv, n, 1, &ws);
-            memcpy(w->init->data, qv, (size_t)n * sizeof(float));
+            st = qv ? qc_sat_weight_run_ch(&sp->sat, sp->ch, qc_tensor_f32(w->init), qv, NULL, n, 1,
+                                           ws)
+                    : QC_ERR_NOMEM;
+            if (st == QC_OK) {
+                memcpy(w->init->data, qv, (size_t)n * sizeof(float));
+                stats->n_float_weights++;
+            }
             qc_free(qv);
-            stats->n_float_weights++;
-            return QC_OK;
+            qc_free(ws);
+            goto out;
         }
-        qc_sat_weight_image(&sp->sat, qc_tensor_f32(w->init), k, n, 1, &ws);
-        scale = ws.scale;
+        /* the per-channel image and scales 1/(R·S_c) (per tensor: one) */
+        st = qc_sat_weight_run_ch(&sp->sat, sp->ch, qc_tensor_f32(w->init), NULL, k, n, 1, ws);
+        for (int64_t c = 0; c < nch; c++)
+            scale[c] = ws[c].scale;
+        qc_free(ws);
+        if (st != QC_OK)
+            goto out;
     } else {
         int qn, qp;
         qc_lsq_levels(sp->range, true, &qn, &qp);
-        qc_lsq_image(qi->param, qn, qp, qc_tensor_f32(w->init), k, n, 1);
-        scale = qc_lsq_step_used(qi->param);
+        /* the steps s_c (one per tensor) */
+        if (qi->n_params != nch) {
+            qc_log_error("%s: weight '%s': %lld steps for %lld channels", g->path, base,
+                         (long long)qi->n_params, (long long)nch);
+            st = QC_ERR_INTERNAL;
+            goto out;
+        }
+        if ((st = qc_plan_quant_params(p, qi_index, scale)) != QC_OK)
+            goto out;
+        qc_lsq_image_ch(scale, sp->ch, qn, qp, qc_tensor_f32(w->init), k, n, 1);
+        for (int64_t c = 0; c < nch; c++)
+            scale[c] = qc_lsq_step_used(scale[c]);
     }
     if (dump_dir) {
-        st = dump_levels(dump_dir, base, &w->init->shape, scale, k, n);
+        st = dump_levels(dump_dir, base, &w->init->shape, scale, nch, axis, k, n);
         if (st != QC_OK)
             goto out;
     }
@@ -129,12 +205,13 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const
     if (!fits && !wide) {
         /* exact fake-quantized floats: k·scale evaluated in float */
         for (int64_t i = 0; i < n; i++)
-            qc_tensor_f32(w->init)[i] = (float)k[i] * scale;
+            qc_tensor_f32(w->init)[i] = level_value(k, scale, sp->ch, i);
         qc_log_warn("%s: weight '%s' has levels beyond int8 (QuantMode=%s, Range=%d): kept as "
                     "exact fake-quantized floats; QuantMode=Symmetric stores in int8", g->path,
                     base, qc_sat_mode_name(sp->sat.mode), sp->range);
         stats->n_float_weights++;
         qc_free(k);
+        qc_free(scale);
         return QC_OK;
     }
     st = qc_tensor_new(fits ? QC_DTYPE_I8 : QC_DTYPE_I16, &w->init->shape, &qt);
@@ -151,8 +228,12 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const
     qt = NULL;
     if (st != QC_OK)
         goto out;
-    if ((st = scalar(g, base, "_scale", QC_DTYPE_F32, scale, &vs)) != QC_OK ||
-        (st = scalar(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, 0, &vz)) != QC_OK)
+    if (nch > 1 && /* per output channel along `axis` (opset >= 13) */
+        (st = vector(g, base, "_scale", QC_DTYPE_F32, scale, nch, &vs)) == QC_OK)
+        st = vector(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, NULL, nch, &vz);
+    else if (nch == 1 && (st = scalar(g, base, "_scale", QC_DTYPE_F32, scale[0], &vs)) == QC_OK)
+        st = scalar(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, 0, &vz);
+    if (st != QC_OK)
         goto out;
     qc_graph_unique_name(g, base, "_dequantized", name, sizeof(name));
     st = qc_graph_value(g, name, &vout);
@@ -163,7 +244,9 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const
     in[1] = vs;
     in[2] = vz;
     qc_graph_unique_name(g, g->values[vq].name, "_DequantizeLinear", node, sizeof(node));
-    st = qc_graph_add_op(g, "DequantizeLinear", node, in, 3, &vout, 1, NULL);
+    st = qc_graph_add_op(g, "DequantizeLinear", node, in, 3, &vout, 1, &dq);
+    if (st == QC_OK && nch > 1)
+        st = set_axis(g, dq, axis);
     if (st != QC_OK)
         goto out;
     rewire(g, sp->value, vout, -1);
@@ -183,6 +266,7 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, const
 out:
     qc_tensor_free(qt);
     qc_free(k);
+    qc_free(scale);
     return st;
 }
 
@@ -254,9 +338,12 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char 
         if (st != QC_OK)
             break;
         /* Clip(0, R) on uint8 levels: Clip takes integers from opset 12 */
-        if (!qi.spec->weight && qi.spec->range < 255)
+        if (!qi.spec->weight && qi.spec->range < 255 && need < 12)
             need = 12;
-        st = qi.spec->weight ? export_weight(g, p, dump_dir, wide_levels, &qi, stats)
+        /* per-axis DequantizeLinear: opset 13 */
+        if (qi.spec->weight && qi.spec->ch.nch > 1)
+            need = 13;
+        st = qi.spec->weight ? export_weight(g, p, i, dump_dir, wide_levels, &qi, stats)
                              : export_act(g, &qi, stats);
     }
     if (st != QC_OK)

@@ -104,6 +104,10 @@ struct qc_plan_quant_info {
     float                       sat_m, sat_s, sat_scale;   /* SAT weights: last forward */
     const float                *q;         /* weights: the fake-quantized weight, in
                                               backend memory (download it on a device) */
+    const float *params;                   /* the learnable α / s (param is params[0]);
+                                              LSQ per channel: the steps s_c, backend memory */
+    int64_t n_params;                      /* their count: spec->ch.nch per channel, else 1;
+                                              0 for SAT weights                           */
 };
 int qc_plan_n_quants(const struct qc_plan *p);
 /* The spec of quantizer i (no copy from the backend). */
@@ -111,6 +115,9 @@ const struct qc_quant_spec *qc_plan_quant_spec(const struct qc_plan *p, int i);
 /* Reads the scalars from backend memory (a download on a device backend). */
 enum qc_status qc_plan_quant_info(const struct qc_plan *p, int i,
                                   struct qc_plan_quant_info *info);
+/* Copies quantizer i's n_params learnable parameters (qc_plan_quant_info) to out (host
+ * memory, n_params floats). */
+enum qc_status qc_plan_quant_params(const struct qc_plan *p, int i, float *out);
 /* Marks every data-initialized quantizer parameter as set (after restoring
  * a checkpoint: the first forward must not re-initialize it). */
 void qc_plan_quant_init_done(struct qc_plan *p);

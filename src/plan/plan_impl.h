@@ -22,7 +22,7 @@ struct plan_quant {
     float                *q;         /* weights: Q(W), what the op reads          */
     struct qc_tensor      dq;        /* weights: gradient of Q                   */
     struct qc_sat_wstate *sat_st;    /* SAT weights: m, S, scale of the forward
-                                        (backend memory)                          */
+                                        (backend memory; one per channel)         */
     struct qc_tensor      pre, gpre; /* activations: the unquantized output      */
     int                   step;      /* activations: producing step              */
     int                   qn, qp;    /* LSQ levels                               */

@@ -54,8 +54,15 @@ static enum param_role param_role(const struct qc_graph *g, const struct qc_node
     }
 }
 
-/* One trainable scalar (α or s) per quantizer that has one; SAT weights
- * have none.  A quantized weight must be a trainable parameter. */
+/* Learnable parameters of a weight quantizer: one per channel (1 per tensor). */
+static int64_t quant_nparams(const struct qc_quant_spec *sp)
+{
+    return sp->ch.nch > 1 ? sp->ch.nch : 1;
+}
+
+/* One trainable scalar (α or s) per quantizer that has one, a vector of
+ * steps s_c for a per-channel LSQ weight quantizer; SAT weights have none.
+ * A quantized weight must be a trainable parameter. */
 static int64_t add_quant_slots(struct qc_plan *p, const enum param_role *role, int64_t off)
 {
     for (int i = 0; i < p->n_quants; i++) {
@@ -71,12 +78,27 @@ static int64_t add_quant_slots(struct qc_plan *p, const enum param_role *role, i
         s = &p->slots[p->n_slots++];
         s->value = -1;
         s->node = q->spec.node;
-        s->offset = off++;
-        s->n = 1;
+        s->n = q->spec.weight ? quant_nparams(&q->spec) : 1;
+        s->offset = off;
+        off += s->n;
         s->trainable = true;
         s->quant = i;
     }
     return off;
+}
+
+/* Sets the n steps at param (backend memory) to s. */
+static enum qc_status upload_steps(struct qc_plan *p, float *param, int64_t n, float s)
+{
+    float *host = qc_malloc((size_t)n * sizeof(float));
+    enum qc_status st;
+    if (!host)
+        return QC_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++)
+        host[i] = s;
+    st = qc_backend_upload(p->be, param, host, (size_t)n * sizeof(float));
+    qc_free(host);
+    return st;
 }
 
 /* Links weight quantizers to their slots, allocates Q(W) (which the ops then
@@ -110,16 +132,20 @@ static enum qc_status init_quants(struct qc_plan *p)
         st = qc_backend_alloc(p->be, (size_t)p->slots[q->slot].n * sizeof(float),
                               (void **)&q->q);
         if (st == QC_OK && q->spec.method == QC_QM_SAT)
-            st = qc_backend_alloc(p->be, sizeof(*q->sat_st), (void **)&q->sat_st);
+            st = qc_backend_alloc(p->be, (size_t)quant_nparams(&q->spec) * sizeof(*q->sat_st),
+                                  (void **)&q->sat_st);
         if (st != QC_OK)
             return st;
         p->vals[q->spec.value].data = q->q;
         if (q->spec.method == QC_QM_LSQ) {
-            st = q->spec.step_init
-                     ? qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
-                           .x = p->state + p->slots[q->slot].offset, .n = p->slots[q->slot].n,
-                           .qp = q->qp, .step = param })
-                     : qc_backend_upload(p->be, param, &q->spec.step, sizeof(float));
+            st = q->spec.step_init ? qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP,
+                                                    &(struct qc_tk_lsq_init_step){
+                                                        .x = p->state + p->slots[q->slot].offset,
+                                                        .ch = q->spec.ch,
+                                                        .n = p->slots[q->slot].n,
+                                                        .qp = q->qp,
+                                                        .step = param })
+                                   : upload_steps(p, param, quant_nparams(&q->spec), q->spec.step);
             if (st != QC_OK)
                 return st;
         }
@@ -693,13 +719,21 @@ enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
             st = qc_backend_run(p->be, QC_TK_SAT_WEIGHT_FORWARD,
-                                &(struct qc_tk_sat_weight_forward){
-                                    .cfg = &q->spec.sat, .w = p->state + s->offset, .q = q->q,
-                                    .n = s->n, .st = q->sat_st });
+                                &(struct qc_tk_sat_weight_forward){ .cfg = &q->spec.sat,
+                                                                    .ch = q->spec.ch,
+                                                                    .w = p->state + s->offset,
+                                                                    .q = q->q,
+                                                                    .n = s->n,
+                                                                    .st = q->sat_st });
         else
-            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
-                                    .step = quant_param(p, q), .qn = q->qn, .qp = q->qp,
-                                    .x = p->state + s->offset, .y = q->q, .n = s->n });
+            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD,
+                                &(struct qc_tk_lsq_forward){ .step = quant_param(p, q),
+                                                             .ch = q->spec.ch,
+                                                             .qn = q->qn,
+                                                             .qp = q->qp,
+                                                             .x = p->state + s->offset,
+                                                             .y = q->q,
+                                                             .n = s->n });
         if (st != QC_OK)
             return st;
     }
@@ -786,16 +820,26 @@ enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p)
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)
             st = qc_backend_run(p->be, QC_TK_SAT_WEIGHT_BACKWARD,
-                                &(struct qc_tk_sat_weight_backward){
-                                    .cfg = &q->spec.sat, .st = q->sat_st,
-                                    .w = p->state + s->offset, .dq = qc_tensor_f32(&q->dq),
-                                    .dw = p->grads + s->offset, .n = s->n });
+                                &(struct qc_tk_sat_weight_backward){ .cfg = &q->spec.sat,
+                                                                     .ch = q->spec.ch,
+                                                                     .st = q->sat_st,
+                                                                     .w = p->state + s->offset,
+                                                                     .dq = qc_tensor_f32(&q->dq),
+                                                                     .dw = p->grads + s->offset,
+                                                                     .n = s->n });
         else
-            st = qc_backend_run(p->be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
-                                    .step = quant_param(p, q), .qn = q->qn, .qp = q->qp,
-                                    .g = qc_lsq_grad_scale(s->n, q->qp),
-                                    .x = p->state + s->offset, .dy = qc_tensor_f32(&q->dq),
-                                    .dx = p->grads + s->offset, .n = s->n,
+            /* g_c = 1/sqrt(N_c·Qp), N_c = elements of channel c (of W per tensor) */
+            st = qc_backend_run(p->be, QC_TK_LSQ_BACKWARD,
+                                &(struct qc_tk_lsq_backward){
+                                    .step = quant_param(p, q),
+                                    .ch = q->spec.ch,
+                                    .qn = q->qn,
+                                    .qp = q->qp,
+                                    .g = qc_lsq_grad_scale(s->n / quant_nparams(&q->spec), q->qp),
+                                    .x = p->state + s->offset,
+                                    .dy = qc_tensor_f32(&q->dq),
+                                    .dx = p->grads + s->offset,
+                                    .n = s->n,
                                     .dstep = quant_param_grad(p, q) });
         if (st != QC_OK)
             return st;
@@ -812,10 +856,12 @@ enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p)
         if (!param)
             continue;
         /* the guards of qc_sat_alpha_clamp and qc_lsq_step_clamp */
-        st = qc_backend_run(p->be, QC_TK_CLAMP_MIN, &(struct qc_tk_clamp_min){
-                                .p = param, .n = 1,
-                                .lo = q->spec.method == QC_QM_SAT ? QC_SAT_ALPHA_MIN
-                                                                  : QC_LSQ_STEP_MIN });
+        st = qc_backend_run(p->be, QC_TK_CLAMP_MIN,
+                            &(struct qc_tk_clamp_min){ .p = param,
+                                                       .n = p->slots[q->pslot].n,
+                                                       .lo = q->spec.method == QC_QM_SAT
+                                                                 ? QC_SAT_ALPHA_MIN
+                                                                 : QC_LSQ_STEP_MIN });
         if (st != QC_OK)
             return st;
     }
@@ -856,5 +902,16 @@ enum qc_status qc_plan_quant_info(const struct qc_plan *p, int i,
     info->sat_s = ws.s;
     info->sat_scale = ws.scale;
     info->q = q->q;
+    info->params = q->pslot >= 0 ? p->state + p->slots[q->pslot].offset : NULL;
+    info->n_params = q->pslot >= 0 ? p->slots[q->pslot].n : 0;
     return st;
+}
+
+enum qc_status qc_plan_quant_params(const struct qc_plan *p, int i, float *out)
+{
+    const struct plan_quant *q = &p->quants[i];
+    if (q->pslot < 0)
+        return QC_OK;
+    return qc_backend_download(p->be, out, p->state + p->slots[q->pslot].offset,
+                               (size_t)p->slots[q->pslot].n * sizeof(float));
 }

@@ -47,6 +47,28 @@ static int64_t fanout(const struct qc_node *n, const struct qc_tensor *w)
     return w->shape.ndim > 0 ? w->shape.dims[w->shape.ndim - 1] : 1;
 }
 
+/* The weight's [outer, nch, inner] layout around its output-channel axis (op roles:
+ * Conv 0, ConvTranspose 1, Gemm 0 with transB else 1, MatMul 1 of a 2-D weight). */
+static enum qc_status channel_layout(const struct qc_recipe *r, const struct qc_graph *g,
+                                     const struct qc_node *n, const char *sec,
+                                     const struct qc_tensor *w, struct qc_channels *ch)
+{
+    int axis = qc_op_weight_channel_axis(n);
+    char where[256];
+    if (axis < 0 || axis >= w->shape.ndim || (n->kind == QC_OP_MATMUL && w->shape.ndim != 2)) {
+        qc_log_error("%s: [%s] QWeight.PerChannel=1 on %s '%s': its weight (rank %d) has no "
+                     "output-channel axis",
+                     qc_recipe_where(r, sec, "QWeight.PerChannel", where, sizeof(where)), sec,
+                     n->op_type, qc_node_label(g, n), w->shape.ndim);
+        return QC_ERR_RECIPE;
+    }
+    ch->nch = w->shape.dims[axis];
+    ch->inner = 1;
+    for (int d = axis + 1; d < w->shape.ndim; d++)
+        ch->inner *= w->shape.dims[d];
+    return QC_OK;
+}
+
 static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_graph *g,
                                   const struct qc_node *n, const char *sec,
                                   struct qc_quant_spec *s)
@@ -54,7 +76,7 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
     int slot = qc_op_weight_input(n);
     const struct qc_value *w = slot >= 0 ? &g->values[n->in[slot]] : NULL;
     const char *mode, *imode;
-    int64_t range, aq, as, init;
+    int64_t range, aq, as, init, perch;
     double step;
     char where[256];
     enum qc_status st;
@@ -71,7 +93,8 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
         (st = qc_recipe_int(r, sec, "QWeight.ApplyScaling", 0, &as)) != QC_OK ||
         (st = qc_recipe_float(r, sec, "QWeight.StepSize", 0.0, &step)) != QC_OK ||
         (st = qc_recipe_int(r, sec, "QWeight.SetOptInitStepSize", 1, &init)) != QC_OK ||
-        (st = qc_recipe_str(r, sec, "QWeight.Mode", "Default", &imode)) != QC_OK)
+        (st = qc_recipe_str(r, sec, "QWeight.Mode", "Default", &imode)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, "QWeight.PerChannel", 0, &perch)) != QC_OK)
         return st;
     s->integer = strcmp(imode, "Integer") == 0;
     s->weight = true;
@@ -89,7 +112,12 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
                                                      sizeof(where)), sec, mode);
         return QC_ERR_RECIPE;
     }
-    return QC_OK;
+    s->per_channel = perch != 0;
+    s->ch = (struct qc_channels){ .nch = 1, .inner = qc_tensor_nelem(w->init) };
+    if (s->per_channel) {
+        st = channel_layout(r, g, n, sec, w->init, &s->ch);
+    }
+    return st;
 }
 
 static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph *g,

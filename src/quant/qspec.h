@@ -11,7 +11,10 @@
  * QWeight.ApplyQuantization [1], QWeight.ApplyScaling [0],
  * QWeight.StepSize / QWeight.SetOptInitStepSize [1] (LSQ), QAct.Range [255],
  * QAct.Alpha [8.0] (SAT), QAct.StepSize / QAct.SetOptInitStepSize [1] (LSQ),
- * QWeight.Mode [Default] (Integer: see train.h).
+ * QWeight.Mode [Default] (Integer: see train.h), QWeight.PerChannel [0]: 1 gives
+ * the weight one quantizer per output channel (LSQ: a step s_c per channel;
+ * SAT: max|tanh W| and S per channel; the layout in `ch`, around the weight's
+ * output axis as the op roles name it).
  */
 #ifndef QATCONV_SRC_QUANT_QSPEC_H
 #define QATCONV_SRC_QUANT_QSPEC_H
@@ -40,12 +43,15 @@ struct qc_quant_spec {
     float                step;       /* LSQ: initial step (used when !step_init)      */
     bool                 step_init;  /* LSQ: initialise from weights / first batch    */
     bool                 integer;    /* QWeight.Mode=Integer: train the integer graph */
+    bool per_channel;                /* QWeight.PerChannel=1                         */
+    struct qc_channels ch;           /* weights: the channel layout (nch = 1: per tensor) */
     const char          *section;    /* recipe section (borrowed from the recipe)     */
 };
 
 /* Resolves every quantizer; *out is qc_malloc'ed (free with qc_free), *n may
  * be 0.  Errors name file:line: QWeight on a node without weights, an
- * unknown QuantMode, QAct on a node with no float output. */
+ * unknown QuantMode, QAct on a node with no float output, PerChannel=1 on
+ * a weight without an output-channel axis (a MatMul weight of rank != 2). */
 enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
                                           struct qc_quant_spec **out, int *n);
 

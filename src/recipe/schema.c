@@ -137,6 +137,7 @@ static const struct key_spec node_keys[] = {
     { "QWeight.StepSize", K_FLOAT, NULL, 0, 1e300 },
     { "QWeight.SetOptInitStepSize", K_BOOL, NULL, NOLIM },
     { "QWeight.Mode", K_ENUM, "Default|Integer", NOLIM },
+    { "QWeight.PerChannel", K_BOOL, NULL, NOLIM },
     { "QAct", K_ENUM, "SAT|LSQ|none", NOLIM },
     { "QAct.Range", K_INT, NULL, 1, 1e300 },
     { "QAct.Alpha", K_FLOAT, NULL, 0, 1e300 },
