@@ -2,8 +2,10 @@
 # test_train.sh - training runs end to end: a resumed run ends with the same
 # weights as an uninterrupted one; Ctrl-C stops after the batch and writes
 # nothing; a diverging loss stops naming epoch and batch; too little data,
-# a corrupt checkpoint and a missing epoch count are clear errors.
+# a corrupt checkpoint and a missing epoch count are clear errors.  Under
+# QC_TEST_SCALE=small (tests/lib.sh) the test-set evaluations read a tenth of it.
 . "${top_srcdir:-.}/tests/lib.sh"
+TEST_FRACTION=$(scaled 1.0 0.1)
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 DATA=/usr/share/datasets/fashion-mnist
 
@@ -16,6 +18,7 @@ Solvers.Decay=0.0001
 Type=MNIST_IDX_Database
 DataPath=$DATA
 Validation=$2
+Test=$TEST_FRACTION
 [sp]
 SizeX=28
 SizeY=28
