@@ -9,6 +9,48 @@ trap 'rm -rf "$TMP"' EXIT
 n_pass=0
 n_fail=0
 
+# QC_TEST_SCALE: "full" (the default: the sizes the README's test command
+# uses) or "small" (the sanitizer and distcheck builds of .ci/run): the long
+# tests train and evaluate on fewer images, epochs or steps but run every
+# code path and every check (docs/ARCHITECTURE.md, "Running one test").
+: "${QC_TEST_SCALE:=full}"
+case $QC_TEST_SCALE in
+full | small) ;;
+*) echo "QC_TEST_SCALE=$QC_TEST_SCALE: expected full or small" >&2; exit 99 ;;
+esac
+# scaled FULL SMALL: the size FULL, or SMALL under QC_TEST_SCALE=small
+scaled() { if [ "$QC_TEST_SCALE" = small ]; then echo "$2"; else echo "$1"; fi; }
+
+# small_recipes FRACTION: under QC_TEST_SCALE=small, a copy of the recipes/
+# folder whose [database] sections evaluate only that fraction of the test
+# set (Test=FRACTION) in $TMP/recipes; prints the folder to read recipes from
+small_recipes() {
+    if [ "$QC_TEST_SCALE" = small ]; then
+        mkdir -p "$TMP/recipes"
+        for r in "$top_srcdir"/recipes/*.ini; do
+            sed "s/^\[database\]\$/&\nTest=$1/" "$r" >"$TMP/recipes/${r##*/}"
+        done
+        echo "$TMP/recipes"
+    else
+        echo "$top_srcdir/recipes"
+    fi
+}
+
+# small_srcdir FRACTION: the source folder to read testdata/, tests/ and
+# recipes/ from: $top_srcdir, or under QC_TEST_SCALE=small a view of it whose
+# recipes/ is small_recipes FRACTION
+small_srcdir() {
+    if [ "$QC_TEST_SCALE" = small ]; then
+        top=$(cd "$top_srcdir" && pwd)
+        mkdir -p "$TMP/srcdir"
+        ln -s "$top/testdata" "$top/tests" "$TMP/srcdir/" &&
+            ln -s "$(small_recipes "$1")" "$TMP/srcdir/recipes" || exit 99
+        echo "$TMP/srcdir"
+    else
+        echo "$top_srcdir"
+    fi
+}
+
 ok()   { n_pass=$((n_pass + 1)); echo "ok   $*"; }
 bad()  { n_fail=$((n_fail + 1)); echo "FAIL $*"; }
 

@@ -22,11 +22,16 @@
 #   - a weight-only QDQ model (no activation quantized) converts from its weight levels;
 #   - what cannot be integer is refused with one error line (SAT clamp stage, a float
 #     activation into a layer).
+# Under QC_TEST_SCALE=small (tests/lib.sh) the same cases and checks run on a
+# quarter of the training images (the Concat model all of its 16,384), the first
+# 2,000 test images, and 100 images (200 of the 8-bit cases) on the emulated CPU.
 . "${top_srcdir:-.}/tests/lib.sh"
 : "${top_builddir:=.}"
-S=$top_srcdir
+S=$(small_srcdir 0.2)
+N_TEST=$(scaled 10000 2000)
+Q=$(scaled 1 4)
 RUN_MODEL=$top_builddir/tests/run_model
-TRAIN="--epochs 1 --limit 4096 --threads 2 --quiet --seed 3"
+TRAIN="--epochs 1 --limit $((4096 / Q)) --threads 2 --quiet --seed 3"
 
 # export MODEL RECIPE NAME [OPTIONS]: fake and int exports of the same training run
 export_both() {
@@ -46,10 +51,11 @@ summary_acc() {
     sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$1_$2.log"
 }
 
-# ort NAME FORMAT [--no-optimize]: ONNX Runtime top-1 on the 10,000 test images,
+# ort NAME FORMAT [--no-optimize]: ONNX Runtime top-1 on the N_TEST test images,
 # predictions kept in NAME_FORMAT.ort
 ort_acc() {
-    "$PYTHON3" "$S/tests/ort_eval.py" "$TMP/$1_$2.onnx" --predictions "$TMP/$1_$2.ort" ${3:-} |
+    "$PYTHON3" "$S/tests/ort_eval.py" "$TMP/$1_$2.onnx" --predictions "$TMP/$1_$2.ort" \
+        --limit "$N_TEST" ${3:-} |
         sed -n 's/^accuracy=\([0-9.]*\).*/\1/p'
 }
 
@@ -75,11 +81,11 @@ check_model() {
     "$QATCONV" eval "$TMP/${name}_int.onnx" -r "$S/recipes/fashion-mnist.ini" --quiet \
         --predictions "$TMP/${name}_int.qc" >/dev/null 2>&1
     if cmp -s "$TMP/${name}_int.qc" "$TMP/${name}_int.ort"; then
-        ok "$name: qatconv eval predicts what ONNX Runtime predicts on all 10000 images"
+        ok "$name: qatconv eval predicts what ONNX Runtime predicts on all $N_TEST images"
     else
         bad "$name: qatconv eval and ONNX Runtime predictions differ"
     fi
-    "$PYTHON3" - "$TMP/${name}_fake.ort" "$TMP/${name}_int.ort" "$a_fake" "$a_int" <<'EOF' &&
+    "$PYTHON3" - "$TMP/${name}_fake.ort" "$TMP/${name}_int.ort" "$a_fake" "$a_int" "$N_TEST" <<'EOF' &&
 import sys
 a = open(sys.argv[1]).read().split()
 b = open(sys.argv[2]).read().split()
@@ -87,14 +93,14 @@ agree = sum(x == y for x, y in zip(a, b)) / len(a) * 100
 diff = abs(float(sys.argv[3]) - float(sys.argv[4]))
 print("fake/int top-1 agreement %.2f%% on %d images, accuracy %s%% vs %s%%"
       % (agree, len(a), sys.argv[3], sys.argv[4]))
-sys.exit(0 if len(a) == 10000 and agree >= 99.8 and diff <= 0.1 else 1)
+sys.exit(0 if len(a) == int(sys.argv[5]) and agree >= 99.8 and diff <= 0.1 else 1)
 EOF
     ok "$name: int and fake exports agree" || bad "$name: int and fake exports disagree"
     cp "$TMP/${name}_fake.ort" "$TMP/${name}_fake.spec"
     a_opt=$(ort_acc "$name" fake)
     echo "info: $name: fake export in ONNX Runtime with graph optimizations: $a_opt%," \
         "$(paste -d' ' "$TMP/${name}_fake.ort" "$TMP/${name}_int.ort" | awk '$1==$2' | wc -l)" \
-        "of 10000 predictions equal to the int export's"
+        "of $N_TEST predictions equal to the int export's"
 }
 
 # layers NAME N: every integer tensor against ONNX Runtime on N images, under
@@ -166,13 +172,13 @@ export_both "$S/testdata/fashion_mlp.onnx" "$S/recipes/lenet-lsq-w8a8.ini" mlp8 
 }
 # the larger fixtures train on fewer images, without qatconv's test evaluations
 export_both "$S/testdata/fashion_resnet_tiny.onnx" "$S/recipes/resnet-lsq-w4a4.ini" res4 \
-    --limit 2048 --no-eval && {
+    --limit $((2048 / Q)) --no-eval && {
     check_model res4 --expect-int4
     layers res4 200
 }
 
 export_both "$S/testdata/fashion_mbv2_tiny.onnx" "$S/recipes/mbv2-lsq-w4a4.ini" mbv2 \
-    --limit 1024 --no-eval && {
+    --limit $((1024 / Q)) --no-eval && {
     check_model mbv2 --expect-int4
     layers mbv2 100
 }
@@ -212,7 +218,7 @@ fi
 if "$QATCONV" "$L" -r "$S/recipes/lenet-lsq-w4a4-integer.ini" -o "$TMP/modeint.onnx" $TRAIN \
     >"$TMP/modeint.log" 2>&1; then
     after=$(sed -n 's/.*, after \([0-9.]*\)%.*/\1/p' "$TMP/modeint.log")
-    ort=$("$PYTHON3" "$S/tests/ort_eval.py" "$TMP/modeint.onnx" |
+    ort=$("$PYTHON3" "$S/tests/ort_eval.py" "$TMP/modeint.onnx" --limit "$N_TEST" |
         sed -n 's/^accuracy=\([0-9.]*\).*/\1/p')
     if [ -n "$after" ] && [ "$after" = "$ort" ] &&
         grep -q "2 BatchNormalization nodes folded" "$TMP/modeint.log" &&
@@ -239,9 +245,9 @@ onnx.checker.check_model(m, full_check=True)
 scale = [p.value for p in m.metadata_props if p.key == "qatconv.output_scale.output"]
 with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
     x = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 1, 28, 28).astype(np.float32) / 255
-sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-z = sess.run(None, {"input": x})[0]
 ref = np.array(open(sys.argv[2]).read().split(), int)
+sess = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+z = sess.run(None, {"input": x[:len(ref)]})[0]
 agree = (z.argmax(1) == ref).mean()
 print("int32 logits, scale %s: %.2f%% of the float-output export's predictions"
       % (scale, 100 * agree))
@@ -372,8 +378,8 @@ grep -q "node 'conv1': input 'r0' (output of Relu 'relu0') is not a quantized ac
     "$TMP/err" ||
     bad "the weight-only refusal does not name the float activation and its op: $(cat "$TMP/err")"
 
-emulated_cpu 200 "$EMULATE"
-emulated_cpu 1000 "$EMULATE_8"
+emulated_cpu "$(scaled 200 100)" "$EMULATE"
+emulated_cpu "$(scaled 1000 200)" "$EMULATE_8"
 
 # the SAT clamp stage has no integer weights: refused, naming the layer and the key
 OUTFILE=$TMP/clamp.onnx expect_error 2 "int export of the SAT clamp stage" -- \

@@ -18,11 +18,16 @@
 # classes, ONNX Runtime's top-2 margin and how far qatconv's logits of it are
 # from ONNX Runtime's (tests/ort_eval.py --compare), so a real disagreement
 # (large margins, many images) reads differently from boundary flips.
+# Under QC_TEST_SCALE=small (tests/lib.sh): a quarter of the training images,
+# the first 2,000 test images and the same 0.1 % (2 images).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 DATA=/usr/share/datasets/fashion-mnist
 RUN_MODEL=${top_builddir:-.}/tests/run_model
-MAX_DIFFER=10
+N_TEST=$(scaled 10000 2000)
+MAX_DIFFER=$((N_TEST / 1000))
+Q=$(scaled 1 4)
+SRC=$(small_srcdir 0.2)
 if [ ! -x "$RUN_MODEL" ]; then
     bad "$RUN_MODEL not built (make check builds it)"
     finish; exit 1
@@ -33,8 +38,8 @@ fi
 agree() {
     name=$1; model=$2; qpred=$3; shift 3
     if "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$model" --data "$DATA" --compare "$qpred" \
-            --max-differ "$MAX_DIFFER" --run-model "$RUN_MODEL" "$@" > "$TMP/agree.out" 2>&1 &&
-        grep -q '^agree=[0-9]*/10000 ' "$TMP/agree.out"; then
+            --limit "$N_TEST" --max-differ "$MAX_DIFFER" --run-model "$RUN_MODEL" "$@" > "$TMP/agree.out" 2>&1 &&
+        grep -q "^agree=[0-9]*/$N_TEST " "$TMP/agree.out"; then
         ok "$name: ONNX Runtime per image: $(grep '^agree=' "$TMP/agree.out")"
     else
         bad "$name: ONNX Runtime per image: $(grep -v '^differ image' "$TMP/agree.out")"
@@ -48,6 +53,7 @@ data() {
 Type=MNIST_IDX_Database
 DataPath=$DATA
 Validation=0.0
+Test=$(scaled 1.0 0.2)
 [sp]
 SizeX=28
 SizeY=28
@@ -98,7 +104,7 @@ EOF2
 
 for q in sat lsq; do
     out=$TMP/$q.onnx
-    if ! "$QATCONV" "$M" -r "$TMP/$q.ini" -o "$out" --epochs 1 --limit 6400 --quiet \
+    if ! "$QATCONV" "$M" -r "$TMP/$q.ini" -o "$out" --epochs 1 --limit $((6400 / Q)) --quiet \
             > "$TMP/$q.train" 2>&1; then
         bad "$q: training failed: $(cat "$TMP/$q.train")"; continue
     fi
@@ -134,7 +140,7 @@ done
 # the same threshold.  (With its graph optimizations on, ORT fuses DequantizeLinear ->
 # Conv -> Relu -> QuantizeLinear into an integer QLinearConv whose requantization
 # rounds differently: about 99.5 % there.)
-if "$QATCONV" "$M" -r "$TMP/lsq.ini" -o "$TMP/fold.onnx" --epochs 1 --limit 2560 --quiet \
+if "$QATCONV" "$M" -r "$TMP/lsq.ini" -o "$TMP/fold.onnx" --epochs 1 --limit $((2560 / Q)) --quiet \
         --fold-bn > "$TMP/fold.out" 2>&1 &&
    "$QATCONV" eval "$TMP/fold.onnx" -r "$TMP/lsq.ini" --quiet --predictions "$TMP/fold.qc" \
         > "$TMP/fold.eval" 2>&1; then
@@ -149,8 +155,8 @@ else
 fi
 
 # SAT clamp stage: the written float model computes what training evaluated
-if "$QATCONV" "$M" -r "$top_srcdir/recipes/lenet-sat-clamp.ini" -o "$TMP/clamp.onnx" --epochs 1 \
-        --limit 2560 --quiet > "$TMP/clamp.out" 2>&1; then
+if "$QATCONV" "$M" -r "$SRC/recipes/lenet-sat-clamp.ini" -o "$TMP/clamp.onnx" --epochs 1 \
+        --limit $((2560 / Q)) --quiet > "$TMP/clamp.out" 2>&1; then
     after=$(sed -n 's/.*, after \([0-9.]*\)%.*/\1/p' "$TMP/clamp.out")
     export_fig=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/clamp.out")
     if [ -n "$after" ] && [ "$after" = "$export_fig" ]; then
