@@ -182,7 +182,9 @@ int main(int argc, char **argv)
             snprintf(path, sizeof(path), "%s/output_%d.pb", argv[2], i);
             if (qc_onnx_load_tensor(path, &want[i], NULL) != QC_OK)
                 goto out;
-            all = compare(g->values[g->outputs[i]].name, qc_plan_output(p, i), want[i]) && all;
+            all = compare(g->values[g->outputs[i]].name, qc_plan_output(p, i), want[i],
+                          g->values[g->outputs[i]].file_dtype) &&
+                  all;
             qc_tensor_free(want[i]);
             want[i] = NULL;
             if (save && !save_raw(save, i, qc_plan_output(p, i)))
