@@ -180,6 +180,12 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
     double s;
     enum qc_status st;
 
+    if (zp && zp->dtype == QC_DTYPE_I8) {
+        qc_log_error("%s: node '%s': a signed activation quantizer (QAct.Signed=1, int8 levels) "
+                     "has no integer form in the int export yet; use the fake export",
+                     x->g->path, qc_int_label(x, node));
+        return QC_ERR_UNSUPPORTED;
+    }
     if (!sc || qc_tensor_nelem(sc) != 1 || (zp && (zp->dtype != QC_DTYPE_U8 ||
                                                  qc_tensor_get_i64(zp, 0) != 0)) ||
         (!zp && n->n_in > 2 && n->in[2] >= 0)) {
