@@ -8,6 +8,12 @@
 #   evaluation of the export predicts (tests/ort_eval.py, at most 10 of 10,000 images may
 #   differ, as in test_qat.sh);
 # - the same at 8 bits ([-128, 127], no Clip: QuantizeLinear saturates to int8's range);
+# - a small model with a linear bottleneck and a residual Add without an activation
+#   (tests/signed_model.py, trained in float first): --recipe-template proposes signed
+#   LSQ quantizers on the two values its layers read that can be negative, SAT on the
+#   ReLUs; after QAT with that recipe every Conv/Gemm of the fake export reads a
+#   DequantizeLinear, and ONNX Runtime agrees with qatconv (as written: all but boundary
+#   flips; with its QDQ fusion, at most 30 boundary flips of relative margin < 0.5 %);
 # - the int export refuses a signed activation with one error line (no file);
 # - QAct.Signed=1 with QAct=SAT (CG-PACT is unsigned) and a Signed value other than 0/1
 #   are one error line naming the recipe file and line.
@@ -112,6 +118,86 @@ for r in 15 255; do
     else
         bad "$name: ONNX Runtime per image: $(grep -v '^differ image' "$TMP/$name.eval" \
             "$TMP/$name.agree")"
+    fi
+done
+
+# a linear bottleneck and a residual Add without an activation (tests/signed_model.py),
+# trained in float for one epoch, then quantized with its --recipe-template recipe
+LB=$TMP/lb.onnx
+if "$PYTHON3" "$top_srcdir/tests/signed_model.py" "$LB" &&
+    { printf 'Solvers.LearningRate=0.02\nSolvers.Momentum=0.9\n'; fashion_sections 128; } \
+        > "$TMP/float.ini" &&
+    "$QATCONV" "$LB" -r "$TMP/float.ini" -o "$TMP/lb_float.onnx" --epochs 1 --quiet \
+        > "$TMP/lb_float.train" 2>&1; then
+    ok "linear bottleneck, float: $(grep 'test top-1' "$TMP/lb_float.train")"
+else
+    bad "linear bottleneck: float training: $(cat "$TMP/lb_float.train" 2>/dev/null)"
+fi
+"$QATCONV" --recipe-template "$TMP/lb_float.onnx" > "$TMP/lb.ini" 2> "$TMP/lb.err" &&
+    sed -i 's/^Solvers.LearningRate=.*/Solvers.LearningRate=0.002/' "$TMP/lb.ini"
+# the template: signed LSQ on the two values a layer reads that can be negative, SAT
+# (unsigned) on the ReLUs as before
+for sec in project_bn add; do
+    if awk -v s="[$sec]" '$0 == s { f = 1; next } /^\[/ { f = 0 } f' "$TMP/lb.ini" |
+            tr '\n' ' ' | grep -q 'QAct=LSQ QAct.Range=15 QAct.Signed=1'; then
+        ok "--recipe-template: [$sec] gets a signed LSQ QAct"
+    else
+        bad "--recipe-template: no signed LSQ section [$sec]: $(cat "$TMP/lb.ini" "$TMP/lb.err")"
+    fi
+done
+n=$(grep -c '^QAct.Signed=1' "$TMP/lb.ini")
+[ "$n" = 2 ] && grep -q '^QAct=SAT' "$TMP/lb.ini" &&
+    grep -q '^; 5 quantizable weights, 2 activations, 2 signed activations' "$TMP/lb.ini" &&
+    ok "--recipe-template: 2 signed quantizers, SAT on the ReLUs" ||
+    bad "--recipe-template: $n signed quantizers: $(cat "$TMP/lb.ini")"
+if "$QATCONV" "$TMP/lb_float.onnx" -r "$TMP/lb.ini" -o "$TMP/lb_fake.onnx" --epochs 1 \
+        --limit 8192 --quiet > "$TMP/lb.train" 2>&1; then
+    ok "linear bottleneck, template recipe: $(grep 'test top-1' "$TMP/lb.train")"
+else
+    bad "linear bottleneck: QAT with the template recipe: $(cat "$TMP/lb.train")"
+fi
+# every layer but the first (the graph input) reads a DequantizeLinear (through
+# MaxPool/Flatten), the signed ones int8
+if out=$("$PYTHON3" - "$TMP/lb_fake.onnx" <<'PY' 2>&1
+import sys, onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+prod = {o: n for n in m.graph.node for o in n.output}
+n_layers = n_i8 = 0
+for n in m.graph.node:
+    if n.op_type not in ("Conv", "Gemm", "MatMul"):
+        continue
+    v = n.input[0]
+    while v in prod and prod[v].op_type in ("MaxPool", "Flatten"):
+        v = prod[v].input[0]
+    d = prod.get(v)
+    if d is None and v == m.graph.input[0].name:
+        continue   # the first layer: the graph input (the int export quantizes it)
+    assert d is not None and d.op_type == "DequantizeLinear", \
+        "%s reads %s" % (n.name, d.op_type if d else v)
+    n_layers += 1
+    n_i8 += inits[d.input[2]].dtype.name == "int8"
+assert (n_layers, n_i8) == (4, 2), "%d layers, %d int8 inputs" % (n_layers, n_i8)
+print("the 4 layers after the first read a DequantizeLinear, 2 of them int8 levels")
+PY
+); then ok "linear bottleneck: $out"; else bad "linear bottleneck: $out"; fi
+# ONNX Runtime as written (float QDQ, as qatconv computes it): the same prediction for
+# every image but boundary flips; with its graph optimizations (the QDQ pairs fused into
+# integer kernels) a level can round the other way: at most 30 images may then differ,
+# each with a relative top-2 margin under 0.5 %
+"$QATCONV" eval "$TMP/lb_fake.onnx" -r "$TMP/lb.ini" --quiet --predictions "$TMP/lb.qc" \
+    > "$TMP/lb.eval" 2>&1 || bad "linear bottleneck: eval: $(cat "$TMP/lb.eval")"
+for mode in --no-optimize optimized; do
+    if [ $mode = optimized ]; then opt="--max-differ 30 --max-margin 0.005"
+    else opt="--no-optimize --max-differ 10"; fi
+    # shellcheck disable=SC2086
+    if "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/lb_fake.onnx" --data "$DATA" \
+            --compare "$TMP/lb.qc" --run-model "$RUN_MODEL" $opt > "$TMP/lb.agree" 2>&1; then
+        ok "linear bottleneck ($mode): ONNX Runtime per image: $(grep '^agree=' "$TMP/lb.agree")"
+    else
+        bad "linear bottleneck ($mode): ONNX Runtime per image: $(cat "$TMP/lb.agree")"
     fi
 done
 
