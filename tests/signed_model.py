@@ -3,13 +3,14 @@
 residual Add without an activation after it (MobileNet-v2's pattern in miniature), for
 tests/test_signed.sh.
 
-    signed_model.py OUT.onnx
+    signed_model.py [--linear-head] OUT.onnx
 
 input [N, 1, 28, 28] -> Conv 3x3/2 -> BN -> Relu (r1) -> Conv 1x1 -> BN (b2, linear)
 -> Conv 3x3 -> BN (b3, linear) -> Add (b3 + r1, no activation) -> Conv 3x3/2 -> BN -> Relu
 -> MaxPool 2x2 -> Flatten -> Gemm -> output [N, 10].  Two layers read values that
 can be negative: the 3x3 Conv reads b2 and the last Conv reads the Add.  Weights are
-He-initialized from a fixed seed, BatchNorm statistics are the identity.
+He-initialized from a fixed seed, BatchNorm statistics are the identity.  With
+--linear-head the last BatchNorm has no Relu either, so the Gemm reads signed values too.
 """
 import sys
 
@@ -47,11 +48,14 @@ def relu(x):
 
 
 def main():
+    linear_head = sys.argv[1] == "--linear-head"
     r1 = relu(conv_bn("input", "stem", 1, 16, 3, 2))
     b2 = conv_bn(r1, "project", 16, 16, 1)
     b3 = conv_bn(b2, "linear", 16, 16, 3)
     nodes.append(helper.make_node("Add", [b3, r1], ["add"], name="add"))
-    c = relu(conv_bn("add", "head", 16, 32, 3, 2))
+    c = conv_bn("add", "head", 16, 32, 3, 2)
+    if not linear_head:
+        c = relu(c)
     nodes.append(helper.make_node("MaxPool", [c], ["pool"], name="pool", kernel_shape=[2, 2],
                                   strides=[2, 2]))
     nodes.append(helper.make_node("Flatten", ["pool"], ["flat"], name="flat", axis=1))
@@ -65,7 +69,7 @@ def main():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 7
     onnx.checker.check_model(m, full_check=True)
-    onnx.save(m, sys.argv[1])
+    onnx.save(m, sys.argv[-1])
 
 
 if __name__ == "__main__":

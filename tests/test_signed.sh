@@ -14,7 +14,11 @@
 #   ReLUs; after QAT with that recipe every Conv/Gemm of the fake export reads a
 #   DequantizeLinear, and ONNX Runtime agrees with qatconv (as written: all but boundary
 #   flips; with its QDQ fusion, at most 30 boundary flips of relative margin < 0.5 %);
-# - the int export refuses a signed activation with one error line (no file);
+# - the same model with a linear head (the Gemm reads signed values): the template puts a
+#   signed quantizer on that BatchNorm too;
+# - the int export of all four: every integer tensor equals ONNX Runtime's on 200
+#   images, no float op lies between the input quantizer and the output, and ONNX
+#   Runtime's top-1 of it is within 0.5 points of qatconv's figure for the fake export;
 # - QAct.Signed=1 with QAct=SAT (CG-PACT is unsigned) and a Signed value other than 0/1
 #   are one error line naming the recipe file and line.
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -121,20 +125,26 @@ for r in 15 255; do
     fi
 done
 
-# a linear bottleneck and a residual Add without an activation (tests/signed_model.py),
-# trained in float for one epoch, then quantized with its --recipe-template recipe
-LB=$TMP/lb.onnx
-if "$PYTHON3" "$top_srcdir/tests/signed_model.py" "$LB" &&
-    { printf 'Solvers.LearningRate=0.02\nSolvers.Momentum=0.9\n'; fashion_sections 128; } \
-        > "$TMP/float.ini" &&
-    "$QATCONV" "$LB" -r "$TMP/float.ini" -o "$TMP/lb_float.onnx" --epochs 1 --quiet \
-        > "$TMP/lb_float.train" 2>&1; then
-    ok "linear bottleneck, float: $(grep 'test top-1' "$TMP/lb_float.train")"
-else
-    bad "linear bottleneck: float training: $(cat "$TMP/lb_float.train" 2>/dev/null)"
-fi
-"$QATCONV" --recipe-template "$TMP/lb_float.onnx" > "$TMP/lb.ini" 2> "$TMP/lb.err" &&
-    sed -i 's/^Solvers.LearningRate=.*/Solvers.LearningRate=0.002/' "$TMP/lb.ini"
+# bottleneck NAME [--linear-head]: tests/signed_model.py trained in float for one epoch
+# ($TMP/NAME_float.onnx), its --recipe-template recipe ($TMP/NAME.ini)
+{ printf 'Solvers.LearningRate=0.02\nSolvers.Momentum=0.9\n'; fashion_sections 128; } \
+    > "$TMP/float.ini"
+bottleneck() {
+    name=$1; shift
+    if "$PYTHON3" "$top_srcdir/tests/signed_model.py" "$@" "$TMP/$name.onnx" &&
+        "$QATCONV" "$TMP/$name.onnx" -r "$TMP/float.ini" -o "$TMP/${name}_float.onnx" \
+            --epochs 1 --quiet > "$TMP/${name}_float.train" 2>&1; then
+        ok "$name ($*) float: $(grep 'test top-1' "$TMP/${name}_float.train")"
+    else
+        bad "$name: float training: $(cat "$TMP/${name}_float.train" 2>/dev/null)"
+    fi
+    "$QATCONV" --recipe-template "$TMP/${name}_float.onnx" > "$TMP/$name.ini" \
+        2> "$TMP/$name.err" &&
+        sed -i 's/^Solvers.LearningRate=.*/Solvers.LearningRate=0.002/' "$TMP/$name.ini"
+}
+
+# a linear bottleneck and a residual Add without an activation (tests/signed_model.py)
+bottleneck lb
 # the template: signed LSQ on the two values a layer reads that can be negative, SAT
 # (unsigned) on the ReLUs as before
 for sec in project_bn add; do
@@ -201,11 +211,54 @@ for mode in --no-optimize optimized; do
     fi
 done
 
-# the int export has no form of signed levels yet: one error line, no file
-OUTFILE=$TMP/int.onnx expect_error 2 "int export of a signed activation" -- \
-    "$QATCONV" "$M" -r "$TMP/res15.ini" -o "$TMP/int.onnx" --format int --epochs 1 \
-    --limit 128 --no-eval
-grep -q "QAct.Signed=1" "$TMP/err" || bad "the int export error does not name QAct.Signed"
+# the same with a linear head (the Gemm reads signed values): the template's recipe
+bottleneck lh --linear-head
+n=$(grep -c '^QAct.Signed=1' "$TMP/lh.ini")
+[ "$n" = 3 ] && grep -qx '\[head_bn\]' "$TMP/lh.ini" &&
+    ok "lh --recipe-template: 3 signed quantizers, one on the BatchNorm the Gemm reads" ||
+    bad "lh --recipe-template: $n signed quantizers: $(cat "$TMP/lh.ini" "$TMP/lh.err")"
+if "$QATCONV" "$TMP/lh_float.onnx" -r "$TMP/lh.ini" -o "$TMP/lh_fake.onnx" --epochs 1 \
+        --limit 4096 --quiet > "$TMP/lh.train" 2>&1; then
+    ok "lh, template recipe: $(grep 'test top-1' "$TMP/lh.train")"
+else
+    bad "lh: QAT with the template recipe: $(cat "$TMP/lh.train")"
+fi
+
+# the int export of each: signed levels stored as uint8 q + 128 with zero point 128
+# (ConvInteger's x_zero_point, a residual Add of signed values in integer terms, the
+# requantization to [-qn, qp] + 128); every integer tensor equals ONNX Runtime's on 200
+# images (tests/int_layers.py + tests/run_model), no float op between the input
+# quantizer and the output (tests/int_check.py)
+for name in res15 res255 lb lh; do
+    fake=$TMP/$name.onnx
+    case $name in l*) fake=$TMP/${name}_fake.onnx ;; esac
+    [ -f "$fake" ] || { bad "$name: no fake export to convert"; continue; }
+    if "$QATCONV" "$fake" --format int -o "$TMP/${name}_int.onnx" > "$TMP/$name.int" 2>&1 &&
+        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/${name}_int.onnx" 200 \
+            "$TMP/${name}_L" > "$TMP/$name.layers" 2>&1 &&
+        "$RUN_MODEL" "$TMP/${name}_L/model.onnx" "$TMP/${name}_L" 2 > "$TMP/$name.run" 2>&1; then
+        ok "$name int export: $(cat "$TMP/$name.layers"); qatconv computes the same integers"
+    else
+        bad "$name int export: $(cat "$TMP/$name.int" "$TMP/$name.layers" 2>/dev/null)"
+        grep -v " 0 differ" "$TMP/$name.run" 2>/dev/null | head -10
+    fi
+    if out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/${name}_int.onnx" 2>&1); then
+        ok "$name: $out"
+    else
+        bad "$name: integer-only check: $out"
+    fi
+    # the integers compute the trained model: ONNX Runtime's top-1 of the int export
+    # within 0.5 points of qatconv's evaluation of the fake export
+    want=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$name.train")
+    got=$("$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/${name}_int.onnx" --data "$DATA" \
+        2>&1 | sed -n 's/^accuracy=\([0-9.]*\) .*/\1/p')
+    if [ -n "$want" ] && [ -n "$got" ] &&
+        awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 0.5 && d > -0.5) }'; then
+        ok "$name int export: ONNX Runtime top-1 $got%, the fake export's $want%"
+    else
+        bad "$name int export: ONNX Runtime top-1 '$got'%, the fake export's '$want'%"
+    fi
+done
 
 # recipe errors: one line naming file:line
 { printf '[/block1/bn2/BatchNormalization]\nQAct=SAT\nQAct.Signed=1\n'
