@@ -67,22 +67,24 @@ static int data_source(const struct qc_graph *g, int v)
     return -1;
 }
 
-/* Whether node i's output can be negative and is the (pass-through) data input of a
- * quantized layer: a BatchNormalization, layer or Add/Sub/Sum with no activation after
- * it.  Such an output gets a signed LSQ activation quantizer. */
-static bool needs_signed_act(const struct qc_graph *g, int i)
+/* Marks (signed[i] = true) each node whose output can be negative and is the
+ * (pass-through) data input of a quantized layer: a BatchNormalization, layer or
+ * Add/Sub/Sum with no activation after it.  Such an output gets a signed LSQ
+ * activation quantizer. */
+static void mark_signed_acts(const struct qc_graph *g, bool *is_signed)
 {
-    const struct qc_node *n = &g->nodes[i];
-    if (n->kind != QC_OP_BATCHNORM && n->kind != QC_OP_ADD && n->kind != QC_OP_SUB &&
-        n->kind != QC_OP_SUM && !qc_op_quantizes_weight(n->kind))
-        return false;
     for (int j = 0; j < g->n_nodes; j++) {
         const struct qc_node *l = &g->nodes[j];
-        if (qc_op_quantizes_weight(l->kind) && l->n_in > 0 && l->in[0] >= 0 &&
-            !g->values[l->in[0]].init && data_source(g, l->in[0]) == i)
-            return true;
+        const struct qc_node *n;
+        int i;
+        if (!qc_op_quantizes_weight(l->kind) || l->n_in < 1 || l->in[0] < 0 ||
+            g->values[l->in[0]].init || (i = data_source(g, l->in[0])) < 0)
+            continue;
+        n = &g->nodes[i];
+        if (n->kind == QC_OP_BATCHNORM || n->kind == QC_OP_ADD || n->kind == QC_OP_SUB ||
+            n->kind == QC_OP_SUM || qc_op_quantizes_weight(n->kind))
+            is_signed[i] = true;
     }
-    return false;
 }
 
 /* Whether any node is a BatchNormalization.  Without one (BatchNorm folded into
@@ -128,6 +130,7 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     FILE *f;
     enum qc_status st;
     int n_q = 0, n_a = 0, n_s = 0;
+    bool *is_signed = NULL;
 
     *text = NULL;
     st = qc_text_open(&out);
@@ -212,9 +215,15 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     fprintf(f, "[onnx:Fc_def]\nQWeight=SAT\nQWeight.Range=15\nQWeight.ApplyScaling=1\n\n");
     fprintf(f, "[onnx:Relu_def]\nActivationFunction=Linear\nQAct=SAT\nQAct.Range=15\n"
                "QAct.Alpha=6.0\nQActSolver.LearningRate=0.01\n\n");
+    is_signed = qc_calloc((size_t)g->n_nodes + 1, sizeof(*is_signed));
+    if (!is_signed) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    mark_signed_acts(g, is_signed);
     for (int i = 0; i < g->n_nodes; i++) {
         const struct qc_node *n = &g->nodes[i];
-        if (!needs_signed_act(g, i) || qc_plan_value_is_const(p, n->out[0]))
+        if (!is_signed[i] || qc_plan_value_is_const(p, n->out[0]))
             continue;
         if (n_s++ == 0)
             fprintf(f, "; values that can be negative (no activation after them) read by a "
@@ -241,7 +250,7 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
         fprintf(f, "\n; %s (output %s): %s -> %s, %lld parameters\n", n->op_type,
                 g->values[n->out[0]].name, qc_shape_str(&x->shape, si, sizeof(si)),
                 qc_shape_str(&y->shape, so, sizeof(so)), (long long)qc_node_param_count(g, n));
-        if (quantizable(n) && needs_signed_act(g, i)) {
+        if (quantizable(n) && is_signed[i]) {
             fprintf(f, "; its section [%s] is above (signed QAct)\n", qc_node_label(g, n));
             n_q++;
             continue;
@@ -261,6 +270,7 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     fprintf(f, "\n; %d quantizable weights, %d activations, %d signed activations\n", n_q, n_a,
             n_s);
 out:
+    qc_free(is_signed);
     qc_plan_free(p);
     qc_backend_free(be);
     qc_inputs_unbind(g, bind, false);
