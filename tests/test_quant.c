@@ -35,7 +35,10 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "ir/graph.h"
+#include "quant/qspec.h"
 #include "quant/quant.h"
+#include "recipe/recipe.h"
 #include "testutil.h"
 
 #define NEAR(a, b, tol)                                                                  \
@@ -755,6 +758,140 @@ START_TEST(test_lsq_every_range)
 }
 END_TEST
 
+/* ---- LSQ signed activations (QAct.Signed=1) ---------------------------------------------- */
+
+/* The spec of "[add] QAct=LSQ ... EXTRA" on a one-Add graph; returns the status. */
+static enum qc_status act_spec_of(const char *extra, struct qc_quant_spec *out)
+{
+    static const int64_t dims[2] = { 1, 4 };
+    struct qc_graph *g = qc_test_graph(13);
+    struct qc_recipe *r = NULL;
+    struct qc_quant_spec *specs = NULL;
+    int n = 0;
+    char text[256];
+    enum qc_status st;
+    qc_test_input(g, "X", QC_DTYPE_F32, 2, dims);
+    qc_test_node(g, "Add", "add", "X,X", "Y");
+    qc_test_output(g, "Y");
+    snprintf(text, sizeof(text), "[add]\n%s\n", extra);
+    ck_assert_int_eq(qc_recipe_load_string(text, "t.ini", false, &r), QC_OK);
+    st = qc_quant_specs_from_recipe(r, g, &specs, &n);
+    if (st == QC_OK) {
+        ck_assert_int_eq(n, 1);
+        *out = specs[0];
+        out->section = NULL; /* borrowed from r, freed below */
+    }
+    qc_free(specs);
+    qc_recipe_free(r);
+    qc_graph_free(g);
+    return st;
+}
+
+/* QAct.Signed=1 gives an LSQ activation the signed levels of its Range; 0 (default) keeps
+ * N2D2's [0, R]; with QAct=SAT (CG-PACT, unsigned) it is a recipe error. */
+START_TEST(test_lsq_signed_act_spec)
+{
+    struct qc_quant_spec sp;
+    int qn, qp;
+    static const struct {
+        const char *keys;
+        bool is_signed;
+        int qn, qp;
+    } cases[] = {
+        { "QAct=LSQ\nQAct.Signed=1", true, 128, 127 },
+        { "QAct=LSQ\nQAct.Signed=1\nQAct.Range=15", true, 8, 7 },
+        { "QAct=LSQ\nQAct.Signed=1\nQAct.Range=3", true, 2, 1 },
+        { "QAct=LSQ\nQAct.Range=15", false, 0, 15 },
+        { "QAct=LSQ\nQAct.Signed=0", false, 0, 255 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(act_spec_of(cases[i].keys, &sp), QC_OK);
+        ck_assert(!sp.weight && sp.method == QC_QM_LSQ);
+        ck_assert_msg(sp.is_signed == cases[i].is_signed, "case %zu", i);
+        qc_lsq_levels(sp.range, sp.is_signed, &qn, &qp);
+        ck_assert_int_eq(qn, cases[i].qn);
+        ck_assert_int_eq(qp, cases[i].qp);
+    }
+    ck_assert_int_eq(act_spec_of("QAct=SAT\nQAct.Signed=1", &sp), QC_ERR_RECIPE);
+    ck_assert_int_eq(act_spec_of("QAct=SAT\nQAct.Signed=0", &sp), QC_OK);
+    ck_assert(!sp.is_signed);
+}
+END_TEST
+
+/* R = 255 signed ([-128, 127]), s = 0.5; v = x/s:
+ *   v = -128.5 -> -128 (clipped), -128 -> -128 (low edge), -127.5 -> -128 (tie, even),
+ *   127 -> 127 (high edge), 127.5 -> 127 (clipped), 0.5 -> 0, -1.5 -> -2, 2.5 -> 2 (ties),
+ *   200 -> 127.
+ * ds terms (dy = 1): -Qn at v <= -Qn, Qp at v >= Qp, rne(v) - v inside:
+ *   -128 -128 -0.5 +127 +127 -0.5 -0.5 -0.5 +127 = 123; dx passes -Qn < v < Qp only.
+ * Init: s0 = 2·mean|x|/sqrt(Qp) with Qp = 127 (the positive levels). */
+START_TEST(test_lsq_signed_act_hand)
+{
+    static const float x[9] = { -64.25f, -64.0f, -63.75f, 63.5f, 63.75f,
+                                0.25f,   -0.75f, 1.25f,   100.0f };
+    static const int32_t want_k[9] = { -128, -128, -128, 127, 127, 0, -2, 2, 127 };
+    static const float mask[9] = { 0, 0, 1, 0, 0, 1, 1, 1, 0 };
+    const float dy[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    float y[9], dx[9] = { 0 }, ds = 0;
+    int32_t k[9];
+    int qn, qp;
+    double g, mean = 0;
+    qc_lsq_levels(255, true, &qn, &qp);
+    g = qc_lsq_grad_scale(9, qp);
+    NEAR(g, 1.0 / sqrt(9.0 * 127.0), 1e-15);
+    qc_lsq_forward(0.5f, qn, qp, x, y, 9, 1);
+    qc_lsq_image(0.5f, qn, qp, x, k, 9, 1);
+    qc_lsq_backward(0.5f, qn, qp, g, x, dy, dx, 9, 1, &ds);
+    for (int i = 0; i < 9; i++) {
+        ck_assert_msg(k[i] == want_k[i], "i=%d k=%d", i, k[i]);
+        ck_assert(y[i] == (float)want_k[i] * 0.5f);
+        ck_assert(dx[i] == mask[i]);
+        mean += fabs((double)x[i]) / 9.0;
+    }
+    NEAR(ds, g * 123.0, 1e-6);
+    NEAR(qc_lsq_init_step(x, 9, qp, 1), 2.0 * mean / sqrt(127.0), 1e-5);
+}
+END_TEST
+
+/* The activation step gradient for signed levels, as the training plan computes it
+ * (g = 1/sqrt(N·Qp), N the elements per sample of a batch of 4), against central
+ * differences of the forward (see the header: backward == g·(FD − STE term)). */
+START_TEST(test_lsq_signed_act_fd)
+{
+    enum { N = 480, BATCH = 4 };
+    static const int ranges[4] = { 2, 4, 15, 255 };
+    float *x = falloc(N), *dy = falloc(N), *y = falloc(N);
+    for (int ri = 0; ri < 4; ri++) {
+        int R = ranges[ri], qn, qp;
+        float s = 0x1p-4f, h = 0x1p-15f;
+        uint32_t seed = 77 + (uint32_t)R;
+        double ste = 0;
+        qc_lsq_levels(R, true, &qn, &qp);
+        for (int i = 0; i < N; i++) {
+            x[i] = urand(&seed, -1.3f * (float)qn * s - 0.1f, 1.3f * (float)qp * s + 0.1f);
+            dy[i] = urand(&seed, -1.0f, 1.0f);
+            double v = (double)x[i] / s, fr = v - floor(v);
+            if (fabs(fr - 0.5) < 0.2 || fabs(v + qn) < 0.3 || fabs(v - qp) < 0.3)
+                dy[i] = 0.0f;
+            if (v > -qn && v < qp)
+                ste += (double)dy[i] * v;
+        }
+        double g = qc_lsq_grad_scale(N / BATCH, qp);
+        NEAR(g, 1.0 / sqrt((double)(N / BATCH) * (qp > 0 ? qp : 1)), 1e-15);
+        float ds = 0;
+        qc_lsq_backward(s, qn, qp, g, x, dy, NULL, N, 1, &ds);
+        double fd = (lsq_loss(s + h, qn, qp, x, dy, y, N) - lsq_loss(s - h, qn, qp, x, dy, y, N)) /
+                    (2.0 * h);
+        double want = g * (fd - ste);
+        ck_assert_msg(fabs(ds - want) <= 1e-3 * fabs(want) + 1e-7, "R=%d ds=%.7g want=%.7g", R,
+                      (double)ds, want);
+    }
+    free(x);
+    free(dy);
+    free(y);
+}
+END_TEST
+
 /* ---- LSQ per output channel (QWeight.PerChannel=1) ---------------------------------------- */
 
 /* Hand-computed: Conv layout [nch = 2, inner = 3], R = 15 signed ([-8, 7]), s = {1, 0.5}.
@@ -1267,6 +1404,9 @@ Suite *qc_suite_quant(void)
     tcase_add_test(lsq, test_lsq_channels_hand);
     tcase_add_test(lsq, test_lsq_channels_vs_slices);
     tcase_add_test(lsq, test_lsq_channels_fd);
+    tcase_add_test(lsq, test_lsq_signed_act_spec);
+    tcase_add_test(lsq, test_lsq_signed_act_hand);
+    tcase_add_test(lsq, test_lsq_signed_act_fd);
     suite_add_tcase(s, lsq);
 
     TCase *thr = tcase_create("threads");

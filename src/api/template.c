@@ -7,6 +7,13 @@
  * layer without a graph viewer.  A channels-last input (plan/inputs.h) gets
  * an [onnx] section with Transpose=1; symbolic sizes get 224 (3 channels),
  * said in a comment, so the recipe loads as written.
+ *
+ * Every quantized layer's data input is quantized: where it is a value that
+ * can be negative (a BatchNormalization, Conv/Gemm/MatMul, Add/Sub/Sum output
+ * without an activation after it, as MobileNet-v2's linear bottlenecks and
+ * residual Adds), the node producing it gets an active section with a signed
+ * LSQ activation quantizer (QAct.Signed=1); a ReLU/Clip output keeps the SAT
+ * (unsigned) default.
  */
 #include <config.h>
 
@@ -28,6 +35,56 @@ static bool quantizable(const struct qc_node *n)
 static bool is_activation(const struct qc_node *n)
 {
     return qc_op_quantizes_act(n->kind);
+}
+
+/* The node whose output a layer reads through ops that keep the values (pooling, layout,
+ * Identity/Dropout), -1 for the graph input or a constant. */
+static int data_source(const struct qc_graph *g, int v)
+{
+    for (int hops = 0; v >= 0 && hops < g->n_nodes; hops++) {
+        int pi = g->values[v].producer;
+        const struct qc_node *n = pi >= 0 ? &g->nodes[pi] : NULL;
+        if (!n)
+            return -1;
+        switch (n->kind) {
+        case QC_OP_MAXPOOL:
+        case QC_OP_AVGPOOL:
+        case QC_OP_GLOBAL_AVGPOOL:
+        case QC_OP_GLOBAL_MAXPOOL:
+        case QC_OP_FLATTEN:
+        case QC_OP_RESHAPE:
+        case QC_OP_SQUEEZE:
+        case QC_OP_UNSQUEEZE:
+        case QC_OP_TRANSPOSE:
+        case QC_OP_IDENTITY:
+        case QC_OP_DROPOUT:
+            v = n->n_in > 0 ? n->in[0] : -1;
+            break;
+        default:
+            return pi;
+        }
+    }
+    return -1;
+}
+
+/* Marks (signed[i] = true) each node whose output can be negative and is the
+ * (pass-through) data input of a quantized layer: a BatchNormalization, layer or
+ * Add/Sub/Sum with no activation after it.  Such an output gets a signed LSQ
+ * activation quantizer. */
+static void mark_signed_acts(const struct qc_graph *g, bool *is_signed)
+{
+    for (int j = 0; j < g->n_nodes; j++) {
+        const struct qc_node *l = &g->nodes[j];
+        const struct qc_node *n;
+        int i;
+        if (!qc_op_quantizes_weight(l->kind) || l->n_in < 1 || l->in[0] < 0 ||
+            g->values[l->in[0]].init || (i = data_source(g, l->in[0])) < 0)
+            continue;
+        n = &g->nodes[i];
+        if (n->kind == QC_OP_BATCHNORM || n->kind == QC_OP_ADD || n->kind == QC_OP_SUB ||
+            n->kind == QC_OP_SUM || qc_op_quantizes_weight(n->kind))
+            is_signed[i] = true;
+    }
 }
 
 /* Whether any node is a BatchNormalization.  Without one (BatchNorm folded into
@@ -72,7 +129,8 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     struct qc_text out;
     FILE *f;
     enum qc_status st;
-    int n_q = 0, n_a = 0;
+    int n_q = 0, n_a = 0, n_s = 0;
+    bool *is_signed = NULL;
 
     *text = NULL;
     st = qc_text_open(&out);
@@ -157,6 +215,27 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     fprintf(f, "[onnx:Fc_def]\nQWeight=SAT\nQWeight.Range=15\nQWeight.ApplyScaling=1\n\n");
     fprintf(f, "[onnx:Relu_def]\nActivationFunction=Linear\nQAct=SAT\nQAct.Range=15\n"
                "QAct.Alpha=6.0\nQActSolver.LearningRate=0.01\n\n");
+    is_signed = qc_calloc((size_t)g->n_nodes + 1, sizeof(*is_signed));
+    if (!is_signed) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    mark_signed_acts(g, is_signed);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct qc_node *n = &g->nodes[i];
+        if (!is_signed[i] || qc_plan_value_is_const(p, n->out[0]))
+            continue;
+        if (n_s++ == 0)
+            fprintf(f, "; values that can be negative (no activation after them) read by a "
+                       "layer:\n; signed LSQ levels [-8, 7]\n");
+        fprintf(f,
+                "[%s]%s\nQAct=LSQ\nQAct.Range=15\nQAct.Signed=1\n"
+                "QActSolver.LearningRate=0.001\n\n",
+                qc_node_label(g, n),
+                !quantizable(n)                       ? ""
+                : qc_op_cell(n->kind) == QC_CELL_CONV ? " onnx:Conv_def"
+                                                      : " onnx:Fc_def");
+    }
     fprintf(f, "; ---- per-node sections: uncomment to override the defaults above ----\n");
     for (int i = 0; i < g->n_nodes; i++) {
         const struct qc_node *n = &g->nodes[i];
@@ -171,6 +250,11 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
         fprintf(f, "\n; %s (output %s): %s -> %s, %lld parameters\n", n->op_type,
                 g->values[n->out[0]].name, qc_shape_str(&x->shape, si, sizeof(si)),
                 qc_shape_str(&y->shape, so, sizeof(so)), (long long)qc_node_param_count(g, n));
+        if (quantizable(n) && is_signed[i]) {
+            fprintf(f, "; its section [%s] is above (signed QAct)\n", qc_node_label(g, n));
+            n_q++;
+            continue;
+        }
         fprintf(f, ";[%s]%s\n", qc_node_label(g, n),
                 quantizable(n)
                     ? (qc_op_cell(n->kind) == QC_CELL_CONV ? " onnx:Conv_def" : " onnx:Fc_def")
@@ -183,8 +267,10 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
             n_a++;
         }
     }
-    fprintf(f, "\n; %d quantizable weights, %d activations\n", n_q, n_a);
+    fprintf(f, "\n; %d quantizable weights, %d activations, %d signed activations\n", n_q, n_a,
+            n_s);
 out:
+    qc_free(is_signed);
     qc_plan_free(p);
     qc_backend_free(be);
     qc_inputs_unbind(g, bind, false);

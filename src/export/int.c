@@ -5,7 +5,8 @@
  * original value, what it has become:
  *   WEIGHT  the integer levels k and per-output-channel scales of a
  *           DequantizeLinear'ed initializer;
- *   U8      a uint8 tensor of the new graph with one scale s (real = s·q);
+ *   U8      a uint8 tensor of the new graph with one scale s (real = s·q, or
+ *           s·(q − 128) for signed levels stored with a zero point);
  *   PEND    "pending" integer terms: real[c] = Σ_i a_i[c]·q_i + b[c] along
  *           channel axis 1, with a clip [lo, hi] still to apply; the terms
  *           are int32/int64/uint8 tensors of the new graph (a term whose
@@ -126,6 +127,7 @@ static enum qc_status do_node(struct ix *x, int node)
             r.v = s->v;
             r.s = s->s;
             r.hi = s->hi;
+            r.zp = s->zp;
         } else if ((st = qc_int_pend_copy(s, &r)) != QC_OK) {
             return st;
         }

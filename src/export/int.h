@@ -3,9 +3,10 @@
  *
  * Rewrites a fake-quant graph (the output of qc_export_fake, or any graph of
  * the same shape: integer weight initializers behind DequantizeLinear, and
- * QuantizeLinear(uint8, zero point 0) [-> Clip] -> DequantizeLinear on the
- * activations) into a graph whose every tensor between the input quantizer
- * and the output dequantization is an integer:
+ * QuantizeLinear(uint8 or int8, zero point 0) [-> Clip] -> DequantizeLinear on
+ * the activations) into a graph whose every tensor between the input quantizer
+ * and the output dequantization is an integer (int8 levels are kept as uint8
+ * q + 128, the layers' x_zero_point 128, and the requantization adds 128):
  *
  *   x_q = QuantizeLinear(x, s_in)                                  uint8
  *   acc = ConvInteger(x_q, J) / MatMulInteger(x_q, J)              int32

@@ -39,7 +39,9 @@ struct ival {
     /* U8 */
     int    v;
     double s;
-    int    hi;               /* largest level                                  */
+    int hi; /* largest stored level                           */
+    int zp; /* zero point: 0, or 128 for signed levels (QAct.Signed=1) stored
+                              * as q + 128, real = s·(stored − zp)              */
     /* PEND */
     int         nt;
     struct term t[MAX_TERMS];
@@ -110,7 +112,8 @@ enum qc_status qc_int_no_clip(struct ix *x, int node, const struct ival *r, int 
 
 /* int_requant.c */
 enum qc_status qc_int_requant(struct ix *x, const char *base, const struct ival *r, double s_out,
-                              int qlo, int qhi, int *out);
+                              int zp, int qlo, int qhi, int *out);
+int qc_int_u8_absmax(const struct ival *r);
 enum qc_status qc_int_materialize(struct ix *x, int v);
 enum qc_status qc_int_output(struct ix *x, int v);
 

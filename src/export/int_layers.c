@@ -15,12 +15,13 @@
 
 /* ---- layers -------------------------------------------------------------------------- */
 
-/* The zero-point inputs of ConvInteger / MatMulInteger: 0 for the uint8
- * activations, wzp (uint8) for weights stored with an offset. */
-static enum qc_status zero_points(struct ix *x, const char *base, int wzp, int *xz, int *wz)
+/* The zero-point inputs of ConvInteger / MatMulInteger: xzp (uint8: 0, or 128 for
+ * signed levels) for the activations, wzp (uint8) for weights stored with an offset. */
+static enum qc_status zero_points(struct ix *x, const char *base, int xzp, int wzp, int *xz,
+                                  int *wz)
 {
     enum qc_status st;
-    if ((st = qc_int_scalar_const(x, base, "_x_zero_point", QC_DTYPE_U8, 0, xz)) != QC_OK)
+    if ((st = qc_int_scalar_const(x, base, "_x_zero_point", QC_DTYPE_U8, xzp, xz)) != QC_OK)
         return st;
     return qc_int_scalar_const(x, base, "_w_zero_point", QC_DTYPE_U8, wzp, wz);
 }
@@ -28,7 +29,8 @@ static enum qc_status zero_points(struct ix *x, const char *base, int wzp, int *
 enum qc_status qc_int_do_conv(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
-    int xin = n->in[0], win = n->in[1], out = n->out[0], q, hi, wv, zp, mul, add, cnode, acc, rank;
+    int xin = n->in[0], win = n->in[1], out = n->out[0], q, hi, wv, zp, mul, add, cnode, acc, rank,
+        xzp;
     int64_t group, c, kred;
     double s, jmax, *a = NULL;
     struct ival *w, r;
@@ -44,6 +46,10 @@ enum qc_status qc_int_do_conv(struct ix *x, int node)
     if ((st = qc_int_layer_input(x, node, xin, &q, &s, &hi)) != QC_OK ||
         (st = qc_int_weight_of(x, node, win, &w)) != QC_OK)
         return st;
+    /* signed levels: stored q + 128, x_zero_point 128, |q − 128| <= 128 */
+    xzp = x->iv[xin].kind == K_U8 ? x->iv[xin].zp : 0;
+    if (xzp)
+        hi = qc_int_u8_absmax(&x->iv[xin]);
     if (w->dq_axis > 0) {
         qc_log_error("%s: node '%s': per-axis weight scales must be along axis 0", x->g->path,
                      base);
@@ -55,7 +61,7 @@ enum qc_status qc_int_do_conv(struct ix *x, int node)
      * measured 3-4x faster than its int8-weight ConvInteger (int.h) */
     if ((st = qc_int_store_weight(x, base, w, false, QC_DTYPE_I8, W_OFFSET, &wv, &zp, &mul, &add,
                                   &jmax)) != QC_OK ||
-        (st = zero_points(x, base, zp, &in[2], &in[3])) != QC_OK)
+        (st = zero_points(x, base, xzp, zp, &in[2], &in[3])) != QC_OK)
         return st;
     in[0] = q;
     in[1] = wv;
@@ -100,8 +106,9 @@ enum qc_status qc_int_do_conv(struct ix *x, int node)
             goto fail;
         in[0] = q;
         in[1] = ov;
-        if ((st = qc_int_emit(x, "ConvInteger", base, in, 2, QC_DTYPE_I32, -1, &sum, &snode)) !=
-                QC_OK ||
+        /* Σ (x − x_zp): the x zero point of the layer, still in in[2] */
+        if ((st = qc_int_emit(x, "ConvInteger", base, in, xzp ? 3 : 2, QC_DTYPE_I32, -1, &sum,
+                              &snode)) != QC_OK ||
             (st = qc_int_copy_attrs(x, snode, node)) != QC_OK)
             goto fail;
         if ((st = qc_int_odd_combine(x, base, &r, sum, (double)kred * hi)) != QC_OK)
@@ -161,15 +168,23 @@ enum qc_status qc_int_do_gemm(struct ix *x, int node)
         int q, hi, zp, n_in = 2;
         int32_t lo_j, hi_j;
         double s;
+        int xzp;
         if ((st = qc_int_layer_input(x, node, xin, &q, &s, &hi)) != QC_OK)
             goto fail;
+        xr = &x->iv[xin]; /* the input quantizer may have moved the records */
+        /* signed levels (stored q + 128, x_zero_point 128): uint8 weights with a zero
+         * point too, the exact u8×u8 kernel */
+        xzp = xr->kind == K_U8 ? xr->zp : 0;
         qc_int_stored_levels(w, &lo_j, &hi_j);
         if ((st = qc_int_store_weight(x, base, w, trans_b != 0, QC_DTYPE_I8,
-                                      qc_int_pairs_fit_int16(hi, lo_j, hi_j) ? W_SIGNED : W_OFFSET,
+                                      !xzp && qc_int_pairs_fit_int16(hi, lo_j, hi_j) ? W_SIGNED
+                                                                                     : W_OFFSET,
                                       &wv, &zp, &mul, &add, &jmax)) != QC_OK)
             goto fail;
-        if (zp != 0) {
-            if ((st = zero_points(x, base, zp, &in[2], &in[3])) != QC_OK)
+        if (xzp)
+            hi = qc_int_u8_absmax(xr);
+        if (zp != 0 || xzp != 0) {
+            if ((st = zero_points(x, base, xzp, zp, &in[2], &in[3])) != QC_OK)
                 goto fail;
             n_in = 4;
         }
@@ -195,6 +210,16 @@ enum qc_status qc_int_do_gemm(struct ix *x, int node)
             if ((st = qc_int_cast(x, base, q, QC_DTYPE_I32, -1, &xi)) != QC_OK ||
                 (st = qc_int_axes_const(x, base, &ax, 1, &axv)) != QC_OK)
                 goto fail;
+            if (xzp) {
+                /* Σ (x − x_zp) */
+                int zv;
+                if ((st = qc_int_scalar_const(x, base, "_x_zp32", QC_DTYPE_I32, xzp, &zv)) != QC_OK)
+                    goto fail;
+                in[0] = xi;
+                in[1] = zv;
+                if ((st = qc_int_emit(x, "Sub", base, in, 2, QC_DTYPE_I32, -1, &xi, NULL)) != QC_OK)
+                    goto fail;
+            }
             in[0] = xi;
             in[1] = axv;
             if ((st = qc_int_emit(x, "ReduceSum", base, in, 2, QC_DTYPE_I32, -1, &sum, &rnode)) !=

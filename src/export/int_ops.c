@@ -68,7 +68,7 @@ enum qc_status qc_int_do_clip(struct ix *x, int node, double lo, double hi)
     const struct qc_node *n = &x->g->nodes[node];
     struct ival *p, r;
     enum qc_status st;
-    if (x->iv[n->in[0]].kind == K_U8 && lo <= 0.0 &&
+    if (x->iv[n->in[0]].kind == K_U8 && x->iv[n->in[0]].zp == 0 && lo <= 0.0 &&
         hi >= x->iv[n->in[0]].s * x->iv[n->in[0]].hi) {
         /* a no-op on these levels: share the uint8 tensor */
         struct ival *s = &x->iv[n->in[0]], *d = &x->iv[n->out[0]];
@@ -169,22 +169,26 @@ fail:
     return st;
 }
 
-/* QuantizeLinear (uint8, zero point 0) on an integer record: the requantization,
- * absorbing a following Clip on the levels. */
+/* QuantizeLinear (uint8 or int8, zero point 0) on an integer record: the
+ * requantization, absorbing a following Clip on the levels.  int8 levels (a signed
+ * activation quantizer, QAct.Signed=1) are stored as uint8 q + 128 with zero point
+ * 128: ConvInteger/MatMulInteger take it as their x_zero_point (the exact u8×u8 path
+ * of ONNX Runtime, padding = the zero point), the requantization adds 128. */
 enum qc_status qc_int_do_quantize(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_tensor *sc = qc_int_const_input(x, n, 1), *zp = qc_int_const_input(x, n, 2);
-    int v = n->in[0], out = n->out[0], qlo = 0, qhi = 255, u8, result = out;
+    int v = n->in[0], out = n->out[0], qlo = 0, qhi = 255, u8, result = out, zp_out;
     struct ival *r = &x->iv[v];
     double s;
     enum qc_status st;
 
-    if (!sc || qc_tensor_nelem(sc) != 1 || (zp && (zp->dtype != QC_DTYPE_U8 ||
-                                                 qc_tensor_get_i64(zp, 0) != 0)) ||
+    if (!sc || qc_tensor_nelem(sc) != 1 ||
+        (zp && ((zp->dtype != QC_DTYPE_U8 && zp->dtype != QC_DTYPE_I8) ||
+                qc_tensor_nelem(zp) != 1 || qc_tensor_get_i64(zp, 0) != 0)) ||
         (!zp && n->n_in > 2 && n->in[2] >= 0)) {
-        qc_log_error("%s: node '%s': the int export handles per-tensor uint8 QuantizeLinear with "
-                     "zero point 0",
+        qc_log_error("%s: node '%s': the int export handles per-tensor uint8 or int8 "
+                     "QuantizeLinear with zero point 0",
                      x->g->path, qc_int_label(x, node));
         return QC_ERR_UNSUPPORTED;
     }
@@ -194,7 +198,8 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
         return QC_ERR_UNSUPPORTED;
     }
     s = qc_tensor_f32(sc)[0];
-    /* a Clip(0, R) on the levels right after: part of the same requantization */
+    zp_out = zp->dtype == QC_DTYPE_I8 ? 128 : 0;
+    /* a Clip(−qn, qp) on the levels right after: part of the same requantization */
     if (qc_graph_value_uses(x->g, out) == 1) {
         for (int i = node + 1; i < x->n_node; i++) {
             const struct qc_node *c = &x->g->nodes[i];
@@ -203,9 +208,9 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
                 continue;
             lo = qc_int_const_input(x, c, 1);
             hi = qc_int_const_input(x, c, 2);
-            if (c->kind == QC_OP_CLIP && lo && hi && lo->dtype == QC_DTYPE_U8) {
-                qlo = (int)qc_tensor_get_i64(lo, 0);
-                qhi = (int)qc_tensor_get_i64(hi, 0);
+            if (c->kind == QC_OP_CLIP && lo && hi && lo->dtype == zp->dtype) {
+                qlo = (int)qc_tensor_get_i64(lo, 0) + zp_out;
+                qhi = (int)qc_tensor_get_i64(hi, 0) + zp_out;
                 x->drop[i] = true;
                 result = c->out[0];
             }
@@ -215,6 +220,12 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
     if (r->kind == K_NONE && x->g->values[v].is_input && !x->g->values[v].init) {
         /* the input quantizer of the graph, kept as it is */
         int in[3] = { v, n->in[1], n->in[2] };
+        if (zp_out != 0) {
+            qc_log_error("%s: node '%s': a signed (int8) quantizer on the graph input; the int "
+                         "export quantizes the input to uint8",
+                         x->g->path, qc_int_label(x, node));
+            return QC_ERR_UNSUPPORTED;
+        }
         if ((st = qc_int_emit(x, "QuantizeLinear", qc_int_vname(x, v), in, 3, QC_DTYPE_U8, -1, &u8,
                               NULL)) != QC_OK)
             return st;
@@ -231,7 +242,7 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
     } else {
         struct ival *p;
         if ((st = qc_int_need_pend(x, node, v, &p)) != QC_OK ||
-            (st = qc_int_requant(x, qc_int_vname(x, out), p, s, qlo, qhi, &u8)) != QC_OK)
+            (st = qc_int_requant(x, qc_int_vname(x, out), p, s, zp_out, qlo, qhi, &u8)) != QC_OK)
             return st;
     }
     /* the levels: Q's output (and the absorbed Clip's) */
@@ -240,6 +251,7 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
     x->iv[result].v = u8;
     x->iv[result].s = s;
     x->iv[result].hi = qhi;
+    x->iv[result].zp = zp_out;
     return QC_OK;
 }
 
@@ -261,6 +273,7 @@ enum qc_status qc_int_do_dequantize(struct ix *x, int node)
     d->v = s->v;
     d->s = qc_tensor_f32(sc)[0];
     d->hi = s->hi;
+    d->zp = s->zp;
     return QC_OK;
 }
 
@@ -299,6 +312,7 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
     rec.v = out;
     rec.s = s->s;
     rec.hi = s->hi;
+    rec.zp = s->zp;
     qc_int_move(&x->iv[x->g->nodes[node].out[0]], &rec); /* nodes moved: emitted one */
     return QC_OK;
 }
@@ -323,9 +337,9 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
         return QC_ERR_UNSUPPORTED;
     for (int i = 0; i < n_in; i++) {
         const struct ival *r = &x->iv[n->in[i]];
-        if (r->kind != K_U8) {
-            qc_log_error("%s: node '%s': the int export concatenates quantized levels; input "
-                         "'%s' is not quantized levels",
+        if (r->kind != K_U8 || r->zp != 0) {
+            qc_log_error("%s: node '%s': the int export concatenates unsigned quantized levels; "
+                         "input '%s' is not",
                          x->g->path, qc_int_label(x, node), qc_int_vname(x, n->in[i]));
             return QC_ERR_UNSUPPORTED;
         }
@@ -349,7 +363,7 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
         qhi = (int)floor((double)r->hi * r->s / s + 0.5);
         snprintf(base, sizeof(base), "%s", qc_int_vname(x, v));
         if ((st = qc_int_u8_to_pend(x, v, &tmp)) == QC_OK)
-            st = qc_int_requant(x, base, &tmp, s, 0, qhi, &in[i]);
+            st = qc_int_requant(x, base, &tmp, s, 0, 0, qhi, &in[i]);
         qc_int_ival_clear(&tmp);
         if (st != QC_OK)
             return st;
@@ -498,8 +512,9 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
             return st;
         for (int i = 0; i < np; i++)
             padded = padded || pads[i] != 0;
-        if (s->kind != K_U8 || ceil || strcmp(ap, "NOTSET") != 0 || (padded && !cip)) {
-            qc_log_error("%s: node '%s': the int export handles AveragePool on quantized "
+        if (s->kind != K_U8 || s->zp != 0 || ceil || strcmp(ap, "NOTSET") != 0 ||
+            (padded && !cip)) {
+            qc_log_error("%s: node '%s': the int export handles AveragePool on unsigned quantized "
                          "levels without ceil_mode, auto_pad, or padding excluded from the count",
                          x->g->path, qc_int_label(x, node));
             return QC_ERR_UNSUPPORTED;

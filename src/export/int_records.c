@@ -36,13 +36,19 @@ int64_t qc_int_channels(struct ix *x, int v, int *rank)
     return s && s->ndim >= 2 ? s->dims[1] : 1;
 }
 
-/* A U8 record as a one-term PEND record (in place). */
+/* The largest |stored − zp| of a U8 record's levels (stored levels lie in [0, hi]). */
+int qc_int_u8_absmax(const struct ival *r)
+{
+    return r->hi - r->zp > r->zp ? r->hi - r->zp : r->zp;
+}
+
+/* A U8 record as a one-term PEND record (in place): real = s·q − s·zp. */
 enum qc_status qc_int_u8_to_pend(struct ix *x, int v, struct ival *r)
 {
     int rank;
     int64_t c = qc_int_channels(x, v, &rank);
     struct term t = { r->v, QC_DTYPE_U8, false, qc_int_dvec(c, r->s), (double)r->hi };
-    double *b = qc_int_dvec(c, 0.0);
+    double *b = qc_int_dvec(c, -(double)r->zp * r->s);
     if (!t.a || !b) {
         qc_free(t.a);
         qc_free(b);
@@ -107,6 +113,7 @@ enum qc_status qc_int_need_pend(struct ix *x, int node, int v, struct ival **out
             w->v = r->v;
             w->s = r->s;
             w->hi = r->hi;
+            w->zp = r->zp;
             if ((st = qc_int_u8_to_pend(x, v, w)) != QC_OK) {
                 qc_free(w);
                 return st;

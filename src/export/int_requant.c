@@ -15,10 +15,11 @@
 
 /* ---- requantization and dequantization ----------------------------------------------- */
 
-/* Emits the requantization of PEND record r to uint8 with scale s_out and levels
- * [qlo, qhi] (the record's clip included); *out receives the uint8 value. */
+/* Emits the requantization of PEND record r to uint8 with scale s_out, zero point zp
+ * (stored = rne(real/s_out) + zp: 128 for signed levels) and stored levels [qlo, qhi]
+ * (the record's clip included); *out receives the uint8 value. */
 enum qc_status qc_int_requant(struct ix *x, const char *base, const struct ival *r, double s_out,
-                              int qlo, int qhi, int *out)
+                              int zp, int qlo, int qhi, int *out)
 {
     double mmax[MAX_TERMS], bmax = 0.0, ph = 0.0;
     double *m0 = NULL, *cc = NULL;
@@ -27,12 +28,12 @@ enum qc_status qc_int_requant(struct ix *x, const char *base, const struct ival 
     int64_t c = r->c;
 
     if (r->lo != -INFINITY) {
-        float l = rintf((float)r->lo / (float)s_out);
+        float l = rintf((float)r->lo / (float)s_out) + (float)zp;
         if (l > qlo)
             qlo = l > qhi ? qhi : (int)l;
     }
     if (r->hi_r != INFINITY) {
-        float h = rintf((float)r->hi_r / (float)s_out);
+        float h = rintf((float)r->hi_r / (float)s_out) + (float)zp;
         if (h < qhi)
             qhi = h < qlo ? qlo : (int)h;
     }
@@ -42,7 +43,7 @@ enum qc_status qc_int_requant(struct ix *x, const char *base, const struct ival 
             mmax[i] = fmax(mmax[i], fabs(r->t[i].a[j] / s_out));
     }
     for (int64_t j = 0; j < c; j++)
-        bmax = fmax(bmax, fabs(r->b[j] / s_out));
+        bmax = fmax(bmax, fabs(r->b[j] / s_out + zp));
     /* largest n with every |M0| < 2^31 and |Σ M0·q| + |C| + 2^(n-1) < 2^62 */
     for (n = 62; n >= 1; n--) {
         double p = ldexp(1.0, n), sum = p / 2 + 2.0;
@@ -66,7 +67,7 @@ enum qc_status qc_int_requant(struct ix *x, const char *base, const struct ival 
     if (!m0 || !cc)
         goto out;
     for (int64_t j = 0; j < c; j++)
-        cc[j] = rint(r->b[j] / s_out * ph) + ph / 2;
+        cc[j] = rint((r->b[j] / s_out + zp) * ph) + ph / 2;
     for (int i = 0; i < r->nt; i++) {
         int q = r->t[i].v, prod;
         if ((st = qc_int_cast(x, base, q, QC_DTYPE_I64, -1, &q)) != QC_OK)
@@ -196,6 +197,7 @@ enum qc_status qc_int_materialize(struct ix *x, int v)
         tmp.v = r->v;
         tmp.s = r->s;
         tmp.hi = r->hi;
+        tmp.zp = r->zp;
         if ((st = qc_int_u8_to_pend(x, v, &tmp)) != QC_OK)
             return st;
         st = dequant(x, qc_int_vname(x, v), &tmp, v);

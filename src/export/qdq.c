@@ -274,12 +274,15 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
                                  struct qc_export_stats *stats)
 {
     const struct qc_quant_spec *sp = qi->spec;
-    int v = sp->value, prod = sp->node, pre, vs, vz, vq, vc, vlo, vhi, in[3];
+    int v = sp->value, prod = sp->node, pre, vs, vz, vq, vc, vlo, vhi, in[3], qn, qp;
+    /* unsigned: uint8 levels [0, R]; signed (LSQ QAct.Signed=1): int8 [−qn, qp] */
+    enum qc_dtype dt = sp->is_signed ? QC_DTYPE_I8 : QC_DTYPE_U8;
     float scale = sp->method == QC_QM_SAT ? qc_sat_act_scale(qi->param, sp->range)
                                           : qc_lsq_step_used(qi->param);
     char base[512], name[512], node[512];
     enum qc_status st;
 
+    qc_lsq_levels(sp->range, sp->is_signed, &qn, &qp);
     snprintf(base, sizeof(base), "%s", g->values[v].name);
     qc_graph_unique_name(g, base, "_float", name, sizeof(name));
     if ((st = qc_graph_value(g, name, &pre)) != QC_OK)
@@ -289,7 +292,7 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
         if (g->nodes[prod].out[j] == v)
             g->nodes[prod].out[j] = pre;
     if ((st = scalar(g, base, "_scale", QC_DTYPE_F32, scale, &vs)) != QC_OK ||
-        (st = scalar(g, base, "_zero_point", QC_DTYPE_U8, 0, &vz)) != QC_OK)
+        (st = scalar(g, base, "_zero_point", dt, 0, &vz)) != QC_OK)
         return st;
     qc_graph_unique_name(g, base, "_quantized", name, sizeof(name));
     if ((st = qc_graph_value(g, name, &vq)) != QC_OK)
@@ -300,9 +303,10 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
     qc_graph_unique_name(g, base, "_QuantizeLinear", node, sizeof(node));
     if ((st = qc_graph_add_op(g, "QuantizeLinear", node, in, 3, &vq, 1, NULL)) != QC_OK)
         return st;
+    /* QuantizeLinear saturates to the type's range; fewer levels need a Clip */
     if (sp->range < 255) {
-        if ((st = scalar(g, base, "_clip_min", QC_DTYPE_U8, 0, &vlo)) != QC_OK ||
-            (st = scalar(g, base, "_clip_max", QC_DTYPE_U8, sp->range, &vhi)) != QC_OK)
+        if ((st = scalar(g, base, "_clip_min", dt, -qn, &vlo)) != QC_OK ||
+            (st = scalar(g, base, "_clip_max", dt, qp, &vhi)) != QC_OK)
             return st;
         qc_graph_unique_name(g, base, "_clipped", name, sizeof(name));
         if ((st = qc_graph_value(g, name, &vc)) != QC_OK)
@@ -337,7 +341,7 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char 
         st = qc_plan_quant_info(p, i, &qi);
         if (st != QC_OK)
             break;
-        /* Clip(0, R) on uint8 levels: Clip takes integers from opset 12 */
+        /* Clip(−qn, qp) on integer levels: Clip takes integers from opset 12 */
         if (!qi.spec->weight && qi.spec->range < 255 && need < 12)
             need = 12;
         /* per-axis DequantizeLinear: opset 13 */

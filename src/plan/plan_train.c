@@ -111,7 +111,7 @@ static enum qc_status init_quants(struct qc_plan *p)
         const struct qc_node *n = &g->nodes[q->spec.node];
         float *param = q->pslot >= 0 ? p->state + p->slots[q->pslot].offset : NULL;
         enum qc_status st;
-        qc_lsq_levels(q->spec.range, q->spec.weight, &q->qn, &q->qp);
+        qc_lsq_levels(q->spec.range, q->spec.is_signed, &q->qn, &q->qp);
         if (!q->spec.weight) {
             float v = q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step;
             q->init_pending = q->spec.method == QC_QM_LSQ && q->spec.step_init;

@@ -112,6 +112,7 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
                                                      sizeof(where)), sec, mode);
         return QC_ERR_RECIPE;
     }
+    s->is_signed = true;
     s->per_channel = perch != 0;
     s->ch = (struct qc_channels){ .nch = 1, .inner = qc_tensor_nelem(w->init) };
     if (s->per_channel) {
@@ -123,7 +124,7 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
 static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph *g,
                                const struct qc_node *n, const char *sec, struct qc_quant_spec *s)
 {
-    int64_t range, init;
+    int64_t range, init, sgn;
     double alpha, step;
     char where[256];
     enum qc_status st;
@@ -136,9 +137,17 @@ static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph 
     if ((st = qc_recipe_int(r, sec, "QAct.Range", 255, &range)) != QC_OK ||
         (st = qc_recipe_float(r, sec, "QAct.Alpha", 8.0, &alpha)) != QC_OK ||
         (st = qc_recipe_float(r, sec, "QAct.StepSize", 0.0, &step)) != QC_OK ||
-        (st = qc_recipe_int(r, sec, "QAct.SetOptInitStepSize", 1, &init)) != QC_OK)
+        (st = qc_recipe_int(r, sec, "QAct.SetOptInitStepSize", 1, &init)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, "QAct.Signed", 0, &sgn)) != QC_OK)
         return st;
+    if (sgn != 0 && s->method == QC_QM_SAT) {
+        qc_log_error("%s: [%s] QAct.Signed=1 with QAct=SAT: SAT activations are CG-PACT, "
+                     "unsigned [0, alpha]; use QAct=LSQ for signed levels",
+                     qc_recipe_where(r, sec, "QAct.Signed", where, sizeof(where)), sec);
+        return QC_ERR_RECIPE;
+    }
     s->weight = false;
+    s->is_signed = sgn != 0;
     s->value = n->out[0];
     s->range = (int)range;
     s->alpha = (float)alpha;

@@ -14,7 +14,9 @@
  * QWeight.Mode [Default] (Integer: see train.h), QWeight.PerChannel [0]: 1 gives
  * the weight one quantizer per output channel (LSQ: a step s_c per channel;
  * SAT: max|tanh W| and S per channel; the layout in `ch`, around the weight's
- * output axis as the op roles name it).
+ * output axis as the op roles name it), QAct.Signed [0]: 1 gives an LSQ activation
+ * the signed levels of its Range (qc_lsq_levels) instead of [0, R], for values that
+ * can be negative; SAT activations stay CG-PACT (unsigned), Signed=1 there is an error.
  */
 #ifndef QATCONV_SRC_QUANT_QSPEC_H
 #define QATCONV_SRC_QUANT_QSPEC_H
@@ -44,6 +46,7 @@ struct qc_quant_spec {
     bool                 step_init;  /* LSQ: initialise from weights / first batch    */
     bool                 integer;    /* QWeight.Mode=Integer: train the integer graph */
     bool per_channel;                /* QWeight.PerChannel=1                         */
+    bool is_signed;                  /* levels [−qn, qp]: weights, LSQ QAct.Signed=1  */
     struct qc_channels ch;           /* weights: the channel layout (nch = 1: per tensor) */
     const char          *section;    /* recipe section (borrowed from the recipe)     */
 };
@@ -51,7 +54,8 @@ struct qc_quant_spec {
 /* Resolves every quantizer; *out is qc_malloc'ed (free with qc_free), *n may
  * be 0.  Errors name file:line: QWeight on a node without weights, an
  * unknown QuantMode, QAct on a node with no float output, PerChannel=1 on
- * a weight without an output-channel axis (a MatMul weight of rank != 2). */
+ * a weight without an output-channel axis (a MatMul weight of rank != 2),
+ * QAct.Signed=1 with QAct=SAT. */
 enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
                                           struct qc_quant_spec **out, int *n);
 

@@ -143,6 +143,7 @@ static const struct key_spec node_keys[] = {
     { "QAct.Alpha", K_FLOAT, NULL, 0, 1e300 },
     { "QAct.StepSize", K_FLOAT, NULL, 0, 1e300 },
     { "QAct.SetOptInitStepSize", K_BOOL, NULL, NOLIM },
+    { "QAct.Signed", K_BOOL, NULL, NOLIM },
     { "NoBias", K_BOOL, NULL, NOLIM },
     { "ActivationFunction", K_ENUM, "Linear|Rectifier", NOLIM },
     { "ConfigSection", K_STR, NULL, NOLIM },
