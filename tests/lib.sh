@@ -10,7 +10,7 @@ n_pass=0
 n_fail=0
 
 # QC_TEST_SCALE: "full" (the default: the sizes the README's test command
-# uses) or "small" (the sanitizer and distcheck builds of .ci/run): the long
+# uses) or "small" (the sanitizer build of the release tarball in .ci/run): the long
 # tests train and evaluate on fewer images, epochs or steps but run every
 # code path and every check (docs/ARCHITECTURE.md, "Running one test").
 : "${QC_TEST_SCALE:=full}"
