@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
 """ort_compare.py A.onnx B.onnx: B must be A written back by qatconv.
+ort_compare.py --list FILE: the same for every line "NAME A.onnx B.onnx" of FILE, in one
+process (importing onnx and onnxruntime once), printing "ok NAME: ..." or "FAIL NAME: ..."
+per line and exiting 1 when any pair fails.
 
 Checks B with onnx.checker (full_check), compares ir_version, opset imports,
 producer, graph name, metadata, node names/op types/attributes, initializer
@@ -34,8 +37,9 @@ def attr_key(at):
     return (at.name, at.type, repr(v))
 
 
-def main():
-    a_path, b_path = sys.argv[1], sys.argv[2]
+def compare(a_path, b_path):
+    """Raises AssertionError (or an onnx/onnxruntime error) where B is not A written
+    back; returns the summary line."""
     a, b = onnx.load(a_path), onnx.load(b_path)
     onnx.checker.check_model(b, full_check=True)
     assert a.ir_version == b.ir_version, "ir_version"
@@ -75,7 +79,25 @@ def main():
     for k, (x, y) in enumerate(zip(ra, rb)):
         assert x.dtype == y.dtype and x.shape == y.shape, f"output {k} type/shape"
         assert np.array_equal(x, y, equal_nan=True), f"output {k} differs"
-    print(f"identical ({len(ra)} outputs, {len(b.graph.node)} nodes)")
+    return f"identical ({len(ra)} outputs, {len(b.graph.node)} nodes)"
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--list":
+        failed = 0
+        with open(sys.argv[2]) as f:
+            pairs = [line.split() for line in f if line.strip()]
+        for name, a_path, b_path in pairs:
+            try:
+                print(f"ok {name}: {compare(a_path, b_path)}", flush=True)
+            except Exception as e:  # noqa: BLE001 - any failure is this pair's FAIL line
+                msg = " ".join(str(e).split())[:300] or type(e).__name__
+                print(f"FAIL {name}: {type(e).__name__}: {msg}", flush=True)
+                failed += 1
+        sys.exit(1 if failed else 0)
+    if len(sys.argv) != 3:
+        sys.exit("usage: ort_compare.py A.onnx B.onnx | --list FILE")
+    print(compare(sys.argv[1], sys.argv[2]))
 
 
 if __name__ == "__main__":
