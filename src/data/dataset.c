@@ -947,7 +947,7 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
         if (cfg->ignore_corrupt) {
             /* IgnoreCorrupt=1: every image of the split is decoded once now */
             struct qc_image img;
-            enum qc_status dst = qc_image_decode(l.paths[k], &img);
+            enum qc_status dst = qc_image_decode(l.paths[k], true, &img);
             qc_image_free(&img);
             if (dst == QC_ERR_NOMEM) {
                 st = dst;
@@ -1042,7 +1042,7 @@ static enum qc_status image_one(const struct qc_data_cfg *cfg, const struct qc_d
                                 enum qc_split split, int64_t k, struct qc_rng *rng, float *out)
 {
     struct qc_image img;
-    enum qc_status st = qc_image_decode(ds->files[k], &img);
+    enum qc_status st = qc_image_decode(ds->files[k], false, &img);
     float *buf[2] = { NULL, NULL };
     if (st != QC_OK)
         return st;

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,21 @@
 #define MAX_BYTES ((size_t)1 << 30)
 #define MAX_FILE  ((long)1 << 30)
 
+/* One line: an error, or with warn (an image skipped) a warning. */
+static void say(bool warn, const char *fmt, ...) QC_PRINTF(2, 3);
+static void say(bool warn, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (warn)
+        qc_log_warn("%s (skipped)", line);
+    else
+        qc_log_error("%s", line);
+}
+
 void qc_image_free(struct qc_image *img)
 {
     if (!img)
@@ -36,11 +52,11 @@ void qc_image_free(struct qc_image *img)
     img->data = NULL;
 }
 
-static enum qc_status check_size(const char *name, int w, int h, int c, int bits)
+static enum qc_status check_size(bool warn, const char *name, int w, int h, int c, int bits)
 {
     if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE ||
         (size_t)w * (size_t)h * (size_t)c * (size_t)(bits / 8) > MAX_BYTES) {
-        qc_log_error("%s: image of %dx%d pixels: expected 1 to %d pixels a side and at most "
+        say(warn, "%s: image of %dx%d pixels: expected 1 to %d pixels a side and at most "
                      "2^30 bytes", name, w, h, MAX_SIDE);
         return QC_ERR_DATA;
     }
@@ -49,23 +65,23 @@ static enum qc_status check_size(const char *name, int w, int h, int c, int bits
 
 /* ---- JPEG ------------------------------------------------------------------------------------ */
 
-static enum qc_status jpeg_decode(const uint8_t *buf, size_t len, const char *name,
+static enum qc_status jpeg_decode(const uint8_t *buf, size_t len, const char *name, bool warn,
                                   struct qc_image *img)
 {
     enum qc_status st = QC_ERR_DATA;
     int w, h, subsamp, colorspace;
     tjhandle tj = tjInitDecompress();
     if (!tj) {
-        qc_log_error("%s: cannot start the JPEG decoder: %s", name, tjGetErrorStr2(NULL));
+        say(warn, "%s: cannot start the JPEG decoder: %s", name, tjGetErrorStr2(NULL));
         return QC_ERR_DATA;
     }
     if (len > (size_t)0xffffffffUL ||
         tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &colorspace) != 0) {
-        qc_log_error("%s: corrupt JPEG file: %s", name, tjGetErrorStr2(tj));
+        say(warn, "%s: corrupt JPEG file: %s", name, tjGetErrorStr2(tj));
         goto out;
     }
     int c = colorspace == TJCS_GRAY ? 1 : 3;
-    if ((st = check_size(name, w, h, c, 8)) != QC_OK)
+    if ((st = check_size(warn, name, w, h, c, 8)) != QC_OK)
         goto out;
     img->data = qc_malloc((size_t)w * h * c);
     if (!img->data) {
@@ -76,7 +92,7 @@ static enum qc_status jpeg_decode(const uint8_t *buf, size_t len, const char *na
      * returns -1 after decoding what it can; either way the file is bad */
     if (tjDecompress2(tj, buf, (unsigned long)len, img->data, w, 0, h,
                       c == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
-        qc_log_error("%s: corrupt or truncated JPEG file: %s", name, tjGetErrorStr2(tj));
+        say(warn, "%s: corrupt or truncated JPEG file: %s", name, tjGetErrorStr2(tj));
         qc_image_free(img);
         st = QC_ERR_DATA;
         goto out;
@@ -181,7 +197,7 @@ static bool png_run(struct png_job *job, struct qc_image *img)
     return true;
 }
 
-static enum qc_status png_decode(const uint8_t *buf, size_t len, const char *name,
+static enum qc_status png_decode(const uint8_t *buf, size_t len, const char *name, bool warn,
                                  struct qc_image *img)
 {
     struct png_job *job = calloc(1, sizeof(*job));
@@ -196,9 +212,9 @@ static enum qc_status png_decode(const uint8_t *buf, size_t len, const char *nam
     job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, png_on_error, png_on_warning);
     job->info = job->png ? png_create_info_struct(job->png) : NULL;
     if (!job->png || !job->info) {
-        qc_log_error("%s: cannot start the PNG decoder", name);
+        say(warn, "%s: cannot start the PNG decoder", name);
     } else if (!png_run(job, img)) {
-        qc_log_error("%s: corrupt or truncated PNG file: %s", name, job->msg);
+        say(warn, "%s: corrupt or truncated PNG file: %s", name, job->msg);
     } else {
         /* hand the samples over in qc_malloc storage */
         size_t n = (size_t)img->w * img->h * img->c * (size_t)(img->bits / 8);
@@ -219,20 +235,20 @@ static enum qc_status png_decode(const uint8_t *buf, size_t len, const char *nam
 
 /* ---- entry points ---------------------------------------------------------------------------- */
 
-enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *name,
+enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *name, bool warn,
                                    struct qc_image *img)
 {
     static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
     *img = (struct qc_image){ 0 };
     if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff)
-        return jpeg_decode(buf, len, name, img);
+        return jpeg_decode(buf, len, name, warn, img);
     if (len >= 8 && memcmp(buf, png_sig, 8) == 0)
-        return png_decode(buf, len, name, img);
-    qc_log_error("%s: not a JPEG or PNG file (unknown signature)", name);
+        return png_decode(buf, len, name, warn, img);
+    say(warn, "%s: not a JPEG or PNG file (unknown signature)", name);
     return QC_ERR_DATA;
 }
 
-enum qc_status qc_image_decode(const char *path, struct qc_image *img)
+enum qc_status qc_image_decode(const char *path, bool warn, struct qc_image *img)
 {
     enum qc_status st = QC_ERR_DATA;
     uint8_t *buf = NULL;
@@ -240,15 +256,15 @@ enum qc_status qc_image_decode(const char *path, struct qc_image *img)
     *img = (struct qc_image){ 0 };
     FILE *f = fopen(path, "rb");
     if (!f) {
-        qc_log_error("%s: cannot open: %s", path, strerror(errno));
+        say(warn, "%s: cannot open: %s", path, strerror(errno));
         return QC_ERR_DATA;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        qc_log_error("%s: cannot read: %s", path, strerror(errno));
+        say(warn, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
     if (len == 0 || len > MAX_FILE) {
-        qc_log_error("%s: %s image file", path, len == 0 ? "empty" : "over 1 GiB:");
+        say(warn, "%s: %s", path, len == 0 ? "empty image file" : "image file over 1 GiB");
         goto out;
     }
     buf = qc_malloc((size_t)len);
@@ -257,10 +273,10 @@ enum qc_status qc_image_decode(const char *path, struct qc_image *img)
         goto out;
     }
     if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        qc_log_error("%s: cannot read: %s", path, ferror(f) ? strerror(errno) : "short read");
+        say(warn, "%s: cannot read: %s", path, ferror(f) ? strerror(errno) : "short read");
         goto out;
     }
-    st = qc_image_decode_mem(buf, (size_t)len, path, img);
+    st = qc_image_decode_mem(buf, (size_t)len, path, warn, img);
 out:
     qc_free(buf);
     fclose(f);

@@ -24,6 +24,7 @@
 #ifndef QATCONV_SRC_DATA_IMAGE_H
 #define QATCONV_SRC_DATA_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,12 +38,13 @@ struct qc_image {
 };
 
 /* Decodes the JPEG or PNG file at path into *img (freed by qc_image_free).
- * QC_ERR_DATA with one error line naming the file when it cannot be read or
- * decoded. */
-enum qc_status qc_image_decode(const char *path, struct qc_image *img);
+ * QC_ERR_DATA with one line naming the file when it cannot be read or
+ * decoded: an error, or a warning ending "(skipped)" with warn (the caller
+ * skips the image). */
+enum qc_status qc_image_decode(const char *path, bool warn, struct qc_image *img);
 
 /* The same for an image held in memory; name is used in messages. */
-enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *name,
+enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *name, bool warn,
                                    struct qc_image *img);
 
 void qc_image_free(struct qc_image *img);
