@@ -172,9 +172,15 @@ if [ $HAVE_JPEG = yes ]; then
     expect_error 2 "truncated JPEG" -- "$QATCONV" "$M" -r "$TMP/c4.ini" -o "$OUTFILE" $COMMON
     grep -q 'jpgtrunc/bird/1.jpg' "$TMP/err" || bad "the truncated JPEG error does not name the file"
     mkbad jpgbad "$TMP/v/jpg"
-    f=$TMP/jpgbad/ship/0.jpg; { head -c 2 "$TMP/v/jpg/ship/0.jpg"; head -c 400 /dev/zero; } > "$f"
+    # markers (FF C4) written over the entropy-coded data after the SOS marker
+    "$PYTHON3" -c '
+import sys
+p = sys.argv[1]; d = bytearray(open(p, "rb").read()); i = d.find(b"\xff\xda")
+for k in range(i + 20, len(d) - 2, 7):
+    d[k], d[k + 1] = 0xff, 0xc4
+open(p, "wb").write(d)' "$TMP/jpgbad/ship/0.jpg"
     BATCH=2 db_recipe "Type=DIR_Database\nDataPath=$TMP/jpgbad\nLearn=0.5" 28 1 "$RESCALE28" > "$TMP/c5.ini"
-    expect_error 2 "corrupt JPEG (zeros after the SOI marker)" -- "$QATCONV" "$M" -r "$TMP/c5.ini" -o "$OUTFILE" $COMMON
+    expect_error 2 "corrupt JPEG (markers in the entropy-coded data)" -- "$QATCONV" "$M" -r "$TMP/c5.ini" -o "$OUTFILE" $COMMON
     grep -q 'jpgbad/ship/0.jpg' "$TMP/err" || bad "the corrupt JPEG error does not name the file"
     # 32x32 images, SizeX=28 and no transformation that resizes
     BATCH=2 db_recipe "Type=DIR_Database\nDataPath=$TMP/v/jpg\nLearn=0.5" 28 1 > "$TMP/c6.ini"
