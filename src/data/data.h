@@ -50,7 +50,7 @@ struct qc_dataset {
     /* Image folders: NULL for the other sets.  Otherwise pixels is NULL and
      * image i is decoded from files[i] when a batch takes it (c is the
      * channel count it is converted to; h, w the nominal [sp] size). */
-    char   **files;
+    char **files;
 };
 
 enum qc_split {

@@ -41,10 +41,10 @@
 #define SYNTH_BANK    64           /* distinct images of a synthetic set      */
 #define SYNTH_PEAK    192          /* bank pixels lie in [0, SYNTH_PEAK)      */
 #define SYNTH_SPAN    64           /* label offsets lie in [0, SYNTH_SPAN)    */
-#define DB_TYPES                                                                            \
-    "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|DIR_Database|ILSVRC2012_Database|" \
+#define DB_TYPES                                                                                   \
+    "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|DIR_Database|ILSVRC2012_Database|"      \
     "Synthetic"
-#define MAX_EXTS      16
+#define MAX_EXTS 16
 
 enum db_type { DB_NONE = 0, DB_MNIST, DB_CIFAR10, DB_CIFAR100, DB_SYNTH, DB_DIR, DB_ILSVRC };
 
@@ -57,13 +57,13 @@ struct qc_data_cfg {
     uint64_t             seed;
     int64_t              syn_classes, syn_learn, syn_test;  /* Type=Synthetic */
     /* image folders (DIR_Database, ILSVRC2012_Database) */
-    int64_t              depth, label_depth;
-    bool                 per_label, equiv_label, test_given;
-    bool                 use_val_for_test, background, ignore_corrupt;
-    char                *label_path;                /* ILSVRC2012 synsets    */
-    char                 ext_buf[256];
-    const char          *exts[MAX_EXTS];
-    int                  n_exts;
+    int64_t depth, label_depth;
+    bool per_label, equiv_label, test_given;
+    bool use_val_for_test, background, ignore_corrupt;
+    char *label_path; /* ILSVRC2012 synsets    */
+    char ext_buf[256];
+    const char *exts[MAX_EXTS];
+    int n_exts;
     int                  src_c, src_h, src_w;   /* images as stored      */
     int                  c, h, w;               /* network input         */
     int64_t              batch;
@@ -207,10 +207,10 @@ static enum qc_status read_image_db(const struct qc_recipe *r, struct qc_data_cf
     for (size_t g = 0; g < QC_ARRAY_SIZE(groups); g++)
         for (size_t i = 0; i < groups[g].n && !groups[g].ok; i++)
             if (qc_recipe_has_key(r, "database", groups[g].keys[i])) {
-                qc_log_error("%s: [database] %s applies only to Type=%s",
-                             qc_recipe_where(r, "database", groups[g].keys[i], where,
-                                             sizeof(where)),
-                             groups[g].keys[i], groups[g].types);
+                qc_log_error(
+                    "%s: [database] %s applies only to Type=%s",
+                    qc_recipe_where(r, "database", groups[g].keys[i], where, sizeof(where)),
+                    groups[g].keys[i], groups[g].types);
                 return QC_ERR_RECIPE;
             }
     if (!dir && !ilsvrc)
@@ -229,12 +229,14 @@ static enum qc_status read_image_db(const struct qc_recipe *r, struct qc_data_cf
         return st;
     if (cfg->depth < -1 || cfg->label_depth < 0 || cfg->label_depth > 64) {
         qc_log_error("%s: [database] Depth must be -1 (no limit) or more and LabelDepth 0 to "
-                     "64", cfg->where);
+                     "64",
+                     cfg->where);
         return QC_ERR_RECIPE;
     }
     if (!qc_recipe_has_key(r, "database", "Learn")) {
         qc_log_error("%s: [database] Type=%s needs Learn (the fraction of the images learnt "
-                     "from)", cfg->where, dir ? "DIR_Database" : "ILSVRC2012_Database");
+                     "from)",
+                     cfg->where, dir ? "DIR_Database" : "ILSVRC2012_Database");
         return QC_ERR_RECIPE;
     }
     if (dir && !cfg->data_path) {
@@ -243,14 +245,16 @@ static enum qc_status read_image_db(const struct qc_recipe *r, struct qc_data_cf
     }
     if (!per_label) {
         qc_log_error("%s: [database] PerLabelPartitioning=0 (N2D2 then reads Learn, Validation "
-                     "and Test as image counts) is not supported", cfg->where);
+                     "and Test as image counts) is not supported",
+                     cfg->where);
         return QC_ERR_RECIPE;
     }
     if (ilsvrc && (qc_recipe_has_key(r, "database", "Validation") ||
                    qc_recipe_has_key(r, "database", "Test"))) {
         qc_log_error("%s: [database] Type=ILSVRC2012_Database takes no Validation or Test: "
                      "val/ validates (and tests with UseValidationForTest=1), the training "
-                     "images not learnt test", cfg->where);
+                     "images not learnt test",
+                     cfg->where);
         return QC_ERR_RECIPE;
     }
     cfg->per_label = per_label != 0;
@@ -295,8 +299,8 @@ static enum qc_status read_image_db(const struct qc_recipe *r, struct qc_data_cf
          t = strtok_r(NULL, " ,\t", &save)) {
         if (cfg->n_exts == MAX_EXTS) {
             qc_log_error("%s: [database] ValidExtensions: at most %d extensions",
-                         qc_recipe_where(r, "database", "ValidExtensions", where,
-                                         sizeof(where)), MAX_EXTS);
+                         qc_recipe_where(r, "database", "ValidExtensions", where, sizeof(where)),
+                         MAX_EXTS);
             return QC_ERR_RECIPE;
         }
         cfg->exts[cfg->n_exts++] = t[0] == '.' ? t + 1 : t;
@@ -420,8 +424,8 @@ static enum qc_status read_geometry(const struct qc_recipe *r, struct qc_data_cf
         /* image files of any size: the chain is checked at build time for
          * SizeX x SizeY images and per image when it is decoded */
         if (*sx == 0 || *sy == 0) {
-            qc_log_error("%s: [database] image folders: [%s] must give SizeX and SizeY",
-                         cfg->where, *sp);
+            qc_log_error("%s: [database] image folders: [%s] must give SizeX and SizeY", cfg->where,
+                         *sp);
             return QC_ERR_RECIPE;
         }
         cfg->src_h = (int)*sy;
@@ -495,8 +499,7 @@ enum qc_status qc_data_cfg_from_recipe(const struct qc_recipe *r, struct qc_data
     snprintf(cfg->where, sizeof(cfg->where), "%s", qc_recipe_path(r));
     if ((st = read_database(r, cfg)) != QC_OK ||
         (st = read_geometry(r, cfg, &sp, &sx, &sy, &nc)) != QC_OK ||
-        (st = read_transforms(r, cfg)) != QC_OK ||
-        (st = image_channels(cfg, nc)) != QC_OK ||
+        (st = read_transforms(r, cfg)) != QC_OK || (st = image_channels(cfg, nc)) != QC_OK ||
         (st = chain_shape(cfg, QC_SPLIT_LEARN, &lc, &lh, &lw, &cfg->scratch_elems)) != QC_OK ||
         (st = chain_shape(cfg, QC_SPLIT_TEST, &tc, &th, &tw, &cfg->scratch_elems)) != QC_OK)
         goto out;
@@ -761,7 +764,7 @@ static enum qc_status synth_load(const struct qc_data_cfg *cfg, enum qc_split sp
 
 static void shuffle(int64_t *v, int64_t n, struct qc_rng *rng)
 {
-    for (int64_t i = n - 1; i > 0; i--) {   /* Fisher-Yates */
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
         int64_t j = (int64_t)(qc_rng_next(rng) % (uint64_t)(i + 1));
         int64_t t = v[i];
         v[i] = v[j];
@@ -833,12 +836,14 @@ static enum qc_status dir_partition(const struct qc_data_cfg *cfg, const struct 
         int64_t n_vt = QC_MIN(round_half_down((double)nb * (val + test)), nb - n_learn);
         double frac_val = val > 0 ? val / (val + test) : 0.0;
         int64_t n_val = round_half_up((double)n_vt * frac_val);
-        int64_t n_test =
-            QC_MIN(round_half_down((double)n_vt * (1.0 - frac_val)), nb - n_learn - n_val);
-        int64_t from = split == QC_SPLIT_LEARN ? 0 : split == QC_SPLIT_VALIDATION ? n_learn
-                                                                                 : n_learn + n_val;
-        int64_t cnt = split == QC_SPLIT_LEARN ? n_learn : split == QC_SPLIT_VALIDATION ? n_val
-                                                                                      : n_test;
+        int64_t n_test = QC_MIN(round_half_down((double)n_vt * (1.0 - frac_val)),
+                                nb - n_learn - n_val);
+        int64_t from = split == QC_SPLIT_LEARN        ? 0
+                       : split == QC_SPLIT_VALIDATION ? n_learn
+                                                      : n_learn + n_val;
+        int64_t cnt = split == QC_SPLIT_LEARN        ? n_learn
+                      : split == QC_SPLIT_VALIDATION ? n_val
+                                                     : n_test;
         for (int64_t i = 0; i < n_learn + n_val + n_test; i++)
             used[v[i]] = true;
         for (int64_t i = from; i < from + cnt; i++)
@@ -887,8 +892,7 @@ static void ilsvrc_partition(const struct qc_data_cfg *cfg, int64_t n_train, int
 
 static const char *split_name(enum qc_split split)
 {
-    return split == QC_SPLIT_LEARN ? "learn" : split == QC_SPLIT_VALIDATION ? "validation"
-                                                                          : "test";
+    return split == QC_SPLIT_LEARN ? "learn" : split == QC_SPLIT_VALIDATION ? "validation" : "test";
 }
 
 /* A split of an image folder: file names and labels (see data.h). */
@@ -909,8 +913,8 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
                          cfg->n_exts, &l);
     } else {
         if ((st = join(a, sizeof(a), cfg->data_path, "train", "")) != QC_OK ||
-            (st = qc_ilsvrc_list_train(a, cfg->label_path, cfg->background, cfg->exts,
-                                       cfg->n_exts, &l)) != QC_OK)
+            (st = qc_ilsvrc_list_train(a, cfg->label_path, cfg->background, cfg->exts, cfg->n_exts,
+                                       &l)) != QC_OK)
             goto out;
         n_train = l.n;
         if ((st = join(a, sizeof(a), cfg->data_path, "val", "")) != QC_OK ||
@@ -933,8 +937,9 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
         ilsvrc_partition(cfg, n_train, l.n, split, sel, &n_sel);
     if (st != QC_OK)
         goto out;
-    *ds = (struct qc_dataset){ .n = 0, .c = cfg->src_c, .h = cfg->src_h, .w = cfg->src_w,
-                               .n_classes = l.n_classes };
+    *ds = (struct qc_dataset){
+        .n = 0, .c = cfg->src_c, .h = cfg->src_h, .w = cfg->src_w, .n_classes = l.n_classes
+    };
     ds->files = qc_calloc((size_t)QC_MAX(n_sel, 1), sizeof(*ds->files));
     ds->labels = qc_malloc((size_t)QC_MAX(n_sel, 1) * sizeof(*ds->labels));
     if (!ds->files || !ds->labels) {
@@ -958,14 +963,14 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
                 continue;
             }
         }
-        ds->files[ds->n] = l.paths[k];   /* moved */
+        ds->files[ds->n] = l.paths[k]; /* moved */
         l.paths[k] = NULL;
         ds->labels[ds->n++] = l.labels[k];
     }
     if (skipped)
         qc_log_warn("%s: %lld of %lld images of the %s split unreadable: skipped "
-                    "(IgnoreCorrupt=1)", cfg->data_path, (long long)skipped, (long long)n_sel,
-                    split_name(split));
+                    "(IgnoreCorrupt=1)",
+                    cfg->data_path, (long long)skipped, (long long)n_sel, split_name(split));
     *out = ds;
     ds = NULL;
 out:
@@ -1063,8 +1068,8 @@ static enum qc_status image_one(const struct qc_data_cfg *cfg, const struct qc_d
     if (c != cfg->c || h != cfg->h || w != cfg->w) {
         qc_log_error("%s: the %dx%d (WxH) image gives %dx%dx%d (CxHxW) after the "
                      "transformations, not the %dx%dx%d of [sp] (add a Rescale, PadCrop or "
-                     "SliceExtraction)", ds->files[k], img.w, img.h, c, h, w, cfg->c, cfg->h,
-                     cfg->w);
+                     "SliceExtraction)",
+                     ds->files[k], img.w, img.h, c, h, w, cfg->c, cfg->h, cfg->w);
         st = QC_ERR_DATA;
         goto out;
     }

@@ -25,9 +25,9 @@
 
 #include "util/log.h"
 
-#define MAX_SIDE  65535
+#define MAX_SIDE 65535
 #define MAX_BYTES ((size_t)1 << 30)
-#define MAX_FILE  ((long)1 << 30)
+#define MAX_FILE ((long)1 << 30)
 
 /* One line: an error, or with warn (an image skipped) a warning. */
 static void say(bool warn, const char *fmt, ...) QC_PRINTF(2, 3);
@@ -56,8 +56,10 @@ static enum qc_status check_size(bool warn, const char *name, int w, int h, int 
 {
     if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE ||
         (size_t)w * (size_t)h * (size_t)c * (size_t)(bits / 8) > MAX_BYTES) {
-        say(warn, "%s: image of %dx%d pixels: expected 1 to %d pixels a side and at most "
-                     "2^30 bytes", name, w, h, MAX_SIDE);
+        say(warn,
+            "%s: image of %dx%d pixels: expected 1 to %d pixels a side and at most "
+            "2^30 bytes",
+            name, w, h, MAX_SIDE);
         return QC_ERR_DATA;
     }
     return QC_OK;
@@ -110,14 +112,14 @@ out:
 /* ---- PNG ------------------------------------------------------------------------------------- */
 
 struct png_job {
-    const char    *name;
+    const char *name;
     const uint8_t *buf;
-    size_t         len, pos;
-    png_structp    png;
-    png_infop      info;
-    png_bytep     *rows;
-    uint8_t       *data;
-    char           msg[200];
+    size_t len, pos;
+    png_structp png;
+    png_infop info;
+    png_bytep *rows;
+    uint8_t *data;
+    char msg[200];
 };
 
 static void png_on_error(png_structp png, png_const_charp msg)
@@ -130,7 +132,7 @@ static void png_on_error(png_structp png, png_const_charp msg)
 static void png_on_warning(png_structp png, png_const_charp msg)
 {
     (void)png;
-    (void)msg;                  /* benign (unknown chunks, iCCP profiles...) */
+    (void)msg; /* benign (unknown chunks, iCCP profiles...) */
 }
 
 static void png_read_mem(png_structp png, png_bytep out, size_t n)
@@ -162,13 +164,15 @@ static bool png_run(struct png_job *job, struct qc_image *img)
     int c = png_get_channels(job->png, job->info);
     int bits = png_get_bit_depth(job->png, job->info);
     if (w > MAX_SIDE || h > MAX_SIDE || (bits != 8 && bits != 16) || c < 1 || c > 4) {
-        snprintf(job->msg, sizeof(job->msg), "unsupported image (%ux%u pixels, %d channels of "
-                 "%d bits)", (unsigned)w, (unsigned)h, c, bits);
+        snprintf(job->msg, sizeof(job->msg),
+                 "unsupported image (%ux%u pixels, %d channels of "
+                 "%d bits)",
+                 (unsigned)w, (unsigned)h, c, bits);
         return false;
     }
     if ((size_t)w * h * c * (size_t)(bits / 8) > MAX_BYTES) {
-        snprintf(job->msg, sizeof(job->msg), "image of %ux%u pixels is too large",
-                 (unsigned)w, (unsigned)h);
+        snprintf(job->msg, sizeof(job->msg), "image of %ux%u pixels is too large", (unsigned)w,
+                 (unsigned)h);
         return false;
     }
     size_t row = (size_t)w * c * (size_t)(bits / 8);
@@ -292,7 +296,7 @@ static inline int sample(const struct qc_image *img, size_t i)
 void qc_image_to_chw(const struct qc_image *img, int c, float *dst)
 {
     size_t plane = (size_t)img->w * img->h;
-    int color = img->c >= 3;                  /* alpha, if any, is the last sample */
+    int color = img->c >= 3; /* alpha, if any, is the last sample */
     float scale = img->bits == 16 ? 255.0f / 65535.0f : 1.0f;
     for (size_t p = 0; p < plane; p++) {
         size_t s = p * (size_t)img->c;
@@ -302,8 +306,9 @@ void qc_image_to_chw(const struct qc_image *img, int c, float *dst)
                 dst[(size_t)ch * plane + p] = v;
         } else if (c == 1) {
             /* OpenCV's RGB2Gray: fixed point with 14 fraction bits */
-            int y = (sample(img, s) * 4899 + sample(img, s + 1) * 9617 +
-                     sample(img, s + 2) * 1868 + (1 << 13)) >> 14;
+            int y = (sample(img, s) * 4899 + sample(img, s + 1) * 9617 + sample(img, s + 2) * 1868 +
+                     (1 << 13)) >>
+                    14;
             dst[p] = (float)y * scale;
         } else {
             for (int ch = 0; ch < c; ch++)

@@ -31,10 +31,10 @@
 #include "util/qc.h"
 
 struct qc_image {
-    int   w, h;
-    int   c;        /* samples per pixel: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
-    int   bits;     /* 8 (uint8_t samples) or 16 (uint16_t samples)          */
-    void *data;     /* h * w * c samples, interleaved, rows top first        */
+    int w, h;
+    int c;      /* samples per pixel: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
+    int bits;   /* 8 (uint8_t samples) or 16 (uint16_t samples)          */
+    void *data; /* h * w * c samples, interleaved, rows top first        */
 };
 
 /* Decodes the JPEG or PNG file at path into *img (freed by qc_image_free).

@@ -99,8 +99,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 struct names {
-    char  **v;
-    size_t  n, cap;
+    char **v;
+    size_t n, cap;
 };
 
 static void names_free(struct names *s)
@@ -151,7 +151,7 @@ static enum qc_status load_dir(const char *dir, int depth, const char *label, in
             break;
         }
         if (stat(path, &sb) != 0)
-            continue;           /* as N2D2: a broken entry is ignored */
+            continue; /* as N2D2: a broken entry is ignored */
         if (S_ISDIR(sb.st_mode))
             st = names_add(&subs, path);
         else if (ext_ok(e->d_name, exts, n_exts))
@@ -198,8 +198,8 @@ out:
     return st;
 }
 
-enum qc_status qc_dir_list(const char *root, int depth, int label_depth,
-                           const char *const *exts, int n_exts, struct qc_image_list *l)
+enum qc_status qc_dir_list(const char *root, int depth, int label_depth, const char *const *exts,
+                           int n_exts, struct qc_image_list *l)
 {
     return load_dir(root, depth, "", label_depth, exts, n_exts, l);
 }
@@ -261,10 +261,10 @@ enum qc_status qc_ilsvrc_list_val(const char *val_dir, const char *val_txt, bool
         lineno++;
         int k = sscanf(line, "%1023s %ld %c", name, &id, &extra);
         if (k <= 0)
-            continue;           /* blank line */
+            continue; /* blank line */
         if (k != 2 || id < 0 || id + (background ? 1 : 0) >= l->n_classes) {
-            qc_log_error("%s:%ld: expected \"<file> <class id>\" with an id in [0, %d)",
-                         val_txt, lineno, l->n_classes - (background ? 1 : 0));
+            qc_log_error("%s:%ld: expected \"<file> <class id>\" with an id in [0, %d)", val_txt,
+                         lineno, l->n_classes - (background ? 1 : 0));
             st = QC_ERR_DATA;
             break;
         }

@@ -28,11 +28,11 @@
 #include "util/qc.h"
 
 struct qc_image_list {
-    int64_t  n, cap;
-    char   **paths;         /* n file paths                        */
-    int32_t *labels;        /* n class ids                          */
-    int      n_classes, names_cap;
-    char   **names;         /* n_classes label names                */
+    int64_t n, cap;
+    char **paths;    /* n file paths                        */
+    int32_t *labels; /* n class ids                          */
+    int n_classes, names_cap;
+    char **names; /* n_classes label names                */
 };
 
 /* Extensions (lowercase, no dot) accepted by default: jpg jpeg png. */
@@ -43,8 +43,8 @@ void qc_image_list_free(struct qc_image_list *l);
 
 /* Appends the images under root (see above).  QC_ERR_DATA with one error
  * line naming the folder when it cannot be read or holds nothing. */
-enum qc_status qc_dir_list(const char *root, int depth, int label_depth,
-                           const char *const *exts, int n_exts, struct qc_image_list *l);
+enum qc_status qc_dir_list(const char *root, int depth, int label_depth, const char *const *exts,
+                           int n_exts, struct qc_image_list *l);
 
 /* ILSVRC2012 training images: train_dir/<synset>/ for each synset line of
  * synsets_path; with background, class 0 is "background" (no images). */

@@ -37,7 +37,7 @@ static const struct key_spec database_keys[] = {
     { "Validation", K_FLOAT, NULL, 0, 1 },
     { "Test", K_FLOAT, NULL, 0, 1 },
     { "RandomPartitioning", K_BOOL, NULL, NOLIM },
-    { "NbClasses", K_INT, NULL, 2, 1e300 },     /* Type=Synthetic */
+    { "NbClasses", K_INT, NULL, 2, 1e300 }, /* Type=Synthetic */
     { "NbLearn", K_INT, NULL, 1, 1e300 },
     { "NbTest", K_INT, NULL, 1, 1e300 },
     /* DIR_Database and ILSVRC2012_Database */
