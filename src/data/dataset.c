@@ -19,6 +19,13 @@
  * two float scratch planes used by qc_data_batch are allocated then, sized
  * for the largest intermediate image.  Consequently qc_data_batch allocates
  * nothing, but it writes the cfg's scratch: one cfg serves one thread.
+ *
+ * Image folders (DIR_Database, ILSVRC2012_Database) are listed by imagedb.c
+ * and split here as N2D2 splits them (dir_partition, ilsvrc_partition); a
+ * split holds file names only.  Their images have any size, so the chain is
+ * checked at build time for [sp] SizeX x SizeY images and again for each
+ * decoded image (image_one), which allocates its own two planes per image
+ * and touches no cfg scratch: the per-image unit a decoding pool can run.
  */
 #include <config.h>
 
