@@ -4,8 +4,10 @@
  * mismatch, missing; CIFAR records; the rng; recipe-driven loading with a
  * validation split; transformations against hand-computed values; the
  * synthetic set (sizes, labels, determinism, pixels against the generator's
- * definition, one-line errors); and, when installed, Debian's Fashion-MNIST
- * test split.
+ * definition, one-line errors); the image decoders (PNG written by
+ * libpng's writer and JPEG by TurboJPEG's encoder, decoded back, then every
+ * truncation a clean error) and the channel conversions against their
+ * formulas; and, when installed, Debian's Fashion-MNIST test split.
  */
 #include <config.h>
 
@@ -15,9 +17,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <png.h>
+#include <turbojpeg.h>
 #include <zlib.h>
 
 #include "data/data.h"
+#include "data/image.h"
 #include "recipe/recipe.h"
 #include "testutil.h"
 
@@ -740,6 +745,87 @@ START_TEST(test_fashion_mnist)
 }
 END_TEST
 
+/* A PNG written by libpng (an encoder independent of the reader) decodes to
+ * its samples; JPEG to its size and roughly its pixels (lossy); every
+ * truncation of either, and a bad signature, is QC_ERR_DATA (never a crash);
+ * the conversions give the formulas of image.h. */
+START_TEST(test_image_decoders)
+{
+    enum { W = 7, H = 5 };
+    uint8_t px[H * W * 3];
+    for (int i = 0; i < H * W * 3; i++)
+        px[i] = (uint8_t)(i * 37 + 11);
+    png_image pi;
+    memset(&pi, 0, sizeof(pi));
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = W;
+    pi.height = H;
+    pi.format = PNG_FORMAT_RGB;
+    png_alloc_size_t png_len = 0;
+    ck_assert(png_image_write_to_memory(&pi, NULL, &png_len, 0, px, 0, NULL));
+    uint8_t *png = malloc(png_len);
+    ck_assert_ptr_nonnull(png);
+    ck_assert(png_image_write_to_memory(&pi, png, &png_len, 0, px, 0, NULL));
+    struct qc_image img;
+    ck_assert_int_eq(qc_image_decode_mem(png, png_len, "t.png", false, &img), QC_OK);
+    ck_assert_int_eq(img.w, W);
+    ck_assert_int_eq(img.h, H);
+    ck_assert_int_eq(img.c, 3);
+    ck_assert_int_eq(img.bits, 8);
+    ck_assert_mem_eq(img.data, px, sizeof(px));
+    /* conversions: RGB kept (CHW), gray = OpenCV's fixed-point luma */
+    float rgb[3 * H * W], gray[H * W];
+    qc_image_to_chw(&img, 3, rgb);
+    qc_image_to_chw(&img, 1, gray);
+    for (int p = 0; p < H * W; p++) {
+        int r = px[3 * p], g = px[3 * p + 1], b = px[3 * p + 2];
+        for (int ch = 0; ch < 3; ch++)
+            ck_assert_float_eq(rgb[ch * H * W + p], (float)px[3 * p + ch]);
+        ck_assert_float_eq(gray[p], (float)((r * 4899 + g * 9617 + b * 1868 + 8192) >> 14));
+    }
+    qc_image_free(&img);
+    for (size_t n = 0; n < png_len; n += 5) {
+        ck_assert_int_eq(qc_image_decode_mem(png, n, "t.png", true, &img), QC_ERR_DATA);
+        ck_assert_ptr_null(img.data);
+    }
+    free(png);
+
+    /* 16-bit gray + alpha: v * 255 / 65535, alpha dropped */
+    struct qc_image g16 = { .w = 2, .h = 1, .c = 2, .bits = 16 };
+    uint16_t s16[4] = { 65535, 0, 257, 65535 };
+    g16.data = s16;
+    float v16[3 * 2];
+    qc_image_to_chw(&g16, 3, v16);
+    for (int ch = 0; ch < 3; ch++) {
+        ck_assert_float_eq_tol(v16[ch * 2], 255.0f, 1e-4f);
+        ck_assert_float_eq_tol(v16[ch * 2 + 1], 1.0f, 1e-6f);
+    }
+
+    uint8_t big[16 * 24 * 3];
+    for (int i = 0; i < (int)sizeof(big); i++)
+        big[i] = (uint8_t)(128 + (i % 3) * 20);
+    tjhandle tj = tjInitCompress();
+    ck_assert_ptr_nonnull(tj);
+    unsigned char *jpg = NULL;
+    unsigned long jpg_len = 0;
+    ck_assert_int_eq(tjCompress2(tj, big, 24, 0, 16, TJPF_RGB, &jpg, &jpg_len, TJSAMP_444, 95, 0),
+                     0);
+    tjDestroy(tj);
+    ck_assert_int_eq(qc_image_decode_mem(jpg, jpg_len, "t.jpg", false, &img), QC_OK);
+    ck_assert_int_eq(img.w, 24);
+    ck_assert_int_eq(img.h, 16);
+    ck_assert_int_eq(img.c, 3);
+    for (int i = 0; i < (int)sizeof(big); i++)
+        ck_assert_int_le(abs(((uint8_t *)img.data)[i] - big[i]), 3);
+    qc_image_free(&img);
+    for (size_t n = 0; n + 2 < jpg_len; n += 11)
+        ck_assert_int_eq(qc_image_decode_mem(jpg, n, "t.jpg", true, &img), QC_ERR_DATA);
+    tjFree(jpg);
+    const uint8_t junk[] = "GIF89a....";
+    ck_assert_int_eq(qc_image_decode_mem(junk, sizeof(junk), "t.gif", true, &img), QC_ERR_DATA);
+}
+END_TEST
+
 Suite *qc_suite_data(void)
 {
     Suite *s = suite_create("data");
@@ -755,6 +841,7 @@ Suite *qc_suite_data(void)
     tcase_add_test(tc, test_load_from_recipe);
     tcase_add_test(tc, test_synthetic);
     tcase_add_test(tc, test_fashion_mnist);
+    tcase_add_test(tc, test_image_decoders);
     suite_add_tcase(s, tc);
     return s;
 }

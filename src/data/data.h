@@ -20,6 +20,10 @@
  * order (RangeAffine Divides 255 gives [0,1]).  Random transformations
  * (Flip, RandomResizeCrop, random PadCrop offsets) draw from the caller's
  * struct qc_rng, so a seed makes runs repeatable and no global state exists.
+ *
+ * Image folders ([database] Type=DIR_Database or ILSVRC2012_Database,
+ * imagedb.c) keep only file names and labels: a batch decodes its images
+ * (image.c) one by one, so memory does not grow with the folder.
  */
 #ifndef QATCONV_SRC_DATA_DATA_H
 #define QATCONV_SRC_DATA_DATA_H
@@ -43,6 +47,10 @@ struct qc_dataset {
      * label_step * labels[i] on every pixel (as float, before transforms). */
     int64_t  n_bank, bank_first;
     float    label_step;
+    /* Image folders: NULL for the other sets.  Otherwise pixels is NULL and
+     * image i is decoded from files[i] when a batch takes it (c is the
+     * channel count it is converted to; h, w the nominal [sp] size). */
+    char **files;
 };
 
 enum qc_split {

@@ -19,11 +19,19 @@
  * two float scratch planes used by qc_data_batch are allocated then, sized
  * for the largest intermediate image.  Consequently qc_data_batch allocates
  * nothing, but it writes the cfg's scratch: one cfg serves one thread.
+ *
+ * Image folders (DIR_Database, ILSVRC2012_Database) are listed by imagedb.c
+ * and split here as N2D2 splits them (dir_partition, ilsvrc_partition); a
+ * split holds file names only.  Their images have any size, so the chain is
+ * checked at build time for [sp] SizeX x SizeY images and again for each
+ * decoded image (image_one), which allocates its own two planes per image
+ * and touches no cfg scratch: the per-image unit a decoding pool can run.
  */
 #include <config.h>
 
 #include "data.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +40,20 @@
 
 #include "util/log.h"
 #include "recipe/recipe.h"
+#include "image.h"
+#include "imagedb.h"
 #include "transform.h"
 
 #define DEFAULT_BATCH 32
 #define SYNTH_BANK    64           /* distinct images of a synthetic set      */
 #define SYNTH_PEAK    192          /* bank pixels lie in [0, SYNTH_PEAK)      */
 #define SYNTH_SPAN    64           /* label offsets lie in [0, SYNTH_SPAN)    */
-#define DB_TYPES      "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|Synthetic"
+#define DB_TYPES                                                                                   \
+    "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|DIR_Database|ILSVRC2012_Database|"      \
+    "Synthetic"
+#define MAX_EXTS 16
 
-enum db_type { DB_NONE = 0, DB_MNIST, DB_CIFAR10, DB_CIFAR100, DB_SYNTH };
+enum db_type { DB_NONE = 0, DB_MNIST, DB_CIFAR10, DB_CIFAR100, DB_SYNTH, DB_DIR, DB_ILSVRC };
 
 struct qc_data_cfg {
     enum db_type         db;
@@ -50,6 +63,14 @@ struct qc_data_cfg {
     bool                 random_partitioning;
     uint64_t             seed;
     int64_t              syn_classes, syn_learn, syn_test;  /* Type=Synthetic */
+    /* image folders (DIR_Database, ILSVRC2012_Database) */
+    int64_t depth, label_depth;
+    bool per_label, equiv_label, test_given;
+    bool use_val_for_test, background, ignore_corrupt;
+    char *label_path; /* ILSVRC2012 synsets    */
+    char ext_buf[256];
+    const char *exts[MAX_EXTS];
+    int n_exts;
     int                  src_c, src_h, src_w;   /* images as stored      */
     int                  c, h, w;               /* network input         */
     int64_t              batch;
@@ -167,6 +188,138 @@ static enum qc_status read_synthetic(const struct qc_recipe *r, struct qc_data_c
     return QC_OK;
 }
 
+/* The keys of the image-folder types (qatconv-recipe(5)); an error for the
+ * other types. */
+static enum qc_status read_image_db(const struct qc_recipe *r, struct qc_data_cfg *cfg)
+{
+    static const char *const dir_keys[] = { "Depth", "LabelDepth", "PerLabelPartitioning",
+                                            "EquivLabelPartitioning" };
+    static const char *const ilsvrc_keys[] = { "LabelPath", "UseValidationForTest",
+                                               "BackgroundClass" };
+    static const char *const both_keys[] = { "ValidExtensions", "IgnoreCorrupt" };
+    bool dir = cfg->db == DB_DIR, ilsvrc = cfg->db == DB_ILSVRC;
+    struct {
+        const char *const *keys;
+        size_t n;
+        bool ok;
+        const char *types;
+    } groups[] = {
+        { dir_keys, QC_ARRAY_SIZE(dir_keys), dir, "DIR_Database" },
+        { ilsvrc_keys, QC_ARRAY_SIZE(ilsvrc_keys), ilsvrc, "ILSVRC2012_Database" },
+        { both_keys, QC_ARRAY_SIZE(both_keys), dir || ilsvrc,
+          "DIR_Database and ILSVRC2012_Database" },
+    };
+    char where[192];
+    enum qc_status st;
+    for (size_t g = 0; g < QC_ARRAY_SIZE(groups); g++)
+        for (size_t i = 0; i < groups[g].n && !groups[g].ok; i++)
+            if (qc_recipe_has_key(r, "database", groups[g].keys[i])) {
+                qc_log_error(
+                    "%s: [database] %s applies only to Type=%s",
+                    qc_recipe_where(r, "database", groups[g].keys[i], where, sizeof(where)),
+                    groups[g].keys[i], groups[g].types);
+                return QC_ERR_RECIPE;
+            }
+    if (!dir && !ilsvrc)
+        return QC_OK;
+    int64_t per_label = 1, equiv = 1, use_val = 1, bg = 0, ignore = 0;
+    const char *exts = NULL, *label_path = NULL;
+    if ((st = qc_recipe_int(r, "database", "Depth", 1, &cfg->depth)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "LabelDepth", 1, &cfg->label_depth)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "PerLabelPartitioning", 1, &per_label)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "EquivLabelPartitioning", 1, &equiv)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "UseValidationForTest", 1, &use_val)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "BackgroundClass", 0, &bg)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "IgnoreCorrupt", 0, &ignore)) != QC_OK ||
+        (st = qc_recipe_str(r, "database", "ValidExtensions", NULL, &exts)) != QC_OK ||
+        (st = qc_recipe_str(r, "database", "LabelPath", NULL, &label_path)) != QC_OK)
+        return st;
+    if (cfg->depth < -1 || cfg->label_depth < 0 || cfg->label_depth > 64) {
+        qc_log_error("%s: [database] Depth must be -1 (no limit) or more and LabelDepth 0 to "
+                     "64",
+                     cfg->where);
+        return QC_ERR_RECIPE;
+    }
+    if (!qc_recipe_has_key(r, "database", "Learn")) {
+        qc_log_error("%s: [database] Type=%s needs Learn (the fraction of the images learnt "
+                     "from)",
+                     cfg->where, dir ? "DIR_Database" : "ILSVRC2012_Database");
+        return QC_ERR_RECIPE;
+    }
+    if (dir && !cfg->data_path) {
+        qc_log_error("%s: [database] Type=DIR_Database needs DataPath", cfg->where);
+        return QC_ERR_RECIPE;
+    }
+    if (!per_label) {
+        qc_log_error("%s: [database] PerLabelPartitioning=0 (N2D2 then reads Learn, Validation "
+                     "and Test as image counts) is not supported",
+                     cfg->where);
+        return QC_ERR_RECIPE;
+    }
+    if (ilsvrc && (qc_recipe_has_key(r, "database", "Validation") ||
+                   qc_recipe_has_key(r, "database", "Test"))) {
+        qc_log_error("%s: [database] Type=ILSVRC2012_Database takes no Validation or Test: "
+                     "val/ validates (and tests with UseValidationForTest=1), the training "
+                     "images not learnt test",
+                     cfg->where);
+        return QC_ERR_RECIPE;
+    }
+    cfg->per_label = per_label != 0;
+    cfg->equiv_label = equiv != 0;
+    cfg->use_val_for_test = use_val != 0;
+    cfg->background = bg != 0;
+    cfg->ignore_corrupt = ignore != 0;
+    cfg->test_given = qc_recipe_has_key(r, "database", "Test");
+    if (!cfg->test_given)
+        cfg->test = QC_MAX(0.0, 1.0 - cfg->learn - cfg->validation);
+    if (cfg->learn + cfg->validation + cfg->test > 1.0 + 1e-9) {
+        qc_log_error("%s: [database] Learn + Validation + Test must be at most 1", cfg->where);
+        return QC_ERR_RECIPE;
+    }
+    if (ilsvrc) {
+        if (label_path) {
+            cfg->label_path = qc_strdup(label_path);
+        } else if (cfg->data_path) {
+            size_t n = strlen(cfg->data_path) + 16;
+            if ((cfg->label_path = qc_malloc(n)))
+                snprintf(cfg->label_path, n, "%s/synsets.txt", cfg->data_path);
+        }
+        if ((label_path || cfg->data_path) && !cfg->label_path)
+            return QC_ERR_NOMEM;
+    }
+    /* ValidExtensions: names separated by spaces or commas, lowercased */
+    if (!exts) {
+        for (int i = 0; i < QC_IMAGE_N_DEFAULT_EXTS; i++)
+            cfg->exts[i] = qc_image_default_exts[i];
+        cfg->n_exts = QC_IMAGE_N_DEFAULT_EXTS;
+        return QC_OK;
+    }
+    size_t len = strlen(exts);
+    if (len >= sizeof(cfg->ext_buf)) {
+        qc_log_error("%s: [database] ValidExtensions is too long",
+                     qc_recipe_where(r, "database", "ValidExtensions", where, sizeof(where)));
+        return QC_ERR_RECIPE;
+    }
+    for (size_t i = 0; i <= len; i++)
+        cfg->ext_buf[i] = (char)tolower((unsigned char)exts[i]);
+    for (char *save = NULL, *t = strtok_r(cfg->ext_buf, " ,\t", &save); t;
+         t = strtok_r(NULL, " ,\t", &save)) {
+        if (cfg->n_exts == MAX_EXTS) {
+            qc_log_error("%s: [database] ValidExtensions: at most %d extensions",
+                         qc_recipe_where(r, "database", "ValidExtensions", where, sizeof(where)),
+                         MAX_EXTS);
+            return QC_ERR_RECIPE;
+        }
+        cfg->exts[cfg->n_exts++] = t[0] == '.' ? t + 1 : t;
+    }
+    if (cfg->n_exts == 0) {
+        qc_log_error("%s: [database] ValidExtensions is empty",
+                     qc_recipe_where(r, "database", "ValidExtensions", where, sizeof(where)));
+        return QC_ERR_RECIPE;
+    }
+    return QC_OK;
+}
+
 static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cfg *cfg)
 {
     const char *type = NULL, *path = NULL;
@@ -198,6 +351,11 @@ static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cf
         subdir = "cifar-100-binary";
     } else if (strcmp(type, "Synthetic") == 0) {
         cfg->db = DB_SYNTH;
+    } else if (strcmp(type, "DIR_Database") == 0) {
+        cfg->db = DB_DIR;
+    } else if (strcmp(type, "ILSVRC2012_Database") == 0) {
+        cfg->db = DB_ILSVRC;
+        subdir = "ILSVRC2012";
     } else {
         qc_log_error("%s: [database] Type=%s: expected one of " DB_TYPES, cfg->where, type);
         return QC_ERR_RECIPE;
@@ -205,7 +363,7 @@ static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cf
     if ((st = read_synthetic(r, cfg)) != QC_OK)
         return st;
     qc_recipe_str(r, "database", "DataPath", NULL, &path);
-    const char *root = cfg->db == DB_SYNTH ? NULL : getenv("N2D2_DATA");
+    const char *root = subdir ? getenv("N2D2_DATA") : NULL;
     if (cfg->db == DB_SYNTH)
         path = NULL;            /* generated: no files */
     if (path) {
@@ -232,7 +390,7 @@ static enum qc_status read_database(const struct qc_recipe *r, struct qc_data_cf
     }
     cfg->random_partitioning = rp != 0;
     cfg->seed = (uint64_t)seed;
-    return QC_OK;
+    return read_image_db(r, cfg);
 }
 
 static enum qc_status read_geometry(const struct qc_recipe *r, struct qc_data_cfg *cfg,
@@ -266,6 +424,17 @@ static enum qc_status read_geometry(const struct qc_recipe *r, struct qc_data_cf
             return QC_ERR_RECIPE;
         }
         cfg->src_c = *nc ? (int)*nc : cfg->db == DB_SYNTH ? 3 : 1;
+        cfg->src_h = (int)*sy;
+        cfg->src_w = (int)*sx;
+    }
+    if (cfg->db == DB_DIR || cfg->db == DB_ILSVRC) {
+        /* image files of any size: the chain is checked at build time for
+         * SizeX x SizeY images and per image when it is decoded */
+        if (*sx == 0 || *sy == 0) {
+            qc_log_error("%s: [database] image folders: [%s] must give SizeX and SizeY", cfg->where,
+                         *sp);
+            return QC_ERR_RECIPE;
+        }
         cfg->src_h = (int)*sy;
         cfg->src_w = (int)*sx;
     }
@@ -304,6 +473,25 @@ out:
     return st;
 }
 
+/* Image folders: the channels images are converted to when decoded: 3
+ * when a ColorSpaceTransformation follows (it expects RGB), else
+ * NbChannels (1 or 3; 3 when not given). */
+static enum qc_status image_channels(struct qc_data_cfg *cfg, int64_t nc)
+{
+    if (cfg->db != DB_DIR && cfg->db != DB_ILSVRC)
+        return QC_OK;
+    cfg->src_c = nc ? (int)nc : 3;
+    for (int i = 0; i < cfg->n_tf; i++)
+        if (cfg->tf[i].kind == QC_TF_COLOR_SPACE)
+            cfg->src_c = 3;
+    if (cfg->src_c != 1 && cfg->src_c != 3) {
+        qc_log_error("%s: image folders give 1 or 3 channels, not NbChannels=%d", cfg->where,
+                     cfg->src_c);
+        return QC_ERR_RECIPE;
+    }
+    return QC_OK;
+}
+
 enum qc_status qc_data_cfg_from_recipe(const struct qc_recipe *r, struct qc_data_cfg **out)
 {
     enum qc_status st;
@@ -318,7 +506,7 @@ enum qc_status qc_data_cfg_from_recipe(const struct qc_recipe *r, struct qc_data
     snprintf(cfg->where, sizeof(cfg->where), "%s", qc_recipe_path(r));
     if ((st = read_database(r, cfg)) != QC_OK ||
         (st = read_geometry(r, cfg, &sp, &sx, &sy, &nc)) != QC_OK ||
-        (st = read_transforms(r, cfg)) != QC_OK ||
+        (st = read_transforms(r, cfg)) != QC_OK || (st = image_channels(cfg, nc)) != QC_OK ||
         (st = chain_shape(cfg, QC_SPLIT_LEARN, &lc, &lh, &lw, &cfg->scratch_elems)) != QC_OK ||
         (st = chain_shape(cfg, QC_SPLIT_TEST, &tc, &th, &tw, &cfg->scratch_elems)) != QC_OK)
         goto out;
@@ -373,6 +561,7 @@ void qc_data_cfg_free(struct qc_data_cfg *cfg)
     qc_free(cfg->scratch[1]);
     qc_free(cfg->tf);
     qc_free(cfg->data_path);
+    qc_free(cfg->label_path);
     qc_free(cfg);
 }
 
@@ -392,6 +581,10 @@ void qc_dataset_free(struct qc_dataset *ds)
 {
     if (!ds)
         return;
+    if (ds->files)
+        for (int64_t i = 0; i < ds->n; i++)
+            qc_free(ds->files[i]);
+    qc_free(ds->files);
     qc_free(ds->pixels);
     qc_free(ds->labels);
     qc_free(ds);
@@ -574,6 +767,226 @@ static enum qc_status synth_load(const struct qc_data_cfg *cfg, enum qc_split sp
     return QC_OK;
 }
 
+/* ---- image folders ------------------------------------------------------------------------- */
+
+static void shuffle(int64_t *v, int64_t n, struct qc_rng *rng)
+{
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)(qc_rng_next(rng) % (uint64_t)(i + 1));
+        int64_t t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+/* N2D2's Utils::round HalfUp and HalfDown */
+static int64_t round_half_up(double x)
+{
+    return (int64_t)floor(x + 0.5);
+}
+
+static int64_t round_half_down(double x)
+{
+    return (int64_t)ceil(x - 0.5);
+}
+
+/* DIR_Database: N2D2's partitionStimuliPerLabel(Learn, Validation, Test,
+ * EquivLabelPartitioning) then partitionStimuli(0, 0, 1): per class (in
+ * class order) the first nbLearn images learn, the next nbValidation
+ * validate, the next nbTest test; images left over (classes larger than the
+ * smallest, with EquivLabelPartitioning) test too, in listing order.  With
+ * RandomPartitioning each class's images are shuffled first.  sel gets the
+ * split's images, *n_sel their number. */
+static enum qc_status dir_partition(const struct qc_data_cfg *cfg, const struct qc_image_list *l,
+                                    enum qc_split split, int64_t *sel, int64_t *n_sel)
+{
+    int64_t *order = qc_malloc((size_t)QC_MAX(l->n, 1) * sizeof(*order));
+    int64_t *start = qc_calloc((size_t)l->n_classes + 1, sizeof(*start));
+    bool *used = qc_calloc((size_t)QC_MAX(l->n, 1), sizeof(*used));
+    if (!order || !start || !used) {
+        qc_free(order);
+        qc_free(start);
+        qc_free(used);
+        return QC_ERR_NOMEM;
+    }
+    /* order: the images grouped by class, listing order within a class */
+    for (int64_t i = 0; i < l->n; i++)
+        start[l->labels[i] + 1]++;
+    int64_t min_size = l->n;
+    for (int k = 0; k < l->n_classes; k++) {
+        min_size = QC_MIN(min_size, start[k + 1]);
+        start[k + 1] += start[k];
+    }
+    {
+        int64_t *fill = qc_malloc((size_t)l->n_classes * sizeof(*fill));
+        if (!fill) {
+            qc_free(order);
+            qc_free(start);
+            qc_free(used);
+            return QC_ERR_NOMEM;
+        }
+        memcpy(fill, start, (size_t)l->n_classes * sizeof(*fill));
+        for (int64_t i = 0; i < l->n; i++)
+            order[fill[l->labels[i]]++] = i;
+        qc_free(fill);
+    }
+    struct qc_rng rng;
+    qc_rng_seed(&rng, cfg->seed);
+    double learn = QC_MAX(cfg->learn, 0.0), val = cfg->validation, test = cfg->test;
+    *n_sel = 0;
+    for (int k = 0; k < l->n_classes; k++) {
+        int64_t size = start[k + 1] - start[k], *v = order + start[k];
+        if (cfg->random_partitioning)
+            shuffle(v, size, &rng);
+        int64_t nb = cfg->equiv_label ? min_size : size;
+        int64_t n_learn = round_half_up((double)nb * learn);
+        int64_t n_vt = QC_MIN(round_half_down((double)nb * (val + test)), nb - n_learn);
+        double frac_val = val > 0 ? val / (val + test) : 0.0;
+        int64_t n_val = round_half_up((double)n_vt * frac_val);
+        int64_t n_test = QC_MIN(round_half_down((double)n_vt * (1.0 - frac_val)),
+                                nb - n_learn - n_val);
+        int64_t from = split == QC_SPLIT_LEARN        ? 0
+                       : split == QC_SPLIT_VALIDATION ? n_learn
+                                                      : n_learn + n_val;
+        int64_t cnt = split == QC_SPLIT_LEARN        ? n_learn
+                      : split == QC_SPLIT_VALIDATION ? n_val
+                                                     : n_test;
+        for (int64_t i = 0; i < n_learn + n_val + n_test; i++)
+            used[v[i]] = true;
+        for (int64_t i = from; i < from + cnt; i++)
+            sel[(*n_sel)++] = v[i];
+    }
+    if (split == QC_SPLIT_TEST)
+        for (int64_t i = 0; i < l->n; i++)
+            if (!used[i])
+                sel[(*n_sel)++] = i;
+    qc_free(order);
+    qc_free(start);
+    qc_free(used);
+    return QC_OK;
+}
+
+/* ILSVRC2012_Database: N2D2's partitionStimuli(Learn, 0, 1 - Learn) of the
+ * n_train training images (the first nbLearn learn, the others test;
+ * shuffled first with RandomPartitioning), the val/ images validate, and
+ * test too with UseValidationForTest. */
+static void ilsvrc_partition(const struct qc_data_cfg *cfg, int64_t n_train, int64_t n_all,
+                             enum qc_split split, int64_t *sel, int64_t *n_sel)
+{
+    double learn = QC_MAX(cfg->learn, 0.0);
+    int64_t n_learn = QC_MIN(round_half_up((double)n_train * learn), n_train);
+    int64_t n_test = QC_MIN(round_half_down((double)n_train * (1.0 - learn)), n_train - n_learn);
+    for (int64_t i = 0; i < n_train; i++)
+        sel[i] = i;
+    if (cfg->random_partitioning) {
+        struct qc_rng rng;
+        qc_rng_seed(&rng, cfg->seed);
+        shuffle(sel, n_train, &rng);
+    }
+    if (split == QC_SPLIT_LEARN) {
+        *n_sel = n_learn;
+        return;
+    }
+    *n_sel = 0;
+    if (split == QC_SPLIT_TEST) {
+        memmove(sel, sel + n_learn, (size_t)n_test * sizeof(*sel));
+        *n_sel = n_test;
+    }
+    if (split == QC_SPLIT_VALIDATION || cfg->use_val_for_test)
+        for (int64_t i = n_train; i < n_all; i++)
+            sel[(*n_sel)++] = i;
+}
+
+static const char *split_name(enum qc_split split)
+{
+    return split == QC_SPLIT_LEARN ? "learn" : split == QC_SPLIT_VALIDATION ? "validation" : "test";
+}
+
+/* A split of an image folder: file names and labels (see data.h). */
+static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split split,
+                                 struct qc_dataset **out)
+{
+    enum qc_status st;
+    struct qc_image_list l = { 0 };
+    struct qc_dataset *ds = NULL;
+    int64_t *sel = NULL, n_sel = 0, n_train = 0;
+    char a[4096], b[4096];
+    if (!cfg->data_path) {
+        qc_log_error("%s: [database] DataPath is not set (nor N2D2_DATA)", cfg->where);
+        return QC_ERR_DATA;
+    }
+    if (cfg->db == DB_DIR) {
+        st = qc_dir_list(cfg->data_path, (int)cfg->depth, (int)cfg->label_depth, cfg->exts,
+                         cfg->n_exts, &l);
+    } else {
+        if ((st = join(a, sizeof(a), cfg->data_path, "train", "")) != QC_OK ||
+            (st = qc_ilsvrc_list_train(a, cfg->label_path, cfg->background, cfg->exts, cfg->n_exts,
+                                       &l)) != QC_OK)
+            goto out;
+        n_train = l.n;
+        if ((st = join(a, sizeof(a), cfg->data_path, "val", "")) != QC_OK ||
+            (st = join(b, sizeof(b), cfg->data_path, "val.txt", "")) != QC_OK)
+            goto out;
+        if (split != QC_SPLIT_LEARN)
+            st = qc_ilsvrc_list_val(a, b, cfg->background, &l);
+    }
+    if (st != QC_OK)
+        goto out;
+    sel = qc_malloc((size_t)QC_MAX(l.n, 1) * sizeof(*sel));
+    ds = qc_calloc(1, sizeof(*ds));
+    if (!sel || !ds) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    if (cfg->db == DB_DIR)
+        st = dir_partition(cfg, &l, split, sel, &n_sel);
+    else
+        ilsvrc_partition(cfg, n_train, l.n, split, sel, &n_sel);
+    if (st != QC_OK)
+        goto out;
+    *ds = (struct qc_dataset){
+        .n = 0, .c = cfg->src_c, .h = cfg->src_h, .w = cfg->src_w, .n_classes = l.n_classes
+    };
+    ds->files = qc_calloc((size_t)QC_MAX(n_sel, 1), sizeof(*ds->files));
+    ds->labels = qc_malloc((size_t)QC_MAX(n_sel, 1) * sizeof(*ds->labels));
+    if (!ds->files || !ds->labels) {
+        st = QC_ERR_NOMEM;
+        goto out;
+    }
+    int64_t skipped = 0;
+    for (int64_t i = 0; i < n_sel; i++) {
+        int64_t k = sel[i];
+        if (cfg->ignore_corrupt) {
+            /* IgnoreCorrupt=1: every image of the split is decoded once now */
+            struct qc_image img;
+            enum qc_status dst = qc_image_decode(l.paths[k], true, &img);
+            qc_image_free(&img);
+            if (dst == QC_ERR_NOMEM) {
+                st = dst;
+                goto out;
+            }
+            if (dst != QC_OK) {
+                skipped++;
+                continue;
+            }
+        }
+        ds->files[ds->n] = l.paths[k]; /* moved */
+        l.paths[k] = NULL;
+        ds->labels[ds->n++] = l.labels[k];
+    }
+    if (skipped)
+        qc_log_warn("%s: %lld of %lld images of the %s split unreadable: skipped "
+                    "(IgnoreCorrupt=1)",
+                    cfg->data_path, (long long)skipped, (long long)n_sel, split_name(split));
+    *out = ds;
+    ds = NULL;
+out:
+    qc_dataset_free(ds);
+    qc_free(sel);
+    qc_image_list_free(&l);
+    return st;
+}
+
 enum qc_status qc_data_load(const struct qc_data_cfg *cfg, enum qc_split split,
                             struct qc_dataset **out)
 {
@@ -587,6 +1000,8 @@ enum qc_status qc_data_load(const struct qc_data_cfg *cfg, enum qc_split split,
     }
     if (cfg->db == DB_SYNTH)
         return synth_load(cfg, split, out);
+    if (cfg->db == DB_DIR || cfg->db == DB_ILSVRC)
+        return image_load(cfg, split, out);
     st = load_files(cfg, split != QC_SPLIT_TEST, &all);
     if (st != QC_OK)
         goto out;
@@ -631,6 +1046,79 @@ out:
 
 /* ---- batches ------------------------------------------------------------------------------ */
 
+/* Image folders: decodes ds->files[k] and runs the transformations for
+ * split into out (the network's image, CHW or HWC).  The one function a
+ * decoding thread calls per image: it uses no cfg scratch (it allocates its
+ * own planes, sized for this image). */
+static enum qc_status image_one(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                enum qc_split split, int64_t k, struct qc_rng *rng, float *out)
+{
+    struct qc_image img;
+    enum qc_status st = qc_image_decode(ds->files[k], false, &img);
+    float *buf[2] = { NULL, NULL };
+    if (st != QC_OK)
+        return st;
+    /* the chain's shapes for this image's size */
+    int c = ds->c, h = img.h, w = img.w;
+    size_t max_elems = (size_t)c * h * w;
+    for (int t = 0; t < cfg->n_tf && st == QC_OK; t++) {
+        if (!tf_applies(&cfg->tf[t], split))
+            continue;
+        st = qc_transform_shape(&cfg->tf[t], c, h, w, &c, &h, &w);
+        max_elems = QC_MAX(max_elems, (size_t)c * h * w);
+    }
+    if (st != QC_OK) {
+        qc_log_error("%s: the %dx%d (WxH) image does not fit the transformations", ds->files[k],
+                     img.w, img.h);
+        goto out;
+    }
+    if (c != cfg->c || h != cfg->h || w != cfg->w) {
+        qc_log_error("%s: the %dx%d (WxH) image gives %dx%dx%d (CxHxW) after the "
+                     "transformations, not the %dx%dx%d of [sp] (add a Rescale, PadCrop or "
+                     "SliceExtraction)",
+                     ds->files[k], img.w, img.h, c, h, w, cfg->c, cfg->h, cfg->w);
+        st = QC_ERR_DATA;
+        goto out;
+    }
+    for (int i = 0; i < 2; i++)
+        if (!(buf[i] = qc_malloc(max_elems * sizeof(float)))) {
+            st = QC_ERR_NOMEM;
+            goto out;
+        }
+    float *cur = buf[0], *other = buf[1];
+    c = ds->c;
+    h = img.h;
+    w = img.w;
+    qc_image_to_chw(&img, c, cur);
+    for (int t = 0; t < cfg->n_tf; t++) {
+        const struct qc_transform *tf = &cfg->tf[t];
+        int oc, oh, ow;
+        if (!tf_applies(tf, split))
+            continue;
+        qc_transform_shape(tf, c, h, w, &oc, &oh, &ow);
+        qc_transform_apply(tf, cur, c, h, w, other, rng);
+        float *t2 = cur;
+        cur = other;
+        other = t2;
+        c = oc;
+        h = oh;
+        w = ow;
+    }
+    size_t plane = (size_t)h * w;
+    if (cfg->channels_last) {
+        for (int ch = 0; ch < c; ch++)
+            for (size_t i = 0; i < plane; i++)
+                out[i * (size_t)c + (size_t)ch] = cur[(size_t)ch * plane + i];
+    } else {
+        memcpy(out, cur, (size_t)c * plane * sizeof(float));
+    }
+out:
+    qc_free(buf[0]);
+    qc_free(buf[1]);
+    qc_image_free(&img);
+    return st;
+}
+
 enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
                              enum qc_split split, const int64_t *idx, int64_t n,
                              struct qc_rng *rng, float *x, int32_t *labels)
@@ -658,6 +1146,14 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
             qc_log_error("qc_data_batch: image index %lld out of range [0, %lld)",
                          (long long)idx[b], (long long)ds->n);
             return QC_ERR_INVAL;
+        }
+        if (ds->files) {
+            enum qc_status st = image_one(cfg, ds, split, idx[b], rng, x + (size_t)b * out_elems);
+            if (st != QC_OK)
+                return st;
+            if (labels)
+                labels[b] = ds->labels[idx[b]];
+            continue;
         }
         int64_t k = ds->n_bank ? (ds->bank_first + idx[b]) % ds->n_bank : idx[b];
         float off = ds->n_bank ? ds->label_step * (float)ds->labels[idx[b]] : 0.0f;

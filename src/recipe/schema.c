@@ -28,16 +28,28 @@ static const struct key_spec global_keys[] = {
 };
 
 static const struct key_spec database_keys[] = {
-    { "Type", K_ENUM, "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|Synthetic",
+    { "Type", K_ENUM,
+      "MNIST_IDX_Database|CIFAR10_Database|CIFAR100_Database|DIR_Database|"
+      "ILSVRC2012_Database|Synthetic",
       NOLIM },
     { "DataPath", K_STR, NULL, NOLIM },
     { "Learn", K_FLOAT, NULL, 0, 1 },
     { "Validation", K_FLOAT, NULL, 0, 1 },
     { "Test", K_FLOAT, NULL, 0, 1 },
     { "RandomPartitioning", K_BOOL, NULL, NOLIM },
-    { "NbClasses", K_INT, NULL, 2, 1e300 },     /* Type=Synthetic */
+    { "NbClasses", K_INT, NULL, 2, 1e300 }, /* Type=Synthetic */
     { "NbLearn", K_INT, NULL, 1, 1e300 },
     { "NbTest", K_INT, NULL, 1, 1e300 },
+    /* DIR_Database and ILSVRC2012_Database */
+    { "Depth", K_INT, NULL, -1, 1e300 },
+    { "LabelDepth", K_INT, NULL, 0, 64 },
+    { "PerLabelPartitioning", K_BOOL, NULL, NOLIM },
+    { "EquivLabelPartitioning", K_BOOL, NULL, NOLIM },
+    { "ValidExtensions", K_STR, NULL, NOLIM },
+    { "IgnoreCorrupt", K_BOOL, NULL, NOLIM },
+    { "LabelPath", K_STR, NULL, NOLIM },
+    { "UseValidationForTest", K_BOOL, NULL, NOLIM },
+    { "BackgroundClass", K_BOOL, NULL, NOLIM },
 };
 
 static const struct key_spec sp_keys[] = {
