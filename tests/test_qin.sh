@@ -16,7 +16,10 @@
 #   export's input quantizer is int8 with zero point 0, the int export's a uint8
 #   QuantizeLinear with zero point 128 and the trained scale (int8 q + 128), exact at
 #   every layer on 200 normalized images; ONNX Runtime agrees with qatconv on the
-#   normalized test set.
+#   normalized test set;
+# - --recipe-template on the MLP fixture (its first Gemm reads the graph input through a
+#   Reshape) gives that Gemm an unsigned 8-bit QIn; trained with the template, the int
+#   export keeps the Reshape float before the trained input quantizer and is exact.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 DATA=/usr/share/datasets/fashion-mnist
@@ -69,6 +72,35 @@ then
 else
     bad "could not write the MatMul-of-constants model"
 fi
+
+# input_scale FAKE INT SIGNED: the int export's input QuantizeLinear (on the graph input
+# or the layout ops after it) has the fake export's trained scale, not 1/255, and a uint8
+# zero point of 128 for a signed quantizer, 0 else
+input_scale() {
+    "$PYTHON3" - "$@" <<'PY'
+import sys, onnx
+from onnx import numpy_helper
+def qin(path):
+    m = onnx.load(path)
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    fromin = {m.graph.input[0].name}
+    for n in m.graph.node:
+        if n.op_type in ("Reshape", "Flatten", "Transpose") and n.input[0] in fromin:
+            fromin.add(n.output[0])
+    q = [n for n in m.graph.node
+         if n.op_type == "QuantizeLinear" and n.input[0] in fromin]
+    assert len(q) == 1, "%s: %d input quantizers" % (path, len(q))
+    return float(inits[q[0].input[1]]), inits[q[0].input[2]]
+s_fake, z_fake = qin(sys.argv[1])
+s_int, z_int = qin(sys.argv[2])
+assert s_int == s_fake, "int input scale %g, trained %g" % (s_int, s_fake)
+assert abs(s_int - 1 / 255) > 1e-6, "the int export's input scale is 1/255"
+want = 128 if sys.argv[3] == "1" else 0
+assert z_int.dtype.name == "uint8" and int(z_int) == want, "int zero point %r" % z_int
+print("the int export quantizes the input with the trained scale %.6g, uint8 zero point %d"
+      % (s_int, want))
+PY
+}
 
 # ---- training with a QIn input quantizer ----
 # recipe NAME SIGNED: LSQ W4A4, 8-bit first and last layers, QIn 8-bit on the first Conv;
@@ -214,25 +246,34 @@ PY
     else
         bad "$name: integer-only check: $out"
     fi
-    if out=$("$PYTHON3" - "$TMP/$name.onnx" "$TMP/${name}_int.onnx" "$sgn" <<'PY' 2>&1
-import sys, onnx
-from onnx import numpy_helper
-def qin(path):
-    m = onnx.load(path)
-    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-    q = [n for n in m.graph.node
-         if n.op_type == "QuantizeLinear" and n.input[0] == m.graph.input[0].name]
-    assert len(q) == 1, "%s: %d input quantizers" % (path, len(q))
-    return float(inits[q[0].input[1]]), inits[q[0].input[2]]
-s_fake, z_fake = qin(sys.argv[1])
-s_int, z_int = qin(sys.argv[2])
-assert s_int == s_fake, "int input scale %g, trained %g" % (s_int, s_fake)
-assert abs(s_int - 1 / 255) > 1e-6, "the int export's input scale is 1/255"
-want = 128 if sys.argv[3] == "1" else 0
-assert z_int.dtype.name == "uint8" and int(z_int) == want, "int zero point %r" % z_int
-print("the int export quantizes the input with the trained scale %.6g, uint8 zero point %d"
-      % (s_int, want))
-PY
+    if out=$(input_scale "$TMP/$name.onnx" "$TMP/${name}_int.onnx" "$sgn" 2>&1
     ); then ok "$name: $out"; else bad "$name: $out"; fi
 done
+
+# --recipe-template on the MLP (its first Gemm reads the graph input through Reshape):
+# that layer gets QIn=LSQ, 8-bit unsigned ([0,1] pixels); trained with it, the int
+# export keeps the Reshape float before the trained input quantizer and is exact
+MLP=$top_srcdir/testdata/fashion_mlp.onnx
+"$QATCONV" --recipe-template "$MLP" > "$TMP/mlp.ini" 2> "$TMP/mlp.err" ||
+    bad "--recipe-template: $(cat "$TMP/mlp.err")"
+if awk '$0 == "[/fc1/Gemm] onnx:Fc_def" { f = 1; next } /^\[/ { f = 0 } f' "$TMP/mlp.ini" |
+        tr '\n' ' ' | grep -q 'QIn=LSQ QIn.Range=255 QActSolver' &&
+    grep -q '^; 1 layer-input quantizers (QIn)' "$TMP/mlp.ini"; then
+    ok "--recipe-template: the MLP's first Gemm quantizes its input (unsigned 8-bit QIn)"
+else
+    bad "--recipe-template: no QIn section for /fc1/Gemm: $(cat "$TMP/mlp.ini")"
+fi
+if "$QATCONV" "$MLP" -r "$TMP/mlp.ini" -o "$TMP/mlp.onnx" --epochs 1 --limit 2048 --quiet \
+        > "$TMP/mlp.train" 2>&1 &&
+    "$QATCONV" "$TMP/mlp.onnx" --format int -o "$TMP/mlp_int.onnx" > "$TMP/mlp.int" 2>&1 &&
+    "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/mlp_int.onnx" 200 "$TMP/mlp_L" \
+        > "$TMP/mlp.layers" 2>&1 &&
+    "$RUN_MODEL" "$TMP/mlp_L/model.onnx" "$TMP/mlp_L" 2 > "$TMP/mlp.run" 2>&1; then
+    ok "mlp, template recipe: $(grep 'test top-1' "$TMP/mlp.train"); int export: \
+$(cat "$TMP/mlp.layers"); qatconv computes the same integers"
+else
+    bad "mlp: $(cat "$TMP/mlp.train" "$TMP/mlp.int" "$TMP/mlp.layers" 2>/dev/null)"
+fi
+if out=$(input_scale "$TMP/mlp.onnx" "$TMP/mlp_int.onnx" 0 2>&1); then ok "mlp: $out"
+else bad "mlp: $out"; fi
 finish
