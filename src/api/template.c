@@ -109,9 +109,9 @@ static bool reads_graph_input(const struct qc_graph *g, int j)
 }
 
 /* The layers that quantize their own input (QIn): qin[j] = 1 unsigned (the graph
- * input, [0,1] pixels), 2 signed (a value that is also a graph output and can be
- * negative, or the graph input when the pixels are not [0,1]), 3 unsigned (a
- * ReLU/Clip output that is also a graph output). */
+ * input, [0,1] pixels), 2 signed (a value that can be negative and is also a graph
+ * output, or the graph input when the pixels are not [0,1]).  A ReLU/Clip output
+ * that is a graph output keeps the Relu_def QAct, as before. */
 static void mark_layer_inputs(const struct qc_graph *g, const bool *is_signed, bool unit_pixels,
                               int *qin)
 {
@@ -124,9 +124,8 @@ static void mark_layer_inputs(const struct qc_graph *g, const bool *is_signed, b
         i = data_source(g, l->in[0]);
         if (i < 0 && reads_graph_input(g, j))
             qin[j] = unit_pixels ? 1 : 2;
-        else if (i >= 0 && g->values[g->nodes[i].out[0]].is_output &&
-                 (is_signed[i] || is_activation(&g->nodes[i])))
-            qin[j] = is_signed[i] ? 2 : 3;
+        else if (i >= 0 && is_signed[i] && g->values[g->nodes[i].out[0]].is_output)
+            qin[j] = 2;
     }
 }
 
@@ -323,7 +322,7 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
         fprintf(f, "\n; %s (output %s): %s -> %s, %lld parameters\n", n->op_type,
                 g->values[n->out[0]].name, qc_shape_str(&x->shape, si, sizeof(si)),
                 qc_shape_str(&y->shape, so, sizeof(so)), (long long)qc_node_param_count(g, n));
-        if (quantizable(n) && (is_signed[i] || qin[i])) {
+        if (quantizable(n) && (signed_section(g, p, is_signed, i) || qin[i])) {
             fprintf(f, "; its section [%s] is above (%s)\n", qc_node_label(g, n),
                     qin[i] ? "QIn" : "signed QAct");
             n_q++;
