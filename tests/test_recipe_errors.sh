@@ -3,7 +3,8 @@
 # file:line and exit code 2, and write nothing: unknown key, malformed value,
 # Range=0, QWeight on a node without weights, an inheritance cycle, a missing
 # base section, a wildcard (or name) that matches no node, an unknown
-# QuantMode.  A starter recipe from --recipe-template loads cleanly.
+# QuantMode.  A starter recipe from --recipe-template loads cleanly (the first Conv,
+# which reads the graph input, with an active QIn section).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 BASE="[database]
@@ -48,7 +49,9 @@ QWeight.QuantMode=Mirrored"
 "$QATCONV" --recipe-template "$M" > "$TMP/template.ini" 2>"$TMP/template.err" &&
     "$QATCONV" "$M" -r "$TMP/template.ini" -o "$TMP/template.onnx" --epochs 1 --limit 256 \
         --no-eval --quiet > "$TMP/template.out" 2>&1 &&
-    grep -q '^;\[/conv1/Conv\] onnx:Conv_def' "$TMP/template.ini" &&
+    grep -q '^\[/conv1/Conv\] onnx:Conv_def' "$TMP/template.ini" &&
+    grep -q '^; its section \[/conv1/Conv\] is above (QIn)' "$TMP/template.ini" &&
+    grep -q '^;\[/conv2/Conv\] onnx:Conv_def' "$TMP/template.ini" &&
     grep -q '^;\[/Relu\] onnx:Relu_def' "$TMP/template.ini" &&
     ok "--recipe-template names every quantizable node and loads strictly" ||
     bad "--recipe-template: $(cat "$TMP/template.err" "$TMP/template.out" 2>/dev/null)"

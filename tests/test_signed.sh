@@ -167,8 +167,8 @@ if "$QATCONV" "$TMP/lb_float.onnx" -r "$TMP/lb.ini" -o "$TMP/lb_fake.onnx" --epo
 else
     bad "linear bottleneck: QAT with the template recipe: $(cat "$TMP/lb.train")"
 fi
-# every layer but the first (the graph input) reads a DequantizeLinear (through
-# MaxPool/Flatten), the signed ones int8
+# every layer reads a DequantizeLinear (through MaxPool/Flatten), the first one's the
+# template's QIn on the graph input, the signed ones int8
 if out=$("$PYTHON3" - "$TMP/lb_fake.onnx" <<'PY' 2>&1
 import sys, onnx
 from onnx import numpy_helper
@@ -184,14 +184,12 @@ for n in m.graph.node:
     while v in prod and prod[v].op_type in ("MaxPool", "Flatten"):
         v = prod[v].input[0]
     d = prod.get(v)
-    if d is None and v == m.graph.input[0].name:
-        continue   # the first layer: the graph input (the int export quantizes it)
     assert d is not None and d.op_type == "DequantizeLinear", \
         "%s reads %s" % (n.name, d.op_type if d else v)
     n_layers += 1
     n_i8 += inits[d.input[2]].dtype.name == "int8"
-assert (n_layers, n_i8) == (4, 2), "%d layers, %d int8 inputs" % (n_layers, n_i8)
-print("the 4 layers after the first read a DequantizeLinear, 2 of them int8 levels")
+assert (n_layers, n_i8) == (5, 2), "%d layers, %d int8 inputs" % (n_layers, n_i8)
+print("the 5 layers read a DequantizeLinear, 2 of them int8 levels")
 PY
 ); then ok "linear bottleneck: $out"; else bad "linear bottleneck: $out"; fi
 # ONNX Runtime as written (float QDQ, as qatconv computes it): the same prediction for

@@ -13,7 +13,12 @@
  * without an activation after it, as MobileNet-v2's linear bottlenecks and
  * residual Adds), the node producing it gets an active section with a signed
  * LSQ activation quantizer (QAct.Signed=1); a ReLU/Clip output keeps the SAT
- * (unsigned) default.
+ * (unsigned) default.  Where the value cannot carry a QAct, the layer quantizes its
+ * own input (QIn=LSQ, 8 bits): the graph input, which no node computes (the first
+ * layer(s), also through layout ops such as a channels-last Transpose or an MLP's
+ * Flatten: unsigned, as the template's RangeAffine /255 gives [0,1] pixels), and a
+ * value that is also a graph output (a QAct would quantize the model's output; signed
+ * where the value can be negative).
  */
 #include <config.h>
 
@@ -87,6 +92,52 @@ static void mark_signed_acts(const struct qc_graph *g, bool *is_signed)
     }
 }
 
+/* Whether layer node j's data input is the graph input (through the ops data_source
+ * passes), not a constant. */
+static bool reads_graph_input(const struct qc_graph *g, int j)
+{
+    int v = g->nodes[j].n_in > 0 ? g->nodes[j].in[0] : -1;
+    for (int hops = 0; v >= 0 && hops <= g->n_nodes; hops++) {
+        const struct qc_value *val = &g->values[v];
+        if (val->init)
+            return false;
+        if (val->producer < 0)
+            return val->is_input;
+        v = g->nodes[val->producer].n_in > 0 ? g->nodes[val->producer].in[0] : -1;
+    }
+    return false;
+}
+
+/* The layers that quantize their own input (QIn): qin[j] = 1 unsigned (the graph
+ * input, [0,1] pixels), 2 signed (a value that can be negative and is also a graph
+ * output, or the graph input when the pixels are not [0,1]).  A ReLU/Clip output
+ * that is a graph output keeps the Relu_def QAct, as before. */
+static void mark_layer_inputs(const struct qc_graph *g, const bool *is_signed, bool unit_pixels,
+                              int *qin)
+{
+    for (int j = 0; j < g->n_nodes; j++) {
+        const struct qc_node *l = &g->nodes[j];
+        int i;
+        if (!qc_op_quantizes_weight(l->kind) || l->n_in < 1 || l->in[0] < 0 ||
+            g->values[l->in[0]].init)
+            continue;
+        i = data_source(g, l->in[0]);
+        if (i < 0 && reads_graph_input(g, j))
+            qin[j] = unit_pixels ? 1 : 2;
+        else if (i >= 0 && is_signed[i] && g->values[g->nodes[i].out[0]].is_output)
+            qin[j] = 2;
+    }
+}
+
+/* Whether node i gets a section with a signed QAct (a graph output keeps its float
+ * values: its readers use QIn instead). */
+static bool signed_section(const struct qc_graph *g, struct qc_plan *p, const bool *is_signed,
+                           int i)
+{
+    const struct qc_node *n = &g->nodes[i];
+    return is_signed[i] && !qc_plan_value_is_const(p, n->out[0]) && !g->values[n->out[0]].is_output;
+}
+
 /* Whether any node is a BatchNormalization.  Without one (BatchNorm folded into
  * the Conv weights at export) nothing renormalizes a Conv's output, and SAT
  * weights without ApplyScaling (largest |tanh W| mapped to 1) multiply each
@@ -129,8 +180,11 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     struct qc_text out;
     FILE *f;
     enum qc_status st;
-    int n_q = 0, n_a = 0, n_s = 0;
+    int n_q = 0, n_a = 0, n_s = 0, n_in = 0, n_own = 0;
     bool *is_signed = NULL;
+    int *qin = NULL;
+    /* the RangeAffine /255 below always gives [0,1] pixels */
+    const bool unit_pixels = true;
 
     *text = NULL;
     st = qc_text_open(&out);
@@ -216,25 +270,43 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     fprintf(f, "[onnx:Relu_def]\nActivationFunction=Linear\nQAct=SAT\nQAct.Range=15\n"
                "QAct.Alpha=6.0\nQActSolver.LearningRate=0.01\n\n");
     is_signed = qc_calloc((size_t)g->n_nodes + 1, sizeof(*is_signed));
-    if (!is_signed) {
+    qin = qc_calloc((size_t)g->n_nodes + 1, sizeof(*qin));
+    if (!is_signed || !qin) {
         st = QC_ERR_NOMEM;
         goto out;
     }
     mark_signed_acts(g, is_signed);
+    mark_layer_inputs(g, is_signed, unit_pixels, qin);
     for (int i = 0; i < g->n_nodes; i++) {
         const struct qc_node *n = &g->nodes[i];
-        if (!is_signed[i] || qc_plan_value_is_const(p, n->out[0]))
+        if (!signed_section(g, p, is_signed, i))
             continue;
         if (n_s++ == 0)
             fprintf(f, "; values that can be negative (no activation after them) read by a "
                        "layer:\n; signed LSQ levels [-8, 7]\n");
         fprintf(f,
-                "[%s]%s\nQAct=LSQ\nQAct.Range=15\nQAct.Signed=1\n"
+                "[%s]%s\nQAct=LSQ\nQAct.Range=15\nQAct.Signed=1\n%s%s"
                 "QActSolver.LearningRate=0.001\n\n",
                 qc_node_label(g, n),
                 !quantizable(n)                       ? ""
                 : qc_op_cell(n->kind) == QC_CELL_CONV ? " onnx:Conv_def"
-                                                      : " onnx:Fc_def");
+                                                      : " onnx:Fc_def",
+                qin[i] ? "QIn=LSQ\nQIn.Range=255\n" : "", qin[i] == 2 ? "QIn.Signed=1\n" : "");
+        n_in += qin[i] != 0;
+    }
+    for (int j = 0; j < g->n_nodes; j++) {
+        const struct qc_node *n = &g->nodes[j];
+        if (!qin[j] || signed_section(g, p, is_signed, j))
+            continue;
+        n_in++;
+        if (n_own++ == 0)
+            fprintf(f, "; layers that quantize their own input (the graph input, or a value "
+                       "that is also a\n; graph output): 8-bit LSQ, signed where the value can "
+                       "be negative\n");
+        fprintf(f, "[%s] %s\nQIn=LSQ\nQIn.Range=255\n%sQActSolver.LearningRate=0.001\n\n",
+                qc_node_label(g, n),
+                qc_op_cell(n->kind) == QC_CELL_CONV ? "onnx:Conv_def" : "onnx:Fc_def",
+                qin[j] == 2 ? "QIn.Signed=1\n" : "");
     }
     fprintf(f, "; ---- per-node sections: uncomment to override the defaults above ----\n");
     for (int i = 0; i < g->n_nodes; i++) {
@@ -250,8 +322,9 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
         fprintf(f, "\n; %s (output %s): %s -> %s, %lld parameters\n", n->op_type,
                 g->values[n->out[0]].name, qc_shape_str(&x->shape, si, sizeof(si)),
                 qc_shape_str(&y->shape, so, sizeof(so)), (long long)qc_node_param_count(g, n));
-        if (quantizable(n) && is_signed[i]) {
-            fprintf(f, "; its section [%s] is above (signed QAct)\n", qc_node_label(g, n));
+        if (quantizable(n) && (signed_section(g, p, is_signed, i) || qin[i])) {
+            fprintf(f, "; its section [%s] is above (%s)\n", qc_node_label(g, n),
+                    qin[i] ? "QIn" : "signed QAct");
             n_q++;
             continue;
         }
@@ -269,7 +342,9 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
     }
     fprintf(f, "\n; %d quantizable weights, %d activations, %d signed activations\n", n_q, n_a,
             n_s);
+    fprintf(f, "; %d layer-input quantizers (QIn)\n", n_in);
 out:
+    qc_free(qin);
     qc_free(is_signed);
     qc_plan_free(p);
     qc_backend_free(be);

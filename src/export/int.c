@@ -40,6 +40,36 @@ static bool is_int(const struct ix *x, int v)
     return v >= 0 && v < x->n_val && x->iv[v].kind != K_NONE;
 }
 
+static bool is_layout(const struct qc_node *n)
+{
+    return n->kind == QC_OP_FLATTEN || n->kind == QC_OP_RESHAPE || n->kind == QC_OP_TRANSPOSE ||
+           n->kind == QC_OP_SQUEEZE || n->kind == QC_OP_UNSQUEEZE;
+}
+
+/* Whether every reader of v, through layout ops, is a QuantizeLinear (a QIn input
+ * quantizer after the channels-last Transpose or an MLP's Flatten of the graph input):
+ * those layout ops stay float before it, which then quantizes as the fake export does. */
+static bool read_by_quantizers(const struct ix *x, int v, int depth)
+{
+    int readers = 0;
+    if (x->g->values[v].is_output || depth > 8)
+        return false;
+    for (int i = 0; i < x->n_node; i++) {
+        const struct qc_node *n = &x->g->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
+            if (n->in[j] != v)
+                continue;
+            readers++;
+            if (n->kind == QC_OP_QUANTIZE_LINEAR && j == 0)
+                continue;
+            if (j != 0 || !is_layout(n) || n->n_out != 1 ||
+                !read_by_quantizers(x, n->out[0], depth + 1))
+                return false;
+        }
+    }
+    return readers > 0;
+}
+
 static enum qc_status do_node(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
@@ -69,14 +99,14 @@ static enum qc_status do_node(struct ix *x, int node)
     default:
         break;
     }
-    if (!any &&
-        (n->kind == QC_OP_FLATTEN || n->kind == QC_OP_RESHAPE || n->kind == QC_OP_TRANSPOSE ||
-         n->kind == QC_OP_SQUEEZE || n->kind == QC_OP_UNSQUEEZE) &&
-        n->n_in > 0 && qc_int_input_f32(x, n->in[0])) {
+    if (!any && is_layout(n) && n->n_in > 0 && qc_int_input_f32(x, n->in[0])) {
         /* a layout op on the input before the first layer: x.view(N, -1) of
          * MLPs, the NCHW Transpose of channels-last models, the Unsqueeze of
          * 1-D convolutions written as 2-D ones (also after the Cast to float32
-         * of a float16 input, which stays float before the input quantizer) */
+         * of a float16 input, which stays float before the input quantizer); before
+         * the model's own input quantizer (QIn) it stays float */
+        if (n->n_out == 1 && read_by_quantizers(x, n->out[0], 0))
+            return QC_OK;
         x->drop[node] = true;
         return qc_int_copy_on_u8(x, node);
     }

@@ -217,15 +217,14 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
             break;
         }
     }
-    if (r->kind == K_NONE && x->g->values[v].is_input && !x->g->values[v].init) {
-        /* the input quantizer of the graph, kept as it is */
+    if (r->kind == K_NONE && qc_int_input_f32(x, v)) {
+        /* the input quantizer of the graph (QIn on the first layer), on the float32
+         * input or the layout ops and Casts before it: its trained scale, kept; int8 levels (signed) become a uint8
+         * QuantizeLinear with zero point 128, sat(round(x/s) + 128, 0, 255) = int8 q + 128 */
         int in[3] = { v, n->in[1], n->in[2] };
-        if (zp_out != 0) {
-            qc_log_error("%s: node '%s': a signed (int8) quantizer on the graph input; the int "
-                         "export quantizes the input to uint8",
-                         x->g->path, qc_int_label(x, node));
-            return QC_ERR_UNSUPPORTED;
-        }
+        if (zp_out != 0 && (st = qc_int_scalar_const(x, qc_int_vname(x, v), "_zero_point",
+                                                     QC_DTYPE_U8, zp_out, &in[2])) != QC_OK)
+            return st;
         if ((st = qc_int_emit(x, "QuantizeLinear", qc_int_vname(x, v), in, 3, QC_DTYPE_U8, -1, &u8,
                               NULL)) != QC_OK)
             return st;

@@ -18,6 +18,7 @@
 #include "import/import.h"
 #include "plan/inputs.h"
 #include "plan/plan.h"
+#include "quant/qin.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
 #include "train/train.h"
@@ -213,6 +214,11 @@ static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe 
             goto out;
         res->n_float_weights = es.n_float_weights;
     }
+    /* the QIn Identity nodes go: a QuantizeLinear reads the producer (or the graph
+     * input, where the int export finds the input quantizer) */
+    st = qc_qin_drop(g);
+    if (st != QC_OK)
+        goto out;
     if (fmt == QC_FORMAT_INT) {
         st = export_int(g, o, &notes, res);
         if (st != QC_OK)
@@ -282,7 +288,10 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
         .checkpoint_every = o->checkpoint_every, .resume = o->resume, .skip_eval = o->no_eval,
         .log = o->log, .progress = { o->progress, o->progress_user }, .fold_bn = qc_fold_bn,
     };
-    st = qc_trainer_new(g, r, *be, &to, &tr);
+    /* QIn: an Identity in front of each layer whose own input is quantized (quant/qin.h) */
+    st = qc_qin_insert(g, r, NULL);
+    if (st == QC_OK)
+        st = qc_trainer_new(g, r, *be, &to, &tr);
     if (st != QC_OK)
         goto out;
     /* Mode=Integer: the integer graph is the product; its evaluation is the

@@ -11,10 +11,10 @@
 #include "util/log.h"
 #include "ops/op.h"
 #include "recipe/match.h"
+#include "qin.h"
 
-/* "SAT" / "LSQ" / "none" (or absent) of key in section. */
-static enum qc_status read_method(const struct qc_recipe *r, const char *sec, const char *key,
-                                  int *method)
+enum qc_status qc_quant_read_method(const struct qc_recipe *r, const char *sec, const char *key,
+                                    int *method)
 {
     const char *v;
     char where[256];
@@ -121,29 +121,38 @@ static enum qc_status weight_spec(const struct qc_recipe *r, const struct qc_gra
     return st;
 }
 
+/* An activation quantizer on output 0 of n, from the keys KEY.Range, KEY.Alpha,
+ * KEY.StepSize, KEY.SetOptInitStepSize and KEY.Signed (KEY: QAct, or QIn for the
+ * Identity in front of a layer). */
 static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph *g,
-                               const struct qc_node *n, const char *sec, struct qc_quant_spec *s)
+                               const struct qc_node *n, const char *sec, const char *key,
+                               struct qc_quant_spec *s)
 {
     int64_t range, init, sgn;
     double alpha, step;
-    char where[256];
+    char where[256], k[5][64];
     enum qc_status st;
     if (n->n_out < 1 || n->out[0] < 0 || !g->values[n->out[0]].name[0]) {
-        qc_log_error("%s: [%s] QAct on %s '%s', which has no output to quantize",
-                     qc_recipe_where(r, sec, "QAct", where, sizeof(where)), sec, n->op_type,
+        qc_log_error("%s: [%s] %s on %s '%s', which has no output to quantize",
+                     qc_recipe_where(r, sec, key, where, sizeof(where)), sec, key, n->op_type,
                      qc_node_label(g, n));
         return QC_ERR_RECIPE;
     }
-    if ((st = qc_recipe_int(r, sec, "QAct.Range", 255, &range)) != QC_OK ||
-        (st = qc_recipe_float(r, sec, "QAct.Alpha", 8.0, &alpha)) != QC_OK ||
-        (st = qc_recipe_float(r, sec, "QAct.StepSize", 0.0, &step)) != QC_OK ||
-        (st = qc_recipe_int(r, sec, "QAct.SetOptInitStepSize", 1, &init)) != QC_OK ||
-        (st = qc_recipe_int(r, sec, "QAct.Signed", 0, &sgn)) != QC_OK)
+    snprintf(k[0], sizeof(k[0]), "%s.Range", key);
+    snprintf(k[1], sizeof(k[1]), "%s.Alpha", key);
+    snprintf(k[2], sizeof(k[2]), "%s.StepSize", key);
+    snprintf(k[3], sizeof(k[3]), "%s.SetOptInitStepSize", key);
+    snprintf(k[4], sizeof(k[4]), "%s.Signed", key);
+    if ((st = qc_recipe_int(r, sec, k[0], 255, &range)) != QC_OK ||
+        (st = qc_recipe_float(r, sec, k[1], 8.0, &alpha)) != QC_OK ||
+        (st = qc_recipe_float(r, sec, k[2], 0.0, &step)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, k[3], 1, &init)) != QC_OK ||
+        (st = qc_recipe_int(r, sec, k[4], 0, &sgn)) != QC_OK)
         return st;
     if (sgn != 0 && s->method == QC_QM_SAT) {
-        qc_log_error("%s: [%s] QAct.Signed=1 with QAct=SAT: SAT activations are CG-PACT, "
-                     "unsigned [0, alpha]; use QAct=LSQ for signed levels",
-                     qc_recipe_where(r, sec, "QAct.Signed", where, sizeof(where)), sec);
+        qc_log_error("%s: [%s] %s=1 with %s=SAT: SAT activations are CG-PACT, "
+                     "unsigned [0, alpha]; use %s=LSQ for signed levels",
+                     qc_recipe_where(r, sec, k[4], where, sizeof(where)), sec, k[4], key, key);
         return QC_ERR_RECIPE;
     }
     s->weight = false;
@@ -156,6 +165,24 @@ static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph 
     return QC_OK;
 }
 
+/* QIn of layer node i (a Conv/ConvTranspose/Gemm/MatMul with a data input): the
+ * activation quantizer of the Identity qc_qin_insert put in front of it. */
+static enum qc_status input_spec(const struct qc_recipe *r, const struct qc_graph *g, int i,
+                                 const char *sec, struct qc_quant_spec *s)
+{
+    int id = qc_qin_of_layer(g, i);
+    char where[256];
+    if (id < 0) {
+        qc_log_error("%s: [%s] QIn on %s '%s': the layer input was not prepared "
+                     "(qc_qin_insert)",
+                     qc_recipe_where(r, sec, "QIn", where, sizeof(where)), sec, g->nodes[i].op_type,
+                     qc_node_label(g, &g->nodes[i]));
+        return QC_ERR_INTERNAL;
+    }
+    s->node = id;
+    return act_spec(r, g, &g->nodes[id], sec, "QIn", s);
+}
+
 static bool is_own_section(const struct qc_graph *g, const struct qc_node *n, const char *sec)
 {
     return (n->name && strcmp(n->name, sec) == 0) ||
@@ -165,7 +192,7 @@ static bool is_own_section(const struct qc_graph *g, const struct qc_node *n, co
 enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
                                           struct qc_quant_spec **out, int *n_out)
 {
-    struct qc_quant_spec *specs = qc_calloc((size_t)2 * (size_t)g->n_nodes + 1, sizeof(*specs));
+    struct qc_quant_spec *specs = qc_calloc((size_t)3 * (size_t)g->n_nodes + 1, sizeof(*specs));
     int n = 0;
     enum qc_status st = QC_OK;
 
@@ -176,12 +203,15 @@ enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struc
     for (int i = 0; i < g->n_nodes && st == QC_OK; i++) {
         const struct qc_node *node = &g->nodes[i];
         const char *sec = qc_recipe_node_section(r, g, node);
-        int wm, am;
-        if (!sec)
+        int wm, am, im;
+        /* an inserted Identity carries its layer's QIn, not the sections it matches */
+        if (!sec || qc_qin_is_inserted(g, i))
             continue;
-        st = read_method(r, sec, "QWeight", &wm);
+        st = qc_quant_read_method(r, sec, "QWeight", &wm);
         if (st == QC_OK)
-            st = read_method(r, sec, "QAct", &am);
+            st = qc_quant_read_method(r, sec, "QAct", &am);
+        if (st == QC_OK)
+            st = qc_quant_read_method(r, sec, "QIn", &im);
         if (st != QC_OK)
             break;
         /* a pattern or default section only applies where it fits; a node's
@@ -193,7 +223,16 @@ enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struc
         }
         if (st == QC_OK && am) {
             specs[n] = (struct qc_quant_spec){ .node = i, .method = am, .section = sec };
-            st = act_spec(r, g, node, sec, &specs[n]);
+            st = act_spec(r, g, node, sec, "QAct", &specs[n]);
+            n++;
+        }
+        /* where it fits (qc_qin_insert reported the own sections where it does not) */
+        if (st == QC_OK && im && qc_op_quantizes_weight(node->kind) && node->n_in > 0 &&
+            node->in[0] >= 0 && !g->values[node->in[0]].init) {
+            specs[n] = (struct qc_quant_spec){
+                .node = i, .method = im, .section = sec, .layer_input = true
+            };
+            st = input_spec(r, g, i, sec, &specs[n]);
             n++;
         }
     }

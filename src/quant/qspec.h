@@ -17,6 +17,9 @@
  * output axis as the op roles name it), QAct.Signed [0]: 1 gives an LSQ activation
  * the signed levels of its Range (qc_lsq_levels) instead of [0, R], for values that
  * can be negative; SAT activations stay CG-PACT (unsigned), Signed=1 there is an error.
+ * QIn=SAT|LSQ on a Conv/ConvTranspose/Gemm/MatMul (with QIn.Range, .Alpha, .StepSize,
+ * .SetOptInitStepSize, .Signed: the QAct keys' meanings) quantizes the layer's own
+ * data input: an activation spec (layer_input) on the Identity qin.h inserts there.
  */
 #ifndef QATCONV_SRC_QUANT_QSPEC_H
 #define QATCONV_SRC_QUANT_QSPEC_H
@@ -47,6 +50,7 @@ struct qc_quant_spec {
     bool                 integer;    /* QWeight.Mode=Integer: train the integer graph */
     bool per_channel;                /* QWeight.PerChannel=1                         */
     bool is_signed;                  /* levels [−qn, qp]: weights, LSQ QAct.Signed=1  */
+    bool layer_input;                /* QIn: on the Identity in front of a layer (qin.h) */
     struct qc_channels ch;           /* weights: the channel layout (nch = 1: per tensor) */
     const char          *section;    /* recipe section (borrowed from the recipe)     */
 };
@@ -55,8 +59,14 @@ struct qc_quant_spec {
  * be 0.  Errors name file:line: QWeight on a node without weights, an
  * unknown QuantMode, QAct on a node with no float output, PerChannel=1 on
  * a weight without an output-channel axis (a MatMul weight of rank != 2),
- * QAct.Signed=1 with QAct=SAT. */
+ * QAct.Signed=1 with QAct=SAT (QIn.Signed=1 with QIn=SAT).  QIn specs need the
+ * Identity nodes of qc_qin_insert (qin.h). */
 enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
                                           struct qc_quant_spec **out, int *n);
+
+/* *method: QC_QM_SAT or QC_QM_LSQ for "SAT" / "LSQ" of key in section, 0 for
+ * "none" or absent; another value is an error naming file:line. */
+enum qc_status qc_quant_read_method(const struct qc_recipe *r, const char *sec, const char *key,
+                                    int *method);
 
 #endif

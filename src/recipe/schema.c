@@ -159,6 +159,12 @@ static const struct key_spec node_keys[] = {
     { "NoBias", K_BOOL, NULL, NOLIM },
     { "ActivationFunction", K_ENUM, "Linear|Rectifier", NOLIM },
     { "ConfigSection", K_STR, NULL, NOLIM },
+    { "QIn", K_ENUM, "SAT|LSQ|none", NOLIM },
+    { "QIn.Range", K_INT, NULL, 1, 1e300 },
+    { "QIn.Alpha", K_FLOAT, NULL, 0, 1e300 },
+    { "QIn.StepSize", K_FLOAT, NULL, 0, 1e300 },
+    { "QIn.SetOptInitStepSize", K_BOOL, NULL, NOLIM },
+    { "QIn.Signed", K_BOOL, NULL, NOLIM },
 };
 
 /* Key families "Prefix" (type) and "Prefix.Sub". */
