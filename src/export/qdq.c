@@ -15,26 +15,36 @@
 #include "ops/bind.h"
 #include "opset.h"
 
-/* A scalar initializer of dtype dt holding v. */
-static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,
-                             enum qc_dtype dt, double v, int *idx)
+/* An initializer of dtype dt named base+suffix: a scalar (n = 0) holding v[0], or a 1-D
+ * [n] (a per-axis scale or zero point) holding v[0..n-1]; v NULL gives zeros. */
+static enum qc_status initializer(struct qc_graph *g, const char *base, const char *suffix,
+                                  enum qc_dtype dt, const float *v, int64_t n, int *idx)
 {
-    struct qc_shape s = qc_shape_make(0, NULL);
+    struct qc_shape s = n > 0 ? qc_shape_make(1, &n) : qc_shape_make(0, NULL);
     struct qc_tensor *t;
     char name[512];
     enum qc_status st = qc_tensor_new(dt, &s, &t);
     if (st != QC_OK)
         return st;
-    if (dt == QC_DTYPE_F32)
-        qc_tensor_f32(t)[0] = (float)v;
-    else if (dt == QC_DTYPE_U8)
-        ((uint8_t *)t->data)[0] = (uint8_t)v;
-    else if (dt == QC_DTYPE_I16)
-        ((int16_t *)t->data)[0] = (int16_t)v;
-    else
-        ((int8_t *)t->data)[0] = (int8_t)v;
+    for (int64_t i = 0; v && i < (n > 0 ? n : 1); i++) {
+        if (dt == QC_DTYPE_F32)
+            qc_tensor_f32(t)[i] = v[i];
+        else if (dt == QC_DTYPE_U8)
+            ((uint8_t *)t->data)[i] = (uint8_t)v[i];
+        else if (dt == QC_DTYPE_I16)
+            ((int16_t *)t->data)[i] = (int16_t)v[i];
+        else
+            ((int8_t *)t->data)[i] = (int8_t)v[i];
+    }
     qc_graph_unique_name(g, base, suffix, name, sizeof(name));
     return qc_graph_add_initializer(g, name, t, idx);
+}
+
+/* A scalar initializer of dtype dt holding v. */
+static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,
+                             enum qc_dtype dt, float v, int *idx)
+{
+    return initializer(g, base, suffix, dt, &v, 0, idx);
 }
 
 /* Replaces every use of value `from` as a node input by `to`. */
@@ -84,23 +94,6 @@ static enum qc_status dump_levels(const char *dir, const char *name, const struc
     st = qc_write_file_atomic(path, buf, len);
     free(buf);
     return st;
-}
-
-/* A 1-D initializer [n] of dtype dt (F32 from v, else zeros): a per-axis scale or
- * zero point. */
-static enum qc_status vector(struct qc_graph *g, const char *base, const char *suffix,
-                             enum qc_dtype dt, const float *v, int64_t n, int *idx)
-{
-    struct qc_shape s = qc_shape_make(1, &n);
-    struct qc_tensor *t;
-    char name[512];
-    enum qc_status st = qc_tensor_new(dt, &s, &t);
-    if (st != QC_OK)
-        return st;
-    if (dt == QC_DTYPE_F32)
-        memcpy(t->data, v, (size_t)n * sizeof(float));
-    qc_graph_unique_name(g, base, suffix, name, sizeof(name));
-    return qc_graph_add_initializer(g, name, t, idx);
 }
 
 /* Sets the int attribute `axis` of node ni (a per-axis DequantizeLinear). */
@@ -229,8 +222,9 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
     if (st != QC_OK)
         goto out;
     if (nch > 1 && /* per output channel along `axis` (opset >= 13) */
-        (st = vector(g, base, "_scale", QC_DTYPE_F32, scale, nch, &vs)) == QC_OK)
-        st = vector(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, NULL, nch, &vz);
+        (st = initializer(g, base, "_scale", QC_DTYPE_F32, scale, nch, &vs)) == QC_OK)
+        st = initializer(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, NULL, nch,
+                         &vz);
     else if (nch == 1 && (st = scalar(g, base, "_scale", QC_DTYPE_F32, scale[0], &vs)) == QC_OK)
         st = scalar(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, 0, &vz);
     if (st != QC_OK)
