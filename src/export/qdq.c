@@ -120,9 +120,9 @@ static float level_value(const int32_t *k, const float *scale, struct qc_channel
 }
 
 static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int qi_index,
-                                    const char *dump_dir, bool wide,
+                                    const char *dump_dir, enum qc_wide_levels wide,
                                     const struct qc_plan_quant_info *qi,
-                                    struct qc_export_stats *stats)
+                                    struct qc_export_stats *stats, bool *int16)
 {
     const struct qc_quant_spec *sp = qi->spec;
     struct qc_value *w = &g->values[sp->value];
@@ -132,7 +132,7 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
     int64_t nch = sp->ch.nch > 1 ? sp->ch.nch : 1;
     float *scale = qc_malloc((size_t)nch * sizeof(float));
     int axis = qc_op_weight_channel_axis(&g->nodes[sp->node]), dq;
-    bool fits = true;
+    bool fits = true, fits16 = true;
     struct qc_tensor *qt = NULL;
     int vq, vs, vz, vout, in[3];
     char name[512], node[512];
@@ -193,20 +193,29 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
         if (st != QC_OK)
             goto out;
     }
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
         fits = fits && k[i] >= -128 && k[i] <= 127;
-    if (!fits && !wide) {
+        fits16 = fits16 && k[i] >= -32768 && k[i] <= 32767;
+    }
+    if (!fits16 || (!fits && wide == QC_WIDE_FLOAT)) {
         /* exact fake-quantized floats: k·scale evaluated in float */
         for (int64_t i = 0; i < n; i++)
             qc_tensor_f32(w->init)[i] = level_value(k, scale, sp->ch, i);
-        qc_log_warn("%s: weight '%s' has levels beyond int8 (QuantMode=%s, Range=%d): kept as "
-                    "exact fake-quantized floats; QuantMode=Symmetric stores in int8", g->path,
-                    base, qc_sat_mode_name(sp->sat.mode), sp->range);
+        if (fits16)
+            qc_log_warn("%s: weight '%s' has levels beyond int8 (QuantMode=%s, Range=%d): kept "
+                        "as exact fake-quantized floats below opset 21 (--opset 21 stores them "
+                        "in int16, QuantMode=Symmetric in int8)",
+                        g->path, base, qc_sat_mode_name(sp->sat.mode), sp->range);
+        else
+            qc_log_warn("%s: weight '%s' has levels beyond int16 (Range=%d): kept as exact "
+                        "fake-quantized floats",
+                        g->path, base, sp->range);
         stats->n_float_weights++;
         qc_free(k);
         qc_free(scale);
         return QC_OK;
     }
+    *int16 = *int16 || !fits;
     st = qc_tensor_new(fits ? QC_DTYPE_I8 : QC_DTYPE_I16, &w->init->shape, &qt);
     if (st != QC_OK)
         goto out;
@@ -223,8 +232,7 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
         goto out;
     if (nch > 1 && /* per output channel along `axis` (opset >= 13) */
         (st = initializer(g, base, "_scale", QC_DTYPE_F32, scale, nch, &vs)) == QC_OK)
-        st = initializer(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, NULL, nch,
-                         &vz);
+        st = initializer(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, NULL, nch, &vz);
     else if (nch == 1 && (st = scalar(g, base, "_scale", QC_DTYPE_F32, scale[0], &vs)) == QC_OK)
         st = scalar(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, 0, &vz);
     if (st != QC_OK)
@@ -324,9 +332,10 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
 }
 
 enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
-                              bool wide_levels, struct qc_export_stats *stats)
+                              enum qc_wide_levels wide, struct qc_export_stats *stats)
 {
     enum qc_status st = QC_OK;
+    bool int16 = false;
     /* per-tensor QuantizeLinear/DequantizeLinear exist from opset 10 */
     int64_t need = 10;
     memset(stats, 0, sizeof(*stats));
@@ -341,9 +350,12 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char 
         /* per-axis DequantizeLinear: opset 13 */
         if (qi.spec->weight && qi.spec->ch.nch > 1)
             need = 13;
-        st = qi.spec->weight ? export_weight(g, p, i, dump_dir, wide_levels, &qi, stats)
+        st = qi.spec->weight ? export_weight(g, p, i, dump_dir, wide, &qi, stats, &int16)
                              : export_act(g, &qi, stats);
     }
+    /* int16 DequantizeLinear: opset 21 */
+    if (int16 && wide == QC_WIDE_INT16)
+        need = 21;
     if (st != QC_OK)
         return st;
     /* the model's own nodes rewritten for the opset the Q/DQ nodes need (the
