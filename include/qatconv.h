@@ -124,6 +124,18 @@ size_t qc_job_memory_peak(const struct qc_job *job);
 
 struct qc_model;
 enum qc_status qc_model_load(const char *path, struct qc_model **out);
+/* How a model is loaded.  keep_weight_levels: a weight-only quantized model
+ * (DequantizeLinear of stored integer weights, no activation quantized) keeps
+ * its weight DequantizeLinear nodes, as any QDQ model does, instead of having
+ * them dequantized into float parameters: what the integer rewrite without a
+ * recipe (qc_convert, QC_FORMAT_INT, no recipe) reads, and what a recipe
+ * cannot train.  qc_model_load is qc_model_load_with(QC_LOAD_OPTIONS_INIT). */
+struct qc_load_options {
+    bool keep_weight_levels;
+};
+#define QC_LOAD_OPTIONS_INIT { false }
+enum qc_status qc_model_load_with(const char *path, const struct qc_load_options *o,
+                                  struct qc_model **out);
 void qc_model_free(struct qc_model *m);
 /* Written atomically (a temporary file renamed). */
 enum qc_status qc_model_write(const struct qc_model *m, const char *path);

@@ -78,6 +78,31 @@ int qc_k_lsq_backward(const float *step, int qn, int qp, double g, const float *
 /* *step = qc_lsq_init_step(x, n, qp): 2·mean|x|/sqrt(Qp), guarded (one device float). */
 int qc_k_lsq_init_step(const float *x, int64_t n, int qp, float *step, void *work);
 
+/* ---- per-channel SAT weights and LSQ (QWeight.PerChannel=1; the _ch functions of
+ * src/backend/cpu_train.h) ----------------------------------------------------------------- */
+
+/* Device image of struct qc_channels (src/backend/train_kernels.h): element i belongs to
+ * channel (i / inner) % nch, every layout (outer = n/(nch·inner) ≥ 1).  Each launcher is one
+ * launch for all channels (reductions: one block per channel, in a fixed order; no
+ * workspace) and returns cudaErrorInvalidValue unless nch ≥ 1, inner ≥ 1 and nch·inner
+ * divides n.  Parameters, states and gradients are per channel: step[c], st[c], dstep[c]. */
+struct qc_k_channels {
+    int64_t nch;
+    int64_t inner;
+};
+
+int qc_k_sat_weight_forward_ch(int mode, int range, int apply_quant, int apply_scaling,
+                               int64_t fanout, struct qc_k_channels ch, const float *w, float *q,
+                               int32_t *k, int64_t n, struct qc_k_sat_wstate *st);
+int qc_k_sat_weight_backward_ch(int mode, int range, int apply_quant, int apply_scaling,
+                                struct qc_k_channels ch, const struct qc_k_sat_wstate *st,
+                                const float *w, const float *dq, float *dw, int64_t n);
+int qc_k_lsq_forward_ch(const float *step, struct qc_k_channels ch, int qn, int qp, const float *x,
+                        float *y, int64_t n);
+int qc_k_lsq_backward_ch(const float *step, struct qc_k_channels ch, int qn, int qp, double g,
+                         const float *x, const float *dy, float *dx, int64_t n, float *dstep);
+int qc_k_lsq_init_step_ch(const float *x, struct qc_k_channels ch, int64_t n, int qp, float *step);
+
 /* ---- loss (kernels/loss.cu; qc_loss_softmax_xent of src/backend/cpu_loss.c) ----------------- */
 
 /* For logits z[b][c] and labels y[b] (device): dz = scale·(softmax(z_i) − onehot(y_i))

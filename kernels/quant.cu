@@ -21,6 +21,8 @@
  *   CG-PACT / LSQ backward: one kernel (dx and the per-part sums of the
  *     scalar gradient) and one single-thread reduction adding the parts in
  *     order into the device scalar.
+ *   Per channel (the _ch launchers, any layout): one launch each, the
+ *     reductions one block per channel.
  */
 #include "qc_kernels.h"
 #include "qc_device.cuh"
@@ -473,5 +475,239 @@ extern "C" int qc_k_lsq_init_step(const float *x, int64_t n, int qp, float *step
     if ((e = (int)cudaGetLastError()))
         return e;
     lsq_init_finish<<<1, 1>>>(part, n, sqrt(qp > 0 ? (double)qp : 1.0), step);
+    return (int)cudaGetLastError();
+}
+
+/* ---- per-channel quantizers (QWeight.PerChannel=1) --------------------------------------- */
+/*
+ * Layout ch = {nch, inner}: element i belongs to channel (i / inner) % nch, so channel c's
+ * t-th element (t < nc = n/nch = outer·inner) is (⌊t/inner⌋·nch + c)·inner + t mod inner:
+ * Conv and Gemm with transB (outer 1), ConvTranspose, Gemm without transB and MatMul
+ * (outer > 1) alike.  Element-wise kernels read their element's channel parameter; the
+ * reductions run one block per channel (the blocks loop over channels past 65535), each
+ * summing its channel in double in the fixed tree order of block_sum, so every layout is
+ * one launch, deterministic, with no workspace.
+ */
+
+static __device__ int64_t ch_elem(struct qc_k_channels ch, int64_t c, int64_t t)
+{
+    return (t / ch.inner * ch.nch + c) * ch.inner + t % ch.inner;
+}
+
+static __device__ int64_t ch_of(struct qc_k_channels ch, int64_t i)
+{
+    return i / ch.inner % ch.nch;
+}
+
+/* Whether ch describes n elements: nch ≥ 1, inner ≥ 1, n a multiple of nch·inner. */
+static bool ch_ok(struct qc_k_channels ch, int64_t n)
+{
+    return ch.nch >= 1 && ch.inner >= 1 && n >= 0 && n % (ch.nch * ch.inner) == 0;
+}
+
+/* SAT weights, one block per channel c: m_c = max|tanh W|; v = k (quantized) or the clamp
+ * value, k written; S_c = sqrt(F · var_unbiased(v)/div²) as sat_finish (var 0: mean(v²);
+ * guard 1), scale_c = 1/(div·S_c), Q = v·scale_c; the state st[c]. */
+static __global__ void sat_weight_fwd_ch(int mode, int range, int quant, int apply_scaling,
+                                         int64_t fanout, int div, struct qc_k_channels ch,
+                                         int64_t nc, const float *w, float *q, int32_t *k,
+                                         struct qc_k_sat_wstate *st)
+{
+    __shared__ double sh[NT];
+    __shared__ float fsh[NT];
+    __shared__ float scale_sh;
+    for (int64_t c = blockIdx.x; c < ch.nch; c += gridDim.x) {
+        float m = 0.0f;
+        double a1 = 0.0, a2 = 0.0;
+        for (int64_t t = threadIdx.x; t < nc; t += NT) {
+            float a = fabsf(dev_tanh(w[ch_elem(ch, c, t)]));
+            if (a > m)
+                m = a;
+        }
+        m = block_max(m, fsh);
+        for (int64_t t = threadIdx.x; t < nc; t += NT) {
+            int64_t i = ch_elem(ch, c, t);
+            float v = 0.0f; /* m = 0: Q = 0 */
+            if (m > 0.0f) {
+                float r = __fdiv_rn(dev_tanh(w[i]), m);
+                v = quant ? sat_level(mode, range, r) : sat_clamp_value(mode, range, r);
+            }
+            if (q)
+                q[i] = v;
+            if (k)
+                k[i] = v == v ? (int32_t)v : 0;
+            a1 = __dadd_rn(a1, (double)v);
+            a2 = __dadd_rn(a2, __dmul_rn((double)v, (double)v));
+        }
+        a1 = block_sum(a1, sh);
+        a2 = block_sum(a2, sh);
+        if (threadIdx.x == 0) {
+            double S = 1.0;
+            if (apply_scaling && nc > 1) {
+                double var = __ddiv_rn(__dsub_rn(a2, __dmul_rn(a1, __ddiv_rn(a1, (double)nc))),
+                                       (double)(nc - 1));
+                if (!(var > 0.0)) /* every Q equal: the second moment (cpu_quant.c) */
+                    var = __ddiv_rn(a2, (double)nc);
+                if (quant)
+                    var = __ddiv_rn(var, __dmul_rn((double)div, (double)div));
+                S = sqrt(__dmul_rn((double)fanout, var));
+                if (!(S > 0.0) || !isfinite(S))
+                    S = 1.0;
+            }
+            scale_sh = (float)__ddiv_rn(1.0, __dmul_rn(quant ? (double)div : 1.0, S));
+            st[c].m = m;
+            st[c].s = (float)S;
+            st[c].scale = scale_sh;
+            st[c].div = quant ? div : 1;
+        }
+        __syncthreads();
+        float scale = scale_sh;
+        for (int64_t t = threadIdx.x; q && t < nc; t += NT) {
+            int64_t i = ch_elem(ch, c, t);
+            q[i] = __fmul_rn(q[i], scale);
+        }
+        __syncthreads();
+    }
+}
+
+extern "C" int qc_k_sat_weight_forward_ch(int mode, int range, int apply_quant,
+                                          int apply_scaling, int64_t fanout,
+                                          struct qc_k_channels ch, const float *w, float *q,
+                                          int32_t *k, int64_t n, struct qc_k_sat_wstate *st)
+{
+    int em = eff_mode(mode, range);
+    int div = em == QC_SAT_SYMMETRIC || em == QC_SAT_ASYMMETRIC ? range / 2 : range;
+    if (!ch_ok(ch, n) || range < 1 || range > QC_QUANT_RANGE_MAX)
+        return (int)cudaErrorInvalidValue;
+    sat_weight_fwd_ch<<<grid_rows(ch.nch), NT>>>(em, range, apply_quant, apply_scaling, fanout,
+                                                 div, ch, n / ch.nch, w, q, k, st);
+    return (int)cudaGetLastError();
+}
+
+/* dW_i += dQ_i · (f_c · (1 − t_i²)), f_c = (float)(c/(m_c·S_c)), c the channel of i */
+static __global__ void sat_weight_bwd_ch(double cs, int apply_scaling, struct qc_k_channels ch,
+                                         const struct qc_k_sat_wstate *st, const float *w,
+                                         const float *dq, float *dw, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * NT) {
+        const struct qc_k_sat_wstate *sc = &st[ch_of(ch, i)];
+        double m = sc->m > 0.0f ? (double)sc->m : 1.0;
+        double S = apply_scaling && sc->s > 0.0f ? (double)sc->s : 1.0;
+        float f = (float)__ddiv_rn(cs, __dmul_rn(m, S));
+        float t = dev_tanh(w[i]);
+        float d = __fmul_rn(dq[i], __fmul_rn(f, __fsub_rn(1.0f, __fmul_rn(t, t))));
+        dw[i] = __fadd_rn(dw[i], d);
+    }
+}
+
+extern "C" int qc_k_sat_weight_backward_ch(int mode, int range, int apply_quant,
+                                           int apply_scaling, struct qc_k_channels ch,
+                                           const struct qc_k_sat_wstate *st, const float *w,
+                                           const float *dq, float *dw, int64_t n)
+{
+    int em = eff_mode(mode, range);
+    double c = 1.0;
+    if (!ch_ok(ch, n) || range < 1 || range > QC_QUANT_RANGE_MAX)
+        return (int)cudaErrorInvalidValue;
+    if (n == 0)
+        return 0;
+    /* the slope of the pre-rounding map of t/m, as qc_k_sat_weight_backward */
+    if (em == QC_SAT_ASYMMETRIC)
+        c = 1.0 + 1.0 / (2.0 * (double)(range / 2));
+    else if (em == QC_SAT_FULLRANGE && apply_quant)
+        c = 1.0 + 0.9998 / (double)range;
+    sat_weight_bwd_ch<<<grid_for(n), NT>>>(c, apply_scaling, ch, st, w, dq, dw, n);
+    return (int)cudaGetLastError();
+}
+
+/* y = rne(clamp(x/s_c, −Qn, Qp))·s_c, c the channel of i */
+static __global__ void lsq_fwd_ch(const float *step, float lo, float hi,
+                                  struct qc_k_channels ch, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * NT) {
+        float s = step_used(step[ch_of(ch, i)]);
+        y[i] = __fmul_rn(lsq_level(__fdiv_rn(x[i], s), lo, hi), s);
+    }
+}
+
+extern "C" int qc_k_lsq_forward_ch(const float *step, struct qc_k_channels ch, int qn, int qp,
+                                   const float *x, float *y, int64_t n)
+{
+    if (!ch_ok(ch, n))
+        return (int)cudaErrorInvalidValue;
+    if (n == 0)
+        return 0;
+    lsq_fwd_ch<<<grid_for(n), NT>>>(step, (float)-qn, (float)qp, ch, x, y, n);
+    return (int)cudaGetLastError();
+}
+
+/* One block per channel c: dx_i += dy_i·[−Qn < v_i < Qp];
+ * ds_c += (float)(g · Σ_i∈c dy_i·(−Qn if v_i ≤ −Qn, Qp if v_i ≥ Qp, else rne(v_i) − v_i)),
+ * v = x/s_c */
+static __global__ void lsq_bwd_ch(const float *step, float lo, float hi, double g,
+                                  struct qc_k_channels ch, int64_t nc, const float *x,
+                                  const float *dy, float *dx, float *dstep)
+{
+    __shared__ double sh[NT];
+    for (int64_t c = blockIdx.x; c < ch.nch; c += gridDim.x) {
+        float s = step_used(step[c]);
+        double acc = 0.0;
+        for (int64_t t = threadIdx.x; t < nc; t += NT) {
+            int64_t i = ch_elem(ch, c, t);
+            float v = __fdiv_rn(x[i], s), d = dy[i], u;
+            if (v <= lo) {
+                u = lo;
+            } else if (v >= hi) {
+                u = hi;
+            } else {
+                u = __fsub_rn(rintf(v), v);
+                if (dx)
+                    dx[i] = __fadd_rn(dx[i], d);
+            }
+            acc = __dadd_rn(acc, __dmul_rn((double)d, (double)u));
+        }
+        acc = block_sum(acc, sh);
+        if (threadIdx.x == 0)
+            dstep[c] = __fadd_rn(dstep[c], (float)__dmul_rn(g, acc));
+    }
+}
+
+extern "C" int qc_k_lsq_backward_ch(const float *step, struct qc_k_channels ch, int qn, int qp,
+                                    double g, const float *x, const float *dy, float *dx,
+                                    int64_t n, float *dstep)
+{
+    if (!ch_ok(ch, n))
+        return (int)cudaErrorInvalidValue;
+    lsq_bwd_ch<<<grid_rows(ch.nch), NT>>>(step, (float)-qn, (float)qp, g, ch, n / ch.nch, x,
+                                          dy, dx, dstep);
+    return (int)cudaGetLastError();
+}
+
+/* One block per channel c: s_c = max(2·mean_c|x|/sqrt(Qp), QC_LSQ_STEP_MIN) */
+static __global__ void lsq_init_ch(struct qc_k_channels ch, int64_t nc, const float *x,
+                                   double root_qp, float *step)
+{
+    __shared__ double sh[NT];
+    for (int64_t c = blockIdx.x; c < ch.nch; c += gridDim.x) {
+        double acc = 0.0;
+        for (int64_t t = threadIdx.x; t < nc; t += NT)
+            acc = __dadd_rn(acc, (double)fabsf(x[ch_elem(ch, c, t)]));
+        acc = block_sum(acc, sh);
+        if (threadIdx.x == 0) {
+            double mean = nc > 0 ? __ddiv_rn(acc, (double)nc) : 0.0;
+            step[c] = step_used((float)__ddiv_rn(__dmul_rn(2.0, mean), root_qp));
+        }
+    }
+}
+
+extern "C" int qc_k_lsq_init_step_ch(const float *x, struct qc_k_channels ch, int64_t n, int qp,
+                                     float *step)
+{
+    if (!ch_ok(ch, n))
+        return (int)cudaErrorInvalidValue;
+    lsq_init_ch<<<grid_rows(ch.nch), NT>>>(ch, n / ch.nch, x, sqrt(qp > 0 ? (double)qp : 1.0),
+                                           step);
     return (int)cudaGetLastError();
 }

@@ -405,18 +405,18 @@ static enum qc_status lsq_case(struct ctx *c, struct family *f, float step, int 
 }
 
 /*
- * Per-channel quantizers (QWeight.PerChannel=1) on a Conv layout [C, inner]: LSQ forward
- * and backward with C steps (values and dx bit-identical, each ds_c within 1e-4), the
- * per-channel step init (within 1e-5), SAT weights per channel (each channel's state within
- * 1e-5, levels at most one boundary flip per channel, dW within 1e-4); a ConvTranspose
- * layout (outer > 1) is refused, not run wrongly.  Steps, their gradients and the SAT
- * states live in c->dst.
+ * Per-channel quantizers (QWeight.PerChannel=1) on a layout [outer, C, inner]: outer 1 is
+ * Conv and Gemm with transB, outer > 1 ConvTranspose, Gemm without transB and MatMul (the
+ * channels interleaved): LSQ forward and backward with C steps (values and dx
+ * bit-identical, each ds_c within 1e-4), the per-channel step init (within 1e-5), SAT
+ * weights per channel (each channel's state within 1e-5, levels at most one boundary flip
+ * per channel, dW within 1e-4).  Steps, their gradients and the SAT states live in c->dst.
  */
-static enum qc_status channels_case(struct ctx *c, struct family *f, int64_t inner)
+static enum qc_status channels_case(struct ctx *c, struct family *f, int64_t outer, int64_t inner)
 {
     enum { C = 4 };
     struct qc_channels ch = { .nch = C, .inner = inner };
-    int64_t n = C * inner, vdiff = 0, gdiff = 0, lvl = 0;
+    int64_t n = outer * C * inner, vdiff = 0, gdiff = 0, lvl = 0;
     size_t nb = (size_t)n * sizeof(float);
     float steps[C] = { 0.013f, 0.05f, 0.2f, 1e-9f }, dsc[C] = { 0 }, dsg[C], host[2 * C];
     float initc[C], initg[C];
@@ -431,7 +431,8 @@ static enum qc_status channels_case(struct ctx *c, struct family *f, int64_t inn
     char what[96];
     enum qc_status st;
 
-    snprintf(what, sizeof(what), "per channel C=%d inner=%lld", C, (long long)inner);
+    snprintf(what, sizeof(what), "per channel outer=%lld C=%d inner=%lld", (long long)outer, C,
+             (long long)inner);
     fill_grid(c, n, -10.0f * 0.2f, 9.0f * 0.2f, 0.05f, -9, 8);
     fill(c, c->dy, n, -1.0f, 1.0f);
     fill(c, c->g0, n, -0.1f, 0.1f);
@@ -490,7 +491,7 @@ static enum qc_status channels_case(struct ctx *c, struct family *f, int64_t inn
     /* SAT weights per channel */
     fill(c, c->x, n, -1.5f, 1.5f);
     for (int64_t i = 0; i < n; i++)
-        c->x[i] *= (float)(1 + i / inner); /* each channel its own range */
+        c->x[i] *= (float)(1 + i / inner % C); /* each channel its own range */
     if (qc_sat_weight_run_ch(&cfg, ch, c->x, c->yc, c->kc, n, 1, stc) != QC_OK)
         return QC_ERR_NOMEM;
     memcpy(c->gc, c->g0, nb);
@@ -541,17 +542,6 @@ static enum qc_status channels_case(struct ctx *c, struct family *f, int64_t inn
     if (!(gerr <= 1e-4))
         fail(c, f, what, "SAT: dW rel err %.3g", gerr);
 
-    /* ConvTranspose layout (outer 2): refused with one error line */
-    ch.inner = inner / 2;
-    if (inner % 2 == 0) {
-        printf("cuda_parity: the next error line is expected\n");
-        st = qc_backend_run(
-            c->be, QC_TK_LSQ_FORWARD,
-            &(struct qc_tk_lsq_forward){
-                .step = c->dst, .ch = ch, .qn = 8, .qp = 7, .x = c->dx, .y = c->dout, .n = n });
-        if (st != QC_ERR_UNSUPPORTED)
-            fail(c, f, what, "outer > 1 layout: status %d, expected unsupported", (int)st);
-    }
     return QC_OK;
 }
 
@@ -705,9 +695,12 @@ static enum qc_status run_all(struct ctx *c, struct family *fam)
     }
     if ((st = determinism_case(c, &fam[4], NMAX)) || (st = clamp_case(c, &fam[4])))
         return st;
-    static const int64_t inners[] = { 1, 9, 256, 257, 4096 };
-    for (size_t i = 0; i < QC_ARRAY_SIZE(inners); i++)
-        if ((st = channels_case(c, &fam[5], inners[i])))
+    /* {outer, inner}: Conv layouts, then interleaved ones (ConvTranspose: outer = C_in;
+     * Gemm without transB and MatMul: inner 1) */
+    static const int64_t layouts[][2] = { { 1, 1 }, { 1, 9 }, { 1, 256 }, { 1, 257 }, { 1, 4096 },
+                                          { 2, 9 }, { 3, 1 }, { 5, 64 },  { 300, 1 }, { 4, 257 } };
+    for (size_t i = 0; i < QC_ARRAY_SIZE(layouts); i++)
+        if ((st = channels_case(c, &fam[5], layouts[i][0], layouts[i][1])))
             return st;
     return qc_backend_sync(c->be);
 }

@@ -15,10 +15,12 @@
 
 struct qc_model {
     struct qc_graph *g;
-    /* g is the file as loaded, and the load dequantized the stored weights
-     * of a weight-only quantized model into float parameters (run.c reads
-     * them again as levels for the integer rewrite) */
+    /* the load dequantized the stored weights of a weight-only quantized
+     * model into float parameters (the integer rewrite without a recipe
+     * needs them kept: qc_load_options.keep_weight_levels) */
     bool weight_dq_folded;
+    /* the load kept them (keep_weight_levels): a recipe cannot train it */
+    bool weight_dq_kept;
 };
 
 struct qc_job {

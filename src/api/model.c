@@ -43,6 +43,13 @@ enum qc_status qc_text_close(struct qc_text *t, enum qc_status st, char **text)
 
 enum qc_status qc_model_load(const char *path, struct qc_model **out)
 {
+    static const struct qc_load_options defaults = QC_LOAD_OPTIONS_INIT;
+    return qc_model_load_with(path, &defaults, out);
+}
+
+enum qc_status qc_model_load_with(const char *path, const struct qc_load_options *o,
+                                  struct qc_model **out)
+{
     struct qc_model *m;
     struct qc_import_stats stats;
     enum qc_status st;
@@ -52,12 +59,13 @@ enum qc_status qc_model_load(const char *path, struct qc_model **out)
         return QC_ERR_NOMEM;
     /* read, then the import normalization (import/import.h): every user of the
      * model sees the same graph */
-    st = qc_import_load_with(path, false, &stats, &m->g);
+    st = qc_import_load_with(path, o && o->keep_weight_levels, &stats, &m->g);
     if (st != QC_OK) {
         qc_free(m);
         return st;
     }
     m->weight_dq_folded = stats.n_dequantize > 0;
+    m->weight_dq_kept = o && o->keep_weight_levels;
     *out = m;
     return QC_OK;
 }

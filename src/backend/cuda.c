@@ -350,29 +350,16 @@ void *qc_cuda_blas_handle(struct qc_backend *be)
 /* ---- training kernels by id (train_kernels.h) ------------------------------------------- */
 
 /*
- * Per-channel quantizer layouts (QWeight.PerChannel=1) run the per-tensor kernels once per
- * channel when each channel is contiguous (outer = 1: Conv, Gemm with transB): *nch
- * channels of *nc elements, channel c at offset c·nc, its parameter and state at index c.
- * Layouts with outer > 1 (ConvTranspose, Gemm without transB, MatMul) are refused with one
- * line.  Per tensor: *nch = 1, *nc = n.
+ * Per-channel quantizers (QWeight.PerChannel=1, ch.nch > 1) run the _ch kernels: one launch
+ * for all channels, every layout (Conv, Gemm with or without transB, MatMul, ConvTranspose;
+ * a layout that does not describe the n elements is the kernel's invalid-value error); per
+ * tensor, the per-tensor kernels.  *kc: the layout for the _ch kernels.
  */
-static bool cuda_channels(struct qc_channels ch, int64_t n, const char *what, int64_t *nch,
-                          int64_t *nc)
+static bool cuda_channels(struct qc_channels ch, struct qc_k_channels *kc)
 {
-    *nch = 1;
-    *nc = n;
-    if (ch.nch <= 1)
-        return true;
-    if (ch.inner < 1 || n != ch.nch * ch.inner) {
-        qc_log_error("cuda: %s per output channel (QWeight.PerChannel=1) on a ConvTranspose, "
-                     "MatMul or Gemm without transB weight is not implemented on CUDA yet; "
-                     "train it on the CPU backend or set QWeight.PerChannel=0",
-                     what);
-        return false;
-    }
-    *nch = ch.nch;
-    *nc = ch.inner;
-    return true;
+    kc->nch = ch.nch;
+    kc->inner = ch.inner;
+    return ch.nch > 1;
 }
 
 static enum qc_status cuda_sat_weight_forward(struct qc_backend *be, const void *args)
@@ -380,16 +367,17 @@ static enum qc_status cuda_sat_weight_forward(struct qc_backend *be, const void 
     const struct qc_tk_sat_weight_forward *a = args;
     const struct qc_sat_wcfg *cfg = a->cfg;
     void *work = cuda_work(be, "sat_weight_forward");
-    int64_t nch, nc;
+    struct qc_k_channels kc;
     if (!work)
         return QC_ERR_BACKEND;
-    if (!cuda_channels(a->ch, a->n, "SAT", &nch, &nc))
-        return QC_ERR_UNSUPPORTED;
-    for (int64_t c = 0; c < nch; c++)
-        QC_KERNEL_CHECK(qc_k_sat_weight_forward(
-            (int)cfg->mode, cfg->range, cfg->apply_quant, cfg->apply_scaling, cfg->fanout,
-            a->w + c * nc, a->q ? a->q + c * nc : NULL, a->k ? a->k + c * nc : NULL, nc,
-            (struct qc_k_sat_wstate *)(a->st + c), work));
+    if (cuda_channels(a->ch, &kc))
+        QC_KERNEL_CHECK(qc_k_sat_weight_forward_ch((int)cfg->mode, cfg->range, cfg->apply_quant,
+                                                   cfg->apply_scaling, cfg->fanout, kc, a->w, a->q,
+                                                   a->k, a->n, (struct qc_k_sat_wstate *)a->st));
+    else
+        QC_KERNEL_CHECK(qc_k_sat_weight_forward((int)cfg->mode, cfg->range, cfg->apply_quant,
+                                                cfg->apply_scaling, cfg->fanout, a->w, a->q, a->k,
+                                                a->n, (struct qc_k_sat_wstate *)a->st, work));
     return QC_OK;
 }
 
@@ -397,16 +385,17 @@ static enum qc_status cuda_sat_weight_backward(struct qc_backend *be, const void
 {
     const struct qc_tk_sat_weight_backward *a = args;
     const struct qc_sat_wcfg *cfg = a->cfg;
-    int64_t nch, nc;
+    struct qc_k_channels kc;
     if (!cuda_work(be, "sat_weight_backward"))
         return QC_ERR_BACKEND;
-    if (!cuda_channels(a->ch, a->n, "SAT", &nch, &nc))
-        return QC_ERR_UNSUPPORTED;
-    for (int64_t c = 0; c < nch; c++)
+    if (cuda_channels(a->ch, &kc))
+        QC_KERNEL_CHECK(qc_k_sat_weight_backward_ch(
+            (int)cfg->mode, cfg->range, cfg->apply_quant, cfg->apply_scaling, kc,
+            (const struct qc_k_sat_wstate *)a->st, a->w, a->dq, a->dw, a->n));
+    else
         QC_KERNEL_CHECK(qc_k_sat_weight_backward(
             (int)cfg->mode, cfg->range, cfg->apply_quant, cfg->apply_scaling,
-            (const struct qc_k_sat_wstate *)(a->st + c), a->w + c * nc, a->dq + c * nc,
-            a->dw + c * nc, nc));
+            (const struct qc_k_sat_wstate *)a->st, a->w, a->dq, a->dw, a->n));
     return QC_OK;
 }
 
@@ -433,14 +422,13 @@ static enum qc_status cuda_sat_act_backward(struct qc_backend *be, const void *a
 static enum qc_status cuda_lsq_forward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_forward *a = args;
-    int64_t nch, nc;
+    struct qc_k_channels kc;
     if (!cuda_work(be, "lsq_forward"))
         return QC_ERR_BACKEND;
-    if (!cuda_channels(a->ch, a->n, "LSQ", &nch, &nc))
-        return QC_ERR_UNSUPPORTED;
-    for (int64_t c = 0; c < nch; c++)
-        QC_KERNEL_CHECK(
-            qc_k_lsq_forward(a->step + c, a->qn, a->qp, a->x + c * nc, a->y + c * nc, nc));
+    if (cuda_channels(a->ch, &kc))
+        QC_KERNEL_CHECK(qc_k_lsq_forward_ch(a->step, kc, a->qn, a->qp, a->x, a->y, a->n));
+    else
+        QC_KERNEL_CHECK(qc_k_lsq_forward(a->step, a->qn, a->qp, a->x, a->y, a->n));
     return QC_OK;
 }
 
@@ -448,15 +436,15 @@ static enum qc_status cuda_lsq_backward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_backward *a = args;
     void *work = cuda_work(be, "lsq_backward");
-    int64_t nch, nc;
+    struct qc_k_channels kc;
     if (!work)
         return QC_ERR_BACKEND;
-    if (!cuda_channels(a->ch, a->n, "LSQ", &nch, &nc))
-        return QC_ERR_UNSUPPORTED;
-    for (int64_t c = 0; c < nch; c++)
-        QC_KERNEL_CHECK(qc_k_lsq_backward(a->step + c, a->qn, a->qp, a->g, a->x + c * nc,
-                                          a->dy + c * nc, a->dx ? a->dx + c * nc : NULL, nc,
-                                          a->dstep + c, work));
+    if (cuda_channels(a->ch, &kc))
+        QC_KERNEL_CHECK(qc_k_lsq_backward_ch(a->step, kc, a->qn, a->qp, a->g, a->x, a->dy, a->dx,
+                                             a->n, a->dstep));
+    else
+        QC_KERNEL_CHECK(qc_k_lsq_backward(a->step, a->qn, a->qp, a->g, a->x, a->dy, a->dx, a->n,
+                                          a->dstep, work));
     return QC_OK;
 }
 
@@ -464,13 +452,13 @@ static enum qc_status cuda_lsq_init_step(struct qc_backend *be, const void *args
 {
     const struct qc_tk_lsq_init_step *a = args;
     void *work = cuda_work(be, "lsq_init_step");
-    int64_t nch, nc;
+    struct qc_k_channels kc;
     if (!work)
         return QC_ERR_BACKEND;
-    if (!cuda_channels(a->ch, a->n, "LSQ", &nch, &nc))
-        return QC_ERR_UNSUPPORTED;
-    for (int64_t c = 0; c < nch; c++)
-        QC_KERNEL_CHECK(qc_k_lsq_init_step(a->x + c * nc, nc, a->qp, a->step + c, work));
+    if (cuda_channels(a->ch, &kc))
+        QC_KERNEL_CHECK(qc_k_lsq_init_step_ch(a->x, kc, a->n, a->qp, a->step));
+    else
+        QC_KERNEL_CHECK(qc_k_lsq_init_step(a->x, a->n, a->qp, a->step, work));
     return QC_OK;
 }
 

@@ -98,6 +98,7 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
     struct qc_cli_progress cp = { cli->progress, cli->quiet, { 0 } };
     struct qc_convert_options o = convert_options(cli, &cp);
     struct qc_convert_result res;
+    struct qc_load_options lo = QC_LOAD_OPTIONS_INIT;
     enum qc_status st;
 
     if (same_file(cli->model, cli->output)) {
@@ -105,7 +106,10 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
                      cli->output);
         return QC_ERR_INVAL;
     }
-    st = qc_model_load(cli->model, &m);
+    /* the integer rewrite without a recipe reads the weight levels of a
+     * weight-only quantized model as stored */
+    lo.keep_weight_levels = !cli->recipe && o.format == QC_FORMAT_INT;
+    st = qc_model_load_with(cli->model, &lo, &m);
     if (st != QC_OK)
         goto out;
     if (cli->recipe) {

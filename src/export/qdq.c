@@ -15,26 +15,36 @@
 #include "ops/bind.h"
 #include "opset.h"
 
-/* A scalar initializer of dtype dt holding v. */
-static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,
-                             enum qc_dtype dt, double v, int *idx)
+/* An initializer of dtype dt named base+suffix: a scalar (n = 0) holding v[0], or a 1-D
+ * [n] (a per-axis scale or zero point) holding v[0..n-1]; v NULL gives zeros. */
+static enum qc_status initializer(struct qc_graph *g, const char *base, const char *suffix,
+                                  enum qc_dtype dt, const float *v, int64_t n, int *idx)
 {
-    struct qc_shape s = qc_shape_make(0, NULL);
+    struct qc_shape s = n > 0 ? qc_shape_make(1, &n) : qc_shape_make(0, NULL);
     struct qc_tensor *t;
     char name[512];
     enum qc_status st = qc_tensor_new(dt, &s, &t);
     if (st != QC_OK)
         return st;
-    if (dt == QC_DTYPE_F32)
-        qc_tensor_f32(t)[0] = (float)v;
-    else if (dt == QC_DTYPE_U8)
-        ((uint8_t *)t->data)[0] = (uint8_t)v;
-    else if (dt == QC_DTYPE_I16)
-        ((int16_t *)t->data)[0] = (int16_t)v;
-    else
-        ((int8_t *)t->data)[0] = (int8_t)v;
+    for (int64_t i = 0; v && i < (n > 0 ? n : 1); i++) {
+        if (dt == QC_DTYPE_F32)
+            qc_tensor_f32(t)[i] = v[i];
+        else if (dt == QC_DTYPE_U8)
+            ((uint8_t *)t->data)[i] = (uint8_t)v[i];
+        else if (dt == QC_DTYPE_I16)
+            ((int16_t *)t->data)[i] = (int16_t)v[i];
+        else
+            ((int8_t *)t->data)[i] = (int8_t)v[i];
+    }
     qc_graph_unique_name(g, base, suffix, name, sizeof(name));
     return qc_graph_add_initializer(g, name, t, idx);
+}
+
+/* A scalar initializer of dtype dt holding v. */
+static enum qc_status scalar(struct qc_graph *g, const char *base, const char *suffix,
+                             enum qc_dtype dt, float v, int *idx)
+{
+    return initializer(g, base, suffix, dt, &v, 0, idx);
 }
 
 /* Replaces every use of value `from` as a node input by `to`. */
@@ -86,23 +96,6 @@ static enum qc_status dump_levels(const char *dir, const char *name, const struc
     return st;
 }
 
-/* A 1-D initializer [n] of dtype dt (F32 from v, else zeros): a per-axis scale or
- * zero point. */
-static enum qc_status vector(struct qc_graph *g, const char *base, const char *suffix,
-                             enum qc_dtype dt, const float *v, int64_t n, int *idx)
-{
-    struct qc_shape s = qc_shape_make(1, &n);
-    struct qc_tensor *t;
-    char name[512];
-    enum qc_status st = qc_tensor_new(dt, &s, &t);
-    if (st != QC_OK)
-        return st;
-    if (dt == QC_DTYPE_F32)
-        memcpy(t->data, v, (size_t)n * sizeof(float));
-    qc_graph_unique_name(g, base, suffix, name, sizeof(name));
-    return qc_graph_add_initializer(g, name, t, idx);
-}
-
 /* Sets the int attribute `axis` of node ni (a per-axis DequantizeLinear). */
 static enum qc_status set_axis(struct qc_graph *g, int ni, int64_t axis)
 {
@@ -127,9 +120,9 @@ static float level_value(const int32_t *k, const float *scale, struct qc_channel
 }
 
 static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int qi_index,
-                                    const char *dump_dir, bool wide,
+                                    const char *dump_dir, enum qc_wide_levels wide,
                                     const struct qc_plan_quant_info *qi,
-                                    struct qc_export_stats *stats)
+                                    struct qc_export_stats *stats, bool *int16)
 {
     const struct qc_quant_spec *sp = qi->spec;
     struct qc_value *w = &g->values[sp->value];
@@ -139,7 +132,7 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
     int64_t nch = sp->ch.nch > 1 ? sp->ch.nch : 1;
     float *scale = qc_malloc((size_t)nch * sizeof(float));
     int axis = qc_op_weight_channel_axis(&g->nodes[sp->node]), dq;
-    bool fits = true;
+    bool fits = true, fits16 = true;
     struct qc_tensor *qt = NULL;
     int vq, vs, vz, vout, in[3];
     char name[512], node[512];
@@ -200,20 +193,29 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
         if (st != QC_OK)
             goto out;
     }
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
         fits = fits && k[i] >= -128 && k[i] <= 127;
-    if (!fits && !wide) {
+        fits16 = fits16 && k[i] >= -32768 && k[i] <= 32767;
+    }
+    if (!fits16 || (!fits && wide == QC_WIDE_FLOAT)) {
         /* exact fake-quantized floats: k·scale evaluated in float */
         for (int64_t i = 0; i < n; i++)
             qc_tensor_f32(w->init)[i] = level_value(k, scale, sp->ch, i);
-        qc_log_warn("%s: weight '%s' has levels beyond int8 (QuantMode=%s, Range=%d): kept as "
-                    "exact fake-quantized floats; QuantMode=Symmetric stores in int8", g->path,
-                    base, qc_sat_mode_name(sp->sat.mode), sp->range);
+        if (fits16)
+            qc_log_warn("%s: weight '%s' has levels beyond int8 (QuantMode=%s, Range=%d): kept "
+                        "as exact fake-quantized floats below opset 21 (--opset 21 stores them "
+                        "in int16, QuantMode=Symmetric in int8)",
+                        g->path, base, qc_sat_mode_name(sp->sat.mode), sp->range);
+        else
+            qc_log_warn("%s: weight '%s' has levels beyond int16 (Range=%d): kept as exact "
+                        "fake-quantized floats",
+                        g->path, base, sp->range);
         stats->n_float_weights++;
         qc_free(k);
         qc_free(scale);
         return QC_OK;
     }
+    *int16 = *int16 || !fits;
     st = qc_tensor_new(fits ? QC_DTYPE_I8 : QC_DTYPE_I16, &w->init->shape, &qt);
     if (st != QC_OK)
         goto out;
@@ -229,8 +231,8 @@ static enum qc_status export_weight(struct qc_graph *g, struct qc_plan *p, int q
     if (st != QC_OK)
         goto out;
     if (nch > 1 && /* per output channel along `axis` (opset >= 13) */
-        (st = vector(g, base, "_scale", QC_DTYPE_F32, scale, nch, &vs)) == QC_OK)
-        st = vector(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, NULL, nch, &vz);
+        (st = initializer(g, base, "_scale", QC_DTYPE_F32, scale, nch, &vs)) == QC_OK)
+        st = initializer(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, NULL, nch, &vz);
     else if (nch == 1 && (st = scalar(g, base, "_scale", QC_DTYPE_F32, scale[0], &vs)) == QC_OK)
         st = scalar(g, base, "_zero_point", fits ? QC_DTYPE_I8 : QC_DTYPE_I16, 0, &vz);
     if (st != QC_OK)
@@ -330,9 +332,10 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
 }
 
 enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char *dump_dir,
-                              bool wide_levels, struct qc_export_stats *stats)
+                              enum qc_wide_levels wide, struct qc_export_stats *stats)
 {
     enum qc_status st = QC_OK;
+    bool int16 = false;
     /* per-tensor QuantizeLinear/DequantizeLinear exist from opset 10 */
     int64_t need = 10;
     memset(stats, 0, sizeof(*stats));
@@ -347,9 +350,12 @@ enum qc_status qc_export_fake(struct qc_graph *g, struct qc_plan *p, const char 
         /* per-axis DequantizeLinear: opset 13 */
         if (qi.spec->weight && qi.spec->ch.nch > 1)
             need = 13;
-        st = qi.spec->weight ? export_weight(g, p, i, dump_dir, wide_levels, &qi, stats)
+        st = qi.spec->weight ? export_weight(g, p, i, dump_dir, wide, &qi, stats, &int16)
                              : export_act(g, &qi, stats);
     }
+    /* int16 DequantizeLinear: opset 21 */
+    if (int16 && wide == QC_WIDE_INT16)
+        need = 21;
     if (st != QC_OK)
         return st;
     /* the model's own nodes rewritten for the opset the Q/DQ nodes need (the

@@ -209,7 +209,11 @@ static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe 
     *quantized = n_quant > 0 && fmt != QC_FORMAT_FLOAT;
     if (n_quant > 0 && fmt != QC_FORMAT_FLOAT) {
         struct qc_export_stats es;
-        st = qc_export_fake(g, c.plan, o->dump_weights, fmt == QC_FORMAT_INT, &es);
+        /* levels beyond int8: int16 at opset 21, unless --opset asked for less */
+        enum qc_wide_levels wide = fmt == QC_FORMAT_INT            ? QC_WIDE_INT16_ANY
+                                   : o->opset > 0 && o->opset < 21 ? QC_WIDE_FLOAT
+                                                                   : QC_WIDE_INT16;
+        st = qc_export_fake(g, c.plan, o->dump_weights, wide, &es);
         if (st != QC_OK)
             goto out;
         res->n_float_weights = es.n_float_weights;
