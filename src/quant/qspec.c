@@ -126,6 +126,7 @@ static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph 
 {
     int64_t range, init, sgn;
     double alpha, step;
+    const char *zp;
     char where[256];
     enum qc_status st;
     if (n->n_out < 1 || n->out[0] < 0 || !g->values[n->out[0]].name[0]) {
@@ -138,8 +139,19 @@ static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph 
         (st = qc_recipe_float(r, sec, "QAct.Alpha", 8.0, &alpha)) != QC_OK ||
         (st = qc_recipe_float(r, sec, "QAct.StepSize", 0.0, &step)) != QC_OK ||
         (st = qc_recipe_int(r, sec, "QAct.SetOptInitStepSize", 1, &init)) != QC_OK ||
-        (st = qc_recipe_int(r, sec, "QAct.Signed", 0, &sgn)) != QC_OK)
+        (st = qc_recipe_int(r, sec, "QAct.Signed", 0, &sgn)) != QC_OK ||
+        (st = qc_recipe_str(r, sec, "QAct.ZeroPoint", "0", &zp)) != QC_OK)
         return st;
+    s->zero_point = strcmp(zp, "Learned") == 0      ? QC_ZP_LEARNED
+                    : strcmp(zp, "Calibrated") == 0 ? QC_ZP_CALIBRATED
+                                                    : QC_ZP_NONE;
+    if (s->zero_point != QC_ZP_NONE && (s->method == QC_QM_SAT || sgn != 0)) {
+        qc_log_error("%s: [%s] QAct.ZeroPoint=%s with %s: a zero point shifts LSQ's unsigned "
+                     "levels [0, R]; use QAct=LSQ without QAct.Signed",
+                     qc_recipe_where(r, sec, "QAct.ZeroPoint", where, sizeof(where)), sec, zp,
+                     s->method == QC_QM_SAT ? "QAct=SAT (CG-PACT is unsigned)" : "QAct.Signed=1");
+        return QC_ERR_RECIPE;
+    }
     if (sgn != 0 && s->method == QC_QM_SAT) {
         qc_log_error("%s: [%s] QAct.Signed=1 with QAct=SAT: SAT activations are CG-PACT, "
                      "unsigned [0, alpha]; use QAct=LSQ for signed levels",

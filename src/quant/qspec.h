@@ -17,6 +17,11 @@
  * output axis as the op roles name it), QAct.Signed [0]: 1 gives an LSQ activation
  * the signed levels of its Range (qc_lsq_levels) instead of [0, R], for values that
  * can be negative; SAT activations stay CG-PACT (unsigned), Signed=1 there is an error.
+ * QAct.ZeroPoint [0]: Learned or Calibrated gives an unsigned LSQ activation an integer
+ * zero point z in [0, R] (real value s·(q − z), docs/ARCHITECTURE.md "Asymmetric
+ * activation quantizers"): Learned trains a float zf (z = clamp(rne(zf))) with the step,
+ * Calibrated sets s and z from the first batch's min/max and keeps z frozen; with QAct=SAT
+ * or QAct.Signed=1 it is an error.
  */
 #ifndef QATCONV_SRC_QUANT_QSPEC_H
 #define QATCONV_SRC_QUANT_QSPEC_H
@@ -34,6 +39,13 @@ enum qc_quant_method {
     QC_QM_LSQ,
 };
 
+/* QAct.ZeroPoint: none (z = 0), a learned zf, or min/max calibrated and frozen. */
+enum qc_zero_point {
+    QC_ZP_NONE = 0,
+    QC_ZP_LEARNED,
+    QC_ZP_CALIBRATED,
+};
+
 struct qc_quant_spec {
     int                  node;       /* the configured node                          */
     bool                 weight;     /* weight quantizer, else activation            */
@@ -47,6 +59,7 @@ struct qc_quant_spec {
     bool                 integer;    /* QWeight.Mode=Integer: train the integer graph */
     bool per_channel;                /* QWeight.PerChannel=1                         */
     bool is_signed;                  /* levels [−qn, qp]: weights, LSQ QAct.Signed=1  */
+    enum qc_zero_point zero_point;   /* LSQ activations: QAct.ZeroPoint               */
     struct qc_channels ch;           /* weights: the channel layout (nch = 1: per tensor) */
     const char          *section;    /* recipe section (borrowed from the recipe)     */
 };
@@ -55,7 +68,7 @@ struct qc_quant_spec {
  * be 0.  Errors name file:line: QWeight on a node without weights, an
  * unknown QuantMode, QAct on a node with no float output, PerChannel=1 on
  * a weight without an output-channel axis (a MatMul weight of rank != 2),
- * QAct.Signed=1 with QAct=SAT. */
+ * QAct.Signed=1 with QAct=SAT, QAct.ZeroPoint with QAct=SAT or QAct.Signed=1. */
 enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
                                           struct qc_quant_spec **out, int *n);
 

@@ -144,6 +144,7 @@ static const struct key_spec node_keys[] = {
     { "QAct.StepSize", K_FLOAT, NULL, 0, 1e300 },
     { "QAct.SetOptInitStepSize", K_BOOL, NULL, NOLIM },
     { "QAct.Signed", K_BOOL, NULL, NOLIM },
+    { "QAct.ZeroPoint", K_ENUM, "0|Learned|Calibrated", NOLIM },
     { "NoBias", K_BOOL, NULL, NOLIM },
     { "ActivationFunction", K_ENUM, "Linear|Rectifier", NOLIM },
     { "ConfigSection", K_STR, NULL, NOLIM },
