@@ -85,8 +85,8 @@ int qc_k_lsq_forward_zp(const float *step, const float *zf, int qn, int qp, cons
 int qc_k_lsq_backward_zp(const float *step, const float *zf, int qn, int qp, double g,
                          const float *x, const float *dy, float *dx, int64_t n, float *dstep,
                          float *dzf, void *work);
-int qc_k_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, int keep_step,
-                             float *step, float *zf, void *work);
+int qc_k_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, int keep_step, float *step,
+                             float *zf, void *work);
 
 /* ---- loss (kernels/loss.cu; qc_loss_softmax_xent of src/backend/cpu_loss.c) ----------------- */
 

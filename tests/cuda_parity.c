@@ -410,8 +410,8 @@ static enum qc_status lsq_case(struct ctx *c, struct family *f, float step, int 
  * initialisation (step and zf equal: min and max are exact in any order).  dscal holds
  * [s, ds, zf, dzf].
  */
-static enum qc_status lsq_zp_case(struct ctx *c, struct family *f, float step, int range,
-                                  float zf, bool learned, int64_t n)
+static enum qc_status lsq_zp_case(struct ctx *c, struct family *f, float step, int range, float zf,
+                                  bool learned, int64_t n)
 {
     char what[112];
     int z = qc_lsq_zero_point(zf, 0, range);
@@ -435,15 +435,28 @@ static enum qc_status lsq_zp_case(struct ctx *c, struct family *f, float step, i
     if ((st = up(c, c->dx, c->x, nb)) || (st = up(c, c->ddy, c->dy, nb)) ||
         (st = up(c, c->dgrad, c->g0, nb)) || (st = up(c, c->dscal, scal, sizeof(scal))))
         return st;
-    st = qc_backend_run(c->be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
-                            .step = c->dscal, .qn = 0, .qp = range, .x = c->dx, .y = c->dout,
-                            .n = n, .zero_point = c->dscal + 2 });
+    st = qc_backend_run(c->be, QC_TK_LSQ_FORWARD,
+                        &(struct qc_tk_lsq_forward){ .step = c->dscal,
+                                                     .qn = 0,
+                                                     .qp = range,
+                                                     .x = c->dx,
+                                                     .y = c->dout,
+                                                     .n = n,
+                                                     .zero_point = c->dscal + 2 });
     if (st == QC_OK)
-        st = qc_backend_run(c->be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
-                                .step = c->dscal, .qn = 0, .qp = range, .g = g, .x = c->dx,
-                                .dy = c->ddy, .dx = c->dgrad, .n = n, .dstep = c->dscal + 1,
-                                .zero_point = c->dscal + 2,
-                                .dzero_point = learned ? c->dscal + 3 : NULL });
+        st = qc_backend_run(
+            c->be, QC_TK_LSQ_BACKWARD,
+            &(struct qc_tk_lsq_backward){ .step = c->dscal,
+                                          .qn = 0,
+                                          .qp = range,
+                                          .g = g,
+                                          .x = c->dx,
+                                          .dy = c->ddy,
+                                          .dx = c->dgrad,
+                                          .n = n,
+                                          .dstep = c->dscal + 1,
+                                          .zero_point = c->dscal + 2,
+                                          .dzero_point = learned ? c->dscal + 3 : NULL });
     if (st || (st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->gg, c->dgrad, nb)) ||
         (st = down(c, scal, c->dscal, sizeof(scal))))
         return st;
@@ -453,9 +466,13 @@ static enum qc_status lsq_zp_case(struct ctx *c, struct family *f, float step, i
         f->scal_err = zerr;
     if (!(zerr <= 1e-4))
         fail(c, f, what, "dzf gpu %.9g cpu %.9g", scal[3], dzc);
-    st = qc_backend_run(c->be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
-                            .x = c->dx, .n = n, .qp = range, .step = c->dscal,
-                            .zero_point = c->dscal + 2, .qn = 0 });
+    st = qc_backend_run(c->be, QC_TK_LSQ_INIT_STEP,
+                        &(struct qc_tk_lsq_init_step){ .x = c->dx,
+                                                       .n = n,
+                                                       .qp = range,
+                                                       .step = c->dscal,
+                                                       .zero_point = c->dscal + 2,
+                                                       .qn = 0 });
     if (st || (st = down(c, initg, c->dscal, sizeof(float))) ||
         (st = down(c, initg + 1, c->dscal + 2, sizeof(float))))
         return st;
@@ -763,8 +780,7 @@ static enum qc_status run_all(struct ctx *c, struct family *fam)
             int r = zranges[ri];
             float zfs[3] = { (float)(r / 3) + 0.4f, -2.0f, (float)r + 0.5f };
             for (int zi = 0; zi < 3; zi++)
-                if ((st = lsq_zp_case(c, &fam[6], ri == 1 ? 0.013f : 0.5f, r, zfs[zi],
-                                      zi != 1, n)))
+                if ((st = lsq_zp_case(c, &fam[6], ri == 1 ? 0.013f : 0.5f, r, zfs[zi], zi != 1, n)))
                     return st;
         }
         for (int ty = 0; ty < 2; ty++)

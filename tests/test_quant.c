@@ -962,14 +962,26 @@ START_TEST(test_lsq_zp_hand)
     /* the backend's kernels with the zero-point pointer */
     ck_assert_int_eq(qc_backend_new("cpu", 1, &be), QC_OK);
     qc_lsq_forward_zp(0.5f, zf, 0, 15, x, y, 8, 1);
-    ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
-                                        .step = &s05, .qn = 0, .qp = 15, .x = x, .y = y2,
-                                        .n = 8, .zero_point = &zf }), QC_OK);
+    ck_assert_int_eq(
+        qc_backend_run(
+            be, QC_TK_LSQ_FORWARD,
+            &(struct qc_tk_lsq_forward){
+                .step = &s05, .qn = 0, .qp = 15, .x = x, .y = y2, .n = 8, .zero_point = &zf }),
+        QC_OK);
     ck_assert(memcmp(y, y2, sizeof(y)) == 0);
-    ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
-                                        .step = &s05, .qn = 0, .qp = 15, .g = g, .x = x,
-                                        .dy = dy, .dx = dx2, .n = 8, .dstep = &ds2,
-                                        .zero_point = &zf, .dzero_point = &dz2 }), QC_OK);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_BACKWARD,
+                                    &(struct qc_tk_lsq_backward){ .step = &s05,
+                                                                  .qn = 0,
+                                                                  .qp = 15,
+                                                                  .g = g,
+                                                                  .x = x,
+                                                                  .dy = dy,
+                                                                  .dx = dx2,
+                                                                  .n = 8,
+                                                                  .dstep = &ds2,
+                                                                  .zero_point = &zf,
+                                                                  .dzero_point = &dz2 }),
+                     QC_OK);
     ck_assert(memcmp(dx, dx2, sizeof(dx)) == 0);
     NEAR(ds2, g * 30.5, 1e-6);
     ck_assert(dz2 == dz);
@@ -989,9 +1001,12 @@ START_TEST(test_lsq_zp_hand)
         ck_assert(step == 0.5f && z0 == 4.0f);
         step = 0.0f;
         z0 = -1.0f;
-        ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
-                                            .x = a, .n = 4, .qp = 15, .step = &step,
-                                            .zero_point = &z0, .qn = 0 }), QC_OK);
+        ck_assert_int_eq(
+            qc_backend_run(
+                be, QC_TK_LSQ_INIT_STEP,
+                &(struct qc_tk_lsq_init_step){
+                    .x = a, .n = 4, .qp = 15, .step = &step, .zero_point = &z0, .qn = 0 }),
+            QC_OK);
         ck_assert(step == 1.0f && z0 == 3.0f);
     }
     qc_backend_free(be);
@@ -1042,14 +1057,16 @@ START_TEST(test_lsq_zp_fd)
         }
         qc_lsq_backward_zp(s, zf, 0, R, g, x, dy, dx, N, 1, &ds, &dz);
         double fd = (lsq_zp_loss(s + h, zf, R, x, dy, y, N) -
-                     lsq_zp_loss(s - h, zf, R, x, dy, y, N)) / (2.0 * h);
+                     lsq_zp_loss(s - h, zf, R, x, dy, y, N)) /
+                    (2.0 * h);
         double want = g * (fd - ste);
         ck_assert_msg(fabs(ds - want) <= 1e-3 * fabs(want) + 1e-7, "R=%d ds=%.7g want=%.7g", R,
                       (double)ds, want);
-        fd = (lsq_zp_loss(s, zf + 1.0f, R, x, dy, y, N) - lsq_zp_loss(s, zf - 1.0f, R, x, dy, y, N)) /
+        fd = (lsq_zp_loss(s, zf + 1.0f, R, x, dy, y, N) -
+              lsq_zp_loss(s, zf - 1.0f, R, x, dy, y, N)) /
              2.0;
-        ck_assert_msg(fabs(dz - g * fd) <= 1e-5 * fabs(g * fd) + 1e-7, "R=%d dz=%.7g want=%.7g",
-                      R, (double)dz, g * fd);
+        ck_assert_msg(fabs(dz - g * fd) <= 1e-5 * fabs(g * fd) + 1e-7, "R=%d dz=%.7g want=%.7g", R,
+                      (double)dz, g * fd);
         ck_assert(fd != 0.0);
         for (int i = 0; i < N; i++) {
             float yp, ym;
@@ -1059,8 +1076,8 @@ START_TEST(test_lsq_zp_fd)
             qc_lsq_forward_zp(s, zf, 0, R, x1, &yp, 1, 1);
             x1[0] = x[i] - s;
             qc_lsq_forward_zp(s, zf, 0, R, x1, &ym, 1, 1);
-            ck_assert_msg((double)(yp - ym) / (2.0 * s) == (double)dx[i] / dy[i],
-                          "R=%d i=%d", R, i);
+            ck_assert_msg((double)(yp - ym) / (2.0 * s) == (double)dx[i] / dy[i], "R=%d i=%d", R,
+                          i);
         }
     }
     free(x);

@@ -361,8 +361,8 @@ void qc_lsq_forward(float step, int qn, int qp, const float *x, float *y, int64_
  * which the asymmetric zero point's gradient scales by −s).
  */
 static void lsq_backward_levels(float step, float lo, float hi, double g, const float *x,
-                                const float *dy, float *dx, int64_t n, int threads,
-                                float *dstep, double *dclip)
+                                const float *dy, float *dx, int64_t n, int threads, float *dstep,
+                                double *dclip)
 {
     float s = qc_lsq_step_used(step);
     double part[QC_QUANT_NCHUNK], cpart[QC_QUANT_NCHUNK], sum = 0.0, csum = 0.0;
@@ -435,8 +435,8 @@ int qc_lsq_zero_point(float zf, int qn, int qp)
 }
 
 /* y = s·(clamp(rne(x/s) + z, −qn, qp) − z) = rne(clamp(x/s, −qn − z, qp − z))·s */
-void qc_lsq_forward_zp(float step, float zf, int qn, int qp, const float *x, float *y,
-                       int64_t n, int threads)
+void qc_lsq_forward_zp(float step, float zf, int qn, int qp, const float *x, float *y, int64_t n,
+                       int threads)
 {
     int z = qc_lsq_zero_point(zf, qn, qp);
     qc_lsq_forward(step, qn + z, qp - z, x, y, n, threads);
@@ -457,18 +457,18 @@ void qc_lsq_backward_zp(float step, float zf, int qn, int qp, double g, const fl
 {
     int z = qc_lsq_zero_point(zf, qn, qp);
     double clip = 0.0;
-    lsq_backward_levels(step, (float)(-qn - z), (float)(qp - z), g, x, dy, dx, n, threads,
-                        dstep, dzf ? &clip : NULL);
+    lsq_backward_levels(step, (float)(-qn - z), (float)(qp - z), g, x, dy, dx, n, threads, dstep,
+                        dzf ? &clip : NULL);
     if (dzf)
         *dzf += (float)(-(double)qc_lsq_step_used(step) * clip);
 }
 
 /* lo = min(min x, 0), hi = max(max x, 0); s = (hi − lo)/(qn + qp); zf = rne(−qn − lo/s) */
-void qc_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, bool keep_step,
-                            int threads, float *step, float *zf)
+void qc_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, bool keep_step, int threads,
+                            float *step, float *zf)
 {
     float lo = 0.0f, hi = 0.0f, s;
-    (void)threads;   /* a min/max pass: exact in any order, one thread is enough */
+    (void)threads; /* a min/max pass: exact in any order, one thread is enough */
     for (int64_t i = 0; i < n; i++) {
         if (x[i] < lo)
             lo = x[i];

@@ -173,8 +173,8 @@ void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, c
  * z = qc_lsq_zero_point(zf, qn, qp) = clamp(rne(zf), −qn, qp) (NaN: 0) of the learned
  * float zf. */
 int qc_lsq_zero_point(float zf, int qn, int qp);
-void qc_lsq_forward_zp(float step, float zf, int qn, int qp, const float *x, float *y,
-                       int64_t n, int threads);
+void qc_lsq_forward_zp(float step, float zf, int qn, int qp, const float *x, float *y, int64_t n,
+                       int threads);
 /* dx and ds as qc_lsq_backward on the shifted levels (the clipped values are s·(−qn − z) and
  * s·(qp − z)), and with rne(zf) straight through
  *   dzf += g · Σ dy_i · (−s if v_i ≤ −qn − z or v_i ≥ qp − z, else 0)
@@ -185,8 +185,8 @@ void qc_lsq_backward_zp(float step, float zf, int qn, int qp, double g, const fl
 /* The min/max initialisation from x (NaN ignored): lo = min(min x, 0), hi = max(max x, 0)
  * (zero stays representable); unless keep_step *step = max((hi − lo)/(qn + qp),
  * QC_LSQ_STEP_MIN); *zf = clamp(rne(−qn − lo/s), −qn, qp) with s the (guarded) step. */
-void qc_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, bool keep_step,
-                            int threads, float *step, float *zf);
+void qc_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, bool keep_step, int threads,
+                            float *step, float *zf);
 
 /* ---- optimizer update (cpu_solver.c) ------------------------------------------------------ */
 

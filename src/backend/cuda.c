@@ -436,7 +436,7 @@ static enum qc_status cuda_lsq_forward(struct qc_backend *be, const void *args)
     int64_t nch, nc;
     if (!cuda_work(be, "lsq_forward"))
         return QC_ERR_BACKEND;
-    if (a->zero_point) {   /* asymmetric: per tensor */
+    if (a->zero_point) { /* asymmetric: per tensor */
         QC_ASSERT(a->ch.nch <= 1);
         QC_KERNEL_CHECK(
             qc_k_lsq_forward_zp(a->step, a->zero_point, a->qn, a->qp, a->x, a->y, a->n));
@@ -457,7 +457,7 @@ static enum qc_status cuda_lsq_backward(struct qc_backend *be, const void *args)
     int64_t nch, nc;
     if (!work)
         return QC_ERR_BACKEND;
-    if (a->zero_point) {   /* asymmetric: per tensor */
+    if (a->zero_point) { /* asymmetric: per tensor */
         QC_ASSERT(a->ch.nch <= 1);
         QC_KERNEL_CHECK(qc_k_lsq_backward_zp(a->step, a->zero_point, a->qn, a->qp, a->g, a->x,
                                              a->dy, a->dx, a->n, a->dstep, a->dzero_point, work));
@@ -479,10 +479,10 @@ static enum qc_status cuda_lsq_init_step(struct qc_backend *be, const void *args
     int64_t nch, nc;
     if (!work)
         return QC_ERR_BACKEND;
-    if (a->zero_point) {   /* asymmetric: min/max, per tensor */
+    if (a->zero_point) { /* asymmetric: min/max, per tensor */
         QC_ASSERT(a->ch.nch <= 1);
-        QC_KERNEL_CHECK(qc_k_lsq_init_zero_point(a->x, a->n, a->qn, a->qp, a->keep_step,
-                                                 a->step, a->zero_point, work));
+        QC_KERNEL_CHECK(qc_k_lsq_init_zero_point(a->x, a->n, a->qn, a->qp, a->keep_step, a->step,
+                                                 a->zero_point, work));
         return QC_OK;
     }
     if (!cuda_channels(a->ch, a->n, "LSQ", &nch, &nc))

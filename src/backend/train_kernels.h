@@ -182,8 +182,8 @@ struct qc_tk_lsq_backward {
     float       *dx;
     int64_t      n;
     float       *dstep;
-    const float *zero_point;   /* optional zf as in qc_tk_lsq_forward (qc_lsq_backward_zp) */
-    float       *dzero_point;  /* with zero_point: *dzero_point += ... (NULL: z frozen)   */
+    const float *zero_point; /* optional zf as in qc_tk_lsq_forward (qc_lsq_backward_zp) */
+    float *dzero_point;      /* with zero_point: *dzero_point += ... (NULL: z frozen)   */
 };
 
 /* step[c] = qc_lsq_init_step over channel c (qc_lsq_init_step_ch; ch.nch floats, one when
@@ -197,9 +197,9 @@ struct qc_tk_lsq_init_step {
     /* optional (per tensor only): the asymmetric quantizer's min/max initialisation
      * (qc_lsq_init_zero_point): *zero_point = zf from the batch's [min, max], and *step
      * = (max − min)/(qn + qp) unless keep_step; NULL: the step initialisation above. */
-    float       *zero_point;
-    int          qn;
-    bool         keep_step;
+    float *zero_point;
+    int qn;
+    bool keep_step;
 };
 
 /* p[i] = max(p[i], lo) (NaN stays NaN) over n floats: the α guard (lo = QC_SAT_ALPHA_MIN)

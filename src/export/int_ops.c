@@ -186,9 +186,9 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
     enum qc_status st;
 
     if (!sc || qc_tensor_nelem(sc) != 1 ||
-        (zp && ((zp->dtype != QC_DTYPE_U8 && zp->dtype != QC_DTYPE_I8) ||
-                qc_tensor_nelem(zp) != 1 ||
-                (zp->dtype == QC_DTYPE_I8 && qc_tensor_get_i64(zp, 0) != 0))) ||
+        (zp &&
+         ((zp->dtype != QC_DTYPE_U8 && zp->dtype != QC_DTYPE_I8) || qc_tensor_nelem(zp) != 1 ||
+          (zp->dtype == QC_DTYPE_I8 && qc_tensor_get_i64(zp, 0) != 0))) ||
         (!zp && n->n_in > 2 && n->in[2] >= 0)) {
         qc_log_error("%s: node '%s': the int export handles per-tensor uint8 QuantizeLinear "
                      "(any zero point) or int8 with zero point 0",

@@ -124,8 +124,7 @@ static enum qc_status init_quants(struct qc_plan *p)
             float v[2] = { q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step, 0.0f };
             q->init_pending = q->spec.method == QC_QM_LSQ &&
                               (q->spec.step_init || has_zero_point(&q->spec));
-            st = qc_backend_upload(p->be, param, v,
-                                   (size_t)p->slots[q->pslot].n * sizeof(float));
+            st = qc_backend_upload(p->be, param, v, (size_t)p->slots[q->pslot].n * sizeof(float));
             if (st != QC_OK)
                 return st;
             continue;
@@ -765,12 +764,16 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
         n = qc_tensor_nelem(&q->pre);
         param = quant_param(p, q);
         (void)training;   /* the first forward initializes, whatever its mode */
-        if (q->init_pending) {   /* a zero point: s (unless StepSize) and zf from min/max */
+        if (q->init_pending) { /* a zero point: s (unless StepSize) and zf from min/max */
             bool zp = has_zero_point(&q->spec);
-            st = qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
-                                    .x = x, .n = n, .qp = q->qp, .step = param,
-                                    .zero_point = zp ? param + 1 : NULL, .qn = q->qn,
-                                    .keep_step = !q->spec.step_init });
+            st = qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP,
+                                &(struct qc_tk_lsq_init_step){ .x = x,
+                                                               .n = n,
+                                                               .qp = q->qp,
+                                                               .step = param,
+                                                               .zero_point = zp ? param + 1 : NULL,
+                                                               .qn = q->qn,
+                                                               .keep_step = !q->spec.step_init });
             if (st != QC_OK)
                 return st;
             q->init_pending = false;
@@ -780,8 +783,13 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
                                     .alpha = param, .range = q->spec.range, .x = x, .y = y,
                                     .n = n });
         else
-            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
-                                    .step = param, .qn = q->qn, .qp = q->qp, .x = x, .y = y,
+            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD,
+                                &(struct qc_tk_lsq_forward){
+                                    .step = param,
+                                    .qn = q->qn,
+                                    .qp = q->qp,
+                                    .x = x,
+                                    .y = y,
                                     .n = n,
                                     .zero_point = has_zero_point(&q->spec) ? param + 1 : NULL });
         if (st != QC_OK)
@@ -810,17 +818,22 @@ enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step)
                                     .x = qc_tensor_f32(&q->pre), .dy = qc_tensor_f32(gy),
                                     .dx = qc_tensor_f32(&q->gpre), .n = n,
                                     .dalpha = quant_param_grad(p, q) });
-        else   /* g = 1/sqrt(N·Qp), N = elements per sample, for s and zf alike */
-            st = qc_backend_run(p->be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
-                                    .step = quant_param(p, q), .qn = q->qn, .qp = q->qp,
-                                    .g = qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
-                                    .x = qc_tensor_f32(&q->pre), .dy = qc_tensor_f32(gy),
-                                    .dx = qc_tensor_f32(&q->gpre), .n = n,
-                                    .dstep = quant_param_grad(p, q),
-                                    .zero_point = has_zero_point(&q->spec)
-                                                      ? quant_param(p, q) + 1 : NULL,
-                                    .dzero_point = q->spec.zero_point == QC_ZP_LEARNED
-                                                       ? quant_param_grad(p, q) + 1 : NULL });
+        else /* g = 1/sqrt(N·Qp), N = elements per sample, for s and zf alike */
+            st = qc_backend_run(
+                p->be, QC_TK_LSQ_BACKWARD,
+                &(struct qc_tk_lsq_backward){
+                    .step = quant_param(p, q),
+                    .qn = q->qn,
+                    .qp = q->qp,
+                    .g = qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
+                    .x = qc_tensor_f32(&q->pre),
+                    .dy = qc_tensor_f32(gy),
+                    .dx = qc_tensor_f32(&q->gpre),
+                    .n = n,
+                    .dstep = quant_param_grad(p, q),
+                    .zero_point = has_zero_point(&q->spec) ? quant_param(p, q) + 1 : NULL,
+                    .dzero_point = q->spec.zero_point == QC_ZP_LEARNED ? quant_param_grad(p, q) + 1
+                                                                       : NULL });
         if (st != QC_OK)
             return st;
     }
@@ -874,14 +887,13 @@ enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p)
         if (!param)
             continue;
         /* the guards of qc_sat_alpha_clamp and qc_lsq_step_clamp */
-        st = qc_backend_run(p->be, QC_TK_CLAMP_MIN,
-                            &(struct qc_tk_clamp_min){ .p = param,
-                                                       /* the steps, not a zero point */
-                                                       .n = has_zero_point(&q->spec)
-                                                                ? 1 : p->slots[q->pslot].n,
-                                                       .lo = q->spec.method == QC_QM_SAT
-                                                                 ? QC_SAT_ALPHA_MIN
-                                                                 : QC_LSQ_STEP_MIN });
+        st = qc_backend_run(
+            p->be, QC_TK_CLAMP_MIN,
+            &(struct qc_tk_clamp_min){ .p = param,
+                                       /* the steps, not a zero point */
+                                       .n = has_zero_point(&q->spec) ? 1 : p->slots[q->pslot].n,
+                                       .lo = q->spec.method == QC_QM_SAT ? QC_SAT_ALPHA_MIN
+                                                                         : QC_LSQ_STEP_MIN });
         if (st != QC_OK)
             return st;
     }
