@@ -13,6 +13,7 @@
 #   (tests/int_layers.py + tests/run_model), no float op between the input quantizer
 #   and the output (tests/int_check.py), and ONNX Runtime's top-1 of it is within 0.5
 #   points of qatconv's figure for the fake export;
+# - a checkpoint carries the learned zero points: 2 epochs = 1 epoch + --resume;
 # - QAct.ZeroPoint with QAct=SAT (CG-PACT is unsigned) or with QAct.Signed=1, and a
 #   ZeroPoint value other than 0/Learned/Calibrated, are one error line naming the
 #   recipe file and line.
@@ -152,6 +153,20 @@ for c in "Learned 15" "Calibrated 255"; do
         bad "$name int export: ONNX Runtime top-1 '$got'%, the fake export's '$want'%"
     fi
 done
+
+# checkpoints hold [s, zf]: 1 epoch, then --resume to 2 = 2 epochs straight
+R=$TMP/Learned15.ini
+if "$QATCONV" "$M" -r "$R" -o "$TMP/two.onnx" --epochs 2 --limit 1280 --quiet --no-eval \
+        > "$TMP/two.out" 2>&1 &&
+   "$QATCONV" "$M" -r "$R" -o "$TMP/one.onnx" --epochs 1 --limit 1280 --quiet --no-eval \
+        --checkpoint "$TMP/c.ckpt" > "$TMP/one.out" 2>&1 &&
+   "$QATCONV" "$M" -r "$R" -o "$TMP/res.onnx" --epochs 2 --limit 1280 --quiet --no-eval \
+        --checkpoint "$TMP/c.ckpt" --resume "$TMP/c.ckpt" > "$TMP/res.out" 2>&1 &&
+   cmp -s "$TMP/two.onnx" "$TMP/res.onnx"; then
+    ok "checkpoint: 1 epoch + --resume writes the file 2 epochs write (learned zero points)"
+else
+    bad "checkpoint: $(cat "$TMP/two.out" "$TMP/one.out" "$TMP/res.out" 2>/dev/null)"
+fi
 
 # recipe errors: one line naming file:line
 { printf '[/block1/bn2/BatchNormalization]\nQAct=SAT\nQAct.ZeroPoint=Learned\n'
