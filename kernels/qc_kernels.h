@@ -103,6 +103,16 @@ int qc_k_lsq_backward_ch(const float *step, struct qc_k_channels ch, int qn, int
                          const float *x, const float *dy, float *dx, int64_t n, float *dstep);
 int qc_k_lsq_init_step_ch(const float *x, struct qc_k_channels ch, int64_t n, int qp, float *step);
 
+/* Asymmetric LSQ (per tensor): zf one device float, the zero point z = clamp(rne(zf)):
+ * qc_lsq_forward_zp, qc_lsq_backward_zp (dx, dzf may be NULL) and qc_lsq_init_zero_point. */
+int qc_k_lsq_forward_zp(const float *step, const float *zf, int qn, int qp, const float *x,
+                        float *y, int64_t n);
+int qc_k_lsq_backward_zp(const float *step, const float *zf, int qn, int qp, double g,
+                         const float *x, const float *dy, float *dx, int64_t n, float *dstep,
+                         float *dzf, void *work);
+int qc_k_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, int keep_step, float *step,
+                             float *zf, void *work);
+
 /* ---- loss (kernels/loss.cu; qc_loss_softmax_xent of src/backend/cpu_loss.c) ----------------- */
 
 /* For logits z[b][c] and labels y[b] (device): dz = scale·(softmax(z_i) − onehot(y_i))

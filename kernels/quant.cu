@@ -442,6 +442,152 @@ extern "C" int qc_k_lsq_backward(const float *step, int qn, int qp, double g, co
     return (int)cudaGetLastError();
 }
 
+/* ---- asymmetric LSQ (qc_lsq_forward_zp / _backward_zp / qc_lsq_init_zero_point) ---------- */
+
+/* z = clamp(rne(zf), −qn, qp), NaN: 0 (qc_lsq_zero_point) */
+static __device__ float lsq_zero_point(float zf, int qn, int qp)
+{
+    float z = rintf(zf);
+    return z != z ? 0.0f : clampf_nan(z, (float)-qn, (float)qp);
+}
+
+/* y = rne(clamp(x/s, −qn − z, qp − z))·s = s·(clamp(rne(x/s) + z, −qn, qp) − z) */
+static __global__ void lsq_fwd_zp(const float *step, const float *zf, int qn, int qp,
+                                  const float *x, float *y, int64_t n)
+{
+    float s = step_used(*step), z = lsq_zero_point(*zf, qn, qp);
+    float lo = __fsub_rn((float)-qn, z), hi = __fsub_rn((float)qp, z);
+    for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * NT)
+        y[i] = __fmul_rn(lsq_level(__fdiv_rn(x[i], s), lo, hi), s);
+}
+
+extern "C" int qc_k_lsq_forward_zp(const float *step, const float *zf, int qn, int qp,
+                                   const float *x, float *y, int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    lsq_fwd_zp<<<grid_for(n), NT>>>(step, zf, qn, qp, x, y, n);
+    return (int)cudaGetLastError();
+}
+
+/* lsq_bwd on the shifted levels lo = −qn − z, hi = qp − z, and cpart[b] = Σ dy_i over the
+ * clipped elements (v_i ≤ lo or v_i ≥ hi) of part b */
+static __global__ void lsq_bwd_zp(const float *step, const float *zf, int qn, int qp,
+                                  const float *x, const float *dy, float *dx, int64_t n,
+                                  double *part, double *cpart)
+{
+    __shared__ double sh[NT];
+    float s = step_used(*step), z = lsq_zero_point(*zf, qn, qp);
+    float lo = __fsub_rn((float)-qn, z), hi = __fsub_rn((float)qp, z);
+    int64_t b = part_lo(n, blockIdx.x), e = part_lo(n, blockIdx.x + 1);
+    double acc = 0.0, cacc = 0.0;
+    for (int64_t i = b + threadIdx.x; i < e; i += NT) {
+        float v = __fdiv_rn(x[i], s), d = dy[i], t;
+        if (v <= lo) {
+            t = lo;
+            cacc = __dadd_rn(cacc, (double)d);
+        } else if (v >= hi) {
+            t = hi;
+            cacc = __dadd_rn(cacc, (double)d);
+        } else {
+            t = __fsub_rn(rintf(v), v);
+            if (dx)
+                dx[i] = __fadd_rn(dx[i], d);
+        }
+        acc = __dadd_rn(acc, __dmul_rn((double)d, (double)t));
+    }
+    acc = block_sum(acc, sh);
+    if (threadIdx.x == 0)
+        part[blockIdx.x] = acc;
+    __syncthreads();
+    cacc = block_sum(cacc, sh);
+    if (threadIdx.x == 0)
+        cpart[blockIdx.x] = cacc;
+}
+
+/* *dstep += g·Σ part; *dzf += −s·(g·Σ cpart) (dzf may be NULL: z frozen) */
+static __global__ void lsq_zp_reduce(const float *step, const double *part, const double *cpart,
+                                     double g, float *dstep, float *dzf)
+{
+    double sum = 0.0, csum = 0.0;
+    for (int c = 0; c < QC_K_NPART; c++) {
+        sum = __dadd_rn(sum, part[c]);
+        csum = __dadd_rn(csum, cpart[c]);
+    }
+    *dstep = __fadd_rn(*dstep, (float)__dmul_rn(g, sum));
+    if (dzf)
+        *dzf = __fadd_rn(*dzf, (float)__dmul_rn(-(double)step_used(*step), __dmul_rn(g, csum)));
+}
+
+extern "C" int qc_k_lsq_backward_zp(const float *step, const float *zf, int qn, int qp, double g,
+                                    const float *x, const float *dy, float *dx, int64_t n,
+                                    float *dstep, float *dzf, void *work)
+{
+    double *part = (double *)work, *cpart = part + QC_K_NPART;
+    int e;
+    if (n <= 0)
+        return 0;
+    lsq_bwd_zp<<<QC_K_NPART, NT>>>(step, zf, qn, qp, x, dy, dx, n, part, cpart);
+    if ((e = (int)cudaGetLastError()))
+        return e;
+    lsq_zp_reduce<<<1, 1>>>(step, part, cpart, g, dstep, dzf);
+    return (int)cudaGetLastError();
+}
+
+/* part[b] = min(0, min x over part b), part[NPART + b] = max(0, max ...); NaN ignored */
+static __global__ void minmax_parts(const float *x, int64_t n, float *part)
+{
+    __shared__ float lo_sh[NT], hi_sh[NT];
+    int64_t b = part_lo(n, blockIdx.x), e = part_lo(n, blockIdx.x + 1);
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t i = b + threadIdx.x; i < e; i += NT) {
+        if (x[i] < lo)
+            lo = x[i];
+        if (x[i] > hi)
+            hi = x[i];
+    }
+    lo_sh[threadIdx.x] = lo;
+    hi_sh[threadIdx.x] = hi;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int t = 1; t < NT; t++) {
+            lo = lo_sh[t] < lo ? lo_sh[t] : lo;
+            hi = hi_sh[t] > hi ? hi_sh[t] : hi;
+        }
+        part[blockIdx.x] = lo;
+        part[QC_K_NPART + blockIdx.x] = hi;
+    }
+}
+
+/* s = max((hi − lo)/(qn + qp), QC_LSQ_STEP_MIN) unless keep_step; zf = clamp(rne(−qn − lo/s))
+ * (min and max are exact in any order: the host's values) */
+static __global__ void lsq_zp_init_finish(const float *part, int qn, int qp, int keep_step,
+                                          float *step, float *zf)
+{
+    float lo = 0.0f, hi = 0.0f, s;
+    for (int c = 0; c < QC_K_NPART; c++) {
+        lo = part[c] < lo ? part[c] : lo;
+        hi = part[QC_K_NPART + c] > hi ? part[QC_K_NPART + c] : hi;
+    }
+    if (!keep_step)
+        *step = step_used(__fdiv_rn(__fsub_rn(hi, lo), (float)(qn + qp > 0 ? qn + qp : 1)));
+    s = step_used(*step);
+    *zf = lsq_zero_point(__fsub_rn((float)-qn, __fdiv_rn(lo, s)), qn, qp);
+}
+
+extern "C" int qc_k_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, int keep_step,
+                                        float *step, float *zf, void *work)
+{
+    float *part = (float *)work;
+    int e;
+    minmax_parts<<<QC_K_NPART, NT>>>(x, n > 0 ? n : 0, part);
+    if ((e = (int)cudaGetLastError()))
+        return e;
+    lsq_zp_init_finish<<<1, 1>>>(part, qn, qp, keep_step, step, zf);
+    return (int)cudaGetLastError();
+}
+
 /* ---- LSQ step initialisation (qc_lsq_init_step) ----------------------------------------- */
 
 /* part[b] = Σ |x_i| over part b, in double */

@@ -405,6 +405,84 @@ static enum qc_status lsq_case(struct ctx *c, struct family *f, float step, int 
 }
 
 /*
+ * Asymmetric LSQ (QAct.ZeroPoint) on [0, R] with the float zero point zf: forward values and
+ * dx bit-identical, ds and dzf within 1e-4 (dzf NULL: z frozen, no write), and the min/max
+ * initialisation (step and zf equal: min and max are exact in any order).  dscal holds
+ * [s, ds, zf, dzf].
+ */
+static enum qc_status lsq_zp_case(struct ctx *c, struct family *f, float step, int range, float zf,
+                                  bool learned, int64_t n)
+{
+    char what[112];
+    int z = qc_lsq_zero_point(zf, 0, range);
+    float s = qc_lsq_step_used(step), dsc = 0.5f, dzc = 0.25f, scal[4] = { step, 0.5f, zf, 0.25f };
+    float initc[2] = { 0.0f, 0.0f }, initg[2];
+    double g = qc_lsq_grad_scale(n, range), zerr;
+    size_t nb = (size_t)n * sizeof(float);
+    enum qc_status st;
+
+    snprintf(what, sizeof(what), "zero point step=%g R=%d zf=%g %s n=%lld", step, range, zf,
+             learned ? "learned" : "frozen", (long long)n);
+    fill_grid(c, n, -((float)z + 2.0f) * s, ((float)(range - z) + 2.0f) * s, s, -z - 1,
+              range - z + 1);
+    fill(c, c->dy, n, -1.0f, 1.0f);
+    fill(c, c->g0, n, -0.1f, 0.1f);
+    qc_lsq_forward_zp(step, zf, 0, range, c->x, c->yc, n, 1);
+    memcpy(c->gc, c->g0, nb);
+    qc_lsq_backward_zp(step, zf, 0, range, g, c->x, c->dy, c->gc, n, 1, &dsc,
+                       learned ? &dzc : NULL);
+    qc_lsq_init_zero_point(c->x, n, 0, range, false, 1, &initc[0], &initc[1]);
+    if ((st = up(c, c->dx, c->x, nb)) || (st = up(c, c->ddy, c->dy, nb)) ||
+        (st = up(c, c->dgrad, c->g0, nb)) || (st = up(c, c->dscal, scal, sizeof(scal))))
+        return st;
+    st = qc_backend_run(c->be, QC_TK_LSQ_FORWARD,
+                        &(struct qc_tk_lsq_forward){ .step = c->dscal,
+                                                     .qn = 0,
+                                                     .qp = range,
+                                                     .x = c->dx,
+                                                     .y = c->dout,
+                                                     .n = n,
+                                                     .zero_point = c->dscal + 2 });
+    if (st == QC_OK)
+        st = qc_backend_run(
+            c->be, QC_TK_LSQ_BACKWARD,
+            &(struct qc_tk_lsq_backward){ .step = c->dscal,
+                                          .qn = 0,
+                                          .qp = range,
+                                          .g = g,
+                                          .x = c->dx,
+                                          .dy = c->ddy,
+                                          .dx = c->dgrad,
+                                          .n = n,
+                                          .dstep = c->dscal + 1,
+                                          .zero_point = c->dscal + 2,
+                                          .dzero_point = learned ? c->dscal + 3 : NULL });
+    if (st || (st = down(c, c->yg, c->dout, nb)) || (st = down(c, c->gg, c->dgrad, nb)) ||
+        (st = down(c, scal, c->dscal, sizeof(scal))))
+        return st;
+    check_act(c, f, what, n, dsc, scal[1]);
+    zerr = rel(scal[3], dzc, 1e-3);
+    if (zerr > f->scal_err)
+        f->scal_err = zerr;
+    if (!(zerr <= 1e-4))
+        fail(c, f, what, "dzf gpu %.9g cpu %.9g", scal[3], dzc);
+    st = qc_backend_run(c->be, QC_TK_LSQ_INIT_STEP,
+                        &(struct qc_tk_lsq_init_step){ .x = c->dx,
+                                                       .n = n,
+                                                       .qp = range,
+                                                       .step = c->dscal,
+                                                       .zero_point = c->dscal + 2,
+                                                       .qn = 0 });
+    if (st || (st = down(c, initg, c->dscal, sizeof(float))) ||
+        (st = down(c, initg + 1, c->dscal + 2, sizeof(float))))
+        return st;
+    if (initg[0] != initc[0] || initg[1] != initc[1])
+        fail(c, f, what, "init: step gpu %.9g cpu %.9g, zf gpu %g cpu %g", initg[0], initc[0],
+             initg[1], initc[1]);
+    return QC_OK;
+}
+
+/*
  * Per-channel quantizers (QWeight.PerChannel=1) on a layout [outer, C, inner]: outer 1 is
  * Conv and Gemm with transB, outer > 1 ConvTranspose, Gemm without transB and MatMul (the
  * channels interleaved): LSQ forward and backward with C steps (values and dx
@@ -687,6 +765,14 @@ static enum qc_status run_all(struct ctx *c, struct family *fam)
                 for (int sg = 0; sg < 2; sg++)
                     if ((st = lsq_case(c, &fam[2], steps[ti], lranges[ri], sg != 0, n)))
                         return st;
+        static const int zranges[] = { 1, 15, 255 };
+        for (size_t ri = 0; ri < QC_ARRAY_SIZE(zranges); ri++) {
+            int r = zranges[ri];
+            float zfs[3] = { (float)(r / 3) + 0.4f, -2.0f, (float)r + 0.5f };
+            for (int zi = 0; zi < 3; zi++)
+                if ((st = lsq_zp_case(c, &fam[6], ri == 1 ? 0.013f : 0.5f, r, zfs[zi], zi != 1, n)))
+                    return st;
+        }
         for (int ty = 0; ty < 2; ty++)
             for (int d = 0; d < 2; d++)
                 if ((st = solver_case(c, &fam[3], ty ? QC_SOLVER_ADAM : QC_SOLVER_SGD, d != 0,
@@ -712,9 +798,10 @@ static enum qc_status dalloc(struct ctx *c, size_t nbytes, void *out)
 
 int main(void)
 {
-    struct family fam[6] = {
+    struct family fam[7] = {
         { .name = "sat_weight" }, { .name = "sat_act" }, { .name = "lsq" },
         { .name = "solver" },     { .name = "misc" },    { .name = "channels" },
+        { .name = "lsq_zp" },
     };
     struct ctx c;
     size_t nb = (size_t)NMAX * sizeof(float);

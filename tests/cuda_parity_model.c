@@ -1,7 +1,7 @@
 /*
  * cuda_parity_model.c - CPU/CUDA parity of whole models (the second half of
  * tests/cuda_parity): every op kernel, the quantizers, the loss and the
- * solvers together, on the fixture models and recipes of testdata/ and
+ * solvers together, on the fixture models and recipes of testdata/, tests/ and
  * recipes/, with Fashion-MNIST test images as inputs.
  *
  * Per model and recipe (float fine-tuning, LSQ and SAT):
@@ -90,12 +90,12 @@ static const struct model_case cases[] = {
     { "tiny ResNet float", "testdata/fashion_resnet_tiny.onnx", "recipes/resnet-finetune.ini" },
     { "LeNet-BN LSQ W4A4", "testdata/fashion_lenet_bn.onnx", "recipes/lenet-lsq-w4a4.ini" },
     { "LeNet-BN SAT W4A4", "testdata/fashion_lenet_bn.onnx", "recipes/lenet-sat-w4a4.ini" },
-    { "tiny ResNet LSQ W4A4", "testdata/fashion_resnet_tiny.onnx",
-      "recipes/resnet-lsq-w4a4.ini" },
-    { "tiny ResNet SAT W4A4", "testdata/fashion_resnet_tiny.onnx",
-      "recipes/resnet-sat-w4a4.ini" },
+    { "tiny ResNet LSQ W4A4", "testdata/fashion_resnet_tiny.onnx", "recipes/resnet-lsq-w4a4.ini" },
+    { "tiny ResNet SAT W4A4", "testdata/fashion_resnet_tiny.onnx", "recipes/resnet-sat-w4a4.ini" },
     { "MobileNet-v2-like LSQ W4A4", "testdata/fashion_mbv2_tiny.onnx",
       "recipes/mbv2-lsq-w4a4.ini" },
+    { "tiny ResNet LSQ W4A4 zero points", "testdata/fashion_resnet_tiny.onnx",
+      "tests/resnet-lsq-asym.ini" },
 };
 
 /* What one case loads once. */

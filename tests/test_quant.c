@@ -892,6 +892,202 @@ START_TEST(test_lsq_signed_act_fd)
 }
 END_TEST
 
+/* ---- LSQ asymmetric activations (QAct.ZeroPoint) ----------------------------------------- */
+
+/* QAct.ZeroPoint: 0 (default) none, Learned, Calibrated; with QAct=SAT or QAct.Signed=1, or
+ * a value outside the three, a recipe error. */
+START_TEST(test_lsq_zp_spec)
+{
+    struct qc_quant_spec sp;
+    ck_assert_int_eq(act_spec_of("QAct=LSQ\nQAct.Range=15", &sp), QC_OK);
+    ck_assert_int_eq(sp.zero_point, QC_ZP_NONE);
+    ck_assert_int_eq(act_spec_of("QAct=LSQ\nQAct.ZeroPoint=0", &sp), QC_OK);
+    ck_assert_int_eq(sp.zero_point, QC_ZP_NONE);
+    ck_assert_int_eq(act_spec_of("QAct=LSQ\nQAct.ZeroPoint=Learned", &sp), QC_OK);
+    ck_assert_int_eq(sp.zero_point, QC_ZP_LEARNED);
+    ck_assert(!sp.is_signed);
+    ck_assert_int_eq(act_spec_of("QAct=LSQ\nQAct.ZeroPoint=Calibrated", &sp), QC_OK);
+    ck_assert_int_eq(sp.zero_point, QC_ZP_CALIBRATED);
+    ck_assert_int_eq(act_spec_of("QAct=SAT\nQAct.ZeroPoint=Learned", &sp), QC_ERR_RECIPE);
+    ck_assert_int_eq(act_spec_of("QAct=LSQ\nQAct.Signed=1\nQAct.ZeroPoint=Calibrated", &sp),
+                     QC_ERR_RECIPE);
+    ck_assert_int_eq(act_spec_of("QAct=SAT\nQAct.ZeroPoint=0", &sp), QC_OK);
+}
+END_TEST
+
+/* R = 15 ([0, 15]), s = 0.5, zf = 3.4 -> z = 3: the levels of x/s are [-3, 12], stored
+ * q = clamp(rne(x/s) + 3, 0, 15), y = s·(q − 3); v = x/s:
+ *   v = -4 -> q 0 (clipped at 0), -3 -> q 0 (the 0 edge), -2.5 -> -2 (tie, even) q 1,
+ *   0.5 -> 0 (tie) q 3, 1.5 -> 2 (tie) q 5, 12 -> q 15 (the R edge), 12.5, 200 -> q 15.
+ * ds terms (dy = 1): -3 -3 +0.5 -0.5 +0.5 +12 +12 +12 = 30.5; dx passes -3 < v < 12 only;
+ * dzf = g·Σ_{clipped} dy·(−s) = −2.5·g (five clipped elements).
+ * z = clamp(rne(zf), 0, 15): 2.5 -> 2 (tie), 3.5 -> 4, -1 -> 0, 20 -> 15, NaN -> 0.
+ * Init from x = {-3, -1, 0.5, 12}: s = (12 − (−3))/15 = 1, zf = rne(3/1) = 3; from
+ * {-2.5, 12.5}: s = 1, zf = rne(2.5) = 2 (tie); from {1, 2, 3} (zero kept in range):
+ * s = 0.2, zf = 0; with the step kept at 0.5, {-2, 4}: zf = rne(4) = 4. */
+START_TEST(test_lsq_zp_hand)
+{
+    static const float x[8] = { -2.0f, -1.5f, -1.25f, 0.25f, 0.75f, 6.0f, 6.25f, 100.0f };
+    static const int want_q[8] = { 0, 0, 1, 3, 5, 15, 15, 15 };
+    static const float mask[8] = { 0, 0, 1, 1, 1, 0, 0, 0 };
+    const float dy[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+    float y[8], dx[8] = { 0 }, ds = 0, dz = 0, zf = 3.4f, step, z0;
+    double g = qc_lsq_grad_scale(8, 15);
+    struct qc_backend *be;
+    float y2[8], dx2[8] = { 0 }, ds2 = 0, dz2 = 0, s05 = 0.5f;
+
+    ck_assert_int_eq(qc_lsq_zero_point(2.5f, 0, 15), 2);
+    ck_assert_int_eq(qc_lsq_zero_point(3.5f, 0, 15), 4);
+    ck_assert_int_eq(qc_lsq_zero_point(-1.0f, 0, 15), 0);
+    ck_assert_int_eq(qc_lsq_zero_point(20.0f, 0, 15), 15);
+    ck_assert_int_eq(qc_lsq_zero_point(NAN, 0, 15), 0);
+    ck_assert_int_eq(qc_lsq_zero_point(zf, 0, 15), 3);
+    qc_lsq_forward_zp(0.5f, zf, 0, 15, x, y, 8, 1);
+    qc_lsq_backward_zp(0.5f, zf, 0, 15, g, x, dy, dx, 8, 1, &ds, &dz);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_msg(y[i] == 0.5f * (float)(want_q[i] - 3), "i=%d y=%g", i, (double)y[i]);
+        ck_assert(dx[i] == mask[i]);
+    }
+    NEAR(ds, g * 30.5, 1e-6);
+    NEAR(dz, -2.5 * g, 1e-6);
+    /* z frozen (Calibrated): the same dx and ds, no zero-point gradient */
+    ds = 0;
+    qc_lsq_backward_zp(0.5f, zf, 0, 15, g, x, dy, NULL, 8, 1, &ds, NULL);
+    NEAR(ds, g * 30.5, 1e-6);
+    /* z = 0 is the symmetric kernel, bit for bit */
+    qc_lsq_forward(0.5f, 0, 15, x, y2, 8, 1);
+    qc_lsq_forward_zp(0.5f, 0.0f, 0, 15, x, y, 8, 1);
+    ck_assert(memcmp(y, y2, sizeof(y)) == 0);
+
+    /* the backend's kernels with the zero-point pointer */
+    ck_assert_int_eq(qc_backend_new("cpu", 1, &be), QC_OK);
+    qc_lsq_forward_zp(0.5f, zf, 0, 15, x, y, 8, 1);
+    ck_assert_int_eq(
+        qc_backend_run(
+            be, QC_TK_LSQ_FORWARD,
+            &(struct qc_tk_lsq_forward){
+                .step = &s05, .qn = 0, .qp = 15, .x = x, .y = y2, .n = 8, .zero_point = &zf }),
+        QC_OK);
+    ck_assert(memcmp(y, y2, sizeof(y)) == 0);
+    ck_assert_int_eq(qc_backend_run(be, QC_TK_LSQ_BACKWARD,
+                                    &(struct qc_tk_lsq_backward){ .step = &s05,
+                                                                  .qn = 0,
+                                                                  .qp = 15,
+                                                                  .g = g,
+                                                                  .x = x,
+                                                                  .dy = dy,
+                                                                  .dx = dx2,
+                                                                  .n = 8,
+                                                                  .dstep = &ds2,
+                                                                  .zero_point = &zf,
+                                                                  .dzero_point = &dz2 }),
+                     QC_OK);
+    ck_assert(memcmp(dx, dx2, sizeof(dx)) == 0);
+    NEAR(ds2, g * 30.5, 1e-6);
+    ck_assert(dz2 == dz);
+
+    {
+        static const float a[4] = { -3.0f, -1.0f, 0.5f, 12.0f }, b[2] = { -2.5f, 12.5f },
+                           c[3] = { 1.0f, 2.0f, 3.0f }, d[2] = { -2.0f, 4.0f };
+        qc_lsq_init_zero_point(a, 4, 0, 15, false, 1, &step, &z0);
+        ck_assert(step == 1.0f && z0 == 3.0f);
+        qc_lsq_init_zero_point(b, 2, 0, 15, false, 1, &step, &z0);
+        ck_assert(step == 1.0f && z0 == 2.0f);
+        qc_lsq_init_zero_point(c, 3, 0, 15, false, 1, &step, &z0);
+        NEAR(step, 0.2, 1e-7);
+        ck_assert(z0 == 0.0f);
+        step = 0.5f;
+        qc_lsq_init_zero_point(d, 2, 0, 15, true, 1, &step, &z0);
+        ck_assert(step == 0.5f && z0 == 4.0f);
+        step = 0.0f;
+        z0 = -1.0f;
+        ck_assert_int_eq(
+            qc_backend_run(
+                be, QC_TK_LSQ_INIT_STEP,
+                &(struct qc_tk_lsq_init_step){
+                    .x = a, .n = 4, .qp = 15, .step = &step, .zero_point = &z0, .qn = 0 }),
+            QC_OK);
+        ck_assert(step == 1.0f && z0 == 3.0f);
+    }
+    qc_backend_free(be);
+}
+END_TEST
+
+static double lsq_zp_loss(float s, float zf, int R, const float *x, const float *dy, float *y,
+                          int n)
+{
+    double l = 0;
+    qc_lsq_forward_zp(s, zf, 0, R, x, y, n, 1);
+    for (int i = 0; i < n; i++)
+        l += (double)dy[i] * y[i];
+    return l;
+}
+
+/*
+ * Finite differences of the asymmetric quantizer, R in {3, 15, 255}, z inside [0, R]
+ * (the activation plan's g = 1/sqrt(N·Qp) for a batch of 4).  Points within 0.3 of a
+ * rounding midpoint or within 1.5 levels of the bounds get dy = 0, so that:
+ *   ds:  central differences in s (h = 2^-15; j fixed) plus the STE term, as
+ *        test_lsq_signed_act_fd;
+ *   dx:  a central difference over one level (x ± s): rne(v ± 1) = rne(v) ± 1 inside,
+ *        constant outside, so the difference is exactly the straight-through [lo < v < hi];
+ *   dzf: a central difference over one zero-point level (zf ± 1): inside elements do not
+ *        move, clipped ones move by ∓s, so g·FD is exactly the backward.
+ */
+START_TEST(test_lsq_zp_fd)
+{
+    enum { N = 480, BATCH = 4 };
+    static const int ranges[3] = { 3, 15, 255 };
+    float *x = falloc(N), *dy = falloc(N), *y = falloc(N), *dx = falloc(N), *x1 = falloc(N);
+    for (int ri = 0; ri < 3; ri++) {
+        int R = ranges[ri], z = R / 3 + 1;
+        float s = 0x1p-4f, h = 0x1p-15f, zf = (float)z + 0.25f, ds = 0, dz = 0;
+        float lo = (float)-z, hi = (float)(R - z);
+        uint32_t seed = 91 + (uint32_t)R;
+        double ste = 0, g = qc_lsq_grad_scale(N / BATCH, R);
+        for (int i = 0; i < N; i++) {
+            x[i] = urand(&seed, (1.3f * lo - 2.0f) * s, (1.3f * hi + 2.0f) * s);
+            dy[i] = urand(&seed, -1.0f, 1.0f);
+            double v = (double)x[i] / s, fr = v - floor(v);
+            if (fabs(fr - 0.5) < 0.3 || fabs(v - lo) < 1.5 || fabs(v - hi) < 1.5)
+                dy[i] = 0.0f;
+            if (v > lo && v < hi)
+                ste += (double)dy[i] * v;
+            dx[i] = 0.0f;
+        }
+        qc_lsq_backward_zp(s, zf, 0, R, g, x, dy, dx, N, 1, &ds, &dz);
+        double fd = (lsq_zp_loss(s + h, zf, R, x, dy, y, N) -
+                     lsq_zp_loss(s - h, zf, R, x, dy, y, N)) /
+                    (2.0 * h);
+        double want = g * (fd - ste);
+        ck_assert_msg(fabs(ds - want) <= 1e-3 * fabs(want) + 1e-7, "R=%d ds=%.7g want=%.7g", R,
+                      (double)ds, want);
+        fd = (lsq_zp_loss(s, zf + 1.0f, R, x, dy, y, N) -
+              lsq_zp_loss(s, zf - 1.0f, R, x, dy, y, N)) /
+             2.0;
+        ck_assert_msg(fabs(dz - g * fd) <= 1e-5 * fabs(g * fd) + 1e-7, "R=%d dz=%.7g want=%.7g", R,
+                      (double)dz, g * fd);
+        ck_assert(fd != 0.0);
+        for (int i = 0; i < N; i++) {
+            float yp, ym;
+            if (dy[i] == 0.0f)
+                continue;
+            x1[0] = x[i] + s;
+            qc_lsq_forward_zp(s, zf, 0, R, x1, &yp, 1, 1);
+            x1[0] = x[i] - s;
+            qc_lsq_forward_zp(s, zf, 0, R, x1, &ym, 1, 1);
+            ck_assert_msg((double)(yp - ym) / (2.0 * s) == (double)dx[i] / dy[i], "R=%d i=%d", R,
+                          i);
+        }
+    }
+    free(x);
+    free(dy);
+    free(y);
+    free(dx);
+    free(x1);
+}
+END_TEST
+
 /* ---- LSQ per output channel (QWeight.PerChannel=1) ---------------------------------------- */
 
 /* Hand-computed: Conv layout [nch = 2, inner = 3], R = 15 signed ([-8, 7]), s = {1, 0.5}.
@@ -1407,6 +1603,9 @@ Suite *qc_suite_quant(void)
     tcase_add_test(lsq, test_lsq_signed_act_spec);
     tcase_add_test(lsq, test_lsq_signed_act_hand);
     tcase_add_test(lsq, test_lsq_signed_act_fd);
+    tcase_add_test(lsq, test_lsq_zp_spec);
+    tcase_add_test(lsq, test_lsq_zp_hand);
+    tcase_add_test(lsq, test_lsq_zp_fd);
     suite_add_tcase(s, lsq);
 
     TCase *thr = tcase_create("threads");

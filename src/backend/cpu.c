@@ -131,6 +131,12 @@ static enum qc_status cpu_sat_act_backward(struct qc_backend *be, const void *ar
 static enum qc_status cpu_lsq_forward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_forward *a = args;
+    if (a->zero_point) { /* asymmetric: per tensor */
+        QC_ASSERT(a->ch.nch <= 1);
+        qc_lsq_forward_zp(a->step[0], a->zero_point[0], a->qn, a->qp, a->x, a->y, a->n,
+                          be->threads);
+        return QC_OK;
+    }
     qc_lsq_forward_ch(a->step, a->ch, a->qn, a->qp, a->x, a->y, a->n, be->threads);
     return QC_OK;
 }
@@ -138,6 +144,12 @@ static enum qc_status cpu_lsq_forward(struct qc_backend *be, const void *args)
 static enum qc_status cpu_lsq_backward(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_backward *a = args;
+    if (a->zero_point) { /* asymmetric: per tensor */
+        QC_ASSERT(a->ch.nch <= 1);
+        qc_lsq_backward_zp(a->step[0], a->zero_point[0], a->qn, a->qp, a->g, a->x, a->dy, a->dx,
+                           a->n, be->threads, a->dstep, a->dzero_point);
+        return QC_OK;
+    }
     qc_lsq_backward_ch(a->step, a->ch, a->qn, a->qp, a->g, a->x, a->dy, a->dx, a->n, be->threads,
                        a->dstep);
     return QC_OK;
@@ -146,6 +158,12 @@ static enum qc_status cpu_lsq_backward(struct qc_backend *be, const void *args)
 static enum qc_status cpu_lsq_init_step(struct qc_backend *be, const void *args)
 {
     const struct qc_tk_lsq_init_step *a = args;
+    if (a->zero_point) { /* asymmetric: min/max, per tensor */
+        QC_ASSERT(a->ch.nch <= 1);
+        qc_lsq_init_zero_point(a->x, a->n, a->qn, a->qp, a->keep_step, be->threads, a->step,
+                               a->zero_point);
+        return QC_OK;
+    }
     qc_lsq_init_step_ch(a->x, a->ch, a->n, a->qp, be->threads, a->step);
     return QC_OK;
 }

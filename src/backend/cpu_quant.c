@@ -354,23 +354,32 @@ void qc_lsq_forward(float step, int qn, int qp, const float *x, float *y, int64_
  * the derivative of y = rne(clamp(x/s))·s with rne straight-through: inside,
  * d(rne(v)·s)/ds = rne(v) + s·(−x/s²) = rne(v) − v; outside, ±Q·s gives ±Q.
  */
-void qc_lsq_backward(float step, int qn, int qp, double g, const float *x, const float *dy,
-                     float *dx, int64_t n, int threads, float *dstep)
+/*
+ * The LSQ backward on the levels [lo, hi] (integral), v = x/s:
+ *   dx_i += dy_i · [lo < v_i < hi];  ds += g · Σ dy_i · (lo | hi | rne(v_i) − v_i)
+ * and, with dclip, dclip += g · Σ_{v_i ≤ lo or v_i ≥ hi} dy_i (the clipped elements' sum,
+ * which the asymmetric zero point's gradient scales by −s).
+ */
+static void lsq_backward_levels(float step, float lo, float hi, double g, const float *x,
+                                const float *dy, float *dx, int64_t n, int threads, float *dstep,
+                                double *dclip)
 {
-    float s = qc_lsq_step_used(step), lo = (float)-qn, hi = (float)qp;
-    double part[QC_QUANT_NCHUNK], sum = 0.0;
+    float s = qc_lsq_step_used(step);
+    double part[QC_QUANT_NCHUNK], cpart[QC_QUANT_NCHUNK], sum = 0.0, csum = 0.0;
     bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
         int64_t b = chunk_lo(n, c), e = chunk_lo(n, c + 1);
-        double acc = 0.0;
+        double acc = 0.0, cacc = 0.0;
         for (int64_t i = b; i < e; i++) {
             float v = x[i] / s, d = dy[i], t;
             if (v <= lo) {
                 t = lo;
+                cacc += d;
             } else if (v >= hi) {
                 t = hi;
+                cacc += d;
             } else {
                 t = rintf(v) - v;   /* also NaN for a NaN input */
                 if (dx)
@@ -379,10 +388,21 @@ void qc_lsq_backward(float step, int qn, int qp, double g, const float *x, const
             acc += (double)d * t;
         }
         part[c] = acc;
+        cpart[c] = cacc;
     }
-    for (int c = 0; c < QC_QUANT_NCHUNK; c++)
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
         sum += part[c];
+        csum += cpart[c];
+    }
     *dstep += (float)(g * sum);
+    if (dclip)
+        *dclip = g * csum;
+}
+
+void qc_lsq_backward(float step, int qn, int qp, double g, const float *x, const float *dy,
+                     float *dx, int64_t n, int threads, float *dstep)
+{
+    lsq_backward_levels(step, (float)-qn, (float)qp, g, x, dy, dx, n, threads, dstep, NULL);
 }
 
 /* k_i = rne(clamp(x_i/s, −Qn, Qp)) */
@@ -397,6 +417,68 @@ void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_
         float j = level(x[i] / s, lo, hi);
         k[i] = j == j ? (int32_t)j : 0;
     }
+}
+
+/* ---- asymmetric LSQ (an integer zero point on the unsigned levels) ------------------------ */
+
+/* z = clamp(rne(zf), −qn, qp); NaN gives 0 */
+int qc_lsq_zero_point(float zf, int qn, int qp)
+{
+    float z = rintf(zf);
+    if (!(z == z))
+        return 0;
+    if (z < (float)-qn)
+        z = (float)-qn;
+    if (z > (float)qp)
+        z = (float)qp;
+    return (int)z;
+}
+
+/* y = s·(clamp(rne(x/s) + z, −qn, qp) − z) = rne(clamp(x/s, −qn − z, qp − z))·s */
+void qc_lsq_forward_zp(float step, float zf, int qn, int qp, const float *x, float *y, int64_t n,
+                       int threads)
+{
+    int z = qc_lsq_zero_point(zf, qn, qp);
+    qc_lsq_forward(step, qn + z, qp - z, x, y, n, threads);
+}
+
+/*
+ * With z = clamp(rne(zf)) and rne straight through, on the shifted levels lo = −qn − z,
+ * hi = qp − z (v = x/s):
+ *   inside:  y = s·rne(v)             dy/ds = rne(v) − v   dy/dzf = 0
+ *   v ≤ lo:  y = s·(−qn − z) = s·lo   dy/ds = lo           dy/dzf = −s
+ *   v ≥ hi:  y = s·(qp − z)  = s·hi   dy/ds = hi           dy/dzf = −s
+ * dzf += g · Σ dy_i · dy_i/dzf with the step's scale g = 1/sqrt(N·Qp) (the caller's): the
+ * zero point is a level offset of the same size as the step's levels.
+ */
+void qc_lsq_backward_zp(float step, float zf, int qn, int qp, double g, const float *x,
+                        const float *dy, float *dx, int64_t n, int threads, float *dstep,
+                        float *dzf)
+{
+    int z = qc_lsq_zero_point(zf, qn, qp);
+    double clip = 0.0;
+    lsq_backward_levels(step, (float)(-qn - z), (float)(qp - z), g, x, dy, dx, n, threads, dstep,
+                        dzf ? &clip : NULL);
+    if (dzf)
+        *dzf += (float)(-(double)qc_lsq_step_used(step) * clip);
+}
+
+/* lo = min(min x, 0), hi = max(max x, 0); s = (hi − lo)/(qn + qp); zf = rne(−qn − lo/s) */
+void qc_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, bool keep_step, int threads,
+                            float *step, float *zf)
+{
+    float lo = 0.0f, hi = 0.0f, s;
+    (void)threads; /* a min/max pass: exact in any order, one thread is enough */
+    for (int64_t i = 0; i < n; i++) {
+        if (x[i] < lo)
+            lo = x[i];
+        if (x[i] > hi)
+            hi = x[i];
+    }
+    if (!keep_step)
+        *step = qc_lsq_step_used((hi - lo) / (float)(qn + qp > 0 ? qn + qp : 1));
+    s = qc_lsq_step_used(*step);
+    *zf = (float)qc_lsq_zero_point((float)-qn - lo / s, qn, qp);
 }
 
 /* ---- LSQ per output channel ---------------------------------------------------------------- */

@@ -166,6 +166,28 @@ void qc_lsq_backward_ch(const float *step, struct qc_channels ch, int qn, int qp
 void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, const float *x,
                      int32_t *k, int64_t n, int threads);
 
+/* Asymmetric LSQ (QAct.ZeroPoint, per tensor): an integer zero point z on the levels
+ * [−qn, qp] (activations: [0, R]), real value s·(q − z):
+ *   y = s·(clamp(rne(x/s) + z, −qn, qp) − z) = rne(clamp(x/s, −qn − z, qp − z))·s,
+ * i.e. the symmetric formulas above with the levels [−(qn + z), qp − z].
+ * z = qc_lsq_zero_point(zf, qn, qp) = clamp(rne(zf), −qn, qp) (NaN: 0) of the learned
+ * float zf. */
+int qc_lsq_zero_point(float zf, int qn, int qp);
+void qc_lsq_forward_zp(float step, float zf, int qn, int qp, const float *x, float *y, int64_t n,
+                       int threads);
+/* dx and ds as qc_lsq_backward on the shifted levels (the clipped values are s·(−qn − z) and
+ * s·(qp − z)), and with rne(zf) straight through
+ *   dzf += g · Σ dy_i · (−s if v_i ≤ −qn − z or v_i ≥ qp − z, else 0)
+ * (dzf may be NULL: z frozen). */
+void qc_lsq_backward_zp(float step, float zf, int qn, int qp, double g, const float *x,
+                        const float *dy, float *dx, int64_t n, int threads, float *dstep,
+                        float *dzf);
+/* The min/max initialisation from x (NaN ignored): lo = min(min x, 0), hi = max(max x, 0)
+ * (zero stays representable); unless keep_step *step = max((hi − lo)/(qn + qp),
+ * QC_LSQ_STEP_MIN); *zf = clamp(rne(−qn − lo/s), −qn, qp) with s the (guarded) step. */
+void qc_lsq_init_zero_point(const float *x, int64_t n, int qn, int qp, bool keep_step, int threads,
+                            float *step, float *zf);
+
 /* ---- optimizer update (cpu_solver.c) ------------------------------------------------------ */
 
 /*

@@ -425,6 +425,12 @@ static enum qc_status cuda_lsq_forward(struct qc_backend *be, const void *args)
     struct qc_k_channels kc;
     if (!cuda_work(be, "lsq_forward"))
         return QC_ERR_BACKEND;
+    if (a->zero_point) { /* asymmetric: per tensor */
+        QC_ASSERT(a->ch.nch <= 1);
+        QC_KERNEL_CHECK(
+            qc_k_lsq_forward_zp(a->step, a->zero_point, a->qn, a->qp, a->x, a->y, a->n));
+        return QC_OK;
+    }
     if (cuda_channels(a->ch, &kc))
         QC_KERNEL_CHECK(qc_k_lsq_forward_ch(a->step, kc, a->qn, a->qp, a->x, a->y, a->n));
     else
@@ -439,6 +445,12 @@ static enum qc_status cuda_lsq_backward(struct qc_backend *be, const void *args)
     struct qc_k_channels kc;
     if (!work)
         return QC_ERR_BACKEND;
+    if (a->zero_point) { /* asymmetric: per tensor */
+        QC_ASSERT(a->ch.nch <= 1);
+        QC_KERNEL_CHECK(qc_k_lsq_backward_zp(a->step, a->zero_point, a->qn, a->qp, a->g, a->x,
+                                             a->dy, a->dx, a->n, a->dstep, a->dzero_point, work));
+        return QC_OK;
+    }
     if (cuda_channels(a->ch, &kc))
         QC_KERNEL_CHECK(qc_k_lsq_backward_ch(a->step, kc, a->qn, a->qp, a->g, a->x, a->dy, a->dx,
                                              a->n, a->dstep));
@@ -455,6 +467,12 @@ static enum qc_status cuda_lsq_init_step(struct qc_backend *be, const void *args
     struct qc_k_channels kc;
     if (!work)
         return QC_ERR_BACKEND;
+    if (a->zero_point) { /* asymmetric: min/max, per tensor */
+        QC_ASSERT(a->ch.nch <= 1);
+        QC_KERNEL_CHECK(qc_k_lsq_init_zero_point(a->x, a->n, a->qn, a->qp, a->keep_step, a->step,
+                                                 a->zero_point, work));
+        return QC_OK;
+    }
     if (cuda_channels(a->ch, &kc))
         QC_KERNEL_CHECK(qc_k_lsq_init_step_ch(a->x, kc, a->n, a->qp, a->step));
     else

@@ -158,7 +158,9 @@ struct qc_tk_sat_act_backward {
     float       *dalpha;
 };
 
-/* qc_lsq_forward_ch; step: ch.nch floats (one when ch.nch <= 1) of backend memory. */
+/* qc_lsq_forward_ch; step: ch.nch floats (one when ch.nch <= 1) of backend memory.
+ * zero_point (optional, per tensor only): one float zf of backend memory, the asymmetric
+ * quantizer's zero point z = qc_lsq_zero_point(zf, qn, qp) (qc_lsq_forward_zp); NULL: z = 0. */
 struct qc_tk_lsq_forward {
     const float *step;
     struct qc_channels ch;
@@ -166,6 +168,7 @@ struct qc_tk_lsq_forward {
     const float *x;
     float       *y;
     int64_t      n;
+    const float *zero_point;
 };
 
 /* qc_lsq_backward_ch; g by value (the same for every channel: N_c = n/nch), dx may be
@@ -179,6 +182,8 @@ struct qc_tk_lsq_backward {
     float       *dx;
     int64_t      n;
     float       *dstep;
+    const float *zero_point; /* optional zf as in qc_tk_lsq_forward (qc_lsq_backward_zp) */
+    float *dzero_point;      /* with zero_point: *dzero_point += ... (NULL: z frozen)   */
 };
 
 /* step[c] = qc_lsq_init_step over channel c (qc_lsq_init_step_ch; ch.nch floats, one when
@@ -189,6 +194,12 @@ struct qc_tk_lsq_init_step {
     int64_t      n;
     int          qp;
     float       *step;
+    /* optional (per tensor only): the asymmetric quantizer's min/max initialisation
+     * (qc_lsq_init_zero_point): *zero_point = zf from the batch's [min, max], and *step
+     * = (max − min)/(qn + qp) unless keep_step; NULL: the step initialisation above. */
+    float *zero_point;
+    int qn;
+    bool keep_step;
 };
 
 /* p[i] = max(p[i], lo) (NaN stays NaN) over n floats: the α guard (lo = QC_SAT_ALPHA_MIN)

@@ -169,11 +169,13 @@ fail:
     return st;
 }
 
-/* QuantizeLinear (uint8 or int8, zero point 0) on an integer record: the
- * requantization, absorbing a following Clip on the levels.  int8 levels (a signed
- * activation quantizer, QAct.Signed=1) are stored as uint8 q + 128 with zero point
- * 128: ConvInteger/MatMulInteger take it as their x_zero_point (the exact u8×u8 path
- * of ONNX Runtime, padding = the zero point), the requantization adds 128. */
+/* QuantizeLinear (uint8 with any zero point z, or int8 with zero point 0) on an integer
+ * record: the requantization, absorbing a following Clip on the levels.  uint8 levels
+ * keep their zero point (an asymmetric activation quantizer, QAct.ZeroPoint: real =
+ * s·(stored − z)); int8 levels (a signed activation quantizer, QAct.Signed=1) are
+ * stored as uint8 q + 128 with zero point 128.  ConvInteger/MatMulInteger take the zero
+ * point as their x_zero_point (the exact u8×u8 path of ONNX Runtime, padding = the zero
+ * point), the requantization adds it. */
 enum qc_status qc_int_do_quantize(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
@@ -184,11 +186,12 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
     enum qc_status st;
 
     if (!sc || qc_tensor_nelem(sc) != 1 ||
-        (zp && ((zp->dtype != QC_DTYPE_U8 && zp->dtype != QC_DTYPE_I8) ||
-                qc_tensor_nelem(zp) != 1 || qc_tensor_get_i64(zp, 0) != 0)) ||
+        (zp &&
+         ((zp->dtype != QC_DTYPE_U8 && zp->dtype != QC_DTYPE_I8) || qc_tensor_nelem(zp) != 1 ||
+          (zp->dtype == QC_DTYPE_I8 && qc_tensor_get_i64(zp, 0) != 0))) ||
         (!zp && n->n_in > 2 && n->in[2] >= 0)) {
-        qc_log_error("%s: node '%s': the int export handles per-tensor uint8 or int8 "
-                     "QuantizeLinear with zero point 0",
+        qc_log_error("%s: node '%s': the int export handles per-tensor uint8 QuantizeLinear "
+                     "(any zero point) or int8 with zero point 0",
                      x->g->path, qc_int_label(x, node));
         return QC_ERR_UNSUPPORTED;
     }
@@ -198,7 +201,7 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
         return QC_ERR_UNSUPPORTED;
     }
     s = qc_tensor_f32(sc)[0];
-    zp_out = zp->dtype == QC_DTYPE_I8 ? 128 : 0;
+    zp_out = zp->dtype == QC_DTYPE_I8 ? 128 : (int)qc_tensor_get_i64(zp, 0);
     /* a Clip(−qn, qp) on the levels right after: part of the same requantization */
     if (qc_graph_value_uses(x->g, out) == 1) {
         for (int i = node + 1; i < x->n_node; i++) {
@@ -209,8 +212,10 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
             lo = qc_int_const_input(x, c, 1);
             hi = qc_int_const_input(x, c, 2);
             if (c->kind == QC_OP_CLIP && lo && hi && lo->dtype == zp->dtype) {
-                qlo = (int)qc_tensor_get_i64(lo, 0) + zp_out;
-                qhi = (int)qc_tensor_get_i64(hi, 0) + zp_out;
+                /* uint8 bounds are stored levels already; int8 ones move by 128 */
+                int off = zp->dtype == QC_DTYPE_I8 ? 128 : 0;
+                qlo = (int)qc_tensor_get_i64(lo, 0) + off;
+                qhi = (int)qc_tensor_get_i64(hi, 0) + off;
                 x->drop[i] = true;
                 result = c->out[0];
             }
@@ -219,8 +224,9 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node)
     }
     if (r->kind == K_NONE && qc_int_input_f32(x, v)) {
         /* the input quantizer of the graph (QIn on the first layer), on the float32
-         * input or the layout ops and Casts before it: its trained scale, kept; int8 levels (signed) become a uint8
-         * QuantizeLinear with zero point 128, sat(round(x/s) + 128, 0, 255) = int8 q + 128 */
+         * input or the layout ops and Casts before it: its trained scale and zero point,
+         * kept; int8 levels (signed) become a uint8 QuantizeLinear with zero point 128,
+         * sat(round(x/s) + 128, 0, 255) = int8 q + 128 */
         int in[3] = { v, n->in[1], n->in[2] };
         if (zp_out != 0 && (st = qc_int_scalar_const(x, qc_int_vname(x, v), "_zero_point",
                                                      QC_DTYPE_U8, zp_out, &in[2])) != QC_OK)

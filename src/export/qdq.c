@@ -277,7 +277,8 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
 {
     const struct qc_quant_spec *sp = qi->spec;
     int v = sp->value, prod = sp->node, pre, vs, vz, vq, vc, vlo, vhi, in[3], qn, qp;
-    /* unsigned: uint8 levels [0, R]; signed (LSQ QAct.Signed=1): int8 [−qn, qp] */
+    /* unsigned: uint8 levels [0, R] with zero point z (0, or QAct.ZeroPoint's: real value
+     * s·(q − z), QuantizeLinear's rne(x/s) + z); signed (QAct.Signed=1): int8 [−qn, qp] */
     enum qc_dtype dt = sp->is_signed ? QC_DTYPE_I8 : QC_DTYPE_U8;
     float scale = sp->method == QC_QM_SAT ? qc_sat_act_scale(qi->param, sp->range)
                                           : qc_lsq_step_used(qi->param);
@@ -294,7 +295,7 @@ static enum qc_status export_act(struct qc_graph *g, const struct qc_plan_quant_
         if (g->nodes[prod].out[j] == v)
             g->nodes[prod].out[j] = pre;
     if ((st = scalar(g, base, "_scale", QC_DTYPE_F32, scale, &vs)) != QC_OK ||
-        (st = scalar(g, base, "_zero_point", dt, 0, &vz)) != QC_OK)
+        (st = scalar(g, base, "_zero_point", dt, qi->zero_point, &vz)) != QC_OK)
         return st;
     qc_graph_unique_name(g, base, "_quantized", name, sizeof(name));
     if ((st = qc_graph_value(g, name, &vq)) != QC_OK)

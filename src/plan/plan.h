@@ -107,7 +107,10 @@ struct qc_plan_quant_info {
     const float *params;                   /* the learnable α / s (param is params[0]);
                                               LSQ per channel: the steps s_c, backend memory */
     int64_t n_params;                      /* their count: spec->ch.nch per channel, else 1;
-                                              0 for SAT weights                           */
+                                              0 for SAT weights; 2 ([s, zf]) for an LSQ
+                                              activation with a zero point               */
+    int zero_point;                        /* LSQ activations: the integer zero point z
+                                              (QAct.ZeroPoint; 0 without one)            */
 };
 int qc_plan_n_quants(const struct qc_plan *p);
 /* The spec of quantizer i (no copy from the backend). */

@@ -60,8 +60,16 @@ static int64_t quant_nparams(const struct qc_quant_spec *sp)
     return sp->ch.nch > 1 ? sp->ch.nch : 1;
 }
 
+/* The parameter slot of an LSQ activation quantizer with a zero point holds [s, zf]. */
+static bool has_zero_point(const struct qc_quant_spec *sp)
+{
+    return !sp->weight && sp->method == QC_QM_LSQ && sp->zero_point != QC_ZP_NONE;
+}
+
 /* One trainable scalar (α or s) per quantizer that has one, a vector of
- * steps s_c for a per-channel LSQ weight quantizer; SAT weights have none.
+ * steps s_c for a per-channel LSQ weight quantizer, [s, zf] for an asymmetric LSQ
+ * activation (zf: the float zero point, trained by QActSolver like s; with
+ * ZeroPoint=Calibrated it gets no gradient); SAT weights have none.
  * A quantized weight must be a trainable parameter. */
 static int64_t add_quant_slots(struct qc_plan *p, const enum param_role *role, int64_t off)
 {
@@ -78,7 +86,7 @@ static int64_t add_quant_slots(struct qc_plan *p, const enum param_role *role, i
         s = &p->slots[p->n_slots++];
         s->value = -1;
         s->node = q->spec.node;
-        s->n = q->spec.weight ? quant_nparams(&q->spec) : 1;
+        s->n = q->spec.weight ? quant_nparams(&q->spec) : has_zero_point(&q->spec) ? 2 : 1;
         s->offset = off;
         off += s->n;
         s->trainable = true;
@@ -113,9 +121,10 @@ static enum qc_status init_quants(struct qc_plan *p)
         enum qc_status st;
         qc_lsq_levels(q->spec.range, q->spec.is_signed, &q->qn, &q->qp);
         if (!q->spec.weight) {
-            float v = q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step;
-            q->init_pending = q->spec.method == QC_QM_LSQ && q->spec.step_init;
-            st = qc_backend_upload(p->be, param, &v, sizeof(v));
+            float v[2] = { q->spec.method == QC_QM_SAT ? q->spec.alpha : q->spec.step, 0.0f };
+            q->init_pending = q->spec.method == QC_QM_LSQ &&
+                              (q->spec.step_init || has_zero_point(&q->spec));
+            st = qc_backend_upload(p->be, param, v, (size_t)p->slots[q->pslot].n * sizeof(float));
             if (st != QC_OK)
                 return st;
             continue;
@@ -755,9 +764,16 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
         n = qc_tensor_nelem(&q->pre);
         param = quant_param(p, q);
         (void)training;   /* the first forward initializes, whatever its mode */
-        if (q->init_pending) {
-            st = qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP, &(struct qc_tk_lsq_init_step){
-                                    .x = x, .n = n, .qp = q->qp, .step = param });
+        if (q->init_pending) { /* a zero point: s (unless StepSize) and zf from min/max */
+            bool zp = has_zero_point(&q->spec);
+            st = qc_backend_run(p->be, QC_TK_LSQ_INIT_STEP,
+                                &(struct qc_tk_lsq_init_step){ .x = x,
+                                                               .n = n,
+                                                               .qp = q->qp,
+                                                               .step = param,
+                                                               .zero_point = zp ? param + 1 : NULL,
+                                                               .qn = q->qn,
+                                                               .keep_step = !q->spec.step_init });
             if (st != QC_OK)
                 return st;
             q->init_pending = false;
@@ -767,9 +783,15 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
                                     .alpha = param, .range = q->spec.range, .x = x, .y = y,
                                     .n = n });
         else
-            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD, &(struct qc_tk_lsq_forward){
-                                    .step = param, .qn = q->qn, .qp = q->qp, .x = x, .y = y,
-                                    .n = n });
+            st = qc_backend_run(p->be, QC_TK_LSQ_FORWARD,
+                                &(struct qc_tk_lsq_forward){
+                                    .step = param,
+                                    .qn = q->qn,
+                                    .qp = q->qp,
+                                    .x = x,
+                                    .y = y,
+                                    .n = n,
+                                    .zero_point = has_zero_point(&q->spec) ? param + 1 : NULL });
         if (st != QC_OK)
             return st;
     }
@@ -796,13 +818,22 @@ enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step)
                                     .x = qc_tensor_f32(&q->pre), .dy = qc_tensor_f32(gy),
                                     .dx = qc_tensor_f32(&q->gpre), .n = n,
                                     .dalpha = quant_param_grad(p, q) });
-        else   /* g = 1/sqrt(N·Qp), N = elements per sample */
-            st = qc_backend_run(p->be, QC_TK_LSQ_BACKWARD, &(struct qc_tk_lsq_backward){
-                                    .step = quant_param(p, q), .qn = q->qn, .qp = q->qp,
-                                    .g = qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
-                                    .x = qc_tensor_f32(&q->pre), .dy = qc_tensor_f32(gy),
-                                    .dx = qc_tensor_f32(&q->gpre), .n = n,
-                                    .dstep = quant_param_grad(p, q) });
+        else /* g = 1/sqrt(N·Qp), N = elements per sample, for s and zf alike */
+            st = qc_backend_run(
+                p->be, QC_TK_LSQ_BACKWARD,
+                &(struct qc_tk_lsq_backward){
+                    .step = quant_param(p, q),
+                    .qn = q->qn,
+                    .qp = q->qp,
+                    .g = qc_lsq_grad_scale(n / QC_MAX(p->batch, 1), q->qp),
+                    .x = qc_tensor_f32(&q->pre),
+                    .dy = qc_tensor_f32(gy),
+                    .dx = qc_tensor_f32(&q->gpre),
+                    .n = n,
+                    .dstep = quant_param_grad(p, q),
+                    .zero_point = has_zero_point(&q->spec) ? quant_param(p, q) + 1 : NULL,
+                    .dzero_point = q->spec.zero_point == QC_ZP_LEARNED ? quant_param_grad(p, q) + 1
+                                                                       : NULL });
         if (st != QC_OK)
             return st;
     }
@@ -856,12 +887,13 @@ enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p)
         if (!param)
             continue;
         /* the guards of qc_sat_alpha_clamp and qc_lsq_step_clamp */
-        st = qc_backend_run(p->be, QC_TK_CLAMP_MIN,
-                            &(struct qc_tk_clamp_min){ .p = param,
-                                                       .n = p->slots[q->pslot].n,
-                                                       .lo = q->spec.method == QC_QM_SAT
-                                                                 ? QC_SAT_ALPHA_MIN
-                                                                 : QC_LSQ_STEP_MIN });
+        st = qc_backend_run(
+            p->be, QC_TK_CLAMP_MIN,
+            &(struct qc_tk_clamp_min){ .p = param,
+                                       /* the steps, not a zero point */
+                                       .n = has_zero_point(&q->spec) ? 1 : p->slots[q->pslot].n,
+                                       .lo = q->spec.method == QC_QM_SAT ? QC_SAT_ALPHA_MIN
+                                                                         : QC_LSQ_STEP_MIN });
         if (st != QC_OK)
             return st;
     }
@@ -898,6 +930,12 @@ enum qc_status qc_plan_quant_info(const struct qc_plan *p, int i,
                                  sizeof(float));
     if (st == QC_OK && q->sat_st)
         st = qc_backend_download(p->be, &ws, q->sat_st, sizeof(ws));
+    if (st == QC_OK && has_zero_point(&q->spec)) {
+        float zf;
+        st = qc_backend_download(p->be, &zf, p->state + p->slots[q->pslot].offset + 1,
+                                 sizeof(float));
+        info->zero_point = qc_lsq_zero_point(zf, q->qn, q->qp);
+    }
     info->sat_m = ws.m;
     info->sat_s = ws.s;
     info->sat_scale = ws.scale;

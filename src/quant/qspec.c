@@ -130,7 +130,8 @@ static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph 
 {
     int64_t range, init, sgn;
     double alpha, step;
-    char where[256], k[5][64];
+    const char *zp;
+    char where[256], k[6][64];
     enum qc_status st;
     if (n->n_out < 1 || n->out[0] < 0 || !g->values[n->out[0]].name[0]) {
         qc_log_error("%s: [%s] %s on %s '%s', which has no output to quantize",
@@ -143,12 +144,25 @@ static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph 
     snprintf(k[2], sizeof(k[2]), "%s.StepSize", key);
     snprintf(k[3], sizeof(k[3]), "%s.SetOptInitStepSize", key);
     snprintf(k[4], sizeof(k[4]), "%s.Signed", key);
+    snprintf(k[5], sizeof(k[5]), "%s.ZeroPoint", key);
     if ((st = qc_recipe_int(r, sec, k[0], 255, &range)) != QC_OK ||
         (st = qc_recipe_float(r, sec, k[1], 8.0, &alpha)) != QC_OK ||
         (st = qc_recipe_float(r, sec, k[2], 0.0, &step)) != QC_OK ||
         (st = qc_recipe_int(r, sec, k[3], 1, &init)) != QC_OK ||
-        (st = qc_recipe_int(r, sec, k[4], 0, &sgn)) != QC_OK)
+        (st = qc_recipe_int(r, sec, k[4], 0, &sgn)) != QC_OK ||
+        (st = qc_recipe_str(r, sec, k[5], "0", &zp)) != QC_OK)
         return st;
+    s->zero_point = strcmp(zp, "Learned") == 0      ? QC_ZP_LEARNED
+                    : strcmp(zp, "Calibrated") == 0 ? QC_ZP_CALIBRATED
+                                                    : QC_ZP_NONE;
+    if (s->zero_point != QC_ZP_NONE && (s->method == QC_QM_SAT || sgn != 0)) {
+        qc_log_error("%s: [%s] %s=%s with %s=%s: a zero point shifts LSQ's unsigned "
+                     "levels [0, R]; use %s=LSQ without %s",
+                     qc_recipe_where(r, sec, k[5], where, sizeof(where)), sec, k[5], zp, 
+                     s->method == QC_QM_SAT ? key : k[4],
+                     s->method == QC_QM_SAT ? "SAT (CG-PACT is unsigned)" : "1", key, k[4]);
+        return QC_ERR_RECIPE;
+    }
     if (sgn != 0 && s->method == QC_QM_SAT) {
         qc_log_error("%s: [%s] %s=1 with %s=SAT: SAT activations are CG-PACT, "
                      "unsigned [0, alpha]; use %s=LSQ for signed levels",

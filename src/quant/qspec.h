@@ -18,8 +18,13 @@
  * the signed levels of its Range (qc_lsq_levels) instead of [0, R], for values that
  * can be negative; SAT activations stay CG-PACT (unsigned), Signed=1 there is an error.
  * QIn=SAT|LSQ on a Conv/ConvTranspose/Gemm/MatMul (with QIn.Range, .Alpha, .StepSize,
- * .SetOptInitStepSize, .Signed: the QAct keys' meanings) quantizes the layer's own
- * data input: an activation spec (layer_input) on the Identity qin.h inserts there.
+ * .SetOptInitStepSize, .Signed, .ZeroPoint: the QAct keys' meanings) quantizes the layer's
+ * own data input: an activation spec (layer_input) on the Identity qin.h inserts there.
+ * QAct.ZeroPoint [0]: Learned or Calibrated gives an unsigned LSQ activation an integer
+ * zero point z in [0, R] (real value s·(q − z), docs/ARCHITECTURE.md "Asymmetric
+ * activation quantizers"): Learned trains a float zf (z = clamp(rne(zf))) with the step,
+ * Calibrated sets s and z from the first batch's min/max and keeps z frozen; with QAct=SAT
+ * or QAct.Signed=1 it is an error.
  */
 #ifndef QATCONV_SRC_QUANT_QSPEC_H
 #define QATCONV_SRC_QUANT_QSPEC_H
@@ -37,6 +42,13 @@ enum qc_quant_method {
     QC_QM_LSQ,
 };
 
+/* QAct.ZeroPoint: none (z = 0), a learned zf, or min/max calibrated and frozen. */
+enum qc_zero_point {
+    QC_ZP_NONE = 0,
+    QC_ZP_LEARNED,
+    QC_ZP_CALIBRATED,
+};
+
 struct qc_quant_spec {
     int                  node;       /* the configured node                          */
     bool                 weight;     /* weight quantizer, else activation            */
@@ -51,6 +63,7 @@ struct qc_quant_spec {
     bool per_channel;                /* QWeight.PerChannel=1                         */
     bool is_signed;                  /* levels [−qn, qp]: weights, LSQ QAct.Signed=1  */
     bool layer_input;                /* QIn: on the Identity in front of a layer (qin.h) */
+    enum qc_zero_point zero_point;   /* LSQ activations: QAct.ZeroPoint               */
     struct qc_channels ch;           /* weights: the channel layout (nch = 1: per tensor) */
     const char          *section;    /* recipe section (borrowed from the recipe)     */
 };
@@ -59,8 +72,9 @@ struct qc_quant_spec {
  * be 0.  Errors name file:line: QWeight on a node without weights, an
  * unknown QuantMode, QAct on a node with no float output, PerChannel=1 on
  * a weight without an output-channel axis (a MatMul weight of rank != 2),
- * QAct.Signed=1 with QAct=SAT (QIn.Signed=1 with QIn=SAT).  QIn specs need the
- * Identity nodes of qc_qin_insert (qin.h). */
+ * QAct.Signed=1 with QAct=SAT (QIn.Signed=1 with QIn=SAT), QAct.ZeroPoint with QAct=SAT
+ * or QAct.Signed=1 (the same for QIn).  QIn specs need the Identity nodes of qc_qin_insert
+ * (qin.h). */
 enum qc_status qc_quant_specs_from_recipe(const struct qc_recipe *r, const struct qc_graph *g,
                                           struct qc_quant_spec **out, int *n);
 

@@ -156,6 +156,7 @@ static const struct key_spec node_keys[] = {
     { "QAct.StepSize", K_FLOAT, NULL, 0, 1e300 },
     { "QAct.SetOptInitStepSize", K_BOOL, NULL, NOLIM },
     { "QAct.Signed", K_BOOL, NULL, NOLIM },
+    { "QAct.ZeroPoint", K_ENUM, "0|Learned|Calibrated", NOLIM },
     { "NoBias", K_BOOL, NULL, NOLIM },
     { "ActivationFunction", K_ENUM, "Linear|Rectifier", NOLIM },
     { "ConfigSection", K_STR, NULL, NOLIM },
@@ -165,6 +166,7 @@ static const struct key_spec node_keys[] = {
     { "QIn.StepSize", K_FLOAT, NULL, 0, 1e300 },
     { "QIn.SetOptInitStepSize", K_BOOL, NULL, NOLIM },
     { "QIn.Signed", K_BOOL, NULL, NOLIM },
+    { "QIn.ZeroPoint", K_ENUM, "0|Learned|Calibrated", NOLIM },
 };
 
 /* Key families "Prefix" (type) and "Prefix.Sub". */
