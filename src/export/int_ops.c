@@ -317,42 +317,96 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
     return QC_OK;
 }
 
-/* Concat of levels with one scale: s, the largest scale among the inputs. An input of
- * scale s_i < s is requantized to levels rne⁺(q·s_i / s) (round half up) by the
- * fixed-point multiplier and shift of a layer output (qc_int_requant), which keeps
- * them within [0, rne⁺(hi_i·s_i / s)] <= [0, hi_i]; an input of scale s passes
- * unchanged. This rounds where the fake-quant graph does not (it concatenates the
- * real values q·s_i): an integer tensor has one scale, so the levels of the other
- * scales must be brought onto its grid, half a level of s at most, which a
- * following quantizer turns into one level at most. */
+/* Shape of an integer record: the Shape of the tensor that holds its values (the uint8
+ * levels, or a PEND record's first term with the channel dimension), producing the
+ * original output value for the float shape arithmetic that reads it. */
+enum qc_status qc_int_shape_op(struct ix *x, int node)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct ival *r = &x->iv[n->in[0]];
+    int in[1] = { -1 }, sn;
+    enum qc_status st;
+    if (r->kind == K_U8)
+        in[0] = r->v;
+    for (int i = 0; r->kind == K_PEND && i < r->nt && in[0] < 0; i++)
+        if (!r->t[i].bcast)
+            in[0] = r->t[i].v;
+    if (in[0] < 0) {
+        qc_log_error("%s: node '%s': the int export has no tensor of this value's shape",
+                     x->g->path, qc_int_label(x, node));
+        return QC_ERR_UNSUPPORTED;
+    }
+    if ((st = qc_int_emit(x, "Shape", qc_int_label(x, node), in, 1, QC_DTYPE_I64, n->out[0], NULL,
+                          &sn)) != QC_OK)
+        return st;
+    return qc_int_copy_attrs(x, sn, node);
+}
+
+/* Level q of a record of scale si on the grid of scale s (q·si/s, rounded half up as
+ * qc_int_requant rounds); q itself when si = s. */
+static int on_grid(int q, double si, double s)
+{
+    return si == s ? q : (int)floor((double)q * si / s + 0.5);
+}
+
+/* Concat of levels on one grid: one scale s, one zero point zp, stored levels [0, hi]
+ * (real = s·(stored − zp)).  s is the largest input scale; zp is the smallest zero
+ * point that keeps every input's lowest real value s_i·(0 − zp_i) at stored >= 0
+ * on that grid, hi the stored top of the union of the inputs' ranges.  When that
+ * union spans more than 256 levels of s (unsigned 8-bit levels next to signed ones,
+ * say), s grows to (max − min of the real ranges) / 254, which spans at most 255.  An
+ * input of scale s and zero point zp passes unchanged; any other is requantized to
+ * rne⁺(s_i·(q − zp_i) / s) + zp (round half up) by the fixed-point multiplier and
+ * shift of a layer output (qc_int_requant), within [0, hi].  This rounds where the
+ * fake-quant graph does not (it concatenates the real values s_i·(q − zp_i)): an
+ * integer tensor has one scale, so the levels of the other scales must be brought
+ * onto its grid, half a level of s at most, which a following quantizer turns into
+ * one level at most. */
 enum qc_status qc_int_do_concat(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
-    int in[16], out, cn, hi = 0, n_in = n->n_in;
-    double s = 0.0;
+    int in[16], out, cn, lo = 0, hi = 0, zp, n_in = n->n_in;
+    double s = 0.0, rlo = 0.0, rhi = 0.0;
     struct ival rec;
     char base[512];
     enum qc_status st;
-    if (n_in > 16)
+    if (n_in > 16) {
+        qc_log_error("%s: node '%s': the int export concatenates at most 16 tensors", x->g->path,
+                     qc_int_label(x, node));
         return QC_ERR_UNSUPPORTED;
+    }
     for (int i = 0; i < n_in; i++) {
         const struct ival *r = &x->iv[n->in[i]];
-        if (r->kind != K_U8 || r->zp != 0) {
-            qc_log_error("%s: node '%s': the int export concatenates unsigned quantized levels; "
-                         "input '%s' is not",
+        if (r->kind != K_U8) {
+            qc_log_error("%s: node '%s': the int export concatenates quantized levels; input "
+                         "'%s' is not (quantize it with QAct)",
                          x->g->path, qc_int_label(x, node), qc_int_vname(x, n->in[i]));
             return QC_ERR_UNSUPPORTED;
         }
         s = fmax(s, r->s);
+        rlo = fmin(rlo, -(double)r->zp * r->s);
+        rhi = fmax(rhi, (double)(r->hi - r->zp) * r->s);
     }
+    for (int pass = 0; pass < 2; pass++) {
+        lo = hi = 0;
+        for (int i = 0; i < n_in; i++) {
+            const struct ival *r = &x->iv[n->in[i]];
+            int l = on_grid(-r->zp, r->s, s), h = on_grid(r->hi - r->zp, r->s, s);
+            lo = l < lo ? l : lo;
+            hi = h > hi ? h : hi;
+        }
+        if (hi - lo <= 255)
+            break;
+        s = (rhi - rlo) / 254.0; /* every input's scale now below s */
+    }
+    zp = -lo;
+    hi -= lo;
     for (int i = 0; i < n_in; i++) {
         int v = x->g->nodes[node].in[i]; /* emitting moves the node array */
         const struct ival *r = &x->iv[v];
         struct ival tmp;
-        int qhi;
-        if (r->s == s) {
+        if (r->s == s && r->zp == zp) {
             in[i] = r->v;
-            hi = r->hi > hi ? r->hi : hi;
             continue;
         }
         memset(&tmp, 0, sizeof(tmp));
@@ -360,14 +414,13 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
         tmp.v = r->v;
         tmp.s = r->s;
         tmp.hi = r->hi;
-        qhi = (int)floor((double)r->hi * r->s / s + 0.5);
+        tmp.zp = r->zp;
         snprintf(base, sizeof(base), "%s", qc_int_vname(x, v));
         if ((st = qc_int_u8_to_pend(x, v, &tmp)) == QC_OK)
-            st = qc_int_requant(x, base, &tmp, s, 0, 0, qhi, &in[i]);
+            st = qc_int_requant(x, base, &tmp, s, zp, 0, hi, &in[i]);
         qc_int_ival_clear(&tmp);
         if (st != QC_OK)
             return st;
-        hi = qhi > hi ? qhi : hi;
     }
     snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
     if ((st = qc_int_emit(x, "Concat", base, in, n_in, QC_DTYPE_U8, -1, &out, &cn)) != QC_OK ||
@@ -378,6 +431,7 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
     rec.v = out;
     rec.s = s;
     rec.hi = hi;
+    rec.zp = zp;
     qc_int_move(&x->iv[x->g->nodes[node].out[0]], &rec);
     return QC_OK;
 }
@@ -472,12 +526,242 @@ enum qc_status qc_int_flatten_pend(struct ix *x, int node)
     return QC_OK;
 }
 
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* An INTS attribute `name` = v[0..n) on node `node`. */
+static enum qc_status attr_ints(struct ix *x, int node, const char *name, const int64_t *v, int n)
+{
+    struct qc_attr a;
+    enum qc_status st;
+    memset(&a, 0, sizeof(a));
+    a.type = QC_ATTR_INTS;
+    a.n = n;
+    a.name = qc_strdup(name);
+    a.ints = qc_malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    if (!a.name || !a.ints) {
+        qc_attr_clear(&a);
+        return QC_ERR_NOMEM;
+    }
+    memcpy(a.ints, v, (size_t)n * sizeof(int64_t));
+    if ((st = qc_attrs_add(&x->g->nodes[node].attrs, &a)) != QC_OK)
+        qc_attr_clear(&a);
+    return st;
+}
+
+/* The geometry of an AveragePool (rank-2 + nk input, output dims from the plan): its
+ * attributes, the end pads that give ConvInteger (which has no ceil_mode) the output
+ * size, and for each spatial axis d and output index o the number of window taps
+ * inside the input, cnt[d][o] (the count count_include_pad=0 divides by). */
+struct pool_geom {
+    int nk;
+    int64_t ks[QC_MAX_DIMS], st[QC_MAX_DIMS], dil[QC_MAX_DIMS], pads[2 * QC_MAX_DIMS];
+    int64_t cip, ceil;
+    bool beyond; /* a window reaches past the end padding (ceil_mode) */
+};
+
+static enum qc_status pool_geom(struct ix *x, int node, const struct qc_shape *is,
+                                const struct qc_shape *os, struct pool_geom *g)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const char *ap = "NOTSET", *lbl = qc_int_label(x, node);
+    int ns = 0, nd = 0, np = 0;
+    enum qc_status st;
+    memset(g, 0, sizeof(*g));
+    if ((st = qc_attr_ints(&n->attrs, lbl, "kernel_shape", g->ks, QC_MAX_DIMS, &g->nk)) != QC_OK ||
+        (st = qc_attr_ints(&n->attrs, lbl, "strides", g->st, QC_MAX_DIMS, &ns)) != QC_OK ||
+        (st = qc_attr_ints(&n->attrs, lbl, "dilations", g->dil, QC_MAX_DIMS, &nd)) != QC_OK ||
+        (st = qc_attr_ints(&n->attrs, lbl, "pads", g->pads, 2 * QC_MAX_DIMS, &np)) != QC_OK ||
+        (st = qc_attr_int(&n->attrs, lbl, "count_include_pad", 0, &g->cip)) != QC_OK ||
+        (st = qc_attr_int(&n->attrs, lbl, "ceil_mode", 0, &g->ceil)) != QC_OK ||
+        (st = qc_attr_string(&n->attrs, lbl, "auto_pad", "NOTSET", &ap)) != QC_OK)
+        return st;
+    if (strcmp(ap, "NOTSET") != 0 || g->nk != is->ndim - 2 || os->ndim != is->ndim ||
+        (ns && ns != g->nk) || (nd && nd != g->nk) || (np && np != 2 * g->nk)) {
+        qc_log_error("%s: node '%s': the int export handles AveragePool with explicit pads "
+                     "(no auto_pad) and one kernel size, stride and dilation per axis",
+                     x->g->path, lbl);
+        return QC_ERR_UNSUPPORTED;
+    }
+    for (int d = 0; d < g->nk; d++) {
+        int64_t in = is->dims[2 + d], need;
+        g->st[d] = ns ? g->st[d] : 1;
+        g->dil[d] = nd ? g->dil[d] : 1;
+        if (!np)
+            g->pads[d] = g->pads[d + g->nk] = 0;
+        /* the padded extent the last window needs (ceil_mode: past the end pad) */
+        need = (os->dims[2 + d] - 1) * g->st[d] + (g->ks[d] - 1) * g->dil[d] + 1 -
+               (in + g->pads[d] + g->pads[d + g->nk]);
+        if (need > 0) {
+            g->pads[d + g->nk] += need;
+            g->beyond = true;
+        }
+    }
+    return QC_OK;
+}
+
+/* cnt[o] along axis d: the taps of window o inside the input (0 <= position < in). */
+static int64_t pool_count(const struct pool_geom *g, int d, int64_t in, int64_t o)
+{
+    int64_t c = 0;
+    for (int64_t t = 0; t < g->ks[d]; t++) {
+        int64_t p = o * g->st[d] - g->pads[d] + t * g->dil[d];
+        c += p >= 0 && p < in;
+    }
+    return c;
+}
+
+/* AveragePool on levels (real = s·(q − zp)): a depthwise ConvInteger with a ones
+ * kernel and x_zero_point zp gives each window's Σ (q − zp); a padded position holds
+ * the zero point (real 0) in ONNX Runtime's ConvInteger and in src/ops/intops.c, as
+ * count_include_pad=1 counts it.  The divisor is the window size with
+ * count_include_pad=1, else the number of input positions in each window (also past
+ * the end padding that ceil_mode adds), a per-position integer: the window sum is
+ * multiplied by L / cnt(p) (an int32 constant [1, 1, out...]), L the least common
+ * multiple of the counts, and the term's scale is s / L.  ceil_mode with
+ * count_include_pad=1 where a window reaches past the end padding is refused (ONNX
+ * Runtime's divisor there is neither the window nor the count). */
+static enum qc_status avgpool_window(struct ix *x, int node, const struct qc_shape *is)
+{
+    const struct qc_shape *os = qc_int_shape_of(x, x->g->nodes[node].out[0]);
+    const struct ival *s = &x->iv[x->g->nodes[node].in[0]];
+    int out = x->g->nodes[node].out[0], in[3], ov, cn, acc;
+    int64_t win = 1, lcm = 1, nout = 1;
+    struct pool_geom g;
+    struct qc_shape ws, cs;
+    struct qc_tensor *ones;
+    struct ival r;
+    char name[512], base[512];
+    bool exclude;
+    double *a;
+    enum qc_status st;
+
+    snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
+    if (s->kind != K_U8) {
+        qc_log_error("%s: node '%s': the int export averages quantized levels (put QAct on the "
+                     "activation before this AveragePool)",
+                     x->g->path, base);
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (!os)
+        return QC_ERR_INTERNAL;
+    if ((st = pool_geom(x, node, is, os, &g)) != QC_OK)
+        return st;
+    if (g.cip && g.beyond) {
+        qc_log_error("%s: node '%s': the int export handles AveragePool with ceil_mode=1 and "
+                     "count_include_pad=1 only where no window reaches past the end padding",
+                     x->g->path, base);
+        return QC_ERR_UNSUPPORTED;
+    }
+    cs.ndim = is->ndim;
+    cs.dims[0] = cs.dims[1] = 1;
+    for (int d = 0; d < g.nk; d++) {
+        win *= g.ks[d];
+        cs.dims[2 + d] = os->dims[2 + d];
+        nout *= os->dims[2 + d];
+    }
+    exclude = false;
+    for (int d = 0; d < g.nk && !g.cip; d++)
+        for (int64_t o = 0; o < os->dims[2 + d]; o++) {
+            int64_t c = pool_count(&g, d, is->dims[2 + d], o);
+            exclude = exclude || c != g.ks[d];
+            if (c == 0) {
+                qc_log_error("%s: node '%s': an AveragePool window holds no input value",
+                             x->g->path, base);
+                return QC_ERR_UNSUPPORTED;
+            }
+        }
+    /* the window sums: Σ (q − zp) */
+    ws.ndim = g.nk + 2;
+    ws.dims[0] = is->dims[1];
+    ws.dims[1] = 1;
+    for (int d = 0; d < g.nk; d++)
+        ws.dims[2 + d] = g.ks[d];
+    if ((st = qc_tensor_new(QC_DTYPE_U8, &ws, &ones)) != QC_OK)
+        return st;
+    memset(ones->data, 1, (size_t)qc_tensor_nelem(ones));
+    qc_graph_unique_name(x->g, base, "_ones", name, sizeof(name));
+    if ((st = qc_graph_add_initializer(x->g, name, ones, &ov)) != QC_OK)
+        return st;
+    in[0] = s->v;
+    in[1] = ov;
+    if (s->zp &&
+        (st = qc_int_scalar_const(x, base, "_x_zero_point", QC_DTYPE_U8, s->zp, &in[2])) != QC_OK)
+        return st;
+    if ((st = qc_int_emit(x, "ConvInteger", base, in, s->zp ? 3 : 2, QC_DTYPE_I32, -1, &acc,
+                          &cn)) != QC_OK ||
+        (st = qc_int_attr_int(x, cn, "group", is->dims[1])) != QC_OK ||
+        (st = attr_ints(x, cn, "kernel_shape", g.ks, g.nk)) != QC_OK ||
+        (st = attr_ints(x, cn, "strides", g.st, g.nk)) != QC_OK ||
+        (st = attr_ints(x, cn, "dilations", g.dil, g.nk)) != QC_OK ||
+        (st = attr_ints(x, cn, "pads", g.pads, 2 * g.nk)) != QC_OK)
+        return st;
+    if (exclude) {
+        /* count_include_pad=0: times L / cnt(p), cnt(p) = Π_d cnt_d(o_d) */
+        struct qc_tensor *f;
+        int32_t *fv;
+        int64_t *cnt = qc_calloc((size_t)(nout > 0 ? nout : 1), sizeof(int64_t));
+        if (!cnt)
+            return QC_ERR_NOMEM;
+        for (int64_t i = 0; i < nout; i++) {
+            int64_t rem = i, c = 1;
+            for (int d = g.nk - 1; d >= 0; d--) {
+                c *= pool_count(&g, d, is->dims[2 + d], rem % os->dims[2 + d]);
+                rem /= os->dims[2 + d];
+            }
+            cnt[i] = c;
+            if (lcm < (int64_t)1 << 31) /* else refused below */
+                lcm = lcm / gcd64(lcm, c) * c;
+        }
+        if ((double)lcm * (double)qc_int_u8_absmax(s) >= TWO31 / 2) {
+            qc_free(cnt);
+            qc_log_error("%s: node '%s': the common multiple %lld of the AveragePool's window "
+                         "counts is too large for int32 window sums",
+                         x->g->path, base, (long long)lcm);
+            return QC_ERR_UNSUPPORTED;
+        }
+        if ((st = qc_tensor_new(QC_DTYPE_I32, &cs, &f)) != QC_OK) {
+            qc_free(cnt);
+            return st;
+        }
+        fv = (int32_t *)f->data;
+        for (int64_t i = 0; i < nout; i++)
+            fv[i] = (int32_t)(lcm / cnt[i]);
+        qc_free(cnt);
+        qc_graph_unique_name(x->g, base, "_per_count", name, sizeof(name));
+        if ((st = qc_graph_add_initializer(x->g, name, f, &in[1])) != QC_OK)
+            return st;
+        in[0] = acc;
+        if ((st = qc_int_emit(x, "Mul", base, in, 2, QC_DTYPE_I32, -1, &acc, NULL)) != QC_OK)
+            return st;
+    } else {
+        lcm = win;
+    }
+    memset(&r, 0, sizeof(r));
+    if ((st = qc_int_layer_record(x, node, 99, is->dims[1], is->ndim, &r)) != QC_OK)
+        return st;
+    a = qc_int_dvec(r.c, s->s / (double)lcm);
+    if (!a || (st = qc_int_add_term(x, node, &r, acc, QC_DTYPE_I32, false,
+                                    (double)lcm * qc_int_u8_absmax(s), a)) != QC_OK) {
+        qc_int_ival_clear(&r);
+        return a ? st : QC_ERR_NOMEM;
+    }
+    qc_int_move(&x->iv[out], &r);
+    return QC_OK;
+}
+
 /* GlobalAveragePool / AveragePool: integer window sums, the 1/window in the scale. */
 enum qc_status qc_int_do_avgpool(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_shape *is = qc_int_shape_of(x, n->in[0]);
-    bool global = n->kind == QC_OP_GLOBAL_AVGPOOL;
     int out = n->out[0]; /* n is stale after the first emit */
     struct ival *p, r;
     int64_t win = 1;
@@ -485,84 +769,10 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
 
     if (!is || is->ndim < 3)
         return QC_ERR_INTERNAL;
-    if (global) {
-        for (int i = 2; i < is->ndim; i++)
-            win *= is->dims[i];
-    }
-    if (!global) {
-        /* AveragePool on levels: a depthwise ConvInteger with a ones kernel */
-        int64_t ks[QC_MAX_DIMS], pads[2 * QC_MAX_DIMS], cip = 0, ceil = 0;
-        int nk = 0, np = 0, in[2], ov, cn, acc;
-        const char *ap = "NOTSET";
-        struct ival *s = &x->iv[n->in[0]];
-        struct qc_shape ws;
-        struct qc_tensor *ones;
-        char name[512];
-        bool padded = false;
-        double *a;
-        if ((st = qc_attr_ints(&n->attrs, qc_int_label(x, node), "kernel_shape", ks, QC_MAX_DIMS,
-                               &nk)) != QC_OK ||
-            (st = qc_attr_ints(&n->attrs, qc_int_label(x, node), "pads", pads, 2 * QC_MAX_DIMS,
-                               &np)) != QC_OK ||
-            (st = qc_attr_int(&n->attrs, qc_int_label(x, node), "count_include_pad", 0, &cip)) !=
-                QC_OK ||
-            (st = qc_attr_int(&n->attrs, qc_int_label(x, node), "ceil_mode", 0, &ceil)) != QC_OK ||
-            (st = qc_attr_string(&n->attrs, qc_int_label(x, node), "auto_pad", "NOTSET", &ap)) !=
-                QC_OK)
-            return st;
-        for (int i = 0; i < np; i++)
-            padded = padded || pads[i] != 0;
-        if (s->kind != K_U8 || s->zp != 0 || ceil || strcmp(ap, "NOTSET") != 0 ||
-            (padded && !cip)) {
-            qc_log_error("%s: node '%s': the int export handles AveragePool on unsigned quantized "
-                         "levels without ceil_mode, auto_pad, or padding excluded from the count",
-                         x->g->path, qc_int_label(x, node));
-            return QC_ERR_UNSUPPORTED;
-        }
-        ws.ndim = nk + 2;
-        ws.dims[0] = is->dims[1];
-        ws.dims[1] = 1;
-        for (int i = 0; i < nk; i++) {
-            ws.dims[2 + i] = ks[i];
-            win *= ks[i];
-        }
-        if ((st = qc_tensor_new(QC_DTYPE_U8, &ws, &ones)) != QC_OK)
-            return st;
-        memset(ones->data, 1, (size_t)qc_tensor_nelem(ones));
-        qc_graph_unique_name(x->g, qc_int_label(x, node), "_ones", name, sizeof(name));
-        if ((st = qc_graph_add_initializer(x->g, name, ones, &ov)) != QC_OK)
-            return st;
-        in[0] = s->v;
-        in[1] = ov;
-        if ((st = qc_int_emit(x, "ConvInteger", qc_int_label(x, node), in, 2, QC_DTYPE_I32, -1,
-                              &acc, &cn)) != QC_OK ||
-            (st = qc_int_attr_int(x, cn, "group", is->dims[1])) != QC_OK)
-            return st;
-        for (int i = 0; i < x->g->nodes[node].attrs.n; i++) {
-            const char *an = x->g->nodes[node].attrs.v[i].name;
-            if (strcmp(an, "strides") == 0 || strcmp(an, "pads") == 0 ||
-                strcmp(an, "kernel_shape") == 0 || strcmp(an, "dilations") == 0) {
-                /* copy just this attribute */
-                struct qc_attrs keep = x->g->nodes[node].attrs, one = { 1, &keep.v[i] };
-                x->g->nodes[node].attrs = one;
-                st = qc_int_copy_attrs(x, cn, node);
-                x->g->nodes[node].attrs = keep;
-                if (st != QC_OK)
-                    return st;
-            }
-        }
-        memset(&r, 0, sizeof(r));
-        if ((st = qc_int_layer_record(x, node, 99, is->dims[1], is->ndim, &r)) != QC_OK)
-            return st;
-        a = qc_int_dvec(r.c, s->s / (double)win);
-        if (!a || (st = qc_int_add_term(x, node, &r, acc, QC_DTYPE_I32, false, (double)win * s->hi,
-                                        a)) != QC_OK) {
-            qc_int_ival_clear(&r);
-            return a ? st : QC_ERR_NOMEM;
-        }
-        qc_int_move(&x->iv[out], &r);
-        return QC_OK;
-    }
+    if (n->kind != QC_OP_GLOBAL_AVGPOOL)
+        return avgpool_window(x, node, is);
+    for (int i = 2; i < is->ndim; i++)
+        win *= is->dims[i];
     if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK ||
         (st = qc_int_no_clip(x, node, p, n->in[0])) != QC_OK ||
         (st = qc_int_pend_copy(p, &r)) != QC_OK)
