@@ -4,6 +4,7 @@ and channel splits of signed (zero-point) levels in the int export.
 
     int_zp_model.py avgpool OUT.onnx
     int_zp_model.py split OUT.onnx
+    int_zp_model.py lrn OUT.onnx
 
 avgpool: input [N, 1, 28, 28] -> Conv 3x3/2 -> BN (b1) -> AveragePool 3x3/1 pad 1
 (count_include_pad=0: the border windows average fewer values) (p1) -> Conv 1x1 -> BN (b2)
@@ -17,6 +18,8 @@ channel split, as torch exports x.chunk(2, dim=1)): h0 = r1[:, 0:4], h1 = r1[:, 
 the odd channels: unsigned and signed levels of different scales) -> Conv 3x3/2 -> Relu
 -> Gather of channels [3, 0, 2, 7, 5, 1] -> Conv 1x1 -> Relu -> GlobalAveragePool ->
 Flatten -> Gemm.
+lrn: input -> Conv 3x3/2 -> Relu -> LRN -> MaxPool 2x2 -> Conv 3x3 -> Relu ->
+GlobalAveragePool -> Flatten -> Gemm (AlexNet's LRN before a pooling layer).
 Weights are He-initialized from a fixed seed, BatchNorm statistics are the identity.
 """
 import sys
@@ -103,8 +106,15 @@ def split():
     head(relu(conv(g, "c4", 6, 16, 1)), 16)
 
 
+def lrn():
+    r1 = relu(conv("input", "c1", 1, 8, 3, 2))
+    n = node("LRN", [r1], "lrn", size=3)
+    p = node("MaxPool", [n], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    head(relu(conv(p, "c2", 8, 16, 3)), 16)
+
+
 def main():
-    {"avgpool": avgpool, "split": split}[sys.argv[1]]()
+    {"avgpool": avgpool, "split": split, "lrn": lrn}[sys.argv[1]]()
     g = helper.make_graph(
         nodes, "int_zp_" + sys.argv[1],
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],

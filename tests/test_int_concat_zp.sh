@@ -123,4 +123,15 @@ int_export av p1=c1_bn p2=c2_bn p3=c3_relu
 model sp "$ZP" split -- c2_bn:15:1
 int_export sp concat@concat=c1_relu,c2_bn c4_relu=c3_relu
 
+# a layer reading a float value through a MaxPool: the error names the LRN behind it
+model lrn "$ZP" lrn --
+OUTFILE=$TMP/lrn_int.onnx expect_error 2 "int export of a Conv behind LRN + MaxPool" -- \
+    "$QATCONV" "$TMP/lrn_fake.onnx" --format int -o "$TMP/lrn_int.onnx"
+if grep -q "node 'c2': input 'pool' (output of MaxPool 'pool', computed by LRN 'lrn') is not a \
+quantized activation" "$TMP/err"; then
+    ok "the error names the LRN behind the MaxPool"
+else
+    bad "the error does not name the LRN behind the MaxPool: $(cat "$TMP/err")"
+fi
+
 finish
