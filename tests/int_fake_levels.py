@@ -55,11 +55,14 @@ def session(m):
     return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def feeds_of(dq, inits, levels, got, ins):
+def feeds_of(dq, inits, levels, got, ins, fake_input=None, n_images=0):
     """The fake export's DequantizeLinear outputs of quantizers `ins`, from the int
     export's levels: (feeds, the scales)."""
     feeds, scales = {}, []
     for nm in ins:
+        if nm == "-":
+            feeds[fake_input] = images(n_images)
+            continue
         d = dq[levels(nm)]
         zp = 128 if inits[d.input[2]].dtype == np.int8 else 0
         scales.append(float(inits[d.input[1]]))
@@ -106,7 +109,7 @@ def main():
 
     dq = {nd.input[0]: nd for nd in fake.graph.node if nd.op_type == "DequantizeLinear"}
     # the int export's levels at every quantizer named
-    names = sorted({nm for o, ins in steps for nm in [o] + ins if "@" not in nm})
+    names = sorted({nm for o, ins in steps for nm in [o] + ins if "@" not in nm and nm != "-"})
     m = onnx.load(int_path)
     have = {o.name for o in m.graph.output}
     for nm in names:
@@ -121,13 +124,9 @@ def main():
             bad = check_concat(fake_path, m, s, dq, inits, levels, got, out[7:], ins, n) or bad
             continue
         feeds, zps = {}, {}
-        for nm in ins + [out]:
-            d = dq[levels(nm)]
-            zps[nm] = 128 if inits[d.input[2]].dtype == np.int8 else 0
-        for nm in ins:
-            d = dq[levels(nm)]
-            feeds[d.output[0]] = (inits[d.input[1]].astype(np.float32) *
-                                  (got[nm].astype(np.float32) - zps[nm]))
+        d = dq[levels(out)]
+        zps[out] = 128 if inits[d.input[2]].dtype == np.int8 else 0
+        feeds, _ = feeds_of(dq, inits, levels, got, ins, fake.graph.input[0].name, n)
         sub = "%s.%s.sub.onnx" % (int_path, out)
         utils.extract_model(fake_path, sub, list(feeds), [levels(out)])
         want = session(onnx.load(sub)).run(None, feeds)[0].astype(np.int64)

@@ -4,6 +4,7 @@ and channel splits of signed (zero-point) levels in the int export.
 
     int_zp_model.py avgpool OUT.onnx
     int_zp_model.py split OUT.onnx
+    int_zp_model.py pending OUT.onnx
     int_zp_model.py lrn OUT.onnx
 
 avgpool: input [N, 1, 28, 28] -> Conv 3x3/2 -> BN (b1) -> AveragePool 3x3/1 pad 1
@@ -18,6 +19,10 @@ channel split, as torch exports x.chunk(2, dim=1)): h0 = r1[:, 0:4], h1 = r1[:, 
 the odd channels: unsigned and signed levels of different scales) -> Conv 3x3/2 -> Relu
 -> Gather of channels [3, 0, 2, 7, 5, 1] -> Conv 1x1 -> Relu -> GlobalAveragePool ->
 Flatten -> Gemm.
+pending: input -> Conv 3x3/2 -> BN -> Slice of channels 1:8:2 -> Relu (sl_relu) -> Conv
+3x3 -> BN -> Gather of channels [7, 0, 3, 5, 5] -> Relu (g_relu) -> Conv 3x3/2 -> Relu ->
+GlobalAveragePool -> Flatten -> Gemm: the Slice and the Gather select channels of values
+no quantizer has made levels yet (per-channel integer terms).
 lrn: input -> Conv 3x3/2 -> Relu -> LRN -> MaxPool 2x2 -> Conv 3x3 -> Relu ->
 GlobalAveragePool -> Flatten -> Gemm (AlexNet's LRN before a pooling layer).
 Weights are He-initialized from a fixed seed, BatchNorm statistics are the identity.
@@ -106,6 +111,14 @@ def split():
     head(relu(conv(g, "c4", 6, 16, 1)), 16)
 
 
+def pending():
+    b1 = bn(conv("input", "c1", 1, 8, 3, 2), 8)
+    r1 = relu(channel_slice(b1, "sl", 1, 8, 2))
+    b2 = bn(conv(r1, "c2", 4, 8, 3), 8)
+    r2 = relu(node("Gather", [b2, init("pick", [7, 0, 3, 5, 5], np.int64)], "g", axis=1))
+    head(relu(conv(r2, "c3", 5, 16, 3, 2)), 16)
+
+
 def lrn():
     r1 = relu(conv("input", "c1", 1, 8, 3, 2))
     n = node("LRN", [r1], "lrn", size=3)
@@ -114,7 +127,7 @@ def lrn():
 
 
 def main():
-    {"avgpool": avgpool, "split": split, "lrn": lrn}[sys.argv[1]]()
+    {"avgpool": avgpool, "split": split, "pending": pending, "lrn": lrn}[sys.argv[1]]()
     g = helper.make_graph(
         nodes, "int_zp_" + sys.argv[1],
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],

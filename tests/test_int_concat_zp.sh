@@ -123,6 +123,11 @@ int_export av p1=c1_bn p2=c2_bn p3=c3_relu
 model sp "$ZP" split -- c2_bn:15:1
 int_export sp concat@concat=c1_relu,c2_bn c4_relu=c3_relu
 
+# a channel Slice and a channel Gather of per-channel integer terms (BatchNorm outputs
+# no quantizer has made levels yet)
+model pe "$ZP" pending --
+int_export pe sl_relu=- g_relu=sl_relu
+
 # a layer reading a float value through a MaxPool: the error names the LRN behind it
 model lrn "$ZP" lrn --
 OUTFILE=$TMP/lrn_int.onnx expect_error 2 "int export of a Conv behind LRN + MaxPool" -- \

@@ -137,12 +137,14 @@ static enum qc_status do_node(struct ix *x, int node)
     case QC_OP_SLICE:
     case QC_OP_GATHER:
         /* levels with one scale and zero point: any selection of them keeps both */
-        if (x->iv[n->in[0]].kind == K_U8 && n->n_in > 1 && !is_int(x, n->in[1]))
+        if (n->n_in > 1 && is_int(x, n->in[1])) {
+            qc_log_error("%s: node '%s': %s indices computed in the integer graph", x->g->path,
+                         qc_int_label(x, node), n->op_type);
+            return QC_ERR_UNSUPPORTED;
+        }
+        if (x->iv[n->in[0]].kind == K_U8)
             return qc_int_copy_on_u8(x, node);
-        qc_log_error("%s: node '%s': %s of integer terms with per-channel scales is not "
-                     "supported (put QAct on the activation before it)",
-                     x->g->path, qc_int_label(x, node), n->op_type);
-        return QC_ERR_UNSUPPORTED;
+        return qc_int_select_pend(x, node);
     case QC_OP_SHAPE:
         /* the shape of an integer tensor (x.size() in channel shuffles): read off the
          * tensor that holds its values, which has that shape */

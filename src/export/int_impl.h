@@ -154,6 +154,7 @@ enum qc_status qc_int_do_dequantize(struct ix *x, int node);
 enum qc_status qc_int_copy_on_u8(struct ix *x, int node);
 enum qc_status qc_int_do_concat(struct ix *x, int node);
 enum qc_status qc_int_shape_op(struct ix *x, int node);
+enum qc_status qc_int_select_pend(struct ix *x, int node);
 enum qc_status qc_int_flatten_pend(struct ix *x, int node);
 enum qc_status qc_int_do_avgpool(struct ix *x, int node);
 

@@ -317,6 +317,157 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
     return QC_OK;
 }
 
+/* The channels (axis 1) that Slice / Gather node n keeps, in order: idx[0..*nc) of the
+ * input's c; *sel is whether it selects along axis 1 at all, *other whether it acts on
+ * another axis too.  False (with a message) for a form without an integer version here. */
+static bool selected_channels(struct ix *x, int node, const struct qc_shape *is,
+                              const struct qc_shape *os, int64_t *idx, int64_t *nc, bool *sel,
+                              bool *other)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct qc_tensor *t1 = qc_int_const_input(x, n, 1);
+    int64_t c = is->dims[1];
+    *sel = *other = false;
+    *nc = os->dims[1];
+    for (int64_t k = 0; k < c; k++)
+        idx[k] = k;
+    if (!t1 || os->ndim != is->ndim)
+        return false;
+    if (n->kind == QC_OP_GATHER) {
+        int64_t axis = 0;
+        if (qc_attr_int(&n->attrs, qc_int_label(x, node), "axis", 0, &axis) != QC_OK)
+            return false;
+        axis = axis < 0 ? axis + is->ndim : axis;
+        if (axis != 1) {
+            *other = true;
+            return true;
+        }
+        if (qc_tensor_nelem(t1) != *nc)
+            return false;
+        *sel = true;
+        for (int64_t k = 0; k < *nc; k++) {
+            int64_t j = qc_tensor_get_i64(t1, k);
+            idx[k] = j < 0 ? j + c : j;
+            if (idx[k] < 0 || idx[k] >= c)
+                return false;
+        }
+        return true;
+    }
+    {
+        /* Slice: starts, ends, axes, steps (constants) */
+        const struct qc_tensor *ax = qc_int_const_input(x, n, 3), *sp = qc_int_const_input(x, n, 4);
+        if ((n->n_in > 3 && n->in[3] >= 0 && !ax) || (n->n_in > 4 && n->in[4] >= 0 && !sp))
+            return false;
+        for (int64_t i = 0; i < qc_tensor_nelem(t1); i++) {
+            int64_t a = ax ? qc_tensor_get_i64(ax, i) : i, st = qc_tensor_get_i64(t1, i),
+                    step = sp ? qc_tensor_get_i64(sp, i) : 1;
+            a = a < 0 ? a + is->ndim : a;
+            if (a != 1) {
+                *other = true;
+                continue;
+            }
+            if (step == 0)
+                return false;
+            st = st < 0 ? st + c : st;
+            st = st < 0 ? 0 : st;
+            if (st > (step > 0 ? c : c - 1))
+                st = step > 0 ? c : c - 1;
+            *sel = true;
+            for (int64_t k = 0; k < *nc; k++) {
+                idx[k] = st + k * step;
+                if (idx[k] < 0 || idx[k] >= c)
+                    return false;
+            }
+        }
+        return true;
+    }
+}
+
+/* Slice / Gather of a PEND record (integer terms with per-channel scales and bias):
+ * each term that holds the channels goes through a copy of the node (the same
+ * constant operands), the scales a[c] and the bias b[c] are selected alike; a term
+ * broadcast over the channels (channel dimension 1) stays as it is when the node
+ * selects along the channels only. */
+enum qc_status qc_int_select_pend(struct ix *x, int node)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct qc_shape *is = qc_int_shape_of(x, n->in[0]), *os = qc_int_shape_of(x, n->out[0]);
+    int out = n->out[0], n_in = n->n_in, ins[8], nn;
+    int64_t *idx = NULL, nc = 0;
+    bool sel, other;
+    struct ival *p, r;
+    char base[512];
+    enum qc_status st;
+
+    snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
+    if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK)
+        return st;
+    if (is && is->ndim >= 2)
+        idx = qc_calloc((size_t)(is->dims[1] > 0 ? is->dims[1] : 1), sizeof(int64_t));
+    if (is && is->ndim >= 2 && !idx)
+        return QC_ERR_NOMEM;
+    if (!is || !os || is->ndim < 2 || n_in > 8 || n->n_out != 1 || p->c != is->dims[1] ||
+        !selected_channels(x, node, is, os, idx, &nc, &sel, &other)) {
+        qc_free(idx);
+        qc_log_error("%s: node '%s': the int export selects integer terms with per-channel "
+                     "scales by constant Slice starts/ends/axes/steps or 1-D Gather indices "
+                     "keeping the rank; put QAct on the activation before this %s",
+                     x->g->path, base, n->op_type);
+        return QC_ERR_UNSUPPORTED;
+    }
+    if ((st = qc_int_pend_copy(p, &r)) != QC_OK) {
+        qc_free(idx);
+        return st;
+    }
+    for (int i = 0; i < n_in; i++)
+        ins[i] = x->g->nodes[node].in[i];
+    for (int i = 0; i < r.nt && st == QC_OK; i++) {
+        if (r.t[i].bcast && sel) {
+            if (other) {
+                qc_log_error("%s: node '%s': a %s along the channels and another axis of a "
+                             "broadcast integer term",
+                             x->g->path, base, x->g->nodes[node].op_type);
+                st = QC_ERR_UNSUPPORTED;
+            }
+            continue;
+        }
+        ins[0] = r.t[i].v;
+        st = qc_int_emit(x, x->g->nodes[node].op_type, base, ins, n_in, r.t[i].dt, -1, &r.t[i].v,
+                         &nn);
+        if (st == QC_OK)
+            st = qc_int_copy_attrs(x, nn, node);
+    }
+    if (st == QC_OK && sel) {
+        double *b = qc_int_dvec(nc, 0.0);
+        st = b ? QC_OK : QC_ERR_NOMEM;
+        for (int64_t k = 0; b && k < nc; k++)
+            b[k] = r.b[idx[k]];
+        for (int i = 0; i < r.nt && st == QC_OK; i++) {
+            double *a = qc_int_dvec(nc, 0.0);
+            if (!a) {
+                st = QC_ERR_NOMEM;
+                break;
+            }
+            for (int64_t k = 0; k < nc; k++)
+                a[k] = r.t[i].a[idx[k]];
+            qc_free(r.t[i].a);
+            r.t[i].a = a;
+        }
+        if (b) {
+            qc_free(r.b);
+            r.b = b;
+        }
+        r.c = nc;
+    }
+    qc_free(idx);
+    if (st != QC_OK) {
+        qc_int_ival_clear(&r);
+        return st;
+    }
+    qc_int_move(&x->iv[out], &r);
+    return QC_OK;
+}
+
 /* Shape of an integer record: the Shape of the tensor that holds its values (the uint8
  * levels, or a PEND record's first term with the channel dimension), producing the
  * original output value for the float shape arithmetic that reads it. */
