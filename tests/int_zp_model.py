@@ -11,8 +11,9 @@ avgpool: input [N, 1, 28, 28] -> Conv 3x3/2 -> BN (b1) -> AveragePool 3x3/1 pad 
 (count_include_pad=0: the border windows average fewer values) (p1) -> Conv 1x1 -> BN (b2)
 -> AveragePool 3x3/2 pad 1 count_include_pad=1 (p2) -> Conv 3x3 -> Relu (r3) ->
 AveragePool 2x2/2 ceil_mode=1 on 7x7 (p3: a last window of one column/row) -> Conv 1x1 ->
-Relu -> GlobalAveragePool -> Flatten -> Gemm -> output [N, 10].  The BatchNorm outputs
-are linear (signed quantizers), each pool's output gets its own quantizer.
+Relu -> ReduceMean over axes 2, 3 (torchvision's x.mean([2, 3]), with its own quantizer)
+-> Gemm -> output [N, 10].  The BatchNorm outputs are linear (signed quantizers), each
+pool's output gets its own quantizer.
 split: input -> Conv 3x3/2 -> Relu (r1) -> two Slices along the channels (ShuffleNet's
 channel split, as torch exports x.chunk(2, dim=1)): h0 = r1[:, 0:4], h1 = r1[:, 4:8]; h1
 -> Conv 1x1 -> BN (signed quantizer); a third Slice r1[:, 1:8:2] -> Concat (h0, the BN,
@@ -73,9 +74,12 @@ def node(op, ins, name, **kw):
     return name
 
 
-def head(x, c):
-    x = node("GlobalAveragePool", [x], "gap")
-    x = node("Flatten", [x], "flat", axis=1)
+def head(x, c, mean=False):
+    if mean:
+        x = node("ReduceMean", [x], "mean", axes=[2, 3], keepdims=0)
+    else:
+        x = node("GlobalAveragePool", [x], "gap")
+        x = node("Flatten", [x], "flat", axis=1)
     w = rng.normal(0.0, np.sqrt(1.0 / c), (c, 10))
     nodes.append(helper.make_node("Gemm", [x, init("fc_w", w), init("fc_b", np.zeros(10))],
                                   ["output"], name="fc"))
@@ -90,7 +94,7 @@ def avgpool():
               pads=[1, 1, 1, 1], count_include_pad=1)
     r3 = relu(conv(p2, "c3", 8, 16, 3))
     p3 = node("AveragePool", [r3], "p3", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
-    head(relu(conv(p3, "c4", 16, 16, 1)), 16)
+    head(relu(conv(p3, "c4", 16, 16, 1)), 16, mean=True)
 
 
 def channel_slice(x, name, lo, hi, step=1):

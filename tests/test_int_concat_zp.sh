@@ -7,7 +7,8 @@
 #   union spans more than 256 levels of the larger scale: one coarser grid);
 # - tests/int_zp_model.py avgpool: AveragePool of signed levels with padding excluded
 #   from the count (count_include_pad=0) and included (=1), and of unsigned levels with
-#   ceil_mode=1 (a last window of one column/row);
+#   ceil_mode=1 (a last window of one column/row), and a head's ReduceMean over the
+#   spatial axes (torchvision's x.mean([2, 3])) with a quantizer of its own;
 # - tests/int_zp_model.py split: ShuffleNet's channel split as torch exports it (Slices
 #   along the channels), a strided channel Slice, a Concat of unsigned and signed levels
 #   and a channel Gather;
@@ -116,8 +117,8 @@ model ccm "$CC" -- expand1x1_relu:15:1 expand3x3_relu:255:0
 int_export ccm
 
 # AveragePool of signed levels (padding excluded, included), of unsigned ones (ceil_mode)
-model av "$ZP" avgpool -- c1_bn:15:1 c2_bn:15:1 p1:15:1 p2:15:1 p3:15:0
-int_export av p1=c1_bn p2=c2_bn p3=c3_relu
+model av "$ZP" avgpool -- c1_bn:15:1 c2_bn:15:1 p1:15:1 p2:15:1 p3:15:0 mean:255:0
+int_export av p1=c1_bn p2=c2_bn p3=c3_relu mean=c4_relu
 
 # channel Slices, a Concat of unsigned and signed levels, a channel Gather
 model sp "$ZP" split -- c2_bn:15:1

@@ -113,6 +113,17 @@ static enum qc_status do_node(struct ix *x, int node)
             return QC_ERR_UNSUPPORTED;
         }
         return qc_int_copy_on_u8(x, node);
+    case QC_OP_REDUCE_MEAN: {
+        /* the mean over the spatial axes of levels or unclipped terms (a head's
+         * x.mean([2, 3])); any other ReduceMean stays a float op */
+        const struct qc_shape *is = qc_int_shape_of(x, n->in[0]);
+        const struct ival *s = &x->iv[n->in[0]];
+        int64_t keep;
+        if (!is || is->ndim < 3 || !qc_int_spatial_mean(x, node, is->ndim, &keep) ||
+            (s->kind != K_U8 && (s->kind != K_PEND || qc_int_has_clip(s))))
+            break;
+        return qc_int_do_avgpool(x, node);
+    }
     case QC_OP_GLOBAL_AVGPOOL:
     case QC_OP_AVGPOOL:
         return qc_int_do_avgpool(x, node);

@@ -156,6 +156,7 @@ enum qc_status qc_int_do_concat(struct ix *x, int node);
 enum qc_status qc_int_shape_op(struct ix *x, int node);
 enum qc_status qc_int_select_pend(struct ix *x, int node);
 enum qc_status qc_int_flatten_pend(struct ix *x, int node);
+bool qc_int_spatial_mean(struct ix *x, int node, int r, int64_t *keep);
 enum qc_status qc_int_do_avgpool(struct ix *x, int node);
 
 #endif

@@ -908,20 +908,58 @@ static enum qc_status avgpool_window(struct ix *x, int node, const struct qc_sha
     return QC_OK;
 }
 
-/* GlobalAveragePool / AveragePool: integer window sums, the 1/window in the scale. */
+/* Whether ReduceMean node n averages exactly the spatial axes 2.. of a rank-r input
+ * (x.mean([2, 3]) of torchvision's heads); *keep: its keepdims.  int.c takes any other
+ * ReduceMean as a float op. */
+bool qc_int_spatial_mean(struct ix *x, int node, int r, int64_t *keep)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct qc_tensor *t = qc_int_const_input(x, n, 1);
+    int64_t axes[QC_MAX_DIMS];
+    int na = 0;
+    bool seen[QC_MAX_DIMS] = { false };
+    if (qc_attr_int(&n->attrs, qc_int_label(x, node), "keepdims", 1, keep) != QC_OK)
+        return false;
+    if (t) {
+        na = (int)qc_tensor_nelem(t);
+        for (int i = 0; i < na && i < QC_MAX_DIMS; i++)
+            axes[i] = qc_tensor_get_i64(t, i);
+    } else if (qc_attr_ints(&n->attrs, qc_int_label(x, node), "axes", axes, QC_MAX_DIMS, &na) !=
+               QC_OK) {
+        return false;
+    }
+    if (na != r - 2)
+        return false;
+    for (int i = 0; i < na; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + r : axes[i];
+        if (a < 2 || a >= r || seen[a])
+            return false;
+        seen[a] = true;
+    }
+    return true;
+}
+
+/* GlobalAveragePool / AveragePool / ReduceMean over the spatial axes: integer window
+ * sums, the 1/window in the scale. */
 enum qc_status qc_int_do_avgpool(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
     const struct qc_shape *is = qc_int_shape_of(x, n->in[0]);
     int out = n->out[0]; /* n is stale after the first emit */
     struct ival *p, r;
-    int64_t win = 1;
+    int64_t win = 1, keep = 1;
     enum qc_status st;
 
     if (!is || is->ndim < 3)
         return QC_ERR_INTERNAL;
-    if (n->kind != QC_OP_GLOBAL_AVGPOOL)
+    if (n->kind == QC_OP_AVGPOOL)
         return avgpool_window(x, node, is);
+    if (n->kind == QC_OP_REDUCE_MEAN && !qc_int_spatial_mean(x, node, is->ndim, &keep)) {
+        qc_log_error("%s: node '%s': the int export averages integer values over the spatial "
+                     "axes 2.. only (constant axes)",
+                     x->g->path, qc_int_label(x, node));
+        return QC_ERR_UNSUPPORTED;
+    }
     for (int i = 2; i < is->ndim; i++)
         win *= is->dims[i];
     if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK ||
@@ -944,12 +982,13 @@ enum qc_status qc_int_do_avgpool(struct ix *x, int node)
         in[0] = t->v;
         if ((st = qc_int_emit(x, "ReduceSum", qc_int_label(x, node), in, 2, dt, -1, &t->v, &rn)) !=
                 QC_OK ||
-            (st = qc_int_attr_int(x, rn, "keepdims", 1)) != QC_OK)
+            (st = qc_int_attr_int(x, rn, "keepdims", keep)) != QC_OK)
             goto fail;
         t->bound *= (double)win;
         for (int64_t c = 0; c < r.c; c++)
             t->a[c] /= (double)win;
     }
+    r.rank = keep ? is->ndim : 2;
     qc_int_move(&x->iv[out], &r);
     return QC_OK;
 fail:
