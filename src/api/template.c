@@ -29,6 +29,7 @@
 #include "backend/backend.h"
 #include "ir/graph.h"
 #include "ops/op.h"
+#include "ops/trace.h"
 #include "plan/inputs.h"
 #include "plan/plan.h"
 
@@ -42,36 +43,6 @@ static bool is_activation(const struct qc_node *n)
     return qc_op_quantizes_act(n->kind);
 }
 
-/* The node whose output a layer reads through ops that keep the values (pooling, layout,
- * Identity/Dropout), -1 for the graph input or a constant. */
-static int data_source(const struct qc_graph *g, int v)
-{
-    for (int hops = 0; v >= 0 && hops < g->n_nodes; hops++) {
-        int pi = g->values[v].producer;
-        const struct qc_node *n = pi >= 0 ? &g->nodes[pi] : NULL;
-        if (!n)
-            return -1;
-        switch (n->kind) {
-        case QC_OP_MAXPOOL:
-        case QC_OP_AVGPOOL:
-        case QC_OP_GLOBAL_AVGPOOL:
-        case QC_OP_GLOBAL_MAXPOOL:
-        case QC_OP_FLATTEN:
-        case QC_OP_RESHAPE:
-        case QC_OP_SQUEEZE:
-        case QC_OP_UNSQUEEZE:
-        case QC_OP_TRANSPOSE:
-        case QC_OP_IDENTITY:
-        case QC_OP_DROPOUT:
-            v = n->n_in > 0 ? n->in[0] : -1;
-            break;
-        default:
-            return pi;
-        }
-    }
-    return -1;
-}
-
 /* Marks (signed[i] = true) each node whose output can be negative and is the
  * (pass-through) data input of a quantized layer: a BatchNormalization, layer or
  * Add/Sub/Sum with no activation after it.  Such an output gets a signed LSQ
@@ -83,7 +54,7 @@ static void mark_signed_acts(const struct qc_graph *g, bool *is_signed)
         const struct qc_node *n;
         int i;
         if (!qc_op_quantizes_weight(l->kind) || l->n_in < 1 || l->in[0] < 0 ||
-            g->values[l->in[0]].init || (i = data_source(g, l->in[0])) < 0)
+            g->values[l->in[0]].init || (i = qc_op_data_source(g, l->in[0])) < 0)
             continue;
         n = &g->nodes[i];
         if (n->kind == QC_OP_BATCHNORM || n->kind == QC_OP_ADD || n->kind == QC_OP_SUB ||

@@ -143,6 +143,17 @@ static enum qc_status do_node(struct ix *x, int node)
             return QC_ERR_UNSUPPORTED;
         }
         return qc_int_copy_on_u8(x, node);
+    case QC_OP_REDUCE_MEAN: {
+        /* the mean over the spatial axes of levels or unclipped terms (a head's
+         * x.mean([2, 3])); any other ReduceMean stays a float op */
+        const struct qc_shape *is = qc_int_shape_of(x, n->in[0]);
+        const struct ival *s = &x->iv[n->in[0]];
+        int64_t keep;
+        if (!is || is->ndim < 3 || !qc_int_spatial_mean(x, node, is->ndim, &keep) ||
+            (s->kind != K_U8 && (s->kind != K_PEND || qc_int_has_clip(s))))
+            break;
+        return qc_int_do_avgpool(x, node);
+    }
     case QC_OP_GLOBAL_AVGPOOL:
     case QC_OP_AVGPOOL:
         return qc_int_do_avgpool(x, node);
@@ -164,6 +175,21 @@ static enum qc_status do_node(struct ix *x, int node)
         qc_int_move(&x->iv[n->out[0]], &r);
         return QC_OK;
     }
+    case QC_OP_SLICE:
+    case QC_OP_GATHER:
+        /* levels with one scale and zero point: any selection of them keeps both */
+        if (n->n_in > 1 && is_int(x, n->in[1])) {
+            qc_log_error("%s: node '%s': %s indices computed in the integer graph", x->g->path,
+                         qc_int_label(x, node), n->op_type);
+            return QC_ERR_UNSUPPORTED;
+        }
+        if (x->iv[n->in[0]].kind == K_U8)
+            return qc_int_copy_on_u8(x, node);
+        return qc_int_select_pend(x, node);
+    case QC_OP_SHAPE:
+        /* the shape of an integer tensor (x.size() in channel shuffles): read off the
+         * tensor that holds its values, which has that shape */
+        return qc_int_shape_op(x, node);
     case QC_OP_FLATTEN:
     case QC_OP_RESHAPE:
     case QC_OP_SQUEEZE:

@@ -7,7 +7,8 @@
  *   int_requant.c  a PEND record to uint8 (requantization) or to float
  *   int_weights.c  integer weights and the parts every layer is built from
  *   int_layers.c   Conv and Gemm/MatMul
- *   int_ops.c      BatchNorm, Clip/ReLU, Add, Q/DQ, Concat, shape ops, pooling
+ *   int_ops.c      BatchNorm, Clip/ReLU, Add, Q/DQ, Concat, shape ops, Slice/Gather
+ *   int_pool.c     AveragePool, GlobalAveragePool, spatial ReduceMean
  *   int.c          the pass: topological walk, float tail check, clean-up
  */
 #ifndef QC_EXPORT_INT_IMPL_H
@@ -153,7 +154,12 @@ enum qc_status qc_int_do_quantize(struct ix *x, int node);
 enum qc_status qc_int_do_dequantize(struct ix *x, int node);
 enum qc_status qc_int_copy_on_u8(struct ix *x, int node);
 enum qc_status qc_int_do_concat(struct ix *x, int node);
+enum qc_status qc_int_shape_op(struct ix *x, int node);
+enum qc_status qc_int_select_pend(struct ix *x, int node);
 enum qc_status qc_int_flatten_pend(struct ix *x, int node);
+
+/* int_pool.c */
+bool qc_int_spatial_mean(struct ix *x, int node, int r, int64_t *keep);
 enum qc_status qc_int_do_avgpool(struct ix *x, int node);
 
 #endif

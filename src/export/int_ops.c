@@ -1,7 +1,8 @@
 /*
  * int_ops.c - the int export's other ops: BatchNorm, Clip/ReLU and Add edit
  * PEND records; Quantize/DequantizeLinear start and end integer tensors;
- * Concat, shape ops and pooling carry U8 or PEND records through.
+ * Concat, shape ops and channel Slice/Gather carry U8 or PEND records through
+ * (levels with any zero point); int_pool.c does the pooling.
  */
 #include <config.h>
 
@@ -322,42 +323,247 @@ enum qc_status qc_int_copy_on_u8(struct ix *x, int node)
     return QC_OK;
 }
 
-/* Concat of levels with one scale: s, the largest scale among the inputs. An input of
- * scale s_i < s is requantized to levels rne⁺(q·s_i / s) (round half up) by the
- * fixed-point multiplier and shift of a layer output (qc_int_requant), which keeps
- * them within [0, rne⁺(hi_i·s_i / s)] <= [0, hi_i]; an input of scale s passes
- * unchanged. This rounds where the fake-quant graph does not (it concatenates the
- * real values q·s_i): an integer tensor has one scale, so the levels of the other
- * scales must be brought onto its grid, half a level of s at most, which a
- * following quantizer turns into one level at most. */
+/* The channels (axis 1) that Slice / Gather node n keeps, in order: idx[0..*nc) of the
+ * input's c; *sel is whether it selects along axis 1 at all, *other whether it acts on
+ * another axis too.  False (with a message) for a form without an integer version here. */
+static bool selected_channels(struct ix *x, int node, const struct qc_shape *is,
+                              const struct qc_shape *os, int64_t *idx, int64_t *nc, bool *sel,
+                              bool *other)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct qc_tensor *t1 = qc_int_const_input(x, n, 1);
+    int64_t c = is->dims[1];
+    *sel = *other = false;
+    *nc = os->dims[1];
+    for (int64_t k = 0; k < c; k++)
+        idx[k] = k;
+    if (!t1 || os->ndim != is->ndim)
+        return false;
+    if (n->kind == QC_OP_GATHER) {
+        int64_t axis = 0;
+        if (qc_attr_int(&n->attrs, qc_int_label(x, node), "axis", 0, &axis) != QC_OK)
+            return false;
+        axis = axis < 0 ? axis + is->ndim : axis;
+        if (axis != 1) {
+            *other = true;
+            return true;
+        }
+        if (qc_tensor_nelem(t1) != *nc)
+            return false;
+        *sel = true;
+        for (int64_t k = 0; k < *nc; k++) {
+            int64_t j = qc_tensor_get_i64(t1, k);
+            idx[k] = j < 0 ? j + c : j;
+            if (idx[k] < 0 || idx[k] >= c)
+                return false;
+        }
+        return true;
+    }
+    {
+        /* Slice: starts, ends, axes, steps (constants) */
+        const struct qc_tensor *ax = qc_int_const_input(x, n, 3), *sp = qc_int_const_input(x, n, 4);
+        if ((n->n_in > 3 && n->in[3] >= 0 && !ax) || (n->n_in > 4 && n->in[4] >= 0 && !sp))
+            return false;
+        for (int64_t i = 0; i < qc_tensor_nelem(t1); i++) {
+            int64_t a = ax ? qc_tensor_get_i64(ax, i) : i, st = qc_tensor_get_i64(t1, i),
+                    step = sp ? qc_tensor_get_i64(sp, i) : 1;
+            a = a < 0 ? a + is->ndim : a;
+            if (a != 1) {
+                *other = true;
+                continue;
+            }
+            if (step == 0)
+                return false;
+            st = st < 0 ? st + c : st;
+            st = st < 0 ? 0 : st;
+            if (st > (step > 0 ? c : c - 1))
+                st = step > 0 ? c : c - 1;
+            *sel = true;
+            for (int64_t k = 0; k < *nc; k++) {
+                idx[k] = st + k * step;
+                if (idx[k] < 0 || idx[k] >= c)
+                    return false;
+            }
+        }
+        return true;
+    }
+}
+
+/* Slice / Gather of a PEND record (integer terms with per-channel scales and bias):
+ * each term that holds the channels goes through a copy of the node (the same
+ * constant operands), the scales a[c] and the bias b[c] are selected alike; a term
+ * broadcast over the channels (channel dimension 1) stays as it is when the node
+ * selects along the channels only. */
+enum qc_status qc_int_select_pend(struct ix *x, int node)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct qc_shape *is = qc_int_shape_of(x, n->in[0]), *os = qc_int_shape_of(x, n->out[0]);
+    int out = n->out[0], n_in = n->n_in, ins[8], nn;
+    int64_t *idx = NULL, nc = 0;
+    bool sel, other;
+    struct ival *p, r;
+    char base[512];
+    enum qc_status st;
+
+    snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
+    if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK)
+        return st;
+    if (is && is->ndim >= 2)
+        idx = qc_calloc((size_t)(is->dims[1] > 0 ? is->dims[1] : 1), sizeof(int64_t));
+    if (is && is->ndim >= 2 && !idx)
+        return QC_ERR_NOMEM;
+    if (!is || !os || is->ndim < 2 || n_in > 8 || n->n_out != 1 || p->c != is->dims[1] ||
+        !selected_channels(x, node, is, os, idx, &nc, &sel, &other)) {
+        qc_free(idx);
+        qc_log_error("%s: node '%s': the int export selects integer terms with per-channel "
+                     "scales by constant Slice starts/ends/axes/steps or 1-D Gather indices "
+                     "keeping the rank; put QAct on the activation before this %s",
+                     x->g->path, base, n->op_type);
+        return QC_ERR_UNSUPPORTED;
+    }
+    if ((st = qc_int_pend_copy(p, &r)) != QC_OK) {
+        qc_free(idx);
+        return st;
+    }
+    for (int i = 0; i < n_in; i++)
+        ins[i] = x->g->nodes[node].in[i];
+    for (int i = 0; i < r.nt && st == QC_OK; i++) {
+        if (r.t[i].bcast && sel) {
+            if (other) {
+                qc_log_error("%s: node '%s': a %s along the channels and another axis of a "
+                             "broadcast integer term",
+                             x->g->path, base, x->g->nodes[node].op_type);
+                st = QC_ERR_UNSUPPORTED;
+            }
+            continue;
+        }
+        ins[0] = r.t[i].v;
+        st = qc_int_emit(x, x->g->nodes[node].op_type, base, ins, n_in, r.t[i].dt, -1, &r.t[i].v,
+                         &nn);
+        if (st == QC_OK)
+            st = qc_int_copy_attrs(x, nn, node);
+    }
+    if (st == QC_OK && sel) {
+        double *b = qc_int_dvec(nc, 0.0);
+        st = b ? QC_OK : QC_ERR_NOMEM;
+        for (int64_t k = 0; b && k < nc; k++)
+            b[k] = r.b[idx[k]];
+        for (int i = 0; i < r.nt && st == QC_OK; i++) {
+            double *a = qc_int_dvec(nc, 0.0);
+            if (!a) {
+                st = QC_ERR_NOMEM;
+                break;
+            }
+            for (int64_t k = 0; k < nc; k++)
+                a[k] = r.t[i].a[idx[k]];
+            qc_free(r.t[i].a);
+            r.t[i].a = a;
+        }
+        if (b) {
+            qc_free(r.b);
+            r.b = b;
+        }
+        r.c = nc;
+    }
+    qc_free(idx);
+    if (st != QC_OK) {
+        qc_int_ival_clear(&r);
+        return st;
+    }
+    qc_int_move(&x->iv[out], &r);
+    return QC_OK;
+}
+
+/* Shape of an integer record: the Shape of the tensor that holds its values (the uint8
+ * levels, or a PEND record's first term with the channel dimension), producing the
+ * original output value for the float shape arithmetic that reads it. */
+enum qc_status qc_int_shape_op(struct ix *x, int node)
+{
+    const struct qc_node *n = &x->g->nodes[node];
+    const struct ival *r = &x->iv[n->in[0]];
+    int in[1] = { -1 }, sn;
+    enum qc_status st;
+    if (r->kind == K_U8)
+        in[0] = r->v;
+    for (int i = 0; r->kind == K_PEND && i < r->nt && in[0] < 0; i++)
+        if (!r->t[i].bcast)
+            in[0] = r->t[i].v;
+    if (in[0] < 0) {
+        qc_log_error("%s: node '%s': the int export has no tensor of this value's shape",
+                     x->g->path, qc_int_label(x, node));
+        return QC_ERR_UNSUPPORTED;
+    }
+    if ((st = qc_int_emit(x, "Shape", qc_int_label(x, node), in, 1, QC_DTYPE_I64, n->out[0], NULL,
+                          &sn)) != QC_OK)
+        return st;
+    return qc_int_copy_attrs(x, sn, node);
+}
+
+/* Level q of a record of scale si on the grid of scale s (q·si/s, rounded half up as
+ * qc_int_requant rounds); q itself when si = s. */
+static int on_grid(int q, double si, double s)
+{
+    return si == s ? q : (int)floor((double)q * si / s + 0.5);
+}
+
+/* Concat of levels on one grid: one scale s, one zero point zp, stored levels [0, hi]
+ * (real = s·(stored − zp)).  s is the largest input scale; zp is the smallest zero
+ * point that keeps every input's lowest real value s_i·(0 − zp_i) at stored >= 0
+ * on that grid, hi the stored top of the union of the inputs' ranges.  When that
+ * union spans more than 256 levels of s (unsigned 8-bit levels next to signed ones,
+ * say), s grows to (max − min of the real ranges) / 254, which spans at most 255.  An
+ * input of scale s and zero point zp passes unchanged; any other is requantized to
+ * rne⁺(s_i·(q − zp_i) / s) + zp (round half up) by the fixed-point multiplier and
+ * shift of a layer output (qc_int_requant), within [0, hi].  This rounds where the
+ * fake-quant graph does not (it concatenates the real values s_i·(q − zp_i)): an
+ * integer tensor has one scale, so the levels of the other scales must be brought
+ * onto its grid, half a level of s at most, which a following quantizer turns into
+ * one level at most. */
 enum qc_status qc_int_do_concat(struct ix *x, int node)
 {
     const struct qc_node *n = &x->g->nodes[node];
-    int in[16], out, cn, hi = 0, n_in = n->n_in;
-    double s = 0.0;
+    int in[16], out, cn, lo = 0, hi = 0, zp, n_in = n->n_in;
+    double s = 0.0, rlo = 0.0, rhi = 0.0;
     struct ival rec;
     char base[512];
     enum qc_status st;
-    if (n_in > 16)
+    if (n_in > 16) {
+        qc_log_error("%s: node '%s': the int export concatenates at most 16 tensors", x->g->path,
+                     qc_int_label(x, node));
         return QC_ERR_UNSUPPORTED;
+    }
     for (int i = 0; i < n_in; i++) {
         const struct ival *r = &x->iv[n->in[i]];
-        if (r->kind != K_U8 || r->zp != 0) {
-            qc_log_error("%s: node '%s': the int export concatenates unsigned quantized levels; "
-                         "input '%s' is not",
+        if (r->kind != K_U8) {
+            qc_log_error("%s: node '%s': the int export concatenates quantized levels; input "
+                         "'%s' is not (quantize it with QAct)",
                          x->g->path, qc_int_label(x, node), qc_int_vname(x, n->in[i]));
             return QC_ERR_UNSUPPORTED;
         }
         s = fmax(s, r->s);
+        rlo = fmin(rlo, -(double)r->zp * r->s);
+        rhi = fmax(rhi, (double)(r->hi - r->zp) * r->s);
     }
+    for (int pass = 0; pass < 2; pass++) {
+        lo = hi = 0;
+        for (int i = 0; i < n_in; i++) {
+            const struct ival *r = &x->iv[n->in[i]];
+            int l = on_grid(-r->zp, r->s, s), h = on_grid(r->hi - r->zp, r->s, s);
+            lo = l < lo ? l : lo;
+            hi = h > hi ? h : hi;
+        }
+        if (hi - lo <= 255)
+            break;
+        s = (rhi - rlo) / 254.0; /* every input's scale now below s */
+    }
+    zp = -lo;
+    hi -= lo;
     for (int i = 0; i < n_in; i++) {
         int v = x->g->nodes[node].in[i]; /* emitting moves the node array */
         const struct ival *r = &x->iv[v];
         struct ival tmp;
-        int qhi;
-        if (r->s == s) {
+        if (r->s == s && r->zp == zp) {
             in[i] = r->v;
-            hi = r->hi > hi ? r->hi : hi;
             continue;
         }
         memset(&tmp, 0, sizeof(tmp));
@@ -365,14 +571,13 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
         tmp.v = r->v;
         tmp.s = r->s;
         tmp.hi = r->hi;
-        qhi = (int)floor((double)r->hi * r->s / s + 0.5);
+        tmp.zp = r->zp;
         snprintf(base, sizeof(base), "%s", qc_int_vname(x, v));
         if ((st = qc_int_u8_to_pend(x, v, &tmp)) == QC_OK)
-            st = qc_int_requant(x, base, &tmp, s, 0, 0, qhi, &in[i]);
+            st = qc_int_requant(x, base, &tmp, s, zp, 0, hi, &in[i]);
         qc_int_ival_clear(&tmp);
         if (st != QC_OK)
             return st;
-        hi = qhi > hi ? qhi : hi;
     }
     snprintf(base, sizeof(base), "%s", qc_int_label(x, node));
     if ((st = qc_int_emit(x, "Concat", base, in, n_in, QC_DTYPE_U8, -1, &out, &cn)) != QC_OK ||
@@ -383,6 +588,7 @@ enum qc_status qc_int_do_concat(struct ix *x, int node)
     rec.v = out;
     rec.s = s;
     rec.hi = hi;
+    rec.zp = zp;
     qc_int_move(&x->iv[x->g->nodes[node].out[0]], &rec);
     return QC_OK;
 }
@@ -475,128 +681,4 @@ enum qc_status qc_int_flatten_pend(struct ix *x, int node)
     r.rank = os->ndim;
     qc_int_move(&x->iv[out], &r);
     return QC_OK;
-}
-
-/* GlobalAveragePool / AveragePool: integer window sums, the 1/window in the scale. */
-enum qc_status qc_int_do_avgpool(struct ix *x, int node)
-{
-    const struct qc_node *n = &x->g->nodes[node];
-    const struct qc_shape *is = qc_int_shape_of(x, n->in[0]);
-    bool global = n->kind == QC_OP_GLOBAL_AVGPOOL;
-    int out = n->out[0]; /* n is stale after the first emit */
-    struct ival *p, r;
-    int64_t win = 1;
-    enum qc_status st;
-
-    if (!is || is->ndim < 3)
-        return QC_ERR_INTERNAL;
-    if (global) {
-        for (int i = 2; i < is->ndim; i++)
-            win *= is->dims[i];
-    }
-    if (!global) {
-        /* AveragePool on levels: a depthwise ConvInteger with a ones kernel */
-        int64_t ks[QC_MAX_DIMS], pads[2 * QC_MAX_DIMS], cip = 0, ceil = 0;
-        int nk = 0, np = 0, in[2], ov, cn, acc;
-        const char *ap = "NOTSET";
-        struct ival *s = &x->iv[n->in[0]];
-        struct qc_shape ws;
-        struct qc_tensor *ones;
-        char name[512];
-        bool padded = false;
-        double *a;
-        if ((st = qc_attr_ints(&n->attrs, qc_int_label(x, node), "kernel_shape", ks, QC_MAX_DIMS,
-                               &nk)) != QC_OK ||
-            (st = qc_attr_ints(&n->attrs, qc_int_label(x, node), "pads", pads, 2 * QC_MAX_DIMS,
-                               &np)) != QC_OK ||
-            (st = qc_attr_int(&n->attrs, qc_int_label(x, node), "count_include_pad", 0, &cip)) !=
-                QC_OK ||
-            (st = qc_attr_int(&n->attrs, qc_int_label(x, node), "ceil_mode", 0, &ceil)) != QC_OK ||
-            (st = qc_attr_string(&n->attrs, qc_int_label(x, node), "auto_pad", "NOTSET", &ap)) !=
-                QC_OK)
-            return st;
-        for (int i = 0; i < np; i++)
-            padded = padded || pads[i] != 0;
-        if (s->kind != K_U8 || s->zp != 0 || ceil || strcmp(ap, "NOTSET") != 0 ||
-            (padded && !cip)) {
-            qc_log_error("%s: node '%s': the int export handles AveragePool on unsigned quantized "
-                         "levels without ceil_mode, auto_pad, or padding excluded from the count",
-                         x->g->path, qc_int_label(x, node));
-            return QC_ERR_UNSUPPORTED;
-        }
-        ws.ndim = nk + 2;
-        ws.dims[0] = is->dims[1];
-        ws.dims[1] = 1;
-        for (int i = 0; i < nk; i++) {
-            ws.dims[2 + i] = ks[i];
-            win *= ks[i];
-        }
-        if ((st = qc_tensor_new(QC_DTYPE_U8, &ws, &ones)) != QC_OK)
-            return st;
-        memset(ones->data, 1, (size_t)qc_tensor_nelem(ones));
-        qc_graph_unique_name(x->g, qc_int_label(x, node), "_ones", name, sizeof(name));
-        if ((st = qc_graph_add_initializer(x->g, name, ones, &ov)) != QC_OK)
-            return st;
-        in[0] = s->v;
-        in[1] = ov;
-        if ((st = qc_int_emit(x, "ConvInteger", qc_int_label(x, node), in, 2, QC_DTYPE_I32, -1,
-                              &acc, &cn)) != QC_OK ||
-            (st = qc_int_attr_int(x, cn, "group", is->dims[1])) != QC_OK)
-            return st;
-        for (int i = 0; i < x->g->nodes[node].attrs.n; i++) {
-            const char *an = x->g->nodes[node].attrs.v[i].name;
-            if (strcmp(an, "strides") == 0 || strcmp(an, "pads") == 0 ||
-                strcmp(an, "kernel_shape") == 0 || strcmp(an, "dilations") == 0) {
-                /* copy just this attribute */
-                struct qc_attrs keep = x->g->nodes[node].attrs, one = { 1, &keep.v[i] };
-                x->g->nodes[node].attrs = one;
-                st = qc_int_copy_attrs(x, cn, node);
-                x->g->nodes[node].attrs = keep;
-                if (st != QC_OK)
-                    return st;
-            }
-        }
-        memset(&r, 0, sizeof(r));
-        if ((st = qc_int_layer_record(x, node, 99, is->dims[1], is->ndim, &r)) != QC_OK)
-            return st;
-        a = qc_int_dvec(r.c, s->s / (double)win);
-        if (!a || (st = qc_int_add_term(x, node, &r, acc, QC_DTYPE_I32, false, (double)win * s->hi,
-                                        a)) != QC_OK) {
-            qc_int_ival_clear(&r);
-            return a ? st : QC_ERR_NOMEM;
-        }
-        qc_int_move(&x->iv[out], &r);
-        return QC_OK;
-    }
-    if ((st = qc_int_need_pend(x, node, n->in[0], &p)) != QC_OK ||
-        (st = qc_int_no_clip(x, node, p, n->in[0])) != QC_OK ||
-        (st = qc_int_pend_copy(p, &r)) != QC_OK)
-        return st;
-    for (int i = 0; i < r.nt; i++) {
-        struct term *t = &r.t[i];
-        int64_t axes[QC_MAX_DIMS];
-        int in[2], rn;
-        enum qc_dtype dt = t->bound * (double)win < TWO31 / 2 ? QC_DTYPE_I32 : QC_DTYPE_I64;
-        for (int d = 2; d < is->ndim; d++)
-            axes[d - 2] = d;
-        if (t->dt != dt &&
-            (st = qc_int_cast(x, qc_int_label(x, node), t->v, dt, -1, &t->v)) != QC_OK)
-            goto fail;
-        t->dt = dt;
-        if ((st = qc_int_axes_const(x, qc_int_label(x, node), axes, is->ndim - 2, &in[1])) != QC_OK)
-            goto fail;
-        in[0] = t->v;
-        if ((st = qc_int_emit(x, "ReduceSum", qc_int_label(x, node), in, 2, dt, -1, &t->v, &rn)) !=
-                QC_OK ||
-            (st = qc_int_attr_int(x, rn, "keepdims", 1)) != QC_OK)
-            goto fail;
-        t->bound *= (double)win;
-        for (int64_t c = 0; c < r.c; c++)
-            t->a[c] /= (double)win;
-    }
-    qc_int_move(&x->iv[out], &r);
-    return QC_OK;
-fail:
-    qc_int_ival_clear(&r);
-    return st;
 }

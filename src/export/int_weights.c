@@ -12,6 +12,7 @@
 
 #include "util/log.h"
 #include "ops/op.h"
+#include "ops/trace.h"
 
 /* ---- weights ------------------------------------------------------------------------- */
 
@@ -315,9 +316,17 @@ enum qc_status qc_int_layer_input(struct ix *x, int node, int v, int *q, double 
         return QC_OK;
     }
     p = x->g->values[v].producer;
-    if (p >= 0) /* the op that computes it, which a user looks for in the model */
-        snprintf(from, sizeof(from), " (output of %s '%s')", x->g->nodes[p].op_type,
-                 qc_int_label(x, p));
+    if (p >= 0) { /* the op that computes it, which a user looks for in the model */
+        int src = qc_op_data_source(x->g, v);
+        size_t len = (size_t)snprintf(from, sizeof(from), " (output of %s '%s'",
+                                      x->g->nodes[p].op_type, qc_int_label(x, p));
+        if (src >= 0 && src != p && len < sizeof(from)) /* behind pooling or layout ops */
+            snprintf(from + len, sizeof(from) - len, ", computed by %s '%s'",
+                     x->g->nodes[src].op_type, qc_int_label(x, src));
+        len = strlen(from);
+        if (len + 1 < sizeof(from))
+            strcat(from, ")");
+    }
     qc_log_error("%s: node '%s': input '%s'%s is not a quantized activation (the int export "
                  "needs QAct on the activation feeding every layer)",
                  x->g->path, qc_int_label(x, node), qc_int_vname(x, v), from);
