@@ -14,7 +14,8 @@
 #   - the report's per-class precision / recall / F1 and macro averages equal
 #     numpy's from its matrix, eval's --per-class lines numpy's from its
 #     predictions;
-#   - the kept epoch was chosen by F1Score (report and summary say so);
+#   - the kept epoch was chosen by F1Score (report and summary say so), and
+#     MissRate keeps its smallest figure (Sensitivity's epoch, 3 epochs);
 #     an unknown --valid-metric is a usage error (exit 1, one line).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
@@ -163,6 +164,28 @@ if "$PYTHON3" "$TMP/check.py" "$top_srcdir/tests" "$DATA" "$TMP/out.onnx" "$TMP/
     ok "$(tail -n 1 "$TMP/check.out")"
 else
     bad "report metrics against ONNX Runtime and numpy"; cat "$TMP/check.out"
+fi
+
+# a rate where lower is better: MissRate = 100 - Sensitivity per class, so
+# its kept epoch is Sensitivity's and its figure 100 minus Sensitivity's
+# (keeping the largest MissRate would keep the worst epoch instead)
+for vm in Sensitivity MissRate; do
+    "$QATCONV" "$M" -r "$R" -o "$TMP/$vm.onnx" --epochs 3 --limit 512 --quiet --no-eval \
+        --valid-metric $vm --report "$TMP/$vm.json" >"$TMP/$vm.out" 2>"$TMP/$vm.err" ||
+        { bad "--valid-metric $vm: $(cat "$TMP/$vm.err")"; }
+done
+if "$PYTHON3" - "$TMP/Sensitivity.json" "$TMP/MissRate.json" >"$TMP/vm.out" 2>&1 <<'PY'
+import json, sys
+s, m = (json.load(open(f))["validation"] for f in sys.argv[1:3])
+print("Sensitivity %.4f%% (epoch %d), MissRate %.4f%% (epoch %d)"
+      % (s["best"], s["epoch"], m["best"], m["epoch"]))
+sys.exit(0 if m["metric"] == "MissRate" and s["epoch"] == m["epoch"] >= 1
+         and abs(s["best"] + m["best"] - 100.0) < 2e-4 else 1)
+PY
+then
+    ok "lowest MissRate kept: $(cat "$TMP/vm.out")"
+else
+    bad "MissRate's kept epoch: $(cat "$TMP/vm.out")"
 fi
 
 # an unknown metric: a usage error naming it
