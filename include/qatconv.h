@@ -90,6 +90,10 @@ struct qc_event {
     double             loss;          /* mean training loss so far, -1 if none    */
     double             accuracy;      /* top-1 % so far (train or evaluation)     */
     double             valid_accuracy;/* QC_EVENT_EPOCH: validation top-1 %, -1   */
+    /* QC_EVENT_EPOCH: the --valid-metric's name and figure (%) on the
+     * validation split (NULL and -1 without one) */
+    const char *valid_metric;
+    double valid_score;
     double             secs;          /* since the phase began                    */
     double             images_per_s;
     double             eta;           /* seconds left (estimate)                  */
@@ -245,7 +249,8 @@ struct qc_convert_result {
     int     n_requant;                 /* int export: requantizations           */
     int     n_int4;                    /* int export: weights stored as INT4    */
     int64_t weight_bytes;              /* int export: integer weight bytes      */
-    /* the best validation figure (%) of valid_metric, -1 if none */
+    /* the best validation figure (%) of valid_metric (-1 if none: best_epoch
+     * 0; Informedness and Markedness may be negative) */
     double valid_best;
     enum qc_metric valid_metric;
     int     best_epoch;

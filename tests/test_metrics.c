@@ -11,8 +11,8 @@
 #include "train/metrics.h"
 #include "testutil.h"
 
-#define NEAR(a, b)                                                                             \
-    ck_assert_msg(fabs((double)(a) - (double)(b)) <= 1e-9, "%s = %.12g, expected %.12g", #a,    \
+#define NEAR(a, b)                                                                                 \
+    ck_assert_msg(fabs((double)(a) - (double)(b)) <= 1e-9, "%s = %.12g, expected %.12g", #a,       \
                   (double)(a), (double)(b))
 
 /* 3 classes, 8 images, (label, prediction):
@@ -67,8 +67,8 @@ START_TEST(test_n2d2_averages)
 {
     struct qc_confusion c;
     three_classes(&c);
-    NEAR(qc_confusion_metric(&c, QC_METRIC_TOP1), 62.5);                        /* 5/8 */
-    NEAR(qc_confusion_metric(&c, QC_METRIC_TOP5), -1.0);                        /* 3 classes */
+    NEAR(qc_confusion_metric(&c, QC_METRIC_TOP1), 62.5); /* 5/8 */
+    NEAR(qc_confusion_metric(&c, QC_METRIC_TOP5), -1.0); /* 3 classes */
     NEAR(qc_confusion_metric(&c, QC_METRIC_SENSITIVITY), 100.0 * (2.0 / 3 + 0.75) / 3);
     NEAR(qc_confusion_metric(&c, QC_METRIC_PRECISION), 100.0 * (2.0 / 3 + 0.75) / 3);
     NEAR(qc_confusion_metric(&c, QC_METRIC_F1), 100.0 * (2.0 / 3 + 0.75) / 3);
@@ -79,7 +79,7 @@ START_TEST(test_n2d2_averages)
     NEAR(qc_confusion_metric(&c, QC_METRIC_FDR), 100.0 * (1.0 / 3 + 0.25 + 1.0) / 3);
     NEAR(qc_confusion_metric(&c, QC_METRIC_FOR), 100.0 * (0.2 + 0.25 + 1.0 / 7) / 3);
     NEAR(qc_confusion_metric(&c, QC_METRIC_IU), 100.0 * (0.5 + 0.6 + 0.0) / 3);
-    NEAR(qc_confusion_metric(&c, QC_METRIC_ACCURACY), 75.0);  /* 6/8 for every class */
+    NEAR(qc_confusion_metric(&c, QC_METRIC_ACCURACY), 75.0); /* 6/8 for every class */
     /* informedness R + spec - 1, markedness P + NPV - 1, per class */
     NEAR(qc_confusion_metric(&c, QC_METRIC_INFORMEDNESS),
          100.0 * ((2.0 / 3 + 0.8 - 1) + (0.75 + 0.75 - 1) + (0 + 6.0 / 7 - 1)) / 3);
@@ -112,7 +112,7 @@ START_TEST(test_classes_without_images)
     ck_assert_int_eq(c.counts[0], 1);
     NEAR(qc_confusion_metric(&c, QC_METRIC_TOP1), 50.0);
     qc_confusion_clear(&c);
-    ck_assert_int_eq(qc_confusion_metric(&c, QC_METRIC_TOP1), -1);  /* no image */
+    ck_assert_int_eq(qc_confusion_metric(&c, QC_METRIC_TOP1), -1); /* no image */
 }
 END_TEST
 
@@ -125,13 +125,13 @@ START_TEST(test_top5)
     struct qc_confusion c;
     int64_t pred = -1;
     ck_assert_int_eq(qc_confusion_init(&c, 6), QC_OK);
-    qc_confusion_add(&c, rising, 0, &pred);  /* rank 5: out            */
+    qc_confusion_add(&c, rising, 0, &pred); /* rank 5: out            */
     ck_assert_int_eq(pred, 5);
-    qc_confusion_add(&c, rising, 1, &pred);  /* rank 4: in             */
-    qc_confusion_add(&c, rising, 5, &pred);  /* rank 0: in, top-1 hit  */
-    qc_confusion_add(&c, flat, 5, &pred);    /* 5 equal before it: out */
+    qc_confusion_add(&c, rising, 1, &pred); /* rank 4: in             */
+    qc_confusion_add(&c, rising, 5, &pred); /* rank 0: in, top-1 hit  */
+    qc_confusion_add(&c, flat, 5, &pred);   /* 5 equal before it: out */
     ck_assert_int_eq(pred, 0);
-    qc_confusion_add(&c, flat, 4, &pred);    /* rank 4: in             */
+    qc_confusion_add(&c, flat, 4, &pred); /* rank 4: in             */
     ck_assert_int_eq(c.n, 5);
     ck_assert_int_eq(c.top1, 1);
     ck_assert_int_eq(c.top5, 3);

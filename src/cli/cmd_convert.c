@@ -37,7 +37,7 @@ static void print_summary(const struct qc_convert_result *rep, int epochs)
     if (rep->valid_best >= 0 && rep->valid_metric == QC_METRIC_TOP1)
         printf("summary: best validation top-1 %.2f%% (epoch %d)\n", rep->valid_best,
                rep->best_epoch);
-    else if (rep->valid_best >= 0)
+    else if (rep->best_epoch > 0 && rep->valid_metric != QC_METRIC_TOP1)
         printf("summary: best validation %s %.2f%% (epoch %d)\n", qc_metric_name(rep->valid_metric),
                rep->valid_best, rep->best_epoch);
     if (rep->n_int_layers)

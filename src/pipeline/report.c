@@ -234,8 +234,13 @@ enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
     json_pct(f, "best_validation", tr->valid_best, false);
     fprintf(f, "  },\n  \"validation\": {\"metric\": \"%s\", \"best\": ",
             qc_metric_name(tr->valid_metric));
-    json_num(f, tr->valid_best);
-    fprintf(f, ", \"epoch\": %d},\n", tr->valid_best >= 0 ? tr->best_epoch : 0);
+    /* Informedness and Markedness may be negative: the epoch says whether
+     * there is a figure */
+    if (tr->best_epoch > 0)
+        fprintf(f, "%.4f", tr->valid_best);
+    else
+        fprintf(f, "null");
+    fprintf(f, ", \"epoch\": %d},\n", tr->best_epoch > 0 ? tr->best_epoch : 0);
     if (conf && conf->counts)
         json_test(f, conf, tested ? tested : "");
     else

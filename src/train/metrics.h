@@ -44,7 +44,7 @@ void qc_confusion_class(const struct qc_confusion *c, int64_t k, struct qc_class
 /* The metric in %: top-1 and top-5 of all images (top-5: -1 with fewer
  * than 5 classes); the confusion-table metrics averaged over the classes
  * that have images (as N2D2's TargetScore::getAverageScore); -1 with no
- * image. */
+ * image (Informedness and Markedness range over [-100, 100]: check c->n). */
 double qc_confusion_metric(const struct qc_confusion *c, enum qc_metric m);
 /* Whether a larger value of m is better (false for the miss, fall-out,
  * false discovery and false omission rates). */

@@ -669,13 +669,12 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
     const struct qc_train_opts *o = t->o;
     int64_t seen = pos->batch * t->batch;
     struct train_pos next = { .epoch = pos->epoch + 1 };
-    double vacc = -1.0;
+    double vacc = -1.0, score = -1.0;
     enum qc_status st;
 
     stats->last_loss = pos->loss_sum / (double)seen;
     if (t->valid && t->valid->n > 0) {
         struct qc_confusion conf;
-        double score;
         bool better;
         st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc, &conf);
         if (st != QC_OK)
@@ -698,11 +697,21 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
     }
     {
         struct qc_event ev = {
-            .kind = QC_EVENT_EPOCH, .phase = QC_PHASE_TRAIN, .epoch = (int)pos->epoch + 1,
-            .epochs = o->epochs, .batch = pos->batch, .n_batches = pos->batch,
-            .done = images, .total = images, .loss = stats->last_loss,
-            .accuracy = 100.0 * (double)pos->correct / (double)seen, .valid_accuracy = vacc,
-            .secs = secs, .images_per_s = (double)images / (secs > 0 ? secs : 1e-9),
+            .kind = QC_EVENT_EPOCH,
+            .phase = QC_PHASE_TRAIN,
+            .epoch = (int)pos->epoch + 1,
+            .epochs = o->epochs,
+            .batch = pos->batch,
+            .n_batches = pos->batch,
+            .done = images,
+            .total = images,
+            .loss = stats->last_loss,
+            .accuracy = 100.0 * (double)pos->correct / (double)seen,
+            .valid_accuracy = vacc,
+            .valid_metric = vacc >= 0 ? qc_metric_name(o->valid_metric) : NULL,
+            .valid_score = score,
+            .secs = secs,
+            .images_per_s = (double)images / (secs > 0 ? secs : 1e-9),
         };
         qc_emit(&o->progress, &ev);
     }
