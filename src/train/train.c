@@ -697,22 +697,14 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
     }
     {
         struct qc_event ev = {
-            .kind = QC_EVENT_EPOCH,
-            .phase = QC_PHASE_TRAIN,
-            .epoch = (int)pos->epoch + 1,
-            .epochs = o->epochs,
-            .batch = pos->batch,
-            .n_batches = pos->batch,
-            .done = images,
-            .total = images,
-            .loss = stats->last_loss,
-            .accuracy = 100.0 * (double)pos->correct / (double)seen,
-            .valid_accuracy = vacc,
-            .valid_metric = vacc >= 0 ? qc_metric_name(o->valid_metric) : NULL,
-            .valid_score = score,
-            .secs = secs,
-            .images_per_s = (double)images / (secs > 0 ? secs : 1e-9),
+            .kind = QC_EVENT_EPOCH, .phase = QC_PHASE_TRAIN, .epoch = (int)pos->epoch + 1,
+            .epochs = o->epochs, .batch = pos->batch, .n_batches = pos->batch,
+            .done = images, .total = images, .loss = stats->last_loss,
+            .accuracy = 100.0 * (double)pos->correct / (double)seen, .valid_accuracy = vacc,
+            .secs = secs, .images_per_s = (double)images / (secs > 0 ? secs : 1e-9),
         };
+        ev.valid_metric = vacc >= 0 ? qc_metric_name(o->valid_metric) : NULL;
+        ev.valid_score = score;
         qc_emit(&o->progress, &ev);
     }
     return o->checkpoint ? save_checkpoint(t, &next) : QC_OK;
