@@ -90,6 +90,10 @@ struct qc_event {
     double             loss;          /* mean training loss so far, -1 if none    */
     double             accuracy;      /* top-1 % so far (train or evaluation)     */
     double             valid_accuracy;/* QC_EVENT_EPOCH: validation top-1 %, -1   */
+    /* QC_EVENT_EPOCH: the --valid-metric's name and figure (%) on the
+     * validation split (NULL and -1 without one) */
+    const char *valid_metric;
+    double valid_score;
     double             secs;          /* since the phase began                    */
     double             images_per_s;
     double             eta;           /* seconds left (estimate)                  */
@@ -166,6 +170,37 @@ enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job 
 /* Every recipe key the schema knows, one a line. */
 enum qc_status qc_recipe_keys_text(char **text);
 
+/* ---- metrics ------------------------------------------------------------------ */
+
+/* What picks the kept (best) epoch on the validation split (N2D2's
+ * -valid-metric): top-1 or top-5 accuracy, or one of N2D2's confusion-table
+ * metrics averaged over the classes that have images (ConfusionTableMetric;
+ * F1Score so averaged is the macro F1, Sensitivity the balanced accuracy). */
+enum qc_metric {
+    QC_METRIC_TOP1 = 0, /* default */
+    QC_METRIC_TOP5,
+    QC_METRIC_SENSITIVITY, /* recall, true positive rate */
+    QC_METRIC_SPECIFICITY,
+    QC_METRIC_PRECISION,
+    QC_METRIC_NPV,       /* negative predictive value */
+    QC_METRIC_MISS_RATE, /* lower is better (the kept epoch minimizes it) */
+    QC_METRIC_FALL_OUT,  /* lower is better */
+    QC_METRIC_FDR,       /* false discovery rate, lower is better */
+    QC_METRIC_FOR,       /* false omission rate, lower is better */
+    QC_METRIC_IU,        /* intersection over union */
+    QC_METRIC_ACCURACY,  /* per class (TP + TN) / n, averaged */
+    QC_METRIC_F1,        /* F1Score */
+    QC_METRIC_INFORMEDNESS,
+    QC_METRIC_MARKEDNESS,
+};
+#define QC_METRIC_COUNT 15
+/* The metric of a name: Top1, Top5 or N2D2's spelling (Sensitivity, ...,
+ * F1Score, Informedness, Markedness; also Recall, F1, Miss, Fall-out),
+ * case-insensitive.  QC_ERR_INVAL (nothing logged) for another name. */
+enum qc_status qc_metric_from_name(const char *name, enum qc_metric *m);
+/* The canonical name ("Top1", "F1Score", ...). */
+const char *qc_metric_name(enum qc_metric m);
+
 /* ---- convert ------------------------------------------------------------------ */
 
 enum qc_format {
@@ -203,11 +238,12 @@ struct qc_convert_options {
     bool no_keep_dtype; /* float16/bfloat16 models written in float32
                                         (default: their declared element type)      */
     int64_t opset;      /* write at this opset at least (0: the model's) */
+    enum qc_metric valid_metric; /* picks the kept epoch (default top-1)     */
 };
 #define QC_CONVERT_OPTIONS_INIT                                                                    \
     {                                                                                              \
         -1, 0, 1, false, false, 0, NULL, 0, NULL, false, NULL, QC_FORMAT_AUTO, NULL, NULL, false,  \
-            false, false, 1.0f / 255.0f, NULL, NULL, NULL, false, false, 0                         \
+            false, false, 1.0f / 255.0f, NULL, NULL, NULL, false, false, 0, QC_METRIC_TOP1         \
     }
 
 struct qc_convert_result {
@@ -225,12 +261,20 @@ struct qc_convert_result {
     int     n_requant;                 /* int export: requantizations           */
     int     n_int4;                    /* int export: weights stored as INT4    */
     int64_t weight_bytes;              /* int export: integer weight bytes      */
-    double  valid_best;                /* best validation top-1 %, -1 if none */
+    /* the best validation figure (%) of valid_metric (-1 if none: best_epoch
+     * 0; Informedness and Markedness may be negative) */
+    double valid_best;
+    enum qc_metric valid_metric;
     int     best_epoch;
     int     epochs_run;
     double  last_loss;                 /* mean training loss of the last epoch */
     double  secs;                      /* training time                        */
     int64_t images;                    /* training images processed           */
+    /* the last test evaluation (the exported graph's when it was evaluated,
+     * else the trained model's): top-5 %, -1 with fewer than 5 classes or
+     * none; macro F1 %, -1 if none */
+    double test_top5;
+    double test_macro_f1;
 };
 
 /*
@@ -258,6 +302,18 @@ struct qc_eval_options {
 struct qc_eval_summary {
     int64_t n, correct;              /* images, top-1 hits                       */
     double  top1;                    /* %                                        */
+    /* top-5 hits and % (-1 with fewer than 5 classes); macro averages (%)
+     * over the classes that have images */
+    int64_t correct5;
+    double top5;
+    double macro_precision, macro_recall, macro_f1;
+    /* classes x classes counts (row: label, column: predicted), or NULL;
+     * free() */
+    int64_t classes;
+    int64_t *confusion;
+    /* one line per class: images, predicted, precision, recall, F1 (%), or
+     * NULL; free() */
+    char *per_class;
     double  secs, images_per_s;
     int64_t batch;
     int     threads;

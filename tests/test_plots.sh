@@ -5,6 +5,12 @@
 # independent reader (Python's zlib and struct); graph.dot names every node
 # of the written model, graph.png exists when Graphviz dot is on PATH, and
 # without dot the run still succeeds with one warning and graph.dot.  The
+# confusion matrix (confusion.png) is a valid PNG of the size plots.h states
+# for the model's classes, and its cells are coloured as the counts of the
+# --report JSON order them (cell (t, p) sampled at its top-left pixel, which
+# holds no text: a larger count is never lighter, the largest is the darkest,
+# a zero is white, the most-correct class's diagonal cell is the darkest); a
+# confusion.png that cannot be written is one error line naming it.  The
 # checker itself is shown to reject corrupted copies.  A qatconv without
 # --plots fails; without Fashion-MNIST the test exits 77 (skipped) saying so.
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -116,6 +122,67 @@ for p in sys.argv[1:]:
 sys.exit(1 if bad or not sys.argv[1:] else 0)
 PY
 
+# check_confusion.py PNG REPORT CLASSES: the confusion-matrix picture against
+# the report's counts (see the header); reuses check_png.py's decoder.
+cat > "$TMP/check_confusion.py" <<'PY'
+import json, struct, sys, zlib
+
+png, report, k = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3])
+conf = report["test"]["confusion"]
+assert len(conf) == k and all(len(r) == k for r in conf), "report matrix is not %dx%d" % (k, k)
+cell = max(4, min(48, 480 // k))
+want_w, want_h = 48 + k * cell + 16, 56 + k * cell + 16
+data = open(png, "rb").read()
+pos, idat = 8, b""
+while pos < len(data):
+    (n,) = struct.unpack(">I", data[pos:pos + 4])
+    t, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
+    if t == b"IHDR":
+        w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+    elif t == b"IDAT":
+        idat += body
+    pos += 12 + n
+if (w, h) != (want_w, want_h) or (depth, ctype) != (8, 2):
+    sys.exit("confusion.png is %dx%d depth %d type %d, expected %dx%d 8-bit RGB"
+             % (w, h, depth, ctype, want_w, want_h))
+raw, stride, prev, rows = zlib.decompress(idat), 3 * w, bytearray(3 * w), []
+for y in range(h):
+    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a, b = (line[i - 3] if i >= 3 else 0), prev[i]
+        c = prev[i - 3] if i >= 3 else 0
+        p = a + b - c
+        pred = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else \
+            (b if abs(p - b) <= abs(p - c) else c)
+        line[i] = (line[i] + [0, a, b, (a + b) // 2, pred][f]) & 255
+    rows.append(line)
+    prev = line
+def rgb(t, p):
+    x, y = 48 + p * cell, 56 + t * cell
+    return tuple(rows[y][3 * x:3 * x + 3])
+cells = [(conf[t][p], rgb(t, p), (t, p)) for t in range(k) for p in range(k)]
+bad = 0
+for n1, c1, at1 in cells:
+    if n1 == 0 and c1 != (255, 255, 255):
+        print("cell %s counts 0 but is %s, not white" % (at1, c1)); bad += 1
+    for n2, c2, at2 in cells:
+        # a larger count is never lighter, in every channel
+        if n1 > n2 and any(a > b for a, b in zip(c1, c2)):
+            print("cell %s (%d) is lighter than cell %s (%d): %s vs %s"
+                  % (at1, n1, at2, n2, c1, c2)); bad += 1
+            if bad > 5:
+                sys.exit(1)
+best = max(range(k), key=lambda i: conf[i][i])
+darkest = min(cells, key=lambda c: sum(c[1]))
+if sum(rgb(best, best)) != sum(darkest[1]):
+    print("diagonal cell of class %d (%d correct) is not the darkest" % (best, conf[best][best]))
+    bad += 1
+distinct = len({c[1] for c in cells})
+print("%dx%d, %d cells, %d colours, darkest: class %d's diagonal (%d)"
+      % (w, h, k * k, distinct, best, conf[best][best]))
+sys.exit(1 if bad or distinct < 3 else 0)
+PY
+
 # node_labels.py MODEL: every node's label (its name, or its first output
 # name when the name is empty) as it must appear in DOT (escaped), one a line.
 cat > "$TMP/node_labels.py" <<'PY'
@@ -157,14 +224,14 @@ print("%d labelled edges checked, %d wrong" % (checked, bad))
 sys.exit(1 if bad or checked == 0 else 0)
 PY
 
-# check_plots DIR MODEL DESC: the checks on one --plots directory.
+# check_plots DIR MODEL DESC REPORT: the checks on one --plots directory.
 check_plots() {
     dir=$1; model=$2; desc=$3
     if [ ! -d "$dir" ]; then
         bad "$desc: no plots directory"; return
     fi
     pngs=$(find "$dir" -name '*.png' | sort)
-    nhist=$(find "$dir" -name '*.png' ! -name graph.png | wc -l)
+    nhist=$(find "$dir" -name 'hist_*.png' | wc -l)
     if [ "$nhist" -ge 1 ]; then
         ok "$desc: $nhist histogram PNGs"
     else
@@ -221,21 +288,29 @@ check_plots() {
     if ls "$dir"/.*.tmp "$dir"/.*.png.* >/dev/null 2>&1; then
         bad "$desc: temporary file left behind"
     fi
+    if [ ! -f "$dir/confusion.png" ]; then
+        bad "$desc: no confusion.png"
+    elif "$PYTHON3" "$TMP/check_confusion.py" "$dir/confusion.png" "$4" 10 \
+            >"$TMP/confcheck" 2>&1; then
+        ok "$desc: confusion.png coloured as the report's counts ($(tail -n 1 "$TMP/confcheck"))"
+    else
+        bad "$desc: confusion.png"; cat "$TMP/confcheck"
+    fi
 }
 
 # 1. fake-quant export with plots
 "$QATCONV" "$M" -r "$R" -o "$TMP/out.onnx" --epochs 1 --limit 512 --quiet \
-    --plots "$TMP/plots" >"$TMP/run.out" 2>"$TMP/run.err"
+    --plots "$TMP/plots" --report "$TMP/fake.json" >"$TMP/run.out" 2>"$TMP/run.err"
 rc=$?
 if [ "$rc" -eq 0 ]; then
     ok "run with --plots"
 else
     bad "run with --plots: exit $rc"; cat "$TMP/run.err"
 fi
-check_plots "$TMP/plots" "$TMP/out.onnx" "fake"
+check_plots "$TMP/plots" "$TMP/out.onnx" "fake" "$TMP/fake.json"
 
 # 2. the checker can fail: corrupted copies of a histogram PNG are rejected
-one=$(find "$TMP/plots" -name '*.png' ! -name graph.png | head -n 1)
+one=$(find "$TMP/plots" -name 'hist_*.png' | head -n 1)
 if [ -n "$one" ]; then
     size=$(wc -c <"$one")
     # a flipped byte inside IDAT (CRC mismatch), a truncated file, a bad signature
@@ -252,17 +327,48 @@ if [ -n "$one" ]; then
     done
 fi
 
+# 2b. the confusion checker can fail: the report's first row with its
+# diagonal count swapped for a smaller one no longer orders as the picture
+if [ -f "$TMP/fake.json" ] && "$PYTHON3" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+row = r["test"]["confusion"][0]
+j = min(range(1, len(row)), key=lambda i: row[i])
+row[0], row[j] = row[j], row[0]
+json.dump(r, open(sys.argv[2], "w"))' "$TMP/fake.json" "$TMP/swapped.json"; then
+    if "$PYTHON3" "$TMP/check_confusion.py" "$TMP/plots/confusion.png" "$TMP/swapped.json" 10 \
+            >/dev/null 2>&1; then
+        bad "confusion checker accepts a picture of other counts"
+    else
+        ok "confusion checker rejects a picture of other counts"
+    fi
+fi
+
 # 3. integer export, when available: the same checks
 if "$QATCONV" --help | grep -- '--format' | grep -q 'int'; then
     "$QATCONV" "$M" -r "$R" -o "$TMP/int.onnx" --epochs 1 --limit 512 --quiet --format int \
-        --plots "$TMP/plots_int" >"$TMP/run.out" 2>"$TMP/run.err"
+        --plots "$TMP/plots_int" --report "$TMP/int.json" >"$TMP/run.out" 2>"$TMP/run.err"
     rc=$?
     if [ "$rc" -eq 0 ]; then
         ok "int run with --plots"
     else
         bad "int run: exit $rc"; cat "$TMP/run.err"
     fi
-    check_plots "$TMP/plots_int" "$TMP/int.onnx" "int"
+    check_plots "$TMP/plots_int" "$TMP/int.onnx" "int" "$TMP/int.json"
+fi
+
+# 3b. the confusion matrix cannot be written (a directory of that name is in
+# the way): exit 3, one error line naming the file, no temporary left
+mkdir -p "$TMP/plots_blocked/confusion.png/x"
+"$QATCONV" "$M" -r "$R" -o "$TMP/blocked.onnx" --epochs 0 --limit 512 --quiet \
+    --plots "$TMP/plots_blocked" >"$TMP/run.out" 2>"$TMP/run.err"
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$(grep -c 'error:' "$TMP/run.err")" -eq 1 ] \
+    && grep -q 'error:.*confusion\.png' "$TMP/run.err" \
+    && ! ls "$TMP/plots_blocked"/.*.tmp >/dev/null 2>&1; then
+    ok "unwritable confusion.png: exit $rc, $(cat "$TMP/run.err")"
+else
+    bad "unwritable confusion.png: exit $rc"; cat "$TMP/run.err"
 fi
 
 # 4. without Graphviz: still exit 0, one warning naming dot, graph.dot kept

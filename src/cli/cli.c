@@ -55,6 +55,8 @@ enum {
     OPT_DYNAMIC_BATCH,
     OPT_KEEP_DTYPE,
     OPT_NO_KEEP_DTYPE,
+    OPT_VALID_METRIC,
+    OPT_PER_CLASS,
 };
 
 /* The single source of --help (and of the man page check).  Aligned by hand. */
@@ -70,6 +72,9 @@ static const struct cli_option cli_options[] = {
     { "checkpoint-every", OPT_CHECKPOINT_EVERY, "N", "also write the checkpoint after every "
                                       "N-th training batch (resumable at that batch)" },
     { "keep",    OPT_KEEP,    "WHICH", "best (validation; default) or last epoch's weights" },
+    { "valid-metric", OPT_VALID_METRIC, "M", "what picks the best epoch: Top1 (default), Top5 "
+                                      "or an N2D2 -valid-metric averaged over the classes "
+                                      "(F1Score, Sensitivity, Precision, ...)" },
     { "no-shuffle", OPT_NO_SHUFFLE, NULL, "train on the learn set in file order" },
     { "log",     OPT_LOG,     "FILE", "write epoch, batch, loss, accuracy and learning rate of "
                                       "every training batch (CSV)" },
@@ -110,6 +115,8 @@ static const struct cli_option cli_options[] = {
                                       "training: of the learn set)" },
     { "lenient", OPT_LENIENT, NULL,   "unknown recipe keys are warnings, not errors" },
     { "profile", OPT_PROFILE, NULL,   "eval: print forward time per op type" },
+    { "per-class", OPT_PER_CLASS, NULL, "eval: also print each class's precision, recall "
+                                      "and F1" },
     { "predictions", OPT_PREDICTIONS, "FILE", "eval: write each test image's predicted class" },
     { "quiet",   OPT_QUIET,   NULL,   "no progress or per-epoch lines (results still print)" },
     { "recipe-template", OPT_TEMPLATE, NULL, "print a starter recipe naming every quantizable "
@@ -293,6 +300,22 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
             cli->no_keep_dtype = true;
             break;
         case OPT_PLOTS: cli->plots = optarg; break;
+        case OPT_PER_CLASS:
+            cli->per_class = true;
+            break;
+        case OPT_VALID_METRIC: {
+            enum qc_metric m;
+            if (qc_metric_from_name(optarg, &m) != QC_OK) {
+                qc_cli_error("--valid-metric %s: expected Top1, Top5, Sensitivity, Specificity, "
+                             "Precision, NegativePredictiveValue, MissRate, FallOut, "
+                             "FalseDiscoveryRate, FalseOmissionRate, IU, Accuracy, F1Score, "
+                             "Informedness or Markedness",
+                             optarg);
+                return QC_ERR_INVAL;
+            }
+            cli->valid_metric = (int)m;
+            break;
+        }
         case OPT_INPUT_SCALE: {
             char *end;
             double sv = strtod(optarg, &end);

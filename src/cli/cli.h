@@ -49,6 +49,8 @@ struct qc_cli {
     const char     *resume;       /* --resume FILE                            */
     int64_t         checkpoint_every; /* --checkpoint-every N batches, 0 = epochs */
     bool            keep_last;    /* --keep last (default: best validation)   */
+    int valid_metric;             /* --valid-metric: enum qc_metric            */
+    bool per_class;               /* eval --per-class                         */
     bool            no_shuffle;   /* --no-shuffle                             */
     const char     *log;          /* --log FILE: one line per training batch  */
     bool            no_eval;      /* --no-eval: skip the test-set evaluations */

@@ -34,9 +34,12 @@ static void print_summary(const struct qc_convert_result *rep, int epochs)
     if (rep->images && rep->secs > 0)
         printf(" (%.0f images/s)", (double)rep->images / rep->secs);
     printf("\n");
-    if (rep->valid_best >= 0)
+    if (rep->valid_best >= 0 && rep->valid_metric == QC_METRIC_TOP1)
         printf("summary: best validation top-1 %.2f%% (epoch %d)\n", rep->valid_best,
                rep->best_epoch);
+    else if (rep->best_epoch > 0 && rep->valid_metric != QC_METRIC_TOP1)
+        printf("summary: best validation %s %.2f%% (epoch %d)\n", qc_metric_name(rep->valid_metric),
+               rep->valid_best, rep->best_epoch);
     if (rep->n_int_layers)
         printf("summary: integer export: %d layers, %lld bytes of integer weights (%d INT4)\n",
                rep->n_int_layers, (long long)rep->weight_bytes, rep->n_int4);
@@ -56,6 +59,13 @@ static void print_summary(const struct qc_convert_result *rep, int epochs)
     else if (rep->test_before >= 0)
         printf("summary: test top-1 float before %.2f%%, after %.2f%%\n", rep->test_before,
                rep->test_after);
+    if (rep->test_macro_f1 >= 0) {
+        printf("summary: test");
+        if (rep->test_top5 >= 0)
+            printf(" top-5 %.2f%%,", rep->test_top5);
+        printf(" macro F1 %.2f%% (%s; per class: --report)\n", rep->test_macro_f1,
+               rep->test_export >= 0 ? "exported graph" : "after");
+    }
 }
 
 /* The options of the conversion from the command line. */
@@ -67,6 +77,7 @@ static struct qc_convert_options convert_options(const struct qc_cli *cli,
     o.batch = cli->batch;
     o.seed = cli->seed;
     o.keep_last = cli->keep_last;
+    o.valid_metric = (enum qc_metric)cli->valid_metric;
     o.no_shuffle = cli->no_shuffle;
     o.limit = cli->limit;
     o.checkpoint = cli->checkpoint;

@@ -7,6 +7,7 @@
 #include "progress.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 /* Monotonic clock in seconds. */
@@ -80,6 +81,8 @@ void qc_cli_progress_event(const struct qc_event *ev, void *user)
                ev->accuracy);
         if (ev->valid_accuracy >= 0)
             printf(", validation top-1 %.2f%%", ev->valid_accuracy);
+        if (ev->valid_metric && strcmp(ev->valid_metric, "Top1") != 0)
+            printf(" (%s %.2f%%)", ev->valid_metric, ev->valid_score);
         printf(", %.1f s, %.0f images/s\n", ev->secs, ev->images_per_s);
         fflush(stdout);
         break;

@@ -345,6 +345,92 @@ out:
     return st;
 }
 
+/* ---- confusion matrix ---------------------------------------------------- */
+
+#define CONF_SIDE 480 /* the matrix's side at most, in pixels              */
+#define CONF_LEFT 48
+#define CONF_TOP 56
+#define CONF_MARGIN 16
+#define COL_HOT 0x08306bu
+
+/* The cell's colour: from the background (count 0) to COL_HOT (count max),
+ * each channel c = (bg (max - count) + hot count) / max rounded, so that a
+ * larger count is never lighter. */
+static uint32_t heat(int64_t count, int64_t max)
+{
+    uint32_t rgb = 0;
+    for (int sh = 16; sh >= 0; sh -= 8) {
+        double bg = (double)((COL_BG >> sh) & 0xffu), hot = (double)((COL_HOT >> sh) & 0xffu);
+        double t = max > 0 ? (double)count / (double)max : 0.0;
+        rgb |= (uint32_t)lround(bg + (hot - bg) * t) << sh;
+    }
+    return rgb;
+}
+
+int qc_plot_confusion_cell(int64_t classes)
+{
+    return (int)QC_MAX(4, QC_MIN(48, CONF_SIDE / QC_MAX(classes, 1)));
+}
+
+enum qc_status qc_plot_confusion(const char *path, const char *title, const int64_t *counts,
+                                 int64_t classes)
+{
+    struct qc_canvas c = { 0 };
+    int64_t max = 0, total = 0, diag = 0;
+    int cell = qc_plot_confusion_cell(classes), side, every;
+    char line[160];
+    enum qc_status st;
+
+    if (classes < 1 || classes > (16384 - CONF_LEFT - CONF_MARGIN) / 4 || !counts) {
+        qc_log_error("%s: cannot draw a confusion matrix of %lld classes", path,
+                     (long long)classes);
+        return QC_ERR_INVAL;
+    }
+    side = (int)classes * cell;
+    for (int64_t i = 0; i < classes * classes; i++) {
+        max = QC_MAX(max, counts[i]);
+        total += counts[i];
+        diag += i % (classes + 1) == 0 ? counts[i] : 0;
+    }
+    st = qc_canvas_init(&c, CONF_LEFT + side + CONF_MARGIN, CONF_TOP + side + CONF_MARGIN, COL_BG);
+    if (st != QC_OK)
+        return st;
+    qc_canvas_text(&c, 8, 6, title, COL_TEXT, 1);
+    snprintf(line, sizeof(line),
+             "%lld images, %lld on the diagonal; rows: true class, "
+             "columns: predicted",
+             (long long)total, (long long)diag);
+    qc_canvas_text(&c, 8, 20, line, COL_TEXT, 1);
+    for (int64_t t = 0; t < classes; t++)
+        for (int64_t p = 0; p < classes; p++) {
+            int64_t v = counts[t * classes + p];
+            int x = CONF_LEFT + (int)p * cell, y = CONF_TOP + (int)t * cell;
+            qc_canvas_fill_rect(&c, x, y, cell, cell, heat(v, max));
+            snprintf(line, sizeof(line), "%lld", (long long)v);
+            /* the count when it fits inside the cell with a pixel to spare */
+            if (cell >= QC_FONT_CELL_H + 2 && qc_canvas_text_width(line, 1) <= cell - 2)
+                qc_canvas_text(&c, x + (cell - qc_canvas_text_width(line, 1)) / 2 + 1,
+                               y + (cell - QC_FONT_CELL_H) / 2 + 1, line,
+                               2 * v > max ? COL_BG : COL_TEXT, 1);
+        }
+    /* class labels: every `every`-th class so that they do not overlap */
+    every = (QC_FONT_CELL_H + cell - 1) / cell;
+    for (int64_t k = 0; k < classes; k += every) {
+        snprintf(line, sizeof(line), "%lld", (long long)k);
+        text_right(&c, CONF_LEFT - 4, CONF_TOP + (int)k * cell + (cell - QC_FONT_CELL_H) / 2, line,
+                   COL_TEXT);
+        if (qc_canvas_text_width(line, 1) <= cell * every)
+            text_centred(&c, CONF_LEFT + (int)k * cell + cell / 2, CONF_TOP - 12, line, COL_TEXT);
+    }
+    qc_canvas_hline(&c, CONF_LEFT - 1, CONF_LEFT + side, CONF_TOP - 1, COL_AXIS);
+    qc_canvas_hline(&c, CONF_LEFT - 1, CONF_LEFT + side, CONF_TOP + side, COL_AXIS);
+    qc_canvas_vline(&c, CONF_LEFT - 1, CONF_TOP - 1, CONF_TOP + side, COL_AXIS);
+    qc_canvas_vline(&c, CONF_LEFT + side, CONF_TOP - 1, CONF_TOP + side, COL_AXIS);
+    st = qc_png_write(path, &c);
+    qc_canvas_free(&c);
+    return st;
+}
+
 /* ---- file names -------------------------------------------------------- */
 
 const char *qc_plot_file_name(const char *dir, const char *name, const char *ext, char *buf,

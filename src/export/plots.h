@@ -1,6 +1,7 @@
 /*
- * plots.h - the --plots output: per-layer weight histograms (PNG, drawn with
- * png.h) and the graph drawn by Graphviz dot.
+ * plots.h - the --plots output: per-layer weight histograms and the test
+ * confusion matrix (PNG, drawn with png.h) and the graph drawn by Graphviz
+ * dot.
  */
 #ifndef QATCONV_SRC_EXPORT_PLOTS_H
 #define QATCONV_SRC_EXPORT_PLOTS_H
@@ -22,6 +23,20 @@
  * skipped and counted in the legend. */
 enum qc_status qc_plot_weight_histogram(const char *path, const char *title,
                                         const float *before, const float *after, int64_t n);
+
+/* The confusion matrix counts (classes x classes, row = true class, column
+ * = predicted) as a heat map, written to path as a PNG of
+ * (48 + K cell + 16) x (56 + K cell + 16) pixels, K = classes, cell =
+ * qc_plot_confusion_cell(K): the cell of true class t and prediction p has
+ * its top-left corner at (48 + p cell, 56 + t cell); its colour goes from
+ * white (0) to dark blue (the largest count), never lighter for a larger
+ * count; the count is written in the cell when it fits (not on the cell's
+ * first row or column of pixels); class numbers label the rows and columns.
+ * Title and a line with the totals above. */
+enum qc_status qc_plot_confusion(const char *path, const char *title, const int64_t *counts,
+                                 int64_t classes);
+/* The side of one cell: 480 / K pixels, at least 4 and at most 48. */
+int qc_plot_confusion_cell(int64_t classes);
 
 /* The graph as Graphviz: creates dir if needed, writes dir/graph.dot with one
  * box per node (op type, node label and node_notes[i] when node_notes and

@@ -1,21 +1,16 @@
 /*
- * png.c - RGB canvas drawing, the built-in bitmap font and the PNG encoder
- * (see png.h).
- *
- * PNG layout written: the 8-byte signature, then chunks (4-byte big-endian
- * data length, 4-byte type, data, CRC-32 of type + data): IHDR (width,
- * height, bit depth 8, colour type 2 = RGB, compression 0, filter 0,
- * interlace 0), one IDAT holding the zlib stream of every row prefixed by
- * its filter byte 0 (height * (1 + 3 * width) bytes before compression), and
- * an empty IEND.
+ * png.c - RGB canvas drawing and the built-in bitmap font (see png.h); the
+ * PNG file is written by libpng (png_image_write_to_memory: 8-bit RGB,
+ * libpng's row filters and deflate), then written atomically by
+ * util/fileio.h as every output is (a temporary file renamed).
  */
 #include <config.h>
 
 #include "png.h"
 
 #include <limits.h>
+#include <png.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "util/fileio.h"
 #include "util/log.h"
@@ -239,38 +234,15 @@ int qc_canvas_text(struct qc_canvas *c, int x, int y, const char *s, uint32_t rg
     return x - x_start;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-/* Writes one chunk at p (length, type, data, CRC); returns its size. */
-static size_t put_chunk(uint8_t *p, const char *type, const uint8_t *data, uint32_t len)
-{
-    uLong crc;
-    put_be32(p, len);
-    memcpy(p + 4, type, 4);
-    if (len)
-        memmove(p + 8, data, len);
-    crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, p + 4, 4 + len);  /* CRC-32 covers the type and the data */
-    put_be32(p + 8 + len, (uint32_t)crc);
-    return 12 + (size_t)len;
-}
-
-/* qc_png_encode; errors name `what` (the file, or "PNG"). */
+/* qc_png_encode through libpng's simplified API: the size first (no
+ * buffer), then the file into a buffer of that size; errors name `what`
+ * (the file, or "PNG") with libpng's message. */
 static enum qc_status encode(const struct qc_canvas *c, const char *what, uint8_t **out,
                              size_t *len)
 {
-    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    enum qc_status st = QC_ERR_NOMEM;
-    size_t row, raw_len, pos;
-    uint8_t *raw = NULL, *file = NULL, ihdr[13];
-    uLongf zlen;
-    int zst;
+    png_image img;
+    png_alloc_size_t size = 0;
+    uint8_t *file;
 
     *out = NULL;
     *len = 0;
@@ -278,47 +250,30 @@ static enum qc_status encode(const struct qc_canvas *c, const char *what, uint8_
         qc_log_error("%s: empty canvas", what);
         return QC_ERR_INVAL;
     }
-    row = 1 + 3 * (size_t)c->width;
-    raw_len = row * (size_t)c->height;
-    raw = qc_malloc(raw_len);
-    if (!raw)
-        goto out;
-    for (int y = 0; y < c->height; y++) {
-        raw[(size_t)y * row] = 0;  /* filter type 0: the row as is */
-        memcpy(raw + (size_t)y * row + 1, c->pixels + (size_t)y * (row - 1), row - 1);
+    memset(&img, 0, sizeof(img));
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)c->width;
+    img.height = (png_uint_32)c->height;
+    img.format = PNG_FORMAT_RGB;
+    if (!png_image_write_get_memory_size(img, size, 0, c->pixels, 3 * c->width, NULL)) {
+        qc_log_error("%s: cannot encode the PNG: %s", what, img.message);
+        png_image_free(&img);
+        return QC_ERR_INTERNAL;
     }
-    zlen = compressBound((uLong)raw_len);
-    /* signature + IHDR (12 + 13) + IDAT (12 + zlen) + IEND (12) */
-    file = qc_malloc(8 + 25 + 12 + (size_t)zlen + 12);
-    if (!file)
-        goto out;
-    /* compress straight into the IDAT data area (offset 8 + 25 + 8) */
-    zst = compress2(file + 41, &zlen, raw, (uLong)raw_len, Z_BEST_COMPRESSION);
-    if (zst != Z_OK || zlen > 0x7fffffffu) {
-        qc_log_error("%s: zlib compression failed (%d)", what, zst);
-        st = QC_ERR_INTERNAL;
-        goto out;
+    file = qc_malloc(size);
+    if (!file) {
+        qc_log_error("%s: out of memory (a PNG of %zu bytes)", what, (size_t)size);
+        return QC_ERR_NOMEM;
     }
-    memcpy(file, signature, 8);
-    put_be32(ihdr, (uint32_t)c->width);
-    put_be32(ihdr + 4, (uint32_t)c->height);
-    ihdr[8] = 8;   /* bit depth */
-    ihdr[9] = 2;   /* colour type: truecolour RGB */
-    ihdr[10] = 0;  /* compression: deflate */
-    ihdr[11] = 0;  /* filter method 0 */
-    ihdr[12] = 0;  /* no interlace */
-    pos = 8;
-    pos += put_chunk(file + pos, "IHDR", ihdr, 13);
-    pos += put_chunk(file + pos, "IDAT", file + pos + 8, (uint32_t)zlen);
-    pos += put_chunk(file + pos, "IEND", NULL, 0);
+    if (!png_image_write_to_memory(&img, file, &size, 0, c->pixels, 3 * c->width, NULL)) {
+        qc_log_error("%s: cannot encode the PNG: %s", what, img.message);
+        png_image_free(&img);
+        qc_free(file);
+        return QC_ERR_INTERNAL;
+    }
     *out = file;
-    *len = pos;
-    file = NULL;
-    st = QC_OK;
-out:
-    qc_free(raw);
-    qc_free(file);
-    return st;
+    *len = size;
+    return QC_OK;
 }
 
 enum qc_status qc_png_encode(const struct qc_canvas *c, uint8_t **out, size_t *len)

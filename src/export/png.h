@@ -6,8 +6,8 @@
  * may pass coordinates partly or wholly outside it.  Colours are 0xRRGGBB.
  * Text uses a built-in 5x7 bitmap font with descenders (ASCII 32..126,
  * others drawn as '?') in 6x10 cells, optionally scaled by an integer
- * factor.  qc_png_write writes an 8-bit truecolour PNG (no interlace,
- * filter 0 on every row) atomically.
+ * factor.  qc_png_write writes an 8-bit truecolour PNG (no interlace),
+ * encoded by libpng, atomically.
  */
 #ifndef QATCONV_SRC_EXPORT_PNG_H
 #define QATCONV_SRC_EXPORT_PNG_H

@@ -176,11 +176,36 @@ static enum qc_status export_int(struct qc_graph *g, const struct qc_convert_opt
     return QC_OK;
 }
 
+/* The figures of the last test evaluation (conf) into res; conf stays
+ * for the report and the plots. */
+static void test_metrics(const struct qc_confusion *conf, struct qc_convert_result *res)
+{
+    res->test_top5 = qc_confusion_metric(conf, QC_METRIC_TOP5);
+    res->test_macro_f1 = qc_confusion_metric(conf, QC_METRIC_F1);
+}
+
+/* --plots: the confusion matrix of the last test evaluation. */
+static enum qc_status plot_confusion(const char *dir, const struct qc_confusion *conf,
+                                     const char *title)
+{
+    char path[4096];
+    enum qc_status st = qc_plot_make_dir(dir);
+    if (st != QC_OK)
+        return st;
+    if (!qc_plot_file_name(dir, "confusion", ".png", path, sizeof(path))) {
+        qc_log_error("%s: the plot directory's name is too long", dir);
+        return QC_ERR_INVAL;
+    }
+    return qc_plot_confusion(path, title, conf->counts, conf->classes);
+}
+
 static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe *r,
                                      struct qc_trainer *tr, struct qc_backend *be,
                                      enum qc_format fmt, const struct qc_convert_options *o,
-                                     struct qc_convert_result *res, bool *quantized)
+                                     struct qc_convert_result *res, bool *quantized,
+                                     struct qc_confusion *conf)
 {
+    const char *tested = conf->n ? "trained model" : NULL;
     struct conv c = { g, qc_trainer_plan(tr), be };
     struct qc_report layers = { NULL, 0 };
     struct qc_int_notes notes = { 0, 0, NULL }, qnotes = { 0, 0, NULL };
@@ -240,16 +265,27 @@ static enum qc_status export_trained(struct qc_graph *g, const struct qc_recipe 
     }
     if (qc_trainer_has_test(tr) && !o->int_output &&
         (o->fold_bn || (n_quant > 0 && fmt != QC_FORMAT_FLOAT))) {
-        st = qc_trainer_eval_graph(tr, integer && fmt == QC_FORMAT_INT
-                                           ? "test (after, integer graph)" : "test (export)",
-                                   &res->test_export);
+        qc_confusion_clear(conf);
+        st = qc_trainer_eval_graph(
+            tr, integer && fmt == QC_FORMAT_INT ? "test (after, integer graph)" : "test (export)",
+            &res->test_export, conf);
         if (st != QC_OK)
             goto out;
         if (integer && fmt == QC_FORMAT_INT)
             res->test_after = res->test_export;
+        test_metrics(conf, res);
+        tested = "exported graph";
+    }
+    if (o->plots && tested) {
+        char title[128];
+        snprintf(title, sizeof(title), "test confusion matrix, %s", tested);
+        st = plot_confusion(o->plots, conf, title);
+        if (st != QC_OK)
+            goto out;
     }
     if (o->report)
-        st = qc_report_write(o->report, &layers, res, g->path, qc_recipe_path(r));
+        st = qc_report_write(o->report, &layers, res, tested ? conf : NULL, tested, g->path,
+                             qc_recipe_path(r));
 out:
     qc_report_clear(&layers);
     qc_int_notes_free(&notes);
@@ -266,10 +302,12 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
     struct qc_train_opts to;
     struct qc_train_stats ts;
     struct qc_trainer *tr = NULL;
+    struct qc_confusion conf = { 0 };
     enum qc_format fmt = o->format;
     enum qc_status st;
 
     res->trained = true;
+    res->valid_metric = o->valid_metric;
     /* a QDQ or integer model: quantizing it again is refused (eval and the
      * no-recipe rewrite still read it) */
     st = qc_import_check_trainable(g);
@@ -287,10 +325,20 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
         qc_backend_set_max_memory(*be, jo->max_memory);
     }
     to = (struct qc_train_opts){
-        .epochs = res->epochs, .batch = o->batch, .seed = o->seed, .keep_best = !o->keep_last,
-        .shuffle = !o->no_shuffle, .limit = o->limit, .checkpoint = o->checkpoint,
-        .checkpoint_every = o->checkpoint_every, .resume = o->resume, .skip_eval = o->no_eval,
-        .log = o->log, .progress = { o->progress, o->progress_user }, .fold_bn = qc_fold_bn,
+        .epochs = res->epochs,
+        .batch = o->batch,
+        .seed = o->seed,
+        .keep_best = !o->keep_last,
+        .shuffle = !o->no_shuffle,
+        .limit = o->limit,
+        .checkpoint = o->checkpoint,
+        .checkpoint_every = o->checkpoint_every,
+        .resume = o->resume,
+        .skip_eval = o->no_eval,
+        .valid_metric = o->valid_metric,
+        .log = o->log,
+        .progress = { o->progress, o->progress_user },
+        .fold_bn = qc_fold_bn,
     };
     /* QIn: an Identity in front of each layer whose own input is quantized (quant/qin.h) */
     st = qc_qin_insert(g, r, NULL);
@@ -302,6 +350,13 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
      * "after" figure */
     if (qc_trainer_integer(tr) && fmt == QC_FORMAT_AUTO)
         fmt = QC_FORMAT_INT;
+    if (o->valid_metric == QC_METRIC_TOP5 &&
+        qc_plan_output(qc_trainer_plan(tr), 0)->shape.dims[1] < 5) {
+        qc_log_error("%s: --valid-metric Top5 needs at least 5 classes (the model has %lld)",
+                     g->path, (long long)qc_plan_output(qc_trainer_plan(tr), 0)->shape.dims[1]);
+        st = QC_ERR_INVAL;
+        goto out;
+    }
     res->n_folded_bn = qc_trainer_n_folded_bn(tr);
     if (qc_trainer_n_quant(tr) > 0 && !o->resume) {
         st = qc_trainer_calibrate(tr);
@@ -309,12 +364,12 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
             goto out;
     }
     if (qc_trainer_has_test(tr) && qc_trainer_n_quant(tr) > 0) {
-        st = qc_trainer_eval_graph(tr, "test (float)", &res->test_float);
+        st = qc_trainer_eval_graph(tr, "test (float)", &res->test_float, NULL);
         if (st != QC_OK)
             goto out;
     }
     if (qc_trainer_has_test(tr)) {
-        st = qc_trainer_eval_test(tr, "test (before)", &res->test_before);
+        st = qc_trainer_eval_test(tr, "test (before)", &res->test_before, NULL);
         if (st != QC_OK)
             goto out;
     }
@@ -328,16 +383,18 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
     res->secs = ts.secs;
     res->images = ts.images;
     if (qc_trainer_has_test(tr) && !(qc_trainer_integer(tr) && fmt == QC_FORMAT_INT)) {
-        st = qc_trainer_eval_test(tr, "test (after)", &res->test_after);
+        st = qc_trainer_eval_test(tr, "test (after)", &res->test_after, &conf);
         if (st != QC_OK)
             goto out;
+        test_metrics(&conf, res);
     }
     st = qc_trainer_store(tr);
     if (st != QC_OK)
         goto out;
     res->n_quant = qc_trainer_n_quant(tr);
-    st = export_trained(g, r, tr, *be, fmt, o, res, quantized);
+    st = export_trained(g, r, tr, *be, fmt, o, res, quantized, &conf);
 out:
+    qc_confusion_clear(&conf);
     qc_trainer_free(tr);
     return st;
 }
@@ -406,6 +463,7 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
     memset(res, 0, sizeof(*res));
     res->test_before = res->test_after = res->valid_best = -1.0;
     res->test_float = res->test_export = -1.0;
+    res->test_top5 = res->test_macro_f1 = -1.0;
     if (o->opset > 0) {
         /* --opset: the graph is rewritten first, so training, the exports
          * (which may need a newer opset still) and the file all see it */

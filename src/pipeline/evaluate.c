@@ -38,6 +38,53 @@ static enum qc_status profile_text(const struct qc_plan *p, char **text)
     return QC_OK;
 }
 
+/* The per-class lines of the summary: images, predictions, precision,
+ * recall and F1 (%) of each class. */
+static enum qc_status per_class_text(const struct qc_confusion *c, char **text)
+{
+    size_t len = 0;
+    FILE *f = open_memstream(text, &len);
+    if (!f) {
+        qc_log_error("out of memory");
+        return QC_ERR_NOMEM;
+    }
+    for (int64_t k = 0; k < c->classes; k++) {
+        struct qc_class_metrics m;
+        qc_confusion_class(c, k, &m);
+        fprintf(f,
+                "class %lld: %lld images, %lld predicted, precision %.2f%%, recall %.2f%%, "
+                "F1 %.2f%%\n",
+                (long long)k, (long long)(m.tp + m.fn), (long long)(m.tp + m.fp),
+                100.0 * m.precision, 100.0 * m.recall, 100.0 * m.f1);
+    }
+    if (fclose(f) != 0 || !*text) {
+        free(*text);
+        *text = NULL;
+        qc_log_error("out of memory");
+        return QC_ERR_NOMEM;
+    }
+    return QC_OK;
+}
+
+/* The summary's figures of the confusion matrix; res->confusion a copy. */
+static enum qc_status summary_metrics(const struct qc_confusion *c, struct qc_eval_summary *res)
+{
+    size_t nbytes = (size_t)(c->classes * c->classes) * sizeof(*c->counts);
+    res->correct5 = c->top5;
+    res->top5 = qc_confusion_metric(c, QC_METRIC_TOP5);
+    res->macro_precision = qc_confusion_metric(c, QC_METRIC_PRECISION);
+    res->macro_recall = qc_confusion_metric(c, QC_METRIC_SENSITIVITY);
+    res->macro_f1 = qc_confusion_metric(c, QC_METRIC_F1);
+    res->classes = c->classes;
+    res->confusion = malloc(nbytes);
+    if (!res->confusion) {
+        qc_log_error("out of memory");
+        return QC_ERR_NOMEM;
+    }
+    memcpy(res->confusion, c->counts, nbytes);
+    return per_class_text(c, &res->per_class);
+}
+
 enum qc_status qc_pipeline_bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
                                        struct qc_data_cfg *cfg, int64_t batch, bool dynamic_batch,
                                        struct qc_input_binding **b)
@@ -69,6 +116,7 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
     struct qc_plan *p = NULL;
     struct qc_input_binding *bind = NULL;
     struct qc_eval_result er;
+    struct qc_confusion conf = { 0 };
     struct qc_reporter rep = { o->progress, o->progress_user };
     FILE *pred = NULL;
     int64_t batch;
@@ -113,7 +161,8 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
             goto out;
         }
     }
-    st = qc_eval_split_pred(p, *be, cfg, ds, QC_SPLIT_TEST, o->limit, &rep, "eval", pred, &er);
+    st = qc_eval_split_metrics(p, *be, cfg, ds, QC_SPLIT_TEST, o->limit, &rep, "eval", pred, &conf,
+                               &er);
     if (st != QC_OK)
         goto out;
     res->n = er.n;
@@ -123,7 +172,9 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
     res->images_per_s = er.secs > 0 ? (double)er.n / er.secs : 0.0;
     res->batch = batch;
     res->threads = qc_backend_threads(*be);
-    st = profile_text(p, &res->profile);
+    st = summary_metrics(&conf, res);
+    if (st == QC_OK)
+        st = profile_text(p, &res->profile);
 out:
     if (pred && fclose(pred) != 0 && st == QC_OK) {
         qc_log_error("%s: cannot write: %s", o->predictions, strerror(errno));
@@ -131,8 +182,12 @@ out:
     }
     if (st != QC_OK) {
         free(res->profile);
-        res->profile = NULL;
+        free(res->confusion);
+        free(res->per_class);
+        res->profile = res->per_class = NULL;
+        res->confusion = NULL;
     }
+    qc_confusion_clear(&conf);
     qc_plan_free(p);
     qc_inputs_unbind(g, bind, false);
     qc_dataset_free(ds);

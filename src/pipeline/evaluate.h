@@ -1,8 +1,9 @@
 /*
  * evaluate.h - the evaluation pipeline of `qatconv eval IN.onnx -r RECIPE`:
  * the recipe's data, the test split, an inference plan on the job's device,
- * optionally the per-op profile and a predictions file, then top-1 and
- * throughput (train/accuracy.h counts the hits).  Prints nothing: progress
+ * optionally the per-op profile and a predictions file, then top-1, top-5,
+ * the confusion matrix with its macro and per-class figures, and throughput
+ * (train/accuracy.h counts the hits, train/metrics.h the matrix).  Prints nothing: progress
  * goes to the options' callback, the figures and the profile text to the
  * result.
  */
@@ -19,7 +20,8 @@
 #include "util/qc.h"
 
 /* be: the device backend, opened here from jo when *be is NULL and left for
- * the caller to free.  res->profile: malloc'ed text or NULL. */
+ * the caller to free.  res->profile, res->per_class and res->confusion:
+ * malloc'ed or NULL. */
 enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *r,
                                     const struct qc_job_options *jo, struct qc_backend **be,
                                     const struct qc_eval_options *o,

@@ -140,9 +140,55 @@ static void json_pct(FILE *f, const char *key, double v, bool comma)
     fprintf(f, "%s\n", comma ? "," : "");
 }
 
+/* A percentage, or null when negative (not measured). */
+static void json_num(FILE *f, double v)
+{
+    if (v < 0)
+        fprintf(f, "null");
+    else
+        fprintf(f, "%.4f", v);
+}
+
+/* The "test" object: the metrics of one evaluation (see report.h). */
+static void json_test(FILE *f, const struct qc_confusion *c, const char *tested)
+{
+    int64_t k = c->classes;
+    fprintf(f, "  \"test\": {\n    \"graph\": ");
+    json_str(f, tested);
+    fprintf(f, ",\n    \"images\": %lld,\n    \"top1\": ", (long long)c->n);
+    json_num(f, qc_confusion_metric(c, QC_METRIC_TOP1));
+    fprintf(f, ",\n    \"top5\": ");
+    json_num(f, qc_confusion_metric(c, QC_METRIC_TOP5));
+    fprintf(f, ",\n    \"unlisted_labels\": %lld,\n    \"macro\": {\"precision\": ",
+            (long long)c->n_unlisted);
+    json_num(f, qc_confusion_metric(c, QC_METRIC_PRECISION));
+    fprintf(f, ", \"recall\": ");
+    json_num(f, qc_confusion_metric(c, QC_METRIC_SENSITIVITY));
+    fprintf(f, ", \"f1\": ");
+    json_num(f, qc_confusion_metric(c, QC_METRIC_F1));
+    fprintf(f, "},\n    \"classes\": [\n");
+    for (int64_t i = 0; i < k; i++) {
+        struct qc_class_metrics m;
+        qc_confusion_class(c, i, &m);
+        fprintf(f,
+                "      {\"class\": %lld, \"images\": %lld, \"predicted\": %lld, "
+                "\"precision\": %.4f, \"recall\": %.4f, \"f1\": %.4f}%s\n",
+                (long long)i, (long long)(m.tp + m.fn), (long long)(m.tp + m.fp),
+                100.0 * m.precision, 100.0 * m.recall, 100.0 * m.f1, i + 1 < k ? "," : "");
+    }
+    fprintf(f, "    ],\n    \"confusion\": [\n");
+    for (int64_t i = 0; i < k; i++) {
+        fprintf(f, "      [");
+        for (int64_t j = 0; j < k; j++)
+            fprintf(f, "%s%lld", j ? ", " : "", (long long)c->counts[i * k + j]);
+        fprintf(f, "]%s\n", i + 1 < k ? "," : "");
+    }
+    fprintf(f, "    ]\n  },\n");
+}
+
 enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
-                               const struct qc_convert_result *tr, const char *model,
-                               const char *recipe)
+                               const struct qc_convert_result *tr, const struct qc_confusion *conf,
+                               const char *tested, const char *model, const char *recipe)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -186,7 +232,20 @@ enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
     json_pct(f, "after", tr->test_after, true);
     json_pct(f, "export", tr->test_export, true);
     json_pct(f, "best_validation", tr->valid_best, false);
-    fprintf(f, "  },\n  \"epochs\": %d,\n  \"seconds\": %.2f,\n  \"training_images\": %lld\n}\n",
+    fprintf(f, "  },\n  \"validation\": {\"metric\": \"%s\", \"best\": ",
+            qc_metric_name(tr->valid_metric));
+    /* Informedness and Markedness may be negative: the epoch says whether
+     * there is a figure */
+    if (tr->best_epoch > 0)
+        fprintf(f, "%.4f", tr->valid_best);
+    else
+        fprintf(f, "null");
+    fprintf(f, ", \"epoch\": %d},\n", tr->best_epoch > 0 ? tr->best_epoch : 0);
+    if (conf && conf->counts)
+        json_test(f, conf, tested ? tested : "");
+    else
+        fprintf(f, "  \"test\": null,\n");
+    fprintf(f, "  \"epochs\": %d,\n  \"seconds\": %.2f,\n  \"training_images\": %lld\n}\n",
             tr->epochs_run, tr->secs, (long long)tr->images);
     if (fclose(f) != 0 || !buf) {
         qc_free(buf);

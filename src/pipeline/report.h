@@ -5,7 +5,9 @@
  * layer's output or of the ReLU/Clip that follows, possibly through a
  * BatchNormalization), α or the LSQ step, parameters and bytes at that bit
  * width (the seed's Parameters / Memory columns), then totals and the run's
- * accuracies and times.  Collected from the training plan before the export
+ * accuracies and times, the validation metric of the kept epoch, and the
+ * test metrics (top-1, top-5, per class precision / recall / F1 and the
+ * confusion matrix; schema in qatconv(1), REPORT).  Collected from the training plan before the export
  * rewrites the graph (qc_report_collect), written after (qc_report_write).
  */
 #ifndef QATCONV_SRC_REPORT_H
@@ -15,6 +17,7 @@
 
 #include "ir/graph.h"
 #include "plan/plan.h"
+#include "train/metrics.h"
 #include "util/qc.h"
 
 struct qc_report_layer {
@@ -36,9 +39,11 @@ enum qc_status qc_report_collect(const struct qc_graph *g, const struct qc_plan 
                                  struct qc_report *rep);
 void qc_report_clear(struct qc_report *rep);
 
-/* Writes the JSON file atomically. */
+/* Writes the JSON file atomically.  conf: the confusion matrix of the last
+ * test evaluation, of the graph `tested` names ("exported graph", "trained
+ * model"), written as the "test" object (null when conf is NULL). */
 enum qc_status qc_report_write(const char *path, const struct qc_report *rep,
-                               const struct qc_convert_result *tr, const char *model,
-                               const char *recipe);
+                               const struct qc_convert_result *tr, const struct qc_confusion *conf,
+                               const char *tested, const char *model, const char *recipe);
 
 #endif

@@ -4,7 +4,8 @@
  * Images go through the recipe's transformations for the split into a host
  * batch, are uploaded to the plan's input, the plan runs forward in
  * inference mode, and the arg-max of each row of the first output (first
- * maximum on ties, as numpy does) is compared with the label.
+ * maximum on ties, as numpy does) is compared with the label; with a
+ * confusion matrix, every row's scores are counted into it (metrics.h).
  */
 #include <config.h>
 
@@ -76,6 +77,15 @@ enum qc_status qc_eval_split_pred(struct qc_plan *p, struct qc_backend *be,
                                   const struct qc_reporter *rep, const char *what, FILE *pred,
                                   struct qc_eval_result *res)
 {
+    return qc_eval_split_metrics(p, be, cfg, ds, split, limit, rep, what, pred, NULL, res);
+}
+
+enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
+                                     const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                     enum qc_split split, int64_t limit,
+                                     const struct qc_reporter *rep, const char *what, FILE *pred,
+                                     struct qc_confusion *conf, struct qc_eval_result *res)
+{
     struct qc_tensor *xin = qc_plan_input(p, 0), *yout = qc_plan_output(p, 0);
     int64_t batch = qc_plan_batch(p), classes = yout->shape.dims[1];
     int64_t n_img = limit ? QC_MIN(limit, ds->n) : ds->n;
@@ -89,6 +99,12 @@ enum qc_status qc_eval_split_pred(struct qc_plan *p, struct qc_backend *be,
     enum qc_status st = QC_ERR_NOMEM;
 
     memset(res, 0, sizeof(*res));
+    if (conf) {
+        st = qc_confusion_init(conf, classes);
+        if (st != QC_OK)
+            goto out;
+        st = QC_ERR_NOMEM;
+    }
     if (!x || !y || !labels || !idx)
         goto out;
     memset(x, 0, qc_tensor_nbytes(xin));
@@ -113,6 +129,8 @@ enum qc_status qc_eval_split_pred(struct qc_plan *p, struct qc_backend *be,
         for (int64_t i = 0; i < n; i++) {
             int64_t k = qc_argmax(y + i * classes, classes);
             res->correct += k == labels[i];
+            if (conf)
+                qc_confusion_add(conf, y + i * classes, labels[i], NULL);
             if (pred && fprintf(pred, "%lld\n", (long long)k) < 0) {
                 qc_log_error("cannot write the predictions");
                 st = QC_ERR_IO;
@@ -134,6 +152,8 @@ enum qc_status qc_eval_split_pred(struct qc_plan *p, struct qc_backend *be,
     qc_emit(rep, &ev);
     st = QC_OK;
 out:
+    if (st != QC_OK && conf)
+        qc_confusion_clear(conf);
     qc_free(x);
     qc_free(y);
     qc_free(labels);

@@ -1,7 +1,8 @@
 /*
  * accuracy.h - top-1 accuracy of a plan on a dataset split, in inference mode
  * (the plan may be a training plan: BatchNorm then uses its running
- * statistics).  Shared by the eval pipeline, the conversion pipeline and the
+ * statistics), and with qc_eval_split_metrics the confusion matrix and
+ * top-5 (metrics.h).  Shared by the eval pipeline, the conversion pipeline and the
  * training loop (validation).  Progress goes to a reporter as events of
  * phase QC_PHASE_EVALUATE (BEGIN, PROGRESS per batch, END), never to a
  * terminal.
@@ -16,6 +17,7 @@
 #include "data/data.h"
 #include "plan/plan.h"
 #include "util/qc.h"
+#include "metrics.h"
 
 struct qc_eval_result {
     int64_t n;          /* images evaluated               */
@@ -42,5 +44,13 @@ enum qc_status qc_eval_split_pred(struct qc_plan *p, struct qc_backend *be,
                                   enum qc_split split, int64_t limit,
                                   const struct qc_reporter *rep, const char *what, FILE *pred,
                                   struct qc_eval_result *res);
+/* Same, also counting every image into *conf (may be NULL), which it
+ * initializes for the output's classes (free it with qc_confusion_clear
+ * after QC_OK; on an error it is left cleared). */
+enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
+                                     const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                     enum qc_split split, int64_t limit,
+                                     const struct qc_reporter *rep, const char *what, FILE *pred,
+                                     struct qc_confusion *conf, struct qc_eval_result *res);
 
 #endif

@@ -372,11 +372,12 @@ static enum qc_status calibrate(struct qc_trainer *t)
 }
 
 static enum qc_status evaluate_split(struct qc_trainer *t, const struct qc_dataset *ds,
-                                     enum qc_split split, const char *what, double *acc)
+                                     enum qc_split split, const char *what, double *acc,
+                                     struct qc_confusion *conf)
 {
     struct qc_eval_result res;
-    enum qc_status st = qc_eval_split(t->plan, t->be, t->dcfg, ds, split, 0, &t->o->progress,
-                                      what, &res);
+    enum qc_status st = qc_eval_split_metrics(t->plan, t->be, t->dcfg, ds, split, 0,
+                                              &t->o->progress, what, NULL, conf, &res);
     if (st != QC_OK)
         return st;
     *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
@@ -387,7 +388,8 @@ static enum qc_status evaluate_split(struct qc_trainer *t, const struct qc_datas
  * plan (no quantizers): the float baseline, or the exported graph.  An
  * exported graph's QuantizeLinear / DequantizeLinear and integer ops have
  * CPU kernels only: on a device backend it is evaluated on the CPU. */
-static enum qc_status evaluate_graph(struct qc_trainer *t, const char *what, double *acc)
+static enum qc_status evaluate_graph(struct qc_trainer *t, const char *what, double *acc,
+                                     struct qc_confusion *conf)
 {
     struct qc_plan *p = NULL;
     struct qc_backend *cpu = NULL, *be = t->be;
@@ -402,8 +404,8 @@ static enum qc_status evaluate_graph(struct qc_trainer *t, const char *what, dou
     if (st == QC_OK)
         st = qc_plan_new(t->g, be, t->batch, &p);
     if (st == QC_OK)
-        st = qc_eval_split(p, be, t->dcfg, t->test, QC_SPLIT_TEST, 0, &t->o->progress, what,
-                           &res);
+        st = qc_eval_split_metrics(p, be, t->dcfg, t->test, QC_SPLIT_TEST, 0, &t->o->progress, what,
+                                   NULL, conf, &res);
     qc_plan_free(p);
     qc_backend_free(cpu);
     if (st == QC_OK)
@@ -667,17 +669,25 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
     const struct qc_train_opts *o = t->o;
     int64_t seen = pos->batch * t->batch;
     struct train_pos next = { .epoch = pos->epoch + 1 };
-    double vacc = -1.0;
+    double vacc = -1.0, score = -1.0;
     enum qc_status st;
 
     stats->last_loss = pos->loss_sum / (double)seen;
     if (t->valid && t->valid->n > 0) {
-        st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc);
+        struct qc_confusion conf;
+        bool better;
+        st = evaluate_split(t, t->valid, QC_SPLIT_VALIDATION, "validation", &vacc, &conf);
         if (st != QC_OK)
             return st;
-        if (!t->has_best || vacc > t->best_acc) {
+        /* the kept epoch: the best figure of o->valid_metric (N2D2's
+         * -valid-metric), the first epoch that reached it */
+        score = qc_confusion_metric(&conf, o->valid_metric);
+        qc_confusion_clear(&conf);
+        better = qc_metric_higher_better(o->valid_metric) ? score > t->best_acc
+                                                          : score < t->best_acc;
+        if (!t->has_best || better) {
             t->has_best = true;
-            t->best_acc = vacc;
+            t->best_acc = score;
             t->best_epoch = (int)pos->epoch + 1;
             st = qc_backend_download(t->be, t->best, qc_plan_state(t->plan),
                                      (size_t)qc_plan_n_state(t->plan) * sizeof(float));
@@ -693,6 +703,8 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
             .accuracy = 100.0 * (double)pos->correct / (double)seen, .valid_accuracy = vacc,
             .secs = secs, .images_per_s = (double)images / (secs > 0 ? secs : 1e-9),
         };
+        ev.valid_metric = vacc >= 0 ? qc_metric_name(o->valid_metric) : NULL;
+        ev.valid_score = score;
         qc_emit(&o->progress, &ev);
     }
     return o->checkpoint ? save_checkpoint(t, &next) : QC_OK;
@@ -982,14 +994,16 @@ enum qc_status qc_trainer_calibrate(struct qc_trainer *t)
     return calibrate(t);
 }
 
-enum qc_status qc_trainer_eval_test(struct qc_trainer *t, const char *what, double *acc)
+enum qc_status qc_trainer_eval_test(struct qc_trainer *t, const char *what, double *acc,
+                                    struct qc_confusion *conf)
 {
-    return evaluate_split(t, t->test, QC_SPLIT_TEST, what, acc);
+    return evaluate_split(t, t->test, QC_SPLIT_TEST, what, acc, conf);
 }
 
-enum qc_status qc_trainer_eval_graph(struct qc_trainer *t, const char *what, double *acc)
+enum qc_status qc_trainer_eval_graph(struct qc_trainer *t, const char *what, double *acc,
+                                     struct qc_confusion *conf)
 {
-    return evaluate_graph(t, what, acc);
+    return evaluate_graph(t, what, acc, conf);
 }
 
 enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats)

@@ -37,12 +37,14 @@
 #include "plan/plan.h"
 #include "util/qc.h"
 #include "recipe/recipe.h"
+#include "metrics.h"
 
 struct qc_train_opts {
     int         epochs;          /* > 0                                          */
     int64_t     batch;           /* 0: the recipe's BatchSize                    */
     uint64_t    seed;
     bool        keep_best;       /* best validation epoch (else the last)        */
+    enum qc_metric valid_metric; /* what "best" means (default 0: top-1)         */
     bool        shuffle;         /* false: learn images in file order            */
     int64_t     limit;           /* use only the first N learn images (0 = all)  */
     const char *checkpoint;      /* write after every epoch, or NULL             */
@@ -61,7 +63,8 @@ struct qc_train_opts {
 
 /* What the epochs did. */
 struct qc_train_stats {
-    double  valid_best;                /* best validation top-1 %, -1 if none */
+    double valid_best; /* best validation figure of o->valid_metric
+                                          (%), -1 if none                     */
     int     best_epoch;
     int     epochs_run;
     double  last_loss;                 /* mean training loss of the last epoch */
@@ -89,12 +92,16 @@ struct qc_plan *qc_trainer_plan(struct qc_trainer *t);
 /* One inference-mode forward on the first learn batch, so that quantizers
  * that start from data (LSQ activation steps) see training images. */
 enum qc_status qc_trainer_calibrate(struct qc_trainer *t);
-/* Top-1 % of the training plan (with its quantizers) on the test split. */
-enum qc_status qc_trainer_eval_test(struct qc_trainer *t, const char *what, double *acc);
+/* Top-1 % of the training plan (with its quantizers) on the test split;
+ * conf (may be NULL): the confusion matrix and top-5 (accuracy.h's
+ * qc_eval_split_metrics; clear it after QC_OK). */
+enum qc_status qc_trainer_eval_test(struct qc_trainer *t, const char *what, double *acc,
+                                    struct qc_confusion *conf);
 /* Top-1 % on the test split of the graph as it is now (the float baseline,
  * an export), through a fresh inference plan, on the CPU when the backend
  * cannot run the graph's ops. */
-enum qc_status qc_trainer_eval_graph(struct qc_trainer *t, const char *what, double *acc);
+enum qc_status qc_trainer_eval_graph(struct qc_trainer *t, const char *what, double *acc,
+                                     struct qc_confusion *conf);
 /* The epochs (from the checkpoint's position when resuming), then the best
  * or the last weights in the plan. */
 enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats);
