@@ -63,7 +63,7 @@ static void mark_signed_acts(const struct qc_graph *g, bool *is_signed)
     }
 }
 
-/* Whether layer node j's data input is the graph input (through the ops data_source
+/* Whether layer node j's data input is the graph input (through the ops qc_op_data_source
  * passes), not a constant. */
 static bool reads_graph_input(const struct qc_graph *g, int j)
 {
@@ -92,7 +92,7 @@ static void mark_layer_inputs(const struct qc_graph *g, const bool *is_signed, b
         if (!qc_op_quantizes_weight(l->kind) || l->n_in < 1 || l->in[0] < 0 ||
             g->values[l->in[0]].init)
             continue;
-        i = data_source(g, l->in[0]);
+        i = qc_op_data_source(g, l->in[0]);
         if (i < 0 && reads_graph_input(g, j))
             qin[j] = unit_pixels ? 1 : 2;
         else if (i >= 0 && is_signed[i] && g->values[g->nodes[i].out[0]].is_output)
