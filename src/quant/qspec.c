@@ -158,7 +158,7 @@ static enum qc_status act_spec(const struct qc_recipe *r, const struct qc_graph 
     if (s->zero_point != QC_ZP_NONE && (s->method == QC_QM_SAT || sgn != 0)) {
         qc_log_error("%s: [%s] %s=%s with %s=%s: a zero point shifts LSQ's unsigned "
                      "levels [0, R]; use %s=LSQ without %s",
-                     qc_recipe_where(r, sec, k[5], where, sizeof(where)), sec, k[5], zp, 
+                     qc_recipe_where(r, sec, k[5], where, sizeof(where)), sec, k[5], zp,
                      s->method == QC_QM_SAT ? key : k[4],
                      s->method == QC_QM_SAT ? "SAT (CG-PACT is unsigned)" : "1", key, k[4]);
         return QC_ERR_RECIPE;
