@@ -297,13 +297,12 @@ static void run_one(const char *text, struct qc_dataset *ds, enum qc_split split
     float x[64];
     int32_t label = -1;
     int64_t idx = 0;
-    struct qc_rng rng;
-    qc_rng_seed(&rng, 1);
+    uint64_t seed = 1;
     qc_data_cfg_geometry(cfg, &c, &h, &w);
     ck_assert_int_eq(c, oc);
     ck_assert_int_eq(h, oh);
     ck_assert_int_eq(w, ow);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, split, &idx, 1, &rng, x, &label), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, split, &idx, 1, &seed, x, &label), QC_OK);
     ck_assert_int_eq(label, 7);
     for (int i = 0; i < oc * oh * ow; i++)
         ck_assert_msg(fabsf(x[i] - want[i]) < 1e-5f, "element %d: %g != %g", i, x[i], want[i]);
@@ -433,10 +432,8 @@ START_TEST(test_transform_errors)
     ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, NULL, x, NULL),
                      QC_ERR_INVAL);
     idx = 1;
-    struct qc_rng rng;
-    qc_rng_seed(&rng, 3);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, &rng, x, NULL),
-                     QC_ERR_INVAL);
+    uint64_t seed = 3;
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, &seed, x, NULL), QC_ERR_INVAL);
     qc_data_cfg_free(cfg);
     qc_dataset_free(ds);
 }
@@ -465,15 +462,19 @@ START_TEST(test_random_repeatable)
     ck_assert_int_eq(qc_data_cfg_batch(cfg), 8);
     int64_t idx[8] = { 0, 1, 2, 3, 4, 0, 1, 2 };
     float a[8 * 9], b[8 * 9], c[8 * 9];
-    struct qc_rng r1, r2, r3;
-    qc_rng_seed(&r1, 99);
-    qc_rng_seed(&r2, 99);
-    qc_rng_seed(&r3, 100);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r1, a, NULL), QC_OK);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r2, b, NULL), QC_OK);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r3, c, NULL), QC_OK);
+    uint64_t s1 = 99, s2 = 99, s3 = 100;
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &s1, a, NULL), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &s2, b, NULL), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &s3, c, NULL), QC_OK);
     ck_assert_int_eq(memcmp(a, b, sizeof(a)), 0);
     ck_assert_int_ne(memcmp(a, c, sizeof(a)), 0);
+    /* per-image streams: an image draws the same at any place in a batch
+     * and alone (idx[5..7] repeat idx[0..2]) */
+    ck_assert_int_eq(memcmp(a, a + 5 * 9, 3 * 9 * sizeof(float)), 0);
+    float one[9];
+    int64_t k = 3;
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &k, 1, &s1, one, NULL), QC_OK);
+    ck_assert_int_eq(memcmp(one, a + 3 * 9, sizeof(one)), 0);
     for (int i = 0; i < 8 * 9; i++)
         ck_assert(a[i] >= 0.0f && a[i] <= 255.0f);
     qc_data_cfg_free(cfg);
