@@ -11,7 +11,10 @@
 #      exit 2, no output, no hang, at 1 and 3 decoder threads;
 #  (c) SIGINT while the threads decode ahead: exit 3, nothing written; the
 #      run resumed from its last checkpoint ends with the uninterrupted run's
-#      output model, byte for byte.
+#      output model, byte for byte;
+#  (d) listing a folder of 2,600 images: "indexing FOLDER: 1000 images" and
+#      "... 2000 images" progress lines on a terminal (script(1)), cleared
+#      after; nothing on a pipe.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 N=$(scaled 80 40)   # images per class
@@ -142,5 +145,35 @@ if [ $rc -eq 3 ]; then
     if [ -s "$TMP/ref.onnx" ] && cmp -s "$TMP/ref.onnx" "$TMP/int.onnx"; then
         ok "resumed after SIGINT: the uninterrupted run's output model, byte for byte"
     else bad "resumed run differs from the uninterrupted one"; fi
+fi
+
+# ---- (d) the indexing progress line -------------------------------------------------------------
+"$PYTHON3" - "$top_srcdir/tests" "$TMP/many" <<'PY' || bad "making the 2,600-image folder"
+import os, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from make_images import write_png
+a = np.zeros((28, 28), np.uint8)
+for k in range(2):
+    os.makedirs(os.path.join(sys.argv[2], "c%d" % k))
+    for i in range(1300):
+        a[0, 0] = i % 256
+        write_png(os.path.join(sys.argv[2], "c%d" % k, "%05d.png" % i), a)
+PY
+sed -e "s|^DataPath=.*|DataPath=$TMP/many|" -e 's/^BatchSize=16/BatchSize=128/' "$TMP/r.ini" > "$TMP/many.ini"
+IARGS="--epochs 1 --limit 256 --threads 2 --no-eval"
+"$QATCONV" "$M" -r "$TMP/many.ini" -o "$TMP/m1.onnx" $IARGS > "$TMP/pipe.out" 2> "$TMP/pipe.err" ||
+    bad "2,600-image run: $(cat "$TMP/pipe.err")"
+if grep -q indexing "$TMP/pipe.err" "$TMP/pipe.out"; then bad "indexing lines on a pipe: $(cat "$TMP/pipe.err")"
+else ok "no indexing line on a pipe"; fi
+if script -qec true /dev/null > /dev/null 2>&1; then
+    script -qec "$QATCONV $M -r $TMP/many.ini -o $TMP/m2.onnx $IARGS" /dev/null > "$TMP/tty.raw" 2>&1
+    tr '\r' '\n' < "$TMP/tty.raw" > "$TMP/tty.txt"
+    if grep -aq "indexing $TMP/many: 1000 images" "$TMP/tty.txt" &&
+        grep -aq "indexing $TMP/many: 2000 images" "$TMP/tty.txt"; then
+        ok "indexing progress on a terminal ($(grep -ac indexing "$TMP/tty.txt") updates)"
+    else bad "no indexing progress on a terminal: $(head -c 600 "$TMP/tty.txt")"; fi
+else
+    echo "note: no script(1): the terminal line is not checked"
 fi
 finish

@@ -94,6 +94,11 @@ enum qc_status qc_cifar_load(const char *const *paths, int n_files, int label_by
 void qc_data_cfg_set_channels_last(struct qc_data_cfg *cfg, bool channels_last);
 bool qc_data_cfg_channels_last(const struct qc_data_cfg *cfg);
 
+/* Image folders: qc_data_load reports the listing of a folder through rep
+ * (QC_EVENT_INDEX events, every QC_INDEX_EVERY images and at the end; rep
+ * must outlive cfg; NULL: none). */
+void qc_data_cfg_set_reporter(struct qc_data_cfg *cfg, const struct qc_reporter *rep);
+
 /* Image folders: [database] DecodeThreads, the decoder threads of the
  * training pipeline (prefetch.h); 0 (the default): the job's --threads. */
 int qc_data_cfg_decode_threads(const struct qc_data_cfg *cfg);

@@ -68,6 +68,7 @@ struct qc_data_cfg {
     bool per_label, equiv_label, test_given;
     bool use_val_for_test, background, ignore_corrupt;
     int64_t decode_threads; /* DecodeThreads (0: the job's threads) */
+    const struct qc_reporter *rep; /* indexing events, or NULL */
     char *label_path; /* ILSVRC2012 synsets    */
     char ext_buf[256];
     const char *exts[MAX_EXTS];
@@ -909,7 +910,7 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
                                  struct qc_dataset **out)
 {
     enum qc_status st;
-    struct qc_image_list l = { 0 };
+    struct qc_image_list l = { .rep = cfg->rep, .what = cfg->data_path };
     struct qc_dataset *ds = NULL;
     int64_t *sel = NULL, n_sel = 0, n_train = 0;
     char a[4096], b[4096];
@@ -931,6 +932,16 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
             goto out;
         if (split != QC_SPLIT_LEARN)
             st = qc_ilsvrc_list_val(a, b, cfg->background, &l);
+    }
+    if (cfg->rep) {
+        /* the listing's last event (a terminal clears its line) */
+        struct qc_event ev = { .kind = QC_EVENT_INDEX,
+                               .phase = QC_PHASE_SETUP,
+                               .what = cfg->data_path,
+                               .done = l.n,
+                               .total = l.n,
+                               .aborted = st != QC_OK };
+        qc_emit(cfg->rep, &ev);
     }
     if (st != QC_OK)
         goto out;
@@ -1240,6 +1251,11 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
 void qc_data_cfg_set_channels_last(struct qc_data_cfg *cfg, bool channels_last)
 {
     cfg->channels_last = channels_last;
+}
+
+void qc_data_cfg_set_reporter(struct qc_data_cfg *cfg, const struct qc_reporter *rep)
+{
+    cfg->rep = rep;
 }
 
 int qc_data_cfg_decode_threads(const struct qc_data_cfg *cfg)

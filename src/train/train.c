@@ -802,6 +802,7 @@ static enum qc_status setup(struct qc_trainer *t)
             return st;
         qc_data_cfg_set_channels_last(t->dcfg, layout == QC_INPUT_CHANNELS_LAST);
     }
+    qc_data_cfg_set_reporter(t->dcfg, &t->o->progress); /* folder indexing */
     st = qc_data_load(t->dcfg, QC_SPLIT_LEARN, &t->learn);
     if (st != QC_OK)
         return st;
