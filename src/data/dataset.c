@@ -67,7 +67,7 @@ struct qc_data_cfg {
     int64_t depth, label_depth;
     bool per_label, equiv_label, test_given;
     bool use_val_for_test, background, ignore_corrupt;
-    int64_t decode_threads; /* DecodeThreads (0: the job's threads) */
+    int64_t decode_threads;        /* DecodeThreads (0: the job's threads) */
     const struct qc_reporter *rep; /* indexing events, or NULL */
     char *label_path; /* ILSVRC2012 synsets    */
     char ext_buf[256];
