@@ -69,7 +69,7 @@ struct qc_data_cfg {
     bool use_val_for_test, background, ignore_corrupt;
     int64_t decode_threads;        /* DecodeThreads (0: the job's threads) */
     const struct qc_reporter *rep; /* indexing events, or NULL */
-    char *label_path; /* ILSVRC2012 synsets    */
+    char *label_path;              /* ILSVRC2012 synsets    */
     char ext_buf[256];
     const char *exts[MAX_EXTS];
     int n_exts;
