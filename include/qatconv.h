@@ -71,12 +71,15 @@ enum qc_phase {
 };
 
 enum qc_event_kind {
-    QC_EVENT_BEGIN = 0,      /* a phase starts: what, total                     */
-    QC_EVENT_PROGRESS,       /* done of total; loss/accuracy so far             */
-    QC_EVENT_END,            /* the phase ended (also before an error message
+    QC_EVENT_BEGIN = 0, /* a phase starts: what, total                     */
+    QC_EVENT_PROGRESS,  /* done of total; loss/accuracy so far             */
+    QC_EVENT_END,       /* the phase ended (also before an error message
                                 of a phase that stops: aborted)                 */
-    QC_EVENT_EPOCH,          /* an epoch's figures, validation included         */
-    QC_EVENT_NOTE,           /* an informational line (text), not an error      */
+    QC_EVENT_EPOCH,     /* an epoch's figures, validation included         */
+    QC_EVENT_NOTE,      /* an informational line (text), not an error      */
+    QC_EVENT_INDEX,     /* an image folder is being listed: what (the
+                                folder), done (images found so far); its last
+                                event has total = done                          */
 };
 
 struct qc_event {

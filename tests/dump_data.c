@@ -49,11 +49,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "dump_data: cannot write %s\n", argv[3]);
         goto out;
     }
-    struct qc_rng rng;
-    qc_rng_seed(&rng, 1);
+    uint64_t seed = 1;
     for (int64_t i = 0; i < ds->n; i++) {
         int32_t label;
-        if (qc_data_batch(cfg, ds, split, &i, 1, &rng, x, &label) != QC_OK)
+        if (qc_data_batch(cfg, ds, split, &i, 1, &seed, x, &label) != QC_OK)
             goto out;
         if (fwrite(x, sizeof(float), img, f) != img || fprintf(fl, "%d\n", label) < 0) {
             fprintf(stderr, "dump_data: cannot write %s\n", argv[3]);

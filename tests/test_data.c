@@ -23,6 +23,7 @@
 
 #include "data/data.h"
 #include "data/image.h"
+#include "data/prefetch.h"
 #include "recipe/recipe.h"
 #include "testutil.h"
 
@@ -297,13 +298,12 @@ static void run_one(const char *text, struct qc_dataset *ds, enum qc_split split
     float x[64];
     int32_t label = -1;
     int64_t idx = 0;
-    struct qc_rng rng;
-    qc_rng_seed(&rng, 1);
+    uint64_t seed = 1;
     qc_data_cfg_geometry(cfg, &c, &h, &w);
     ck_assert_int_eq(c, oc);
     ck_assert_int_eq(h, oh);
     ck_assert_int_eq(w, ow);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, split, &idx, 1, &rng, x, &label), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, split, &idx, 1, &seed, x, &label), QC_OK);
     ck_assert_int_eq(label, 7);
     for (int i = 0; i < oc * oh * ow; i++)
         ck_assert_msg(fabsf(x[i] - want[i]) < 1e-5f, "element %d: %g != %g", i, x[i], want[i]);
@@ -433,10 +433,8 @@ START_TEST(test_transform_errors)
     ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, NULL, x, NULL),
                      QC_ERR_INVAL);
     idx = 1;
-    struct qc_rng rng;
-    qc_rng_seed(&rng, 3);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, &rng, x, NULL),
-                     QC_ERR_INVAL);
+    uint64_t seed = 3;
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &idx, 1, &seed, x, NULL), QC_ERR_INVAL);
     qc_data_cfg_free(cfg);
     qc_dataset_free(ds);
 }
@@ -465,15 +463,19 @@ START_TEST(test_random_repeatable)
     ck_assert_int_eq(qc_data_cfg_batch(cfg), 8);
     int64_t idx[8] = { 0, 1, 2, 3, 4, 0, 1, 2 };
     float a[8 * 9], b[8 * 9], c[8 * 9];
-    struct qc_rng r1, r2, r3;
-    qc_rng_seed(&r1, 99);
-    qc_rng_seed(&r2, 99);
-    qc_rng_seed(&r3, 100);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r1, a, NULL), QC_OK);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r2, b, NULL), QC_OK);
-    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &r3, c, NULL), QC_OK);
+    uint64_t s1 = 99, s2 = 99, s3 = 100;
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &s1, a, NULL), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &s2, b, NULL), QC_OK);
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx, 8, &s3, c, NULL), QC_OK);
     ck_assert_int_eq(memcmp(a, b, sizeof(a)), 0);
     ck_assert_int_ne(memcmp(a, c, sizeof(a)), 0);
+    /* per-image streams: an image draws the same at any place in a batch
+     * and alone (idx[5..7] repeat idx[0..2]) */
+    ck_assert_int_eq(memcmp(a, a + 5 * 9, 3 * 9 * sizeof(float)), 0);
+    float one[9];
+    int64_t k = 3;
+    ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, &k, 1, &s1, one, NULL), QC_OK);
+    ck_assert_int_eq(memcmp(one, a + 3 * 9, sizeof(one)), 0);
     for (int i = 0; i < 8 * 9; i++)
         ck_assert(a[i] >= 0.0f && a[i] <= 255.0f);
     qc_data_cfg_free(cfg);
@@ -826,6 +828,108 @@ START_TEST(test_image_decoders)
 }
 END_TEST
 
+/* The decoder pool (data/prefetch.h) against the serial qc_data_batch on a
+ * PNG folder with random transformations: the same bytes and labels at 1
+ * and 4 threads, batches queued ahead as the trainer queues them; a corrupt
+ * image is the taking call's QC_ERR_DATA, and the pool frees with batches
+ * still queued (the ASan build checks for leaks). */
+START_TEST(test_prefetch_pool)
+{
+    char dir[] = "/tmp/qc_pool_XXXXXX", path[512], text[1024];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    enum { N = 24, B = 4, NB = N / B };
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof(path), "%s/c%d", dir, k);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        for (int i = 0; i < N / 2; i++) {
+            int w = 9 + (i * 5 + k) % 7, h = 8 + (i * 3 + 2 * k) % 6;
+            uint8_t px[16 * 16 * 3];
+            for (int j = 0; j < w * h * 3; j++)
+                px[j] = (uint8_t)(j * 29 + i * 7 + k * 101);
+            png_image pi;
+            memset(&pi, 0, sizeof(pi));
+            pi.version = PNG_IMAGE_VERSION;
+            pi.width = (png_uint_32)w;
+            pi.height = (png_uint_32)h;
+            pi.format = PNG_FORMAT_RGB;
+            snprintf(path, sizeof(path), "%s/c%d/%02d.png", dir, k, i);
+            ck_assert(png_image_write_to_file(&pi, path, 0, px, 0, NULL));
+        }
+    }
+    snprintf(text, sizeof(text),
+             "[database]\nType=DIR_Database\nDataPath=%s\nLearn=1.0\n"
+             "[sp]\nSizeX=6\nSizeY=6\nNbChannels=3\nBatchSize=%d\n"
+             "[sp.Transformation-1]\nType=RandomResizeCropTransformation\nWidth=8\nHeight=8\n"
+             "ScaleMin=0.3\nScaleMax=1\n"
+             "[sp.Transformation-2]\nType=SliceExtractionTransformation\nWidth=6\nHeight=6\n"
+             "RandomOffsetX=1\nRandomOffsetY=1\n"
+             "[sp.Transformation-3]\nType=FlipTransformation\nRandomHorizontalFlip=1\n",
+             dir, (int)B);
+    struct qc_data_cfg *cfg = cfg_from(text, QC_OK);
+    struct qc_dataset *ds = NULL;
+    ck_assert_int_eq(qc_data_load(cfg, QC_SPLIT_LEARN, &ds), QC_OK);
+    ck_assert_int_eq(ds->n, N);
+    int64_t idx[N];
+    for (int i = 0; i < N; i++)
+        idx[i] = (i * 7) % N; /* a permutation: 7 and 24 are coprime */
+    enum { E = 3 * 6 * 6 };
+    static float want[N * E], got[B * E];
+    int32_t want_lab[N], lab[B];
+    uint64_t seed = 77;
+    for (int b = 0; b < NB; b++)
+        ck_assert_int_eq(qc_data_batch(cfg, ds, QC_SPLIT_LEARN, idx + b * B, B, &seed,
+                                       want + b * B * E, want_lab + b * B),
+                         QC_OK);
+    for (int threads = 1; threads <= 4; threads += 3) {
+        struct qc_prefetch *pf = NULL;
+        ck_assert_int_eq(qc_prefetch_new(cfg, ds, QC_SPLIT_LEARN, B, threads, 3, &pf), QC_OK);
+        int next = 0;
+        for (int b = 0; b < NB; b++) {
+            while (next < NB && qc_prefetch_queued(pf) < 3)
+                ck_assert_int_eq(qc_prefetch_submit(pf, idx + next++ * B, &seed), QC_OK);
+            if (b == 0) /* the queue is full */
+                ck_assert_int_eq(qc_prefetch_submit(pf, idx, &seed), QC_ERR_INTERNAL);
+            ck_assert_int_eq(qc_prefetch_take(pf, got, lab), QC_OK);
+            ck_assert_msg(memcmp(got, want + b * B * E, sizeof(got)) == 0,
+                          "%d threads, batch %d differs from qc_data_batch", threads, b);
+            ck_assert_int_eq(memcmp(lab, want_lab + b * B, sizeof(lab)), 0);
+        }
+        ck_assert_int_eq(qc_prefetch_take(pf, got, lab), QC_ERR_INTERNAL); /* empty */
+        /* cancelled and freed with batches queued */
+        ck_assert_int_eq(qc_prefetch_submit(pf, idx, &seed), QC_OK);
+        ck_assert_int_eq(qc_prefetch_submit(pf, idx + B, &seed), QC_OK);
+        qc_prefetch_free(pf);
+    }
+    /* a corrupt image (the first of class 1, position 2 of the second batch) */
+    snprintf(path, sizeof(path), "%s/c1/00.png", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("\x89PNG\r\n\x1a\nshort", f);
+    fclose(f);
+    struct qc_prefetch *pf = NULL;
+    ck_assert_int_eq(qc_prefetch_new(cfg, ds, QC_SPLIT_LEARN, B, 3, 3, &pf), QC_OK);
+    int64_t bad[2 * B] = { 0, 1, 2, 3, 4, 5, N / 2, 6 };
+    ck_assert_int_eq(qc_prefetch_submit(pf, bad, &seed), QC_OK);
+    ck_assert_int_eq(qc_prefetch_submit(pf, bad + B, &seed), QC_OK);
+    ck_assert_int_eq(qc_prefetch_submit(pf, bad + B, &seed), QC_OK);
+    ck_assert_int_eq(qc_prefetch_take(pf, got, lab), QC_OK);
+    ck_assert_int_eq(qc_prefetch_take(pf, got, lab), QC_ERR_DATA);
+    qc_prefetch_free(pf); /* one batch still queued */
+    qc_dataset_free(ds);
+    qc_data_cfg_free(cfg);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < N / 2; i++) {
+            snprintf(path, sizeof(path), "%s/c%d/%02d.png", dir, k, i);
+            unlink(path);
+        }
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof(path), "%s/c%d", dir, k);
+        rmdir(path);
+    }
+    rmdir(dir);
+}
+END_TEST
+
 Suite *qc_suite_data(void)
 {
     Suite *s = suite_create("data");
@@ -842,6 +946,7 @@ Suite *qc_suite_data(void)
     tcase_add_test(tc, test_synthetic);
     tcase_add_test(tc, test_fashion_mnist);
     tcase_add_test(tc, test_image_decoders);
+    tcase_add_test(tc, test_prefetch_pool);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -89,5 +89,17 @@ void qc_cli_progress_event(const struct qc_event *ev, void *user)
     case QC_EVENT_NOTE:
         printf("%s\n", ev->text);
         break;
+    case QC_EVENT_INDEX:
+        /* a terminal line while a large folder is listed; nothing otherwise */
+        if (!cp->tty)
+            break;
+        if (ev->total > 0 || ev->aborted) {
+            fprintf(stderr, "\r\033[K");
+        } else {
+            fprintf(stderr, "\r\033[Kindexing %s: %lld images", ev->what ? ev->what : "",
+                    (long long)ev->done);
+        }
+        fflush(stderr);
+        break;
     }
 }

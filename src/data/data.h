@@ -18,12 +18,16 @@
  * qc_data_batch() turns images into the network's float NCHW input: pixel
  * values start as 0..255 floats and the transformations apply in recipe
  * order (RangeAffine Divides 255 gives [0,1]).  Random transformations
- * (Flip, RandomResizeCrop, random PadCrop offsets) draw from the caller's
- * struct qc_rng, so a seed makes runs repeatable and no global state exists.
+ * (Flip, RandomResizeCrop, random SliceExtraction offsets) of image k of a
+ * split draw from a generator of its own, seeded from the caller's batch
+ * seed (the trainer's: the run's seed and the epoch) and k: an image's
+ * draws do not depend on the other images of its batch, on its place in the
+ * batch, nor on which thread transforms it; no global state exists.
  *
  * Image folders ([database] Type=DIR_Database or ILSVRC2012_Database,
  * imagedb.c) keep only file names and labels: a batch decodes its images
- * (image.c) one by one, so memory does not grow with the folder.
+ * (image.c) one by one, so memory does not grow with the folder; the
+ * trainer decodes them ahead on a pool of threads (prefetch.h).
  */
 #ifndef QATCONV_SRC_DATA_DATA_H
 #define QATCONV_SRC_DATA_DATA_H
@@ -90,13 +94,32 @@ enum qc_status qc_cifar_load(const char *const *paths, int n_files, int label_by
 void qc_data_cfg_set_channels_last(struct qc_data_cfg *cfg, bool channels_last);
 bool qc_data_cfg_channels_last(const struct qc_data_cfg *cfg);
 
+/* Image folders: qc_data_load reports the listing of a folder through rep
+ * (QC_EVENT_INDEX events, every QC_INDEX_EVERY images and at the end; rep
+ * must outlive cfg; NULL: none). */
+void qc_data_cfg_set_reporter(struct qc_data_cfg *cfg, const struct qc_reporter *rep);
+
+/* Image folders: [database] DecodeThreads, the decoder threads of the
+ * training pipeline (prefetch.h); 0 (the default): the job's --threads. */
+int qc_data_cfg_decode_threads(const struct qc_data_cfg *cfg);
+
 /* Fills x (n images, NCHW float, or NHWC when channels last; the geometry of
  * qc_data_cfg_geometry) and
  * labels (may be NULL) from images idx[0..n-1] of ds, applying the recipe's
  * transformations for `split` (LearnOnly ones only for QC_SPLIT_LEARN).
- * rng may be NULL when no random transformation applies. */
+ * Image idx[b]'s random transformations draw from a generator seeded from
+ * (*seed, idx[b]); seed may be NULL when no random transformation applies.
+ * One cfg serves one thread (it holds the in-memory sets' scratch). */
 enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
                              enum qc_split split, const int64_t *idx, int64_t n,
-                             struct qc_rng *rng, float *x, int32_t *labels);
+                             const uint64_t *seed, float *x, int32_t *labels);
+
+/* Image folders only: image k of ds decoded and transformed into out (one
+ * image of qc_data_batch's x, with the same draws).  Touches nothing shared
+ * but reads cfg and ds: any number of threads may call it at once.  quiet:
+ * a failure prints nothing (the caller reports it, see prefetch.h). */
+enum qc_status qc_data_image(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                             enum qc_split split, int64_t k, const uint64_t *seed, bool quiet,
+                             float *out);
 
 #endif

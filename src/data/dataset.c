@@ -67,7 +67,9 @@ struct qc_data_cfg {
     int64_t depth, label_depth;
     bool per_label, equiv_label, test_given;
     bool use_val_for_test, background, ignore_corrupt;
-    char *label_path; /* ILSVRC2012 synsets    */
+    int64_t decode_threads;        /* DecodeThreads (0: the job's threads) */
+    const struct qc_reporter *rep; /* indexing events, or NULL */
+    char *label_path;              /* ILSVRC2012 synsets    */
     char ext_buf[256];
     const char *exts[MAX_EXTS];
     int n_exts;
@@ -196,7 +198,7 @@ static enum qc_status read_image_db(const struct qc_recipe *r, struct qc_data_cf
                                             "EquivLabelPartitioning" };
     static const char *const ilsvrc_keys[] = { "LabelPath", "UseValidationForTest",
                                                "BackgroundClass" };
-    static const char *const both_keys[] = { "ValidExtensions", "IgnoreCorrupt" };
+    static const char *const both_keys[] = { "ValidExtensions", "IgnoreCorrupt", "DecodeThreads" };
     bool dir = cfg->db == DB_DIR, ilsvrc = cfg->db == DB_ILSVRC;
     struct {
         const char *const *keys;
@@ -231,6 +233,7 @@ static enum qc_status read_image_db(const struct qc_recipe *r, struct qc_data_cf
         (st = qc_recipe_int(r, "database", "UseValidationForTest", 1, &use_val)) != QC_OK ||
         (st = qc_recipe_int(r, "database", "BackgroundClass", 0, &bg)) != QC_OK ||
         (st = qc_recipe_int(r, "database", "IgnoreCorrupt", 0, &ignore)) != QC_OK ||
+        (st = qc_recipe_int(r, "database", "DecodeThreads", 0, &cfg->decode_threads)) != QC_OK ||
         (st = qc_recipe_str(r, "database", "ValidExtensions", NULL, &exts)) != QC_OK ||
         (st = qc_recipe_str(r, "database", "LabelPath", NULL, &label_path)) != QC_OK)
         return st;
@@ -907,7 +910,7 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
                                  struct qc_dataset **out)
 {
     enum qc_status st;
-    struct qc_image_list l = { 0 };
+    struct qc_image_list l = { .rep = cfg->rep, .what = cfg->data_path };
     struct qc_dataset *ds = NULL;
     int64_t *sel = NULL, n_sel = 0, n_train = 0;
     char a[4096], b[4096];
@@ -929,6 +932,16 @@ static enum qc_status image_load(const struct qc_data_cfg *cfg, enum qc_split sp
             goto out;
         if (split != QC_SPLIT_LEARN)
             st = qc_ilsvrc_list_val(a, b, cfg->background, &l);
+    }
+    if (cfg->rep) {
+        /* the listing's last event (a terminal clears its line) */
+        struct qc_event ev = { .kind = QC_EVENT_INDEX,
+                               .phase = QC_PHASE_SETUP,
+                               .what = cfg->data_path,
+                               .done = l.n,
+                               .total = l.n,
+                               .aborted = st != QC_OK };
+        qc_emit(cfg->rep, &ev);
     }
     if (st != QC_OK)
         goto out;
@@ -1049,12 +1062,15 @@ out:
 /* Image folders: decodes ds->files[k] and runs the transformations for
  * split into out (the network's image, CHW or HWC).  The one function a
  * decoding thread calls per image: it uses no cfg scratch (it allocates its
- * own planes, sized for this image). */
+ * own planes, sized for this image).  quiet: no error line (a decoding
+ * thread's failure is reported by the thread that takes the batch). */
 static enum qc_status image_one(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
-                                enum qc_split split, int64_t k, struct qc_rng *rng, float *out)
+                                enum qc_split split, int64_t k, struct qc_rng *rng, bool quiet,
+                                float *out)
 {
     struct qc_image img;
-    enum qc_status st = qc_image_decode(ds->files[k], false, &img);
+    enum qc_status st = qc_image_decode_say(
+        ds->files[k], quiet ? QC_IMAGE_SAY_NOTHING : QC_IMAGE_SAY_ERROR, &img);
     float *buf[2] = { NULL, NULL };
     if (st != QC_OK)
         return st;
@@ -1064,19 +1080,22 @@ static enum qc_status image_one(const struct qc_data_cfg *cfg, const struct qc_d
     for (int t = 0; t < cfg->n_tf && st == QC_OK; t++) {
         if (!tf_applies(&cfg->tf[t], split))
             continue;
-        st = qc_transform_shape(&cfg->tf[t], c, h, w, &c, &h, &w);
+        st = quiet ? qc_transform_shape_quiet(&cfg->tf[t], c, h, w, &c, &h, &w)
+                   : qc_transform_shape(&cfg->tf[t], c, h, w, &c, &h, &w);
         max_elems = QC_MAX(max_elems, (size_t)c * h * w);
     }
     if (st != QC_OK) {
-        qc_log_error("%s: the %dx%d (WxH) image does not fit the transformations", ds->files[k],
-                     img.w, img.h);
+        if (!quiet)
+            qc_log_error("%s: the %dx%d (WxH) image does not fit the transformations", ds->files[k],
+                         img.w, img.h);
         goto out;
     }
     if (c != cfg->c || h != cfg->h || w != cfg->w) {
-        qc_log_error("%s: the %dx%d (WxH) image gives %dx%dx%d (CxHxW) after the "
-                     "transformations, not the %dx%dx%d of [sp] (add a Rescale, PadCrop or "
-                     "SliceExtraction)",
-                     ds->files[k], img.w, img.h, c, h, w, cfg->c, cfg->h, cfg->w);
+        if (!quiet)
+            qc_log_error("%s: the %dx%d (WxH) image gives %dx%dx%d (CxHxW) after the "
+                         "transformations, not the %dx%dx%d of [sp] (add a Rescale, PadCrop or "
+                         "SliceExtraction)",
+                         ds->files[k], img.w, img.h, c, h, w, cfg->c, cfg->h, cfg->w);
         st = QC_ERR_DATA;
         goto out;
     }
@@ -1095,7 +1114,7 @@ static enum qc_status image_one(const struct qc_data_cfg *cfg, const struct qc_d
         int oc, oh, ow;
         if (!tf_applies(tf, split))
             continue;
-        qc_transform_shape(tf, c, h, w, &oc, &oh, &ow);
+        qc_transform_shape_quiet(tf, c, h, w, &oc, &oh, &ow);
         qc_transform_apply(tf, cur, c, h, w, other, rng);
         float *t2 = cur;
         cur = other;
@@ -1119,19 +1138,49 @@ out:
     return st;
 }
 
+/* splitmix64's finalizer: a bijective mix of 64 bits. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The generator of image k's random transformations: seeded from the
+ * batch seed (the run's seed and epoch, see data.h) and k alone. */
+static void image_rng(struct qc_rng *rng, uint64_t seed, int64_t k)
+{
+    qc_rng_seed(rng, mix64(seed ^ mix64((uint64_t)k + 0x632be59bd9b4e019ULL)));
+}
+
+enum qc_status qc_data_image(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                             enum qc_split split, int64_t k, const uint64_t *seed, bool quiet,
+                             float *out)
+{
+    struct qc_rng rng;
+    if (!ds->files || k < 0 || k >= ds->n)
+        return QC_ERR_INVAL;
+    for (int i = 0; !seed && i < cfg->n_tf; i++)
+        if (tf_applies(&cfg->tf[i], split) && qc_transform_is_random(&cfg->tf[i]))
+            return QC_ERR_INVAL;
+    if (seed)
+        image_rng(&rng, *seed, k);
+    return image_one(cfg, ds, split, k, seed ? &rng : NULL, quiet, out);
+}
+
 enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
                              enum qc_split split, const int64_t *idx, int64_t n,
-                             struct qc_rng *rng, float *x, int32_t *labels)
+                             const uint64_t *seed, float *x, int32_t *labels)
 {
+    struct qc_rng rng_img, *rng = seed ? &rng_img : NULL;
     if (ds->c != cfg->src_c || ds->h != cfg->src_h || ds->w != cfg->src_w) {
         qc_log_error("%s: dataset images are %dx%dx%d (CxHxW), the recipe expects %dx%dx%d",
                      cfg->where, ds->c, ds->h, ds->w, cfg->src_c, cfg->src_h, cfg->src_w);
         return QC_ERR_DATA;
     }
     for (int i = 0; i < cfg->n_tf; i++) {
-        if (!rng && tf_applies(&cfg->tf[i], split) && qc_transform_is_random(&cfg->tf[i])) {
-            qc_log_error("%s: random transformation but no random generator given",
-                         cfg->tf[i].where);
+        if (!seed && tf_applies(&cfg->tf[i], split) && qc_transform_is_random(&cfg->tf[i])) {
+            qc_log_error("%s: random transformation but no seed given", cfg->tf[i].where);
             return QC_ERR_INVAL;
         }
     }
@@ -1147,8 +1196,11 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
                          (long long)idx[b], (long long)ds->n);
             return QC_ERR_INVAL;
         }
+        if (seed)
+            image_rng(rng, *seed, idx[b]);
         if (ds->files) {
-            enum qc_status st = image_one(cfg, ds, split, idx[b], rng, x + (size_t)b * out_elems);
+            enum qc_status st = image_one(cfg, ds, split, idx[b], rng, false,
+                                          x + (size_t)b * out_elems);
             if (st != QC_OK)
                 return st;
             if (labels)
@@ -1199,6 +1251,16 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
 void qc_data_cfg_set_channels_last(struct qc_data_cfg *cfg, bool channels_last)
 {
     cfg->channels_last = channels_last;
+}
+
+void qc_data_cfg_set_reporter(struct qc_data_cfg *cfg, const struct qc_reporter *rep)
+{
+    cfg->rep = rep;
+}
+
+int qc_data_cfg_decode_threads(const struct qc_data_cfg *cfg)
+{
+    return (int)cfg->decode_threads;
 }
 
 bool qc_data_cfg_channels_last(const struct qc_data_cfg *cfg)

@@ -29,16 +29,18 @@
 #define MAX_BYTES ((size_t)1 << 30)
 #define MAX_FILE ((long)1 << 30)
 
-/* One line: an error, or with warn (an image skipped) a warning. */
-static void say(bool warn, const char *fmt, ...) QC_PRINTF(2, 3);
-static void say(bool warn, const char *fmt, ...)
+/* One line: an error, a warning (an image skipped), or nothing. */
+static void say(enum qc_image_say warn, const char *fmt, ...) QC_PRINTF(2, 3);
+static void say(enum qc_image_say warn, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
+    if (warn == QC_IMAGE_SAY_NOTHING)
+        return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (warn)
+    if (warn == QC_IMAGE_SAY_WARN)
         qc_log_warn("%s (skipped)", line);
     else
         qc_log_error("%s", line);
@@ -52,7 +54,8 @@ void qc_image_free(struct qc_image *img)
     img->data = NULL;
 }
 
-static enum qc_status check_size(bool warn, const char *name, int w, int h, int c, int bits)
+static enum qc_status check_size(enum qc_image_say warn, const char *name, int w, int h, int c,
+                                 int bits)
 {
     if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE ||
         (size_t)w * (size_t)h * (size_t)c * (size_t)(bits / 8) > MAX_BYTES) {
@@ -67,8 +70,8 @@ static enum qc_status check_size(bool warn, const char *name, int w, int h, int 
 
 /* ---- JPEG ------------------------------------------------------------------------------------ */
 
-static enum qc_status jpeg_decode(const uint8_t *buf, size_t len, const char *name, bool warn,
-                                  struct qc_image *img)
+static enum qc_status jpeg_decode(const uint8_t *buf, size_t len, const char *name,
+                                  enum qc_image_say warn, struct qc_image *img)
 {
     enum qc_status st = QC_ERR_DATA;
     int w, h, subsamp, colorspace;
@@ -201,13 +204,13 @@ static bool png_run(struct png_job *job, struct qc_image *img)
     return true;
 }
 
-static enum qc_status png_decode(const uint8_t *buf, size_t len, const char *name, bool warn,
-                                 struct qc_image *img)
+static enum qc_status png_decode(const uint8_t *buf, size_t len, const char *name,
+                                 enum qc_image_say warn, struct qc_image *img)
 {
     struct png_job *job = calloc(1, sizeof(*job));
     enum qc_status st = QC_ERR_DATA;
     if (!job) {
-        qc_log_error("out of memory");
+        say(warn, "out of memory");
         return QC_ERR_NOMEM;
     }
     job->name = name;
@@ -239,8 +242,8 @@ static enum qc_status png_decode(const uint8_t *buf, size_t len, const char *nam
 
 /* ---- entry points ---------------------------------------------------------------------------- */
 
-enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *name, bool warn,
-                                   struct qc_image *img)
+static enum qc_status decode_mem(const uint8_t *buf, size_t len, const char *name,
+                                 enum qc_image_say warn, struct qc_image *img)
 {
     static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
     *img = (struct qc_image){ 0 };
@@ -252,7 +255,7 @@ enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *n
     return QC_ERR_DATA;
 }
 
-enum qc_status qc_image_decode(const char *path, bool warn, struct qc_image *img)
+enum qc_status qc_image_decode_say(const char *path, enum qc_image_say warn, struct qc_image *img)
 {
     enum qc_status st = QC_ERR_DATA;
     uint8_t *buf = NULL;
@@ -280,11 +283,22 @@ enum qc_status qc_image_decode(const char *path, bool warn, struct qc_image *img
         say(warn, "%s: cannot read: %s", path, ferror(f) ? strerror(errno) : "short read");
         goto out;
     }
-    st = qc_image_decode_mem(buf, (size_t)len, path, warn, img);
+    st = decode_mem(buf, (size_t)len, path, warn, img);
 out:
     qc_free(buf);
     fclose(f);
     return st;
+}
+
+enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *name, bool warn,
+                                   struct qc_image *img)
+{
+    return decode_mem(buf, len, name, warn ? QC_IMAGE_SAY_WARN : QC_IMAGE_SAY_ERROR, img);
+}
+
+enum qc_status qc_image_decode(const char *path, bool warn, struct qc_image *img)
+{
+    return qc_image_decode_say(path, warn ? QC_IMAGE_SAY_WARN : QC_IMAGE_SAY_ERROR, img);
 }
 
 /* One sample as an integer of its own depth. */

@@ -37,11 +37,16 @@ struct qc_image {
     void *data; /* h * w * c samples, interleaved, rows top first        */
 };
 
+/* What a failure prints: an error line, a warning ending "(skipped)", or
+ * nothing (a decoding thread, whose failure the caller reports). */
+enum qc_image_say { QC_IMAGE_SAY_ERROR = 0, QC_IMAGE_SAY_WARN, QC_IMAGE_SAY_NOTHING };
+
 /* Decodes the JPEG or PNG file at path into *img (freed by qc_image_free).
  * QC_ERR_DATA with one line naming the file when it cannot be read or
  * decoded: an error, or a warning ending "(skipped)" with warn (the caller
  * skips the image). */
 enum qc_status qc_image_decode(const char *path, bool warn, struct qc_image *img);
+enum qc_status qc_image_decode_say(const char *path, enum qc_image_say say, struct qc_image *img);
 
 /* The same for an image held in memory; name is used in messages. */
 enum qc_status qc_image_decode_mem(const uint8_t *buf, size_t len, const char *name, bool warn,

@@ -72,6 +72,12 @@ static enum qc_status add_file(struct qc_image_list *l, const char *path, int32_
     if (!(l->paths[l->n] = qc_strdup(path)))
         return QC_ERR_NOMEM;
     l->labels[l->n++] = label;
+    if (l->rep && l->n % QC_INDEX_EVERY == 0) {
+        struct qc_event ev = {
+            .kind = QC_EVENT_INDEX, .phase = QC_PHASE_SETUP, .what = l->what, .done = l->n
+        };
+        qc_emit(l->rep, &ev);
+    }
     return QC_OK;
 }
 

@@ -27,7 +27,13 @@
 
 #include "util/qc.h"
 
+#define QC_INDEX_EVERY 1000 /* images between two QC_EVENT_INDEX events */
+
 struct qc_image_list {
+    /* optional: QC_EVENT_INDEX events while the files are listed (every
+     * INDEX_EVERY images), what = the root; set by the caller */
+    const struct qc_reporter *rep;
+    const char *what;
     int64_t n, cap;
     char **paths;    /* n file paths                        */
     int32_t *labels; /* n class ids                          */

@@ -234,8 +234,9 @@ enum qc_status qc_transform_from_recipe(const struct qc_recipe *r, const char *s
 
 /* ---- shapes ------------------------------------------------------------------------------- */
 
-enum qc_status qc_transform_shape(const struct qc_transform *t, int c, int h, int w, int *oc,
-                                  int *oh, int *ow)
+/* qc_transform_shape; quiet: no error line. */
+static enum qc_status shape_of(const struct qc_transform *t, int c, int h, int w, int *oc, int *oh,
+                               int *ow, bool quiet)
 {
     *oc = c;
     *oh = h;
@@ -251,8 +252,9 @@ enum qc_status qc_transform_shape(const struct qc_transform *t, int c, int h, in
         if (t->width > w || t->height > h ||
             (!t->random_x && t->offset_x + t->width > w) ||
             (!t->random_y && t->offset_y + t->height > h)) {
-            qc_log_error("%s: %dx%d window at (%d,%d) does not fit a %dx%d image", t->where,
-                         t->width, t->height, t->offset_x, t->offset_y, w, h);
+            if (!quiet)
+                qc_log_error("%s: %dx%d window at (%d,%d) does not fit a %dx%d image", t->where,
+                             t->width, t->height, t->offset_x, t->offset_y, w, h);
             return QC_ERR_DATA;
         }
         *oh = t->height;
@@ -263,19 +265,22 @@ enum qc_status qc_transform_shape(const struct qc_transform *t, int c, int h, in
     case QC_TF_RANGE_AFFINE:
         for (int i = 0; i < 2; i++) {
             if (t->n_values[i] > 1 && t->n_values[i] != c) {
-                qc_log_error("%s: %d values for %d channels (give 1 or %d)", t->where,
-                             t->n_values[i], c, c);
+                if (!quiet)
+                    qc_log_error("%s: %d values for %d channels (give 1 or %d)", t->where,
+                                 t->n_values[i], c, c);
                 return QC_ERR_DATA;
             }
         }
         break;
     case QC_TF_COLOR_SPACE:
         if (c != 1 && c != 3) {
-            qc_log_error("%s: color conversion needs 1 or 3 channels, got %d", t->where, c);
+            if (!quiet)
+                qc_log_error("%s: color conversion needs 1 or 3 channels, got %d", t->where, c);
             return QC_ERR_DATA;
         }
         if (t->color == QC_TF_COLOR_BGR && c != 3) {
-            qc_log_error("%s: BGR needs 3 channels, got %d", t->where, c);
+            if (!quiet)
+                qc_log_error("%s: BGR needs 3 channels, got %d", t->where, c);
             return QC_ERR_DATA;
         }
         *oc = t->color == QC_TF_COLOR_GRAY ? 1 : 3;
@@ -284,6 +289,18 @@ enum qc_status qc_transform_shape(const struct qc_transform *t, int c, int h, in
         break;
     }
     return QC_OK;
+}
+
+enum qc_status qc_transform_shape(const struct qc_transform *t, int c, int h, int w, int *oc,
+                                  int *oh, int *ow)
+{
+    return shape_of(t, c, h, w, oc, oh, ow, false);
+}
+
+enum qc_status qc_transform_shape_quiet(const struct qc_transform *t, int c, int h, int w, int *oc,
+                                        int *oh, int *ow)
+{
+    return shape_of(t, c, h, w, oc, oh, ow, true);
 }
 
 bool qc_transform_is_random(const struct qc_transform *t)

@@ -81,6 +81,10 @@ enum qc_status qc_transform_from_recipe(const struct qc_recipe *r, const char *s
 enum qc_status qc_transform_shape(const struct qc_transform *t, int c, int h, int w, int *oc,
                                   int *oh, int *ow);
 
+/* The same without the error line (a decoding thread). */
+enum qc_status qc_transform_shape_quiet(const struct qc_transform *t, int c, int h, int w, int *oc,
+                                        int *oh, int *ow);
+
 /* True when the transformation draws random numbers. */
 bool qc_transform_is_random(const struct qc_transform *t);
 

@@ -47,6 +47,7 @@ static const struct key_spec database_keys[] = {
     { "EquivLabelPartitioning", K_BOOL, NULL, NOLIM },
     { "ValidExtensions", K_STR, NULL, NOLIM },
     { "IgnoreCorrupt", K_BOOL, NULL, NOLIM },
+    { "DecodeThreads", K_INT, NULL, 0, 256 },
     { "LabelPath", K_STR, NULL, NOLIM },
     { "UseValidationForTest", K_BOOL, NULL, NOLIM },
     { "BackgroundClass", K_BOOL, NULL, NOLIM },

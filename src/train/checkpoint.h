@@ -3,10 +3,14 @@
  * (--checkpoint-every), so that --resume continues exactly where the run
  * stopped: epochs and batches done, seed, solver counters, the plan's state
  * array (parameters, quantizer α/steps and BatchNorm buffers), the optimizer
- * state, the best-validation weights, the data and Dropout generators, the
- * epoch's loss statistics so far and, when a solver is in the middle of an
- * IterationSize accumulation, the accumulated gradients.  The shuffle is not
- * stored: it is a function of (seed, epoch).  One little-endian binary file:
+ * state, the best-validation weights, the Dropout generator, the epoch's
+ * loss statistics so far and, when a solver is in the middle of an
+ * IterationSize accumulation, the accumulated gradients.  The shuffle and the
+ * random transformations are not stored: they are functions of (seed, epoch)
+ * and, for the transformations, the image (per-image generators, data.h).
+ * rng_data is kept in the format (version 2 unchanged) but written as zeros
+ * and not read: a checkpoint of an earlier build still resumes, its data
+ * draws then being the per-image ones.  One little-endian binary file:
  *
  *   "QCCKPT01" | u32 version | u32 n_groups | i64 epochs_done | u64 seed |
  *   i64 n_state | i64 n_opt | i32 best_epoch | f64 best_acc | u32 has_best |
@@ -39,7 +43,7 @@ struct qc_checkpoint {
     int64_t                batch;         /* the run's batch size and learn images,   */
     int64_t                n_learn;       /* which fix the batches of an epoch        */
     uint64_t               seed;
-    uint64_t               rng_data[4];   /* generators at batch batches_done         */
+    uint64_t rng_data[4]; /* unused (zeros): per-image data draws     */
     uint64_t               rng_drop[4];
     double                 loss_sum;      /* the epoch's loss sum and hits so far     */
     int64_t                correct;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "data/prefetch.h"
 #include "plan/inputs.h"
 #include "plan/plan.h"
 #include "quant/qspec.h"
@@ -54,7 +55,8 @@ struct train_pos {
     int64_t       batch;      /* batches of the next epoch done            */
     double        loss_sum;   /* that epoch's loss sum and hits so far     */
     int64_t       correct;
-    struct qc_rng data, drop; /* its generators, as batch `batch` needs them */
+    uint64_t data;      /* the epoch's batch seed (data.h)           */
+    struct qc_rng drop; /* Dropout's generator, as batch `batch` needs it */
 };
 
 struct qc_trainer {
@@ -85,8 +87,8 @@ struct qc_trainer {
     float                      *best;         /* host copy of the best state */
     float                      *host_state, *host_opt;  /* checkpoint staging */
     float                      *host_grads;   /* (gradients mid-IterationSize) */
-    struct qc_rng               data_at_next; /* the data generator before the
-                                                 next batch's draws (checkpoints) */
+    struct qc_prefetch *pf;                   /* image folders: the decoder
+                                                 threads (NULL: decoded here) */
     const char                 *last_ckpt;    /* written or resumed from, or NULL */
     FILE                       *log;          /* --log, or NULL              */
     bool                        has_best;
@@ -99,11 +101,16 @@ struct qc_trainer {
     struct qc_grad_sums grad_sums;            /* its device prefilter         */
 };
 
+/* The seed of (seed, epoch, stream). */
+static uint64_t epoch_seed(uint64_t seed, int64_t epoch, uint64_t stream)
+{
+    return seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)) ^ (stream << 56);
+}
+
 /* Seeds a generator for (seed, epoch, stream). */
 static void epoch_rng(struct qc_rng *rng, uint64_t seed, int64_t epoch, uint64_t stream)
 {
-    qc_rng_seed(rng, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)) ^
-                         (stream << 56));
+    qc_rng_seed(rng, epoch_seed(seed, epoch, stream));
 }
 
 /* The solver section of a parameter, from the op's roles: BiasSolver for a
@@ -230,17 +237,39 @@ static enum qc_status update(struct qc_trainer *t)
     return qc_plan_clamp_quant_params(t->plan);
 }
 
-/* Learn batch idx[0 .. batch) into the host buffers t->x, t->labels, then
- * on to the backend's input buffer pair `slot`: on a device backend the copy
- * runs while the device still computes the previous batch, from the other
- * buffer pair. */
-static enum qc_status load_batch(struct qc_trainer *t, const int64_t *idx, struct qc_rng *rng_data,
+/* Image folders: keeps the decoder threads' queue full with the batches
+ * of the epoch from batch `from` (the first one not taken yet) on. */
+static enum qc_status fill_queue(struct qc_trainer *t, int64_t from, int64_t n_batches,
+                                 uint64_t seed)
+{
+    enum qc_status st = QC_OK;
+    for (int64_t q = from + qc_prefetch_queued(t->pf);
+         st == QC_OK && q < n_batches && qc_prefetch_queued(t->pf) < QC_PREFETCH_DEPTH; q++)
+        st = qc_prefetch_submit(t->pf, t->perm + q * t->batch, &seed);
+    return st;
+}
+
+/* Learn batch b of the epoch (of n_batches; seed: its batch seed) into the
+ * host buffers t->x, t->labels, then on to the backend's input buffer pair
+ * `slot`: on a device backend the copy runs while the device still computes
+ * the previous batch, from the other buffer pair.  Image folders come from
+ * the decoder threads, which then go on with the batches after b. */
+static enum qc_status load_batch(struct qc_trainer *t, int64_t b, int64_t n_batches, uint64_t seed,
                                  int slot)
 {
     size_t xbytes = qc_tensor_nbytes(qc_plan_input(t->plan, 0));
     size_t lbytes = (size_t)t->batch * sizeof(int32_t);
-    enum qc_status st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, idx, t->batch,
-                                      rng_data, t->x, t->labels);
+    enum qc_status st;
+    if (t->pf) {
+        st = fill_queue(t, b, n_batches, seed);
+        if (st == QC_OK)
+            st = qc_prefetch_take(t->pf, t->x, t->labels);
+        if (st == QC_OK)
+            st = fill_queue(t, b + 1, n_batches, seed);
+    } else {
+        st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm + b * t->batch, t->batch,
+                           &seed, t->x, t->labels);
+    }
     if (st != QC_OK)
         return st;
     st = qc_backend_upload_batch(t->be, t->xbuf[slot], t->x, xbytes);
@@ -290,9 +319,9 @@ static enum qc_status check_grads(struct qc_trainer *t)
     return QC_OK;
 }
 
-static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t *next,
-                                  struct qc_rng *rng_data, struct qc_rng *rng_drop,
-                                  double *loss_sum, int64_t *correct)
+static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_batches,
+                                  uint64_t seed_data, struct qc_rng *rng_drop, double *loss_sum,
+                                  int64_t *correct)
 {
     struct qc_plan *p = t->plan;
     struct qc_tensor *xin = qc_plan_input(p, 0);
@@ -300,6 +329,7 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t
     struct qc_tensor *zt = qc_plan_value(p, logits), *dzt = qc_plan_grad(p, logits);
     double stats[QC_LOSS_NSTATS];
     int slot = (int)(b & 1);
+    bool next = b + 1 < n_batches;
     enum qc_status st;
 
     xin->data = t->xbuf[slot];
@@ -319,13 +349,11 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, const int64_t
     if (st == QC_OK)
         st = check_grads(t);
     if (st == QC_OK && t->grad_fault.slot >= 0)
-        next = NULL; /* no update: run_batches stops after this batch */
+        next = false; /* no update: run_batches stops after this batch */
     else if (st == QC_OK)
         st = update(t);
-    if (st == QC_OK && next) {
-        t->data_at_next = *rng_data;
-        st = load_batch(t, next, rng_data, slot ^ 1);
-    }
+    if (st == QC_OK && next)
+        st = load_batch(t, b + 1, n_batches, seed_data, slot ^ 1);
     if (st == QC_OK)
         st = qc_backend_download(t->be, stats, t->dev_stats, sizeof(stats));
     if (st != QC_OK)
@@ -356,13 +384,12 @@ static enum qc_status learn_set_fits_batch(const struct qc_trainer *t)
  * test set of the "before" evaluation. */
 static enum qc_status calibrate(struct qc_trainer *t)
 {
-    struct qc_rng rng;
+    uint64_t seed = epoch_seed(t->o->seed, -1, 4);
     struct qc_tensor *xin = qc_plan_input(t->plan, 0);
     enum qc_status st;
     for (int64_t i = 0; i < t->batch; i++)
         t->perm[i] = i % t->n_learn;
-    epoch_rng(&rng, t->o->seed, -1, 4);
-    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->batch, &rng, t->x,
+    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->batch, &seed, t->x,
                        t->labels);
     if (st == QC_OK)
         st = qc_backend_upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
@@ -459,7 +486,7 @@ static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_p
         .n_opt = t->n_opt, .opt = t->host_opt, .has_best = t->has_best, .best = t->best,
         .n_grads = n_grads, .grads = t->host_grads,
     };
-    memcpy(c.rng_data, pos->data.s, sizeof(c.rng_data));
+    /* rng_data stays zero: the data draws are per image (data.h) */
     memcpy(c.rng_drop, pos->drop.s, sizeof(c.rng_drop));
     st = qc_checkpoint_write(t->o->checkpoint, &c);
     if (st == QC_OK)
@@ -523,9 +550,12 @@ static enum qc_status load_checkpoint(struct qc_trainer *t, struct train_pos *po
     t->best_acc = c.best_acc;
     t->best_epoch = c.best_epoch;
     t->last_ckpt = t->o->resume;
-    *pos = (struct train_pos){ .epoch = c.epochs_done, .batch = c.batches_done,
-                               .loss_sum = c.loss_sum, .correct = c.correct };
-    memcpy(pos->data.s, c.rng_data, sizeof(c.rng_data));
+    /* the data seed is a function of (seed, epoch): rng_data is not read */
+    *pos = (struct train_pos){ .epoch = c.epochs_done,
+                               .batch = c.batches_done,
+                               .loss_sum = c.loss_sum,
+                               .correct = c.correct,
+                               .data = epoch_seed(t->o->seed, c.epochs_done, 2) };
     memcpy(pos->drop.s, c.rng_drop, sizeof(c.rng_drop));
     st = qc_backend_upload(t->be, qc_plan_state(t->plan), t->host_state,
                            (size_t)n_state * sizeof(float));
@@ -581,13 +611,11 @@ static enum qc_status log_batch(struct qc_trainer *t, const struct train_pos *po
 static enum qc_status maybe_checkpoint(struct qc_trainer *t, const struct train_pos *pos,
                                        int64_t n_batches)
 {
-    struct train_pos at = *pos;
     int64_t every = t->o->checkpoint_every;
     if (!t->o->checkpoint || every <= 0 || pos->batch >= n_batches ||
         (pos->epoch * n_batches + pos->batch) % every != 0)
         return QC_OK;
-    at.data = t->data_at_next;   /* the generator before the next batch's draws */
-    return save_checkpoint(t, &at);
+    return save_checkpoint(t, pos);
 }
 
 /* The epoch's BEGIN event has gone out in ev: the PROGRESS event after `seen`
@@ -610,20 +638,18 @@ static void report_batch(const struct qc_trainer *t, struct qc_event *ev, enum q
 /* The batches of epoch pos->epoch from pos->batch (0, or where a checkpoint
  * stopped) to its end; pos follows them.  *images: images trained here;
  * ev: the epoch's events (BEGIN sent at t0). */
-static enum qc_status run_batches(struct qc_trainer *t, struct train_pos *pos, int64_t n_batches,
-                                  struct qc_event *ev, double t0, int64_t *images,
-                                  const struct qc_train_stats *stats)
+static enum qc_status batches(struct qc_trainer *t, struct train_pos *pos, int64_t n_batches,
+                              struct qc_event *ev, double t0, int64_t *images,
+                              const struct qc_train_stats *stats)
 {
-    enum qc_status st = load_batch(t, t->perm + pos->batch * t->batch, &pos->data,
-                                   (int)(pos->batch & 1));
+    enum qc_status st = load_batch(t, pos->batch, n_batches, pos->data, (int)(pos->batch & 1));
     for (int64_t b = pos->batch; st == QC_OK && b < n_batches; b++) {
         double before = pos->loss_sum;
         double lr = t->n_groups ? qc_solver_lr(&t->groups[0].cfg, t->groups[0].st.samples)
                                 : 0.0;
         int64_t seen;
         int sig;
-        st = train_batch(t, b, b + 1 < n_batches ? t->perm + (b + 1) * t->batch : NULL,
-                         &pos->data, &pos->drop, &pos->loss_sum, &pos->correct);
+        st = train_batch(t, b, n_batches, pos->data, &pos->drop, &pos->loss_sum, &pos->correct);
         qc_plan_input(t->plan, 0)->data = t->xbuf[0];   /* the plan's own buffer */
         if (st != QC_OK)
             return st;
@@ -658,6 +684,17 @@ static enum qc_status run_batches(struct qc_trainer *t, struct train_pos *pos, i
             return QC_ERR_INTERRUPTED;
         }
     }
+    return st;
+}
+
+/* batches(), then no batch left queued for the decoder threads (an error
+ * or an interruption leaves some). */
+static enum qc_status run_batches(struct qc_trainer *t, struct train_pos *pos, int64_t n_batches,
+                                  struct qc_event *ev, double t0, int64_t *images,
+                                  const struct qc_train_stats *stats)
+{
+    enum qc_status st = batches(t, pos, n_batches, ev, t0, images, stats);
+    qc_prefetch_cancel(t->pf);
     return st;
 }
 
@@ -732,10 +769,9 @@ static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
         double t_epoch;
 
         epoch_rng(&rng_shuffle, o->seed, pos->epoch, 1);
-        if (pos->batch == 0) {
-            epoch_rng(&pos->data, o->seed, pos->epoch, 2);
+        pos->data = epoch_seed(o->seed, pos->epoch, 2);
+        if (pos->batch == 0)
             epoch_rng(&pos->drop, o->seed, pos->epoch, 3);
-        }
         shuffle(t->perm, t->n_learn, o->shuffle, &rng_shuffle);
         snprintf(what, sizeof(what), "epoch %lld/%d", (long long)pos->epoch + 1, o->epochs);
         ev = (struct qc_event){
@@ -778,6 +814,7 @@ static enum qc_status setup(struct qc_trainer *t)
             return st;
         qc_data_cfg_set_channels_last(t->dcfg, layout == QC_INPUT_CHANNELS_LAST);
     }
+    qc_data_cfg_set_reporter(t->dcfg, &t->o->progress); /* folder indexing */
     st = qc_data_load(t->dcfg, QC_SPLIT_LEARN, &t->learn);
     if (st != QC_OK)
         return st;
@@ -889,11 +926,24 @@ static enum qc_status setup(struct qc_trainer *t)
     st = qc_grad_sums_new(t->be, qc_plan_n_trainable(t->plan), &t->grad_sums);
     if (st != QC_OK)
         return st;
+    if (t->learn->files) {
+        /* image folders: decoded ahead by DecodeThreads threads (the job's
+         * --threads by default) */
+        int threads = qc_data_cfg_decode_threads(t->dcfg);
+        if (threads <= 0)
+            threads = QC_MAX(1, QC_MIN(qc_backend_threads(t->be), 256));
+        st = qc_prefetch_new(t->dcfg, t->learn, QC_SPLIT_LEARN, t->batch, threads,
+                             QC_PREFETCH_DEPTH, &t->pf);
+        if (st != QC_OK)
+            return st;
+    }
     return qc_backend_alloc(t->be, QC_LOSS_NSTATS * sizeof(double), (void **)&t->dev_stats);
 }
 
 static void teardown(struct qc_trainer *t)
 {
+    qc_prefetch_free(t->pf); /* first: its threads read the learn set */
+    t->pf = NULL;
     if (t->opt)
         qc_backend_release(t->be, t->opt);
     if (t->plan && t->xbuf[0])   /* an error may leave the plan reading xbuf[1] */

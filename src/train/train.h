@@ -16,12 +16,14 @@
  * (pipeline/convert.c); the trainer reports batches, epochs and evaluations
  * as events (struct qc_event, include/qatconv.h) and prints nothing.
  *
- * Repeatability: the shuffle, the random transformations and Dropout draw
- * from generators seeded with (seed, epoch), and a checkpoint taken inside
- * an epoch (checkpoint_every) stores the generators' states, the epoch's
- * statistics and any gradients still accumulating, so a run resumed from
- * any checkpoint ends with the same weights as an uninterrupted one (same
- * seed, same thread count, same --epochs, --batch and --limit): the same
+ * Repeatability: the shuffle and Dropout draw from generators seeded with
+ * (seed, epoch), the random transformations from one generator per image
+ * seeded with (seed, epoch, image index: data.h), and a checkpoint taken
+ * inside an epoch (checkpoint_every) stores the Dropout generator's state,
+ * the epoch's statistics and any gradients still accumulating, so a run
+ * resumed from any checkpoint ends with the same weights as an uninterrupted
+ * one (same seed, same thread count, same --epochs, --batch and --limit;
+ * any number of image decoder threads, data/prefetch.h): the same
  * binary does the same float operations in the same order.  The last
  * partial batch of an epoch is dropped (the plan is sized for one batch).
  */
