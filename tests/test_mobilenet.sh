@@ -12,8 +12,9 @@
 # - the template puts a signed quantizer on every such value (17 in torchvision's model:
 #   the 7 blocks' first project Convs and the 10 residual Adds; 4 in the fixture);
 # - (a) every Conv/Gemm data input of the fake export comes from a DequantizeLinear (through
-#   pooling/layout ops), the first layer's included, and the ones reading signed values
-#   read int8 levels (tests/dq_inputs.py prints the offenders);
+#   pooling/layout ops), the first layer's included (it reads the graph input's quantizer,
+#   which the template's recipe enables with QIn), and the ones reading signed values read
+#   int8 levels (tests/dq_inputs.py prints the offenders);
 # - (b) the int export has no float op between the input quantizer and the output
 #   (tests/int_check.py), and every integer tensor equals ONNX Runtime's on 200 images
 #   (tests/int_layers.py + tests/run_model): Fashion-MNIST test images for the fixture,
