@@ -32,20 +32,22 @@ if ! "$TORCH_PY" -c "import torch, torchvision" 2>/dev/null; then
 fi
 NIMG=$(scaled 200 50)
 
-# template NAME MODEL FIRST LAST: $TMP/NAME.ini, MODEL's --recipe-template recipe with the
-# per-node sections of the layers FIRST and LAST enabled (8-bit Symmetric weights)
+# template NAME MODEL FIRST LAST: $TMP/NAME.ini, MODEL's --recipe-template recipe with
+# 8-bit Symmetric weights in the layers FIRST and LAST: their commented per-node sections
+# enabled, or added to their active sections (a template that quantizes the first layer's
+# input writes that layer's section above the commented ones)
 template() {
     "$QATCONV" --recipe-template "$2" > "$TMP/$1.tpl" 2> "$TMP/$1.tpl.err" ||
         { bad "$1: --recipe-template: $(cat "$TMP/$1.tpl.err")"; return 1; }
-    for l in "$3" "$4"; do
-        grep -qxF ";[$l] onnx:Conv_def" "$TMP/$1.tpl" || grep -qxF ";[$l] onnx:Fc_def" \
-            "$TMP/$1.tpl" || { bad "$1: the template has no section for $l"; return 1; }
-    done
     awk -v a="[$3]" -v b="[$4]" '
         { s = $0; sub(/^;/, "", s); split(s, w, " ") }
+        /^\[/ && (w[1] == a || w[1] == b) {
+            print; print "QWeight.Range=255"; print "QWeight.QuantMode=Symmetric"; n++; next }
         /^;\[/ && (w[1] == a || w[1] == b) { on = 1; print s; next }
-        on && /^;QWeight.Range=/ { print s; print "QWeight.QuantMode=Symmetric"; on = 0; next }
-        { on = 0; print }' "$TMP/$1.tpl" > "$TMP/$1.ini"
+        on && /^;QWeight.Range=/ { print s; print "QWeight.QuantMode=Symmetric"; on = 0; n++; next }
+        { on = 0; print }
+        END { exit n != 2 }' "$TMP/$1.tpl" > "$TMP/$1.ini" ||
+        { bad "$1: the template has no section for $3 or $4"; return 1; }
 }
 
 # signed_sections NAME N: the template proposes N signed LSQ quantizers
