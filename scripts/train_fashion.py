@@ -10,12 +10,15 @@ Writes, under --out:
     fashion_resnet_tiny.onnx   tiny ResNet (stem + 2 residual blocks + GAP + fc), opset 13
     fashion_mlp.onnx           MLP using x.view(x.size(0), -1) (Shape/Gather/... chain), opset 13
     fashion_mbv2_tiny.onnx     MobileNet-v2-like CNN: depthwise convs, ReLU6 (Clip), residual Adds
+    fashion_mbv2_linear.onnx   the same with true linear bottlenecks (torchvision's blocks:
+                               no ReLU6 after the project BN / residual Add)
     fashion_models.txt         per model: name, epochs, float top-1 (PyTorch) on the test set
 
 All models take input "input" [N,1,28,28] float in [0,1] (pixels / 255, no mean/std) and give
 logits "output" [N,10]; the batch axis is dynamic.  Seeds are fixed, so a rerun on the same
 PyTorch version and thread count reproduces the same weights (the bundled fashion_mbv2_tiny.onnx
-was made with `--only mbv2_tiny --threads 1`: 8 epochs, about 10 minutes on a busy 2-core machine).
+was made with `--only mbv2_tiny --threads 1`: 8 epochs, about 10 minutes on a busy 2-core machine;
+fashion_mbv2_linear.onnx with `--only mbv2_linear --threads 1`).
 """
 import argparse
 import gzip
@@ -126,15 +129,18 @@ class InvertedResidual(nn.Module):
     """MobileNet-v2 block: 1x1 expand conv-bn-relu6, 3x3 depthwise conv-bn-relu6 (groups =
     channels, stride s), 1x1 project conv-bn, identity residual Add when the shapes match.
 
-    Deliberate deviation from MobileNet-v2's linear bottleneck: a ReLU6 follows the block's
-    output (after the residual Add, or after the project BN when there is no Add).  qatconv's
-    activation quantizers are unsigned (SAT clips to [0, alpha], LSQ to [0, R] steps) and the
-    integer export needs every Conv/Gemm input to be such a quantized activation; a linear
-    (signed) block output feeding the next block's expand conv would leave that conv without
-    an unsigned quantized input.  ReLU6 exports as Clip(min 0, max 6) at opset 13.
+    By default (linear=False, fashion_mbv2_tiny) a deliberate deviation from MobileNet-v2's
+    linear bottleneck: a ReLU6 follows the block's output (after the residual Add, or after the
+    project BN when there is no Add), made when qatconv's activation quantizers were all
+    unsigned, so every Conv/Gemm input was a non-negative activation.  ReLU6 exports as
+    Clip(min 0, max 6) at opset 13.
+
+    With linear=True the block is torchvision's InvertedResidual (MobileNet-v2's true linear
+    bottleneck): no activation after the project BN / the residual Add, so the block output is
+    signed and the next block's expand conv (or the head conv) reads a signed activation.
     """
 
-    def __init__(self, cin, cout, expand, stride):
+    def __init__(self, cin, cout, expand, stride, linear=False):
         super().__init__()
         hidden = cin * expand
         self.expand = nn.Sequential(nn.Conv2d(cin, hidden, 1, bias=False),
@@ -145,7 +151,7 @@ class InvertedResidual(nn.Module):
         self.project = nn.Sequential(nn.Conv2d(hidden, cout, 1, bias=False),
                                      nn.BatchNorm2d(cout))
         self.residual = stride == 1 and cin == cout
-        self.out_act = nn.ReLU6()
+        self.out_act = nn.Identity() if linear else nn.ReLU6()
 
     def forward(self, x):
         y = self.project(self.dw(self.expand(x)))
@@ -158,16 +164,17 @@ class MobileNetV2Tiny(nn.Module):
     """stem conv3x3/2(16)-bn-relu6 (14x14), IR(16->16, t2), IR(16->24, t4, /2: 7x7),
     IR(24->24, t4), IR(24->32, t4), head conv1x1(128)-bn-relu6, global avgpool, fc(10).
     Residual Adds in the two blocks whose input and output shapes match; 23,322 parameters
-    (BatchNorm included), about 1.4 M multiply-adds per image."""
+    (BatchNorm included), about 1.4 M multiply-adds per image.  linear=True: the same blocks
+    with true linear bottlenecks (see InvertedResidual)."""
 
-    def __init__(self):
+    def __init__(self, linear=False):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False),
                                   nn.BatchNorm2d(16), nn.ReLU6())
-        self.block1 = InvertedResidual(16, 16, 2, 1)
-        self.block2 = InvertedResidual(16, 24, 4, 2)
-        self.block3 = InvertedResidual(24, 24, 4, 1)
-        self.block4 = InvertedResidual(24, 32, 4, 1)
+        self.block1 = InvertedResidual(16, 16, 2, 1, linear)
+        self.block2 = InvertedResidual(16, 24, 4, 2, linear)
+        self.block3 = InvertedResidual(24, 24, 4, 1, linear)
+        self.block4 = InvertedResidual(24, 32, 4, 1, linear)
         self.head = nn.Sequential(nn.Conv2d(32, 128, 1, bias=False),
                                   nn.BatchNorm2d(128), nn.ReLU6())
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -178,6 +185,13 @@ class MobileNetV2Tiny(nn.Module):
         x = self.block4(self.block3(self.block2(self.block1(x))))
         x = self.pool(self.head(x))
         return self.fc(torch.flatten(x, 1))
+
+
+class MobileNetV2Linear(MobileNetV2Tiny):
+    """MobileNetV2Tiny with torchvision's linear bottlenecks (no ReLU6 after the blocks)."""
+
+    def __init__(self):
+        super().__init__(linear=True)
 
 
 class MLP(nn.Module):
@@ -241,7 +255,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                   "..", "testdata"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", help="comma-separated subset: lenet_bn,resnet_tiny,mlp,mbv2_tiny")
+    ap.add_argument("--only", help="comma-separated subset: lenet_bn,resnet_tiny,mlp,mbv2_tiny,"
+                    "mbv2_linear")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -252,7 +267,8 @@ def main():
     specs = [("fashion_lenet_bn", LeNetBN, 4, 3e-3),
              ("fashion_resnet_tiny", ResNetTiny, 2, 5e-3),
              ("fashion_mlp", MLP, 3, 2e-3),
-             ("fashion_mbv2_tiny", MobileNetV2Tiny, 8, 5e-3)]
+             ("fashion_mbv2_tiny", MobileNetV2Tiny, 8, 5e-3),
+             ("fashion_mbv2_linear", MobileNetV2Linear, 8, 5e-3)]
     only = set(args.only.split(",")) if args.only else None
     lines = []
     for name, cls, epochs, lr in specs:
