@@ -76,6 +76,33 @@ expect_error() {
     ok "$desc ($(cat "$TMP/err"))"
 }
 
+# int_exact FAKE NAME NIMG [INT_LAYERS_OPTION...]: the integer-only export of the fake
+# export FAKE (`qatconv FAKE --format int`, written to $TMP/NAME_int.onnx) equals ONNX
+# Runtime at every integer tensor on NIMG images (tests/int_layers.py writes ORT's
+# tensors, tests/run_model recomputes them with qatconv's integer evaluator) and has
+# no float op between the input quantizer and the output (tests/int_check.py).  One
+# ok/FAIL line each; returns 1 when the export or the comparison failed.
+int_exact() {
+    fake=$1; name=$2; nimg=$3; shift 3
+    run_model=${RUN_MODEL:-${top_builddir:-.}/tests/run_model}
+    if "$QATCONV" "$fake" --format int -o "$TMP/${name}_int.onnx" > "$TMP/$name.int" 2>&1 &&
+        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$@" "$TMP/${name}_int.onnx" "$nimg" \
+            "$TMP/${name}_L" > "$TMP/$name.layers" 2>&1 &&
+        "$run_model" "$TMP/${name}_L/model.onnx" "$TMP/${name}_L" 2 > "$TMP/$name.run" 2>&1; then
+        ok "$name int export: $(cat "$TMP/$name.layers"); qatconv computes the same integers"
+    else
+        bad "$name int export: $(cat "$TMP/$name.int" "$TMP/$name.layers" 2>/dev/null)"
+        grep -v " 0 differ" "$TMP/$name.run" 2>/dev/null | head -10
+        return 1
+    fi
+    if out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/${name}_int.onnx" 2>&1); then
+        ok "$name: $out"
+    else
+        bad "$name: integer-only check: $out"
+    fi
+    return 0
+}
+
 # fashion_sections BATCH: the [database]/[sp] sections of a recipe on Fashion-MNIST
 # (no validation split, pixels scaled to [0, 1]).
 fashion_sections() {

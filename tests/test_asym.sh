@@ -128,21 +128,7 @@ for c in "Learned 15" "Calibrated 255"; do
 
     # the int export: uint8 levels with their zero point (ConvInteger's x_zero_point, the
     # requantization adds z, a residual Add of the levels in integer terms)
-    if "$QATCONV" "$TMP/$name.onnx" --format int -o "$TMP/${name}_int.onnx" \
-            > "$TMP/$name.int" 2>&1 &&
-        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/${name}_int.onnx" 200 \
-            "$TMP/${name}_L" > "$TMP/$name.layers" 2>&1 &&
-        "$RUN_MODEL" "$TMP/${name}_L/model.onnx" "$TMP/${name}_L" 2 > "$TMP/$name.run" 2>&1; then
-        ok "$name int export: $(cat "$TMP/$name.layers"); qatconv computes the same integers"
-    else
-        bad "$name int export: $(cat "$TMP/$name.int" "$TMP/$name.layers" 2>/dev/null)"
-        grep -v " 0 differ" "$TMP/$name.run" 2>/dev/null | head -10
-    fi
-    if out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/${name}_int.onnx" 2>&1); then
-        ok "$name: $out"
-    else
-        bad "$name: integer-only check: $out"
-    fi
+    int_exact "$TMP/$name.onnx" "$name" 200
     want=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$name.train")
     got=$("$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/${name}_int.onnx" --data "$DATA" \
         2>&1 | sed -n 's/^accuracy=\([0-9.]*\) .*/\1/p')

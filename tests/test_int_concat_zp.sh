@@ -69,22 +69,7 @@ model() {
 # export computes it
 int_export() {
     name=$1; shift
-    if "$QATCONV" "$TMP/${name}_fake.onnx" --format int -o "$TMP/${name}_int.onnx" \
-            > "$TMP/$name.int" 2>&1 &&
-        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/${name}_int.onnx" 200 \
-            "$TMP/${name}_L" > "$TMP/$name.layers" 2>&1 &&
-        "$RUN_MODEL" "$TMP/${name}_L/model.onnx" "$TMP/${name}_L" 2 > "$TMP/$name.run" 2>&1; then
-        ok "$name int export: $(cat "$TMP/$name.layers"); qatconv computes the same integers"
-    else
-        bad "$name int export: $(cat "$TMP/$name.int" "$TMP/$name.layers" 2>/dev/null)"
-        grep -v " 0 differ" "$TMP/$name.run" 2>/dev/null | head -10
-        return
-    fi
-    if out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/${name}_int.onnx" 2>&1); then
-        ok "$name: $out"
-    else
-        bad "$name: integer-only check: $out"
-    fi
+    int_exact "$TMP/${name}_fake.onnx" "$name" 200 || return
     [ $# -gt 0 ] || return
     if out=$("$PYTHON3" "$top_srcdir/tests/int_fake_levels.py" "$TMP/${name}_fake.onnx" \
             "$TMP/${name}_int.onnx" 200 "$@" 2>&1); then

@@ -77,21 +77,7 @@ qat_and_check() {
         bad "$name fake export:"; echo "$out"
     fi
     if [ -n "${5:-}" ]; then set -- --input "$5"; else set --; fi
-    if "$QATCONV" "$TMP/${name}_fake.onnx" --format int -o "$TMP/${name}_int.onnx" \
-            > "$TMP/$name.int" 2>&1 &&
-        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$@" "$TMP/${name}_int.onnx" "$NIMG" \
-            "$TMP/${name}_L" > "$TMP/$name.layers" 2>&1 &&
-        "$RUN_MODEL" "$TMP/${name}_L/model.onnx" "$TMP/${name}_L" 2 > "$TMP/$name.run" 2>&1; then
-        ok "$name int export: $(cat "$TMP/$name.layers"); qatconv computes the same integers"
-    else
-        bad "$name int export: $(cat "$TMP/$name.int" "$TMP/$name.layers" 2>/dev/null)"
-        grep -v " 0 differ" "$TMP/$name.run" 2>/dev/null | head -10
-    fi
-    if out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/${name}_int.onnx" 2>&1); then
-        ok "$name: $out"
-    else
-        bad "$name: integer-only check: $out"
-    fi
+    int_exact "$TMP/${name}_fake.onnx" "$name" "$NIMG" "$@"
 }
 
 # torchvision's mobilenet_v2 on synthetic 32x32 RGB images (10 classes of the 1000 logits)

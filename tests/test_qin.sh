@@ -231,21 +231,7 @@ PY
     # the int export: exact at every integer tensor, the trained input scale
     if [ $sgn = 1 ]; then inp="--input $TMP/norm.pb"; else inp=; fi
     # shellcheck disable=SC2086
-    if "$QATCONV" "$TMP/$name.onnx" --format int -o "$TMP/${name}_int.onnx" \
-            > "$TMP/$name.int" 2>&1 &&
-        "$PYTHON3" "$top_srcdir/tests/int_layers.py" $inp "$TMP/${name}_int.onnx" 200 \
-            "$TMP/${name}_L" > "$TMP/$name.layers" 2>&1 &&
-        "$RUN_MODEL" "$TMP/${name}_L/model.onnx" "$TMP/${name}_L" 2 > "$TMP/$name.run" 2>&1; then
-        ok "$name int export: $(cat "$TMP/$name.layers"); qatconv computes the same integers"
-    else
-        bad "$name int export: $(cat "$TMP/$name.int" "$TMP/$name.layers" 2>/dev/null)"
-        grep -v " 0 differ" "$TMP/$name.run" 2>/dev/null | head -10
-    fi
-    if out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/${name}_int.onnx" 2>&1); then
-        ok "$name: $out"
-    else
-        bad "$name: integer-only check: $out"
-    fi
+    int_exact "$TMP/$name.onnx" "$name" 200 $inp
     if out=$(input_scale "$TMP/$name.onnx" "$TMP/${name}_int.onnx" "$sgn" 2>&1
     ); then ok "$name: $out"; else bad "$name: $out"; fi
 done

@@ -234,20 +234,7 @@ for name in res15 res255 lb lh; do
     fake=$TMP/$name.onnx
     case $name in l*) fake=$TMP/${name}_fake.onnx ;; esac
     [ -f "$fake" ] || { bad "$name: no fake export to convert"; continue; }
-    if "$QATCONV" "$fake" --format int -o "$TMP/${name}_int.onnx" > "$TMP/$name.int" 2>&1 &&
-        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/${name}_int.onnx" 200 \
-            "$TMP/${name}_L" > "$TMP/$name.layers" 2>&1 &&
-        "$RUN_MODEL" "$TMP/${name}_L/model.onnx" "$TMP/${name}_L" 2 > "$TMP/$name.run" 2>&1; then
-        ok "$name int export: $(cat "$TMP/$name.layers"); qatconv computes the same integers"
-    else
-        bad "$name int export: $(cat "$TMP/$name.int" "$TMP/$name.layers" 2>/dev/null)"
-        grep -v " 0 differ" "$TMP/$name.run" 2>/dev/null | head -10
-    fi
-    if out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/${name}_int.onnx" 2>&1); then
-        ok "$name: $out"
-    else
-        bad "$name: integer-only check: $out"
-    fi
+    int_exact "$fake" "$name" 200
     # the integers compute the trained model: ONNX Runtime's top-1 of the int export
     # within 0.5 points of qatconv's evaluation of the fake export
     want=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$name.train")
@@ -270,16 +257,7 @@ if "$PYTHON3" "$top_srcdir/tests/int_concat_model.py" "$TMP/cc.onnx" &&
       printf '[expand1x1_relu]\nQAct=LSQ\nQAct.Range=15\nQAct.Signed=1\n'; } > "$TMP/cc.ini" &&
     "$QATCONV" "$TMP/cc.onnx" -r "$TMP/cc.ini" -o "$TMP/cc_fake.onnx" --epochs 1 --limit 256 \
         --no-eval --quiet > "$TMP/cc.train" 2>&1; then
-    if "$QATCONV" "$TMP/cc_fake.onnx" --format int -o "$TMP/cc_int.onnx" > "$TMP/cc.int" 2>&1 &&
-        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/cc_int.onnx" 200 "$TMP/cc_L" \
-            > "$TMP/cc.layers" 2>&1 &&
-        "$RUN_MODEL" "$TMP/cc_L/model.onnx" "$TMP/cc_L" 2 > "$TMP/cc.run" 2>&1 &&
-        out=$("$PYTHON3" "$top_srcdir/tests/int_check.py" "$TMP/cc_int.onnx" 2>&1); then
-        ok "int export of a Concat of signed and unsigned levels: $(cat "$TMP/cc.layers"); $out"
-    else
-        bad "Concat of signed levels: $(cat "$TMP/cc.int" "$TMP/cc.layers" 2>/dev/null) $out"
-        grep -v " 0 differ" "$TMP/cc.run" 2>/dev/null | head -10
-    fi
+    int_exact "$TMP/cc_fake.onnx" cc 200
 else
     bad "concat model: $(cat "$TMP/cc.train" 2>/dev/null)"
 fi
