@@ -400,6 +400,24 @@ extern "C" int qc_k_lsq_forward(const float *step, int qn, int qp, const float *
     return (int)cudaGetLastError();
 }
 
+/* LSQ's backward at one element, v = x/s on the levels [lo, hi]: dx += dy where v lies
+ * inside; returns the step gradient's factor (lo or hi where v clips, else
+ * rne(v) − v) and sets *clipped. */
+static __device__ float lsq_bwd_elem(float x, float s, float lo, float hi, float d, float *dx,
+                                     int *clipped)
+{
+    float v = __fdiv_rn(x, s);
+    *clipped = 1;
+    if (v <= lo)
+        return lo;
+    if (v >= hi)
+        return hi;
+    *clipped = 0;
+    if (dx)
+        *dx = __fadd_rn(*dx, d);
+    return __fsub_rn(rintf(v), v);
+}
+
 /* dx_i += dy_i·[−Qn < v_i < Qp];  part[b] = Σ dy_i·(−Qn if v_i ≤ −Qn, Qp if v_i ≥ Qp,
  * else rne(v_i) − v_i), v = x/s */
 static __global__ void lsq_bwd(const float *step, float lo, float hi, const float *x,
@@ -410,17 +428,9 @@ static __global__ void lsq_bwd(const float *step, float lo, float hi, const floa
     int64_t b = part_lo(n, blockIdx.x), e = part_lo(n, blockIdx.x + 1);
     double acc = 0.0;
     for (int64_t i = b + threadIdx.x; i < e; i += NT) {
-        float v = __fdiv_rn(x[i], s), d = dy[i], t;
-        if (v <= lo) {
-            t = lo;
-        } else if (v >= hi) {
-            t = hi;
-        } else {
-            t = __fsub_rn(rintf(v), v);
-            if (dx)
-                dx[i] = __fadd_rn(dx[i], d);
-        }
-        acc = __dadd_rn(acc, __dmul_rn((double)d, (double)t));
+        int clipped;
+        float t = lsq_bwd_elem(x[i], s, lo, hi, dy[i], dx ? &dx[i] : NULL, &clipped);
+        acc = __dadd_rn(acc, __dmul_rn((double)dy[i], (double)t));
     }
     acc = block_sum(acc, sh);
     if (threadIdx.x == 0)
@@ -483,18 +493,10 @@ static __global__ void lsq_bwd_zp(const float *step, const float *zf, int qn, in
     int64_t b = part_lo(n, blockIdx.x), e = part_lo(n, blockIdx.x + 1);
     double acc = 0.0, cacc = 0.0;
     for (int64_t i = b + threadIdx.x; i < e; i += NT) {
-        float v = __fdiv_rn(x[i], s), d = dy[i], t;
-        if (v <= lo) {
-            t = lo;
+        int clipped;
+        float d = dy[i], t = lsq_bwd_elem(x[i], s, lo, hi, d, dx ? &dx[i] : NULL, &clipped);
+        if (clipped)
             cacc = __dadd_rn(cacc, (double)d);
-        } else if (v >= hi) {
-            t = hi;
-            cacc = __dadd_rn(cacc, (double)d);
-        } else {
-            t = __fsub_rn(rintf(v), v);
-            if (dx)
-                dx[i] = __fadd_rn(dx[i], d);
-        }
         acc = __dadd_rn(acc, __dmul_rn((double)d, (double)t));
     }
     acc = block_sum(acc, sh);
@@ -802,17 +804,9 @@ static __global__ void lsq_bwd_ch(const float *step, float lo, float hi, double 
         double acc = 0.0;
         for (int64_t t = threadIdx.x; t < nc; t += NT) {
             int64_t i = ch_elem(ch, c, t);
-            float v = __fdiv_rn(x[i], s), d = dy[i], u;
-            if (v <= lo) {
-                u = lo;
-            } else if (v >= hi) {
-                u = hi;
-            } else {
-                u = __fsub_rn(rintf(v), v);
-                if (dx)
-                    dx[i] = __fadd_rn(dx[i], d);
-            }
-            acc = __dadd_rn(acc, __dmul_rn((double)d, (double)u));
+            int clipped;
+            float u = lsq_bwd_elem(x[i], s, lo, hi, dy[i], dx ? &dx[i] : NULL, &clipped);
+            acc = __dadd_rn(acc, __dmul_rn((double)dy[i], (double)u));
         }
         acc = block_sum(acc, sh);
         if (threadIdx.x == 0)
