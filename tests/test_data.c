@@ -321,11 +321,54 @@ START_TEST(test_transform_values)
                 "Type=RangeAffineTransformation\nFirstOperator=Minus\nFirstValue=1\n"
                 "SecondOperator=Divides\nSecondValue=2\n", ds, QC_SPLIT_TEST, want, 1, 2, 2);
     }
-    /* PadCrop 2x2 -> 4x4: centred zero padding */
+    /* PadCrop 2x2 -> 4x4: centred zero padding (ConstantBorder, BorderValue 0) */
     {
         static const float want[] = { 0, 0, 0, 0, 0, 0, 4, 0, 0, 8, 12, 0, 0, 0, 0, 0 };
         run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=PadCrop\nWidth=4\n"
+                "Height=4\nBorderType=ConstantBorder\n",
+                ds, QC_SPLIT_TEST, want, 1, 4, 4);
+    }
+    /* PadCrop 2x2 -> 4x4 with N2D2's default MinusOneReflectBorder (OpenCV's
+     * BORDER_REFLECT_101): top = left = ceil(2/2) = 1, so rows and columns
+     * -1, 0, 1, 2 read 1, 0, 1, 0 */
+    {
+        static const float want[] = { 12, 8, 12, 8, 4, 0, 4, 0, 12, 8, 12, 8, 4, 0, 4, 0 };
+        run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=PadCrop\nWidth=4\n"
                 "Height=4\n", ds, QC_SPLIT_TEST, want, 1, 4, 4);
+    }
+    /* ... ReplicateBorder, AdditiveWH=1 (2+1 x 2+1): top = left = ceil(1/2) = 1 */
+    {
+        static const float want[] = { 0, 0, 4, 0, 0, 4, 8, 8, 12 };
+        run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=PadCrop\nWidth=1\n"
+                "Height=1\nAdditiveWH=1\nBorderType=ReplicateBorder\n",
+                ds, QC_SPLIT_TEST, want, 1, 3, 3);
+    }
+    /* Rescale KeepAspectRatio=1 (ResizeToFit=1 by default) to 4x6: one ratio
+     * min(4/2, 6/2) = 2, a 4x4 output (the values of the plain 4x4 below) */
+    {
+        static const float want[] = { 0, 1, 3, 4, 2, 3, 5, 6, 6, 7, 9, 10, 8, 9, 11, 12 };
+        run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=Rescale\nWidth=4\n"
+                "Height=6\nKeepAspectRatio=1\n",
+                ds, QC_SPLIT_TEST, want, 1, 4, 4);
+    }
+    /* RangeAffine Truncate=1: trunc(v / 3) */
+    {
+        static const float want[] = { 0, 1, 2, 4 };
+        run_one("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=RangeAffine\n"
+                "FirstOperator=Divides\nFirstValue=3\nTruncate=1\n",
+                ds, QC_SPLIT_TEST, want, 1, 2, 2);
+    }
+    /* ApplyTo=ValidationOnly / NoValidation */
+    {
+        static const char text[] = "[sp.Transformation-1]\nType=RangeAffine\n"
+                                   "FirstOperator=Plus\nFirstValue=1\nApplyTo=ValidationOnly\n"
+                                   "[sp.Transformation-2]\nType=RangeAffine\n"
+                                   "FirstOperator=Plus\nFirstValue=100\nApplyTo=NoValidation\n"
+                                   "[sp]\nSizeX=2\nSizeY=2\n";
+        static const float val[] = { 1, 5, 9, 13 }, other[] = { 100, 104, 108, 112 };
+        run_one(text, ds, QC_SPLIT_VALIDATION, val, 1, 2, 2);
+        run_one(text, ds, QC_SPLIT_LEARN, other, 1, 2, 2);
+        run_one(text, ds, QC_SPLIT_TEST, other, 1, 2, 2);
     }
     /* Rescale 2x2 -> 4x4, bilinear with half-pixel centres:
      * source coordinate (o + 0.5)/2 - 0.5 = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (to 1) */
@@ -353,6 +396,20 @@ START_TEST(test_transform_values)
         static const float learn[] = { 1, 5, 9, 13 }, test[] = { 100, 104, 108, 112 };
         run_one(text, ds, QC_SPLIT_LEARN, learn, 1, 2, 2);
         run_one(text, ds, QC_SPLIT_VALIDATION, test, 1, 2, 2);
+    }
+    qc_dataset_free(ds);
+    /* a centred crop of 3 from 5 columns: N2D2 starts at floor(3/2) = 1,
+     * CropRounding=HalfEven (torchvision's CenterCrop) at round(1.5) = 2 */
+    static const uint8_t row5[] = { 0, 1, 2, 3, 4 };
+    ds = one_image(1, 1, 5, row5);
+    {
+        static const float n2d2[] = { 1, 2 }, tv[] = { 2, 3 };
+        run_one("[sp]\nSizeX=5\nSizeY=1\n[sp.Transformation-1]\nType=PadCrop\nWidth=2\n"
+                "Height=1\n",
+                ds, QC_SPLIT_TEST, n2d2, 1, 1, 2);
+        run_one("[sp]\nSizeX=5\nSizeY=1\n[sp.Transformation-1]\nType=PadCrop\nWidth=2\n"
+                "Height=1\nCropRounding=HalfEven\n",
+                ds, QC_SPLIT_TEST, tv, 1, 1, 2);
     }
     qc_dataset_free(ds);
     /* 3 channels: per-channel RangeAffine, SliceExtraction, PadCrop crop, Gray */
@@ -388,6 +445,19 @@ START_TEST(test_transform_values)
                 "Width=1\nHeight=1\n"
                 "[sp.Transformation-2]\nType=ColorSpace\nColorSpace=Gray\n", ds, QC_SPLIT_TEST,
                 want, 1, 1, 1);
+    }
+    /* Interpolation=LinearAntialias, 3x3 -> 1x1 (PIL BILINEAR): scale 3,
+     * centre 1.5, taps 0..2 with weights 1 - |j - 1|/3 = 2/3, 1, 2/3, over
+     * 7/3: 2/7, 3/7, 2/7 per axis; R and G are affine (centre value), B is
+     * 100 at the centre only: 100·(3/7)² = 900/49.  Plain Linear: the centre. */
+    {
+        static const float aa[] = { 5, 50, 900.0f / 49.0f }, lin[] = { 5, 50, 100 };
+        run_one("[sp]\nSizeX=3\nSizeY=3\nNbChannels=3\n[sp.Transformation-1]\nType=Rescale\n"
+                "Width=1\nHeight=1\nInterpolation=LinearAntialias\n",
+                ds, QC_SPLIT_TEST, aa, 3, 1, 1);
+        run_one("[sp]\nSizeX=3\nSizeY=3\nNbChannels=3\n[sp.Transformation-1]\nType=Rescale\n"
+                "Width=1\nHeight=1\n",
+                ds, QC_SPLIT_TEST, lin, 3, 1, 1);
     }
     {
         static const float want[] = { 100, 50, 5 };

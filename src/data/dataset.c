@@ -134,8 +134,16 @@ static bool tf_applies(const struct qc_transform *t, enum qc_split split)
         return true;
     case QC_TF_APPLY_LEARN_ONLY:
         return split == QC_SPLIT_LEARN;
+    case QC_TF_APPLY_VALIDATION_ONLY:
+        return split == QC_SPLIT_VALIDATION;
+    case QC_TF_APPLY_TEST_ONLY:
+        return split == QC_SPLIT_TEST;
     case QC_TF_APPLY_NO_LEARN:
         return split != QC_SPLIT_LEARN;
+    case QC_TF_APPLY_NO_VALIDATION:
+        return split != QC_SPLIT_VALIDATION;
+    case QC_TF_APPLY_NO_TEST:
+        return split != QC_SPLIT_TEST;
     }
     return true;
 }
@@ -1115,7 +1123,8 @@ static enum qc_status image_one(const struct qc_data_cfg *cfg, const struct qc_d
         if (!tf_applies(tf, split))
             continue;
         qc_transform_shape_quiet(tf, c, h, w, &oc, &oh, &ow);
-        qc_transform_apply(tf, cur, c, h, w, other, rng);
+        if ((st = qc_transform_apply(tf, cur, c, h, w, other, rng)) != QC_OK)
+            goto out;
         float *t2 = cur;
         cur = other;
         other = t2;
@@ -1229,7 +1238,8 @@ enum qc_status qc_data_batch(const struct qc_data_cfg *cfg, const struct qc_data
             if (st != QC_OK)
                 return st;
             float *to = t == last && dst ? dst : other;
-            qc_transform_apply(tf, cur, c, h, w, to, rng);
+            if ((st = qc_transform_apply(tf, cur, c, h, w, to, rng)) != QC_OK)
+                return st;
             other = cur;
             cur = to;
             c = oc;

@@ -1,7 +1,8 @@
 /*
  * transform.c - the image transformations of the input pipeline (see
  * transform.h): recipe parsing, shape checks and the per-image kernels on
- * float CHW planes.  Kernels never allocate; the caller (dataset.c) owns the
+ * float CHW planes.  Kernels never allocate (but the antialiased resize,
+ * which needs an intermediate plane); the caller (dataset.c) owns the
  * scratch planes.
  */
 #include <config.h>
@@ -30,8 +31,9 @@ static const char *const tf_type_names[QC_TF_COUNT] = {
 
 /* ---- recipe parsing ------------------------------------------------------------------------ */
 
-static enum qc_status get_int(const struct qc_recipe *r, const char *sec, const char *key,
-                              bool required, int def, int *out)
+/* Integer key in [lo, INT_MAX/4]; `required`: missing is an error. */
+static enum qc_status get_int_from(const struct qc_recipe *r, const char *sec, const char *key,
+                                   bool required, int def, int lo, int *out)
 {
     char where[256];
     int64_t v;
@@ -43,13 +45,19 @@ static enum qc_status get_int(const struct qc_recipe *r, const char *sec, const 
     enum qc_status st = qc_recipe_int(r, sec, key, def, &v);
     if (st != QC_OK)
         return st;
-    if (v < 0 || v > INT_MAX / 4) {
+    if (v < lo || v > INT_MAX / 4) {
         qc_log_error("%s: [%s] %s=%lld: out of range", qc_recipe_where(r, sec, key, where,
                      sizeof(where)), sec, key, (long long)v);
         return QC_ERR_RECIPE;
     }
     *out = (int)v;
     return QC_OK;
+}
+
+static enum qc_status get_int(const struct qc_recipe *r, const char *sec, const char *key,
+                              bool required, int def, int *out)
+{
+    return get_int_from(r, sec, key, required, def, 0, out);
 }
 
 static enum qc_status get_bool(const struct qc_recipe *r, const char *sec, const char *key,
@@ -85,6 +93,45 @@ static enum qc_tf_op parse_op(const char *s)
     return QC_TF_OP_NONE;
 }
 
+/* A list of 1 to QC_TF_MAX_VALUES numbers (spaces or commas) of key `key`;
+ * no_zero: a zero is an error (a divisor). */
+static enum qc_status parse_values(const struct qc_recipe *r, const char *sec, const char *key,
+                                   const char *vals, bool no_zero, float *out, int *n_out)
+{
+    char where[256];
+    qc_recipe_where(r, sec, key, where, sizeof(where));
+    const char *p = vals;
+    int n = 0;
+    while (*p) {
+        char *end;
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v)) {
+            qc_log_error("%s: [%s] %s=%s: expected numbers", where, sec, key, vals);
+            return QC_ERR_RECIPE;
+        }
+        if (n == QC_TF_MAX_VALUES) {
+            qc_log_error("%s: [%s] %s: more than %d values", where, sec, key, QC_TF_MAX_VALUES);
+            return QC_ERR_RECIPE;
+        }
+        if (no_zero && v == 0.0) {
+            qc_log_error("%s: [%s] %s: division by zero", where, sec, key);
+            return QC_ERR_RECIPE;
+        }
+        out[n++] = (float)v;
+        p = end;
+    }
+    if (n == 0) {
+        qc_log_error("%s: [%s] %s=%s: expected numbers", where, sec, key, vals);
+        return QC_ERR_RECIPE;
+    }
+    *n_out = n;
+    return QC_OK;
+}
+
 /* Operator key `opk` and value list `valk` into slot i of the affine map. */
 static enum qc_status parse_affine(const struct qc_recipe *r, const char *sec, const char *opk,
                                    const char *valk, bool required, struct qc_transform *t, int i)
@@ -102,37 +149,67 @@ static enum qc_status parse_affine(const struct qc_recipe *r, const char *sec, c
         return QC_ERR_RECIPE;
     }
     t->op[i] = parse_op(op);
-    qc_recipe_where(r, sec, valk, where, sizeof(where));
-    const char *p = vals;
-    int n = 0;
-    while (*p) {
-        char *end;
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        double v = strtod(p, &end);
-        if (end == p || !isfinite(v)) {
-            qc_log_error("%s: [%s] %s=%s: expected numbers", where, sec, valk, vals);
-            return QC_ERR_RECIPE;
-        }
-        if (n == QC_TF_MAX_VALUES) {
-            qc_log_error("%s: [%s] %s: more than %d values", where, sec, valk,
-                         QC_TF_MAX_VALUES);
-            return QC_ERR_RECIPE;
-        }
-        if (t->op[i] == QC_TF_OP_DIVIDES && v == 0.0) {
-            qc_log_error("%s: [%s] %s: division by zero", where, sec, valk);
-            return QC_ERR_RECIPE;
-        }
-        t->values[i][n++] = (float)v;
-        p = end;
-    }
-    if (n == 0 || t->op[i] == QC_TF_OP_NONE) {
-        qc_log_error("%s: [%s] %s=%s: expected an operator and numbers", where, sec, valk, vals);
+    if (t->op[i] == QC_TF_OP_NONE) {
+        qc_log_error("%s: [%s] %s=%s: expected Plus|Minus|Multiplies|Divides",
+                     qc_recipe_where(r, sec, opk, where, sizeof(where)), sec, opk, op);
         return QC_ERR_RECIPE;
     }
-    t->n_values[i] = n;
+    return parse_values(r, sec, valk, vals, t->op[i] == QC_TF_OP_DIVIDES, t->values[i],
+                        &t->n_values[i]);
+}
+
+/* Index of s in names[0..n), -1 when absent. */
+static int pick(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; s && i < n; i++)
+        if (names[i] && strcmp(names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Enumerated key `key` (default def) among names[0..n) into *out. */
+static enum qc_status get_enum(const struct qc_recipe *r, const char *sec, const char *key,
+                               const char *const *names, size_t n, int def, int *out)
+{
+    char where[256];
+    const char *v = NULL;
+    qc_recipe_str(r, sec, key, NULL, &v);
+    *out = def;
+    if (!v)
+        return QC_OK;
+    int i = pick(names, n, v);
+    if (i < 0) {
+        qc_log_error("%s: [%s] %s=%s: unknown value",
+                     qc_recipe_where(r, sec, key, where, sizeof(where)), sec, key, v);
+        return QC_ERR_RECIPE;
+    }
+    *out = i;
+    return QC_OK;
+}
+
+/* BorderType and BorderValue (PadCrop, SliceExtraction with AllowPadding). */
+static enum qc_status parse_border(const struct qc_recipe *r, const char *sec,
+                                   struct qc_transform *t)
+{
+    static const char *const names[] = {
+        [QC_TF_BORDER_CONSTANT] = "ConstantBorder",
+        [QC_TF_BORDER_REPLICATE] = "ReplicateBorder",
+        [QC_TF_BORDER_REFLECT] = "ReflectBorder",
+        [QC_TF_BORDER_WRAP] = "WrapBorder",
+        [QC_TF_BORDER_REFLECT101] = "MinusOneReflectBorder",
+        [QC_TF_BORDER_MEAN] = "MeanBorder",
+    };
+    int b;
+    enum qc_status st = get_enum(r, sec, "BorderType", names, QC_ARRAY_SIZE(names),
+                                 QC_TF_BORDER_REFLECT101, &b);
+    if (st != QC_OK)
+        return st;
+    t->border = (enum qc_tf_border)b;
+    const char *vals = NULL;
+    qc_recipe_str(r, sec, "BorderValue", NULL, &vals);
+    if (vals)
+        return parse_values(r, sec, "BorderValue", vals, false, t->border_values,
+                            &t->n_border_values);
     return QC_OK;
 }
 
@@ -156,27 +233,47 @@ enum qc_status qc_transform_from_recipe(const struct qc_recipe *r, const char *s
     }
     t->kind = (enum qc_tf_kind)kind;
     qc_recipe_str(r, sec, "ApplyTo", "All", &apply);
-    if (strcmp(apply, "LearnOnly") == 0)
-        t->apply_to = QC_TF_APPLY_LEARN_ONLY;
-    else if (strcmp(apply, "NoLearn") == 0)
-        t->apply_to = QC_TF_APPLY_NO_LEARN;
-    else if (strcmp(apply, "All") == 0)
-        t->apply_to = QC_TF_APPLY_ALL;
-    else {
-        qc_log_error("%s: ApplyTo=%s: expected one of LearnOnly|NoLearn|All", t->where, apply);
+    static const char *const apply_names[] = {
+        [QC_TF_APPLY_ALL] = "All",
+        [QC_TF_APPLY_LEARN_ONLY] = "LearnOnly",
+        [QC_TF_APPLY_VALIDATION_ONLY] = "ValidationOnly",
+        [QC_TF_APPLY_TEST_ONLY] = "TestOnly",
+        [QC_TF_APPLY_NO_LEARN] = "NoLearn",
+        [QC_TF_APPLY_NO_VALIDATION] = "NoValidation",
+        [QC_TF_APPLY_NO_TEST] = "NoTest",
+    };
+    int a = pick(apply_names, QC_ARRAY_SIZE(apply_names), apply);
+    if (a < 0) {
+        qc_log_error("%s: ApplyTo=%s: expected one of LearnOnly|ValidationOnly|TestOnly|"
+                     "NoLearn|NoValidation|NoTest|All",
+                     qc_recipe_where(r, sec, "ApplyTo", where, sizeof(where)), apply);
         return QC_ERR_RECIPE;
     }
+    t->apply_to = (enum qc_tf_apply)a;
+    static const char *const interp_names[] = { "Linear", "LinearAntialias" };
+    static const char *const rounding_names[] = { "Default", "HalfEven" };
+    int e = 0;
     switch (t->kind) {
     case QC_TF_RESCALE:
         if ((st = get_int(r, sec, "Width", true, 0, &t->width)) != QC_OK ||
             (st = get_int(r, sec, "Height", true, 0, &t->height)) != QC_OK ||
-            (st = get_bool(r, sec, "KeepAspectRatio", &t->keep_aspect)) != QC_OK)
+            (st = get_bool(r, sec, "KeepAspectRatio", &t->keep_aspect)) != QC_OK ||
+            (st = get_int(r, sec, "ResizeToFit", false, 1, &a)) != QC_OK ||
+            (st = get_enum(r, sec, "Interpolation", interp_names, QC_ARRAY_SIZE(interp_names),
+                           QC_TF_INTERP_LINEAR, &e)) != QC_OK)
             return st;
+        t->resize_to_fit = a != 0;
+        t->interp = (enum qc_tf_interp)e;
         break;
-    case QC_TF_PAD_CROP:
-        if ((st = get_int(r, sec, "Width", true, 0, &t->width)) != QC_OK ||
-            (st = get_int(r, sec, "Height", true, 0, &t->height)) != QC_OK)
+    case QC_TF_PAD_CROP: /* AdditiveWH=1: Width and Height may be negative */
+        if ((st = get_int_from(r, sec, "Width", true, 0, -65536, &t->width)) != QC_OK ||
+            (st = get_int_from(r, sec, "Height", true, 0, -65536, &t->height)) != QC_OK ||
+            (st = get_bool(r, sec, "AdditiveWH", &t->additive_wh)) != QC_OK ||
+            (st = get_enum(r, sec, "CropRounding", rounding_names, QC_ARRAY_SIZE(rounding_names), 0,
+                           &e)) != QC_OK ||
+            (st = parse_border(r, sec, t)) != QC_OK)
             return st;
+        t->crop_half_even = e == 1;
         break;
     case QC_TF_SLICE:
         if ((st = get_int(r, sec, "Width", true, 0, &t->width)) != QC_OK ||
@@ -184,7 +281,9 @@ enum qc_status qc_transform_from_recipe(const struct qc_recipe *r, const char *s
             (st = get_int(r, sec, "OffsetX", false, 0, &t->offset_x)) != QC_OK ||
             (st = get_int(r, sec, "OffsetY", false, 0, &t->offset_y)) != QC_OK ||
             (st = get_bool(r, sec, "RandomOffsetX", &t->random_x)) != QC_OK ||
-            (st = get_bool(r, sec, "RandomOffsetY", &t->random_y)) != QC_OK)
+            (st = get_bool(r, sec, "RandomOffsetY", &t->random_y)) != QC_OK ||
+            (st = get_bool(r, sec, "AllowPadding", &t->allow_padding)) != QC_OK ||
+            (st = parse_border(r, sec, t)) != QC_OK)
             return st;
         break;
     case QC_TF_FLIP:
@@ -196,7 +295,8 @@ enum qc_status qc_transform_from_recipe(const struct qc_recipe *r, const char *s
         break;
     case QC_TF_RANGE_AFFINE:
         if ((st = parse_affine(r, sec, "FirstOperator", "FirstValue", true, t, 0)) != QC_OK ||
-            (st = parse_affine(r, sec, "SecondOperator", "SecondValue", false, t, 1)) != QC_OK)
+            (st = parse_affine(r, sec, "SecondOperator", "SecondValue", false, t, 1)) != QC_OK ||
+            (st = get_bool(r, sec, "Truncate", &t->truncate)) != QC_OK)
             return st;
         break;
     case QC_TF_RANDOM_RESIZE_CROP:
@@ -234,6 +334,30 @@ enum qc_status qc_transform_from_recipe(const struct qc_recipe *r, const char *s
 
 /* ---- shapes ------------------------------------------------------------------------------- */
 
+/* Rescale's output size for an h x w image.  KeepAspectRatio: one ratio
+ * min(W/w, H/h) (ResizeToFit) or max(...) for both sides, as N2D2; the side
+ * that sets the ratio gets its target exactly, the other floor(side·target/
+ * that side) in integers (N2D2 truncates ratio·side in doubles; torchvision's
+ * Resize(size) computes int(size·long/short): the same but for rounding). */
+static void rescale_size(const struct qc_transform *t, int h, int w, int *oh, int *ow)
+{
+    if (!t->keep_aspect) {
+        *oh = t->height;
+        *ow = t->width;
+        return;
+    }
+    /* W/w < H/h  <=>  W·h < H·w */
+    int64_t lhs = (int64_t)t->width * h, rhs = (int64_t)t->height * w;
+    bool by_width = t->resize_to_fit ? lhs <= rhs : lhs >= rhs;
+    if (by_width) {
+        *ow = t->width;
+        *oh = (int)QC_MIN((int64_t)h * t->width / w, (int64_t)INT_MAX / 4);
+    } else {
+        *oh = t->height;
+        *ow = (int)QC_MIN((int64_t)w * t->height / h, (int64_t)INT_MAX / 4);
+    }
+}
+
 /* qc_transform_shape; quiet: no error line. */
 static enum qc_status shape_of(const struct qc_transform *t, int c, int h, int w, int *oc, int *oh,
                                int *ow, bool quiet)
@@ -243,18 +367,41 @@ static enum qc_status shape_of(const struct qc_transform *t, int c, int h, int w
     *ow = w;
     switch (t->kind) {
     case QC_TF_RESCALE:
+        rescale_size(t, h, w, oh, ow);
+        if (*oh < 1 || *ow < 1 || *oh > 65536 || *ow > 65536) {
+            if (!quiet)
+                qc_log_error("%s: a %dx%d image rescales to %dx%d", t->where, w, h, *ow, *oh);
+            return QC_ERR_DATA;
+        }
+        break;
     case QC_TF_PAD_CROP:
+        *oh = t->additive_wh ? h + t->height : t->height;
+        *ow = t->additive_wh ? w + t->width : t->width;
+        if (*oh < 1 || *ow < 1 || *oh > 65536 || *ow > 65536) {
+            if (!quiet)
+                qc_log_error("%s: a %dx%d image pads or crops to %dx%d", t->where, w, h, *ow, *oh);
+            return QC_ERR_DATA;
+        }
+        if (t->border == QC_TF_BORDER_CONSTANT && t->n_border_values > 1 &&
+            t->n_border_values != c) {
+            if (!quiet)
+                qc_log_error("%s: %d BorderValue values for %d channels", t->where,
+                             t->n_border_values, c);
+            return QC_ERR_DATA;
+        }
+        break;
     case QC_TF_RANDOM_RESIZE_CROP:
         *oh = t->height;
         *ow = t->width;
         break;
     case QC_TF_SLICE:
-        if (t->width > w || t->height > h ||
-            (!t->random_x && t->offset_x + t->width > w) ||
-            (!t->random_y && t->offset_y + t->height > h)) {
+        if (!t->allow_padding &&
+            ((!t->random_x && t->offset_x + t->width > w) || (t->random_x && t->width > w) ||
+             (!t->random_y && t->offset_y + t->height > h) || (t->random_y && t->height > h))) {
             if (!quiet)
-                qc_log_error("%s: %dx%d window at (%d,%d) does not fit a %dx%d image", t->where,
-                             t->width, t->height, t->offset_x, t->offset_y, w, h);
+                qc_log_error("%s: %dx%d window at (%d,%d) does not fit a %dx%d image "
+                             "(AllowPadding=1 pads)",
+                             t->where, t->width, t->height, t->offset_x, t->offset_y, w, h);
             return QC_ERR_DATA;
         }
         *oh = t->height;
@@ -350,40 +497,174 @@ static void resize_bilinear(const float *src, int c, int h, int w, int y0, int x
     }
 }
 
-static void apply_rescale(const struct qc_transform *t, const float *src, int c, int h, int w,
-                          float *dst)
+/* One pass of PIL's BILINEAR resize along a line of n_in samples to n_out:
+ * the triangle filter f(x) = max(0, 1 − |x|) widened by fs = max(1, n_in/
+ * n_out) (antialiasing when downscaling): output o has centre
+ * ctr = (o + 0.5)·n_in/n_out, taps j in [lo, hi) with lo = max(0,
+ * trunc(ctr − fs + 0.5)), hi = min(n_in, trunc(ctr + fs + 0.5)), weights
+ * f((j − ctr + 0.5)/fs) normalized to sum 1.  first[o], count[o] and
+ * weights (n_out·kmax of them) are filled; kmax = 2·ceil(fs) + 1. */
+static void aa_coeffs(int n_in, int n_out, int kmax, int *first, int *count, float *weights)
 {
-    int oh = t->height, ow = t->width;
-    if (!t->keep_aspect) {
-        resize_bilinear(src, c, h, w, 0, 0, h, w, dst, oh, ow, 0, 0, oh, ow);
-        return;
+    double scale = (double)n_in / n_out, fs = fmax(scale, 1.0);
+    for (int o = 0; o < n_out; o++) {
+        double ctr = (o + 0.5) * scale, sum = 0.0;
+        int lo = QC_MAX(0, (int)(ctr - fs + 0.5));
+        int hi = QC_MIN(n_in, (int)(ctr + fs + 0.5));
+        int n = QC_MIN(QC_MAX(hi - lo, 0), kmax);
+        float *wk = weights + (size_t)o * kmax;
+        for (int j = 0; j < n; j++) {
+            double x = fabs((lo + j - ctr + 0.5) / fs);
+            sum += x < 1.0 ? 1.0 - x : 0.0;
+        }
+        for (int j = 0; j < n; j++) {
+            double x = fabs((lo + j - ctr + 0.5) / fs);
+            wk[j] = (float)(sum != 0.0 ? (x < 1.0 ? 1.0 - x : 0.0) / sum : 0.0);
+        }
+        first[o] = lo;
+        count[o] = n;
     }
-    /* fit inside: scale = min(W/w, H/h), centred on zeros */
-    double scale = fmin((double)ow / w, (double)oh / h);
-    int rw = QC_MAX(1, QC_MIN(ow, (int)lround(w * scale)));
-    int rh = QC_MAX(1, QC_MIN(oh, (int)lround(h * scale)));
-    memset(dst, 0, (size_t)c * oh * ow * sizeof(*dst));
-    resize_bilinear(src, c, h, w, 0, 0, h, w, dst, oh, ow, (oh - rh) / 2, (ow - rw) / 2, rh, rw);
 }
 
-/* Centred pad (zeros) or crop: out(y, x) = in(y − (H−h)/2, x − (W−w)/2). */
-static void apply_pad_crop(const struct qc_transform *t, const float *src, int c, int h, int w,
-                           float *dst)
+/* Antialiased (PIL BILINEAR) resize of every h x w plane of src to
+ * oh x ow: horizontal pass into a c x h x ow plane, then vertical, as PIL
+ * (which also rounds to 8 bits between the passes; here all is float). */
+static enum qc_status resize_antialias(const float *src, int c, int h, int w, float *dst, int oh,
+                                       int ow)
 {
-    int oh = t->height, ow = t->width;
-    int offy = (oh - h) / 2, offx = (ow - w) / 2;
-    for (int k = 0; k < c; k++) {
-        for (int y = 0; y < oh; y++) {
-            int sy = y - offy;
-            float *d = dst + ((size_t)k * oh + y) * ow;
-            for (int x = 0; x < ow; x++) {
-                int sx = x - offx;
-                d[x] = (sy >= 0 && sy < h && sx >= 0 && sx < w)
-                           ? src[((size_t)k * h + sy) * w + sx]
-                           : 0.0f;
+    int kx = 2 * (int)ceil(fmax((double)w / ow, 1.0)) + 1;
+    int ky = 2 * (int)ceil(fmax((double)h / oh, 1.0)) + 1;
+    size_t n_tmp = (size_t)c * h * ow;
+    float *tmp = qc_malloc(n_tmp * sizeof(float));
+    float *wx = qc_malloc((size_t)ow * kx * sizeof(float));
+    float *wy = qc_malloc((size_t)oh * ky * sizeof(float));
+    int *fx = qc_malloc((size_t)(ow + oh) * 2 * sizeof(int));
+    if (!tmp || !wx || !wy || !fx) {
+        qc_free(tmp);
+        qc_free(wx);
+        qc_free(wy);
+        qc_free(fx);
+        return QC_ERR_NOMEM;
+    }
+    int *nx = fx + ow, *fy = nx + ow, *ny = fy + oh;
+    aa_coeffs(w, ow, kx, fx, nx, wx);
+    aa_coeffs(h, oh, ky, fy, ny, wy);
+    for (size_t row = 0; row < (size_t)c * h; row++) { /* tmp(y, o) = Σ_j wx(o, j)·src(y, fx+j) */
+        const float *s = src + row * w;
+        float *d = tmp + row * ow;
+        for (int o = 0; o < ow; o++) {
+            const float *k = wx + (size_t)o * kx, *p = s + fx[o];
+            float acc = 0.0f;
+            for (int j = 0; j < nx[o]; j++)
+                acc += k[j] * p[j];
+            d[o] = acc;
+        }
+    }
+    for (int ch = 0; ch < c; ch++) { /* dst(o, x) = Σ_j wy(o, j)·tmp(fy+j, x) */
+        const float *s = tmp + (size_t)ch * h * ow;
+        float *d = dst + (size_t)ch * oh * ow;
+        for (int o = 0; o < oh; o++) {
+            float *drow = d + (size_t)o * ow;
+            const float *k = wy + (size_t)o * ky;
+            for (int x = 0; x < ow; x++)
+                drow[x] = 0.0f;
+            for (int j = 0; j < ny[o]; j++) {
+                const float *srow = s + (size_t)(fy[o] + j) * ow;
+                for (int x = 0; x < ow; x++)
+                    drow[x] += k[j] * srow[x];
             }
         }
     }
+    qc_free(tmp);
+    qc_free(wx);
+    qc_free(wy);
+    qc_free(fx);
+    return QC_OK;
+}
+
+static enum qc_status apply_rescale(const struct qc_transform *t, const float *src, int c, int h,
+                                    int w, float *dst)
+{
+    int oh, ow;
+    rescale_size(t, h, w, &oh, &ow);
+    if (t->interp == QC_TF_INTERP_LINEAR_ANTIALIAS)
+        return resize_antialias(src, c, h, w, dst, oh, ow);
+    resize_bilinear(src, c, h, w, 0, 0, h, w, dst, oh, ow, 0, 0, oh, ow);
+    return QC_OK;
+}
+
+/* Source index of position i (may be outside [0, n)) under a border rule;
+ * -1: the constant border. */
+static int border_index(int i, int n, enum qc_tf_border b)
+{
+    if (i >= 0 && i < n)
+        return i;
+    switch (b) {
+    case QC_TF_BORDER_REPLICATE:
+        return i < 0 ? 0 : n - 1;
+    case QC_TF_BORDER_WRAP:
+        return ((i % n) + n) % n;
+    case QC_TF_BORDER_REFLECT: { /* cba|abcdef|fed: period 2n */
+        int m = ((i % (2 * n)) + 2 * n) % (2 * n);
+        return m < n ? m : 2 * n - 1 - m;
+    }
+    case QC_TF_BORDER_REFLECT101: { /* dcb|abcdef|edc: period 2n − 2 */
+        if (n == 1)
+            return 0;
+        int p = 2 * n - 2, m = ((i % p) + p) % p;
+        return m < n ? m : p - m;
+    }
+    case QC_TF_BORDER_CONSTANT:
+    case QC_TF_BORDER_MEAN:
+        break;
+    }
+    return -1;
+}
+
+/* dst (oh x ow planes) = the window of src whose top left is (y0, x0)
+ * (either may be negative or reach past the image: the border rule fills
+ * the outside). */
+static void window(const struct qc_transform *t, const float *src, int c, int h, int w, int y0,
+                   int x0, float *dst, int oh, int ow)
+{
+    for (int k = 0; k < c; k++) {
+        const float *s = src + (size_t)k * h * w;
+        float fill = 0.0f;
+        if (t->border == QC_TF_BORDER_MEAN) {
+            double sum = 0.0;
+            for (size_t i = 0; i < (size_t)h * w; i++)
+                sum += s[i];
+            fill = (float)(sum / ((double)h * w));
+        } else if (t->n_border_values > 0) {
+            fill = t->border_values[t->n_border_values > 1 ? k : 0];
+        }
+        for (int y = 0; y < oh; y++) {
+            float *d = dst + ((size_t)k * oh + y) * ow;
+            int sy = border_index(y0 + y, h, t->border);
+            for (int x = 0; x < ow; x++) {
+                int sx = sy < 0 ? -1 : border_index(x0 + x, w, t->border);
+                d[x] = sx < 0 ? fill : s[(size_t)sy * w + sx];
+            }
+        }
+    }
+}
+
+/* Centred pad or crop: N2D2 puts ceil(d/2) of a size change d = H − h at the
+ * top (a crop of e = −d starts at floor(e/2)); CropRounding=HalfEven crops
+ * from round_half_even(e/2) as torchvision's CenterCrop. */
+static void apply_pad_crop(const struct qc_transform *t, const float *src, int c, int h, int w,
+                           float *dst)
+{
+    int oh = t->additive_wh ? h + t->height : t->height;
+    int ow = t->additive_wh ? w + t->width : t->width;
+    int top = (int)ceil((oh - h) / 2.0), left = (int)ceil((ow - w) / 2.0);
+    if (t->crop_half_even) {
+        if (oh < h)
+            top = -(int)nearbyint((h - oh) / 2.0);
+        if (ow < w)
+            left = -(int)nearbyint((w - ow) / 2.0);
+    }
+    window(t, src, c, h, w, -top, -left, dst, oh, ow);
 }
 
 /* Uniform integer in [0, n). */
@@ -396,8 +677,12 @@ static int rand_below(struct qc_rng *rng, int n)
 static void apply_slice(const struct qc_transform *t, const float *src, int c, int h, int w,
                         float *dst, struct qc_rng *rng)
 {
-    int ox = t->random_x ? rand_below(rng, w - t->width + 1) : t->offset_x;
-    int oy = t->random_y ? rand_below(rng, h - t->height + 1) : t->offset_y;
+    int ox = t->random_x ? (w >= t->width ? rand_below(rng, w - t->width + 1) : 0) : t->offset_x;
+    int oy = t->random_y ? (h >= t->height ? rand_below(rng, h - t->height + 1) : 0) : t->offset_y;
+    if (ox + t->width > w || oy + t->height > h) { /* AllowPadding */
+        window(t, src, c, h, w, oy, ox, dst, t->height, t->width);
+        return;
+    }
     for (int k = 0; k < c; k++)
         for (int y = 0; y < t->height; y++)
             memcpy(dst + ((size_t)k * t->height + y) * t->width,
@@ -458,13 +743,16 @@ static void apply_range_affine(const struct qc_transform *t, const float *src, i
         float b = t->n_values[1] ? t->values[1][t->n_values[1] > 1 ? k : 0] : 0.0f;
         affine_span(t->op[0], src + k * plane, a, dst + k * plane, plane);
         affine_span(t->op[1], dst + k * plane, b, dst + k * plane, plane);
+        if (t->truncate)
+            for (size_t i = 0; i < plane; i++)
+                dst[k * plane + i] = truncf(dst[k * plane + i]);
     }
 }
 
 static void apply_rrc(const struct qc_transform *t, const float *src, int c, int h, int w,
                       float *dst, struct qc_rng *rng)
 {
-    int x0 = 0, y0 = 0, cw = w, ch = h;
+    int x0 = 0, y0 = 0, cw = 0, ch = 0;
     double area = (double)h * w;
     double lmin = log(t->ratio_min), lmax = log(t->ratio_max);
     for (int tries = 0; tries < 10; tries++) {
@@ -479,6 +767,15 @@ static void apply_rrc(const struct qc_transform *t, const float *src, int c, int
             y0 = rand_below(rng, h - ch + 1);
             break;
         }
+    }
+    if (cw == 0) { /* N2D2's fallback: the image clipped to the ratio bounds, at (0, 0) */
+        double in_ratio = (double)w / h;
+        cw = w;
+        ch = h;
+        if (in_ratio < t->ratio_min)
+            ch = QC_MAX(1, QC_MIN(h, (int)lround(w / t->ratio_min)));
+        else if (in_ratio > t->ratio_max)
+            cw = QC_MAX(1, QC_MIN(w, (int)lround(h * t->ratio_max)));
     }
     resize_bilinear(src, c, h, w, y0, x0, ch, cw, dst, t->height, t->width, 0, 0, t->height,
                     t->width);
@@ -503,13 +800,12 @@ static void apply_color(const struct qc_transform *t, const float *src, int c, i
     }
 }
 
-void qc_transform_apply(const struct qc_transform *t, const float *src, int c, int h, int w,
-                        float *dst, struct qc_rng *rng)
+enum qc_status qc_transform_apply(const struct qc_transform *t, const float *src, int c, int h,
+                                  int w, float *dst, struct qc_rng *rng)
 {
     switch (t->kind) {
     case QC_TF_RESCALE:
-        apply_rescale(t, src, c, h, w, dst);
-        break;
+        return apply_rescale(t, src, c, h, w, dst);
     case QC_TF_PAD_CROP:
         apply_pad_crop(t, src, c, h, w, dst);
         break;
@@ -531,4 +827,5 @@ void qc_transform_apply(const struct qc_transform *t, const float *src, int c, i
     case QC_TF_COUNT:
         break;
     }
+    return QC_OK;
 }

@@ -70,10 +70,10 @@ static const struct key_spec onnx_keys[] = {
     { "Transpose", K_BOOL, NULL, NOLIM },
 };
 
-
 static const struct key_spec tf_common_keys[] = {
     { "Type", K_ENUM, TF_TYPES, NOLIM },
-    { "ApplyTo", K_ENUM, "LearnOnly|NoLearn|All", NOLIM },
+    { "ApplyTo", K_ENUM, "LearnOnly|ValidationOnly|TestOnly|NoLearn|NoValidation|NoTest|All",
+      NOLIM },
 };
 
 #define TF_OPS "Plus|Minus|Multiplies|Divides"
@@ -83,21 +83,27 @@ static const struct key_spec tf_rescale_keys[] = {
     { "Width", K_INT, NULL, 1, 1e300 },
     { "Height", K_INT, NULL, 1, 1e300 },
     { "KeepAspectRatio", K_BOOL, NULL, NOLIM },
+    { "ResizeToFit", K_BOOL, NULL, NOLIM },
+    { "Interpolation", K_ENUM, "Linear|LinearAntialias", NOLIM },
     { NULL, K_STR, NULL, NOLIM },
 };
+#define TF_BORDERS                                                                                 \
+    "ConstantBorder|ReplicateBorder|ReflectBorder|WrapBorder|MinusOneReflectBorder|MeanBorder"
 static const struct key_spec tf_padcrop_keys[] = {
-    { "Width", K_INT, NULL, 1, 1e300 },
-    { "Height", K_INT, NULL, 1, 1e300 },
+    { "Width", K_INT, NULL, -65536, 65536 },
+    { "Height", K_INT, NULL, -65536, 65536 },
+    { "AdditiveWH", K_BOOL, NULL, NOLIM },
+    { "BorderType", K_ENUM, TF_BORDERS, NOLIM },
+    { "BorderValue", K_FLIST, NULL, NOLIM },
+    { "CropRounding", K_ENUM, "Default|HalfEven", NOLIM },
     { NULL, K_STR, NULL, NOLIM },
 };
 static const struct key_spec tf_slice_keys[] = {
-    { "Width", K_INT, NULL, 1, 1e300 },
-    { "Height", K_INT, NULL, 1, 1e300 },
-    { "OffsetX", K_INT, NULL, 0, 1e300 },
-    { "OffsetY", K_INT, NULL, 0, 1e300 },
-    { "RandomOffsetX", K_BOOL, NULL, NOLIM },
-    { "RandomOffsetY", K_BOOL, NULL, NOLIM },
-    { NULL, K_STR, NULL, NOLIM },
+    { "Width", K_INT, NULL, 1, 1e300 },       { "Height", K_INT, NULL, 1, 1e300 },
+    { "OffsetX", K_INT, NULL, 0, 1e300 },     { "OffsetY", K_INT, NULL, 0, 1e300 },
+    { "RandomOffsetX", K_BOOL, NULL, NOLIM }, { "RandomOffsetY", K_BOOL, NULL, NOLIM },
+    { "AllowPadding", K_BOOL, NULL, NOLIM },  { "BorderType", K_ENUM, TF_BORDERS, NOLIM },
+    { "BorderValue", K_FLIST, NULL, NOLIM },  { NULL, K_STR, NULL, NOLIM },
 };
 static const struct key_spec tf_flip_keys[] = {
     { "HorizontalFlip", K_BOOL, NULL, NOLIM },
@@ -107,11 +113,9 @@ static const struct key_spec tf_flip_keys[] = {
     { NULL, K_STR, NULL, NOLIM },
 };
 static const struct key_spec tf_affine_keys[] = {
-    { "FirstOperator", K_ENUM, TF_OPS, NOLIM },
-    { "FirstValue", K_FLIST, NULL, NOLIM },
-    { "SecondOperator", K_ENUM, TF_OPS, NOLIM },
-    { "SecondValue", K_FLIST, NULL, NOLIM },
-    { NULL, K_STR, NULL, NOLIM },
+    { "FirstOperator", K_ENUM, TF_OPS, NOLIM },  { "FirstValue", K_FLIST, NULL, NOLIM },
+    { "SecondOperator", K_ENUM, TF_OPS, NOLIM }, { "SecondValue", K_FLIST, NULL, NOLIM },
+    { "Truncate", K_BOOL, NULL, NOLIM },         { NULL, K_STR, NULL, NOLIM },
 };
 static const struct key_spec tf_rrc_keys[] = {
     { "Width", K_INT, NULL, 1, 1e300 },
