@@ -136,8 +136,38 @@ def variety(out):
         np.save(f"{out}/jpg_c{c}.npy", np.stack([expect_chw(a, c) for a in jpg]))
 
 
+def tveq(out, n):
+    """n JPEGs of varied sizes (shorter side 60..700, aspect ratio 0.33..3,
+    a few exactly 256 or 224 wide), smooth shapes plus noise, every 10th
+    grayscale, in one class folder out/c0 (names sort in making order)."""
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    os.makedirs(f"{out}/c0", exist_ok=True)
+    for i in range(n):
+        short = int(rng.integers(60, 700))
+        aspect = float(np.exp(rng.uniform(np.log(1 / 3), np.log(3))))
+        w, h = (int(short * aspect), short) if aspect > 1 else (short, int(short / aspect))
+        if i % 17 == 3:
+            w = 256
+        if i % 19 == 5:
+            h = 224
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        a = np.empty((h, w, 3), np.float32)
+        for ch in range(3):
+            fx, fy, ph = rng.uniform(0.002, 0.08, 2).tolist() + [rng.uniform(0, 6.3)]
+            a[:, :, ch] = 128 + 90 * np.sin(fx * xx + ph) * np.cos(fy * yy)
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(5, short / 2)
+        a[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = rng.uniform(0, 255, 3)
+        a += rng.normal(0, 12, a.shape)
+        img = np.clip(a, 0, 255).astype(np.uint8)
+        im = Image.fromarray(img[:, :, 0] if i % 10 == 9 else img)
+        im.save(f"{out}/c0/{i:04d}.jpg", quality=int(rng.integers(60, 96)))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "fashion":
         fashion(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "tveq":
+        tveq(sys.argv[2], int(sys.argv[3]))
     else:
         variety(sys.argv[2])

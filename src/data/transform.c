@@ -250,7 +250,7 @@ enum qc_status qc_transform_from_recipe(const struct qc_recipe *r, const char *s
         return QC_ERR_RECIPE;
     }
     t->apply_to = (enum qc_tf_apply)a;
-    static const char *const interp_names[] = { "Linear", "LinearAntialias" };
+    static const char *const interp_names[] = { "Linear", "LinearAntialias", "LinearAntialiasU8" };
     static const char *const rounding_names[] = { "Default", "HalfEven" };
     int e = 0;
     switch (t->kind) {
@@ -504,7 +504,7 @@ static void resize_bilinear(const float *src, int c, int h, int w, int y0, int x
  * trunc(ctr − fs + 0.5)), hi = min(n_in, trunc(ctr + fs + 0.5)), weights
  * f((j − ctr + 0.5)/fs) normalized to sum 1.  first[o], count[o] and
  * weights (n_out·kmax of them) are filled; kmax = 2·ceil(fs) + 1. */
-static void aa_coeffs(int n_in, int n_out, int kmax, int *first, int *count, float *weights)
+static void aa_coeffs(int n_in, int n_out, int kmax, int *first, int *count, double *weights)
 {
     double scale = (double)n_in / n_out, fs = fmax(scale, 1.0);
     for (int o = 0; o < n_out; o++) {
@@ -512,32 +512,46 @@ static void aa_coeffs(int n_in, int n_out, int kmax, int *first, int *count, flo
         int lo = QC_MAX(0, (int)(ctr - fs + 0.5));
         int hi = QC_MIN(n_in, (int)(ctr + fs + 0.5));
         int n = QC_MIN(QC_MAX(hi - lo, 0), kmax);
-        float *wk = weights + (size_t)o * kmax;
+        double *wk = weights + (size_t)o * kmax;
         for (int j = 0; j < n; j++) {
             double x = fabs((lo + j - ctr + 0.5) / fs);
             sum += x < 1.0 ? 1.0 - x : 0.0;
         }
         for (int j = 0; j < n; j++) {
             double x = fabs((lo + j - ctr + 0.5) / fs);
-            wk[j] = (float)(sum != 0.0 ? (x < 1.0 ? 1.0 - x : 0.0) / sum : 0.0);
+            wk[j] = sum != 0.0 ? (x < 1.0 ? 1.0 - x : 0.0) / sum : 0.0;
         }
         first[o] = lo;
         count[o] = n;
     }
 }
 
+/* PIL's 8-bit arithmetic: v = clamp(floor(Σ round(w·2²²)·p / 2²² + 1/2),
+ * 0, 255) with the pixels p rounded to 0..255 integers first. */
+static float pil_u8(const double *k, const float *p, size_t stride, int n)
+{
+    int64_t acc = (int64_t)1 << 21;
+    for (int j = 0; j < n; j++) {
+        int64_t kk = (int64_t)floor(0.5 + k[j] * (1 << 22));
+        long v = lrintf(p[(size_t)j * stride]);
+        acc += kk * QC_MIN(QC_MAX(v, 0L), 255L);
+    }
+    acc >>= 22;
+    return (float)QC_MIN(QC_MAX(acc, (int64_t)0), (int64_t)255);
+}
+
 /* Antialiased (PIL BILINEAR) resize of every h x w plane of src to
- * oh x ow: horizontal pass into a c x h x ow plane, then vertical, as PIL
- * (which also rounds to 8 bits between the passes; here all is float). */
+ * oh x ow: horizontal pass into a c x h x ow plane, then vertical, as PIL;
+ * u8: with PIL's 8-bit rounding after each pass (pil_u8), else in float. */
 static enum qc_status resize_antialias(const float *src, int c, int h, int w, float *dst, int oh,
-                                       int ow)
+                                       int ow, bool u8)
 {
     int kx = 2 * (int)ceil(fmax((double)w / ow, 1.0)) + 1;
     int ky = 2 * (int)ceil(fmax((double)h / oh, 1.0)) + 1;
     size_t n_tmp = (size_t)c * h * ow;
     float *tmp = qc_malloc(n_tmp * sizeof(float));
-    float *wx = qc_malloc((size_t)ow * kx * sizeof(float));
-    float *wy = qc_malloc((size_t)oh * ky * sizeof(float));
+    double *wx = qc_malloc((size_t)ow * kx * sizeof(double));
+    double *wy = qc_malloc((size_t)oh * ky * sizeof(double));
     int *fx = qc_malloc((size_t)(ow + oh) * 2 * sizeof(int));
     if (!tmp || !wx || !wy || !fx) {
         qc_free(tmp);
@@ -553,10 +567,15 @@ static enum qc_status resize_antialias(const float *src, int c, int h, int w, fl
         const float *s = src + row * w;
         float *d = tmp + row * ow;
         for (int o = 0; o < ow; o++) {
-            const float *k = wx + (size_t)o * kx, *p = s + fx[o];
+            const double *k = wx + (size_t)o * kx;
+            const float *p = s + fx[o];
+            if (u8) {
+                d[o] = pil_u8(k, p, 1, nx[o]);
+                continue;
+            }
             float acc = 0.0f;
             for (int j = 0; j < nx[o]; j++)
-                acc += k[j] * p[j];
+                acc += (float)k[j] * p[j];
             d[o] = acc;
         }
     }
@@ -565,13 +584,18 @@ static enum qc_status resize_antialias(const float *src, int c, int h, int w, fl
         float *d = dst + (size_t)ch * oh * ow;
         for (int o = 0; o < oh; o++) {
             float *drow = d + (size_t)o * ow;
-            const float *k = wy + (size_t)o * ky;
+            const double *k = wy + (size_t)o * ky;
+            if (u8) {
+                for (int x = 0; x < ow; x++)
+                    drow[x] = pil_u8(k, s + (size_t)fy[o] * ow + x, (size_t)ow, ny[o]);
+                continue;
+            }
             for (int x = 0; x < ow; x++)
                 drow[x] = 0.0f;
             for (int j = 0; j < ny[o]; j++) {
                 const float *srow = s + (size_t)(fy[o] + j) * ow;
                 for (int x = 0; x < ow; x++)
-                    drow[x] += k[j] * srow[x];
+                    drow[x] += (float)k[j] * srow[x];
             }
         }
     }
@@ -587,8 +611,8 @@ static enum qc_status apply_rescale(const struct qc_transform *t, const float *s
 {
     int oh, ow;
     rescale_size(t, h, w, &oh, &ow);
-    if (t->interp == QC_TF_INTERP_LINEAR_ANTIALIAS)
-        return resize_antialias(src, c, h, w, dst, oh, ow);
+    if (t->interp != QC_TF_INTERP_LINEAR)
+        return resize_antialias(src, c, h, w, dst, oh, ow, t->interp == QC_TF_INTERP_PIL_U8);
     resize_bilinear(src, c, h, w, 0, 0, h, w, dst, oh, ow, 0, 0, oh, ow);
     return QC_OK;
 }

@@ -16,7 +16,10 @@
  *                     follows the image, as N2D2.  Interpolation=Linear
  *                     (OpenCV's INTER_LINEAR: half-pixel centres, edges
  *                     clamped, N2D2's) or LinearAntialias (PIL's BILINEAR: a
- *                     triangle filter widened by the scale when downscaling).
+ *                     triangle filter widened by the scale when downscaling,
+ *                     in float) or LinearAntialiasU8 (the same with PIL's
+ *                     8-bit arithmetic: 22-bit fixed-point weights, values
+ *                     rounded to 0..255 after each pass; for 0..255 data).
  *   PadCrop           centred pad or crop to Width x Height (AdditiveWH=1:
  *                     adds them to the image size); pad/crop offset
  *                     ceil(d/2) at the top/left as N2D2 (CropRounding=HalfEven:
@@ -70,7 +73,7 @@ enum qc_tf_apply {
     QC_TF_APPLY_NO_TEST
 };
 
-enum qc_tf_interp { QC_TF_INTERP_LINEAR = 0, QC_TF_INTERP_LINEAR_ANTIALIAS };
+enum qc_tf_interp { QC_TF_INTERP_LINEAR = 0, QC_TF_INTERP_LINEAR_ANTIALIAS, QC_TF_INTERP_PIL_U8 };
 
 /* Pad borders, as OpenCV's (N2D2's BorderType names). */
 enum qc_tf_border {

@@ -84,7 +84,7 @@ static const struct key_spec tf_rescale_keys[] = {
     { "Height", K_INT, NULL, 1, 1e300 },
     { "KeepAspectRatio", K_BOOL, NULL, NOLIM },
     { "ResizeToFit", K_BOOL, NULL, NOLIM },
-    { "Interpolation", K_ENUM, "Linear|LinearAntialias", NOLIM },
+    { "Interpolation", K_ENUM, "Linear|LinearAntialias|LinearAntialiasU8", NOLIM },
     { NULL, K_STR, NULL, NOLIM },
 };
 #define TF_BORDERS                                                                                 \
