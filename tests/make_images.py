@@ -164,9 +164,36 @@ def tveq(out, n):
         im.save(f"{out}/c0/{i:04d}.jpg", quality=int(rng.integers(60, 96)))
 
 
+def ilsvrc(out, n_classes, n_train, n_val):
+    """An ILSVRC2012 devkit layout of 224x224-ish RGB JPEGs: out/train/<synset>/,
+    out/val/ with out/val.txt ("<file> <class id>") and out/synsets.txt."""
+    from PIL import Image
+    rng = np.random.default_rng(11)
+    synsets = [f"n{1440764 + 17 * k:08d}" for k in range(n_classes)]
+
+    def jpeg(path, k):
+        w, h = (int(v) for v in rng.integers(200, 300, 2))
+        a = rng.normal(40 + 170 * k / max(n_classes - 1, 1), 30, (h, w, 3))
+        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(path, quality=85)
+    os.makedirs(f"{out}/val", exist_ok=True)
+    with open(f"{out}/synsets.txt", "w") as f:
+        f.write("".join(s + "\n" for s in synsets))
+    for k, s in enumerate(synsets):
+        os.makedirs(f"{out}/train/{s}", exist_ok=True)
+        for i in range(n_train):
+            jpeg(f"{out}/train/{s}/{s}_{i}.JPEG", k)
+    with open(f"{out}/val.txt", "w") as f:
+        for i in range(n_val):
+            k = i % n_classes
+            jpeg(f"{out}/val/ILSVRC2012_val_{i + 1:08d}.JPEG", k)
+            f.write(f"ILSVRC2012_val_{i + 1:08d}.JPEG {k}\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "fashion":
         fashion(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "ilsvrc":
+        ilsvrc(sys.argv[2], *(int(v) for v in sys.argv[3:6]))
     elif sys.argv[1] == "tveq":
         tveq(sys.argv[2], int(sys.argv[3]))
     else:

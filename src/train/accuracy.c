@@ -6,6 +6,9 @@
  * inference mode, and the arg-max of each row of the first output (first
  * maximum on ties, as numpy does) is compared with the label; with a
  * confusion matrix, every row's scores are counted into it (metrics.h).
+ * Image folders are decoded ahead by the prefetch pool (data/prefetch.h,
+ * DecodeThreads or the backend's threads), as for training; the last,
+ * partial batch is padded with its last image (those rows are not read).
  */
 #include <config.h>
 
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "data/prefetch.h"
 #include "plan/inputs.h"
 #include "util/log.h"
 #include "loss.h"
@@ -97,6 +101,8 @@ enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
                            .total = n_img, .loss = -1.0, .valid_accuracy = -1.0 };
     double t0;
     enum qc_status st = QC_ERR_NOMEM;
+    struct qc_prefetch *pf = NULL;
+    int64_t next = 0; /* the first image of the next batch to queue */
 
     memset(res, 0, sizeof(*res));
     if (conf) {
@@ -108,13 +114,31 @@ enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
     if (!x || !y || !labels || !idx)
         goto out;
     memset(x, 0, qc_tensor_nbytes(xin));
+    if (ds->files && n_img > 0) {
+        int threads = qc_data_cfg_decode_threads(cfg);
+        if (threads <= 0)
+            threads = QC_MAX(1, QC_MIN(qc_backend_threads(be), 256));
+        st = qc_prefetch_new(cfg, ds, split, batch, threads, QC_PREFETCH_DEPTH, &pf);
+        if (st != QC_OK)
+            goto out;
+    }
     t0 = qc_now();
     qc_emit(rep, &ev);
     for (int64_t start = 0; start < n_img; start += batch) {
         int64_t n = QC_MIN(batch, n_img - start);
-        for (int64_t i = 0; i < n; i++)
-            idx[i] = start + i;
-        st = qc_data_batch(cfg, ds, split, idx, n, NULL, x, labels);
+        if (pf) {
+            for (; next < n_img && qc_prefetch_queued(pf) < QC_PREFETCH_DEPTH; next += batch) {
+                for (int64_t i = 0; i < batch; i++)
+                    idx[i] = QC_MIN(next + i, n_img - 1);
+                if ((st = qc_prefetch_submit(pf, idx, NULL)) != QC_OK)
+                    goto out;
+            }
+            st = qc_prefetch_take(pf, x, labels);
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                idx[i] = start + i;
+            st = qc_data_batch(cfg, ds, split, idx, n, NULL, x, labels);
+        }
         if (st != QC_OK)
             goto out;
         st = qc_backend_upload(be, xin->data, x, qc_tensor_nbytes(xin));
@@ -152,6 +176,7 @@ enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
     qc_emit(rep, &ev);
     st = QC_OK;
 out:
+    qc_prefetch_free(pf); /* cancels what is queued, joins its threads */
     if (st != QC_OK && conf)
         qc_confusion_clear(conf);
     qc_free(x);
