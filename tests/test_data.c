@@ -493,6 +493,27 @@ START_TEST(test_transform_errors)
     /* missing Width */
     cfg = cfg_from("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=Rescale\nHeight=3\n",
                    QC_ERR_RECIPE);
+    /* bad values of the new keys: one error naming the line, at load time */
+    {
+        static const char *const bad[] = {
+            "[sp.Transformation-1]\nType=Rescale\nWidth=3\nHeight=3\nInterpolation=Cubic\n",
+            "[sp.Transformation-1]\nType=PadCrop\nWidth=3\nHeight=3\nBorderType=Mirror\n",
+            "[sp.Transformation-1]\nType=Flip\nHorizontalFlip=1\nApplyTo=Learn\n",
+            "[sp.Transformation-1]\nType=PadCrop\nWidth=3\nHeight=3\nCropRounding=Up\n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            struct qc_recipe *r = NULL;
+            ck_assert_int_eq(qc_recipe_load_string(bad[i], "d.ini", false, &r), QC_ERR_RECIPE);
+            ck_assert_ptr_null(r);
+        }
+    }
+    /* AdditiveWH=1 that crops to nothing; a constant border with 2 values for 1 channel */
+    cfg = cfg_from("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=PadCrop\nWidth=-2\n"
+                   "Height=0\nAdditiveWH=1\n",
+                   QC_ERR_DATA);
+    cfg = cfg_from("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=PadCrop\nWidth=3\n"
+                   "Height=3\nBorderType=ConstantBorder\nBorderValue=1 2\n",
+                   QC_ERR_DATA);
     /* a random transformation without a generator */
     cfg = cfg_from("[sp]\nSizeX=2\nSizeY=2\n[sp.Transformation-1]\nType=Flip\n"
                    "RandomHorizontalFlip=1\n", QC_OK);
