@@ -9,7 +9,9 @@
 #   bound s·sqrt(3/n) and near its std, N2D2's default Normal(0, 0.05)), BatchNorm reset to
 #   scale 1, bias 0, mean 0, var 1; the same seed gives the same weights, another seed others;
 # - DefaultModel=Frame_CUDA without CUDA: one error naming the line; --device cpu overrides
-#   it with one warning; DefaultModel=Frame runs on the CPU; an unknown value is an error.
+#   it with one warning; DefaultModel=Frame runs on the CPU; an unknown value is an error;
+# - the checkpoint records --valid-metric: resuming with another is an error, with the
+#   same one fine; a version-2 checkpoint (no name) still resumes.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 [ -d /usr/share/datasets/fashion-mnist ] || { echo "no Fashion-MNIST"; exit 77; }
@@ -168,4 +170,33 @@ printf 'DefaultModel=Frame_GPU\n%s\n' "$BASE" > "$TMP/gpu.ini"
 OUTFILE=$TMP/gpu.onnx
 # shellcheck disable=SC2086
 expect_error 2 "DefaultModel=Frame_GPU" -- "$QATCONV" "$M" -r "$TMP/gpu.ini" -o "$OUTFILE" $RUN
+
+# 5. the checkpoint records --valid-metric; a resume with another one is an error
+# (its best figure would be compared across metrics); a version-2 file (no name) resumes
+printf '%s\n' "$BASE" > "$TMP/ck.ini"
+# shellcheck disable=SC2086
+if "$QATCONV" "$M" -r "$TMP/ck.ini" -o "$TMP/ck1.onnx" $RUN --valid-metric F1Score \
+    --checkpoint "$TMP/a.ckpt" >/dev/null 2>"$TMP/ck1.err"; then
+    OUTFILE=$TMP/ck2.onnx
+    expect_error 2 "resume with another --valid-metric" -- "$QATCONV" "$M" -r "$TMP/ck.ini" \
+        -o "$OUTFILE" --epochs 2 --limit 128 --no-eval --quiet --resume "$TMP/a.ckpt"
+    grep -q "a.ckpt: checkpoint kept its best epoch by --valid-metric F1Score, this run asks for Top1" \
+        "$TMP/err" && ok "the error names both metrics" || bad "error: $(cat "$TMP/err")"
+    # shellcheck disable=SC2086
+    "$QATCONV" "$M" -r "$TMP/ck.ini" -o "$TMP/ck3.onnx" --epochs 2 --limit 128 --no-eval --quiet \
+        --valid-metric F1Score --resume "$TMP/a.ckpt" >/dev/null 2>"$TMP/ck3.err" \
+        && ok "resume with the same --valid-metric" || bad "same metric: $(cat "$TMP/ck3.err")"
+    if "$PYTHON3" - "$TMP/a.ckpt" "$TMP/v2.ckpt" <<'PY'
+import struct, sys, zlib
+d = open(sys.argv[1], "rb").read()
+assert struct.unpack_from("<I", d, 8)[0] == 3 and d[176:208].rstrip(b"\0") == b"F1Score"
+v2 = d[:8] + struct.pack("<I", 2) + d[12:176] + d[208:-4]
+open(sys.argv[2], "wb").write(v2 + struct.pack("<I", zlib.crc32(v2)))
+PY
+    then
+        "$QATCONV" "$M" -r "$TMP/ck.ini" -o "$TMP/ck4.onnx" --epochs 2 --limit 128 --no-eval \
+            --quiet --resume "$TMP/v2.ckpt" >/dev/null 2>"$TMP/ck4.err" \
+            && ok "a version-2 checkpoint (no metric name) resumes" || bad "v2: $(cat "$TMP/ck4.err")"
+    else bad "making a version-2 checkpoint"; fi
+else bad "checkpoint run: $(cat "$TMP/ck1.err")"; fi
 finish
