@@ -11,7 +11,8 @@
 # - DefaultModel=Frame_CUDA without CUDA: one error naming the line; --device cpu overrides
 #   it with one warning; DefaultModel=Frame runs on the CPU; an unknown value is an error;
 # - the checkpoint records --valid-metric: resuming with another is an error, with the
-#   same one fine; a version-2 checkpoint (no name) still resumes.
+#   same one fine; a version-2 checkpoint (no name) still resumes;
+# - N2D2's two-stage flow through --format float (stage 2 from stage 1's latent weights).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 [ -d /usr/share/datasets/fashion-mnist ] || { echo "no Fashion-MNIST"; exit 77; }
@@ -199,4 +200,47 @@ PY
             && ok "a version-2 checkpoint (no metric name) resumes" || bad "v2: $(cat "$TMP/ck4.err")"
     else bad "making a version-2 checkpoint"; fi
 else bad "checkpoint run: $(cat "$TMP/ck1.err")"; fi
+
+# 6. N2D2's two-stage SAT flow: stage 2 starts from stage 1's float latent weights
+# (--format float), so the chain of two 1-epoch runs equals one 2-epoch run bit for bit
+# (SGD without momentum, constant rate, no shuffle, last epoch kept); the default fake
+# export of the clamp stage writes Q = tanh(W)/max|tanh W| instead (the documented
+# "stage 1 writes Q" flow), which then trains on from Q.
+cat > "$TMP/s1.ini" <<EOF2
+Solvers=SGD
+Solvers.LearningRate=0.01
+$(fashion_sections 64)
+[onnx:Conv_def]
+QWeight=SAT
+QWeight.ApplyQuantization=0
+[onnx:Fc_def]
+QWeight=SAT
+QWeight.ApplyQuantization=0
+QWeight.ApplyScaling=1
+EOF2
+O="--limit 256 --no-eval --quiet --no-shuffle --keep last"
+# shellcheck disable=SC2086
+if ("$QATCONV" "$M" -r "$TMP/s1.ini" -o "$TMP/one.onnx" --epochs 2 $O --format float &&
+    "$QATCONV" "$M" -r "$TMP/s1.ini" -o "$TMP/l1.onnx" --epochs 1 $O --format float &&
+    "$QATCONV" "$TMP/l1.onnx" -r "$TMP/s1.ini" -o "$TMP/l2.onnx" --epochs 1 $O --format float &&
+    "$QATCONV" "$M" -r "$TMP/s1.ini" -o "$TMP/q1.onnx" --epochs 1 $O &&
+    "$QATCONV" "$TMP/q1.onnx" -r "$TMP/s1.ini" -o "$TMP/q2.onnx" --epochs 1 $O --format float) \
+    >"$TMP/stages.out" 2>&1; then
+    if out=$("$PYTHON3" - "$TMP/one.onnx" "$TMP/l2.onnx" "$TMP/l1.onnx" "$TMP/q1.onnx" \
+        "$TMP/q2.onnx" 2>&1 <<'PY'
+import sys, numpy as np, onnx
+from onnx import numpy_helper as nh
+one, l2, l1, q1, q2 = ({i.name: nh.to_array(i) for i in onnx.load(p).graph.initializer}
+                       for p in sys.argv[1:])
+err = [k for k in one if not np.array_equal(one[k], l2[k])]
+if err: print("latent chain differs from one run at", err); sys.exit(1)
+t = np.tanh(l1["conv1.weight"].astype(np.float64))
+d = np.abs(t / np.abs(t).max() - q1["conv1.weight"]).max()
+if d > 1e-6: print("fake clamp export is not tanh(W)/max|tanh W|: %g" % d); sys.exit(1)
+if np.array_equal(one["conv1.weight"], q2["conv1.weight"]):
+    print("the Q chain should differ"); sys.exit(1)
+print("latent chain bit-identical; fake export = tanh(W)/max (max diff %.1e)" % d)
+PY
+    ); then ok "two-stage flow: $out"; else bad "two-stage flow: $out"; fi
+else bad "two-stage runs: $(cat "$TMP/stages.out")"; fi
 finish
