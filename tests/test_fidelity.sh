@@ -4,7 +4,8 @@
 #   an Input naming no node, or another node than the logits' producer: one error naming
 #   file:line, exit 2, nothing written; a [x.Target] without its Softmax section likewise;
 # - every accepted key without effect prints ONE warning naming its first file:line (NoBias
-#   in two sections: one line, "1 other place"), and a recipe of keys that act prints none;
+#   in two sections: one line, "1 other place"), and a recipe of keys that act prints none
+#   (ActivationFunction=Linear with QAct=SAT: N2D2's quantized ReLU, the same here);
 # - ONNX_init=0: the fillers (ConstantFiller exact, XavierFiller FanOut Scaling 2 within its
 #   bound s·sqrt(3/n) and near its std, N2D2's default Normal(0, 0.05)), BatchNorm reset to
 #   scale 1, bias 0, mean 0, var 1; the same seed gives the same weights, another seed others;
@@ -47,10 +48,14 @@ NbOutputs=10
 WithLoss=1
 [soft1.Target]
 TargetValue=1.0
-DefaultValue=0.0"
+DefaultValue=0.0
+[onnx:Relu_def]
+ActivationFunction=Linear
+QAct=SAT
+QAct.Range=15"
 if run_ok soft "$SOFT"; then
     if [ -s "$TMP/soft.err" ]; then bad "soft: warnings for keys that act: $(cat "$TMP/soft.err")"
-    else ok "[soft1] Input=/fc2/Gemm (the logits' node) and [soft1.Target]: trained, no warning"; fi
+    else ok "[soft1] Input=/fc2/Gemm (the logits' node), [soft1.Target], Linear+QAct=SAT: no warning"; fi
 fi
 run_ok soft_value "[soft1]
 Type=Softmax

@@ -4,7 +4,9 @@
  * key name (at the first place it is written, with how many others), saying
  * why it has no effect:
  *   [sp] CompositeLabel, [onnx] Ignore, [onnx] File naming another model,
- *   NoBias, ActivationFunction, WeightsFiller.* / BiasFiller.* with ONNX_init=1,
+ *   NoBias, ActivationFunction (except Linear with an unsigned QAct: N2D2's
+ *   quantized ReLU, computed exactly by the graph's Relu and the quantizer),
+ *   WeightsFiller.* / BiasFiller.* with ONNX_init=1,
  *   QWeightSolver.Decay / QActSolver.Decay (no decay on quantizer parameters),
  *   solver families other than Solvers.* in the global section,
  *   [soft1] WithLoss=0, [soft1.Target] TargetValue != 1, DefaultValue != 0,
@@ -112,6 +114,8 @@ static void warn_once(const struct qc_recipe *r, struct warned *w, const char *s
     if (w->n < MAX_WARNED)
         w->key[w->n++] = key;
     int n = count_key(r, key, where, sizeof(where));
+    if (!*sec)
+        sec = "global section";
     if (n > 1)
         qc_log_warn("%s: [%s] %s has no effect (and in %d other place%s): %s", where, sec, key,
                     n - 1, n > 2 ? "s" : "", why);
@@ -204,6 +208,21 @@ static bool value_is(const struct qc_recipe *r, const char *sec, const char *key
     return qc_recipe_float(r, sec, key, want, &v) != QC_OK || v == want;
 }
 
+/* ActivationFunction=Linear with QAct=SAT or an unsigned QAct=LSQ: N2D2's idiom for a
+ * quantized ReLU (the quantizer clamps at 0), which the graph's Relu followed by the
+ * quantizer computes exactly. */
+static bool linear_as_relu(const struct qc_recipe *r, const char *sec)
+{
+    const char *af = NULL, *qa = NULL;
+    int64_t sgn = 0;
+    qc_recipe_str(r, sec, "ActivationFunction", "", &af);
+    qc_recipe_str(r, sec, "QAct", "none", &qa);
+    if (qc_recipe_int(r, sec, "QAct.Signed", 0, &sgn) != QC_OK)
+        sgn = 0;
+    return strcmp(af, "Linear") == 0 &&
+           (strcmp(qa, "SAT") == 0 || (strcmp(qa, "LSQ") == 0 && sgn == 0));
+}
+
 /* The warning of one own key of section si, if it has no effect. */
 static void audit_key(const struct qc_recipe *r, const struct qc_graph *g, struct warned *w, int si,
                       const char *key, bool onnx_init)
@@ -268,10 +287,11 @@ static void audit_key(const struct qc_recipe *r, const struct qc_graph *g, struc
         warn_once(r, w, sec, key,
                   "the ONNX graph's bias inputs are kept as they are (N2D2 sets NoBias from "
                   "the graph as well)");
-    else if (strcmp(key, "ActivationFunction") == 0)
+    else if (strcmp(key, "ActivationFunction") == 0 && !linear_as_relu(r, sec))
         warn_once(r, w, sec, key,
-                  "the ONNX graph's own activation nodes run; a QAct=SAT on a Relu is "
-                  "N2D2's Linear activation with a SAT quantizer (SAT clamps at 0)");
+                  "the ONNX graph's own activation nodes run (only Linear with an "
+                  "unsigned QAct, which clamps at 0 as the graph's Relu does, is N2D2's "
+                  "meaning)");
     else if ((has_prefix(key, "WeightsFiller") || has_prefix(key, "BiasFiller")) && onnx_init)
         warn_once(r, w, sec, key,
                   "the weights are the ONNX initializers (ONNX_init=1, the default); set "
