@@ -847,12 +847,6 @@ bool qc_recipe_section_is_base(const struct qc_recipe *r, int i)
     return false;
 }
 
-bool qc_recipe_section_is_softmax(const struct qc_recipe *r, int i)
-{
-    QC_ASSERT(i >= 0 && i < r->n_s);
-    return r->s[i].cls == SEC_SOFTMAX;
-}
-
 int qc_recipe_section_class(const struct qc_recipe *r, int i)
 {
     QC_ASSERT(i >= 0 && i < r->n_s);

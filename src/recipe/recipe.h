@@ -47,8 +47,6 @@ bool qc_recipe_has_section(const struct qc_recipe *r, const char *section);
 bool qc_recipe_section_is_node(const struct qc_recipe *r, int i);
 /* Section i is inherited by another section or named in a ConfigSection. */
 bool qc_recipe_section_is_base(const struct qc_recipe *r, int i);
-/* Section i has Type=Softmax ([soft1]: the loss on the logits of its Input). */
-bool qc_recipe_section_is_softmax(const struct qc_recipe *r, int i);
 /* Section i's class (enum sec_class of recipe/schema.h, for src/recipe/ only). */
 int qc_recipe_section_class(const struct qc_recipe *r, int i);
 /* The keys section i holds (own and inherited; canonical spelling): key j's
