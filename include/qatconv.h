@@ -163,9 +163,17 @@ struct qc_recipe;
 /* lenient: unknown keys are warnings, not errors. */
 enum qc_status qc_recipe_load(const char *path, bool lenient, struct qc_recipe **out);
 void qc_recipe_free(struct qc_recipe *r);
-/* Every node section names a node of the model. */
+/* Every node section names a node of the model, the [soft1] Input the node
+ * of the logits; one warning per key that has no effect here (and why). */
 enum qc_status qc_recipe_check(const struct qc_recipe *r, const struct qc_model *m,
                                bool lenient);
+/* The device to run on: `requested` (e.g. --device) when not NULL, which
+ * overrides the recipe's DefaultModel (a warning when they disagree); else
+ * DefaultModel: Frame "cpu", Frame_CUDA "cuda" (QC_ERR_BACKEND, one error line,
+ * in a build without CUDA); else "cpu".  r may be NULL.  Another DefaultModel
+ * value is QC_ERR_RECIPE. */
+enum qc_status qc_recipe_device(const struct qc_recipe *r, const char *requested,
+                                const char **device);
 /* A starter recipe for the model (SAT W4A4, one commented section per
  * quantizable node). */
 enum qc_status qc_recipe_template(const struct qc_model *m, const struct qc_job *job,

@@ -25,6 +25,7 @@ int main(void)
     srunner_add_suite(sr, qc_suite_quant());
     srunner_add_suite(sr, qc_suite_intops());
     srunner_add_suite(sr, qc_suite_metrics());
+    srunner_add_suite(sr, qc_suite_fidelity());
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -61,12 +61,14 @@ else bad "resume differs from the uninterrupted run: $(cat "$TMP/resume.py")"; f
 if "$PYTHON3" - "$TMP/b.ckpt" "$TMP/v1.ckpt" > "$TMP/v1.py" 2>&1 <<'PY'
 import struct, sys, zlib
 d = open(sys.argv[1], "rb").read()
-assert d[:8] == b"QCCKPT01" and struct.unpack_from("<I", d, 8)[0] == 2
-# the version-2 block: 3 i64, 2 x 4 u64, f64, 2 i64 after the 64-byte v1 header
+assert d[:8] == b"QCCKPT01" and struct.unpack_from("<I", d, 8)[0] == 3
+# the version-2 block: 3 i64, 2 x 4 u64, f64, 2 i64 after the 64-byte v1 header,
+# then version 3's 32-byte metric name
 batches, _, _ = struct.unpack_from("<qqq", d, 64)
 n_grads = struct.unpack_from("<q", d, 64 + 104)[0]
 assert batches == 0 and n_grads == 0
-v1 = d[:8] + struct.pack("<I", 1) + d[12:64] + d[64 + 112:-4]
+assert d[64 + 112:64 + 144].rstrip(b"\0") == b"Top1"
+v1 = d[:8] + struct.pack("<I", 1) + d[12:64] + d[64 + 144:-4]
 open(sys.argv[2], "wb").write(v1 + struct.pack("<I", zlib.crc32(v1)))
 PY
 then

@@ -27,6 +27,7 @@ Suite *qc_suite_train_plan(void);   /* whole-network gradients                  
 Suite *qc_suite_quant(void);        /* SAT and LSQ quantizers                      */
 Suite *qc_suite_intops(void);       /* integer ops of the int export vs ORT        */
 Suite *qc_suite_metrics(void);      /* confusion matrix, top-5, N2D2 metrics       */
+Suite *qc_suite_fidelity(void);     /* recipe fidelity with N2D2                   */
 
 /* $srcdir/rel (static buffer per call site is NOT used: writes into buf). */
 const char *qc_test_path(char *buf, size_t len, const char *rel);

@@ -102,7 +102,8 @@ static const struct cli_option cli_options[] = {
     { "no-keep-dtype", OPT_NO_KEEP_DTYPE, NULL, "write float16/bfloat16 models in float32" },
     { "dump-weights", OPT_DUMP_WEIGHTS, "DIR", "write each quantized layer's integer weights "
                                       "(text, one level per line) into DIR" },
-    { "device",  OPT_DEVICE,  "DEV",  "cpu (default), cuda or cuda:N" },
+    { "device",  OPT_DEVICE,  "DEV",  "cpu, cuda or cuda:N (default: the recipe's "
+                                      "DefaultModel, else cpu)" },
     { "tf32",    OPT_TF32,    NULL,   "cuda: let cuBLAS use TF32 tensor cores (10-bit mantissa "
                                       "products; default: full float32)" },
     { "threads", OPT_THREADS, "N",    "CPU threads for BLAS and element-wise work "
@@ -221,7 +222,7 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
     enum qc_status st;
 
     memset(cli, 0, sizeof(*cli));
-    cli->device = "cpu";
+    cli->device = NULL; /* not given: the recipe's DefaultModel, else cpu */
     cli->epochs = -1;
     cli->seed = 1;
     shortopts[sp++] = '+';   /* stop at the first non-option: the command */

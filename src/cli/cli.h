@@ -33,7 +33,7 @@ struct qc_cli {
     const char     *model;        /* IN.onnx                                  */
     const char     *recipe;       /* -r                                       */
     const char     *output;       /* -o                                       */
-    const char     *device;       /* --device, default "cpu"                  */
+    const char *device;           /* --device; NULL: DefaultModel, else cpu   */
     bool            tf32;         /* --tf32: TF32 tensor cores for products   */
     int             threads;      /* --threads, 0 = all online CPUs           */
     int64_t         batch;        /* --batch, 0 = recipe's BatchSize          */

@@ -14,7 +14,10 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli);
 enum qc_status qc_cmd_convert(const struct qc_cli *cli);
 enum qc_status qc_cmd_template(const struct qc_cli *cli);
 enum qc_status qc_cmd_keys(void);
-/* The job of the command line's --device, --threads, --max-memory, --tf32. */
-enum qc_status qc_cmd_job(const struct qc_cli *cli, struct qc_job **job);
+/* The job of the command line's --device, --threads, --max-memory, --tf32.
+ * The device: --device when given (it overrides the recipe r's DefaultModel,
+ * with a warning when they disagree), else DefaultModel (Frame: cpu,
+ * Frame_CUDA: cuda), else cpu.  r may be NULL. */
+enum qc_status qc_cmd_job(const struct qc_cli *cli, const struct qc_recipe *r, struct qc_job **job);
 
 #endif

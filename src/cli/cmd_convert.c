@@ -130,7 +130,7 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
         if (st != QC_OK)
             goto out;
     }
-    st = qc_cmd_job(cli, &job);
+    st = qc_cmd_job(cli, r, &job);
     if (st == QC_OK)
         st = qc_convert(job, m, r, &o, &res);
     if (st == QC_OK)

@@ -32,7 +32,7 @@ enum qc_status qc_cmd_eval(const struct qc_cli *cli)
     if (st == QC_OK)
         st = qc_recipe_load(cli->recipe, cli->lenient, &r);
     if (st == QC_OK)
-        st = qc_cmd_job(cli, &job);
+        st = qc_cmd_job(cli, r, &job);
     if (st == QC_OK)
         st = qc_evaluate(job, m, r, &o, &res);
     if (st == QC_OK) {

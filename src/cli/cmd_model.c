@@ -10,10 +10,12 @@
 
 #include "cmd.h"
 
-enum qc_status qc_cmd_job(const struct qc_cli *cli, struct qc_job **job)
+enum qc_status qc_cmd_job(const struct qc_cli *cli, const struct qc_recipe *r, struct qc_job **job)
 {
     struct qc_job_options jo = QC_JOB_OPTIONS_INIT;
-    jo.device = cli->device;
+    enum qc_status st = qc_recipe_device(r, cli->device, &jo.device);
+    if (st != QC_OK)
+        return st;
     jo.threads = cli->threads;
     jo.max_memory = cli->max_memory;
     jo.tf32 = cli->tf32;
@@ -30,7 +32,7 @@ static enum qc_status describe_model(const struct qc_cli *cli,
     char *text = NULL;
     enum qc_status st = qc_model_load(cli->model, &m);
     if (st == QC_OK)
-        st = qc_cmd_job(cli, &job);
+        st = qc_cmd_job(cli, NULL, &job);
     if (st == QC_OK)
         st = describe(m, job, &text);
     if (st == QC_OK)

@@ -20,6 +20,7 @@
 #include "plan/plan.h"
 #include "quant/qin.h"
 #include "quant/qspec.h"
+#include "recipe/fill.h"
 #include "recipe/match.h"
 #include "train/train.h"
 #include "util/log.h"
@@ -340,6 +341,13 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
         .progress = { o->progress, o->progress_user },
         .fold_bn = qc_fold_bn,
     };
+    /* ONNX_init=0: the weights start from the recipe's fillers (recipe/fill.h) */
+    if (!o->resume) {
+        int n_filled = 0;
+        st = qc_recipe_fill_weights(r, g, o->seed, &n_filled);
+        if (st != QC_OK)
+            return st;
+    }
     /* QIn: an Identity in front of each layer whose own input is quantized (quant/qin.h) */
     st = qc_qin_insert(g, r, NULL);
     if (st == QC_OK)

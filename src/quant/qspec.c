@@ -34,16 +34,21 @@ enum qc_status qc_quant_read_method(const struct qc_recipe *r, const char *sec, 
     return QC_OK;
 }
 
-/* F of ApplyScaling: kH·kW·C_out for convolutions, the weight's last
- * extent for Fc (C_out of MatMul and of Gemm without transB). */
+/* F of ApplyScaling, N2D2's fan-out (the cell's output size per input):
+ * kH·kW·C_out for convolutions, C_out for Fc whatever the weight layout: the
+ * output-channel axis of a Gemm weight (0 with transB=1, as PyTorch exports
+ * every Linear; 1 without), the last extent of a MatMul weight [.., C_in, C_out]. */
 static int64_t fanout(const struct qc_node *n, const struct qc_tensor *w)
 {
     int64_t f = 1;
+    int axis = qc_op_weight_channel_axis(n);
     if (qc_op_cell(n->kind) == QC_CELL_CONV) {
         for (int d = 2; d < w->shape.ndim; d++)
             f *= w->shape.dims[d];
-        return f * w->shape.dims[qc_op_weight_channel_axis(n)];
+        return f * w->shape.dims[axis];
     }
+    if (n->kind == QC_OP_GEMM && axis >= 0 && axis < w->shape.ndim)
+        return w->shape.dims[axis];
     return w->shape.ndim > 0 ? w->shape.dims[w->shape.ndim - 1] : 1;
 }
 

@@ -654,7 +654,26 @@ static enum sec_class classify(const struct section *s)
     struct entry *t = find_own(s, "Type");
     if (t && strcmp(t->value, "ONNX") == 0)
         return SEC_ONNX;
+    if (t && strcasecmp(t->value, "Softmax") == 0)
+        return SEC_SOFTMAX;
+    size_t nl = strlen(n);
+    if (nl > 7 && strcmp(n + nl - 7, ".Target") == 0)
+        return SEC_TARGET;
     return SEC_NODE;
+}
+
+/* [X.Target] targets the Softmax section [X]. */
+static enum qc_status check_target(const struct qc_recipe *r, const struct section *s)
+{
+    size_t nl = strlen(s->name) - 7;
+    for (int i = 0; i < r->n_s; i++)
+        if (strlen(r->s[i].name) == nl && strncmp(r->s[i].name, s->name, nl) == 0 &&
+            classify(&r->s[i]) == SEC_SOFTMAX)
+            return QC_OK;
+    qc_log_error("%s:%d: [%s]: no section [%.*s] with Type=Softmax that it would be the "
+                 "target of",
+                 r->path, s->line, s->name, (int)nl, s->name);
+    return QC_ERR_RECIPE;
 }
 
 static enum qc_status check_section(struct qc_recipe *r, int si)
@@ -670,6 +689,11 @@ static enum qc_status check_section(struct qc_recipe *r, int si)
             return QC_ERR_RECIPE;
         }
         tf_type = qc_schema_tf_type(t->value);
+    }
+    if (s->cls == SEC_TARGET) {
+        enum qc_status st = check_target(r, s);
+        if (st != QC_OK)
+            return st;
     }
     for (int j = 0; j < s->n_e; j++) {
         struct entry *e = &s->e[j];
@@ -821,6 +845,28 @@ bool qc_recipe_section_is_base(const struct qc_recipe *r, int i)
                 return true;
     }
     return false;
+}
+
+int qc_recipe_section_class(const struct qc_recipe *r, int i)
+{
+    QC_ASSERT(i >= 0 && i < r->n_s);
+    return (int)r->s[i].cls;
+}
+
+int qc_recipe_n_keys(const struct qc_recipe *r, int i)
+{
+    QC_ASSERT(i >= 0 && i < r->n_s);
+    return r->s[i].n_e;
+}
+
+const char *qc_recipe_key(const struct qc_recipe *r, int i, int j, bool *own, int *line)
+{
+    QC_ASSERT(i >= 0 && i < r->n_s && j >= 0 && j < r->s[i].n_e);
+    if (own)
+        *own = r->s[i].e[j].own;
+    if (line)
+        *line = r->s[i].e[j].line;
+    return r->s[i].e[j].key;
 }
 
 int qc_recipe_section_line(const struct qc_recipe *r, int i)

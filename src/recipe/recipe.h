@@ -47,6 +47,12 @@ bool qc_recipe_has_section(const struct qc_recipe *r, const char *section);
 bool qc_recipe_section_is_node(const struct qc_recipe *r, int i);
 /* Section i is inherited by another section or named in a ConfigSection. */
 bool qc_recipe_section_is_base(const struct qc_recipe *r, int i);
+/* Section i's class (enum sec_class of recipe/schema.h, for src/recipe/ only). */
+int qc_recipe_section_class(const struct qc_recipe *r, int i);
+/* The keys section i holds (own and inherited; canonical spelling): key j's
+ * name, whether the section writes it itself and the line of its value. */
+int qc_recipe_n_keys(const struct qc_recipe *r, int i);
+const char *qc_recipe_key(const struct qc_recipe *r, int i, int j, bool *own, int *line);
 /* Line of section i's header. */
 int qc_recipe_section_line(const struct qc_recipe *r, int i);
 bool qc_recipe_has_key(const struct qc_recipe *r, const char *section, const char *key);

@@ -22,7 +22,7 @@
 
 static const struct key_spec global_keys[] = {
     { "Epochs", K_INT, NULL, 1, 1e300 },
-    { "DefaultModel", K_STR, NULL, NOLIM },
+    { "DefaultModel", K_STR, NULL, NOLIM }, /* Frame|Frame_CUDA, checked by audit.c */
     { "DataType", K_ENUM, "Float32", NOLIM },
     { "Seed", K_INT, NULL, 0, 1e300 },
 };
@@ -68,6 +68,24 @@ static const struct key_spec onnx_keys[] = {
     { "ONNX_init", K_BOOL, NULL, NOLIM },
     { "Ignore", K_STR, NULL, NOLIM },
     { "Transpose", K_BOOL, NULL, NOLIM },
+};
+
+/* [soft1] Type=Softmax Input=<node>: the loss on that node's logits. */
+static const struct key_spec softmax_keys[] = {
+    { "Type", K_ENUM, "Softmax", NOLIM },
+    { "Input", K_STR, NULL, NOLIM },
+    { "NbOutputs", K_INT, NULL, 1, 1e300 },
+    { "WithLoss", K_BOOL, NULL, NOLIM },
+};
+
+/* [soft1.Target] (N2D2's TargetScore). */
+static const struct key_spec target_keys[] = {
+    { "Type", K_ENUM, "TargetScore", NOLIM },
+    { "TargetValue", K_FLOAT, NULL, NOLIM },        /* the label's target        */
+    { "DefaultValue", K_FLOAT, NULL, NOLIM },       /* the other classes' target */
+    { "TopN", K_INT, NULL, 1, 1e300 },              /* N2D2's top-N score        */
+    { "LabelsMapping", K_STR, NULL, NOLIM },        /* label -> output file      */
+    { "CreateMissingLabels", K_BOOL, NULL, NOLIM }, /* with LabelsMapping        */
 };
 
 static const struct key_spec tf_common_keys[] = {
@@ -196,6 +214,7 @@ static const struct key_spec filler_sub_keys[] = {
     { "Distribution", K_ENUM, "Uniform|Normal", NOLIM },
     { "Scaling", K_FLOAT, NULL, NOLIM },
     { "Mean", K_FLOAT, NULL, NOLIM },
+    { "MeanNorm", K_FLOAT, NULL, NOLIM },
     { "StdDev", K_FLOAT, NULL, 0, 1e300 },
     { "Min", K_FLOAT, NULL, NOLIM },
     { "Max", K_FLOAT, NULL, NOLIM },
@@ -379,6 +398,10 @@ const struct key_spec *qc_schema_find_spec(enum sec_class cls, const char *tf_ty
         }
         return NULL;
     }
+    case SEC_SOFTMAX:
+        return find_in(softmax_keys, QC_ARRAY_SIZE(softmax_keys), key, sg);
+    case SEC_TARGET:
+        return find_in(target_keys, QC_ARRAY_SIZE(target_keys), key, sg);
     case SEC_NODE:
         break;
     }
@@ -443,6 +466,8 @@ void qc_recipe_print_keys(FILE *f)
     print_specs(f, "database", "", database_keys, QC_ARRAY_SIZE(database_keys));
     print_specs(f, "sp", "", sp_keys, QC_ARRAY_SIZE(sp_keys));
     print_specs(f, "onnx", "", onnx_keys, QC_ARRAY_SIZE(onnx_keys));
+    print_specs(f, "softmax", "", softmax_keys, QC_ARRAY_SIZE(softmax_keys));
+    print_specs(f, "target", "", target_keys, QC_ARRAY_SIZE(target_keys));
     print_specs(f, "transformation", "", tf_common_keys, QC_ARRAY_SIZE(tf_common_keys));
     for (size_t t = 0; t < QC_ARRAY_SIZE(tf_types); t++)
         print_specs(f, tf_types[t].type, "", tf_types[t].keys, (size_t)-1);

@@ -25,7 +25,18 @@ struct key_spec {
     double      min, max;
 };
 
-enum sec_class { SEC_GLOBAL, SEC_DATABASE, SEC_SP, SEC_TRANSFORM, SEC_ONNX, SEC_NODE };
+/* SEC_SOFTMAX: a section with Type=Softmax ([soft1]: the loss on the logits of
+ * its Input); SEC_TARGET: [<section>.Target], the target of that section. */
+enum sec_class {
+    SEC_GLOBAL,
+    SEC_DATABASE,
+    SEC_SP,
+    SEC_TRANSFORM,
+    SEC_ONNX,
+    SEC_NODE,
+    SEC_SOFTMAX,
+    SEC_TARGET
+};
 
 /* Best suggestion so far for an unknown key. */
 struct suggest {

@@ -16,7 +16,7 @@
 #include "util/log.h"
 
 #define CKPT_MAGIC "QCCKPT01"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 
 /* Appends n bytes to the buffer at *pos. */
 static void put(uint8_t *buf, size_t *pos, const void *src, size_t n)
@@ -30,7 +30,8 @@ static size_t header_bytes(uint32_t version, int n_groups)
 {
     size_t v1 = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + 4;
     size_t v2 = version >= 2 ? 8 + 8 + 8 + 32 + 32 + 8 + 8 + 8 : 0;
-    return v1 + v2 + (size_t)n_groups * 3 * 8;
+    size_t v3 = version >= 3 ? 32 : 0;
+    return v1 + v2 + v3 + (size_t)n_groups * 3 * 8;
 }
 
 /* zlib's crc32 takes a uInt length: fed in chunks for large states. */
@@ -54,6 +55,7 @@ enum qc_status qc_checkpoint_write(const char *path, const struct qc_checkpoint 
     uint8_t *buf = qc_malloc(total);
     size_t pos = 0;
     uint32_t version = CKPT_VERSION, ng = (uint32_t)c->n_groups, hb = c->has_best, crc;
+    char metric[32] = { 0 };
     enum qc_status st;
 
     if (!buf)
@@ -76,6 +78,8 @@ enum qc_status qc_checkpoint_write(const char *path, const struct qc_checkpoint 
     put(buf, &pos, &c->loss_sum, 8);
     put(buf, &pos, &c->correct, 8);
     put(buf, &pos, &c->n_grads, 8);
+    snprintf(metric, sizeof(metric), "%s", c->valid_metric);
+    put(buf, &pos, metric, sizeof(metric));
     for (int i = 0; i < c->n_groups; i++) {
         put(buf, &pos, &c->steps[i].updates, 8);
         put(buf, &pos, &c->steps[i].samples, 8);
@@ -141,8 +145,9 @@ out:
     return st;
 }
 
-/* The version-2 block (epoch position, generators, gradients count);
- * defaults for a version-1 file: an end-of-epoch checkpoint. */
+/* The version-2 block (epoch position, generators, gradients count) and the
+ * version-3 metric name; defaults for a version-1 file: an end-of-epoch
+ * checkpoint. */
 static void read_position(const uint8_t *buf, size_t len, size_t *pos, uint32_t version,
                           struct qc_checkpoint *c, int64_t *n_grads)
 {
@@ -150,6 +155,7 @@ static void read_position(const uint8_t *buf, size_t len, size_t *pos, uint32_t 
     c->batches_done = c->batch = c->n_learn = 0;
     c->loss_sum = 0.0;
     c->correct = 0;
+    memset(c->valid_metric, 0, sizeof(c->valid_metric));
     if (version < 2)
         return;
     get(buf, len, pos, &c->batches_done, 8);
@@ -160,6 +166,10 @@ static void read_position(const uint8_t *buf, size_t len, size_t *pos, uint32_t 
     get(buf, len, pos, &c->loss_sum, 8);
     get(buf, len, pos, &c->correct, 8);
     get(buf, len, pos, n_grads, 8);
+    if (version >= 3) {
+        get(buf, len, pos, c->valid_metric, sizeof(c->valid_metric));
+        c->valid_metric[sizeof(c->valid_metric) - 1] = '\0';
+    }
 }
 
 enum qc_status qc_checkpoint_read(const char *path, struct qc_checkpoint *c)

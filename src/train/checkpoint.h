@@ -14,9 +14,10 @@
  *
  *   "QCCKPT01" | u32 version | u32 n_groups | i64 epochs_done | u64 seed |
  *   i64 n_state | i64 n_opt | i32 best_epoch | f64 best_acc | u32 has_best |
- *   version 2 only: i64 batches_done | i64 batch | i64 n_learn |
+ *   version >= 2:   i64 batches_done | i64 batch | i64 n_learn |
  *                   u64 rng_data[4] | u64 rng_drop[4] | f64 loss_sum |
  *                   i64 correct | i64 n_grads |
+ *   version >= 3:   char valid_metric[32] (the --valid-metric name, NUL-padded) |
  *   n_groups x (i64 updates, i64 samples, i64 pass) |
  *   f32 state[n_state] | f32 opt[n_opt] | f32 best[n_state] if has_best |
  *   f32 grads[n_grads] |
@@ -24,7 +25,8 @@
  *
  * written atomically (fileio.h: a SIGKILL at any moment leaves the previous
  * checkpoint or the new one, never a mix).  Reading checks the magic, the
- * version (1, end-of-epoch only, is still read), the sizes against the
+ * version (1, end-of-epoch only, and 2, without the metric name, are still
+ * read), the sizes against the
  * current plan (a checkpoint of another model or recipe is refused) and the
  * CRC; any failure is one error line naming the file.
  */
@@ -48,7 +50,8 @@ struct qc_checkpoint {
     double                 loss_sum;      /* the epoch's loss sum and hits so far     */
     int64_t                correct;
     int32_t                best_epoch;
-    double                 best_acc;
+    double best_acc;       /* in the unit of valid_metric              */
+    char valid_metric[32]; /* "Top1", "F1Score"...; "" before version 3 */
     int                    n_groups;
     struct qc_solver_step *steps;     /* n_groups                      */
     int64_t                n_state;

@@ -488,6 +488,7 @@ static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_p
     };
     /* rng_data stays zero: the data draws are per image (data.h) */
     memcpy(c.rng_drop, pos->drop.s, sizeof(c.rng_drop));
+    snprintf(c.valid_metric, sizeof(c.valid_metric), "%s", qc_metric_name(t->o->valid_metric));
     st = qc_checkpoint_write(t->o->checkpoint, &c);
     if (st == QC_OK)
         t->last_ckpt = t->o->checkpoint;
@@ -539,6 +540,14 @@ static enum qc_status load_checkpoint(struct qc_trainer *t, struct train_pos *po
         st = check_position(t, &c);
     if (st != QC_OK)
         return st;
+    /* the best figure is in the unit of the metric that chose it */
+    if (c.valid_metric[0] && strcmp(c.valid_metric, qc_metric_name(t->o->valid_metric)) != 0) {
+        qc_log_error("%s: checkpoint kept its best epoch by --valid-metric %s, this run asks "
+                     "for %s: resume with --valid-metric %s",
+                     t->o->resume, c.valid_metric, qc_metric_name(t->o->valid_metric),
+                     c.valid_metric);
+        return QC_ERR_DATA;
+    }
     if (c.seed != t->o->seed)
         qc_log_warn("%s: checkpoint was made with --seed %llu, this run uses %llu: the "
                     "result will differ from an uninterrupted run", t->o->resume,
