@@ -6,7 +6,11 @@ recipe (tests/test_seed_resnet18.sh).
 
 Input "input" N x 3 x 224 x 224 (N dynamic), output "output".  PyTorch's node
 names (/conv1/Conv, /layer1/layer1.0/relu/Relu, /fc/Gemm, ...) are the ones
-recipes/resnet18-sat-seed.ini uses.  Needs torch and torchvision (run it with
+recipes/resnet18-sat-seed-*.ini use.  BatchNormalization is kept (an eval-mode
+export with TrainingMode.PRESERVE): TrainingMode.EVAL would fold it into the
+convolutions, and the seed's SAT clamp stage, whose conv weights are
+tanh-normalized with ApplyScaling=0 because "each conv is followed by
+batch-normalization", would then grow the activations layer after layer.  Needs torch and torchvision (run it with
 /usr/bin/python3)."""
 import sys
 
@@ -18,4 +22,5 @@ classes = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
 model = torchvision.models.resnet18(num_classes=classes).eval()
 x = torch.zeros(1, 3, 224, 224)
 torch.onnx.export(model, x, sys.argv[1], input_names=["input"], output_names=["output"],
-                  dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, opset_version=13)
+                  dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, opset_version=13,
+                  training=torch.onnx.TrainingMode.PRESERVE)
