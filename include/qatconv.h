@@ -126,6 +126,15 @@ bool qc_job_host_memory(const struct qc_job *job);
 const char *qc_job_backend_name(const struct qc_job *job);
 int qc_job_device(const struct qc_job *job);
 size_t qc_job_memory_peak(const struct qc_job *job);
+/* Data-parallel jobs (configure --with-mpi, started by mpirun): this
+ * process's rank and the number of ranks (0 and 1 otherwise).  A job of
+ * several ranks trains each on its slice of every global batch; rank 0 alone
+ * writes files.  qc_job_abort ends every rank with exit status `code` (the
+ * error path of a job of several ranks, which cannot wait for the others);
+ * it returns, doing nothing, with one rank. */
+int qc_job_rank(const struct qc_job *job);
+int qc_job_ranks(const struct qc_job *job);
+void qc_job_abort(struct qc_job *job, int code);
 
 /* ---- model ------------------------------------------------------------------ */
 

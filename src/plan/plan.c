@@ -839,7 +839,7 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
             .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
             .saved = s->saved, .saved_size = s->saved_size, .rng = rng,
             .threads = qc_backend_threads(p->be), .opset = p->g->opset, .training = training,
-            .label = NULL,
+            .label = NULL, .sync = p->sync,
         };
         enum qc_status st;
         double t0 = p->step_secs ? qc_now() : 0.0;

@@ -25,6 +25,7 @@ static const struct key_spec global_keys[] = {
     { "DefaultModel", K_STR, NULL, NOLIM },
     { "DataType", K_ENUM, "Float32", NOLIM },
     { "Seed", K_INT, NULL, 0, 1e300 },
+    { "SyncBatchNorm", K_BOOL, NULL, NOLIM }, /* data-parallel jobs (train.c) */
 };
 
 static const struct key_spec database_keys[] = {

@@ -25,8 +25,10 @@
 
 #include "util/log.h"
 #include "data/prefetch.h"
+#include "dist/comm.h"
 #include "plan/inputs.h"
 #include "plan/plan.h"
+#include "ops/op.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
 #include "accuracy.h"
@@ -69,7 +71,12 @@ struct qc_trainer {
     struct qc_quant_spec       *specs;        /* quantizers from the recipe  */
     int                         n_specs;
     struct qc_plan             *plan;
-    int64_t                     batch, classes, n_learn;
+    int64_t                     batch, classes, n_learn;   /* batch: the GLOBAL one */
+    /* data parallelism (dist/comm.h): this rank takes images [lo, lo + local)
+     * of every global batch; one rank: lo 0, local = batch */
+    struct qc_comm             *comm;
+    int64_t                     lo, local;
+    struct qc_op_sync           sync;         /* [train] SyncBatchNorm=1       */
     struct solver_group        *groups;
     int                         n_groups;
     struct slot_opt            *so;
@@ -245,7 +252,7 @@ static enum qc_status fill_queue(struct qc_trainer *t, int64_t from, int64_t n_b
     enum qc_status st = QC_OK;
     for (int64_t q = from + qc_prefetch_queued(t->pf);
          st == QC_OK && q < n_batches && qc_prefetch_queued(t->pf) < QC_PREFETCH_DEPTH; q++)
-        st = qc_prefetch_submit(t->pf, t->perm + q * t->batch, &seed);
+        st = qc_prefetch_submit(t->pf, t->perm + q * t->batch + t->lo, &seed);
     return st;
 }
 
@@ -258,7 +265,7 @@ static enum qc_status load_batch(struct qc_trainer *t, int64_t b, int64_t n_batc
                                  int slot)
 {
     size_t xbytes = qc_tensor_nbytes(qc_plan_input(t->plan, 0));
-    size_t lbytes = (size_t)t->batch * sizeof(int32_t);
+    size_t lbytes = (size_t)t->local * sizeof(int32_t);
     enum qc_status st;
     if (t->pf) {
         st = fill_queue(t, b, n_batches, seed);
@@ -267,8 +274,8 @@ static enum qc_status load_batch(struct qc_trainer *t, int64_t b, int64_t n_batc
         if (st == QC_OK)
             st = fill_queue(t, b + 1, n_batches, seed);
     } else {
-        st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm + b * t->batch, t->batch,
-                           &seed, t->x, t->labels);
+        st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm + b * t->batch + t->lo,
+                           t->local, &seed, t->x, t->labels);
     }
     if (st != QC_OK)
         return st;
@@ -292,6 +299,35 @@ static int64_t fixed_batch(const struct qc_graph *g)
     if (!x || !x->has_shape || x->shape.ndim < 1 || x->dim_param[0] || x->shape.dims[0] < 1)
         return 0;
     return x->shape.dims[0];
+}
+
+/* Data parallelism: the parameter gradients (weights, biases, BatchNorm
+ * γ/β, SAT α, LSQ steps and zero points: the one flat buffer of the plan)
+ * summed over the ranks, in place, once per batch after the backward.  Each
+ * rank's backward starts from dz = (softmax - onehot) / B with B the GLOBAL
+ * batch, so its gradient is its share Σ_{i in slice} ∂ℓ_i/∂θ / B, and the sum
+ * over ranks is the single-process gradient of the batch-mean loss.  One
+ * all-reduce after the whole backward (the plan's backward walk does not
+ * expose when a parameter's gradient is final).  A device backend sums with
+ * NCCL where built, else through host memory. */
+static enum qc_status allreduce_grads(struct qc_trainer *t)
+{
+    float *grads = qc_plan_param_grads(t->plan);
+    int64_t n = qc_plan_n_trainable(t->plan);
+    enum qc_status st;
+    if (qc_comm_size(t->comm) <= 1 || n == 0)
+        return QC_OK;
+    if (qc_backend_host_memory(t->be))
+        return qc_comm_sum_f32(t->comm, grads, n);
+    st = qc_comm_sum_f32_device(t->comm, grads, n);
+    if (st != QC_ERR_UNSUPPORTED)
+        return st;
+    st = qc_backend_download(t->be, t->host_grads, grads, (size_t)n * sizeof(float));
+    if (st == QC_OK)
+        st = qc_comm_sum_f32(t->comm, t->host_grads, n);
+    if (st == QC_OK)
+        st = qc_backend_upload(t->be, grads, t->host_grads, (size_t)n * sizeof(float));
+    return st;
 }
 
 /* Scans the parameter gradients of the backward just run into
@@ -341,11 +377,13 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
     if (st == QC_OK)
         st = qc_backend_run(t->be, QC_TK_SOFTMAX_XENT, &(struct qc_tk_softmax_xent){
                                 .z = qc_tensor_f32(zt), .labels = t->dev_labels[slot],
-                                .b = t->batch, .classes = t->classes,
+                                .b = t->local, .classes = t->classes,
                                 .scale = 1.0f / (float)t->batch, .dz = qc_tensor_f32(dzt),
                                 .stats = t->dev_stats });
     if (st == QC_OK)
         st = qc_plan_backward(p);
+    if (st == QC_OK)
+        st = allreduce_grads(t);
     if (st == QC_OK)
         st = check_grads(t);
     if (st == QC_OK && t->grad_fault.slot >= 0)
@@ -356,6 +394,8 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
         st = load_batch(t, b + 1, n_batches, seed_data, slot ^ 1);
     if (st == QC_OK)
         st = qc_backend_download(t->be, stats, t->dev_stats, sizeof(stats));
+    if (st == QC_OK)   /* the global batch's loss sum, hits, stray labels */
+        st = qc_comm_sum_f64(t->comm, stats, QC_LOSS_NSTATS);
     if (st != QC_OK)
         return st;
     if (stats[2] > 0) {
@@ -387,9 +427,9 @@ static enum qc_status calibrate(struct qc_trainer *t)
     uint64_t seed = epoch_seed(t->o->seed, -1, 4);
     struct qc_tensor *xin = qc_plan_input(t->plan, 0);
     enum qc_status st;
-    for (int64_t i = 0; i < t->batch; i++)
-        t->perm[i] = i % t->n_learn;
-    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->batch, &seed, t->x,
+    for (int64_t i = 0; i < t->local; i++)
+        t->perm[i] = (t->lo + i) % t->n_learn;
+    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->local, &seed, t->x,
                        t->labels);
     if (st == QC_OK)
         st = qc_backend_upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
@@ -488,7 +528,8 @@ static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_p
     };
     /* rng_data stays zero: the data draws are per image (data.h) */
     memcpy(c.rng_drop, pos->drop.s, sizeof(c.rng_drop));
-    st = qc_checkpoint_write(t->o->checkpoint, &c);
+    /* data parallelism: every rank has the same state; rank 0 writes */
+    st = qc_comm_rank(t->comm) == 0 ? qc_checkpoint_write(t->o->checkpoint, &c) : QC_OK;
     if (st == QC_OK)
         t->last_ckpt = t->o->checkpoint;
     return st;
@@ -675,7 +716,10 @@ static enum qc_status batches(struct qc_trainer *t, struct train_pos *pos, int64
         }
         report_batch(t, ev, QC_EVENT_PROGRESS, seen, pos, t0);
         st = maybe_checkpoint(t, pos, n_batches);
-        if (st == QC_OK && qc_interrupted(&sig)) {
+        qc_interrupted(&sig);
+        if (st == QC_OK)   /* a signal to any rank stops every rank after this batch */
+            st = qc_comm_max_int(t->comm, &sig);
+        if (st == QC_OK && sig != 0) {
             report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
             qc_log_error("interrupted by signal %d in epoch %lld after batch %lld; "
                          "nothing written%s%s", sig, (long long)pos->epoch + 1,
@@ -798,6 +842,42 @@ static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
     return QC_OK;
 }
 
+/* The sums over the ranks of the plan (struct qc_op_sync): LSQ step init,
+ * synchronized BatchNorm. */
+static enum qc_status sync_sum(void *arg, double *buf, int64_t n)
+{
+    return qc_comm_sum_f64(arg, buf, n);
+}
+
+/* Data parallelism: rank r of R takes the contiguous images
+ * [r·B/R, (r+1)·B/R) of every global batch of B; the recipe's global
+ * SyncBatchNorm=1 turns on synchronized BatchNorm statistics (else each rank
+ * normalizes with its slice's, as DDP does by default). */
+static enum qc_status slice_batch(struct qc_trainer *t)
+{
+    int64_t ranks = qc_comm_size(t->comm), r = qc_comm_rank(t->comm), sync = 0;
+    enum qc_status st;
+    t->lo = r * t->batch / ranks;
+    t->local = (r + 1) * t->batch / ranks - t->lo;
+    if (t->local < 1) {
+        qc_log_error("a global batch of %lld images cannot be split over %lld ranks (give "
+                     "each at least one image: BatchSize or --batch >= the number of ranks)",
+                     (long long)t->batch, (long long)ranks);
+        return QC_ERR_INVAL;
+    }
+    st = qc_recipe_int(t->r, "", "SyncBatchNorm", 0, &sync);
+    if (st != QC_OK)
+        return st;
+    if (sync && ranks > 1 && !qc_backend_host_memory(t->be)) {
+        qc_log_error("%s: SyncBatchNorm=1 runs on the CPU backend only (not on %s)",
+                     qc_recipe_path(t->r), qc_backend_name(t->be));
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (ranks > 1)
+        t->sync = (struct qc_op_sync){ .sum = sync_sum, .arg = t->comm, .batchnorm = sync };
+    return QC_OK;
+}
+
 static enum qc_status setup(struct qc_trainer *t)
 {
     int64_t n_state;
@@ -840,6 +920,9 @@ static enum qc_status setup(struct qc_trainer *t)
         qc_emit(&t->o->progress, &ev);
         t->batch = fixed_batch(t->g);
     }
+    st = slice_batch(t);
+    if (st != QC_OK)
+        return st;
     st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs);
     if (st != QC_OK)
         return st;
@@ -869,10 +952,10 @@ static enum qc_status setup(struct qc_trainer *t)
             return st;
         t->n_folded_bn = n_folded;
     }
-    st = qc_plan_new_train(t->g, t->be, t->batch, t->specs, t->n_specs, &t->plan);
+    st = qc_plan_new_train(t->g, t->be, t->local, t->specs, t->n_specs, &t->plan);
     if (st != QC_OK)
         return st;
-    if (qc_plan_batch(t->plan) != t->batch) {
+    if (qc_plan_batch(t->plan) != t->local) {
         /* a fixed batch of 1 is made symbolic by the pipeline (plan/inputs.h);
          * another fixed batch is the model's */
         qc_log_error("%s: the model's input has a fixed batch size of %lld; training needs a "
@@ -891,12 +974,14 @@ static enum qc_status setup(struct qc_trainer *t)
         return QC_ERR_UNSUPPORTED;
     }
     t->classes = qc_plan_value(t->plan, qc_plan_logits(t->plan))->shape.dims[1];
+    if (t->sync.sum)
+        qc_plan_set_sync(t->plan, &t->sync);
     st = setup_solvers(t);
     if (st != QC_OK)
         return st;
     n_state = qc_plan_n_state(t->plan);
     t->x = qc_malloc(qc_tensor_nbytes(qc_plan_input(t->plan, 0)));
-    t->labels = qc_malloc((size_t)t->batch * sizeof(int32_t));
+    t->labels = qc_malloc((size_t)t->local * sizeof(int32_t));
     t->perm = qc_malloc((size_t)t->n_learn * sizeof(int64_t));
     t->best = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_state = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
@@ -916,7 +1001,7 @@ static enum qc_status setup(struct qc_trainer *t)
         t->own_xbuf1 = true;
     }
     for (int i = 0; i < (t->own_xbuf1 ? 2 : 1); i++) {
-        st = qc_backend_alloc(t->be, (size_t)t->batch * sizeof(int32_t),
+        st = qc_backend_alloc(t->be, (size_t)t->local * sizeof(int32_t),
                               (void **)&t->dev_labels[i]);
         if (st != QC_OK)
             return st;
@@ -932,7 +1017,7 @@ static enum qc_status setup(struct qc_trainer *t)
         int threads = qc_data_cfg_decode_threads(t->dcfg);
         if (threads <= 0)
             threads = QC_MAX(1, QC_MIN(qc_backend_threads(t->be), 256));
-        st = qc_prefetch_new(t->dcfg, t->learn, QC_SPLIT_LEARN, t->batch, threads,
+        st = qc_prefetch_new(t->dcfg, t->learn, QC_SPLIT_LEARN, t->local, threads,
                              QC_PREFETCH_DEPTH, &t->pf);
         if (st != QC_OK)
             return st;
@@ -990,6 +1075,7 @@ enum qc_status qc_trainer_new(struct qc_graph *g, const struct qc_recipe *r,
     t->r = r;
     t->be = be;
     t->o = o;
+    t->comm = o->comm;
     t->best_acc = -1.0;
     st = setup(t);
     if (st == QC_OK)
@@ -1063,7 +1149,7 @@ enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats
 
     memset(stats, 0, sizeof(*stats));
     stats->valid_best = -1.0;
-    if (o->log) {
+    if (o->log && qc_comm_rank(t->comm) == 0) {
         t->log = fopen(o->log, "w");
         if (!t->log || fprintf(t->log, "epoch,batch,samples,loss,accuracy,lr\n") < 0) {
             qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));
