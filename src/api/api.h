@@ -27,7 +27,7 @@ struct qc_job {
     struct qc_job_options o;        /* device points into `device`          */
     char                 *device;
     struct qc_backend    *be;       /* opened by the first work that needs it */
-    struct qc_comm       *comm;     /* the data-parallel job's ranks (one
+    struct qc_comm *comm;           /* the data-parallel job's ranks (one
                                        without MPI or mpirun)                 */
 };
 

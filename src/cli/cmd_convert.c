@@ -135,7 +135,7 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
             goto out;
     }
     st = qc_convert(job, m, r, &o, &res);
-    if (st == QC_OK && qc_job_rank(job) == 0)   /* data parallelism: rank 0 writes */
+    if (st == QC_OK && qc_job_rank(job) == 0) /* data parallelism: rank 0 writes */
         st = qc_model_write(m, cli->output);
     if (st != QC_OK)
         goto out;

@@ -7,7 +7,8 @@
  * rank: size 1, every collective a no-op, so callers need no #ifdef.  With
  * MPI (configure --with-mpi), qc_comm_new initialises MPI when the process was
  * started by mpirun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set) and
- * works on MPI_COMM_WORLD.  Ranks other than 0 are quiet: their stdout and
+ * works on MPI_COMM_WORLD (with Open MPI's mpi_yield_when_idle on unless set:
+ * waiting ranks yield their core).  Ranks other than 0 are quiet: their stdout and
  * stderr go to /dev/null, so a job prints one copy of every line.
  *
  * A NULL struct qc_comm * is the single-process communicator.
@@ -27,9 +28,9 @@ enum qc_status qc_comm_new(struct qc_comm **out);
 /* Finalizes MPI when qc_comm_new initialised it. */
 void qc_comm_free(struct qc_comm *c);
 
-int qc_comm_rank(const struct qc_comm *c);        /* 0 .. size-1            */
-int qc_comm_size(const struct qc_comm *c);        /* 1 without MPI          */
-int qc_comm_local_rank(const struct qc_comm *c);  /* rank on its node (GPU) */
+int qc_comm_rank(const struct qc_comm *c);       /* 0 .. size-1            */
+int qc_comm_size(const struct qc_comm *c);       /* 1 without MPI          */
+int qc_comm_local_rank(const struct qc_comm *c); /* rank on its node (GPU) */
 
 /* buf[i] = Σ over ranks of buf[i], on every rank (host memory, in place). */
 enum qc_status qc_comm_sum_f32(struct qc_comm *c, float *buf, int64_t n);

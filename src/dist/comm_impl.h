@@ -7,10 +7,10 @@
 #include <stdbool.h>
 
 struct qc_comm {
-    int   rank, size, local_rank;
-    bool  mpi;       /* MPI is in use (launched by mpirun, built with MPI) */
-    bool  own_mpi;   /* qc_comm_new called MPI_Init                        */
-    void *nccl;      /* the NCCL communicator (nccl.c), created at first use */
+    int rank, size, local_rank;
+    bool mpi;     /* MPI is in use (launched by mpirun, built with MPI) */
+    bool own_mpi; /* qc_comm_new called MPI_Init                        */
+    void *nccl;   /* the NCCL communicator (nccl.c), created at first use */
 };
 
 /* Releases c->nccl (nccl.c; a no-op without NCCL). */

@@ -12,7 +12,11 @@
 
 #ifdef HAVE_NCCL
 #include <cuda_runtime.h>
+/* nccl.h declares some functions as `f()` (-Wstrict-prototypes) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
 #include <nccl.h>
+#pragma GCC diagnostic pop
 #endif
 
 #include "util/log.h"
@@ -60,9 +64,9 @@ enum qc_status qc_comm_sum_f32_device(struct qc_comm *c, float *dev_buf, int64_t
         return QC_OK;
     st = nccl_comm(c, &nc);
     if (st == QC_OK)
-        st = nccl_check(ncclAllReduce(dev_buf, dev_buf, (size_t)n, ncclFloat, ncclSum, nc,
-                                      (cudaStream_t)0),
-                        "ncclAllReduce");
+        st = nccl_check(
+            ncclAllReduce(dev_buf, dev_buf, (size_t)n, ncclFloat, ncclSum, nc, (cudaStream_t)0),
+            "ncclAllReduce");
     if (st == QC_OK && cudaStreamSynchronize((cudaStream_t)0) != cudaSuccess) {
         qc_log_error("NCCL: cudaStreamSynchronize after ncclAllReduce failed");
         st = QC_ERR_BACKEND;

@@ -319,8 +319,8 @@ static enum qc_status bn_batch_stats(const struct qc_bn_params *p, const struct 
  * count m) summed over every rank before use, so that mu_B, s2_B and the
  * running statistics are those of the GLOBAL batch, identical on every rank:
  *   M = Σ_ranks m,  mu = Σ_ranks Σ x / M,  s2 = Σ_ranks Σ (x - mu)^2 / M. */
-static enum qc_status bn_batch_stats_sync(const struct qc_bn_params *p,
-                                          const struct qc_op_ctx *ctx, const struct qc_node *n,
+static enum qc_status bn_batch_stats_sync(const struct qc_bn_params *p, const struct qc_op_ctx *ctx,
+                                          const struct qc_node *n,
                                           const struct qc_tensor *const *in,
                                           struct qc_tensor *const *out, float **mu_out)
 {
@@ -342,8 +342,8 @@ static enum qc_status bn_batch_stats_sync(const struct qc_bn_params *p,
     if (!sum)
         return QC_ERR_NOMEM;
     sum[c] = (double)(nb * inner);
-#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
-    if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
     for (int64_t ch = 0; ch < c; ch++) {
         double sx = 0.0;
         for (int64_t b = 0; b < nb; b++)
@@ -354,8 +354,8 @@ static enum qc_status bn_batch_stats_sync(const struct qc_bn_params *p,
     m = sum[c];
     for (int64_t ch = 0; st == QC_OK && ch < c; ch++)
         mu[ch] = (float)(sum[ch] / m);
-#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
-    if (st == QC_OK && c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (st == QC_OK && c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
     for (int64_t ch = 0; ch < c; ch++) {
         double sq = 0.0;
         for (int64_t b = 0; b < nb; b++)
@@ -400,8 +400,9 @@ static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op
     qc_bn_geometry(in[0], &nb, &c, &inner);
     if (ctx->training) {
         float *mu;
-        enum qc_status st = ctx->sync && ctx->sync->batchnorm ? bn_batch_stats_sync(p, ctx, n, in, out, &mu)
-                                      : bn_batch_stats(p, ctx, n, in, out, &mu);
+        enum qc_status st = ctx->sync && ctx->sync->batchnorm
+                                ? bn_batch_stats_sync(p, ctx, n, in, out, &mu)
+                                : bn_batch_stats(p, ctx, n, in, out, &mu);
         if (st != QC_OK)
             return st;
         bn_apply(p, true, mu, mu + c, scale, bias, x, y, nb, c, inner, nthreads(ctx));
@@ -446,8 +447,8 @@ static enum qc_status bn_backward_sync(const struct qc_op_ctx *ctx, const float 
     if (!sum)
         return QC_ERR_NOMEM;
     sum[2 * c] = (double)(nb * inner);
-#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
-    if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
     for (int64_t ch = 0; ch < c; ch++) {
         double sdy = 0.0, sdyx = 0.0;
         for (int64_t b = 0; b < nb; b++) {
@@ -462,8 +463,8 @@ static enum qc_status bn_backward_sync(const struct qc_op_ctx *ctx, const float 
         sum[c + ch] = sdyx;
     }
     st = dx ? ctx->sync->sum(ctx->sync->arg, sum, 2 * c + 1) : QC_OK;
-#pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
-    if (dx && st == QC_OK && c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (dx && st == QC_OK && c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
     for (int64_t ch = 0; ch < c; ch++) {
         double m = sum[2 * c];
         float is = istd[ch], mc = mu[ch], a = scale[ch] * is;

@@ -85,7 +85,7 @@ struct qc_rng;
 struct qc_op_sync {
     enum qc_status (*sum)(void *arg, double *buf, int64_t n);
     void *arg;
-    bool  batchnorm;   /* synchronized BatchNorm ([train] SyncBatchNorm=1); the
+    bool batchnorm; /* synchronized BatchNorm ([train] SyncBatchNorm=1); the
                           plan also sums the LSQ activation step init (plan.h) */
 };
 

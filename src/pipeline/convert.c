@@ -476,8 +476,8 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
 
 enum qc_status qc_pipeline_convert_dist(struct qc_graph *g, const struct qc_recipe *r,
                                         const struct qc_job_options *jo, struct qc_backend **be,
-                                        const struct qc_convert_options *o_in,
-                                        struct qc_comm *comm, struct qc_convert_result *res)
+                                        const struct qc_convert_options *o_in, struct qc_comm *comm,
+                                        struct qc_convert_result *res)
 {
     struct qc_convert_options o_rank = *o_in;
     const struct qc_convert_options *o = &o_rank;

@@ -37,7 +37,7 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
 struct qc_comm;
 enum qc_status qc_pipeline_convert_dist(struct qc_graph *g, const struct qc_recipe *r,
                                         const struct qc_job_options *jo, struct qc_backend **be,
-                                        const struct qc_convert_options *o,
-                                        struct qc_comm *comm, struct qc_convert_result *res);
+                                        const struct qc_convert_options *o, struct qc_comm *comm,
+                                        struct qc_convert_result *res);
 
 #endif

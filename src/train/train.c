@@ -71,12 +71,12 @@ struct qc_trainer {
     struct qc_quant_spec       *specs;        /* quantizers from the recipe  */
     int                         n_specs;
     struct qc_plan             *plan;
-    int64_t                     batch, classes, n_learn;   /* batch: the GLOBAL one */
+    int64_t batch, classes, n_learn; /* batch: the GLOBAL one */
     /* data parallelism (dist/comm.h): this rank takes images [lo, lo + local)
      * of every global batch; one rank: lo 0, local = batch */
-    struct qc_comm             *comm;
-    int64_t                     lo, local;
-    struct qc_op_sync           sync;         /* [train] SyncBatchNorm=1       */
+    struct qc_comm *comm;
+    int64_t lo, local;
+    struct qc_op_sync sync; /* [train] SyncBatchNorm=1       */
     struct solver_group        *groups;
     int                         n_groups;
     struct slot_opt            *so;
@@ -375,11 +375,14 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
     if (st == QC_OK)
         st = qc_plan_zero_act_grads(p);
     if (st == QC_OK)
-        st = qc_backend_run(t->be, QC_TK_SOFTMAX_XENT, &(struct qc_tk_softmax_xent){
-                                .z = qc_tensor_f32(zt), .labels = t->dev_labels[slot],
-                                .b = t->local, .classes = t->classes,
-                                .scale = 1.0f / (float)t->batch, .dz = qc_tensor_f32(dzt),
-                                .stats = t->dev_stats });
+        st = qc_backend_run(t->be, QC_TK_SOFTMAX_XENT,
+                            &(struct qc_tk_softmax_xent){ .z = qc_tensor_f32(zt),
+                                                          .labels = t->dev_labels[slot],
+                                                          .b = t->local,
+                                                          .classes = t->classes,
+                                                          .scale = 1.0f / (float)t->batch,
+                                                          .dz = qc_tensor_f32(dzt),
+                                                          .stats = t->dev_stats });
     if (st == QC_OK)
         st = qc_plan_backward(p);
     if (st == QC_OK)
@@ -394,7 +397,7 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
         st = load_batch(t, b + 1, n_batches, seed_data, slot ^ 1);
     if (st == QC_OK)
         st = qc_backend_download(t->be, stats, t->dev_stats, sizeof(stats));
-    if (st == QC_OK)   /* the global batch's loss sum, hits, stray labels */
+    if (st == QC_OK) /* the global batch's loss sum, hits, stray labels */
         st = qc_comm_sum_f64(t->comm, stats, QC_LOSS_NSTATS);
     if (st != QC_OK)
         return st;
@@ -717,7 +720,7 @@ static enum qc_status batches(struct qc_trainer *t, struct train_pos *pos, int64
         report_batch(t, ev, QC_EVENT_PROGRESS, seen, pos, t0);
         st = maybe_checkpoint(t, pos, n_batches);
         qc_interrupted(&sig);
-        if (st == QC_OK)   /* a signal to any rank stops every rank after this batch */
+        if (st == QC_OK) /* a signal to any rank stops every rank after this batch */
             st = qc_comm_max_int(t->comm, &sig);
         if (st == QC_OK && sig != 0) {
             report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
