@@ -13,7 +13,11 @@
 # float rounding, not bit for bit.
 # Local BatchNorm (no SyncBatchNorm): runs, writes, and differs from the
 # single-process run (each rank normalizes with its own 32 images).
-# Rank 0 alone writes: the output, the checkpoint and the --log.
+# --resume of the one-process checkpoint for a second epoch, 2 ranks vs 1
+# process (the same start: QAT amplifies the 1e-6 differences of the
+# checkpoints themselves through level flips):
+# the same agreement.  Rank 0 alone writes: the output, the checkpoint and
+# the --log.
 # Faults: a bad recipe on every rank is one "qatconv: error" line and exit 3;
 # SIGKILL of one rank mid-epoch ends the job within 10 s with no output
 # file; SIGTERM to the job stops every rank after the current step with one
@@ -97,6 +101,18 @@ for r in lsq sat; do
     n=$(grep -c '^epoch 1/1' "$TMP/out")
     [ "$n" = 0 ] && ok "$r: --quiet on every rank" || bad "$r: $n epoch lines under --quiet"
 done
+
+# ---- --resume: epoch 2 from the one-process checkpoint, 1 process vs 2 ranks ----
+"$QATCONV" "$M" -r "$TMP/lsq.ini" -o "$TMP/res-1.onnx" $ARGS --epochs 2 --resume "$TMP/lsq-1.ckpt" \
+    --log "$TMP/res-1.csv" --checkpoint "$TMP/res-1.ckpt" >"$TMP/out" 2>&1 ||
+    { cat "$TMP/out"; bad "resume: one process"; }
+(cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r lsq.ini -o res-2.onnx $ARGS --epochs 2 --resume lsq-1.ckpt \
+    --log res-2.csv --checkpoint res-2.ckpt) >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "resume: mpirun"; }
+if fig=$(cmp_runs "$TMP/res-1" "$TMP/res-2"); then
+    ok "resume (2 ranks): epoch 2 = 1 process within 1e-5: $fig"
+else
+    bad "resume (2 ranks) differs from 1 process: $fig"
+fi
 
 # ---- local BatchNorm: runs, not equivalent ----------------------------------------
 (cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r lsq-local.ini -o local.onnx $ARGS --log local-2.csv \
