@@ -17,7 +17,8 @@
 # process (the same start: QAT amplifies the 1e-6 differences of the
 # checkpoints themselves through level flips):
 # the same agreement.  Rank 0 alone writes: the output, the checkpoint and
-# the --log.
+# the --log.  Validation and test, split over the ranks and summed, give
+# the one-process figures (top-1, top-5, macro F1).
 # Faults: a bad recipe on every rank is one "qatconv: error" line and exit 3;
 # SIGKILL of one rank mid-epoch ends the job within 10 s with no output
 # file; SIGTERM to the job stops every rank after the current step with one
@@ -112,6 +113,21 @@ if fig=$(cmp_runs "$TMP/res-1" "$TMP/res-2"); then
     ok "resume (2 ranks): epoch 2 = 1 process within 1e-5: $fig"
 else
     bad "resume (2 ranks) differs from 1 process: $fig"
+fi
+
+# ---- validation and test split over the ranks, figures summed ------------------------
+sed 's/^Validation=0$/Validation=0.05/' "$TMP/lsq.ini" >"$TMP/val.ini"
+EV="--epochs 1 --limit 1280 --batch 64 --threads 1 --seed 7"
+"$QATCONV" "$M" -r "$TMP/val.ini" -o "$TMP/val-1.onnx" $EV >"$TMP/val-1.out" 2>&1 ||
+    { cat "$TMP/val-1.out"; bad "evaluation: one process"; }
+(cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r val.ini -o val-2.onnx $EV) >"$TMP/val-2.out" 2>&1 ||
+    { cat "$TMP/val-2.out"; bad "evaluation: mpirun"; }
+grep '^summary: .*\(validation\|test\)' "$TMP/val-1.out" >"$TMP/val-1.sum"
+grep '^summary: .*\(validation\|test\)' "$TMP/val-2.out" >"$TMP/val-2.sum"
+if [ "$(wc -l <"$TMP/val-1.sum")" -ge 3 ] && cmp -s "$TMP/val-1.sum" "$TMP/val-2.sum"; then
+    ok "validation and test over 2 ranks: the one-process figures ($(sed -n 2p "$TMP/val-1.sum"))"
+else
+    diff "$TMP/val-1.sum" "$TMP/val-2.sum"; bad "evaluation figures differ under 2 ranks"
 fi
 
 # ---- local BatchNorm: runs, not equivalent ----------------------------------------

@@ -441,15 +441,77 @@ static enum qc_status calibrate(struct qc_trainer *t)
     return st;
 }
 
+/* Data parallelism: the evaluation's figures summed over the ranks (in
+ * double: exact for counts below 2^53). */
+static enum qc_status reduce_eval(struct qc_trainer *t, struct qc_eval_result *res,
+                                  struct qc_confusion *conf)
+{
+    int64_t cells = conf ? conf->classes * conf->classes : 0, n = cells + 6;
+    double *v = qc_malloc((size_t)n * sizeof(double));
+    enum qc_status st;
+    if (!v)
+        return QC_ERR_NOMEM;
+    v[0] = (double)res->n;
+    v[1] = (double)res->correct;
+    v[2] = conf ? (double)conf->n : 0.0;
+    v[3] = conf ? (double)conf->top1 : 0.0;
+    v[4] = conf ? (double)conf->top5 : 0.0;
+    v[5] = conf ? (double)conf->n_unlisted : 0.0;
+    for (int64_t i = 0; i < cells; i++)
+        v[6 + i] = (double)conf->counts[i];
+    st = qc_comm_sum_f64(t->comm, v, n);
+    if (st == QC_OK) {
+        res->n = (int64_t)v[0];
+        res->correct = (int64_t)v[1];
+        if (conf) {
+            conf->n = (int64_t)v[2];
+            conf->top1 = (int64_t)v[3];
+            conf->top5 = (int64_t)v[4];
+            conf->n_unlisted = (int64_t)v[5];
+            for (int64_t i = 0; i < cells; i++)
+                conf->counts[i] = (int64_t)v[6 + i];
+        }
+    }
+    qc_free(v);
+    return st;
+}
+
+/* Data parallelism with local BatchNorm: rank 0's state (its running
+ * statistics; the rest is the same on every rank) on every rank before an
+ * evaluation split over the ranks, as DDP broadcasts its buffers. */
+static enum qc_status same_state(struct qc_trainer *t)
+{
+    float *state = qc_plan_state(t->plan);
+    size_t bytes = (size_t)qc_plan_n_state(t->plan) * sizeof(float);
+    enum qc_status st;
+    if (qc_comm_size(t->comm) <= 1 || t->sync.batchnorm)
+        return QC_OK;
+    st = qc_backend_download(t->be, t->host_state, state, bytes);
+    if (st == QC_OK)
+        st = qc_comm_bcast(t->comm, t->host_state, bytes, 0);
+    if (st == QC_OK)
+        st = qc_backend_upload(t->be, state, t->host_state, bytes);
+    return st;
+}
+
+/* Top-1 (and conf) of the training plan on a split; in a data-parallel job
+ * each rank evaluates its shard of the images and the figures are summed. */
 static enum qc_status evaluate_split(struct qc_trainer *t, const struct qc_dataset *ds,
                                      enum qc_split split, const char *what, double *acc,
                                      struct qc_confusion *conf)
 {
     struct qc_eval_result res;
-    enum qc_status st = qc_eval_split_metrics(t->plan, t->be, t->dcfg, ds, split, 0,
-                                              &t->o->progress, what, NULL, conf, &res);
-    if (st != QC_OK)
+    enum qc_status st = same_state(t);
+    if (st == QC_OK)
+        st = qc_eval_split_shard(t->plan, t->be, t->dcfg, ds, split, 0, qc_comm_rank(t->comm),
+                                 qc_comm_size(t->comm), &t->o->progress, what, NULL, conf, &res);
+    if (st == QC_OK)
+        st = reduce_eval(t, &res, conf);
+    if (st != QC_OK) {
+        if (conf)
+            qc_confusion_clear(conf);
         return st;
+    }
     *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
     return QC_OK;
 }
