@@ -138,6 +138,15 @@ enum qc_status qc_comm_sum_f32(struct qc_comm *c, float *buf, int64_t n)
     return QC_OK;
 }
 
+enum qc_status qc_comm_mean_f32(struct qc_comm *c, float *buf, int64_t n)
+{
+    float inv = 1.0f / (float)qc_comm_size(c);
+    enum qc_status st = qc_comm_sum_f32(c, buf, n);
+    for (int64_t i = 0; st == QC_OK && qc_comm_size(c) > 1 && i < n; i++)
+        buf[i] *= inv;
+    return st;
+}
+
 enum qc_status qc_comm_sum_f64(struct qc_comm *c, double *buf, int64_t n)
 {
 #ifdef HAVE_MPI

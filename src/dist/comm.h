@@ -35,6 +35,8 @@ int qc_comm_local_rank(const struct qc_comm *c); /* rank on its node (GPU) */
 /* buf[i] = Σ over ranks of buf[i], on every rank (host memory, in place). */
 enum qc_status qc_comm_sum_f32(struct qc_comm *c, float *buf, int64_t n);
 enum qc_status qc_comm_sum_f64(struct qc_comm *c, double *buf, int64_t n);
+/* buf[i] = (1/size) Σ over ranks of buf[i], on every rank (in place). */
+enum qc_status qc_comm_mean_f32(struct qc_comm *c, float *buf, int64_t n);
 /* *v = max over ranks of *v, on every rank. */
 enum qc_status qc_comm_max_int(struct qc_comm *c, int *v);
 /* bytes of buf from rank `root` to every rank. */
@@ -44,9 +46,10 @@ enum qc_status qc_comm_barrier(struct qc_comm *c);
  * are several; returns (does nothing) with one. */
 void qc_comm_abort(struct qc_comm *c, int code);
 
-/* The in-place sum of a flat float buffer in device memory (the CUDA
- * backend's gradients): NCCL where built (HAVE_NCCL), on the rank's current
- * CUDA device; QC_ERR_UNSUPPORTED elsewhere (the caller goes through the host). */
-enum qc_status qc_comm_sum_f32_device(struct qc_comm *c, float *dev_buf, int64_t n);
+/* qc_comm_mean_f32 of a flat float buffer in device memory (the CUDA
+ * backend's gradients): NCCL's ncclAvg where built (HAVE_NCCL), on the
+ * rank's current CUDA device; QC_ERR_UNSUPPORTED elsewhere (the caller goes
+ * through the host). */
+enum qc_status qc_comm_mean_f32_device(struct qc_comm *c, float *dev_buf, int64_t n);
 
 #endif

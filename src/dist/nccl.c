@@ -1,8 +1,9 @@
 /*
- * nccl.c - the device all-reduce of comm.h (qc_comm_sum_f32_device): NCCL on
- * the rank's current CUDA device, one communicator per job created at the
- * first call (rank 0's ncclUniqueId broadcast over MPI, ncclCommInitRank).
- * The sum runs on the legacy default stream, which orders it after the
+ * nccl.c - the device all-reduce of comm.h (qc_comm_mean_f32_device): NCCL's
+ * average (ncclAvg) on the rank's current CUDA device, one communicator per
+ * job created at the first call (rank 0's ncclUniqueId broadcast over MPI,
+ * ncclCommInitRank).
+ * The average runs on the legacy default stream, which orders it after the
  * backend's work on its blocking streams, and is waited for.  Without NCCL
  * (a build without CUDA or MPI) the function answers QC_ERR_UNSUPPORTED.
  */
@@ -55,7 +56,7 @@ static enum qc_status nccl_comm(struct qc_comm *c, ncclComm_t *out)
 }
 #endif
 
-enum qc_status qc_comm_sum_f32_device(struct qc_comm *c, float *dev_buf, int64_t n)
+enum qc_status qc_comm_mean_f32_device(struct qc_comm *c, float *dev_buf, int64_t n)
 {
 #ifdef HAVE_NCCL
     ncclComm_t nc;
@@ -65,7 +66,7 @@ enum qc_status qc_comm_sum_f32_device(struct qc_comm *c, float *dev_buf, int64_t
     st = nccl_comm(c, &nc);
     if (st == QC_OK)
         st = nccl_check(
-            ncclAllReduce(dev_buf, dev_buf, (size_t)n, ncclFloat, ncclSum, nc, (cudaStream_t)0),
+            ncclAllReduce(dev_buf, dev_buf, (size_t)n, ncclFloat, ncclAvg, nc, (cudaStream_t)0),
             "ncclAllReduce");
     if (st == QC_OK && cudaStreamSynchronize((cudaStream_t)0) != cudaSuccess) {
         qc_log_error("NCCL: cudaStreamSynchronize after ncclAllReduce failed");

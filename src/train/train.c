@@ -71,12 +71,13 @@ struct qc_trainer {
     struct qc_quant_spec       *specs;        /* quantizers from the recipe  */
     int                         n_specs;
     struct qc_plan             *plan;
-    int64_t batch, classes, n_learn; /* batch: the GLOBAL one */
-    /* data parallelism (dist/comm.h): this rank takes images [lo, lo + local)
-     * of every global batch; one rank: lo 0, local = batch */
+    int64_t                     batch, classes, n_learn;
+    /* data parallelism (dist/comm.h): batch is this rank's share of the
+     * global batch gbatch, images [lo, lo + batch) of each (one rank: lo 0,
+     * batch = gbatch); sync: the plan's sums over the ranks */
     struct qc_comm *comm;
-    int64_t lo, local;
-    struct qc_op_sync sync; /* [train] SyncBatchNorm=1       */
+    int64_t gbatch, lo;
+    struct qc_op_sync sync;
     struct solver_group        *groups;
     int                         n_groups;
     struct slot_opt            *so;
@@ -239,7 +240,7 @@ static enum qc_status update(struct qc_trainer *t)
             if (st != QC_OK)
                 return st;
         }
-        qc_solver_advance(&gr->st, t->batch * gr->cfg.iteration_size);
+        qc_solver_advance(&gr->st, t->gbatch * gr->cfg.iteration_size);
     }
     return qc_plan_clamp_quant_params(t->plan);
 }
@@ -252,7 +253,7 @@ static enum qc_status fill_queue(struct qc_trainer *t, int64_t from, int64_t n_b
     enum qc_status st = QC_OK;
     for (int64_t q = from + qc_prefetch_queued(t->pf);
          st == QC_OK && q < n_batches && qc_prefetch_queued(t->pf) < QC_PREFETCH_DEPTH; q++)
-        st = qc_prefetch_submit(t->pf, t->perm + q * t->batch + t->lo, &seed);
+        st = qc_prefetch_submit(t->pf, t->perm + q * t->gbatch + t->lo, &seed);
     return st;
 }
 
@@ -265,7 +266,7 @@ static enum qc_status load_batch(struct qc_trainer *t, int64_t b, int64_t n_batc
                                  int slot)
 {
     size_t xbytes = qc_tensor_nbytes(qc_plan_input(t->plan, 0));
-    size_t lbytes = (size_t)t->local * sizeof(int32_t);
+    size_t lbytes = (size_t)t->batch * sizeof(int32_t);
     enum qc_status st;
     if (t->pf) {
         st = fill_queue(t, b, n_batches, seed);
@@ -274,8 +275,8 @@ static enum qc_status load_batch(struct qc_trainer *t, int64_t b, int64_t n_batc
         if (st == QC_OK)
             st = fill_queue(t, b + 1, n_batches, seed);
     } else {
-        st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm + b * t->batch + t->lo,
-                           t->local, &seed, t->x, t->labels);
+        st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm + b * t->gbatch + t->lo,
+                           t->batch, &seed, t->x, t->labels);
     }
     if (st != QC_OK)
         return st;
@@ -303,13 +304,13 @@ static int64_t fixed_batch(const struct qc_graph *g)
 
 /* Data parallelism: the parameter gradients (weights, biases, BatchNorm
  * γ/β, SAT α, LSQ steps and zero points: the one flat buffer of the plan)
- * summed over the ranks, in place, once per batch after the backward.  Each
- * rank's backward starts from dz = (softmax - onehot) / B with B the GLOBAL
- * batch, so its gradient is its share Σ_{i in slice} ∂ℓ_i/∂θ / B, and the sum
- * over ranks is the single-process gradient of the batch-mean loss.  One
- * all-reduce after the whole backward (the plan's backward walk does not
- * expose when a parameter's gradient is final).  A device backend sums with
- * NCCL where built, else through host memory. */
+ * averaged over the R ranks, in place, once per batch after the backward.
+ * Each rank's backward starts from dz = (softmax - onehot) / b of its slice
+ * of b = B/R images, so its gradient is the mean over its slice, and
+ * (1/R) Σ_r of the equal slices' means is the single-process gradient of the
+ * batch-mean loss.  One all-reduce after the whole backward (the plan's
+ * backward walk does not expose when a parameter's gradient is final).  A
+ * device backend averages with NCCL where built, else through host memory. */
 static enum qc_status allreduce_grads(struct qc_trainer *t)
 {
     float *grads = qc_plan_param_grads(t->plan);
@@ -318,13 +319,13 @@ static enum qc_status allreduce_grads(struct qc_trainer *t)
     if (qc_comm_size(t->comm) <= 1 || n == 0)
         return QC_OK;
     if (qc_backend_host_memory(t->be))
-        return qc_comm_sum_f32(t->comm, grads, n);
-    st = qc_comm_sum_f32_device(t->comm, grads, n);
+        return qc_comm_mean_f32(t->comm, grads, n);
+    st = qc_comm_mean_f32_device(t->comm, grads, n);
     if (st != QC_ERR_UNSUPPORTED)
         return st;
     st = qc_backend_download(t->be, t->host_grads, grads, (size_t)n * sizeof(float));
     if (st == QC_OK)
-        st = qc_comm_sum_f32(t->comm, t->host_grads, n);
+        st = qc_comm_mean_f32(t->comm, t->host_grads, n);
     if (st == QC_OK)
         st = qc_backend_upload(t->be, grads, t->host_grads, (size_t)n * sizeof(float));
     return st;
@@ -375,14 +376,11 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
     if (st == QC_OK)
         st = qc_plan_zero_act_grads(p);
     if (st == QC_OK)
-        st = qc_backend_run(t->be, QC_TK_SOFTMAX_XENT,
-                            &(struct qc_tk_softmax_xent){ .z = qc_tensor_f32(zt),
-                                                          .labels = t->dev_labels[slot],
-                                                          .b = t->local,
-                                                          .classes = t->classes,
-                                                          .scale = 1.0f / (float)t->batch,
-                                                          .dz = qc_tensor_f32(dzt),
-                                                          .stats = t->dev_stats });
+        st = qc_backend_run(t->be, QC_TK_SOFTMAX_XENT, &(struct qc_tk_softmax_xent){
+                                .z = qc_tensor_f32(zt), .labels = t->dev_labels[slot],
+                                .b = t->batch, .classes = t->classes,
+                                .scale = 1.0f / (float)t->batch, .dz = qc_tensor_f32(dzt),
+                                .stats = t->dev_stats });
     if (st == QC_OK)
         st = qc_plan_backward(p);
     if (st == QC_OK)
@@ -415,10 +413,10 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
  * batch (calibrate fills perm[0 .. batch-1], sized for the learn set). */
 static enum qc_status learn_set_fits_batch(const struct qc_trainer *t)
 {
-    if (t->n_learn / t->batch >= 1)
+    if (t->n_learn / t->gbatch >= 1)
         return QC_OK;
     qc_log_error("the learn set has %lld images, fewer than one batch of %lld",
-                 (long long)t->n_learn, (long long)t->batch);
+                 (long long)t->n_learn, (long long)t->gbatch);
     return QC_ERR_DATA;
 }
 
@@ -430,9 +428,9 @@ static enum qc_status calibrate(struct qc_trainer *t)
     uint64_t seed = epoch_seed(t->o->seed, -1, 4);
     struct qc_tensor *xin = qc_plan_input(t->plan, 0);
     enum qc_status st;
-    for (int64_t i = 0; i < t->local; i++)
+    for (int64_t i = 0; i < t->batch; i++)
         t->perm[i] = (t->lo + i) % t->n_learn;
-    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->local, &seed, t->x,
+    st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->batch, &seed, t->x,
                        t->labels);
     if (st == QC_OK)
         st = qc_backend_upload(t->be, xin->data, t->x, qc_tensor_nbytes(xin));
@@ -584,12 +582,25 @@ static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_p
     if (st != QC_OK)
         return st;
     c = (struct qc_checkpoint){
-        .epochs_done = pos->epoch, .batches_done = pos->batch, .batch = t->batch,
-        .n_learn = t->n_learn, .seed = t->o->seed, .loss_sum = pos->loss_sum,
-        .correct = pos->correct, .best_epoch = t->best_epoch, .best_acc = t->best_acc,
-        .n_groups = t->n_groups, .steps = steps, .n_state = n_state, .state = t->host_state,
-        .n_opt = t->n_opt, .opt = t->host_opt, .has_best = t->has_best, .best = t->best,
-        .n_grads = n_grads, .grads = t->host_grads,
+        .epochs_done = pos->epoch,
+        .batches_done = pos->batch,
+        .batch = t->gbatch,
+        .n_learn = t->n_learn,
+        .seed = t->o->seed,
+        .loss_sum = pos->loss_sum,
+        .correct = pos->correct,
+        .best_epoch = t->best_epoch,
+        .best_acc = t->best_acc,
+        .n_groups = t->n_groups,
+        .steps = steps,
+        .n_state = n_state,
+        .state = t->host_state,
+        .n_opt = t->n_opt,
+        .opt = t->host_opt,
+        .has_best = t->has_best,
+        .best = t->best,
+        .n_grads = n_grads,
+        .grads = t->host_grads,
     };
     /* rng_data stays zero: the data draws are per image (data.h) */
     memcpy(c.rng_drop, pos->drop.s, sizeof(c.rng_drop));
@@ -604,14 +615,15 @@ static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_p
  * same batches: the same batch size and number of learn images. */
 static enum qc_status check_position(const struct qc_trainer *t, const struct qc_checkpoint *c)
 {
-    int64_t n_batches = t->n_learn / t->batch;
+    int64_t n_batches = t->n_learn / t->gbatch;
     if (c->batches_done == 0)
         return QC_OK;
-    if (c->batch != t->batch || c->n_learn != t->n_learn) {
+    if (c->batch != t->gbatch || c->n_learn != t->n_learn) {
         qc_log_error("%s: checkpoint taken inside an epoch with batches of %lld from %lld "
                      "learn images; this run has %lld from %lld (same --batch and --limit "
-                     "needed)", t->o->resume, (long long)c->batch, (long long)c->n_learn,
-                     (long long)t->batch, (long long)t->n_learn);
+                     "needed)",
+                     t->o->resume, (long long)c->batch, (long long)c->n_learn, (long long)t->gbatch,
+                     (long long)t->n_learn);
         return QC_ERR_DATA;
     }
     if (c->batches_done >= n_batches) {
@@ -689,7 +701,7 @@ static void shuffle(int64_t *perm, int64_t n, bool on, struct qc_rng *rng)
 /* CosineDecay without MaxIterations decays to 0 over the whole run. */
 static void default_cosine_length(struct qc_trainer *t)
 {
-    int64_t total = (int64_t)t->o->epochs * (t->n_learn / t->batch) * t->batch;
+    int64_t total = (int64_t)t->o->epochs * (t->n_learn / t->gbatch) * t->gbatch;
     for (int gi = 0; gi < t->n_groups; gi++) {
         struct qc_solver_cfg *c = &t->groups[gi].cfg;
         if (c->policy == QC_LR_COSINE && c->max_iterations <= 0)
@@ -701,7 +713,7 @@ static void default_cosine_length(struct qc_trainer *t)
 static enum qc_status log_batch(struct qc_trainer *t, const struct train_pos *pos, double loss,
                                 int64_t samples, double lr)
 {
-    int64_t seen = pos->batch * t->batch;
+    int64_t seen = pos->batch * t->gbatch;
     if (t->log && fprintf(t->log, "%lld,%lld,%lld,%.9g,%.6f,%.9g\n", (long long)pos->epoch + 1,
                           (long long)pos->batch, (long long)samples, loss,
                           (double)pos->correct / (double)seen, lr) < 0) {
@@ -760,9 +772,9 @@ static enum qc_status batches(struct qc_trainer *t, struct train_pos *pos, int64
         if (st != QC_OK)
             return st;
         pos->batch = b + 1;
-        seen = pos->batch * t->batch;
-        *images += t->batch;
-        st = log_batch(t, pos, (pos->loss_sum - before) / (double)t->batch,
+        seen = pos->batch * t->gbatch;
+        *images += t->gbatch;
+        st = log_batch(t, pos, (pos->loss_sum - before) / (double)t->gbatch,
                        stats->images + *images, lr);
         if (st != QC_OK)
             return st;
@@ -813,7 +825,7 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
                                 int64_t images, struct qc_train_stats *stats)
 {
     const struct qc_train_opts *o = t->o;
-    int64_t seen = pos->batch * t->batch;
+    int64_t seen = pos->batch * t->gbatch;
     struct train_pos next = { .epoch = pos->epoch + 1 };
     double vacc = -1.0, score = -1.0;
     enum qc_status st;
@@ -863,7 +875,7 @@ static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
                                  struct qc_train_stats *rep)
 {
     const struct qc_train_opts *o = t->o;
-    int64_t n_batches = t->n_learn / t->batch, first_epoch = pos->epoch;
+    int64_t n_batches = t->n_learn / t->gbatch, first_epoch = pos->epoch;
     double t0 = qc_now();
     enum qc_status st;
 
@@ -884,9 +896,15 @@ static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
         shuffle(t->perm, t->n_learn, o->shuffle, &rng_shuffle);
         snprintf(what, sizeof(what), "epoch %lld/%d", (long long)pos->epoch + 1, o->epochs);
         ev = (struct qc_event){
-            .kind = QC_EVENT_BEGIN, .phase = QC_PHASE_TRAIN, .what = what,
-            .epoch = (int)pos->epoch + 1, .epochs = o->epochs, .batch = pos->batch,
-            .n_batches = n_batches, .total = n_batches * t->batch, .loss = -1.0,
+            .kind = QC_EVENT_BEGIN,
+            .phase = QC_PHASE_TRAIN,
+            .what = what,
+            .epoch = (int)pos->epoch + 1,
+            .epochs = o->epochs,
+            .batch = pos->batch,
+            .n_batches = n_batches,
+            .total = n_batches * t->gbatch,
+            .loss = -1.0,
             .valid_accuracy = -1.0,
         };
         t_epoch = qc_now();
@@ -915,21 +933,22 @@ static enum qc_status sync_sum(void *arg, double *buf, int64_t n)
 }
 
 /* Data parallelism: rank r of R takes the contiguous images
- * [r·B/R, (r+1)·B/R) of every global batch of B; the recipe's global
+ * [r·B/R, (r+1)·B/R) of every global batch of B (a multiple of R); the recipe's global
  * SyncBatchNorm=1 turns on synchronized BatchNorm statistics (else each rank
  * normalizes with its slice's, as DDP does by default). */
 static enum qc_status slice_batch(struct qc_trainer *t)
 {
     int64_t ranks = qc_comm_size(t->comm), r = qc_comm_rank(t->comm), sync = 0;
     enum qc_status st;
-    t->lo = r * t->batch / ranks;
-    t->local = (r + 1) * t->batch / ranks - t->lo;
-    if (t->local < 1) {
-        qc_log_error("a global batch of %lld images cannot be split over %lld ranks (give "
-                     "each at least one image: BatchSize or --batch >= the number of ranks)",
-                     (long long)t->batch, (long long)ranks);
+    t->gbatch = t->batch;
+    if (t->gbatch % ranks != 0) {
+        qc_log_error("a global batch of %lld images does not split evenly over %lld ranks "
+                     "(BatchSize or --batch: a multiple of the number of ranks)",
+                     (long long)t->gbatch, (long long)ranks);
         return QC_ERR_INVAL;
     }
+    t->batch = t->gbatch / ranks;
+    t->lo = r * t->batch;
     st = qc_recipe_int(t->r, "", "SyncBatchNorm", 0, &sync);
     if (st != QC_OK)
         return st;
@@ -1017,10 +1036,10 @@ static enum qc_status setup(struct qc_trainer *t)
             return st;
         t->n_folded_bn = n_folded;
     }
-    st = qc_plan_new_train(t->g, t->be, t->local, t->specs, t->n_specs, &t->plan);
+    st = qc_plan_new_train(t->g, t->be, t->batch, t->specs, t->n_specs, &t->plan);
     if (st != QC_OK)
         return st;
-    if (qc_plan_batch(t->plan) != t->local) {
+    if (qc_plan_batch(t->plan) != t->batch) {
         /* a fixed batch of 1 is made symbolic by the pipeline (plan/inputs.h);
          * another fixed batch is the model's */
         qc_log_error("%s: the model's input has a fixed batch size of %lld; training needs a "
@@ -1046,7 +1065,7 @@ static enum qc_status setup(struct qc_trainer *t)
         return st;
     n_state = qc_plan_n_state(t->plan);
     t->x = qc_malloc(qc_tensor_nbytes(qc_plan_input(t->plan, 0)));
-    t->labels = qc_malloc((size_t)t->local * sizeof(int32_t));
+    t->labels = qc_malloc((size_t)t->batch * sizeof(int32_t));
     t->perm = qc_malloc((size_t)t->n_learn * sizeof(int64_t));
     t->best = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
     t->host_state = qc_malloc((size_t)(n_state ? n_state : 1) * sizeof(float));
@@ -1066,7 +1085,7 @@ static enum qc_status setup(struct qc_trainer *t)
         t->own_xbuf1 = true;
     }
     for (int i = 0; i < (t->own_xbuf1 ? 2 : 1); i++) {
-        st = qc_backend_alloc(t->be, (size_t)t->local * sizeof(int32_t),
+        st = qc_backend_alloc(t->be, (size_t)t->batch * sizeof(int32_t),
                               (void **)&t->dev_labels[i]);
         if (st != QC_OK)
             return st;
@@ -1082,7 +1101,7 @@ static enum qc_status setup(struct qc_trainer *t)
         int threads = qc_data_cfg_decode_threads(t->dcfg);
         if (threads <= 0)
             threads = QC_MAX(1, QC_MIN(qc_backend_threads(t->be), 256));
-        st = qc_prefetch_new(t->dcfg, t->learn, QC_SPLIT_LEARN, t->local, threads,
+        st = qc_prefetch_new(t->dcfg, t->learn, QC_SPLIT_LEARN, t->batch, threads,
                              QC_PREFETCH_DEPTH, &t->pf);
         if (st != QC_OK)
             return st;
