@@ -429,7 +429,7 @@ static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op
  * = 0 in inference).  Parallel over channels; the running statistics get no
  * gradient. */
 /* The training backward with synchronized statistics (ctx->sync->batchnorm): dscale
- * and dB take this rank's sums (the job's gradient all-reduce adds the
+ * and dB take this rank's sums (the job's gradient all-reduce averages the
  * ranks'), dx the sums over every rank and the global count M:
  *   dx += scale * istd / M * (M * dy - Σ_ranks Σ dy - xh * Σ_ranks Σ dy * xh). */
 static enum qc_status bn_backward_sync(const struct qc_op_ctx *ctx, const float *x,
