@@ -68,8 +68,10 @@ enum qc_status qc_comm_new(struct qc_comm **out)
             quiet();
     }
 #else
-    (void)launched_by_mpi;
     (void)quiet;
+    if (launched_by_mpi())
+        qc_log_warn("started by an MPI launcher, but this qatconv was built without MPI "
+                    "(configure --with-mpi): every process trains alone");
 #endif
     *out = c;
     return QC_OK;

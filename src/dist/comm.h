@@ -11,7 +11,8 @@
  * waiting ranks yield their core).  Ranks other than 0 are quiet: their stdout and
  * stderr go to /dev/null, so a job prints one copy of every line.
  *
- * A NULL struct qc_comm * is the single-process communicator.
+ * A build without MPI started by mpirun warns that every process trains
+ * alone.  A NULL struct qc_comm * is the single-process communicator.
  */
 #ifndef QATCONV_SRC_DIST_COMM_H
 #define QATCONV_SRC_DIST_COMM_H
