@@ -836,20 +836,14 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
         const struct qc_node *n = &p->g->nodes[s->node];
         char where[512];
         struct qc_op_ctx ctx = {
-            .be = p->be,
-            .workspace = p->workspace,
-            .workspace_size = p->ws_size,
-            .saved = s->saved,
-            .saved_size = s->saved_size,
-            .rng = rng,
-            .threads = qc_backend_threads(p->be),
-            .opset = p->g->opset,
-            .training = training,
+            .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
+            .saved = s->saved, .saved_size = s->saved_size, .rng = rng,
+            .threads = qc_backend_threads(p->be), .opset = p->g->opset, .training = training,
             .label = NULL,
-            .sync = p->sync,
         };
         enum qc_status st;
         double t0 = p->step_secs ? qc_now() : 0.0;
+        ctx.sync = p->sync; /* a data-parallel job's sums (plan.h) */
         ctx.label = qc_plan_node_where(p->g, n, where, sizeof(where));
         st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
         if (st != QC_OK)

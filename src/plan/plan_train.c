@@ -655,19 +655,13 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
         const struct qc_node *n = &p->g->nodes[s->node];
         char where[512];
         struct qc_op_ctx ctx = {
-            .be = p->be,
-            .workspace = p->workspace,
-            .workspace_size = p->ws_size,
-            .saved = s->saved,
-            .saved_size = s->saved_size,
-            .rng = NULL,
-            .threads = qc_backend_threads(p->be),
-            .opset = p->g->opset,
-            .training = true,
+            .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
+            .saved = s->saved, .saved_size = s->saved_size, .rng = NULL,
+            .threads = qc_backend_threads(p->be), .opset = p->g->opset, .training = true,
             .label = NULL,
-            .sync = p->sync,
         };
         enum qc_status st;
+        ctx.sync = p->sync; /* a data-parallel job's sums (plan.h) */
         if (p->n_quants) {
             st = qc_plan_quant_acts_backward(p, i);
             if (st != QC_OK)
