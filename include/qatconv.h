@@ -119,6 +119,10 @@ struct qc_job;
 /* The device is opened at the first qc_convert/qc_evaluate that needs it. */
 enum qc_status qc_job_new(const struct qc_job_options *o, struct qc_job **out);
 void qc_job_free(struct qc_job *job);
+/* The device of a job whose backend has not opened yet (the recipe's
+ * DefaultModel read after the job joined its ranks); QC_ERR_INVAL once the
+ * backend is open. */
+enum qc_status qc_job_set_device(struct qc_job *job, const char *device);
 /* After work ran: threads used, whether the backend computes in host memory,
  * its name and device number, and the peak of its device memory in bytes. */
 int qc_job_threads(const struct qc_job *job);
@@ -126,6 +130,15 @@ bool qc_job_host_memory(const struct qc_job *job);
 const char *qc_job_backend_name(const struct qc_job *job);
 int qc_job_device(const struct qc_job *job);
 size_t qc_job_memory_peak(const struct qc_job *job);
+/* Data-parallel jobs (configure --with-mpi, started by mpirun): this
+ * process's rank and the number of ranks (0 and 1 otherwise).  A job of
+ * several ranks trains each on its slice of every global batch; rank 0 alone
+ * writes files.  qc_job_abort ends every rank with exit status `code` (the
+ * error path of a job of several ranks, which cannot wait for the others);
+ * it returns, doing nothing, with one rank. */
+int qc_job_rank(const struct qc_job *job);
+int qc_job_ranks(const struct qc_job *job);
+void qc_job_abort(struct qc_job *job, int code);
 
 /* ---- model ------------------------------------------------------------------ */
 

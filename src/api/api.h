@@ -27,6 +27,8 @@ struct qc_job {
     struct qc_job_options o;        /* device points into `device`          */
     char                 *device;
     struct qc_backend    *be;       /* opened by the first work that needs it */
+    struct qc_comm *comm;           /* the data-parallel job's ranks (one
+                                       without MPI or mpirun)                 */
 };
 
 /* The job's options (QC_JOB_OPTIONS_INIT's for a NULL job). */

@@ -44,7 +44,7 @@ enum qc_status qc_convert(struct qc_job *job, struct qc_model *m, const struct q
                      m->g->path);
         return QC_ERR_INVAL;
     }
-    return qc_pipeline_convert(m->g, r, &job->o, &job->be, o ? o : &defaults, res);
+    return qc_pipeline_convert_dist(m->g, r, &job->o, &job->be, o ? o : &defaults, job->comm, res);
 }
 
 enum qc_status qc_evaluate(struct qc_job *job, const struct qc_model *m,

@@ -19,5 +19,9 @@ enum qc_status qc_cmd_keys(void);
  * with a warning when they disagree), else DefaultModel (Frame: cpu,
  * Frame_CUDA: cuda), else cpu.  r may be NULL. */
 enum qc_status qc_cmd_job(const struct qc_cli *cli, const struct qc_recipe *r, struct qc_job **job);
+/* The same device choice for a job made before its recipe was read (a
+ * conversion joins its MPI ranks first, so that only rank 0 reports). */
+enum qc_status qc_cmd_job_device(const struct qc_cli *cli, const struct qc_recipe *r,
+                                 struct qc_job *job);
 
 #endif

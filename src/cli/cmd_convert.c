@@ -120,7 +120,11 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
     /* the integer rewrite without a recipe reads the weight levels of a
      * weight-only quantized model as stored */
     lo.keep_weight_levels = !cli->recipe && o.format == QC_FORMAT_INT;
-    st = qc_model_load_with(cli->model, &lo, &m);
+    /* the job first: under mpirun it joins the ranks, and ranks other than 0
+     * are quiet from then on (one copy of every message) */
+    st = qc_cmd_job(cli, NULL, &job);
+    if (st == QC_OK)
+        st = qc_model_load_with(cli->model, &lo, &m);
     if (st != QC_OK)
         goto out;
     if (cli->recipe) {
@@ -130,10 +134,10 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
         if (st != QC_OK)
             goto out;
     }
-    st = qc_cmd_job(cli, r, &job);
+    st = qc_cmd_job_device(cli, r, job);
     if (st == QC_OK)
         st = qc_convert(job, m, r, &o, &res);
-    if (st == QC_OK)
+    if (st == QC_OK && qc_job_rank(job) == 0) /* data parallelism: rank 0 writes */
         st = qc_model_write(m, cli->output);
     if (st != QC_OK)
         goto out;
@@ -154,6 +158,10 @@ enum qc_status qc_cmd_convert(const struct qc_cli *cli)
                (long long)qc_model_opset(m));
     }
 out:
+    /* several ranks: a failing one cannot wait for the others (they may be
+     * blocked in a collective); every rank ends, exit 3 */
+    if (st != QC_OK && qc_job_ranks(job) > 1)
+        qc_job_abort(job, QC_EXIT_RUNTIME);
     qc_job_free(job);
     qc_recipe_free(r);
     qc_model_free(m);

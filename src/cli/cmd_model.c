@@ -22,6 +22,14 @@ enum qc_status qc_cmd_job(const struct qc_cli *cli, const struct qc_recipe *r, s
     return qc_job_new(&jo, job);
 }
 
+enum qc_status qc_cmd_job_device(const struct qc_cli *cli, const struct qc_recipe *r,
+                                 struct qc_job *job)
+{
+    const char *device;
+    enum qc_status st = qc_recipe_device(r, cli->device, &device);
+    return st == QC_OK ? qc_job_set_device(job, device) : st;
+}
+
 /* Loads the model and prints what describe() makes of it. */
 static enum qc_status describe_model(const struct qc_cli *cli,
                                      enum qc_status (*describe)(const struct qc_model *,

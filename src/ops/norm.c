@@ -314,6 +314,78 @@ static enum qc_status bn_batch_stats(const struct qc_bn_params *p, const struct 
     return QC_OK;
 }
 
+/* Synchronized statistics (ctx->sync->batchnorm: a data-parallel job's SyncBatchNorm):
+ * the same two passes as bn_batch_stats, each per-channel sum (and the
+ * count m) summed over every rank before use, so that mu_B, s2_B and the
+ * running statistics are those of the GLOBAL batch, identical on every rank:
+ *   M = Σ_ranks m,  mu = Σ_ranks Σ x / M,  s2 = Σ_ranks Σ (x - mu)^2 / M. */
+static enum qc_status bn_batch_stats_sync(const struct qc_bn_params *p, const struct qc_op_ctx *ctx,
+                                          const struct qc_node *n,
+                                          const struct qc_tensor *const *in,
+                                          struct qc_tensor *const *out, float **mu_out)
+{
+    const float *x = qc_tensor_f32(in[0]);
+    float *rmean = qc_tensor_f32(in[3]), *rvar = qc_tensor_f32(in[4]);
+    float *bmean = n->n_out > 3 ? qc_tensor_f32(out[3]) : NULL;
+    float *bvar = n->n_out > 4 ? qc_tensor_f32(out[4]) : NULL;
+    int64_t nb, c, inner;
+    float *mu, *istd;
+    double *sum, m, unbias;
+    enum qc_status st;
+
+    qc_bn_geometry(in[0], &nb, &c, &inner);
+    mu = qc_bn_saved_state(ctx, c);
+    if (!mu)
+        return QC_ERR_INTERNAL;
+    istd = mu + c;
+    sum = qc_malloc((size_t)(c + 1) * sizeof(double));
+    if (!sum)
+        return QC_ERR_NOMEM;
+    sum[c] = (double)(nb * inner);
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sx = 0.0;
+        for (int64_t b = 0; b < nb; b++)
+            sx += row_sum(x + (b * c + ch) * inner, inner);
+        sum[ch] = sx;
+    }
+    st = ctx->sync->sum(ctx->sync->arg, sum, c + 1);
+    m = sum[c];
+    for (int64_t ch = 0; st == QC_OK && ch < c; ch++)
+        mu[ch] = (float)(sum[ch] / m);
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (st == QC_OK && c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sq = 0.0;
+        for (int64_t b = 0; b < nb; b++)
+            sq += row_sqdev(x + (b * c + ch) * inner, mu[ch], inner);
+        sum[ch] = sq;
+    }
+    if (st == QC_OK)
+        st = ctx->sync->sum(ctx->sync->arg, sum, c);
+    unbias = m > 1 ? m / (m - 1) : 1.0;
+    for (int64_t ch = 0; st == QC_OK && ch < c; ch++) {
+        double var = sum[ch] / m;
+        istd[ch] = (float)(1.0 / sqrt(var + (double)p->epsilon));
+        rmean[ch] = p->momentum * rmean[ch] + (1.0f - p->momentum) * mu[ch];
+        rvar[ch] = p->momentum * rvar[ch] + (1.0f - p->momentum) * (float)(var * unbias);
+        if (bmean)
+            bmean[ch] = mu[ch];
+        if (bvar)
+            bvar[ch] = (float)var;
+    }
+    qc_free(sum);
+    if (st != QC_OK)
+        return st;
+    if (n->n_out > 1)
+        memcpy(out[1]->data, rmean, (size_t)c * sizeof(float));
+    if (n->n_out > 2)
+        memcpy(out[2]->data, rvar, (size_t)c * sizeof(float));
+    *mu_out = mu;
+    return QC_OK;
+}
+
 static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                      const struct qc_tensor *const *in,
                                      struct qc_tensor *const *out)
@@ -328,7 +400,9 @@ static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op
     qc_bn_geometry(in[0], &nb, &c, &inner);
     if (ctx->training) {
         float *mu;
-        enum qc_status st = bn_batch_stats(p, ctx, n, in, out, &mu);
+        enum qc_status st = ctx->sync && ctx->sync->batchnorm
+                                ? bn_batch_stats_sync(p, ctx, n, in, out, &mu)
+                                : bn_batch_stats(p, ctx, n, in, out, &mu);
         if (st != QC_OK)
             return st;
         bn_apply(p, true, mu, mu + c, scale, bias, x, y, nb, c, inner, nthreads(ctx));
@@ -354,6 +428,60 @@ static enum qc_status bn_forward_cpu(const struct qc_node *n, const struct qc_op
  * K = -A * istd * sum(dy*xh) / m and D = -A * sum(dy) / m in training (K = D
  * = 0 in inference).  Parallel over channels; the running statistics get no
  * gradient. */
+/* The training backward with synchronized statistics (ctx->sync->batchnorm): dscale
+ * and dB take this rank's sums (the job's gradient all-reduce averages the
+ * ranks'), dx the sums over every rank and the global count M:
+ *   dx += scale * istd / M * (M * dy - Σ_ranks Σ dy - xh * Σ_ranks Σ dy * xh). */
+static enum qc_status bn_backward_sync(const struct qc_op_ctx *ctx, const float *x,
+                                       const float *scale, const float *dy, float *dx,
+                                       float *dscale, float *dbias, int64_t nb, int64_t c,
+                                       int64_t inner)
+{
+    const float *mu = qc_bn_saved_state(ctx, c), *istd;
+    double *sum;
+    enum qc_status st;
+    if (!mu)
+        return QC_ERR_INTERNAL;
+    istd = mu + c;
+    sum = qc_malloc((size_t)(2 * c + 1) * sizeof(double));
+    if (!sum)
+        return QC_ERR_NOMEM;
+    sum[2 * c] = (double)(nb * inner);
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t off = (b * c + ch) * inner;
+            row_dsums(dy + off, x + off, mu[ch], inner, &sdy, &sdyx);
+        }
+        if (dscale)
+            dscale[ch] += (float)(sdyx * istd[ch]);
+        if (dbias)
+            dbias[ch] += (float)sdy;
+        sum[ch] = sdy;
+        sum[c + ch] = sdyx;
+    }
+    st = dx ? ctx->sync->sum(ctx->sync->arg, sum, 2 * c + 1) : QC_OK;
+#pragma omp parallel for num_threads(nthreads(ctx))                                                \
+    schedule(static) if (dx && st == QC_OK && c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double m = sum[2 * c];
+        float is = istd[ch], mc = mu[ch], a = scale[ch] * is;
+        float k = (float)(-(double)a * is * is * sum[c + ch] / m);
+        float d = (float)(-(double)a * sum[ch] / m);
+        if (!dx || st != QC_OK)
+            continue;
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t off = (b * c + ch) * inner;
+            for (int64_t j = 0; j < inner; j++)
+                dx[off + j] += a * dy[off + j] + k * (x[off + j] - mc) + d;
+        }
+    }
+    qc_free(sum);
+    return st;
+}
+
 static enum qc_status bn_backward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                       const struct qc_tensor *const *in,
                                       const struct qc_tensor *const *out,
@@ -376,6 +504,8 @@ static enum qc_status bn_backward_cpu(const struct qc_node *n, const struct qc_o
     dx = din[0] ? qc_tensor_f32(din[0]) : NULL;
     dscale = din[1] ? qc_tensor_f32(din[1]) : NULL;
     dbias = din[2] ? qc_tensor_f32(din[2]) : NULL;
+    if (train && ctx->sync && ctx->sync->batchnorm)
+        return bn_backward_sync(ctx, x, scale, dy, dx, dscale, dbias, nb, c, inner);
     if (train) {
         const float *st = qc_bn_saved_state(ctx, c);
         if (!st)

@@ -79,6 +79,16 @@ enum qc_fold {
 struct qc_rng;
 
 /* What a kernel may use besides its tensors. */
+/* Synchronized BatchNorm over the ranks of a data-parallel job (src/dist/):
+ * sum(arg, buf, n) replaces buf[0..n) by its sum over every rank, in place;
+ * the training loop provides it (train.c), the ops only call it. */
+struct qc_op_sync {
+    enum qc_status (*sum)(void *arg, double *buf, int64_t n);
+    void *arg;
+    bool batchnorm; /* synchronized BatchNorm ([train] SyncBatchNorm=1); the
+                          plan also sums the LSQ activation step init (plan.h) */
+};
+
 struct qc_op_ctx {
     struct qc_backend *be;          /* sgemm and memory                          */
     void              *workspace;   /* >= the op's workspace() bytes, aligned 64  */
@@ -90,6 +100,9 @@ struct qc_op_ctx {
     int64_t            opset;       /* default-domain opset of the model          */
     bool               training;    /* Dropout, BatchNorm mode                    */
     const char        *label;       /* node label for messages                    */
+    const struct qc_op_sync *sync;  /* a data-parallel job's sums over its ranks,
+                                       or NULL (one process); training BatchNorm
+                                       uses them when sync->batchnorm           */
 };
 
 /* The kernel signatures as function types (`qc_forward_func f;` declares a

@@ -13,6 +13,7 @@
 #include "export/fold_bn.h"
 #include "export/opset.h"
 #include "export/int.h"
+#include "dist/comm.h"
 #include "export/plots.h"
 #include "export/qdq.h"
 #include "import/import.h"
@@ -297,7 +298,7 @@ out:
 /* The recipe path: train, then export_trained. */
 static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe *r,
                                       const struct qc_job_options *jo, struct qc_backend **be,
-                                      const struct qc_convert_options *o,
+                                      const struct qc_convert_options *o, struct qc_comm *comm,
                                       struct qc_convert_result *res, bool *quantized)
 {
     struct qc_train_opts to;
@@ -318,7 +319,14 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
     if (st != QC_OK)
         return st;
     if (!*be) {
-        st = qc_backend_new(jo->device ? jo->device : "cpu", jo->threads, be);
+        char dev[32];
+        const char *device = jo->device ? jo->device : "cpu";
+        if (qc_comm_size(comm) > 1 && strcmp(device, "cuda") == 0) {
+            /* data parallelism: one GPU per rank, the rank's local one */
+            snprintf(dev, sizeof(dev), "cuda:%d", qc_comm_local_rank(comm));
+            device = dev;
+        }
+        st = qc_backend_new(device, jo->threads, be);
         if (st == QC_OK && jo->tf32)
             st = qc_backend_allow_tf32(*be);
         if (st != QC_OK)
@@ -340,6 +348,7 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
         .log = o->log,
         .progress = { o->progress, o->progress_user },
         .fold_bn = qc_fold_bn,
+        .comm = comm,
     };
     /* ONNX_init=0: the weights start from the recipe's fillers (recipe/fill.h) */
     if (!o->resume) {
@@ -411,7 +420,8 @@ out:
  * images at the run's batch; without, only a fixed batch of 1 made symbolic
  * for --dynamic-batch. */
 static enum qc_status bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
-                                  const struct qc_convert_options *o, struct qc_input_binding **b)
+                                  const struct qc_convert_options *o, struct qc_comm *comm,
+                                  struct qc_input_binding **b)
 {
     struct qc_data_cfg *cfg = NULL;
     int64_t batch = 1;
@@ -421,6 +431,11 @@ static enum qc_status bind_inputs(struct qc_graph *g, const struct qc_recipe *r,
         if (st != QC_OK)
             return st;
         batch = o->batch ? o->batch : qc_data_cfg_batch(cfg);
+        if (qc_comm_size(comm) > 1) {
+            /* data parallelism: this rank's slice of the global batch (train.c) */
+            int64_t ranks = qc_comm_size(comm), rk = qc_comm_rank(comm);
+            batch = QC_MAX((rk + 1) * batch / ranks - rk * batch / ranks, 1);
+        }
     }
     st = qc_pipeline_bind_inputs(g, r, cfg, batch, o->dynamic_batch, b);
     qc_data_cfg_free(cfg);
@@ -464,6 +479,16 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
                                    const struct qc_convert_options *o,
                                    struct qc_convert_result *res)
 {
+    return qc_pipeline_convert_dist(g, r, jo, be, o, NULL, res);
+}
+
+enum qc_status qc_pipeline_convert_dist(struct qc_graph *g, const struct qc_recipe *r,
+                                        const struct qc_job_options *jo, struct qc_backend **be,
+                                        const struct qc_convert_options *o_in, struct qc_comm *comm,
+                                        struct qc_convert_result *res)
+{
+    struct qc_convert_options o_rank = *o_in;
+    const struct qc_convert_options *o = &o_rank;
     struct qc_input_binding *bind = NULL;
     bool quantized = false;
     enum qc_status st;
@@ -485,11 +510,17 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
         if (st != QC_OK)
             return st;
     }
-    st = bind_inputs(g, r, o, &bind);
+    if (qc_comm_rank(comm) != 0) {
+        /* data parallelism: rank 0 alone writes the report and the plots
+         * (train.c: the checkpoints and the log; the CLI: the model) */
+        o_rank.report = NULL;
+        o_rank.plots = NULL;
+    }
+    st = bind_inputs(g, r, o, comm, &bind);
     if (st == QC_OK && !r)
         st = convert_untrained(g, jo, o, res, &quantized);
     else if (st == QC_OK)
-        st = convert_trained(g, r, jo, be, o, res, &quantized);
+        st = convert_trained(g, r, jo, be, o, comm, res, &quantized);
     /* the written model: its inputs as declared (or a symbolic batch), its
      * element types (--keep-dtype) */
     qc_inputs_unbind(g, bind, o->dynamic_batch && st == QC_OK);

@@ -31,5 +31,13 @@ enum qc_status qc_pipeline_convert(struct qc_graph *g, const struct qc_recipe *r
                                    const struct qc_job_options *jo, struct qc_backend **be,
                                    const struct qc_convert_options *o,
                                    struct qc_convert_result *res);
+/* The same as one rank of a data-parallel job (dist/comm.h; NULL: one
+ * process): training on the rank's slice of every global batch, the
+ * gradients summed over the ranks, the report and plots written by rank 0. */
+struct qc_comm;
+enum qc_status qc_pipeline_convert_dist(struct qc_graph *g, const struct qc_recipe *r,
+                                        const struct qc_job_options *jo, struct qc_backend **be,
+                                        const struct qc_convert_options *o, struct qc_comm *comm,
+                                        struct qc_convert_result *res);
 
 #endif

@@ -843,6 +843,7 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
         };
         enum qc_status st;
         double t0 = p->step_secs ? qc_now() : 0.0;
+        ctx.sync = p->sync; /* a data-parallel job's sums (plan.h) */
         ctx.label = qc_plan_node_where(p->g, n, where, sizeof(where));
         st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
         if (st != QC_OK)

@@ -32,6 +32,7 @@
 #include "ir/tensor.h"
 
 struct qc_plan;
+struct qc_op_sync;
 
 enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
                            struct qc_plan **out);
@@ -124,6 +125,11 @@ enum qc_status qc_plan_quant_params(const struct qc_plan *p, int i, float *out);
 /* Marks every data-initialized quantizer parameter as set (after restoring
  * a checkpoint: the first forward must not re-initialize it). */
 void qc_plan_quant_init_done(struct qc_plan *p);
+/* A data-parallel job's sums over its ranks (ops/op.h, struct qc_op_sync;
+ * must outlive the plan), or NULL (one process): the LSQ activation steps
+ * initialise from the global batch, and with sync->batchnorm the training
+ * BatchNorm normalizes with the global batch's statistics. */
+void qc_plan_set_sync(struct qc_plan *p, const struct qc_op_sync *sync);
 /* Keeps quantizer parameters in range after a solver update (α >= 1e-3,
  * s >= 1e-8). */
 enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p);

@@ -66,6 +66,7 @@ void qc_plan_mem_add(struct plan_mem *m, uint64_t bytes, const char *name, const
 
 struct qc_plan {
     const struct qc_graph *g;
+    const struct qc_op_sync *sync; /* synchronized BatchNorm, or NULL      */
     struct qc_backend     *be;
     int64_t                batch;
     int                    n_values;  /* g->n_values when the plan was built  */

@@ -27,6 +27,7 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -660,6 +661,7 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
             .label = NULL,
         };
         enum qc_status st;
+        ctx.sync = p->sync; /* a data-parallel job's sums (plan.h) */
         if (p->n_quants) {
             st = qc_plan_quant_acts_backward(p, i);
             if (st != QC_OK)
@@ -749,6 +751,31 @@ enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p)
     return QC_OK;
 }
 
+/* Data parallelism (p->sync): a data-initialised LSQ activation quantizer
+ * takes the step of the GLOBAL batch, before this layer quantizes with it:
+ * s0 = 2·mean|x|/√Qp is linear in mean|x|, so the rank's step weighted by its
+ * element count n_r, s0 = Σ_r n_r·s0_r / Σ_r n_r, is the global one (unless
+ * the minimum step clamps); an asymmetric quantizer's zero point (from
+ * min/max) is averaged the same way, which only approximates it. */
+static enum qc_status global_init(struct qc_plan *p, float *param, int64_t n, bool zp)
+{
+    float v[2] = { 0.0f, 0.0f };
+    double buf[3];
+    int k = zp ? 2 : 1;
+    enum qc_status st = qc_backend_download(p->be, v, param, (size_t)k * sizeof(float));
+    if (st != QC_OK)
+        return st;
+    buf[0] = (double)v[0] * (double)n;
+    buf[1] = (double)v[1] * (double)n;
+    buf[2] = (double)n;
+    st = p->sync->sum(p->sync->arg, buf, 3);
+    if (st != QC_OK)
+        return st;
+    v[0] = (float)(buf[0] / buf[2]);
+    v[1] = zp ? rintf((float)(buf[1] / buf[2])) : 0.0f;
+    return qc_backend_upload(p->be, param, v, (size_t)k * sizeof(float));
+}
+
 enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training)
 {
     for (int i = 0; i < p->n_quants; i++) {
@@ -774,6 +801,8 @@ enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool trai
                                                                .zero_point = zp ? param + 1 : NULL,
                                                                .qn = q->qn,
                                                                .keep_step = !q->spec.step_init });
+            if (st == QC_OK && p->sync)
+                st = global_init(p, param, n, zp);
             if (st != QC_OK)
                 return st;
             q->init_pending = false;
@@ -898,6 +927,11 @@ enum qc_status qc_plan_clamp_quant_params(struct qc_plan *p)
             return st;
     }
     return QC_OK;
+}
+
+void qc_plan_set_sync(struct qc_plan *p, const struct qc_op_sync *sync)
+{
+    p->sync = sync;
 }
 
 void qc_plan_quant_init_done(struct qc_plan *p)

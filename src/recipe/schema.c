@@ -25,6 +25,8 @@ static const struct key_spec global_keys[] = {
     { "DefaultModel", K_STR, NULL, NOLIM }, /* Frame|Frame_CUDA, checked by audit.c */
     { "DataType", K_ENUM, "Float32", NOLIM },
     { "Seed", K_INT, NULL, 0, 1e300 },
+    /* data-parallel jobs: synchronized BatchNorm (train/train.c) */
+    { "SyncBatchNorm", K_BOOL, NULL, NOLIM },
 };
 
 static const struct key_spec database_keys[] = {

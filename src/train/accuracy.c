@@ -90,9 +90,21 @@ enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
                                      const struct qc_reporter *rep, const char *what, FILE *pred,
                                      struct qc_confusion *conf, struct qc_eval_result *res)
 {
+    return qc_eval_split_shard(p, be, cfg, ds, split, limit, 0, 1, rep, what, pred, conf, res);
+}
+
+enum qc_status qc_eval_split_shard(struct qc_plan *p, struct qc_backend *be,
+                                   const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                   enum qc_split split, int64_t limit, int shard, int n_shards,
+                                   const struct qc_reporter *rep, const char *what, FILE *pred,
+                                   struct qc_confusion *conf, struct qc_eval_result *res)
+{
     struct qc_tensor *xin = qc_plan_input(p, 0), *yout = qc_plan_output(p, 0);
     int64_t batch = qc_plan_batch(p), classes = yout->shape.dims[1];
-    int64_t n_img = limit ? QC_MIN(limit, ds->n) : ds->n;
+    int64_t n_all = limit ? QC_MIN(limit, ds->n) : ds->n;
+    /* shard k of K: the images [k·n/K, (k+1)·n/K) */
+    int64_t first = (int64_t)shard * n_all / n_shards;
+    int64_t n_img = (int64_t)(shard + 1) * n_all / n_shards - first;
     float *x = qc_malloc(qc_tensor_nbytes(xin));
     float *y = qc_malloc(qc_tensor_nbytes(yout));
     int32_t *labels = qc_malloc((size_t)batch * sizeof(*labels));
@@ -129,14 +141,14 @@ enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
         if (pf) {
             for (; next < n_img && qc_prefetch_queued(pf) < QC_PREFETCH_DEPTH; next += batch) {
                 for (int64_t i = 0; i < batch; i++)
-                    idx[i] = QC_MIN(next + i, n_img - 1);
+                    idx[i] = first + QC_MIN(next + i, n_img - 1);
                 if ((st = qc_prefetch_submit(pf, idx, NULL)) != QC_OK)
                     goto out;
             }
             st = qc_prefetch_take(pf, x, labels);
         } else {
             for (int64_t i = 0; i < n; i++)
-                idx[i] = start + i;
+                idx[i] = first + start + i;
             st = qc_data_batch(cfg, ds, split, idx, n, NULL, x, labels);
         }
         if (st != QC_OK)

@@ -52,5 +52,13 @@ enum qc_status qc_eval_split_metrics(struct qc_plan *p, struct qc_backend *be,
                                      enum qc_split split, int64_t limit,
                                      const struct qc_reporter *rep, const char *what, FILE *pred,
                                      struct qc_confusion *conf, struct qc_eval_result *res);
+/* Same on shard `shard` of n_shards of the images (a data-parallel job's
+ * rank): the contiguous images [k·n/K, (k+1)·n/K) of the n evaluated; the
+ * caller sums res and conf over the shards. */
+enum qc_status qc_eval_split_shard(struct qc_plan *p, struct qc_backend *be,
+                                   const struct qc_data_cfg *cfg, const struct qc_dataset *ds,
+                                   enum qc_split split, int64_t limit, int shard, int n_shards,
+                                   const struct qc_reporter *rep, const char *what, FILE *pred,
+                                   struct qc_confusion *conf, struct qc_eval_result *res);
 
 #endif

@@ -25,8 +25,10 @@
 
 #include "util/log.h"
 #include "data/prefetch.h"
+#include "dist/comm.h"
 #include "plan/inputs.h"
 #include "plan/plan.h"
+#include "ops/op.h"
 #include "quant/qspec.h"
 #include "recipe/match.h"
 #include "accuracy.h"
@@ -70,6 +72,12 @@ struct qc_trainer {
     int                         n_specs;
     struct qc_plan             *plan;
     int64_t                     batch, classes, n_learn;
+    /* data parallelism (dist/comm.h): batch is this rank's share of the
+     * global batch gbatch, images [lo, lo + batch) of each (one rank: lo 0,
+     * batch = gbatch); sync: the plan's sums over the ranks */
+    struct qc_comm *comm;
+    int64_t gbatch, lo;
+    struct qc_op_sync sync;
     struct solver_group        *groups;
     int                         n_groups;
     struct slot_opt            *so;
@@ -232,7 +240,7 @@ static enum qc_status update(struct qc_trainer *t)
             if (st != QC_OK)
                 return st;
         }
-        qc_solver_advance(&gr->st, t->batch * gr->cfg.iteration_size);
+        qc_solver_advance(&gr->st, t->gbatch * gr->cfg.iteration_size);
     }
     return qc_plan_clamp_quant_params(t->plan);
 }
@@ -245,7 +253,7 @@ static enum qc_status fill_queue(struct qc_trainer *t, int64_t from, int64_t n_b
     enum qc_status st = QC_OK;
     for (int64_t q = from + qc_prefetch_queued(t->pf);
          st == QC_OK && q < n_batches && qc_prefetch_queued(t->pf) < QC_PREFETCH_DEPTH; q++)
-        st = qc_prefetch_submit(t->pf, t->perm + q * t->batch, &seed);
+        st = qc_prefetch_submit(t->pf, t->perm + q * t->gbatch + t->lo, &seed);
     return st;
 }
 
@@ -267,8 +275,8 @@ static enum qc_status load_batch(struct qc_trainer *t, int64_t b, int64_t n_batc
         if (st == QC_OK)
             st = fill_queue(t, b + 1, n_batches, seed);
     } else {
-        st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm + b * t->batch, t->batch,
-                           &seed, t->x, t->labels);
+        st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm + b * t->gbatch + t->lo,
+                           t->batch, &seed, t->x, t->labels);
     }
     if (st != QC_OK)
         return st;
@@ -292,6 +300,35 @@ static int64_t fixed_batch(const struct qc_graph *g)
     if (!x || !x->has_shape || x->shape.ndim < 1 || x->dim_param[0] || x->shape.dims[0] < 1)
         return 0;
     return x->shape.dims[0];
+}
+
+/* Data parallelism: the parameter gradients (weights, biases, BatchNorm
+ * γ/β, SAT α, LSQ steps and zero points: the one flat buffer of the plan)
+ * averaged over the R ranks, in place, once per batch after the backward.
+ * Each rank's backward starts from dz = (softmax - onehot) / b of its slice
+ * of b = B/R images, so its gradient is the mean over its slice, and
+ * (1/R) Σ_r of the equal slices' means is the single-process gradient of the
+ * batch-mean loss.  One all-reduce after the whole backward (the plan's
+ * backward walk does not expose when a parameter's gradient is final).  A
+ * device backend averages with NCCL where built, else through host memory. */
+static enum qc_status allreduce_grads(struct qc_trainer *t)
+{
+    float *grads = qc_plan_param_grads(t->plan);
+    int64_t n = qc_plan_n_trainable(t->plan);
+    enum qc_status st;
+    if (qc_comm_size(t->comm) <= 1 || n == 0)
+        return QC_OK;
+    if (qc_backend_host_memory(t->be))
+        return qc_comm_mean_f32(t->comm, grads, n);
+    st = qc_comm_mean_f32_device(t->comm, grads, n);
+    if (st != QC_ERR_UNSUPPORTED)
+        return st;
+    st = qc_backend_download(t->be, t->host_grads, grads, (size_t)n * sizeof(float));
+    if (st == QC_OK)
+        st = qc_comm_mean_f32(t->comm, t->host_grads, n);
+    if (st == QC_OK)
+        st = qc_backend_upload(t->be, grads, t->host_grads, (size_t)n * sizeof(float));
+    return st;
 }
 
 /* Scans the parameter gradients of the backward just run into
@@ -347,6 +384,8 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
     if (st == QC_OK)
         st = qc_plan_backward(p);
     if (st == QC_OK)
+        st = allreduce_grads(t);
+    if (st == QC_OK)
         st = check_grads(t);
     if (st == QC_OK && t->grad_fault.slot >= 0)
         next = false; /* no update: run_batches stops after this batch */
@@ -356,6 +395,8 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
         st = load_batch(t, b + 1, n_batches, seed_data, slot ^ 1);
     if (st == QC_OK)
         st = qc_backend_download(t->be, stats, t->dev_stats, sizeof(stats));
+    if (st == QC_OK) /* the global batch's loss sum, hits, stray labels */
+        st = qc_comm_sum_f64(t->comm, stats, QC_LOSS_NSTATS);
     if (st != QC_OK)
         return st;
     if (stats[2] > 0) {
@@ -372,10 +413,10 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
  * batch (calibrate fills perm[0 .. batch-1], sized for the learn set). */
 static enum qc_status learn_set_fits_batch(const struct qc_trainer *t)
 {
-    if (t->n_learn / t->batch >= 1)
+    if (t->n_learn / t->gbatch >= 1)
         return QC_OK;
     qc_log_error("the learn set has %lld images, fewer than one batch of %lld",
-                 (long long)t->n_learn, (long long)t->batch);
+                 (long long)t->n_learn, (long long)t->gbatch);
     return QC_ERR_DATA;
 }
 
@@ -388,7 +429,7 @@ static enum qc_status calibrate(struct qc_trainer *t)
     struct qc_tensor *xin = qc_plan_input(t->plan, 0);
     enum qc_status st;
     for (int64_t i = 0; i < t->batch; i++)
-        t->perm[i] = i % t->n_learn;
+        t->perm[i] = (t->lo + i) % t->n_learn;
     st = qc_data_batch(t->dcfg, t->learn, QC_SPLIT_LEARN, t->perm, t->batch, &seed, t->x,
                        t->labels);
     if (st == QC_OK)
@@ -398,15 +439,77 @@ static enum qc_status calibrate(struct qc_trainer *t)
     return st;
 }
 
+/* Data parallelism: the evaluation's figures summed over the ranks (in
+ * double: exact for counts below 2^53). */
+static enum qc_status reduce_eval(struct qc_trainer *t, struct qc_eval_result *res,
+                                  struct qc_confusion *conf)
+{
+    int64_t cells = conf ? conf->classes * conf->classes : 0, n = cells + 6;
+    double *v = qc_malloc((size_t)n * sizeof(double));
+    enum qc_status st;
+    if (!v)
+        return QC_ERR_NOMEM;
+    v[0] = (double)res->n;
+    v[1] = (double)res->correct;
+    v[2] = conf ? (double)conf->n : 0.0;
+    v[3] = conf ? (double)conf->top1 : 0.0;
+    v[4] = conf ? (double)conf->top5 : 0.0;
+    v[5] = conf ? (double)conf->n_unlisted : 0.0;
+    for (int64_t i = 0; i < cells; i++)
+        v[6 + i] = (double)conf->counts[i];
+    st = qc_comm_sum_f64(t->comm, v, n);
+    if (st == QC_OK) {
+        res->n = (int64_t)v[0];
+        res->correct = (int64_t)v[1];
+        if (conf) {
+            conf->n = (int64_t)v[2];
+            conf->top1 = (int64_t)v[3];
+            conf->top5 = (int64_t)v[4];
+            conf->n_unlisted = (int64_t)v[5];
+            for (int64_t i = 0; i < cells; i++)
+                conf->counts[i] = (int64_t)v[6 + i];
+        }
+    }
+    qc_free(v);
+    return st;
+}
+
+/* Data parallelism with local BatchNorm: rank 0's state (its running
+ * statistics; the rest is the same on every rank) on every rank before an
+ * evaluation split over the ranks, as DDP broadcasts its buffers. */
+static enum qc_status same_state(struct qc_trainer *t)
+{
+    float *state = qc_plan_state(t->plan);
+    size_t bytes = (size_t)qc_plan_n_state(t->plan) * sizeof(float);
+    enum qc_status st;
+    if (qc_comm_size(t->comm) <= 1 || t->sync.batchnorm)
+        return QC_OK;
+    st = qc_backend_download(t->be, t->host_state, state, bytes);
+    if (st == QC_OK)
+        st = qc_comm_bcast(t->comm, t->host_state, bytes, 0);
+    if (st == QC_OK)
+        st = qc_backend_upload(t->be, state, t->host_state, bytes);
+    return st;
+}
+
+/* Top-1 (and conf) of the training plan on a split; in a data-parallel job
+ * each rank evaluates its shard of the images and the figures are summed. */
 static enum qc_status evaluate_split(struct qc_trainer *t, const struct qc_dataset *ds,
                                      enum qc_split split, const char *what, double *acc,
                                      struct qc_confusion *conf)
 {
     struct qc_eval_result res;
-    enum qc_status st = qc_eval_split_metrics(t->plan, t->be, t->dcfg, ds, split, 0,
-                                              &t->o->progress, what, NULL, conf, &res);
-    if (st != QC_OK)
+    enum qc_status st = same_state(t);
+    if (st == QC_OK)
+        st = qc_eval_split_shard(t->plan, t->be, t->dcfg, ds, split, 0, qc_comm_rank(t->comm),
+                                 qc_comm_size(t->comm), &t->o->progress, what, NULL, conf, &res);
+    if (st == QC_OK)
+        st = reduce_eval(t, &res, conf);
+    if (st != QC_OK) {
+        if (conf)
+            qc_confusion_clear(conf);
         return st;
+    }
     *acc = res.n ? 100.0 * (double)res.correct / (double)res.n : 0.0;
     return QC_OK;
 }
@@ -479,17 +582,31 @@ static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_p
     if (st != QC_OK)
         return st;
     c = (struct qc_checkpoint){
-        .epochs_done = pos->epoch, .batches_done = pos->batch, .batch = t->batch,
-        .n_learn = t->n_learn, .seed = t->o->seed, .loss_sum = pos->loss_sum,
-        .correct = pos->correct, .best_epoch = t->best_epoch, .best_acc = t->best_acc,
-        .n_groups = t->n_groups, .steps = steps, .n_state = n_state, .state = t->host_state,
-        .n_opt = t->n_opt, .opt = t->host_opt, .has_best = t->has_best, .best = t->best,
-        .n_grads = n_grads, .grads = t->host_grads,
+        .epochs_done = pos->epoch,
+        .batches_done = pos->batch,
+        .batch = t->gbatch,
+        .n_learn = t->n_learn,
+        .seed = t->o->seed,
+        .loss_sum = pos->loss_sum,
+        .correct = pos->correct,
+        .best_epoch = t->best_epoch,
+        .best_acc = t->best_acc,
+        .n_groups = t->n_groups,
+        .steps = steps,
+        .n_state = n_state,
+        .state = t->host_state,
+        .n_opt = t->n_opt,
+        .opt = t->host_opt,
+        .has_best = t->has_best,
+        .best = t->best,
+        .n_grads = n_grads,
+        .grads = t->host_grads,
     };
     /* rng_data stays zero: the data draws are per image (data.h) */
     memcpy(c.rng_drop, pos->drop.s, sizeof(c.rng_drop));
     snprintf(c.valid_metric, sizeof(c.valid_metric), "%s", qc_metric_name(t->o->valid_metric));
-    st = qc_checkpoint_write(t->o->checkpoint, &c);
+    /* data parallelism: every rank has the same state; rank 0 writes */
+    st = qc_comm_rank(t->comm) == 0 ? qc_checkpoint_write(t->o->checkpoint, &c) : QC_OK;
     if (st == QC_OK)
         t->last_ckpt = t->o->checkpoint;
     return st;
@@ -499,14 +616,15 @@ static enum qc_status save_checkpoint(struct qc_trainer *t, const struct train_p
  * same batches: the same batch size and number of learn images. */
 static enum qc_status check_position(const struct qc_trainer *t, const struct qc_checkpoint *c)
 {
-    int64_t n_batches = t->n_learn / t->batch;
+    int64_t n_batches = t->n_learn / t->gbatch;
     if (c->batches_done == 0)
         return QC_OK;
-    if (c->batch != t->batch || c->n_learn != t->n_learn) {
+    if (c->batch != t->gbatch || c->n_learn != t->n_learn) {
         qc_log_error("%s: checkpoint taken inside an epoch with batches of %lld from %lld "
                      "learn images; this run has %lld from %lld (same --batch and --limit "
-                     "needed)", t->o->resume, (long long)c->batch, (long long)c->n_learn,
-                     (long long)t->batch, (long long)t->n_learn);
+                     "needed)",
+                     t->o->resume, (long long)c->batch, (long long)c->n_learn, (long long)t->gbatch,
+                     (long long)t->n_learn);
         return QC_ERR_DATA;
     }
     if (c->batches_done >= n_batches) {
@@ -592,7 +710,7 @@ static void shuffle(int64_t *perm, int64_t n, bool on, struct qc_rng *rng)
 /* CosineDecay without MaxIterations decays to 0 over the whole run. */
 static void default_cosine_length(struct qc_trainer *t)
 {
-    int64_t total = (int64_t)t->o->epochs * (t->n_learn / t->batch) * t->batch;
+    int64_t total = (int64_t)t->o->epochs * (t->n_learn / t->gbatch) * t->gbatch;
     for (int gi = 0; gi < t->n_groups; gi++) {
         struct qc_solver_cfg *c = &t->groups[gi].cfg;
         if (c->policy == QC_LR_COSINE && c->max_iterations <= 0)
@@ -604,7 +722,7 @@ static void default_cosine_length(struct qc_trainer *t)
 static enum qc_status log_batch(struct qc_trainer *t, const struct train_pos *pos, double loss,
                                 int64_t samples, double lr)
 {
-    int64_t seen = pos->batch * t->batch;
+    int64_t seen = pos->batch * t->gbatch;
     if (t->log && fprintf(t->log, "%lld,%lld,%lld,%.9g,%.6f,%.9g\n", (long long)pos->epoch + 1,
                           (long long)pos->batch, (long long)samples, loss,
                           (double)pos->correct / (double)seen, lr) < 0) {
@@ -663,9 +781,9 @@ static enum qc_status batches(struct qc_trainer *t, struct train_pos *pos, int64
         if (st != QC_OK)
             return st;
         pos->batch = b + 1;
-        seen = pos->batch * t->batch;
-        *images += t->batch;
-        st = log_batch(t, pos, (pos->loss_sum - before) / (double)t->batch,
+        seen = pos->batch * t->gbatch;
+        *images += t->gbatch;
+        st = log_batch(t, pos, (pos->loss_sum - before) / (double)t->gbatch,
                        stats->images + *images, lr);
         if (st != QC_OK)
             return st;
@@ -684,7 +802,10 @@ static enum qc_status batches(struct qc_trainer *t, struct train_pos *pos, int64
         }
         report_batch(t, ev, QC_EVENT_PROGRESS, seen, pos, t0);
         st = maybe_checkpoint(t, pos, n_batches);
-        if (st == QC_OK && qc_interrupted(&sig)) {
+        qc_interrupted(&sig);
+        if (st == QC_OK) /* a signal to any rank stops every rank after this batch */
+            st = qc_comm_max_int(t->comm, &sig);
+        if (st == QC_OK && sig != 0) {
             report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
             qc_log_error("interrupted by signal %d in epoch %lld after batch %lld; "
                          "nothing written%s%s", sig, (long long)pos->epoch + 1,
@@ -713,7 +834,7 @@ static enum qc_status end_epoch(struct qc_trainer *t, const struct train_pos *po
                                 int64_t images, struct qc_train_stats *stats)
 {
     const struct qc_train_opts *o = t->o;
-    int64_t seen = pos->batch * t->batch;
+    int64_t seen = pos->batch * t->gbatch;
     struct train_pos next = { .epoch = pos->epoch + 1 };
     double vacc = -1.0, score = -1.0;
     enum qc_status st;
@@ -763,7 +884,7 @@ static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
                                  struct qc_train_stats *rep)
 {
     const struct qc_train_opts *o = t->o;
-    int64_t n_batches = t->n_learn / t->batch, first_epoch = pos->epoch;
+    int64_t n_batches = t->n_learn / t->gbatch, first_epoch = pos->epoch;
     double t0 = qc_now();
     enum qc_status st;
 
@@ -784,9 +905,15 @@ static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
         shuffle(t->perm, t->n_learn, o->shuffle, &rng_shuffle);
         snprintf(what, sizeof(what), "epoch %lld/%d", (long long)pos->epoch + 1, o->epochs);
         ev = (struct qc_event){
-            .kind = QC_EVENT_BEGIN, .phase = QC_PHASE_TRAIN, .what = what,
-            .epoch = (int)pos->epoch + 1, .epochs = o->epochs, .batch = pos->batch,
-            .n_batches = n_batches, .total = n_batches * t->batch, .loss = -1.0,
+            .kind = QC_EVENT_BEGIN,
+            .phase = QC_PHASE_TRAIN,
+            .what = what,
+            .epoch = (int)pos->epoch + 1,
+            .epochs = o->epochs,
+            .batch = pos->batch,
+            .n_batches = n_batches,
+            .total = n_batches * t->gbatch,
+            .loss = -1.0,
             .valid_accuracy = -1.0,
         };
         t_epoch = qc_now();
@@ -804,6 +931,43 @@ static enum qc_status run_epochs(struct qc_trainer *t, struct train_pos *pos,
             return st;
     }
     rep->secs = qc_now() - t0;
+    return QC_OK;
+}
+
+/* The sums over the ranks of the plan (struct qc_op_sync): LSQ step init,
+ * synchronized BatchNorm. */
+static enum qc_status sync_sum(void *arg, double *buf, int64_t n)
+{
+    return qc_comm_sum_f64(arg, buf, n);
+}
+
+/* Data parallelism: rank r of R takes the contiguous images
+ * [r·B/R, (r+1)·B/R) of every global batch of B (a multiple of R); the recipe's global
+ * SyncBatchNorm=1 turns on synchronized BatchNorm statistics (else each rank
+ * normalizes with its slice's, as DDP does by default). */
+static enum qc_status slice_batch(struct qc_trainer *t)
+{
+    int64_t ranks = qc_comm_size(t->comm), r = qc_comm_rank(t->comm), sync = 0;
+    enum qc_status st;
+    t->gbatch = t->batch;
+    if (t->gbatch % ranks != 0) {
+        qc_log_error("a global batch of %lld images does not split evenly over %lld ranks "
+                     "(BatchSize or --batch: a multiple of the number of ranks)",
+                     (long long)t->gbatch, (long long)ranks);
+        return QC_ERR_INVAL;
+    }
+    t->batch = t->gbatch / ranks;
+    t->lo = r * t->batch;
+    st = qc_recipe_int(t->r, "", "SyncBatchNorm", 0, &sync);
+    if (st != QC_OK)
+        return st;
+    if (sync && ranks > 1 && !qc_backend_host_memory(t->be)) {
+        qc_log_error("%s: SyncBatchNorm=1 runs on the CPU backend only (not on %s)",
+                     qc_recipe_path(t->r), qc_backend_name(t->be));
+        return QC_ERR_UNSUPPORTED;
+    }
+    if (ranks > 1)
+        t->sync = (struct qc_op_sync){ .sum = sync_sum, .arg = t->comm, .batchnorm = sync };
     return QC_OK;
 }
 
@@ -849,6 +1013,9 @@ static enum qc_status setup(struct qc_trainer *t)
         qc_emit(&t->o->progress, &ev);
         t->batch = fixed_batch(t->g);
     }
+    st = slice_batch(t);
+    if (st != QC_OK)
+        return st;
     st = qc_quant_specs_from_recipe(t->r, t->g, &t->specs, &t->n_specs);
     if (st != QC_OK)
         return st;
@@ -900,6 +1067,8 @@ static enum qc_status setup(struct qc_trainer *t)
         return QC_ERR_UNSUPPORTED;
     }
     t->classes = qc_plan_value(t->plan, qc_plan_logits(t->plan))->shape.dims[1];
+    if (t->sync.sum)
+        qc_plan_set_sync(t->plan, &t->sync);
     st = setup_solvers(t);
     if (st != QC_OK)
         return st;
@@ -999,6 +1168,7 @@ enum qc_status qc_trainer_new(struct qc_graph *g, const struct qc_recipe *r,
     t->r = r;
     t->be = be;
     t->o = o;
+    t->comm = o->comm;
     t->best_acc = -1.0;
     st = setup(t);
     if (st == QC_OK)
@@ -1072,7 +1242,7 @@ enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats
 
     memset(stats, 0, sizeof(*stats));
     stats->valid_best = -1.0;
-    if (o->log) {
+    if (o->log && qc_comm_rank(t->comm) == 0) {
         t->log = fopen(o->log, "w");
         if (!t->log || fprintf(t->log, "epoch,batch,samples,loss,accuracy,lr\n") < 0) {
             qc_log_error("%s: cannot write the training log: %s", o->log, strerror(errno));

@@ -61,6 +61,11 @@ struct qc_train_opts {
      * built, so that the quantized weights are the deployed integer weights
      * (the pipeline passes export/fold_bn.h's qc_fold_bn) */
     enum qc_status (*fold_bn)(struct qc_graph *g, int *n_folded);
+    /* data-parallel job (dist/comm.h): this process's rank, or NULL (one
+     * process).  Each rank trains on its slice of every global batch and
+     * the gradients are summed over the ranks; rank 0 alone writes the
+     * checkpoint and the log (README, "Data-parallel training"). */
+    struct qc_comm *comm;
 };
 
 /* What the epochs did. */
@@ -75,6 +80,7 @@ struct qc_train_stats {
 };
 
 struct qc_trainer;
+struct qc_comm;
 
 /* Loads the recipe's data, reads its quantizers (QWeight.Mode=Integer folds
  * BatchNorm into the layers first), builds the training plan and the

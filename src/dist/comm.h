@@ -1,0 +1,56 @@
+/*
+ * comm.h - the processes of a data-parallel job (issue 18): rank, size, and
+ * the collective operations the training loop needs (in-place sums of flat
+ * float and double buffers, a maximum, a broadcast, a barrier).
+ *
+ * A build without MPI (or a process not started by an MPI launcher) has one
+ * rank: size 1, every collective a no-op, so callers need no #ifdef.  With
+ * MPI (configure --with-mpi), qc_comm_new initialises MPI when the process was
+ * started by mpirun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set) and
+ * works on MPI_COMM_WORLD (with Open MPI's mpi_yield_when_idle on unless set:
+ * waiting ranks yield their core).  Ranks other than 0 are quiet: their stdout and
+ * stderr go to /dev/null, so a job prints one copy of every line.
+ *
+ * A build without MPI started by mpirun warns that every process trains
+ * alone.  A NULL struct qc_comm * is the single-process communicator.
+ */
+#ifndef QATCONV_SRC_DIST_COMM_H
+#define QATCONV_SRC_DIST_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/qc.h"
+
+struct qc_comm;
+
+/* The job's communicator (see the file comment); *out is never NULL on QC_OK. */
+enum qc_status qc_comm_new(struct qc_comm **out);
+/* Finalizes MPI when qc_comm_new initialised it. */
+void qc_comm_free(struct qc_comm *c);
+
+int qc_comm_rank(const struct qc_comm *c);       /* 0 .. size-1            */
+int qc_comm_size(const struct qc_comm *c);       /* 1 without MPI          */
+int qc_comm_local_rank(const struct qc_comm *c); /* rank on its node (GPU) */
+
+/* buf[i] = Σ over ranks of buf[i], on every rank (host memory, in place). */
+enum qc_status qc_comm_sum_f32(struct qc_comm *c, float *buf, int64_t n);
+enum qc_status qc_comm_sum_f64(struct qc_comm *c, double *buf, int64_t n);
+/* buf[i] = (1/size) Σ over ranks of buf[i], on every rank (in place). */
+enum qc_status qc_comm_mean_f32(struct qc_comm *c, float *buf, int64_t n);
+/* *v = max over ranks of *v, on every rank. */
+enum qc_status qc_comm_max_int(struct qc_comm *c, int *v);
+/* bytes of buf from rank `root` to every rank. */
+enum qc_status qc_comm_bcast(struct qc_comm *c, void *buf, size_t bytes, int root);
+enum qc_status qc_comm_barrier(struct qc_comm *c);
+/* Ends every rank of the job with exit status `code` (MPI_Abort) when there
+ * are several; returns (does nothing) with one. */
+void qc_comm_abort(struct qc_comm *c, int code);
+
+/* qc_comm_mean_f32 of a flat float buffer in device memory (the CUDA
+ * backend's gradients): NCCL's ncclAvg where built (HAVE_NCCL), on the
+ * rank's current CUDA device; QC_ERR_UNSUPPORTED elsewhere (the caller goes
+ * through the host). */
+enum qc_status qc_comm_mean_f32_device(struct qc_comm *c, float *dev_buf, int64_t n);
+
+#endif

@@ -1,0 +1,260 @@
+#!/bin/sh
+# test_mpi.sh - data-parallel training over MPI (issue 18), CPU backend.
+#
+# Equivalence: `mpirun -np 2` (1 thread per rank, SyncBatchNorm=1) against
+# one process with the same global batch of 64, 20 steps of the LeNet-BN
+# Fashion-MNIST fixture, for an LSQ W4A4 and a SAT W4A4 recipe: the loss of
+# each step (--log) and every float of the final checkpoint's state
+# (weights, biases, BatchNorm γ/β and running statistics, SAT α, LSQ steps)
+# and of the optimizer state (momentum) agree within 1e-5 relative
+# (|a - b| <= 1e-5 · max(|a|, |b|, 1e-3); the oracle is the single-process
+# run, itself checked against PyTorch by tests/test_torch_equiv.sh).  The
+# two runs sum the same per-image terms in another grouping, so they agree to
+# float rounding, not bit for bit.
+# Local BatchNorm (no SyncBatchNorm): runs, writes, and differs from the
+# single-process run (each rank normalizes with its own 32 images).
+# The same on a PNG folder database (the decoder threads, a random flip:
+# float fine-tuning).  --resume of the one-process checkpoint for a second epoch, 2 ranks vs 1
+# process (the same start: QAT amplifies the 1e-6 differences of the
+# checkpoints themselves through level flips):
+# the same agreement.  Rank 0 alone writes: the output, the checkpoint and
+# the --log.  Validation and test, split over the ranks and summed, give
+# the one-process figures (top-1, top-5, macro F1).
+# Faults: a bad recipe on every rank is one "qatconv: error" line and exit 3;
+# SIGKILL of one rank mid-epoch ends the job within 10 s with no output
+# file; SIGTERM to the job stops every rank after the current step with one
+# error line, nothing written (mpirun's own exit status, not 0).  Skips (77) only where mpirun is absent; a build without
+# MPI under an installed mpirun is a failure (configure should have found it).
+. "${top_srcdir:-.}/tests/lib.sh"
+M=$top_srcdir/testdata/fashion_lenet_bn.onnx
+DATA=/usr/share/datasets/fashion-mnist
+
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "SKIP: mpirun missing (Debian: openmpi-bin libopenmpi-dev)"; exit 77
+fi
+if [ ! -d "$DATA" ] || ! "$PYTHON3" -c 'import numpy' 2>/dev/null; then
+    echo "SKIP: $DATA or numpy missing"; exit 77
+fi
+if [ -n "${top_builddir:-}" ] && ! grep -q '^#define HAVE_MPI 1' "$top_builddir/config.h"; then
+    bad "mpirun is installed but qatconv was built without MPI (configure --with-mpi)"
+    finish
+    exit 1
+fi
+MPIRUN="mpirun -np 2 --oversubscribe"
+[ "$(id -u)" -eq 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
+# one OpenMP thread per rank, and a tag to find this test's processes
+export OMP_NUM_THREADS=1 QC_TEST_MPI_TAG=$$
+
+sed -e 's/^Validation=.*/Validation=0/' "$top_srcdir/recipes/lenet-lsq-w4a4.ini" >"$TMP/lsq-local.ini"
+sed -e 's/^Validation=.*/Validation=0/' "$top_srcdir/recipes/lenet-sat-w4a4.ini" >"$TMP/sat-local.ini"
+for r in lsq sat; do
+    { echo "SyncBatchNorm=1"; cat "$TMP/$r-local.ini"; } >"$TMP/$r.ini"
+done
+ARGS="--epochs 1 --limit 1280 --batch 64 --threads 1 --seed 7 --no-eval --quiet"
+
+# cmp_runs A B: the --log losses and the checkpoints' state and optimizer
+# floats of runs A and B; prints "steps N loss E state E opt E" (max
+# relative errors) and fails above 1e-5
+cmp_runs() {
+    "$PYTHON3" - "$1" "$2" <<'EOF'
+import struct, sys
+import numpy as np
+
+def ckpt(path):
+    b = open(path, "rb").read()
+    n_groups, = struct.unpack_from("<I", b, 12)
+    n_state, n_opt = struct.unpack_from("<qq", b, 32)
+    off = 64 + 112 + 24 * n_groups   # the header of checkpoint.c, version 2
+    st = np.frombuffer(b, "<f4", n_state, off)
+    opt = np.frombuffer(b, "<f4", n_opt, off + 4 * n_state)
+    return st, opt
+
+def losses(path):
+    rows = [l.split(",") for l in open(path).read().split("\n")[1:] if l]
+    return np.array([float(r[3]) for r in rows])
+
+def rel(a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    d = np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-3)
+    return float(d.max()) if d.size else 0.0
+
+A, B = sys.argv[1], sys.argv[2]
+la, lb = losses(A + ".csv"), losses(B + ".csv")
+(sa, oa), (sb, ob) = ckpt(A + ".ckpt"), ckpt(B + ".ckpt")
+ok = len(la) == len(lb) > 0 and sa.size == sb.size and oa.size == ob.size
+e = (rel(la, lb), rel(sa, sb), rel(oa, ob)) if ok else (1, 1, 1)
+print("steps %d loss %.2e state %.2e (%d floats) opt %.2e" % (len(lb), e[0], e[1], sa.size, e[2]))
+sys.exit(0 if ok and max(e) <= 1e-5 else 1)
+EOF
+}
+
+# ---- equivalence: 2 ranks x 1 thread vs 1 process, SyncBatchNorm ----------------
+for r in lsq sat; do
+    "$QATCONV" "$M" -r "$TMP/$r.ini" -o "$TMP/$r-1.onnx" $ARGS --log "$TMP/$r-1.csv" \
+        --checkpoint "$TMP/$r-1.ckpt" >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "$r: one process"; continue; }
+    (cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r "$r.ini" -o "$r-2.onnx" $ARGS --log "$r-2.csv" \
+        --checkpoint "$r-2.ckpt") >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "$r: mpirun -np 2"; continue; }
+    if fig=$(cmp_runs "$TMP/$r-1" "$TMP/$r-2"); then
+        ok "$r: 2 ranks = 1 process within 1e-5: $fig"
+    else
+        bad "$r: 2 ranks differ from 1 process: $fig"
+    fi
+    [ -s "$TMP/$r-2.onnx" ] && ok "$r: rank 0 wrote the output" || bad "$r: no output"
+    n=$(grep -c '^epoch 1/1' "$TMP/out")
+    [ "$n" = 0 ] && ok "$r: --quiet on every rank" || bad "$r: $n epoch lines under --quiet"
+done
+
+# ---- --resume: epoch 2 from the one-process checkpoint, 1 process vs 2 ranks ----
+"$QATCONV" "$M" -r "$TMP/lsq.ini" -o "$TMP/res-1.onnx" $ARGS --epochs 2 --resume "$TMP/lsq-1.ckpt" \
+    --log "$TMP/res-1.csv" --checkpoint "$TMP/res-1.ckpt" >"$TMP/out" 2>&1 ||
+    { cat "$TMP/out"; bad "resume: one process"; }
+(cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r lsq.ini -o res-2.onnx $ARGS --epochs 2 --resume lsq-1.ckpt \
+    --log res-2.csv --checkpoint res-2.ckpt) >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "resume: mpirun"; }
+if fig=$(cmp_runs "$TMP/res-1" "$TMP/res-2"); then
+    ok "resume (2 ranks): epoch 2 = 1 process within 1e-5: $fig"
+else
+    bad "resume (2 ranks) differs from 1 process: $fig"
+fi
+
+# ---- image folders: the decoder threads take the rank's slice -----------------------
+if "$PYTHON3" "$top_srcdir/tests/make_images.py" fashion "$DATA" "$TMP/f" >/dev/null 2>&1; then
+    cat >"$TMP/dir.ini" <<EOF2
+SyncBatchNorm=1
+Solvers.LearningRate=0.002
+Solvers.Momentum=0.9
+[database]
+Type=DIR_Database
+DataPath=$TMP/f/dir
+Learn=1.0
+[sp]
+SizeX=28
+SizeY=28
+NbChannels=1
+BatchSize=64
+[sp.Transformation-1]
+Type=FlipTransformation
+RandomHorizontalFlip=1
+ApplyTo=LearnOnly
+[sp.Transformation-2]
+Type=RangeAffineTransformation
+FirstOperator=Divides
+FirstValue=255.0
+EOF2
+    "$QATCONV" "$M" -r "$TMP/dir.ini" -o "$TMP/dir-1.onnx" $ARGS --log "$TMP/dir-1.csv" \
+        --checkpoint "$TMP/dir-1.ckpt" >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "folder: one process"; }
+    (cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r dir.ini -o dir-2.onnx $ARGS --log dir-2.csv \
+        --checkpoint dir-2.ckpt) >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "folder: mpirun"; }
+    if fig=$(cmp_runs "$TMP/dir-1" "$TMP/dir-2"); then
+        ok "image folder (decoder threads, random flip): 2 ranks = 1 process: $fig"
+    else
+        bad "image folder: 2 ranks differ from 1 process: $fig"
+    fi
+else
+    bad "making the image folders (tests/make_images.py)"
+fi
+
+# ---- validation and test split over the ranks, figures summed ------------------------
+sed 's/^Validation=0$/Validation=0.05/' "$TMP/lsq.ini" >"$TMP/val.ini"
+EV="--epochs 1 --limit 1280 --batch 64 --threads 1 --seed 7"
+"$QATCONV" "$M" -r "$TMP/val.ini" -o "$TMP/val-1.onnx" $EV >"$TMP/val-1.out" 2>&1 ||
+    { cat "$TMP/val-1.out"; bad "evaluation: one process"; }
+(cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r val.ini -o val-2.onnx $EV) >"$TMP/val-2.out" 2>&1 ||
+    { cat "$TMP/val-2.out"; bad "evaluation: mpirun"; }
+grep '^summary: .*\(validation\|test\)' "$TMP/val-1.out" >"$TMP/val-1.sum"
+grep '^summary: .*\(validation\|test\)' "$TMP/val-2.out" >"$TMP/val-2.sum"
+if [ "$(wc -l <"$TMP/val-1.sum")" -ge 3 ] && cmp -s "$TMP/val-1.sum" "$TMP/val-2.sum"; then
+    ok "validation and test over 2 ranks: the one-process figures ($(sed -n 2p "$TMP/val-1.sum"))"
+else
+    diff "$TMP/val-1.sum" "$TMP/val-2.sum"; bad "evaluation figures differ under 2 ranks"
+fi
+
+# ---- local BatchNorm: runs, not equivalent ----------------------------------------
+(cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r lsq-local.ini -o local.onnx $ARGS --log local-2.csv \
+    --checkpoint local-2.ckpt) >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "local BN: mpirun"; }
+if [ -s "$TMP/local.onnx" ]; then
+    cp "$TMP/lsq-1.csv" "$TMP/local-1.csv"
+    cp "$TMP/lsq-1.ckpt" "$TMP/local-1.ckpt"
+    if fig=$(cmp_runs "$TMP/local-1" "$TMP/local-2"); then
+        bad "local BN: equals the single-process run ($fig): BatchNorm not local?"
+    else
+        ok "local BN: runs, differs from one process as documented: $fig"
+    fi
+else
+    bad "local BN: no output"
+fi
+
+# ---- faults -------------------------------------------------------------------------
+printf 'Epochs=1\n[sp]\nBatchSize=abc\n' >"$TMP/bad.ini"
+(cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r bad.ini -o bad.onnx --threads 1) >"$TMP/out" 2>&1
+rc=$?
+n=$(grep -c '^qatconv: error' "$TMP/out")
+if [ "$rc" = 3 ] && [ "$n" = 1 ] && [ ! -e "$TMP/bad.onnx" ]; then
+    ok "bad recipe on every rank: one error line, exit 3"
+else
+    cat "$TMP/out"; bad "bad recipe: exit $rc, $n error lines"
+fi
+
+# the pid of rank $1 of this test's job $job (a child of mpirun whose
+# environment carries the tag)
+rank_pid() {
+    for p in $(pgrep -P "$job"); do
+        e=$(tr '\0' '\n' 2>/dev/null <"/proc/$p/environ") || continue
+        if echo "$e" | grep -qx "QC_TEST_MPI_TAG=$$" &&
+            echo "$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+            echo "$p"; return
+        fi
+    done
+}
+# start_long NAME: a run of several minutes in the background, $job its mpirun,
+# $victim its rank 1 once it trains
+start_long() {
+    (cd "$TMP" && exec $MPIRUN "$QATCONV" "$M" -r lsq.ini -o "$1.onnx" --epochs 1 --batch 64 \
+        --threads 1 --no-eval --log "$1.csv") >"$TMP/$1.out" 2>&1 &
+    job=$!
+    victim=
+    for _ in $(seq 300); do
+        [ -s "$TMP/$1.csv" ] && [ "$(wc -l <"$TMP/$1.csv")" -gt 3 ] && victim=$(rank_pid 1)
+        [ -n "$victim" ] && return 0
+        kill -0 "$job" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+# wait_end: seconds until $job ends (at most 30), its status in $rc
+wait_end() {
+    t0=$(date +%s)
+    while kill -0 "$job" 2>/dev/null && [ $(($(date +%s) - t0)) -lt 30 ]; do sleep 0.1; done
+    secs=$(($(date +%s) - t0))
+    kill -9 "$job" 2>/dev/null
+    wait "$job"
+    rc=$?
+}
+
+if start_long killed; then
+    kill -9 "$victim"
+    wait_end
+    if [ "$secs" -le 10 ] && [ "$rc" != 0 ] && [ ! -e "$TMP/killed.onnx" ]; then
+        ok "rank 1 killed: the job ended in ${secs} s, exit $rc, no output"
+    else
+        cat "$TMP/killed.out"; bad "rank 1 killed: ${secs} s, exit $rc"
+    fi
+else
+    cat "$TMP/killed.out"; bad "killed rank: the job did not start"
+fi
+
+if start_long term; then
+    kill -TERM "$job"
+    wait_end
+    n=$(grep -c '^qatconv: error' "$TMP/term.out")
+    # mpirun forwards the signal and exits with its own status (not 0)
+    if [ "$rc" != 0 ] && [ "$n" = 1 ] && [ ! -e "$TMP/term.onnx" ] && [ "$secs" -le 10 ] &&
+        grep -q 'interrupted by signal 15 .* nothing written' "$TMP/term.out"; then
+        ok "SIGTERM: every rank stopped after a step in ${secs} s, exit $rc, nothing written"
+    else
+        cat "$TMP/term.out"; bad "SIGTERM: exit $rc, ${secs} s"
+    fi
+else
+    cat "$TMP/term.out"; bad "SIGTERM: the job did not start"
+fi
+
+finish
