@@ -123,6 +123,28 @@ FirstValue=255.0
 EOF2
 }
 
+# lsq_recipe LR [FIRST LAST [FIRST_KEY...]]: the LSQ W4A4 recipe of the tests on
+# Fashion-MNIST (as recipes/resnet-lsq-w4a4.ini): solver rate LR, momentum 0.9,
+# fashion_sections 128, 4-bit LSQ weights (rate 0.0001) and 4-bit unsigned LSQ
+# quantizers on the ReLUs (rate 0.001); with FIRST and LAST, those two layers'
+# weights 8-bit, and the keys FIRST_KEY... (one per argument) added to FIRST's section.
+# A caller adds its own sections after it.
+lsq_recipe() {
+    printf 'Solvers.LearningRate=%s\nSolvers.Momentum=0.9\n' "$1"
+    fashion_sections 128
+    printf '[onnx:Conv_def]\nQWeight=LSQ\nQWeight.Range=15\nQWeightSolver.LearningRate=0.0001\n'
+    printf '[onnx:Fc_def] onnx:Conv_def\n'
+    if [ $# -ge 3 ]; then
+        lsq_last=$3
+        printf '[%s] onnx:Conv_def\nQWeight.Range=255\n' "$2"
+        shift 3
+        [ $# -eq 0 ] || printf '%s\n' "$@"
+        printf '[%s] onnx:Conv_def\nQWeight.Range=255\n' "$lsq_last"
+    fi
+    printf '[onnx:Relu_def]\nActivationFunction=Linear\nQAct=LSQ\nQAct.Range=15\n'
+    printf 'QActSolver.LearningRate=0.001\n'
+}
+
 finish() {
     echo "$n_pass passed, $n_fail failed"
     [ "$n_fail" -eq 0 ]

@@ -35,24 +35,7 @@ ASYM="/block1/bn2/BatchNormalization /block2/bn2/BatchNormalization
 # recipe MODE RANGE: LSQ W4A4 (8-bit first and last layers) as recipes/resnet-lsq-w4a4.ini,
 # unsigned on the ReLUs, QAct.ZeroPoint=MODE with Range RANGE on the BatchNorms in $ASYM
 recipe() {
-    printf 'Solvers.LearningRate=0.002\nSolvers.Momentum=0.9\n'
-    fashion_sections 128
-    cat <<'EOF2'
-[onnx:Conv_def]
-QWeight=LSQ
-QWeight.Range=15
-QWeightSolver.LearningRate=0.0001
-[onnx:Fc_def] onnx:Conv_def
-[/stem/stem.0/Conv] onnx:Conv_def
-QWeight.Range=255
-[/fc/Gemm] onnx:Conv_def
-QWeight.Range=255
-[onnx:Relu_def]
-ActivationFunction=Linear
-QAct=LSQ
-QAct.Range=15
-QActSolver.LearningRate=0.001
-EOF2
+    lsq_recipe 0.002 /stem/stem.0/Conv /fc/Gemm
     for b in $ASYM; do
         printf '[%s]\nQAct=LSQ\nQAct.ZeroPoint=%s\nQAct.Range=%s\nQActSolver.LearningRate=0.001\n' \
             "$b" "$1" "$2"

@@ -28,23 +28,11 @@ fi
 
 # recipe METHOD: W4A4 with 8-bit first and last layers, every weight per channel
 recipe() {
-    printf 'Solvers.LearningRate=0.001\nSolvers.Momentum=0.9\n'
-    fashion_sections 128
     if [ "$1" = LSQ ]; then
-        cat <<'EOF2'
-[onnx:Conv_def]
-QWeight=LSQ
-QWeight.Range=15
-QWeight.PerChannel=1
-QWeightSolver.LearningRate=0.0001
-[onnx:Fc_def] onnx:Conv_def
-[onnx:Relu_def]
-ActivationFunction=Linear
-QAct=LSQ
-QAct.Range=15
-QActSolver.LearningRate=0.001
-EOF2
+        lsq_recipe 0.001 | sed 's/^QWeight.Range=15$/&\nQWeight.PerChannel=1/'
     else
+        printf 'Solvers.LearningRate=0.001\nSolvers.Momentum=0.9\n'
+        fashion_sections 128
         cat <<'EOF2'
 [onnx:Conv_def]
 QWeight=SAT

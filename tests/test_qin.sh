@@ -106,33 +106,13 @@ PY
 # recipe NAME SIGNED: LSQ W4A4, 8-bit first and last layers, QIn 8-bit on the first Conv;
 # SIGNED=1: pixels normalized to [-1, 1] and a signed QIn
 recipe() {
-    printf 'Solvers.LearningRate=0.01\nSolvers.Momentum=0.9\n'
-    fashion_sections 128
-    if [ "$2" = 1 ]; then
-        printf 'SecondOperator=Minus\nSecondValue=1.0\n'
-    fi
-    cat <<'EOF2'
-[onnx:Conv_def]
-QWeight=LSQ
-QWeight.Range=15
-QWeightSolver.LearningRate=0.0001
-[onnx:Fc_def] onnx:Conv_def
-[/conv1/Conv] onnx:Conv_def
-QWeight.Range=255
-QIn=LSQ
-QIn.Range=255
-QActSolver.LearningRate=0.001
-EOF2
-    [ "$2" = 1 ] && printf 'QIn.Signed=1\n'
-    cat <<'EOF2'
-[/fc2/Gemm] onnx:Conv_def
-QWeight.Range=255
-[onnx:Relu_def]
-ActivationFunction=Linear
-QAct=LSQ
-QAct.Range=15
-QActSolver.LearningRate=0.001
-EOF2
+    if [ "$2" = 1 ]; then signed=QIn.Signed=1; else signed=; fi
+    # shellcheck disable=SC2086
+    lsq_recipe 0.01 /conv1/Conv /fc2/Gemm QIn=LSQ QIn.Range=255 \
+        QActSolver.LearningRate=0.001 $signed |
+        if [ "$2" = 1 ]; then
+            sed 's/^FirstValue=255.0$/&\nSecondOperator=Minus\nSecondValue=1.0/'
+        else cat; fi
 }
 
 # the first 200 test images normalized as the signed recipe does (x/127.5 - 1), as
