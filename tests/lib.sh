@@ -51,6 +51,22 @@ small_srcdir() {
     fi
 }
 
+# The test set of the long tests: the 10,000 Fashion-MNIST test images, or under
+# QC_TEST_SCALE=small the first 2,000 (QC_N_TEST; a recipe's Test=QC_TEST_FRACTION,
+# ort_eval.py --limit QC_N_TEST).  An image-by-image comparison that allows N differing
+# images in 10,000 allows N/5 in 2,000 (the same rate): QC_DIFFER_10 and QC_DIFFER_30.
+# shellcheck disable=SC2034  # read by the tests that source this file
+QC_N_TEST=$(scaled 10000 2000) QC_DIFFER_10=$(scaled 10 2) QC_DIFFER_30=$(scaled 30 6)
+QC_TEST_FRACTION=$(scaled 1.0 0.2)
+
+# small_test_set RECIPE...: under QC_TEST_SCALE=small, the recipe files RECIPE... evaluate
+# the first QC_N_TEST test images only (Test= in their [database] section); unchanged at
+# full size
+small_test_set() {
+    [ "$QC_TEST_SCALE" = small ] || return 0
+    sed -i "s/^\[database\]\$/&\nTest=$QC_TEST_FRACTION/" "$@"
+}
+
 ok()   { n_pass=$((n_pass + 1)); echo "ok   $*"; }
 bad()  { n_fail=$((n_fail + 1)); echo "FAIL $*"; }
 
