@@ -2,22 +2,18 @@
 # test_finetune.sh - fine-tuning the bundled LeNet-BN model 2 epochs on Fashion-MNIST with
 # recipes/lenet-finetune.ini raises its test top-1 (qatconv's "summary: test top-1 float
 # before X%, after Y%" line), and ONNX Runtime gives the written model exactly the "after"
-# figure on the 10,000 test images.  Under QC_TEST_SCALE=small (tests/lib.sh): the same
-# checks after 2 epochs of 16,384 training images instead of 60,000, on the first 2,000
-# test images.
+# figure on the 10,000 test images.
 . "${top_srcdir:-.}/tests/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
 MODEL=$top_srcdir/testdata/fashion_lenet_bn.onnx
-R=$(small_recipes "$QC_TEST_FRACTION")/lenet-finetune.ini
-LIMIT=$(scaled "" "--limit 16384")
+R=$top_srcdir/recipes/lenet-finetune.ini
 
 if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ]; then
     bad "Fashion-MNIST not installed at $DATA (run scripts/install-deps)"
     finish; exit 1
 fi
 
-# shellcheck disable=SC2086
-if "$QATCONV" "$MODEL" -r "$R" -o "$TMP/ft.onnx" --epochs 2 $LIMIT --threads 2 >"$TMP/out" 2>&1; then
+if "$QATCONV" "$MODEL" -r "$R" -o "$TMP/ft.onnx" --epochs 2 --threads 2 >"$TMP/out" 2>&1; then
     ok "qatconv: 2 epochs with $(basename "$R")"
 else
     bad "qatconv: $(cat "$TMP/out")"
@@ -37,8 +33,7 @@ else
     bad "test top-1 not raised: before $before%, after $after%"
 fi
 
-if o=$("$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/ft.onnx" --data "$DATA" \
-        --limit "$QC_N_TEST" 2>&1); then
+if o=$("$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/ft.onnx" --data "$DATA" 2>&1); then
     ort=$(echo "$o" | sed -n 's/^accuracy=\([0-9.]*\) .*/\1/p')
     if [ -n "$ort" ] && [ "$ort" = "$after" ]; then
         ok "ONNX Runtime top-1 of the written model $ort% = qatconv's after $after%"
