@@ -115,6 +115,26 @@ static __device__ float sat_clamp_value(int mode, int range, float r)
     return __fsub_rn(__fmul_rn(__fadd_rn(1.0f, a), r), a);
 }
 
+/* One element of the levels pass: v = k (quantized) or the clamp value of r = t/m, with
+ * t = tanh(W_i) and m = max|t| (m = 0: v = 0), into q[i] (unscaled) and k[i] when given;
+ * Σv and Σv² accumulate into *a1 and *a2.  sat_levels (per tensor) and sat_weight_fwd_ch
+ * (per channel) share it, so both compute each element the same way. */
+static __device__ void sat_elem(int mode, int range, int quant, float t, float m, float *q,
+                                int32_t *k, int64_t i, double *a1, double *a2)
+{
+    float v = 0.0f; /* m = 0: Q = 0 */
+    if (m > 0.0f) {
+        float r = __fdiv_rn(t, m);
+        v = quant ? sat_level(mode, range, r) : sat_clamp_value(mode, range, r);
+    }
+    if (q)
+        q[i] = v;
+    if (k)
+        k[i] = v == v ? (int32_t)v : 0;
+    *a1 = __dadd_rn(*a1, (double)v);
+    *a2 = __dadd_rn(*a2, __dmul_rn((double)v, (double)v));
+}
+
 /* Pass 1, one block per part: t = tanh(W) (into q when given), pmax[part] = max|t|. */
 static __global__ void sat_tanh_max(const float *w, float *q, int64_t n, float *pmax)
 {
@@ -157,20 +177,8 @@ static __global__ void sat_levels(int mode, int range, int quant, const float *w
         m_sh = parts_max(pmax);
     __syncthreads();
     float m = m_sh;
-    for (int64_t i = lo + threadIdx.x; i < hi; i += NT) {
-        float t = q ? q[i] : dev_tanh(w[i]);
-        float v = 0.0f;                               /* m = 0: Q = 0 */
-        if (m > 0.0f) {
-            float r = __fdiv_rn(t, m);
-            v = quant ? sat_level(mode, range, r) : sat_clamp_value(mode, range, r);
-        }
-        if (q)
-            q[i] = v;
-        if (k)
-            k[i] = v == v ? (int32_t)v : 0;
-        a1 = __dadd_rn(a1, (double)v);
-        a2 = __dadd_rn(a2, __dmul_rn((double)v, (double)v));
-    }
+    for (int64_t i = lo + threadIdx.x; i < hi; i += NT)
+        sat_elem(mode, range, quant, q ? q[i] : dev_tanh(w[i]), m, q, k, i, &a1, &a2);
     a1 = block_sum(a1, sh);
     a2 = block_sum(a2, sh);
     if (threadIdx.x == 0) {
@@ -675,17 +683,7 @@ static __global__ void sat_weight_fwd_ch(int mode, int range, int quant, int app
         m = block_max(m, fsh);
         for (int64_t t = threadIdx.x; t < nc; t += NT) {
             int64_t i = ch_elem(ch, c, t);
-            float v = 0.0f; /* m = 0: Q = 0 */
-            if (m > 0.0f) {
-                float r = __fdiv_rn(dev_tanh(w[i]), m);
-                v = quant ? sat_level(mode, range, r) : sat_clamp_value(mode, range, r);
-            }
-            if (q)
-                q[i] = v;
-            if (k)
-                k[i] = v == v ? (int32_t)v : 0;
-            a1 = __dadd_rn(a1, (double)v);
-            a2 = __dadd_rn(a2, __dmul_rn((double)v, (double)v));
+            sat_elem(mode, range, quant, dev_tanh(w[i]), m, q, k, i, &a1, &a2);
         }
         a1 = block_sum(a1, sh);
         a2 = block_sum(a2, sh);

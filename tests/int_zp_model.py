@@ -26,120 +26,77 @@ GlobalAveragePool -> Flatten -> Gemm: the Slice and the Gather select channels o
 no quantizer has made levels yet (per-channel integer terms).
 lrn: input -> Conv 3x3/2 -> Relu -> LRN -> MaxPool 2x2 -> Conv 3x3 -> Relu ->
 GlobalAveragePool -> Flatten -> Gemm (AlexNet's LRN before a pooling layer).
-Weights are He-initialized from a fixed seed, BatchNorm statistics are the identity.
+Weights are He-initialized from a fixed seed, BatchNorm statistics are the identity
+(tests/int_model_builder.py).
 """
 import sys
 
+sys.dont_write_bytecode = True  # no tests/__pycache__ in the source tree
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-rng = np.random.default_rng(5)
-inits = []
-nodes = []
+from int_model_builder import Builder
 
-
-def init(name, a, dt=np.float32):
-    inits.append(numpy_helper.from_array(np.asarray(a).astype(dt), name))
-    return name
-
-
-def conv(x, name, cin, cout, k, stride=1):
-    w = rng.normal(0.0, np.sqrt(2.0 / (cin * k * k)), (cout, cin, k, k))
-    p = k // 2
-    nodes.append(helper.make_node("Conv", [x, init(name + "_w", w), init(name + "_b",
-                                                                         np.zeros(cout))],
-                                  [name], name=name, kernel_shape=[k, k],
-                                  strides=[stride, stride], pads=[p, p, p, p]))
-    return name
-
-
-def bn(x, c):
-    name = x + "_bn"
-    nodes.append(helper.make_node(
-        "BatchNormalization",
-        [x, init(name + "_scale", np.ones(c)), init(name + "_bias", np.zeros(c)),
-         init(name + "_mean", np.zeros(c)), init(name + "_var", np.ones(c))], [name],
-        name=name))
-    return name
-
-
-def relu(x):
-    nodes.append(helper.make_node("Relu", [x], [x + "_relu"], name=x + "_relu"))
-    return x + "_relu"
-
-
-def node(op, ins, name, **kw):
-    nodes.append(helper.make_node(op, ins, [name], name=name, **kw))
-    return name
+b = Builder(5)
 
 
 def head(x, c, mean=False):
     if mean:
-        x = node("ReduceMean", [x], "mean", axes=[2, 3], keepdims=0)
+        x = b.node("ReduceMean", [x], "mean", axes=[2, 3], keepdims=0)
     else:
-        x = node("GlobalAveragePool", [x], "gap")
-        x = node("Flatten", [x], "flat", axis=1)
-    w = rng.normal(0.0, np.sqrt(1.0 / c), (c, 10))
-    nodes.append(helper.make_node("Gemm", [x, init("fc_w", w), init("fc_b", np.zeros(10))],
-                                  ["output"], name="fc"))
+        x = b.node("GlobalAveragePool", [x], "gap")
+        x = b.node("Flatten", [x], "flat", axis=1)
+    b.gemm(x, c)
 
 
 def avgpool():
-    b1 = bn(conv("input", "c1", 1, 8, 3, 2), 8)
-    p1 = node("AveragePool", [b1], "p1", kernel_shape=[3, 3], strides=[1, 1],
-              pads=[1, 1, 1, 1], count_include_pad=0)
-    b2 = bn(conv(p1, "c2", 8, 8, 1), 8)
-    p2 = node("AveragePool", [b2], "p2", kernel_shape=[3, 3], strides=[2, 2],
-              pads=[1, 1, 1, 1], count_include_pad=1)
-    r3 = relu(conv(p2, "c3", 8, 16, 3))
-    p3 = node("AveragePool", [r3], "p3", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
-    head(relu(conv(p3, "c4", 16, 16, 1)), 16, mean=True)
+    b1 = b.bn(b.conv("input", "c1", 1, 8, 3, 2), 8)
+    p1 = b.node("AveragePool", [b1], "p1", kernel_shape=[3, 3], strides=[1, 1],
+                pads=[1, 1, 1, 1], count_include_pad=0)
+    b2 = b.bn(b.conv(p1, "c2", 8, 8, 1), 8)
+    p2 = b.node("AveragePool", [b2], "p2", kernel_shape=[3, 3], strides=[2, 2],
+                pads=[1, 1, 1, 1], count_include_pad=1)
+    r3 = b.relu(b.conv(p2, "c3", 8, 16, 3))
+    p3 = b.node("AveragePool", [r3], "p3", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
+    head(b.relu(b.conv(p3, "c4", 16, 16, 1)), 16, mean=True)
 
 
 def channel_slice(x, name, lo, hi, step=1):
-    return node("Slice", [x, init(name + "_lo", [lo], np.int64), init(name + "_hi", [hi], np.int64),
-                          init(name + "_ax", [1], np.int64), init(name + "_st", [step], np.int64)],
-                name)
+    return b.node("Slice", [x, b.init(name + "_lo", [lo], np.int64),
+                            b.init(name + "_hi", [hi], np.int64),
+                            b.init(name + "_ax", [1], np.int64),
+                            b.init(name + "_st", [step], np.int64)], name)
 
 
 def split():
-    r1 = relu(conv("input", "c1", 1, 8, 3, 2))
+    r1 = b.relu(b.conv("input", "c1", 1, 8, 3, 2))
     h0 = channel_slice(r1, "h0", 0, 4)
     h1 = channel_slice(r1, "h1", 4, 8)
-    b = bn(conv(h1, "c2", 4, 4, 1), 4)
+    n = b.bn(b.conv(h1, "c2", 4, 4, 1), 4)
     odd = channel_slice(r1, "odd", 1, 8, 2)
-    cat = node("Concat", [h0, b, odd], "concat", axis=1)
-    r3 = relu(conv(cat, "c3", 12, 8, 3, 2))
-    g = node("Gather", [r3, init("pick", [3, 0, 2, 7, 5, 1], np.int64)], "gather", axis=1)
-    head(relu(conv(g, "c4", 6, 16, 1)), 16)
+    cat = b.node("Concat", [h0, n, odd], "concat", axis=1)
+    r3 = b.relu(b.conv(cat, "c3", 12, 8, 3, 2))
+    g = b.node("Gather", [r3, b.init("pick", [3, 0, 2, 7, 5, 1], np.int64)], "gather", axis=1)
+    head(b.relu(b.conv(g, "c4", 6, 16, 1)), 16)
 
 
 def pending():
-    b1 = bn(conv("input", "c1", 1, 8, 3, 2), 8)
-    r1 = relu(channel_slice(b1, "sl", 1, 8, 2))
-    b2 = bn(conv(r1, "c2", 4, 8, 3), 8)
-    r2 = relu(node("Gather", [b2, init("pick", [7, 0, 3, 5, 5], np.int64)], "g", axis=1))
-    head(relu(conv(r2, "c3", 5, 16, 3, 2)), 16)
+    b1 = b.bn(b.conv("input", "c1", 1, 8, 3, 2), 8)
+    r1 = b.relu(channel_slice(b1, "sl", 1, 8, 2))
+    b2 = b.bn(b.conv(r1, "c2", 4, 8, 3), 8)
+    r2 = b.relu(b.node("Gather", [b2, b.init("pick", [7, 0, 3, 5, 5], np.int64)], "g", axis=1))
+    head(b.relu(b.conv(r2, "c3", 5, 16, 3, 2)), 16)
 
 
 def lrn():
-    r1 = relu(conv("input", "c1", 1, 8, 3, 2))
-    n = node("LRN", [r1], "lrn", size=3)
-    p = node("MaxPool", [n], "pool", kernel_shape=[2, 2], strides=[2, 2])
-    head(relu(conv(p, "c2", 8, 16, 3)), 16)
+    r1 = b.relu(b.conv("input", "c1", 1, 8, 3, 2))
+    n = b.node("LRN", [r1], "lrn", size=3)
+    p = b.node("MaxPool", [n], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    head(b.relu(b.conv(p, "c2", 8, 16, 3)), 16)
 
 
 def main():
     {"avgpool": avgpool, "split": split, "pending": pending, "lrn": lrn}[sys.argv[1]]()
-    g = helper.make_graph(
-        nodes, "int_zp_" + sys.argv[1],
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 10])], inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 7
-    onnx.checker.check_model(m, full_check=True)
-    onnx.save(m, sys.argv[2])
+    b.save("int_zp_" + sys.argv[1], sys.argv[2])
 
 
 if __name__ == "__main__":

@@ -51,6 +51,22 @@ small_srcdir() {
     fi
 }
 
+# The test set of the long tests: the 10,000 Fashion-MNIST test images, or under
+# QC_TEST_SCALE=small the first 2,000 (QC_N_TEST; a recipe's Test=QC_TEST_FRACTION,
+# ort_eval.py --limit QC_N_TEST).  An image-by-image comparison that allows N differing
+# images in 10,000 allows N/5 in 2,000 (the same rate): QC_DIFFER_10 and QC_DIFFER_30.
+# shellcheck disable=SC2034  # read by the tests that source this file
+QC_N_TEST=$(scaled 10000 2000) QC_DIFFER_10=$(scaled 10 2) QC_DIFFER_30=$(scaled 30 6)
+QC_TEST_FRACTION=$(scaled 1.0 0.2)
+
+# small_test_set RECIPE...: under QC_TEST_SCALE=small, the recipe files RECIPE... evaluate
+# the first QC_N_TEST test images only (Test= in their [database] section); unchanged at
+# full size
+small_test_set() {
+    [ "$QC_TEST_SCALE" = small ] || return 0
+    sed -i "s/^\[database\]\$/&\nTest=$QC_TEST_FRACTION/" "$@"
+}
+
 ok()   { n_pass=$((n_pass + 1)); echo "ok   $*"; }
 bad()  { n_fail=$((n_fail + 1)); echo "FAIL $*"; }
 
@@ -121,6 +137,28 @@ Type=RangeAffineTransformation
 FirstOperator=Divides
 FirstValue=255.0
 EOF2
+}
+
+# lsq_recipe LR [FIRST LAST [FIRST_KEY...]]: the LSQ W4A4 recipe of the tests on
+# Fashion-MNIST (as recipes/resnet-lsq-w4a4.ini): solver rate LR, momentum 0.9,
+# fashion_sections 128, 4-bit LSQ weights (rate 0.0001) and 4-bit unsigned LSQ
+# quantizers on the ReLUs (rate 0.001); with FIRST and LAST, those two layers'
+# weights 8-bit, and the keys FIRST_KEY... (one per argument) added to FIRST's section.
+# A caller adds its own sections after it.
+lsq_recipe() {
+    printf 'Solvers.LearningRate=%s\nSolvers.Momentum=0.9\n' "$1"
+    fashion_sections 128
+    printf '[onnx:Conv_def]\nQWeight=LSQ\nQWeight.Range=15\nQWeightSolver.LearningRate=0.0001\n'
+    printf '[onnx:Fc_def] onnx:Conv_def\n'
+    if [ $# -ge 3 ]; then
+        lsq_last=$3
+        printf '[%s] onnx:Conv_def\nQWeight.Range=255\n' "$2"
+        shift 3
+        [ $# -eq 0 ] || printf '%s\n' "$@"
+        printf '[%s] onnx:Conv_def\nQWeight.Range=255\n' "$lsq_last"
+    fi
+    printf '[onnx:Relu_def]\nActivationFunction=Linear\nQAct=LSQ\nQAct.Range=15\n'
+    printf 'QActSolver.LearningRate=0.001\n'
 }
 
 finish() {

@@ -17,10 +17,15 @@
 # - QAct.ZeroPoint with QAct=SAT (CG-PACT is unsigned) or with QAct.Signed=1, and a
 #   ZeroPoint value other than 0/Learned/Calibrated, are one error line naming the
 #   recipe file and line.
+# Under QC_TEST_SCALE=small (tests/lib.sh) every case and check runs on the first 2,000
+# test images (at most 2 of them may differ where 10 of 10,000 may), the int exports on
+# 100 images, and the checkpoint runs on 640 images instead of 1,280.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_resnet_tiny.onnx
 DATA=/usr/share/datasets/fashion-mnist
 RUN_MODEL=${top_builddir:-.}/tests/run_model
+NIMG=$(scaled 200 100)
+NCK=$(scaled 1280 640)
 if ! "$PYTHON3" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
     echo "SKIP: onnx, onnxruntime or numpy missing"; exit 77
 fi
@@ -35,24 +40,7 @@ ASYM="/block1/bn2/BatchNormalization /block2/bn2/BatchNormalization
 # recipe MODE RANGE: LSQ W4A4 (8-bit first and last layers) as recipes/resnet-lsq-w4a4.ini,
 # unsigned on the ReLUs, QAct.ZeroPoint=MODE with Range RANGE on the BatchNorms in $ASYM
 recipe() {
-    printf 'Solvers.LearningRate=0.002\nSolvers.Momentum=0.9\n'
-    fashion_sections 128
-    cat <<'EOF2'
-[onnx:Conv_def]
-QWeight=LSQ
-QWeight.Range=15
-QWeightSolver.LearningRate=0.0001
-[onnx:Fc_def] onnx:Conv_def
-[/stem/stem.0/Conv] onnx:Conv_def
-QWeight.Range=255
-[/fc/Gemm] onnx:Conv_def
-QWeight.Range=255
-[onnx:Relu_def]
-ActivationFunction=Linear
-QAct=LSQ
-QAct.Range=15
-QActSolver.LearningRate=0.001
-EOF2
+    lsq_recipe 0.002 /stem/stem.0/Conv /fc/Gemm
     for b in $ASYM; do
         printf '[%s]\nQAct=LSQ\nQAct.ZeroPoint=%s\nQAct.Range=%s\nQActSolver.LearningRate=0.001\n' \
             "$b" "$1" "$2"
@@ -108,6 +96,7 @@ for c in "Learned 15" "Calibrated 255"; do
     set -- $c
     name=$1$2
     recipe "$1" "$2" > "$TMP/$name.ini"
+    small_test_set "$TMP/$name.ini"
     if ! "$QATCONV" "$M" -r "$TMP/$name.ini" -o "$TMP/$name.onnx" --epochs 1 --limit 2048 \
             --quiet > "$TMP/$name.train" 2>&1; then
         bad "$name: training failed: $(cat "$TMP/$name.train")"; continue
@@ -118,7 +107,8 @@ for c in "Learned 15" "Calibrated 255"; do
     if "$QATCONV" eval "$TMP/$name.onnx" -r "$TMP/$name.ini" --quiet \
             --predictions "$TMP/$name.qc" > "$TMP/$name.eval" 2>&1 &&
         "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/$name.onnx" --data "$DATA" \
-            --compare "$TMP/$name.qc" --max-differ 10 --run-model "$RUN_MODEL" \
+            --compare "$TMP/$name.qc" --max-differ "$QC_DIFFER_10" --limit "$QC_N_TEST" \
+            --run-model "$RUN_MODEL" \
             > "$TMP/$name.agree" 2>&1; then
         ok "$name: ONNX Runtime per image: $(grep '^agree=' "$TMP/$name.agree")"
     else
@@ -128,10 +118,10 @@ for c in "Learned 15" "Calibrated 255"; do
 
     # the int export: uint8 levels with their zero point (ConvInteger's x_zero_point, the
     # requantization adds z, a residual Add of the levels in integer terms)
-    int_exact "$TMP/$name.onnx" "$name" 200
+    int_exact "$TMP/$name.onnx" "$name" "$NIMG"
     want=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$name.train")
     got=$("$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/${name}_int.onnx" --data "$DATA" \
-        2>&1 | sed -n 's/^accuracy=\([0-9.]*\) .*/\1/p')
+        --limit "$QC_N_TEST" 2>&1 | sed -n 's/^accuracy=\([0-9.]*\) .*/\1/p')
     if [ -n "$want" ] && [ -n "$got" ] &&
         awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 0.5 && d > -0.5) }'; then
         ok "$name int export: ONNX Runtime top-1 $got%, the fake export's $want%"
@@ -142,11 +132,11 @@ done
 
 # checkpoints hold [s, zf]: 1 epoch, then --resume to 2 = 2 epochs straight
 R=$TMP/Learned15.ini
-if "$QATCONV" "$M" -r "$R" -o "$TMP/two.onnx" --epochs 2 --limit 1280 --quiet --no-eval \
+if "$QATCONV" "$M" -r "$R" -o "$TMP/two.onnx" --epochs 2 --limit "$NCK" --quiet --no-eval \
         > "$TMP/two.out" 2>&1 &&
-   "$QATCONV" "$M" -r "$R" -o "$TMP/one.onnx" --epochs 1 --limit 1280 --quiet --no-eval \
+   "$QATCONV" "$M" -r "$R" -o "$TMP/one.onnx" --epochs 1 --limit "$NCK" --quiet --no-eval \
         --checkpoint "$TMP/c.ckpt" > "$TMP/one.out" 2>&1 &&
-   "$QATCONV" "$M" -r "$R" -o "$TMP/res.onnx" --epochs 2 --limit 1280 --quiet --no-eval \
+   "$QATCONV" "$M" -r "$R" -o "$TMP/res.onnx" --epochs 2 --limit "$NCK" --quiet --no-eval \
         --checkpoint "$TMP/c.ckpt" --resume "$TMP/c.ckpt" > "$TMP/res.out" 2>&1 &&
    cmp -s "$TMP/two.onnx" "$TMP/res.onnx"; then
     ok "checkpoint: 1 epoch + --resume writes the file 2 epochs write (learned zero points)"

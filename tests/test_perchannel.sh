@@ -15,10 +15,17 @@
 # - QWeight.Mode=Integer with per-channel weights: the integer graph's evaluation is the
 #   trained one and ONNX Runtime's integers are qatconv's;
 # - a PerChannel value other than 0/1 is one error line.
+# Under QC_TEST_SCALE=small (tests/lib.sh) every case and check runs on the first 2,000
+# test images (at most 2 of them may differ where 10 of 10,000 may), the int exports on
+# 100 images, the trainings on 2,560 images instead of 6,400 and the checkpoint runs on
+# 640 instead of 1,280.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 DATA=/usr/share/datasets/fashion-mnist
 RUN_MODEL=${top_builddir:-.}/tests/run_model
+NIMG=$(scaled 200 100)
+NTRAIN=$(scaled 6400 2560)
+NCK=$(scaled 1280 640)
 if ! "$PYTHON3" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
     echo "SKIP: onnx, onnxruntime or numpy missing"; exit 77
 fi
@@ -28,23 +35,11 @@ fi
 
 # recipe METHOD: W4A4 with 8-bit first and last layers, every weight per channel
 recipe() {
-    printf 'Solvers.LearningRate=0.001\nSolvers.Momentum=0.9\n'
-    fashion_sections 128
     if [ "$1" = LSQ ]; then
-        cat <<'EOF2'
-[onnx:Conv_def]
-QWeight=LSQ
-QWeight.Range=15
-QWeight.PerChannel=1
-QWeightSolver.LearningRate=0.0001
-[onnx:Fc_def] onnx:Conv_def
-[onnx:Relu_def]
-ActivationFunction=Linear
-QAct=LSQ
-QAct.Range=15
-QActSolver.LearningRate=0.001
-EOF2
+        lsq_recipe 0.001 | sed 's/^QWeight.Range=15$/&\nQWeight.PerChannel=1/'
     else
+        printf 'Solvers.LearningRate=0.001\nSolvers.Momentum=0.9\n'
+        fashion_sections 128
         cat <<'EOF2'
 [onnx:Conv_def]
 QWeight=SAT
@@ -102,7 +97,8 @@ agree() {
     if "$QATCONV" eval "$model" -r "$rec" --quiet --predictions "$TMP/$name.qc" \
             > "$TMP/$name.eval" 2>&1 &&
         "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$model" --data "$DATA" \
-            --compare "$TMP/$name.qc" --max-differ 10 --run-model "$RUN_MODEL" "$@" \
+            --compare "$TMP/$name.qc" --max-differ "$QC_DIFFER_10" --limit "$QC_N_TEST" \
+            --run-model "$RUN_MODEL" "$@" \
             > "$TMP/$name.agree" 2>&1; then
         ok "$name: ONNX Runtime per image: $(grep '^agree=' "$TMP/$name.agree")"
     else
@@ -113,7 +109,8 @@ agree() {
 
 for q in LSQ SAT; do
     recipe $q > "$TMP/$q.ini"
-    if ! "$QATCONV" "$M" -r "$TMP/$q.ini" -o "$TMP/$q.onnx" --epochs 1 --limit 6400 --quiet \
+    small_test_set "$TMP/$q.ini"
+    if ! "$QATCONV" "$M" -r "$TMP/$q.ini" -o "$TMP/$q.onnx" --epochs 1 --limit "$NTRAIN" --quiet \
             > "$TMP/$q.train" 2>&1; then
         bad "$q: training failed: $(cat "$TMP/$q.train")"; continue
     fi
@@ -122,7 +119,7 @@ for q in LSQ SAT; do
     else bad "$q fake export: $out"; fi
     agree "$q" "$TMP/$q.onnx" "$TMP/$q.ini"
     if "$QATCONV" "$TMP/$q.onnx" --format int -o "$TMP/${q}_int.onnx" > "$TMP/$q.int" 2>&1 &&
-        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/${q}_int.onnx" 200 "$TMP/${q}_L" \
+        "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/${q}_int.onnx" "$NIMG" "$TMP/${q}_L" \
             > "$TMP/$q.layers" 2>&1 &&
         "$RUN_MODEL" "$TMP/${q}_L/model.onnx" "$TMP/${q}_L" 2 > "$TMP/$q.run" 2>&1; then
         ok "$q int export: $(cat "$TMP/$q.layers"); qatconv computes the same integers"
@@ -170,8 +167,9 @@ for q in LSQ SAT; do
       [ $q = SAT ] && printf 'QWeight.ApplyScaling=1\n'
       printf '[onnx:Fc_def] onnx:Conv_def\n[onnx:Relu_def]\nActivationFunction=Linear\n'
       printf 'QAct=LSQ\nQAct.Range=15\n'; } > "$TMP/lay$q.ini"
+    small_test_set "$TMP/lay$q.ini"
     if "$QATCONV" "$TMP/layouts.onnx" -r "$TMP/lay$q.ini" -o "$TMP/lay$q.out.onnx" --epochs 1 \
-            --limit 6400 --quiet > "$TMP/lay$q.train" 2>&1; then
+            --limit "$NTRAIN" --quiet > "$TMP/lay$q.train" 2>&1; then
         if out=$(check_axes "$TMP/lay$q.out.onnx" 0,1,1,1 2>&1); then
             ok "layouts $q: $out; $(grep -o "after [0-9.]*%" "$TMP/lay$q.train")"
         else bad "layouts $q: $out"; fi
@@ -183,11 +181,11 @@ done
 
 # checkpoints hold the step vectors: 1 epoch, then --resume to 2 = 2 epochs straight
 R=$TMP/LSQ.ini
-if "$QATCONV" "$M" -r "$R" -o "$TMP/two.onnx" --epochs 2 --limit 1280 --quiet --no-eval \
+if "$QATCONV" "$M" -r "$R" -o "$TMP/two.onnx" --epochs 2 --limit "$NCK" --quiet --no-eval \
         > "$TMP/two.out" 2>&1 &&
-   "$QATCONV" "$M" -r "$R" -o "$TMP/one.onnx" --epochs 1 --limit 1280 --quiet --no-eval \
+   "$QATCONV" "$M" -r "$R" -o "$TMP/one.onnx" --epochs 1 --limit "$NCK" --quiet --no-eval \
         --checkpoint "$TMP/c.ckpt" > "$TMP/one.out" 2>&1 &&
-   "$QATCONV" "$M" -r "$R" -o "$TMP/res.onnx" --epochs 2 --limit 1280 --quiet --no-eval \
+   "$QATCONV" "$M" -r "$R" -o "$TMP/res.onnx" --epochs 2 --limit "$NCK" --quiet --no-eval \
         --checkpoint "$TMP/c.ckpt" --resume "$TMP/c.ckpt" > "$TMP/res.out" 2>&1 &&
    cmp -s "$TMP/two.onnx" "$TMP/res.onnx"; then
     ok "checkpoint: 1 epoch + --resume writes the file 2 epochs write"
@@ -204,7 +202,7 @@ if "$QATCONV" "$M" -r "$TMP/int.ini" -o "$TMP/mi.onnx" --epochs 1 --limit 2560 -
         > "$TMP/mi.out" 2>&1 &&
     after=$(sed -n 's/.*, after \([0-9.]*\)%.*/\1/p' "$TMP/mi.out") &&
     [ -n "$after" ] && grep -q "exported graph $after%" "$TMP/mi.out" &&
-    "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/mi.onnx" 200 "$TMP/mi_L" \
+    "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/mi.onnx" "$NIMG" "$TMP/mi_L" \
         > "$TMP/mi.layers" 2>&1 &&
     "$RUN_MODEL" "$TMP/mi_L/model.onnx" "$TMP/mi_L" 2 > "$TMP/mi.run" 2>&1; then
     ok "Mode=Integer per channel: integer graph $after% = trained; $(cat "$TMP/mi.layers")"

@@ -20,10 +20,14 @@
 # - --recipe-template on the MLP fixture (its first Gemm reads the graph input through a
 #   Reshape) gives that Gemm an unsigned 8-bit QIn; trained with the template, the int
 #   export keeps the Reshape float before the trained input quantizer and is exact.
+# Under QC_TEST_SCALE=small (tests/lib.sh) every case and check runs on the first 2,000
+# test images (at most 2 of them may differ where 10 of 10,000 may), the int exports on
+# 100 images.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
 DATA=/usr/share/datasets/fashion-mnist
 RUN_MODEL=${top_builddir:-.}/tests/run_model
+NIMG=$(scaled 200 100)
 if ! "$PYTHON3" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
     echo "SKIP: onnx, onnxruntime or numpy missing"; exit 77
 fi
@@ -106,38 +110,18 @@ PY
 # recipe NAME SIGNED: LSQ W4A4, 8-bit first and last layers, QIn 8-bit on the first Conv;
 # SIGNED=1: pixels normalized to [-1, 1] and a signed QIn
 recipe() {
-    printf 'Solvers.LearningRate=0.01\nSolvers.Momentum=0.9\n'
-    fashion_sections 128
-    if [ "$2" = 1 ]; then
-        printf 'SecondOperator=Minus\nSecondValue=1.0\n'
-    fi
-    cat <<'EOF2'
-[onnx:Conv_def]
-QWeight=LSQ
-QWeight.Range=15
-QWeightSolver.LearningRate=0.0001
-[onnx:Fc_def] onnx:Conv_def
-[/conv1/Conv] onnx:Conv_def
-QWeight.Range=255
-QIn=LSQ
-QIn.Range=255
-QActSolver.LearningRate=0.001
-EOF2
-    [ "$2" = 1 ] && printf 'QIn.Signed=1\n'
-    cat <<'EOF2'
-[/fc2/Gemm] onnx:Conv_def
-QWeight.Range=255
-[onnx:Relu_def]
-ActivationFunction=Linear
-QAct=LSQ
-QAct.Range=15
-QActSolver.LearningRate=0.001
-EOF2
+    if [ "$2" = 1 ]; then signed=QIn.Signed=1; else signed=; fi
+    # shellcheck disable=SC2086
+    lsq_recipe 0.01 /conv1/Conv /fc2/Gemm QIn=LSQ QIn.Range=255 \
+        QActSolver.LearningRate=0.001 $signed |
+        if [ "$2" = 1 ]; then
+            sed 's/^FirstValue=255.0$/&\nSecondOperator=Minus\nSecondValue=1.0/'
+        else cat; fi
 }
 
-# the first 200 test images normalized as the signed recipe does (x/127.5 - 1), as
+# the first $NIMG test images normalized as the signed recipe does (x/127.5 - 1), as
 # tests/int_layers.py --input reads them
-"$PYTHON3" - "$DATA" "$TMP/norm.pb" <<'PY' || bad "could not write the normalized images"
+"$PYTHON3" - "$DATA" "$TMP/norm.pb" "$NIMG" <<'PY' || bad "could not write the normalized images"
 import gzip, os, sys, numpy as np
 from onnx import numpy_helper
 d = sys.argv[1]
@@ -146,7 +130,7 @@ for name in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"):
     if os.path.exists(p):
         raw = (gzip.open if p.endswith(".gz") else open)(p, "rb").read()
         break
-x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[:200]
+x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[:int(sys.argv[3])]
 x = x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
 open(sys.argv[2], "wb").write(numpy_helper.from_array(x, "input").SerializeToString())
 PY
@@ -154,6 +138,7 @@ PY
 for sgn in 0 1; do
     name=qin$sgn
     recipe $name $sgn > "$TMP/$name.ini"
+    small_test_set "$TMP/$name.ini"
     # [0,1] -> [-1,1]: x/255 * 2 - 1 written as the recipe's RangeAffine
     [ $sgn = 1 ] && sed -i 's/^FirstValue=255.0$/FirstValue=127.5/' "$TMP/$name.ini"
     if ! "$QATCONV" "$M" -r "$TMP/$name.ini" -o "$TMP/$name.onnx" --epochs 1 --limit 2048 \
@@ -199,13 +184,15 @@ PY
         bad "$name: eval: $(cat "$TMP/$name.eval")"
     if [ $sgn = 0 ]; then
         if "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/$name.onnx" --data "$DATA" \
-                --compare "$TMP/$name.qc" --max-differ 10 --no-optimize \
+                --compare "$TMP/$name.qc" --max-differ "$QC_DIFFER_10" --limit "$QC_N_TEST" \
+                --no-optimize \
                 --run-model "$RUN_MODEL" > "$TMP/$name.agree" 2>&1; then
             ok "$name: ONNX Runtime per image: $(grep '^agree=' "$TMP/$name.agree")"
         else
             bad "$name: ONNX Runtime per image: $(cat "$TMP/$name.agree")"
         fi
-    elif out=$("$PYTHON3" - "$TMP/$name.onnx" "$DATA" "$TMP/$name.qc" <<'PY' 2>&1
+    elif out=$("$PYTHON3" - "$TMP/$name.onnx" "$DATA" "$TMP/$name.qc" "$QC_N_TEST" \
+            "$QC_DIFFER_10" <<'PY' 2>&1
 import gzip, os, sys, numpy as np, onnxruntime as ort
 d = sys.argv[2]
 for name in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"):
@@ -213,7 +200,7 @@ for name in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"):
     if os.path.exists(p):
         raw = (gzip.open if p.endswith(".gz") else open)(p, "rb").read()
         break
-x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)
+x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[:int(sys.argv[4])]
 x = x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
 so = ort.SessionOptions()
 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -223,7 +210,7 @@ pred = np.concatenate([s.run(None, {s.get_inputs()[0].name: x[i:i + 500]})[0].ar
 qc = np.loadtxt(sys.argv[3], dtype=np.int64)
 assert qc.shape == pred.shape, "%s predictions, %s images" % (qc.shape, pred.shape)
 differ = int((qc != pred).sum())
-assert differ <= 10, "%d of %d images differ" % (differ, len(pred))
+assert differ <= int(sys.argv[5]), "%d of %d images differ" % (differ, len(pred))
 print("agree=%d differ=%d on the normalized test set" % (len(pred) - differ, differ))
 PY
     ); then ok "$name: ONNX Runtime per image: $out"
@@ -231,7 +218,7 @@ PY
     # the int export: exact at every integer tensor, the trained input scale
     if [ $sgn = 1 ]; then inp="--input $TMP/norm.pb"; else inp=; fi
     # shellcheck disable=SC2086
-    int_exact "$TMP/$name.onnx" "$name" 200 $inp
+    int_exact "$TMP/$name.onnx" "$name" "$NIMG" $inp
     if out=$(input_scale "$TMP/$name.onnx" "$TMP/${name}_int.onnx" "$sgn" 2>&1
     ); then ok "$name: $out"; else bad "$name: $out"; fi
 done
@@ -242,6 +229,7 @@ done
 MLP=$top_srcdir/testdata/fashion_mlp.onnx
 "$QATCONV" --recipe-template "$MLP" > "$TMP/mlp.ini" 2> "$TMP/mlp.err" ||
     bad "--recipe-template: $(cat "$TMP/mlp.err")"
+small_test_set "$TMP/mlp.ini"
 if awk '$0 == "[/fc1/Gemm] onnx:Fc_def" { f = 1; next } /^\[/ { f = 0 } f' "$TMP/mlp.ini" |
         tr '\n' ' ' | grep -q 'QIn=LSQ QIn.Range=255 QActSolver' &&
     grep -q '^; 1 layer-input quantizers (QIn)' "$TMP/mlp.ini"; then
@@ -252,7 +240,7 @@ fi
 if "$QATCONV" "$MLP" -r "$TMP/mlp.ini" -o "$TMP/mlp.onnx" --epochs 1 --limit 2048 --quiet \
         > "$TMP/mlp.train" 2>&1 &&
     "$QATCONV" "$TMP/mlp.onnx" --format int -o "$TMP/mlp_int.onnx" > "$TMP/mlp.int" 2>&1 &&
-    "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/mlp_int.onnx" 200 "$TMP/mlp_L" \
+    "$PYTHON3" "$top_srcdir/tests/int_layers.py" "$TMP/mlp_int.onnx" "$NIMG" "$TMP/mlp_L" \
         > "$TMP/mlp.layers" 2>&1 &&
     "$RUN_MODEL" "$TMP/mlp_L/model.onnx" "$TMP/mlp_L" 2 > "$TMP/mlp.run" 2>&1; then
     ok "mlp, template recipe: $(grep 'test top-1' "$TMP/mlp.train"); int export: \

@@ -24,10 +24,15 @@
 #   chosen for the Concat: tests/test_int_concat_zp.sh);
 # - QAct.Signed=1 with QAct=SAT (CG-PACT is unsigned) and a Signed value other than 0/1
 #   are one error line naming the recipe file and line.
+# Under QC_TEST_SCALE=small (tests/lib.sh) every case and check runs on the first 2,000
+# test images (at most 2 or 6 of them may differ where 10 or 30 of 10,000 may), the int
+# exports on 100 images, and the two float trainings on 8,192 images instead of 60,000.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_resnet_tiny.onnx
 DATA=/usr/share/datasets/fashion-mnist
 RUN_MODEL=${top_builddir:-.}/tests/run_model
+NIMG=$(scaled 200 100)
+FLOAT_LIMIT=$(scaled "" "--limit 8192")
 if ! "$PYTHON3" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
     echo "SKIP: onnx, onnxruntime or numpy missing"; exit 77
 fi
@@ -42,24 +47,7 @@ SIGNED="/block1/bn2/BatchNormalization /block2/bn2/BatchNormalization
 # recipe ACT_RANGE: LSQ W4A4 (8-bit first and last layers) as recipes/resnet-lsq-w4a4.ini,
 # unsigned on the ReLUs, signed with Range ACT_RANGE on the BatchNorms in $SIGNED
 recipe() {
-    printf 'Solvers.LearningRate=0.002\nSolvers.Momentum=0.9\n'
-    fashion_sections 128
-    cat <<'EOF2'
-[onnx:Conv_def]
-QWeight=LSQ
-QWeight.Range=15
-QWeightSolver.LearningRate=0.0001
-[onnx:Fc_def] onnx:Conv_def
-[/stem/stem.0/Conv] onnx:Conv_def
-QWeight.Range=255
-[/fc/Gemm] onnx:Conv_def
-QWeight.Range=255
-[onnx:Relu_def]
-ActivationFunction=Linear
-QAct=LSQ
-QAct.Range=15
-QActSolver.LearningRate=0.001
-EOF2
+    lsq_recipe 0.002 /stem/stem.0/Conv /fc/Gemm
     for b in $SIGNED; do
         printf '[%s]\nQAct=LSQ\nQAct.Signed=1\nQAct.Range=%s\nQActSolver.LearningRate=0.001\n' \
             "$b" "$1"
@@ -108,6 +96,7 @@ PY
 for r in 15 255; do
     name=res$r
     recipe $r > "$TMP/$name.ini"
+    small_test_set "$TMP/$name.ini"
     if ! "$QATCONV" "$M" -r "$TMP/$name.ini" -o "$TMP/$name.onnx" --epochs 1 --limit 2048 \
             --quiet > "$TMP/$name.train" 2>&1; then
         bad "$name: training failed: $(cat "$TMP/$name.train")"; continue
@@ -119,7 +108,8 @@ for r in 15 255; do
     if "$QATCONV" eval "$TMP/$name.onnx" -r "$TMP/$name.ini" --quiet \
             --predictions "$TMP/$name.qc" > "$TMP/$name.eval" 2>&1 &&
         "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/$name.onnx" --data "$DATA" \
-            --compare "$TMP/$name.qc" --max-differ 10 --run-model "$RUN_MODEL" \
+            --compare "$TMP/$name.qc" --max-differ "$QC_DIFFER_10" --limit "$QC_N_TEST" \
+            --run-model "$RUN_MODEL" \
             > "$TMP/$name.agree" 2>&1; then
         ok "$name: ONNX Runtime per image: $(grep '^agree=' "$TMP/$name.agree")"
     else
@@ -132,18 +122,21 @@ done
 # ($TMP/NAME_float.onnx), its --recipe-template recipe ($TMP/NAME.ini)
 { printf 'Solvers.LearningRate=0.02\nSolvers.Momentum=0.9\n'; fashion_sections 128; } \
     > "$TMP/float.ini"
+small_test_set "$TMP/float.ini"
 bottleneck() {
     name=$1; shift
+    # shellcheck disable=SC2086
     if "$PYTHON3" "$top_srcdir/tests/signed_model.py" "$@" "$TMP/$name.onnx" &&
         "$QATCONV" "$TMP/$name.onnx" -r "$TMP/float.ini" -o "$TMP/${name}_float.onnx" \
-            --epochs 1 --quiet > "$TMP/${name}_float.train" 2>&1; then
+            --epochs 1 $FLOAT_LIMIT --quiet > "$TMP/${name}_float.train" 2>&1; then
         ok "$name ($*) float: $(grep 'test top-1' "$TMP/${name}_float.train")"
     else
         bad "$name: float training: $(cat "$TMP/${name}_float.train" 2>/dev/null)"
     fi
     "$QATCONV" --recipe-template "$TMP/${name}_float.onnx" > "$TMP/$name.ini" \
         2> "$TMP/$name.err" &&
-        sed -i 's/^Solvers.LearningRate=.*/Solvers.LearningRate=0.002/' "$TMP/$name.ini"
+        sed -i 's/^Solvers.LearningRate=.*/Solvers.LearningRate=0.002/' "$TMP/$name.ini" &&
+        small_test_set "$TMP/$name.ini"
 }
 
 # a linear bottleneck and a residual Add without an activation (tests/signed_model.py)
@@ -201,11 +194,12 @@ PY
 "$QATCONV" eval "$TMP/lb_fake.onnx" -r "$TMP/lb.ini" --quiet --predictions "$TMP/lb.qc" \
     > "$TMP/lb.eval" 2>&1 || bad "linear bottleneck: eval: $(cat "$TMP/lb.eval")"
 for mode in --no-optimize optimized; do
-    if [ $mode = optimized ]; then opt="--max-differ 30 --max-margin 0.005"
-    else opt="--no-optimize --max-differ 10"; fi
+    if [ $mode = optimized ]; then opt="--max-differ $QC_DIFFER_30 --max-margin 0.005"
+    else opt="--no-optimize --max-differ $QC_DIFFER_10"; fi
     # shellcheck disable=SC2086
     if "$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/lb_fake.onnx" --data "$DATA" \
-            --compare "$TMP/lb.qc" --run-model "$RUN_MODEL" $opt > "$TMP/lb.agree" 2>&1; then
+            --compare "$TMP/lb.qc" --limit "$QC_N_TEST" --run-model "$RUN_MODEL" $opt \
+            > "$TMP/lb.agree" 2>&1; then
         ok "linear bottleneck ($mode): ONNX Runtime per image: $(grep '^agree=' "$TMP/lb.agree")"
     else
         bad "linear bottleneck ($mode): ONNX Runtime per image: $(cat "$TMP/lb.agree")"
@@ -234,12 +228,12 @@ for name in res15 res255 lb lh; do
     fake=$TMP/$name.onnx
     case $name in l*) fake=$TMP/${name}_fake.onnx ;; esac
     [ -f "$fake" ] || { bad "$name: no fake export to convert"; continue; }
-    int_exact "$fake" "$name" 200
+    int_exact "$fake" "$name" "$NIMG"
     # the integers compute the trained model: ONNX Runtime's top-1 of the int export
     # within 0.5 points of qatconv's evaluation of the fake export
     want=$(sed -n 's/.*exported graph \([0-9.]*\)%.*/\1/p' "$TMP/$name.train")
     got=$("$PYTHON3" "$top_srcdir/tests/ort_eval.py" "$TMP/${name}_int.onnx" --data "$DATA" \
-        2>&1 | sed -n 's/^accuracy=\([0-9.]*\) .*/\1/p')
+        --limit "$QC_N_TEST" 2>&1 | sed -n 's/^accuracy=\([0-9.]*\) .*/\1/p')
     if [ -n "$want" ] && [ -n "$got" ] &&
         awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 0.5 && d > -0.5) }'; then
         ok "$name int export: ONNX Runtime top-1 $got%, the fake export's $want%"
@@ -257,7 +251,7 @@ if "$PYTHON3" "$top_srcdir/tests/int_concat_model.py" "$TMP/cc.onnx" &&
       printf '[expand1x1_relu]\nQAct=LSQ\nQAct.Range=15\nQAct.Signed=1\n'; } > "$TMP/cc.ini" &&
     "$QATCONV" "$TMP/cc.onnx" -r "$TMP/cc.ini" -o "$TMP/cc_fake.onnx" --epochs 1 --limit 256 \
         --no-eval --quiet > "$TMP/cc.train" 2>&1; then
-    int_exact "$TMP/cc_fake.onnx" cc 200
+    int_exact "$TMP/cc_fake.onnx" cc "$NIMG"
 else
     bad "concat model: $(cat "$TMP/cc.train" 2>/dev/null)"
 fi
