@@ -65,8 +65,8 @@ START_TEST(test_distill_finite_differences)
         for (size_t w = 0; w < sizeof(weights) / sizeof(weights[0]); w++) {
             double loss = 0.0;
             int64_t correct = 0;
-            ck_assert_int_eq(qc_loss_distill_xent(z, t, y, B, C, temps[a], weights[w],
-                                                  1.0f / B, dz, &loss, &correct),
+            ck_assert_int_eq(qc_loss_distill_xent(z, t, y, B, C, temps[a], weights[w], 1.0f / B, dz,
+                                                  &loss, &correct),
                              QC_OK);
             for (int k = 0; k < B * C; k++) {
                 const float h = 1e-2f;
