@@ -4,7 +4,7 @@
 # learning rate of 0 on a model without BatchNorm or Dropout the student is
 # the teacher, so every logged batch loss at W = 1 is 0 (the teacher ran on
 # the same batch) and at W = 0 equals the plain cross-entropy run's; a
-# quantized run with distillation trains and exports.
+# quantized run with distillation trains and exports; the CUDA backend refuses it.
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_mlp.onnx
 DATA=/usr/share/datasets/fashion-mnist
@@ -67,4 +67,19 @@ if "$QATCONV" "$M" -r "$TMP/q.ini" -o "$TMP/q.onnx" $COMMON --distill 4,0.7 > "$
         [ -s "$TMP/q.onnx" ]; then
     ok "LSQ W4A4 with --distill 4,0.7 trains and exports"
 else bad "quantized --distill run: $(cat "$TMP/q.out")"; fi
+
+# CUDA has no distillation kernel: a clear refusal before the first batch (on the
+# emulated CUDA backend of tests/qatconv_emu, where it is built)
+EMU=${QATCONV_EMU:-${top_builddir:-.}/tests/qatconv_emu}
+if [ -x "$EMU" ]; then
+    # shellcheck disable=SC2086
+    "$EMU" "$M" -r "$TMP/lr0.ini" -o "$TMP/cuda.onnx" $COMMON --device cuda --distill 2 \
+        > "$TMP/cuda.out" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && [ ! -e "$TMP/cuda.onnx" ] &&
+            grep -q -- "--distill: distillation runs on the CPU backend only, not on cuda" \
+                "$TMP/cuda.out"; then
+        ok "--device cuda --distill: refused in one line"
+    else bad "--device cuda --distill: status $rc, $(cat "$TMP/cuda.out")"; fi
+fi
 finish
