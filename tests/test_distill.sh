@@ -11,7 +11,7 @@ DATA=/usr/share/datasets/fashion-mnist
 [ -f "$DATA/train-images-idx3-ubyte" ] || [ -f "$DATA/train-images-idx3-ubyte.gz" ] || {
     echo "no Fashion-MNIST in $DATA: skipped"; exit 77; }
 
-for v in abc 0 -1 2,1.5 2, 2,x 1,-0.1; do
+for v in abc 0 -1 2,1.5 '2,' 2,x 1,-0.1; do
     "$QATCONV" "$M" -o "$TMP/x.onnx" --distill "$v" > "$TMP/e.out" 2>&1
     rc=$?
     if [ $rc -eq 1 ] && grep -q -- "--distill $v: expected T\[,W\]" "$TMP/e.out"; then
