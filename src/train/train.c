@@ -69,9 +69,8 @@ struct qc_trainer {
     struct qc_quant_spec       *specs;        /* quantizers from the recipe  */
     int                         n_specs;
     struct qc_plan             *plan;
-    struct qc_plan *teacher; /* --distill: the float graph's
-                                                 inference plan, or NULL      */
-    void *teacher_x;         /* its own input buffer         */
+    struct qc_plan *teacher; /* --distill: the float graph's inference plan, or NULL */
+    void *teacher_x;         /* the teacher's own input buffer                      */
     int64_t                     batch, classes, n_learn;
     struct solver_group        *groups;
     int                         n_groups;
@@ -328,22 +327,21 @@ static enum qc_status distill_loss(struct qc_trainer *t, int slot, struct qc_ten
                                    struct qc_tensor *dzt)
 {
     enum qc_status st;
+    struct qc_tk_distill_xent a = {
+        .z = qc_tensor_f32(zt),
+        .teacher = qc_tensor_f32(qc_plan_value(t->teacher, qc_plan_logits(t->plan))),
+        .labels = t->dev_labels[slot],
+        .b = t->batch,
+        .classes = t->classes,
+        .temperature = t->o->distill_temperature,
+        .weight = t->o->distill_weight,
+        .scale = 1.0f / (float)t->batch,
+        .dz = qc_tensor_f32(dzt),
+        .stats = t->dev_stats,
+    };
     qc_plan_input(t->teacher, 0)->data = t->xbuf[slot];
     st = qc_plan_forward(t->teacher);
-    if (st != QC_OK)
-        return st;
-    return qc_backend_run(t->be, QC_TK_DISTILL_XENT,
-                          &(struct qc_tk_distill_xent){ .z = qc_tensor_f32(zt),
-                                                        .teacher = qc_tensor_f32(qc_plan_value(
-                                                            t->teacher, qc_plan_logits(t->plan))),
-                                                        .labels = t->dev_labels[slot],
-                                                        .b = t->batch,
-                                                        .classes = t->classes,
-                                                        .temperature = t->o->distill_temperature,
-                                                        .weight = t->o->distill_weight,
-                                                        .scale = 1.0f / (float)t->batch,
-                                                        .dz = qc_tensor_f32(dzt),
-                                                        .stats = t->dev_stats });
+    return st == QC_OK ? qc_backend_run(t->be, QC_TK_DISTILL_XENT, &a) : st;
 }
 
 static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_batches,
