@@ -263,11 +263,15 @@ struct qc_convert_options {
                                         (default: their declared element type)      */
     int64_t opset;      /* write at this opset at least (0: the model's) */
     enum qc_metric valid_metric; /* picks the kept epoch (default top-1)     */
+    float distill_temperature;   /* > 0: knowledge distillation from the float
+                                  model at this temperature (CPU; 0: none)     */
+    float distill_weight;        /* its KL term's weight in [0, 1]               */
 };
 #define QC_CONVERT_OPTIONS_INIT                                                                    \
     {                                                                                              \
         -1, 0, 1, false, false, 0, NULL, 0, NULL, false, NULL, QC_FORMAT_AUTO, NULL, NULL, false,  \
-            false, false, 1.0f / 255.0f, NULL, NULL, NULL, false, false, 0, QC_METRIC_TOP1         \
+            false, false, 1.0f / 255.0f, NULL, NULL, NULL, false, false, 0, QC_METRIC_TOP1, 0.0f,  \
+            0.0f                                                                                   \
     }
 
 struct qc_convert_result {

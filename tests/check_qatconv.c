@@ -22,6 +22,7 @@ int main(void)
     srunner_add_suite(sr, qc_suite_grad_layout());
     srunner_add_suite(sr, qc_suite_solver());
     srunner_add_suite(sr, qc_suite_train_plan());
+    srunner_add_suite(sr, qc_suite_loss());
     srunner_add_suite(sr, qc_suite_quant());
     srunner_add_suite(sr, qc_suite_intops());
     srunner_add_suite(sr, qc_suite_metrics());

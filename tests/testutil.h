@@ -24,6 +24,7 @@ Suite *qc_suite_grad_act(void);     /* activations, element-wise, BatchNorm, Dro
 Suite *qc_suite_grad_layout(void);  /* pools, Resize, layout ops, Softmax          */
 Suite *qc_suite_solver(void);       /* SGD, Adam, learning-rate policies           */
 Suite *qc_suite_train_plan(void);   /* whole-network gradients                     */
+Suite *qc_suite_loss(void);         /* the training losses (distillation)          */
 Suite *qc_suite_quant(void);        /* SAT and LSQ quantizers                      */
 Suite *qc_suite_intops(void);       /* integer ops of the int export vs ORT        */
 Suite *qc_suite_metrics(void);      /* confusion matrix, top-5, N2D2 metrics       */

@@ -200,6 +200,21 @@ static enum qc_status cpu_softmax_xent(struct qc_backend *be, const void *args)
     return st;
 }
 
+static enum qc_status cpu_distill_xent(struct qc_backend *be, const void *args)
+{
+    const struct qc_tk_distill_xent *a = args;
+    int64_t correct = 0;
+    double loss = 0.0;
+    enum qc_status st;
+    (void)be;
+    st = qc_loss_distill_xent(a->z, a->teacher, a->labels, a->b, a->classes, a->temperature,
+                              a->weight, a->scale, a->dz, &loss, &correct);
+    a->stats[0] = loss;
+    a->stats[1] = (double)correct;
+    a->stats[2] = 0.0;
+    return st;
+}
+
 static const qc_train_kernel_fn cpu_train[QC_TK_COUNT] = {
     [QC_TK_SAT_WEIGHT_FORWARD] = cpu_sat_weight_forward,
     [QC_TK_SAT_WEIGHT_BACKWARD] = cpu_sat_weight_backward,
@@ -211,6 +226,7 @@ static const qc_train_kernel_fn cpu_train[QC_TK_COUNT] = {
     [QC_TK_CLAMP_MIN] = cpu_clamp_min,
     [QC_TK_SOLVER_APPLY] = cpu_solver_apply,
     [QC_TK_SOFTMAX_XENT] = cpu_softmax_xent,
+    [QC_TK_DISTILL_XENT] = cpu_distill_xent,
 };
 
 const struct qc_backend_ops qc_backend_cpu_ops = {

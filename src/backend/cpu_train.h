@@ -228,6 +228,18 @@ enum qc_status qc_loss_softmax_xent(const float *z, const int32_t *labels, int64
                                     int64_t c, float scale, float *dz, double *loss_sum,
                                     int64_t *correct);
 
+/*
+ * Knowledge distillation from teacher logits t [b, c] at temperature T > 0
+ * with weight λ in [0, 1] (Hinton et al.'s loss), p = softmax(z),
+ * p^T = softmax(z/T), q^T = softmax(t/T):
+ *   loss_i = (1−λ)·CE(z_i, y_i) + λ·T²·KL(q^T_i ‖ p^T_i)       (summed, double)
+ *   dz_i   = scale · ((1−λ)·(p_i − onehot(y_i)) + λ·T·(p^T_i − q^T_i))
+ * λ = 0 is qc_loss_softmax_xent.  *correct, labels and dz as there.
+ */
+enum qc_status qc_loss_distill_xent(const float *z, const float *teacher, const int32_t *labels,
+                                    int64_t b, int64_t c, float temperature, float weight,
+                                    float scale, float *dz, double *loss_sum, int64_t *correct);
+
 /* Index of the first maximum of x[0..n). */
 int64_t qc_argmax(const float *x, int64_t n);
 

@@ -103,16 +103,17 @@ struct qc_channels {
 /* ---- kernel ids and their arguments -------------------------------------------------------- */
 
 enum qc_train_kernel {
-    QC_TK_SAT_WEIGHT_FORWARD,   /* struct qc_tk_sat_weight_forward  */
-    QC_TK_SAT_WEIGHT_BACKWARD,  /* struct qc_tk_sat_weight_backward */
-    QC_TK_SAT_ACT_FORWARD,      /* struct qc_tk_sat_act_forward     */
-    QC_TK_SAT_ACT_BACKWARD,     /* struct qc_tk_sat_act_backward    */
-    QC_TK_LSQ_FORWARD,          /* struct qc_tk_lsq_forward         */
-    QC_TK_LSQ_BACKWARD,         /* struct qc_tk_lsq_backward        */
-    QC_TK_LSQ_INIT_STEP,        /* struct qc_tk_lsq_init_step       */
-    QC_TK_CLAMP_MIN,            /* struct qc_tk_clamp_min           */
-    QC_TK_SOLVER_APPLY,         /* struct qc_tk_solver_apply        */
-    QC_TK_SOFTMAX_XENT,         /* struct qc_tk_softmax_xent        */
+    QC_TK_SAT_WEIGHT_FORWARD,  /* struct qc_tk_sat_weight_forward  */
+    QC_TK_SAT_WEIGHT_BACKWARD, /* struct qc_tk_sat_weight_backward */
+    QC_TK_SAT_ACT_FORWARD,     /* struct qc_tk_sat_act_forward     */
+    QC_TK_SAT_ACT_BACKWARD,    /* struct qc_tk_sat_act_backward    */
+    QC_TK_LSQ_FORWARD,         /* struct qc_tk_lsq_forward         */
+    QC_TK_LSQ_BACKWARD,        /* struct qc_tk_lsq_backward        */
+    QC_TK_LSQ_INIT_STEP,       /* struct qc_tk_lsq_init_step       */
+    QC_TK_CLAMP_MIN,           /* struct qc_tk_clamp_min           */
+    QC_TK_SOLVER_APPLY,        /* struct qc_tk_solver_apply        */
+    QC_TK_SOFTMAX_XENT,        /* struct qc_tk_softmax_xent        */
+    QC_TK_DISTILL_XENT,        /* struct qc_tk_distill_xent (CPU)  */
     QC_TK_COUNT
 };
 
@@ -232,6 +233,20 @@ struct qc_tk_softmax_xent {
     float          scale;
     float         *dz;
     double        *stats;
+};
+
+/* Distillation (cpu_train.h's qc_loss_distill_xent): the softmax cross-entropy
+ * above mixed with the KL divergence from the teacher's logits at temperature T:
+ * dz = scale·((1−λ)·(softmax(z) − onehot) + λ·T·(softmax(z/T) − softmax(teacher/T)));
+ * stats as qc_tk_softmax_xent's, [0] the mixed loss.  The CPU backend only (the
+ * trainer refuses --distill on a device backend). */
+struct qc_tk_distill_xent {
+    const float *z, *teacher;
+    const int32_t *labels;
+    int64_t b, classes;
+    float temperature, weight, scale;
+    float *dz;
+    double *stats;
 };
 
 #endif

@@ -56,6 +56,7 @@ enum {
     OPT_KEEP_DTYPE,
     OPT_NO_KEEP_DTYPE,
     OPT_VALID_METRIC,
+    OPT_DISTILL,
     OPT_PER_CLASS,
 };
 
@@ -75,6 +76,9 @@ static const struct cli_option cli_options[] = {
     { "valid-metric", OPT_VALID_METRIC, "M", "what picks the best epoch: Top1 (default), Top5 "
                                       "or an N2D2 -valid-metric averaged over the classes "
                                       "(F1Score, Sensitivity, Precision, ...)" },
+    { "distill", OPT_DISTILL, "T[,W]", "train against the float model's logits on the same batch "
+                                      "(knowledge distillation) at temperature T, the KL term "
+                                      "weighted W in [0,1] [0.5], cross-entropy 1-W; CPU only" },
     { "no-shuffle", OPT_NO_SHUFFLE, NULL, "train on the learn set in file order" },
     { "log",     OPT_LOG,     "FILE", "write epoch, batch, loss, accuracy and learning rate of "
                                       "every training batch (CSV)" },
@@ -315,6 +319,26 @@ enum qc_status qc_cli_parse(int argc, char **argv, struct qc_cli *cli)
                 return QC_ERR_INVAL;
             }
             cli->valid_metric = (int)m;
+            break;
+        }
+        case OPT_DISTILL: {
+            char *end;
+            double tv = strtod(optarg, &end), wv = 0.5;
+            if (end != optarg && *end == ',') {
+                const char *w = end + 1;
+                wv = strtod(w, &end);
+                if (end == w)
+                    end = (char *)w - 1; /* no number after the comma: an error below */
+            }
+            if (end == optarg || *end != '\0' || !(tv > 0.0) || tv > 1e3 || !(wv >= 0.0) ||
+                wv > 1.0) {
+                qc_cli_error("--distill %s: expected T[,W], a temperature T > 0 (up to 1000) "
+                             "and a weight W in [0, 1]",
+                             optarg);
+                return QC_ERR_INVAL;
+            }
+            cli->distill_temperature = (float)tv;
+            cli->distill_weight = (float)wv;
             break;
         }
         case OPT_INPUT_SCALE: {

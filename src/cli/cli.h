@@ -50,6 +50,8 @@ struct qc_cli {
     int64_t         checkpoint_every; /* --checkpoint-every N batches, 0 = epochs */
     bool            keep_last;    /* --keep last (default: best validation)   */
     int valid_metric;             /* --valid-metric: enum qc_metric            */
+    float distill_temperature;    /* --distill T[,W]: T (0: no distillation)  */
+    float distill_weight;         /* its W [0.5]                              */
     bool per_class;               /* eval --per-class                         */
     bool            no_shuffle;   /* --no-shuffle                             */
     const char     *log;          /* --log FILE: one line per training batch  */

@@ -78,6 +78,8 @@ static struct qc_convert_options convert_options(const struct qc_cli *cli,
     o.seed = cli->seed;
     o.keep_last = cli->keep_last;
     o.valid_metric = (enum qc_metric)cli->valid_metric;
+    o.distill_temperature = cli->distill_temperature;
+    o.distill_weight = cli->distill_weight;
     o.no_shuffle = cli->no_shuffle;
     o.limit = cli->limit;
     o.checkpoint = cli->checkpoint;

@@ -345,6 +345,8 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
         .resume = o->resume,
         .skip_eval = o->no_eval,
         .valid_metric = o->valid_metric,
+        .distill_temperature = o->distill_temperature,
+        .distill_weight = o->distill_weight,
         .log = o->log,
         .progress = { o->progress, o->progress_user },
         .fold_bn = qc_fold_bn,

@@ -71,6 +71,8 @@ struct qc_trainer {
     struct qc_quant_spec       *specs;        /* quantizers from the recipe  */
     int                         n_specs;
     struct qc_plan             *plan;
+    struct qc_plan *teacher; /* --distill: the float graph's inference plan, or NULL */
+    void *teacher_x;         /* the teacher's own input buffer                      */
     int64_t                     batch, classes, n_learn;
     /* data parallelism (dist/comm.h): batch is this rank's share of the
      * global batch gbatch, images [lo, lo + batch) of each (one rank: lo 0,
@@ -356,6 +358,29 @@ static enum qc_status check_grads(struct qc_trainer *t)
     return QC_OK;
 }
 
+/* --distill (loss.h): the teacher's inference forward on the student's input
+ * buffer, then the mixed loss and its gradient dz into dzt. */
+static enum qc_status distill_loss(struct qc_trainer *t, int slot, struct qc_tensor *zt,
+                                   struct qc_tensor *dzt)
+{
+    enum qc_status st;
+    struct qc_tk_distill_xent a = {
+        .z = qc_tensor_f32(zt),
+        .teacher = qc_tensor_f32(qc_plan_value(t->teacher, qc_plan_logits(t->plan))),
+        .labels = t->dev_labels[slot],
+        .b = t->batch,
+        .classes = t->classes,
+        .temperature = t->o->distill_temperature,
+        .weight = t->o->distill_weight,
+        .scale = 1.0f / (float)t->batch,
+        .dz = qc_tensor_f32(dzt),
+        .stats = t->dev_stats,
+    };
+    qc_plan_input(t->teacher, 0)->data = t->xbuf[slot];
+    st = qc_plan_forward(t->teacher);
+    return st == QC_OK ? qc_backend_run(t->be, QC_TK_DISTILL_XENT, &a) : st;
+}
+
 static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_batches,
                                   uint64_t seed_data, struct qc_rng *rng_drop, double *loss_sum,
                                   int64_t *correct)
@@ -375,7 +400,9 @@ static enum qc_status train_batch(struct qc_trainer *t, int64_t b, int64_t n_bat
         st = qc_plan_forward_mode(p, true, rng_drop);
     if (st == QC_OK)
         st = qc_plan_zero_act_grads(p);
-    if (st == QC_OK)
+    if (st == QC_OK && t->teacher)
+        st = distill_loss(t, slot, zt, dzt);
+    else if (st == QC_OK)
         st = qc_backend_run(t->be, QC_TK_SOFTMAX_XENT, &(struct qc_tk_softmax_xent){
                                 .z = qc_tensor_f32(zt), .labels = t->dev_labels[slot],
                                 .b = t->batch, .classes = t->classes,
@@ -971,6 +998,40 @@ static enum qc_status slice_batch(struct qc_trainer *t)
     return QC_OK;
 }
 
+/* --distill: the teacher, an inference plan of the float graph (before any
+ * training: the plan borrows the initializers, which qc_trainer_store writes
+ * only after the epochs), its logits shaped as the student's. */
+static enum qc_status new_teacher(struct qc_trainer *t)
+{
+    const struct qc_tensor *tz;
+    enum qc_status st;
+    if (!(t->o->distill_temperature > 0.0f))
+        return QC_OK;
+    if (!(t->o->distill_weight >= 0.0f && t->o->distill_weight <= 1.0f)) {
+        qc_log_error("--distill: the weight %g is outside [0, 1]", (double)t->o->distill_weight);
+        return QC_ERR_INVAL;
+    }
+    if (!qc_backend_host_memory(t->be)) {
+        qc_log_error("--distill: distillation runs on the CPU backend only, not on %s (train "
+                     "with --device cpu)",
+                     qc_backend_name(t->be));
+        return QC_ERR_UNSUPPORTED;
+    }
+    st = qc_plan_new(t->g, t->be, t->batch, &t->teacher);
+    if (st != QC_OK)
+        return st;
+    t->teacher_x = qc_plan_input(t->teacher, 0)->data;
+    tz = qc_plan_value(t->teacher, qc_plan_logits(t->plan));
+    if (qc_plan_batch(t->teacher) != t->batch || !tz || !tz->data || tz->shape.ndim != 2 ||
+        tz->shape.dims[0] != t->batch || tz->shape.dims[1] != t->classes) {
+        qc_log_error("%s: --distill: the float model's logits are not [%lld, %lld] in its "
+                     "inference plan",
+                     t->g->path, (long long)t->batch, (long long)t->classes);
+        return QC_ERR_SHAPE;
+    }
+    return QC_OK;
+}
+
 static enum qc_status setup(struct qc_trainer *t)
 {
     int64_t n_state;
@@ -1069,6 +1130,9 @@ static enum qc_status setup(struct qc_trainer *t)
     t->classes = qc_plan_value(t->plan, qc_plan_logits(t->plan))->shape.dims[1];
     if (t->sync.sum)
         qc_plan_set_sync(t->plan, &t->sync);
+    st = new_teacher(t);
+    if (st != QC_OK)
+        return st;
     st = setup_solvers(t);
     if (st != QC_OK)
         return st;
@@ -1127,6 +1191,9 @@ static void teardown(struct qc_trainer *t)
     if (t->plan && t->xbuf[0])   /* an error may leave the plan reading xbuf[1] */
         qc_plan_input(t->plan, 0)->data = t->xbuf[0];
     qc_plan_free(t->plan);
+    if (t->teacher) /* it may be reading the student's input buffer */
+        qc_plan_input(t->teacher, 0)->data = t->teacher_x;
+    qc_plan_free(t->teacher);
     qc_free(t->specs);
     qc_dataset_free(t->learn);
     qc_dataset_free(t->valid);

@@ -7,7 +7,9 @@
  * for weights, ScaleSolver.* for BatchNorm scales, BiasSolver.* for biases),
  * and runs
  * epochs over the learn split: seeded shuffle, the recipe's transformations,
- * training-mode forward, softmax cross-entropy on the logits, backward,
+ * training-mode forward, softmax cross-entropy on the logits (or, with
+ * o->distill_temperature, mixed with the KL divergence from the frozen float
+ * graph's logits on the same batch: loss.h), backward,
  * solver updates every IterationSize batches.  After each epoch it measures
  * the validation split (when the recipe has one), keeps the best or the last
  * weights, and writes a checkpoint if asked.  qc_trainer_store puts the
@@ -66,6 +68,11 @@ struct qc_train_opts {
      * the gradients are summed over the ranks; rank 0 alone writes the
      * checkpoint and the log (README, "Data-parallel training"). */
     struct qc_comm *comm;
+    /* knowledge distillation (loss.h): > 0 trains against the float graph's
+     * logits on the same batch at this temperature, the loss mixed with
+     * weight distill_weight in [0, 1]; 0: softmax cross-entropy only */
+    float distill_temperature;
+    float distill_weight;
 };
 
 /* What the epochs did. */
