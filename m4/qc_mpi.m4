@@ -55,7 +55,7 @@ AC_DEFUN([QC_CHECK_MPI], [
     CFLAGS=$qc_nccl_save_CFLAGS
     LIBS=$qc_nccl_save_LIBS])
   AS_IF([test "x$qc_have_nccl" = xyes],
-    [NCCL_LIBS="-L$CUDA_HOME/lib64 -lnccl"
+    [NCCL_LIBS="-L$CUDA_HOME/lib64 -Wl,-rpath,$CUDA_HOME/lib64 -lnccl"
      AC_DEFINE([HAVE_NCCL], [1], [NCCL all-reduce of the CUDA backend (src/dist/)])])
   AC_SUBST([NCCL_LIBS])
   AM_CONDITIONAL([HAVE_NCCL], [test "x$qc_have_nccl" = xyes])
