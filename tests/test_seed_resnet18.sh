@@ -15,7 +15,7 @@
 # The recipe's BatchSize=128 at 224x224 needs about 9 GB and 5 minutes on 2
 # cores, so the test runs "a few batches": BatchSize=16 over 2 x 16 training
 # images (2 batches), under QC_TEST_SCALE=small (the sanitizer build)
-# BatchSize=8 over 2 x 5; every other line of the recipes unchanged.  The
+# BatchSize=8 over 2 x 8 (2 batches); every other line of the recipes unchanged.  The
 # recipes say DefaultModel=Frame_CUDA: --device cpu overrides it (with a warning).
 # The stage-1 loss must stay that of an untrained 1000-class net (ln 1000 =
 # 6.9; < 50 asserted): with the BatchNormalization folded into the convs the
@@ -29,7 +29,8 @@ if [ -z "$PYT" ]; then echo "SKIP: no torch + torchvision + PIL"; exit 77; fi
 "$PYT" "$top_srcdir/tests/export_resnet18.py" "$TMP/r18.onnx" > "$TMP/exp.out" 2>&1 ||
     { bad "export: $(tail -3 "$TMP/exp.out")"; finish; exit; }
 BATCH=$(scaled 16 8)
-"$PYT" "$top_srcdir/tests/make_images.py" ilsvrc "$TMP/data/ILSVRC2012" 2 "$(scaled 16 5)" 4 ||
+PER_CLASS=$(scaled 16 8) # two synsets: 2 x PER_CLASS = 2 batches of BATCH
+"$PYT" "$top_srcdir/tests/make_images.py" ilsvrc "$TMP/data/ILSVRC2012" 2 "$PER_CLASS" 4 ||
     { bad "making the ILSVRC2012 folder"; finish; exit; }
 N2D2_DATA=$TMP/data
 export N2D2_DATA
@@ -45,7 +46,7 @@ run() {
     return $rc
 }
 if run clamp "$TMP/r18.onnx" "$TMP/s1.onnx" 1 --format float && [ -s "$TMP/s1.onnx" ] &&
-    grep -q "^summary: 1 epoch, .* $((2 * $(scaled 16 5))) training images" "$TMP/clamp.out" &&
+    grep -q "^summary: 1 epoch, .* $((2 * PER_CLASS)) training images" "$TMP/clamp.out" &&
     grep -q '(21 quantizers' "$TMP/clamp.out"; then
     ok "stage 1 (clamp): 2 batches of $BATCH trained, 21 quantizers (20 Conv + 1 Gemm)"
 else bad "stage 1: exit $rc: $(tail -5 "$TMP/clamp.out")"; fi
