@@ -33,7 +33,6 @@
 
 #include "data/data.h"
 #include "recipe/recipe.h"
-#include "util/rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -225,7 +224,7 @@ static void run_batches(const struct qc_data_cfg *cfg, const struct qc_dataset *
                         enum qc_split split)
 {
     int c, h, w;
-    struct qc_rng rng;
+    const uint64_t seed = 12345; /* the random transformations' draws (data.h) */
     int32_t label;
     qc_data_cfg_geometry(cfg, &c, &h, &w);
     size_t out = (size_t)c * h * w, in = (size_t)ds->c * ds->h * ds->w;
@@ -234,10 +233,9 @@ static void run_batches(const struct qc_data_cfg *cfg, const struct qc_dataset *
     float *x = malloc(out * sizeof(*x));
     if (!x)
         return;
-    qc_rng_seed(&rng, 12345);
     for (int64_t k = 0; k < FUZZ_MAX_IMAGES && k < ds->n; k++) {
         int64_t idx = k == FUZZ_MAX_IMAGES - 1 ? ds->n - 1 : k;
-        if (qc_data_batch(cfg, ds, split, &idx, 1, &rng, x, &label) != QC_OK)
+        if (qc_data_batch(cfg, ds, split, &idx, 1, &seed, x, &label) != QC_OK)
             break;
     }
     free(x);
