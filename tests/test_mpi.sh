@@ -11,6 +11,10 @@
 # run, itself checked against PyTorch by tests/test_torch_equiv.sh).  The
 # two runs sum the same per-image terms in another grouping, so they agree to
 # float rounding, not bit for bit.
+# Gradient buckets (AllReduceBucketKB): with 1 KiB several buckets, started
+# during the backward (the note at the end of training), and with 0 one
+# all-reduce after it: both equal to the one-process run, and to each other
+# bit for bit.
 # Local BatchNorm (no SyncBatchNorm): runs, writes, and differs from the
 # single-process run (each rank normalizes with its own 32 images).
 # The same on a PNG folder database (the decoder threads, a random flip:
@@ -111,6 +115,42 @@ for r in lsq sat; do
     n=$(grep -c '^epoch 1/1' "$TMP/out")
     [ "$n" = 0 ] && ok "$r: --quiet on every rank" || bad "$r: $n epoch lines under --quiet"
 done
+
+# ---- gradient buckets: several (AllReduceBucketKB=1), none (0), the default above ----
+# The LeNet's 60k gradients fill one bucket of the default 1024 KiB; with 1 KiB
+# they make several, started while the backward still runs (the note at the
+# end of training counts them); with 0, one all-reduce after the backward.
+# Both equal the one-process run, and each other bit for bit (the same sums,
+# then the same scaling, element by element).
+BARGS=$(echo "$ARGS" | sed 's/ --quiet//')
+for kb in 1 0; do
+    { echo "AllReduceBucketKB=$kb"; cat "$TMP/lsq.ini"; } >"$TMP/kb$kb.ini"
+    (cd "$TMP" && $MPIRUN "$QATCONV" "$M" -r "kb$kb.ini" -o "kb$kb.onnx" $BARGS --log "kb$kb.csv" \
+        --checkpoint "kb$kb.ckpt") >"$TMP/kb$kb.out" 2>&1 || { cat "$TMP/kb$kb.out"; bad "AllReduceBucketKB=$kb: mpirun"; }
+    if fig=$(cmp_runs "$TMP/lsq-1" "$TMP/kb$kb"); then
+        ok "AllReduceBucketKB=$kb: 2 ranks = 1 process within 1e-5: $fig"
+    else
+        bad "AllReduceBucketKB=$kb: 2 ranks differ from 1 process: $fig"
+    fi
+done
+note=$(grep '^gradients averaged over 2 ranks' "$TMP/kb1.out")
+nb=$(echo "$note" | sed -n 's/.* in \([0-9]*\) buckets .*/\1/p')
+early=$(echo "$note" | sed -n 's/.*, \([0-9]*\) started during the backward$/\1/p')
+if [ "${nb:-0}" -ge 3 ] && [ "${early:-0}" -ge 20 ] && echo "$note" | grep -q ': [0-9]* all-reduces in 20 steps'; then
+    ok "AllReduceBucketKB=1: several buckets, overlapping the backward ($note)"
+else
+    cat "$TMP/kb1.out"; bad "AllReduceBucketKB=1: not several overlapped buckets ($note)"
+fi
+if grep -q '^gradients averaged over 2 ranks by one all-reduce after each backward (AllReduceBucketKB=0): 20 steps' "$TMP/kb0.out"; then
+    ok "AllReduceBucketKB=0: one all-reduce per step"
+else
+    cat "$TMP/kb0.out"; bad "AllReduceBucketKB=0: no one-all-reduce note"
+fi
+if cmp -s "$TMP/kb1.ckpt" "$TMP/kb0.ckpt" && cmp -s "$TMP/kb1.csv" "$TMP/kb0.csv"; then
+    ok "buckets and one all-reduce: the same checkpoint and log, bit for bit"
+else
+    bad "buckets and one all-reduce give different floats"
+fi
 
 # ---- --resume: epoch 2 from the one-process checkpoint, 1 process vs 2 ranks ----
 "$QATCONV" "$M" -r "$TMP/lsq.ini" -o "$TMP/res-1.onnx" $ARGS --epochs 2 --resume "$TMP/lsq-1.ckpt" \

@@ -215,3 +215,97 @@ void qc_comm_abort(struct qc_comm *c, int code)
     (void)c;
     (void)code;
 }
+
+/* ---- non-blocking averages (comm.h) ------------------------------------------------------- */
+
+enum qc_status qc_comm_pending_new(struct qc_comm *c, int max_ops, struct qc_comm_pending **out)
+{
+    struct qc_comm_pending *pd = qc_calloc(1, sizeof(*pd));
+    size_t cap = (size_t)(max_ops > 0 ? max_ops : 1);
+    *out = NULL;
+    if (!pd)
+        return QC_ERR_NOMEM;
+    pd->c = c;
+    pd->max = (int)cap;
+#ifdef HAVE_MPI
+    pd->reqs = qc_calloc(cap, sizeof(MPI_Request));
+#else
+    pd->reqs = qc_calloc(cap, 1);
+#endif
+    pd->bufs = qc_calloc(cap, sizeof(*pd->bufs));
+    pd->counts = qc_calloc(cap, sizeof(*pd->counts));
+    if (!pd->reqs || !pd->bufs || !pd->counts) {
+        qc_comm_pending_free(pd);
+        return QC_ERR_NOMEM;
+    }
+    *out = pd;
+    return QC_OK;
+}
+
+void qc_comm_pending_free(struct qc_comm_pending *pd)
+{
+    if (!pd)
+        return;
+    qc_free(pd->reqs);
+    qc_free(pd->bufs);
+    qc_free(pd->counts);
+    qc_free(pd);
+}
+
+enum qc_status qc_comm_pending_mean_f32(struct qc_comm_pending *pd, float *buf, int64_t n)
+{
+    if (qc_comm_size(pd->c) <= 1)
+        return QC_OK;
+#ifdef HAVE_MPI
+    for (int64_t off = 0; off < n; off += INT_MAX) {
+        int cnt = (int)QC_MIN(n - off, (int64_t)INT_MAX);
+        enum qc_status st;
+        if (pd->n >= pd->max) {
+            qc_log_error("internal: more than %d averages started before a wait", pd->max);
+            return QC_ERR_INTERNAL;
+        }
+        st = mpi_check(MPI_Iallreduce(MPI_IN_PLACE, buf + off, cnt, MPI_FLOAT, MPI_SUM,
+                                      MPI_COMM_WORLD, (MPI_Request *)pd->reqs + pd->n),
+                       "MPI_Iallreduce");
+        if (st != QC_OK)
+            return st;
+        pd->bufs[pd->n] = buf + off;
+        pd->counts[pd->n++] = cnt;
+    }
+    return QC_OK;
+#else
+    (void)buf;
+    (void)n;
+    return QC_ERR_UNSUPPORTED; /* unreachable: one rank without MPI */
+#endif
+}
+
+enum qc_status qc_comm_pending_poll(struct qc_comm_pending *pd)
+{
+#ifdef HAVE_MPI
+    int done = 0;
+    if (pd->n > 0)
+        return mpi_check(MPI_Testall(pd->n, pd->reqs, &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+#endif
+    (void)pd;
+    return QC_OK;
+}
+
+enum qc_status qc_comm_pending_wait(struct qc_comm_pending *pd)
+{
+    enum qc_status st = QC_OK;
+#ifdef HAVE_MPI
+    if (pd->n > 0)
+        st = mpi_check(MPI_Waitall(pd->n, pd->reqs, MPI_STATUSES_IGNORE), "MPI_Waitall");
+    for (int i = 0; st == QC_OK && i < pd->n; i++) {
+        float inv = 1.0f / (float)qc_comm_size(pd->c);
+        for (int64_t j = 0; j < pd->counts[i]; j++)
+            pd->bufs[i][j] *= inv;
+    }
+#endif
+    pd->n = 0;
+    if (st == QC_OK && pd->n_device > 0)
+        st = qc_comm_nccl_wait(pd);
+    pd->n_device = 0;
+    return st;
+}

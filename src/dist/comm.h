@@ -17,6 +17,7 @@
 #ifndef QATCONV_SRC_DIST_COMM_H
 #define QATCONV_SRC_DIST_COMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,5 +53,29 @@ void qc_comm_abort(struct qc_comm *c, int code);
  * rank's current CUDA device; QC_ERR_UNSUPPORTED elsewhere (the caller goes
  * through the host). */
 enum qc_status qc_comm_mean_f32_device(struct qc_comm *c, float *dev_buf, int64_t n);
+
+/* Non-blocking averages (the gradient buckets of train/grad_buckets.h): a
+ * set of in-place averages over the ranks started one by one while other
+ * work goes on, and waited for together.  Every rank starts the same
+ * operations in the same order.  max_ops: the most operations started
+ * between two waits (an average of more than INT_MAX floats on the host
+ * takes one per INT_MAX). */
+struct qc_comm_pending;
+enum qc_status qc_comm_pending_new(struct qc_comm *c, int max_ops, struct qc_comm_pending **out);
+void qc_comm_pending_free(struct qc_comm_pending *pd);
+/* Starts buf[i] = (1/size) Σ over ranks of buf[i] on host memory
+ * (MPI_Iallreduce of the sum; the 1/size scaling at the wait, as
+ * qc_comm_mean_f32 does it).  buf is not to be touched until the wait. */
+enum qc_status qc_comm_pending_mean_f32(struct qc_comm_pending *pd, float *buf, int64_t n);
+/* The same on device memory (NCCL's ncclAvg, on the legacy default stream
+ * after the work queued before it); QC_ERR_UNSUPPORTED without NCCL. */
+enum qc_status qc_comm_pending_mean_f32_device(struct qc_comm_pending *pd, float *dev_buf,
+                                               int64_t n);
+/* Lets MPI progress the started operations (MPI_Testall); returns at once. */
+enum qc_status qc_comm_pending_poll(struct qc_comm_pending *pd);
+/* Waits for every started operation; the set is empty after it. */
+enum qc_status qc_comm_pending_wait(struct qc_comm_pending *pd);
+/* Whether this build averages device memory without the host (NCCL). */
+bool qc_comm_has_device_mean(void);
 
 #endif

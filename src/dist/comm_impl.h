@@ -5,6 +5,7 @@
 #define QATCONV_SRC_DIST_COMM_IMPL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct qc_comm {
     int rank, size, local_rank;
@@ -12,6 +13,19 @@ struct qc_comm {
     bool own_mpi; /* qc_comm_new called MPI_Init                        */
     void *nccl;   /* the NCCL communicator (nccl.c), created at first use */
 };
+
+/* A set of started averages (comm.h). */
+struct qc_comm_pending {
+    struct qc_comm *c;
+    void *reqs;      /* MPI_Request[max] (comm.c)                        */
+    float **bufs;    /* the host operations' buffers and counts: scaled  */
+    int64_t *counts; /* by 1 / size at the wait                          */
+    int n, max;      /* host operations started, capacity                */
+    int n_device;    /* device averages queued (nccl.c)                  */
+};
+
+/* Waits for the device averages of pd (nccl.c; QC_OK without NCCL). */
+enum qc_status qc_comm_nccl_wait(struct qc_comm_pending *pd);
 
 /* Releases c->nccl (nccl.c; a no-op without NCCL). */
 void qc_comm_nccl_free(struct qc_comm *c);

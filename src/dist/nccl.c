@@ -2,7 +2,9 @@
  * nccl.c - the device all-reduce of comm.h (qc_comm_mean_f32_device): NCCL's
  * average (ncclAvg) on the rank's current CUDA device, one communicator per
  * job created at the first call (rank 0's ncclUniqueId broadcast over MPI,
- * ncclCommInitRank).
+ * ncclCommInitRank), and the queued device averages of comm.h's pending
+ * sets (qc_comm_pending_mean_f32_device; one ncclAllReduce per gradient
+ * bucket, waited for together).
  * The average runs on the legacy default stream, which orders it after the
  * backend's work on its blocking streams, and is waited for.  Without NCCL
  * (a build without CUDA or MPI) the function answers QC_ERR_UNSUPPORTED.
@@ -87,4 +89,48 @@ void qc_comm_nccl_free(struct qc_comm *c)
         ncclCommDestroy((ncclComm_t)c->nccl);
 #endif
     c->nccl = NULL;
+}
+
+bool qc_comm_has_device_mean(void)
+{
+#ifdef HAVE_NCCL
+    return true;
+#else
+    return false;
+#endif
+}
+
+enum qc_status qc_comm_pending_mean_f32_device(struct qc_comm_pending *pd, float *dev_buf,
+                                               int64_t n)
+{
+#ifdef HAVE_NCCL
+    ncclComm_t nc;
+    enum qc_status st;
+    if (qc_comm_size(pd->c) <= 1)
+        return QC_OK;
+    st = nccl_comm(pd->c, &nc);
+    if (st == QC_OK)
+        st = nccl_check(
+            ncclAllReduce(dev_buf, dev_buf, (size_t)n, ncclFloat, ncclAvg, nc, (cudaStream_t)0),
+            "ncclAllReduce");
+    if (st == QC_OK)
+        pd->n_device++;
+    return st;
+#else
+    (void)dev_buf;
+    (void)n;
+    return qc_comm_size(pd->c) > 1 ? QC_ERR_UNSUPPORTED : QC_OK;
+#endif
+}
+
+enum qc_status qc_comm_nccl_wait(struct qc_comm_pending *pd)
+{
+#ifdef HAVE_NCCL
+    if (pd->n_device > 0 && cudaStreamSynchronize((cudaStream_t)0) != cudaSuccess) {
+        qc_log_error("NCCL: cudaStreamSynchronize after the gradient averages failed");
+        return QC_ERR_BACKEND;
+    }
+#endif
+    (void)pd;
+    return QC_OK;
 }

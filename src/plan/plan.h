@@ -154,6 +154,19 @@ enum qc_status qc_plan_zero_param_grads(struct qc_plan *p);
 /* Backward walk over the steps between the parameters and the logits, in
  * reverse order; parameter gradients accumulate. */
 enum qc_status qc_plan_backward(struct qc_plan *p);
+/* Data parallelism (train/grad_buckets.h): fn(arg, offset, n) is called by
+ * qc_plan_backward once per trainable slot, as soon as the slot's gradient,
+ * [offset, offset + n) of qc_plan_param_grads, is final for this backward:
+ * after the last step of the reverse walk that adds to it (a parameter read
+ * by several ops after the last of them; an activation quantizer's α / s
+ * after its backward).  With the hook set, a weight quantizer's backward (dQ
+ * to dW, and its α / s) runs right after the last step that writes its dQ
+ * rather than after the whole walk, so a quantized weight and its α / s are
+ * final there too.  On a device backend "final" means queued on the
+ * backend's stream.  An error from fn ends the walk.  fn NULL: no calls
+ * (the default). */
+typedef enum qc_status (*qc_grad_ready_fn)(void *arg, int64_t offset, int64_t n);
+enum qc_status qc_plan_set_grad_ready(struct qc_plan *p, qc_grad_ready_fn fn, void *arg);
 /* Copies the state array back into the graph's initializers (the graph the
  * plan was built from). */
 enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g);

@@ -111,6 +111,15 @@ struct qc_plan {
     bool                  *has_grad;  /* per value: gets an activation gradient
                                          (qc_plan_prepare_backward)            */
     size_t                 saved_total; /* bytes of every step's saved state   */
+    qc_grad_ready_fn grad_ready;        /* qc_plan_set_grad_ready, or NULL      */
+    void *grad_ready_arg;
+    int *slot_ready;  /* per slot: the backward iteration after
+                                           which its gradient is final, -1: after
+                                           the walk, -2: not trainable            */
+    int *quant_ready; /* with the hook, per quantizer: the backward
+                                           iteration after which a weight
+                                           quantizer's backward runs (-1: after
+                                           the walk)                              */
 };
 
 /* Builds the plan (plan.c).  training: the plan keeps its parameters in a
@@ -131,11 +140,12 @@ enum qc_status qc_plan_setup_backward(struct qc_plan *p);
 void qc_plan_free_train(struct qc_plan *p);
 /* Quantizer forward: weights before the first step, activations after the
  * step that produces them; backward: activations before their producer's
- * backward, weights after the last step's. */
+ * backward, weights after the last step's (step -1), or, with a grad-ready
+ * hook, each after the step of quant_ready (step i). */
 enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p);
 enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training);
 enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step);
-enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p);
+enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p, int step);
 /* "<model>: <Op> '<label>'" into buf; returns buf. */
 const char *qc_plan_node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
                                size_t len);

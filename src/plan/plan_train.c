@@ -534,6 +534,8 @@ void qc_plan_free_train(struct qc_plan *p)
     if (p->quant_grads)
         qc_backend_release(p->be, p->quant_grads);
     qc_free(p->quants);
+    qc_free(p->slot_ready);
+    qc_free(p->quant_ready);
     qc_free(p->slots);
     qc_free(p->gvals);
     qc_free(p->gptrs);
@@ -648,27 +650,159 @@ enum qc_status qc_plan_zero_param_grads(struct qc_plan *p)
     return qc_backend_zero(p->be, p->grads, (size_t)p->n_trainable * sizeof(float));
 }
 
+/* ---- the grad-ready hook (plan.h) ---------------------------------------------------------- */
+
+/* slot_ready[i] = min(slot_ready[i], step) for every trainable slot that
+ * overlaps the floats [off, off + n) of p->grads. */
+static void ready_no_later(struct qc_plan *p, int64_t off, int64_t n, int step)
+{
+    for (int i = 0; i < p->n_slots; i++) {
+        const struct qc_param_slot *sl = &p->slots[i];
+        if (sl->trainable && sl->offset < off + n && off < sl->offset + sl->n &&
+            p->slot_ready[i] > step)
+            p->slot_ready[i] = step;
+    }
+}
+
+/* The floats of p->grads a gradient tensor covers, or false when it lies
+ * elsewhere (an activation gradient, a quantized weight's dQ).  Compared as
+ * addresses: device pointers too. */
+static bool in_param_grads(const struct qc_plan *p, const struct qc_tensor *t, int64_t *off)
+{
+    uintptr_t d = (uintptr_t)t->data, g0 = (uintptr_t)p->grads;
+    uintptr_t g1 = g0 + (uintptr_t)p->n_trainable * sizeof(float);
+    if (!t->data || d < g0 || d >= g1)
+        return false;
+    *off = (int64_t)((d - g0) / sizeof(float));
+    return true;
+}
+
+/* The smallest step whose backward writes into weight quantizer q's dQ (its
+ * last writer in the reverse walk), or -1 when none does. */
+static int dq_final_step(const struct qc_plan *p, const struct plan_quant *q)
+{
+    uintptr_t d0 = (uintptr_t)q->dq.data;
+    uintptr_t d1 = d0 + (uintptr_t)qc_tensor_nelem(&q->dq) * sizeof(float);
+    for (int i = 0; q->dq.data && i < p->n_steps; i++) {
+        const struct plan_step *s = &p->steps[i];
+        for (int j = 0; s->backward && j < p->g->nodes[s->node].n_in; j++) {
+            uintptr_t d = s->din[j] ? (uintptr_t)s->din[j]->data : 0;
+            if (d >= d0 && d < d1)
+                return i;
+        }
+    }
+    return -1;
+}
+
+/* Where each slot's gradient becomes final in qc_plan_backward's walk from
+ * step n_steps-1 down to 0: the smallest step whose backward writes it (din
+ * into p->grads), or whose activation quantizer's α / s it is; a slot nothing
+ * writes: -1, after the walk.  A weight quantizer's backward (dQ to dW and
+ * its α / s) then runs right after the last step writing its dQ, instead of
+ * after the walk (the same operations; the quantizers are independent of
+ * each other), and its slots are final there (or after any later direct
+ * writer of W).  Without the hook nothing of this is computed or changed. */
+enum qc_status qc_plan_set_grad_ready(struct qc_plan *p, qc_grad_ready_fn fn, void *arg)
+{
+    p->grad_ready = fn;
+    p->grad_ready_arg = arg;
+    if (!fn || p->slot_ready || !p->training)
+        return QC_OK;
+    p->slot_ready = qc_malloc((size_t)(p->n_slots ? p->n_slots : 1) * sizeof(int));
+    p->quant_ready = qc_malloc((size_t)(p->n_quants ? p->n_quants : 1) * sizeof(int));
+    if (!p->slot_ready || !p->quant_ready) {
+        qc_free(p->slot_ready);
+        qc_free(p->quant_ready);
+        p->slot_ready = NULL;
+        p->quant_ready = NULL;
+        return QC_ERR_NOMEM;
+    }
+    for (int i = 0; i < p->n_slots; i++)
+        p->slot_ready[i] = p->slots[i].trainable ? p->n_steps : -2;
+    for (int i = 0; i < p->n_steps; i++) {
+        const struct plan_step *s = &p->steps[i];
+        if (!s->backward)
+            continue;
+        for (int j = 0; j < p->g->nodes[s->node].n_in; j++) {
+            int64_t off;
+            if (s->din[j] && in_param_grads(p, s->din[j], &off))
+                ready_no_later(p, off, qc_tensor_nelem(s->din[j]), i);
+        }
+    }
+    for (int i = 0; i < p->n_quants; i++) {
+        const struct plan_quant *q = &p->quants[i];
+        if (!q->spec.weight && q->pslot >= 0)
+            ready_no_later(p, p->slots[q->pslot].offset, p->slots[q->pslot].n, q->step);
+    }
+    for (int i = 0; i < p->n_slots; i++)
+        if (p->slot_ready[i] == p->n_steps)
+            p->slot_ready[i] = p->n_steps + 1; /* no direct writer (yet) */
+    for (int i = 0; i < p->n_quants; i++) {
+        const struct plan_quant *q = &p->quants[i];
+        p->quant_ready[i] = q->spec.weight ? dq_final_step(p, q) : -1;
+        if (!q->spec.weight)
+            continue;
+        /* W: final at the earlier of its quantizer's backward and its direct
+         * writers; -1 (after the walk) is the latest of all */
+        if (p->quant_ready[i] < 0 || p->slot_ready[q->slot] == p->n_steps + 1)
+            p->slot_ready[q->slot] = p->quant_ready[i] < 0 ? -1 : p->quant_ready[i];
+        else
+            p->slot_ready[q->slot] = QC_MIN(p->slot_ready[q->slot], p->quant_ready[i]);
+        if (q->pslot >= 0)
+            p->slot_ready[q->pslot] = p->quant_ready[i];
+    }
+    for (int i = 0; i < p->n_slots; i++)
+        if (p->slot_ready[i] > p->n_steps)
+            p->slot_ready[i] = -1;
+    return QC_OK;
+}
+
+/* Calls the grad-ready hook for the slots final after backward iteration
+ * `step` (-1: after the walk). */
+static enum qc_status report_ready(struct qc_plan *p, int step)
+{
+    for (int i = 0; p->grad_ready && p->slot_ready && i < p->n_slots; i++) {
+        enum qc_status st;
+        if (p->slot_ready[i] != step || p->slots[i].n == 0)
+            continue;
+        st = p->grad_ready(p->grad_ready_arg, p->slots[i].offset, p->slots[i].n);
+        if (st != QC_OK)
+            return st;
+    }
+    return QC_OK;
+}
+
 enum qc_status qc_plan_backward(struct qc_plan *p)
 {
+    enum qc_status st;
     for (int i = p->n_steps - 1; i >= 0; i--) {
         const struct plan_step *s = &p->steps[i];
         const struct qc_node *n = &p->g->nodes[s->node];
         char where[512];
         struct qc_op_ctx ctx = {
-            .be = p->be, .workspace = p->workspace, .workspace_size = p->ws_size,
-            .saved = s->saved, .saved_size = s->saved_size, .rng = NULL,
-            .threads = qc_backend_threads(p->be), .opset = p->g->opset, .training = true,
+            .be = p->be,
+            .workspace = p->workspace,
+            .workspace_size = p->ws_size,
+            .saved = s->saved,
+            .saved_size = s->saved_size,
+            .rng = NULL,
+            .threads = qc_backend_threads(p->be),
+            .opset = p->g->opset,
+            .training = true,
             .label = NULL,
         };
-        enum qc_status st;
         ctx.sync = p->sync; /* a data-parallel job's sums (plan.h) */
         if (p->n_quants) {
             st = qc_plan_quant_acts_backward(p, i);
             if (st != QC_OK)
                 return st;
         }
-        if (!s->backward)
+        if (!s->backward) {
+            st = report_ready(p, i); /* an activation quantizer's α / s */
+            if (st != QC_OK)
+                return st;
             continue;
+        }
         for (int j = 0; lazy_zero(p) && j < n->n_in; j++) {
             bool again = false;
             if (!s->din[j])
@@ -685,10 +819,15 @@ enum qc_status qc_plan_backward(struct qc_plan *p)
         st = s->k->backward(n, &ctx, (const struct qc_tensor *const *)s->in,
                             (const struct qc_tensor *const *)s->out,
                             (const struct qc_tensor *const *)s->dout, s->din);
+        if (st == QC_OK && p->quant_ready)
+            st = qc_plan_quant_weights_backward(p, i);
+        if (st == QC_OK)
+            st = report_ready(p, i);
         if (st != QC_OK)
             return st;
     }
-    return p->n_quants ? qc_plan_quant_weights_backward(p) : QC_OK;
+    st = p->n_quants ? qc_plan_quant_weights_backward(p, -1) : QC_OK;
+    return st == QC_OK ? report_ready(p, -1) : st;
 }
 
 enum qc_status qc_plan_store_params(struct qc_plan *p, struct qc_graph *g)
@@ -869,13 +1008,13 @@ enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step)
     return QC_OK;
 }
 
-enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p)
+enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p, int step)
 {
     for (int i = 0; i < p->n_quants; i++) {
         struct plan_quant *q = &p->quants[i];
         const struct qc_param_slot *s;
         enum qc_status st;
-        if (!q->spec.weight)
+        if (!q->spec.weight || (p->quant_ready ? p->quant_ready[i] : -1) != step)
             continue;
         s = &p->slots[q->slot];
         if (q->spec.method == QC_QM_SAT)

@@ -27,6 +27,8 @@ static const struct key_spec global_keys[] = {
     { "Seed", K_INT, NULL, 0, 1e300 },
     /* data-parallel jobs: synchronized BatchNorm (train/train.c) */
     { "SyncBatchNorm", K_BOOL, NULL, NOLIM },
+    /* data-parallel jobs: KiB per gradient all-reduce bucket, 0: one after the backward */
+    { "AllReduceBucketKB", K_INT, NULL, 0, 1e300 },
 };
 
 static const struct key_spec database_keys[] = {

@@ -34,6 +34,7 @@
 #include "accuracy.h"
 #include "checkpoint.h"
 #include "grad_check.h"
+#include "grad_buckets.h"
 #include "interrupt.h"
 #include "loss.h"
 #include "solver.h"
@@ -80,6 +81,9 @@ struct qc_trainer {
     struct qc_comm *comm;
     int64_t gbatch, lo;
     struct qc_op_sync sync;
+    int64_t bucket_kb;               /* AllReduceBucketKB (grad_buckets.h)  */
+    struct qc_grad_buckets *buckets; /* NULL: one average after the backward */
+    int64_t n_averaged;              /* steps whose gradients were averaged  */
     struct solver_group        *groups;
     int                         n_groups;
     struct slot_opt            *so;
@@ -306,13 +310,15 @@ static int64_t fixed_batch(const struct qc_graph *g)
 
 /* Data parallelism: the parameter gradients (weights, biases, BatchNorm
  * γ/β, SAT α, LSQ steps and zero points: the one flat buffer of the plan)
- * averaged over the R ranks, in place, once per batch after the backward.
+ * averaged over the R ranks, in place, once per batch.
  * Each rank's backward starts from dz = (softmax - onehot) / b of its slice
  * of b = B/R images, so its gradient is the mean over its slice, and
  * (1/R) Σ_r of the equal slices' means is the single-process gradient of the
- * batch-mean loss.  One all-reduce after the whole backward (the plan's
- * backward walk does not expose when a parameter's gradient is final).  A
- * device backend averages with NCCL where built, else through host memory. */
+ * batch-mean loss.  With AllReduceBucketKB > 0 (t->buckets) the averages of
+ * the buckets were started during the backward (grad_buckets.c) and are
+ * waited for here; with 0, one all-reduce of the whole buffer here.  A
+ * device backend averages with NCCL where built, else through host memory
+ * (one all-reduce). */
 static enum qc_status allreduce_grads(struct qc_trainer *t)
 {
     float *grads = qc_plan_param_grads(t->plan);
@@ -320,6 +326,9 @@ static enum qc_status allreduce_grads(struct qc_trainer *t)
     enum qc_status st;
     if (qc_comm_size(t->comm) <= 1 || n == 0)
         return QC_OK;
+    t->n_averaged++;
+    if (t->buckets)
+        return qc_grad_buckets_finish(t->buckets);
     if (qc_backend_host_memory(t->be))
         return qc_comm_mean_f32(t->comm, grads, n);
     st = qc_comm_mean_f32_device(t->comm, grads, n);
@@ -986,6 +995,8 @@ static enum qc_status slice_batch(struct qc_trainer *t)
     t->batch = t->gbatch / ranks;
     t->lo = r * t->batch;
     st = qc_recipe_int(t->r, "", "SyncBatchNorm", 0, &sync);
+    if (st == QC_OK)
+        st = qc_recipe_int(t->r, "", "AllReduceBucketKB", 1024, &t->bucket_kb);
     if (st != QC_OK)
         return st;
     if (sync && ranks > 1 && !qc_backend_host_memory(t->be)) {
@@ -1130,6 +1141,9 @@ static enum qc_status setup(struct qc_trainer *t)
     t->classes = qc_plan_value(t->plan, qc_plan_logits(t->plan))->shape.dims[1];
     if (t->sync.sum)
         qc_plan_set_sync(t->plan, &t->sync);
+    st = qc_grad_buckets_new(t->plan, t->be, t->comm, t->bucket_kb, &t->buckets);
+    if (st != QC_OK)
+        return st;
     st = new_teacher(t);
     if (st != QC_OK)
         return st;
@@ -1210,6 +1224,7 @@ static void teardown(struct qc_trainer *t)
     if (t->dev_stats)
         qc_backend_release(t->be, t->dev_stats);
     qc_grad_sums_free(t->be, &t->grad_sums);
+    qc_grad_buckets_free(t->buckets);
     qc_free(t->x);
     qc_free(t->labels);
     qc_free(t->perm);
@@ -1302,6 +1317,29 @@ enum qc_status qc_trainer_eval_graph(struct qc_trainer *t, const char *what, dou
     return evaluate_graph(t, what, acc, conf);
 }
 
+/* Data parallelism: how the gradients were averaged, one note (the check
+ * that the buckets are used: tests/test_mpi.sh). */
+static void note_averages(const struct qc_trainer *t)
+{
+    char text[256];
+    struct qc_event ev = { .kind = QC_EVENT_NOTE, .phase = QC_PHASE_TRAIN, .text = text };
+    if (qc_comm_size(t->comm) <= 1 || t->n_averaged == 0)
+        return;
+    if (t->buckets) {
+        int64_t early, started = qc_grad_buckets_started(t->buckets, &early);
+        snprintf(text, sizeof(text),
+                 "gradients averaged over %d ranks in %d buckets (AllReduceBucketKB=%lld): "
+                 "%lld all-reduces in %lld steps, %lld started during the backward",
+                 qc_comm_size(t->comm), qc_grad_buckets_count(t->buckets), (long long)t->bucket_kb,
+                 (long long)started, (long long)t->n_averaged, (long long)early);
+    } else
+        snprintf(text, sizeof(text),
+                 "gradients averaged over %d ranks by one all-reduce after each backward "
+                 "(AllReduceBucketKB=%lld): %lld steps",
+                 qc_comm_size(t->comm), (long long)t->bucket_kb, (long long)t->n_averaged);
+    qc_emit(&t->o->progress, &ev);
+}
+
 enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats)
 {
     const struct qc_train_opts *o = t->o;
@@ -1317,6 +1355,8 @@ enum qc_status qc_trainer_run(struct qc_trainer *t, struct qc_train_stats *stats
         }
     }
     st = run_epochs(t, &t->pos, stats);
+    if (st == QC_OK)
+        note_averages(t);
     if (st == QC_OK && o->keep_best && t->has_best)
         st = qc_backend_upload(t->be, qc_plan_state(t->plan), t->best,
                                (size_t)qc_plan_n_state(t->plan) * sizeof(float));
