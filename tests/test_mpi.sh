@@ -27,7 +27,11 @@
 # Faults: a bad recipe on every rank is one "qatconv: error" line and exit 3;
 # SIGKILL of one rank mid-epoch ends the job within 10 s with no output
 # file; SIGTERM to the job stops every rank after the current step with one
-# error line, nothing written (mpirun's own exit status, not 0).  Skips (77) only where mpirun is absent; a build without
+# error line, nothing written (mpirun's own exit status, not 0); SIGTERM to
+# rank 1 alone: the same, exit 3.  A rank that fails alone (a truncated
+# image folder on rank 1, in a training batch or in the calibration before
+# the evaluations; on rank 0): one error line (the failing rank's, "rank 1:"),
+# exit 3 within 10 s, no output file.  Skips (77) only where mpirun is absent; a build without
 # MPI under an installed mpirun is a failure (configure should have found it).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
@@ -44,7 +48,7 @@ if [ -n "${top_builddir:-}" ] && ! grep -q '^#define HAVE_MPI 1' "$top_builddir/
     finish
     exit 1
 fi
-MPIRUN="mpirun -np 2 --oversubscribe"
+MPIRUN="mpirun --oversubscribe"
 [ "$(id -u)" -eq 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
 # Under ASan (the sanitizer build), LeakSanitizer reports Open MPI's own
 # allocations that MPI_Finalize does not free (ompi_op_base_op_select and the
@@ -54,6 +58,9 @@ MPIRUN="mpirun -np 2 --oversubscribe"
 if ldd "$QATCONV" 2>/dev/null | grep -q libasan; then
     MPIRUN="$MPIRUN -x ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi
+# MPMD: "$MPIRUN1 -np 1 qatconv A : -np 1 qatconv B" gives each rank its own arguments
+MPIRUN1=$MPIRUN
+MPIRUN="$MPIRUN -np 2"
 # one OpenMP thread per rank, and a tag to find this test's processes
 export OMP_NUM_THREADS=1 QC_TEST_MPI_TAG=$$
 
@@ -242,6 +249,44 @@ else
     cat "$TMP/out"; bad "bad recipe: exit $rc, $n error lines"
 fi
 
+# ---- a rank that fails alone --------------------------------------------------------
+# Rank 1 (or 0) reads a copy of the image folder whose PNGs are truncated
+# (the same names: the listing, the split and the batches agree with the
+# other rank's; the first decode fails): the job prints ONE error line, the
+# failing rank's ("rank 1: ..." when it is not rank 0), exits 3 within 10 s,
+# no output file.  Without eval the failure is in a training batch, with it
+# in the calibration batch before the evaluations.
+if [ -d "$TMP/f/dir" ]; then
+    cp -r "$TMP/f/dir" "$TMP/fbad"
+    find "$TMP/fbad" -name '*.png' | while read -r png; do
+        head -c 100 "$png" >"$png.t" && mv "$png.t" "$png"
+    done
+    sed '/^SyncBatchNorm=/d' "$TMP/dir.ini" >"$TMP/good.ini"
+    sed "s|^DataPath=.*|DataPath=$TMP/fbad|" "$TMP/good.ini" >"$TMP/corrupt.ini"
+    for case in "1 --no-eval" "1 " "0 --no-eval"; do
+        set -- $case
+        bad_rank=$1; shift
+        if [ "$bad_rank" = 1 ]; then r0=good.ini r1=corrupt.ini; else r0=corrupt.ini r1=good.ini; fi
+        FA="--epochs 1 --batch 64 --threads 1 --seed 7 $*"
+        t0=$(date +%s)
+        (cd "$TMP" && $MPIRUN1 -np 1 "$QATCONV" "$M" -r $r0 -o lone.onnx $FA : \
+            -np 1 "$QATCONV" "$M" -r $r1 -o lone.onnx $FA) >"$TMP/lone.out" 2>&1
+        rc=$? secs=$(($(date +%s) - t0))
+        n=$(grep -c '^qatconv: error' "$TMP/lone.out")
+        want='^qatconv: error: .*fbad/.*PNG'
+        [ "$bad_rank" = 1 ] && want='^qatconv: error: rank 1: .*fbad/.*PNG'
+        if [ "$rc" = 3 ] && [ "$n" = 1 ] && grep -q "$want" "$TMP/lone.out" &&
+            [ "$secs" -le 10 ] && [ ! -e "$TMP/lone.onnx" ]; then
+            ok "rank $bad_rank fails alone (${*:-with eval}): one error line, exit 3 in ${secs} s, no output: $(grep '^qatconv: error' "$TMP/lone.out")"
+        else
+            cat "$TMP/lone.out"; bad "rank $bad_rank fails alone (${*:-with eval}): exit $rc, $n error lines, ${secs} s"
+        fi
+        rm -f "$TMP/lone.onnx"
+    done
+else
+    bad "a rank that fails alone: no image folder"
+fi
+
 # the pid of rank $1 of this test's job $job (a child of mpirun whose
 # environment carries the tag)
 rank_pid() {
@@ -303,6 +348,23 @@ if start_long term; then
     fi
 else
     cat "$TMP/term.out"; bad "SIGTERM: the job did not start"
+fi
+
+# a signal to one rank (as a scheduler or Ctrl-C on the process group
+# delivers it to the ranks): every rank stops after the step, the ranks
+# agree on it, rank 0 says it, and qatconv's exit status 3 is the job's
+if start_long term1; then
+    kill -TERM "$victim"
+    wait_end
+    n=$(grep -c '^qatconv: error' "$TMP/term1.out")
+    if [ "$rc" = 3 ] && [ "$n" = 1 ] && [ ! -e "$TMP/term1.onnx" ] && [ "$secs" -le 10 ] &&
+        grep -q '^qatconv: error: interrupted by signal 15 .* nothing written' "$TMP/term1.out"; then
+        ok "SIGTERM to rank 1: every rank stopped after a step in ${secs} s, exit 3, one line"
+    else
+        cat "$TMP/term1.out"; bad "SIGTERM to rank 1: exit $rc, $n error lines, ${secs} s"
+    fi
+else
+    cat "$TMP/term1.out"; bad "SIGTERM to rank 1: the job did not start"
 fi
 
 finish

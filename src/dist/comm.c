@@ -9,8 +9,12 @@
 #include "comm.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #ifdef HAVE_MPI
 #include <mpi.h>
@@ -25,11 +29,23 @@ static bool launched_by_mpi(void)
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
-/* Ranks other than 0 print nothing (comm.h). */
-static void quiet(void)
+/* Ranks other than 0 print nothing (comm.h): stdout to /dev/null, stderr
+ * to an unlinked temporary file, the launcher's stderr kept in c->err_fd for
+ * the one line of a rank that fails alone (qc_comm_abort). */
+static void quiet(struct qc_comm *c)
 {
-    if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-        return; /* then they print: harmless */
+    fflush(stderr);
+    c->err_log = tmpfile();
+    c->err_fd = c->err_log ? dup(STDERR_FILENO) : -1;
+    if (c->err_fd < 0 || dup2(fileno(c->err_log), STDERR_FILENO) < 0) {
+        if (c->err_fd >= 0)
+            close(c->err_fd);
+        c->err_fd = -1;
+        if (!freopen("/dev/null", "w", stderr))
+            return; /* then it prints: harmless */
+    }
+    if (!freopen("/dev/null", "w", stdout))
+        return;
 }
 
 enum qc_status qc_comm_new(struct qc_comm **out)
@@ -39,6 +55,7 @@ enum qc_status qc_comm_new(struct qc_comm **out)
     if (!c)
         return QC_ERR_NOMEM;
     c->size = 1;
+    c->err_fd = -1;
 #ifdef HAVE_MPI
     if (launched_by_mpi()) {
         int inited = 0;
@@ -65,7 +82,7 @@ enum qc_status qc_comm_new(struct qc_comm **out)
             c->local_rank = lr ? atoi(lr) : c->rank;
         }
         if (c->rank != 0)
-            quiet();
+            quiet(c);
     }
 #else
     (void)quiet;
@@ -86,6 +103,10 @@ void qc_comm_free(struct qc_comm *c)
     if (c->own_mpi)
         MPI_Finalize();
 #endif
+    if (c->err_fd >= 0)
+        close(c->err_fd);
+    if (c->err_log)
+        fclose(c->err_log);
     qc_free(c);
 }
 
@@ -203,12 +224,58 @@ enum qc_status qc_comm_barrier(struct qc_comm *c)
     return QC_OK;
 }
 
+void qc_comm_failed_everywhere(struct qc_comm *c)
+{
+    if (c)
+        c->agreed = true;
+}
+
+#ifdef HAVE_MPI
+/* How long a failing rank other than 0 waits before its line and the abort
+ * (comm.h): rank 0, failing the same way at about the same time, ends the
+ * job (and this rank) first. */
+#define QC_COMM_FAIL_GRACE_MS 3000
+
+/* Copies the first "qatconv: error: " line of this rank's stderr file to the
+ * launcher's stderr, as "qatconv: error: rank R: ...". */
+static void forward_error_line(struct qc_comm *c)
+{
+    static const char tag[] = "qatconv: error: ";
+    char line[1024], out[1100];
+    if (!c->err_log || c->err_fd < 0)
+        return;
+    fflush(stderr);
+    rewind(c->err_log);
+    while (fgets(line, sizeof(line), c->err_log)) {
+        int n;
+        if (strncmp(line, tag, sizeof(tag) - 1) != 0)
+            continue;
+        if (!strchr(line, '\n'))
+            strcpy(line + sizeof(line) - 2, "\n");
+        n = snprintf(out, sizeof(out), "%srank %d: %s", tag, c->rank, line + sizeof(tag) - 1);
+        if (n > 0 && write(c->err_fd, out, strlen(out)) < 0)
+            return; /* nowhere left to say it */
+        return;
+    }
+}
+#endif
+
 void qc_comm_abort(struct qc_comm *c, int code)
 {
 #ifdef HAVE_MPI
     if (c && c->size > 1) {
         fflush(stdout);
         fflush(stderr);
+        if (c->rank != 0 && !c->agreed) {
+            /* the job's abort (rank 0's) ends this rank during the wait */
+            struct timespec ts = { QC_COMM_FAIL_GRACE_MS / 1000,
+                                   (QC_COMM_FAIL_GRACE_MS % 1000) * 1000000L };
+            signal(SIGTERM, SIG_DFL);
+            signal(SIGINT, SIG_DFL);
+            while (nanosleep(&ts, &ts) != 0)
+                ;
+            forward_error_line(c);
+        }
         MPI_Abort(MPI_COMM_WORLD, code);
     }
 #endif

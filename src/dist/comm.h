@@ -8,8 +8,10 @@
  * MPI (configure --with-mpi), qc_comm_new initialises MPI when the process was
  * started by mpirun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set) and
  * works on MPI_COMM_WORLD (with Open MPI's mpi_yield_when_idle on unless set:
- * waiting ranks yield their core).  Ranks other than 0 are quiet: their stdout and
- * stderr go to /dev/null, so a job prints one copy of every line.
+ * waiting ranks yield their core).  Ranks other than 0 are quiet: their stdout
+ * goes to /dev/null and their stderr to a private file (its first error line
+ * is shown when such a rank fails alone: qc_comm_abort), so a job prints one
+ * copy of every line.
  *
  * A build without MPI started by mpirun warns that every process trains
  * alone.  A NULL struct qc_comm * is the single-process communicator.
@@ -45,8 +47,18 @@ enum qc_status qc_comm_max_int(struct qc_comm *c, int *v);
 enum qc_status qc_comm_bcast(struct qc_comm *c, void *buf, size_t bytes, int root);
 enum qc_status qc_comm_barrier(struct qc_comm *c);
 /* Ends every rank of the job with exit status `code` (MPI_Abort) when there
- * are several; returns (does nothing) with one. */
+ * are several, after the failing rank's error line; returns (does nothing)
+ * with one.  Called by a rank that failed, whatever the others are doing
+ * (waiting in a collective, computing, failing too): rank 0 has printed its
+ * line and aborts at once; another rank, whose stderr is not shown, waits
+ * 3 s (in which an abort by rank 0, failing too, as on a bad recipe, ends
+ * it silently), then prints the first error line it logged as
+ * "qatconv: error: rank R: ..." and aborts.  So a job prints one error line
+ * whether one rank fails or all do.  After qc_comm_failed_everywhere (the
+ * ranks agreed on the failure: an interruption) no rank but 0 prints and
+ * none waits. */
 void qc_comm_abort(struct qc_comm *c, int code);
+void qc_comm_failed_everywhere(struct qc_comm *c);
 
 /* qc_comm_mean_f32 of a flat float buffer in device memory (the CUDA
  * backend's gradients): NCCL's ncclAvg where built (HAVE_NCCL), on the

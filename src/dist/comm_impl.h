@@ -6,12 +6,19 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct qc_comm {
     int rank, size, local_rank;
     bool mpi;     /* MPI is in use (launched by mpirun, built with MPI) */
     bool own_mpi; /* qc_comm_new called MPI_Init                        */
     void *nccl;   /* the NCCL communicator (nccl.c), created at first use */
+    /* ranks other than 0: the launcher's stderr (a dup), -1 when not kept,
+     * and the unlinked file their own stderr goes to (qc_comm_abort copies
+     * its first error line to err_fd) */
+    int err_fd;
+    FILE *err_log;
+    bool agreed; /* qc_comm_failed_everywhere: every rank fails with rank 0 */
 };
 
 /* A set of started averages (comm.h). */

@@ -842,6 +842,7 @@ static enum qc_status batches(struct qc_trainer *t, struct train_pos *pos, int64
         if (st == QC_OK) /* a signal to any rank stops every rank after this batch */
             st = qc_comm_max_int(t->comm, &sig);
         if (st == QC_OK && sig != 0) {
+            qc_comm_failed_everywhere(t->comm); /* every rank stops here: rank 0 says it */
             report_batch(t, ev, QC_EVENT_END, seen, pos, t0);
             qc_log_error("interrupted by signal %d in epoch %lld after batch %lld; "
                          "nothing written%s%s", sig, (long long)pos->epoch + 1,
