@@ -31,7 +31,9 @@
 # rank 1 alone: the same, exit 3.  A rank that fails alone (a truncated
 # image folder on rank 1, in a training batch or in the calibration before
 # the evaluations; on rank 0): one error line (the failing rank's, "rank 1:"),
-# exit 3 within 10 s, no output file.  Skips (77) only where mpirun is absent; a build without
+# exit 3 within 10 s, no output file.
+# Dropout in training: the 2-rank run equals the one-process run (each rank
+# draws its images' share of the one-process masks).  Skips (77) only where mpirun is absent; a build without
 # MPI under an installed mpirun is a failure (configure should have found it).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
@@ -221,6 +223,63 @@ if [ "$(wc -l <"$TMP/val-1.sum")" -ge 3 ] && cmp -s "$TMP/val-1.sum" "$TMP/val-2
     ok "validation and test over 2 ranks: the one-process figures ($(sed -n 2p "$TMP/val-1.sum"))"
 else
     diff "$TMP/val-1.sum" "$TMP/val-2.sum"; bad "evaluation figures differ under 2 ranks"
+fi
+
+# ---- Dropout: each rank draws its slice's masks of the one-process draw --------
+# A Dropout (ratio 0.3) after each hidden ReLU of the Fashion MLP, float
+# fine-tuning: the 2-rank run equals the one-process run only if rank r uses
+# the single process's uniforms of its images (ranks drawing the first ones
+# each, as before, give both halves the same masks and another result).
+if "$PYTHON3" - "$top_srcdir/testdata/fashion_mlp.onnx" "$TMP/mlp_drop.onnx" <<'EOF'
+import sys
+import onnx
+from onnx import helper, numpy_helper
+import numpy as np
+m = onnx.load(sys.argv[1])
+g = m.graph
+g.initializer.append(numpy_helper.from_array(np.array(0.3, np.float32), "drop_ratio"))
+nodes = []
+for n in g.node:
+    nodes.append(n)
+    if n.op_type == "Relu":
+        y = n.output[0]
+        n.output[0] = y + "_pre"
+        nodes.append(helper.make_node("Dropout", [y + "_pre", "drop_ratio"], [y],
+                                      name="drop_" + y))
+del g.node[:]
+g.node.extend(nodes)
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+EOF
+then
+    cat >"$TMP/drop.ini" <<EOF2
+Solvers.LearningRate=0.01
+Solvers.Momentum=0.9
+[database]
+Type=MNIST_IDX_Database
+DataPath=$DATA
+Validation=0
+[sp]
+SizeX=28
+SizeY=28
+NbChannels=1
+BatchSize=64
+[sp.Transformation-1]
+Type=RangeAffineTransformation
+FirstOperator=Divides
+FirstValue=255.0
+EOF2
+    "$QATCONV" "$TMP/mlp_drop.onnx" -r "$TMP/drop.ini" -o "$TMP/drop-1.onnx" $ARGS --log "$TMP/drop-1.csv" \
+        --checkpoint "$TMP/drop-1.ckpt" >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "Dropout: one process"; }
+    (cd "$TMP" && $MPIRUN "$QATCONV" mlp_drop.onnx -r drop.ini -o drop-2.onnx $ARGS --log drop-2.csv \
+        --checkpoint drop-2.ckpt) >"$TMP/out" 2>&1 || { cat "$TMP/out"; bad "Dropout: mpirun"; }
+    if fig=$(cmp_runs "$TMP/drop-1" "$TMP/drop-2"); then
+        ok "Dropout in training: 2 ranks = 1 process within 1e-5: $fig"
+    else
+        bad "Dropout in training: 2 ranks differ from 1 process: $fig"
+    fi
+else
+    bad "making the MLP with Dropout"
 fi
 
 # ---- local BatchNorm: runs, not equivalent ----------------------------------------

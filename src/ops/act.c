@@ -771,6 +771,29 @@ unsigned char *qc_dropout_mask(const struct qc_op_ctx *ctx, int64_t cnt)
     return ctx->saved;
 }
 
+/* Data parallelism (ctx->sync with gbatch > the local batch b = dim 0): the
+ * single process draws the mask of the whole global batch in element order,
+ * gbatch · F uniforms (F = cnt / b per image); the rank with images
+ * [lo, lo + b) uses draws [lo · F, (lo + b) · F) of them, so it skips lo · F
+ * before its own and (gbatch - lo - b) · F after (after: true).  Every rank
+ * starts the batch from the same generator state and ends it in the state
+ * the single process ends it in.  0 without a sync or on one rank. */
+static int64_t dropout_skip(const struct qc_op_ctx *ctx, const struct qc_tensor *x, int64_t cnt,
+                            bool after)
+{
+    int64_t b = x->shape.ndim > 0 ? x->shape.dims[0] : 1, per;
+    if (!ctx->sync || ctx->sync->gbatch <= b || b <= 0)
+        return 0;
+    per = cnt / b;
+    return (after ? ctx->sync->gbatch - ctx->sync->lo - b : ctx->sync->lo) * per;
+}
+
+static void rng_skip(struct qc_rng *rng, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        (void)qc_rng_next(rng);
+}
+
 /* Inference: y = x, mask = 1.  Training (inverted dropout):
  *   keep_i = [u_i >= ratio], u_i ~ U[0,1) drawn in element order from ctx->rng
  *   y_i = x_i * keep_i / (1 - ratio)                                          */
@@ -799,9 +822,13 @@ static enum qc_status dropout_forward_cpu(const struct qc_node *n, const struct 
             qc_log_error("%s: training Dropout without a random generator", ctx->label);
             return QC_ERR_INTERNAL;
         }
-        /* serial draw: the mask depends on the seed only, not on threads */
+        /* serial draw: the mask depends on the seed only, not on threads;
+         * a data-parallel rank's slice of the global batch takes its share of
+         * the single process's draws (the others' are drawn and dropped) */
+        rng_skip(ctx->rng, dropout_skip(ctx, in[0], cnt, false));
         for (int64_t i = 0; i < cnt; i++)
             m[i] = qc_rng_uniform(ctx->rng) >= ratio;
+        rng_skip(ctx->rng, dropout_skip(ctx, in[0], cnt, true));
         scale = 1.0f / (1.0f - ratio);
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) if (cnt >= QC_PAR_MIN_STREAM)
         for (int64_t i = 0; i < cnt; i++)

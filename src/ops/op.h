@@ -87,6 +87,10 @@ struct qc_op_sync {
     void *arg;
     bool batchnorm; /* synchronized BatchNorm ([train] SyncBatchNorm=1); the
                           plan also sums the LSQ activation step init (plan.h) */
+    /* this rank's images [lo, lo + batch) of the global batch gbatch (the
+     * plan's batch is the slice): training Dropout draws the masks of its
+     * slice of the single process's (act.c) */
+    int64_t lo, gbatch;
 };
 
 struct qc_op_ctx {

@@ -1006,7 +1006,9 @@ static enum qc_status slice_batch(struct qc_trainer *t)
         return QC_ERR_UNSUPPORTED;
     }
     if (ranks > 1)
-        t->sync = (struct qc_op_sync){ .sum = sync_sum, .arg = t->comm, .batchnorm = sync };
+        t->sync = (struct qc_op_sync){
+            .sum = sync_sum, .arg = t->comm, .batchnorm = sync, .lo = t->lo, .gbatch = t->gbatch
+        };
     return QC_OK;
 }
 
