@@ -259,6 +259,55 @@ static void bn_apply(const struct qc_bn_params *p, bool train, const float *mean
     }
 }
 
+/* Where the training statistics of one BatchNorm go: the saved mu_B and
+ * istd (ctx->saved), the running statistics (in[3], in[4], updated in place)
+ * and the optional saved-mean / saved-var outputs (NULL when absent). */
+struct bn_stats_dst {
+    float *mu, *istd, *rmean, *rvar, *bmean, *bvar;
+};
+
+static enum qc_status bn_stats_dst(const struct qc_op_ctx *ctx, const struct qc_node *n,
+                                   const struct qc_tensor *const *in, struct qc_tensor *const *out,
+                                   int64_t c, struct bn_stats_dst *d)
+{
+    d->mu = qc_bn_saved_state(ctx, c);
+    if (!d->mu)
+        return QC_ERR_INTERNAL;
+    d->istd = d->mu + c;
+    d->rmean = qc_tensor_f32(in[3]);
+    d->rvar = qc_tensor_f32(in[4]);
+    d->bmean = n->n_out > 3 ? qc_tensor_f32(out[3]) : NULL;
+    d->bvar = n->n_out > 4 ? qc_tensor_f32(out[4]) : NULL;
+    return QC_OK;
+}
+
+/* Channel ch's statistics from its batch mean and (biased) variance over m
+ * values, local or global alike:
+ *   istd = 1/sqrt(var + eps)
+ *   running = momentum * running + (1 - momentum) * batch (var unbiased: · m/(m-1)) */
+static void bn_channel_stats(const struct qc_bn_params *p, const struct bn_stats_dst *d, int64_t ch,
+                             float mean, double var, double unbias)
+{
+    d->mu[ch] = mean;
+    d->istd[ch] = (float)(1.0 / sqrt(var + (double)p->epsilon));
+    d->rmean[ch] = p->momentum * d->rmean[ch] + (1.0f - p->momentum) * mean;
+    d->rvar[ch] = p->momentum * d->rvar[ch] + (1.0f - p->momentum) * (float)(var * unbias);
+    if (d->bmean)
+        d->bmean[ch] = mean;
+    if (d->bvar)
+        d->bvar[ch] = (float)var;
+}
+
+/* The running-statistics outputs (out[1], out[2]) once every channel is done. */
+static void bn_running_outputs(const struct qc_node *n, struct qc_tensor *const *out,
+                               const struct bn_stats_dst *d, int64_t c)
+{
+    if (n->n_out > 1)
+        memcpy(out[1]->data, d->rmean, (size_t)c * sizeof(float));
+    if (n->n_out > 2)
+        memcpy(out[2]->data, d->rvar, (size_t)c * sizeof(float));
+}
+
 /* Training statistics (see the file comment): two-pass per-channel sums,
  * saved mu_B/istd, running statistics updated in place. */
 static enum qc_status bn_batch_stats(const struct qc_bn_params *p, const struct qc_op_ctx *ctx,
@@ -267,19 +316,16 @@ static enum qc_status bn_batch_stats(const struct qc_bn_params *p, const struct 
                                      struct qc_tensor *const *out, float **mu_out)
 {
     const float *x = qc_tensor_f32(in[0]);
-    float *rmean = qc_tensor_f32(in[3]), *rvar = qc_tensor_f32(in[4]);
-    float *bmean = n->n_out > 3 ? qc_tensor_f32(out[3]) : NULL;
-    float *bvar = n->n_out > 4 ? qc_tensor_f32(out[4]) : NULL;
+    struct bn_stats_dst d;
     int64_t nb, c, inner, m;
-    float *mu, *istd;
     double unbias;
+    enum qc_status st;
 
     qc_bn_geometry(in[0], &nb, &c, &inner);
     m = nb * inner;
-    mu = qc_bn_saved_state(ctx, c);
-    if (!mu)
-        return QC_ERR_INTERNAL;
-    istd = mu + c;
+    st = bn_stats_dst(ctx, n, in, out, c, &d);
+    if (st != QC_OK)
+        return st;
     unbias = m > 1 ? (double)m / (double)(m - 1) : 1.0;
     /* mu_B = sum x / m;  s2_B = sum (x - mu_B)^2 / m */
 #pragma omp parallel for num_threads(nthreads(ctx)) schedule(static) \
@@ -296,22 +342,34 @@ static enum qc_status bn_batch_stats(const struct qc_bn_params *p, const struct 
         for (int64_t b = 0; b < nb; b++)
             sq += row_sqdev(x + (b * c + ch) * inner, mean, inner);
         var = sq / (double)m;
-        mu[ch] = mean;
-        istd[ch] = (float)(1.0 / sqrt(var + (double)p->epsilon));
-        /* running = momentum * running + (1 - momentum) * batch (unbiased var) */
-        rmean[ch] = p->momentum * rmean[ch] + (1.0f - p->momentum) * mean;
-        rvar[ch] = p->momentum * rvar[ch] + (1.0f - p->momentum) * (float)(var * unbias);
-        if (bmean)
-            bmean[ch] = mean;
-        if (bvar)
-            bvar[ch] = (float)var;
+        bn_channel_stats(p, &d, ch, mean, var, unbias);
     }
-    if (n->n_out > 1)
-        memcpy(out[1]->data, rmean, (size_t)c * sizeof(float));
-    if (n->n_out > 2)
-        memcpy(out[2]->data, rvar, (size_t)c * sizeof(float));
-    *mu_out = mu;
+    bn_running_outputs(n, out, &d, c);
+    *mu_out = d.mu;
     return QC_OK;
+}
+
+/* The scratch of the synchronized statistics (2C + 1 doubles: per-channel
+ * sums and the count, summed over the ranks), in the plan's workspace: an
+ * op allocates nothing per step (op.h). */
+static size_t bn_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
+                           const struct qc_tensor *const *out, int threads)
+{
+    (void)n;
+    (void)out;
+    (void)threads;
+    return (2 * (size_t)in[0]->shape.dims[1] + 1) * sizeof(double);
+}
+
+static double *bn_sync_scratch(const struct qc_op_ctx *ctx, int64_t c)
+{
+    size_t need = (2 * (size_t)c + 1) * sizeof(double);
+    if (!ctx->workspace || ctx->workspace_size < need) {
+        qc_log_error("%s: synchronized BatchNormalization needs %zu workspace bytes, got %zu",
+                     ctx->label, need, ctx->workspace ? ctx->workspace_size : (size_t)0);
+        return NULL;
+    }
+    return ctx->workspace;
 }
 
 /* Synchronized statistics (ctx->sync->batchnorm: a data-parallel job's SyncBatchNorm):
@@ -325,22 +383,20 @@ static enum qc_status bn_batch_stats_sync(const struct qc_bn_params *p, const st
                                           struct qc_tensor *const *out, float **mu_out)
 {
     const float *x = qc_tensor_f32(in[0]);
-    float *rmean = qc_tensor_f32(in[3]), *rvar = qc_tensor_f32(in[4]);
-    float *bmean = n->n_out > 3 ? qc_tensor_f32(out[3]) : NULL;
-    float *bvar = n->n_out > 4 ? qc_tensor_f32(out[4]) : NULL;
+    struct bn_stats_dst d;
     int64_t nb, c, inner;
-    float *mu, *istd;
+    float *mu;
     double *sum, m, unbias;
     enum qc_status st;
 
     qc_bn_geometry(in[0], &nb, &c, &inner);
-    mu = qc_bn_saved_state(ctx, c);
-    if (!mu)
-        return QC_ERR_INTERNAL;
-    istd = mu + c;
-    sum = qc_malloc((size_t)(c + 1) * sizeof(double));
+    st = bn_stats_dst(ctx, n, in, out, c, &d);
+    if (st != QC_OK)
+        return st;
+    mu = d.mu;
+    sum = bn_sync_scratch(ctx, c);
     if (!sum)
-        return QC_ERR_NOMEM;
+        return QC_ERR_INTERNAL;
     sum[c] = (double)(nb * inner);
 #pragma omp parallel for num_threads(nthreads(ctx))                                                \
     schedule(static) if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
@@ -365,23 +421,11 @@ static enum qc_status bn_batch_stats_sync(const struct qc_bn_params *p, const st
     if (st == QC_OK)
         st = ctx->sync->sum(ctx->sync->arg, sum, c);
     unbias = m > 1 ? m / (m - 1) : 1.0;
-    for (int64_t ch = 0; st == QC_OK && ch < c; ch++) {
-        double var = sum[ch] / m;
-        istd[ch] = (float)(1.0 / sqrt(var + (double)p->epsilon));
-        rmean[ch] = p->momentum * rmean[ch] + (1.0f - p->momentum) * mu[ch];
-        rvar[ch] = p->momentum * rvar[ch] + (1.0f - p->momentum) * (float)(var * unbias);
-        if (bmean)
-            bmean[ch] = mu[ch];
-        if (bvar)
-            bvar[ch] = (float)var;
-    }
-    qc_free(sum);
+    for (int64_t ch = 0; st == QC_OK && ch < c; ch++)
+        bn_channel_stats(p, &d, ch, mu[ch], sum[ch] / m, unbias);
     if (st != QC_OK)
         return st;
-    if (n->n_out > 1)
-        memcpy(out[1]->data, rmean, (size_t)c * sizeof(float));
-    if (n->n_out > 2)
-        memcpy(out[2]->data, rvar, (size_t)c * sizeof(float));
+    bn_running_outputs(n, out, &d, c);
     *mu_out = mu;
     return QC_OK;
 }
@@ -443,9 +487,9 @@ static enum qc_status bn_backward_sync(const struct qc_op_ctx *ctx, const float 
     if (!mu)
         return QC_ERR_INTERNAL;
     istd = mu + c;
-    sum = qc_malloc((size_t)(2 * c + 1) * sizeof(double));
+    sum = bn_sync_scratch(ctx, c);
     if (!sum)
-        return QC_ERR_NOMEM;
+        return QC_ERR_INTERNAL;
     sum[2 * c] = (double)(nb * inner);
 #pragma omp parallel for num_threads(nthreads(ctx))                                                \
     schedule(static) if (c > 1 && nb * c * inner >= QC_PAR_MIN_STREAM)
@@ -478,7 +522,6 @@ static enum qc_status bn_backward_sync(const struct qc_op_ctx *ctx, const float 
                 dx[off + j] += a * dy[off + j] + k * (x[off + j] - mc) + d;
         }
     }
-    qc_free(sum);
     return st;
 }
 
@@ -714,14 +757,22 @@ static enum qc_status lrn_backward_cpu(const struct qc_node *n, const struct qc_
 /* ---- definitions ---- */
 
 const struct qc_op_def qc_op_batchnorm = {
-    .n_in_min = 5, .n_in_max = 5,
-    .n_out_min = 1, .n_out_max = 5, .fold = QC_FOLD_NEVER,
-    .parse = bn_parse, .infer = bn_infer, .saved = bn_saved,
+    .n_in_min = 5,
+    .n_in_max = 5,
+    .n_out_min = 1,
+    .n_out_max = 5,
+    .fold = QC_FOLD_NEVER,
+    .parse = bn_parse,
+    .infer = bn_infer,
+    .saved = bn_saved,
+    .workspace = bn_workspace,
     .cpu = { .forward = bn_forward_cpu, .backward = bn_backward_cpu },
     /* X, scale, B, input_mean, input_var: scale and B train; mean and var are the
      * running statistics a training forward updates */
-    .roles = { .bias = QC_SLOT(2), .trainable = QC_INPUT_BIT(1) | QC_INPUT_BIT(2),
-               .running = QC_INPUT_BIT(3) | QC_INPUT_BIT(4), .cell = QC_CELL_BATCHNORM },
+    .roles = { .bias = QC_SLOT(2),
+               .trainable = QC_INPUT_BIT(1) | QC_INPUT_BIT(2),
+               .running = QC_INPUT_BIT(3) | QC_INPUT_BIT(4),
+               .cell = QC_CELL_BATCHNORM },
 };
 
 const struct qc_op_def qc_op_lrn = {
