@@ -33,7 +33,8 @@
 # the evaluations; on rank 0): one error line (the failing rank's, "rank 1:"),
 # exit 3 within 10 s, no output file.
 # Dropout in training: the 2-rank run equals the one-process run (each rank
-# draws its images' share of the one-process masks).  Skips (77) only where mpirun is absent; a build without
+# draws its images' share of the one-process masks).  SyncBatchNorm on the
+# (emulated) CUDA backend: one error line, exit 3.  Skips (77) only where mpirun is absent; a build without
 # MPI under an installed mpirun is a failure (configure should have found it).
 . "${top_srcdir:-.}/tests/lib.sh"
 M=$top_srcdir/testdata/fashion_lenet_bn.onnx
@@ -295,6 +296,23 @@ if [ -s "$TMP/local.onnx" ]; then
     fi
 else
     bad "local BN: no output"
+fi
+
+# ---- SyncBatchNorm on CUDA: refused with one line (CPU only) -------------------------
+# On the emulated CUDA backend (tests/qatconv_emu, where built): the recipe
+# asks for SyncBatchNorm under 2 ranks on --device cuda.
+EMU=${top_builddir:-.}/tests/qatconv_emu
+if [ -x "$EMU" ]; then
+    (cd "$TMP" && $MPIRUN "$EMU" "$M" -r lsq.ini -o emu.onnx --epochs 1 --limit 256 --batch 64 \
+        --threads 1 --no-eval --device cuda) >"$TMP/emu.out" 2>&1
+    rc=$?
+    n=$(grep -c '^qatconv: error' "$TMP/emu.out")
+    if [ "$rc" = 3 ] && [ "$n" = 1 ] && [ ! -e "$TMP/emu.onnx" ] &&
+        grep -q '^qatconv: error: .*SyncBatchNorm=1 runs on the CPU backend only (not on cuda)' "$TMP/emu.out"; then
+        ok "SyncBatchNorm on (emulated) CUDA: refused, one line, exit 3"
+    else
+        cat "$TMP/emu.out"; bad "SyncBatchNorm on (emulated) CUDA: exit $rc, $n error lines"
+    fi
 fi
 
 # ---- faults -------------------------------------------------------------------------
