@@ -8,6 +8,11 @@
  * max-pool kinks make a difference quotient of a deep net noisy at the
  * percent level, so each sample must be within 5% and the median within
  * 0.5%; a wiring error is off by tens of percent.
+ * The grad-ready hook of data parallelism (qc_plan_set_grad_ready): every
+ * trainable float reported once per backward, its gradient at the report
+ * already the final one, and the gradients the same bit for bit as without
+ * the hook (which moves the weight quantizers' backward earlier), float and
+ * with LSQ or SAT weight and activation quantizers.
  */
 #include <config.h>
 
@@ -19,6 +24,8 @@
 #include "onnx/onnx_io.h"
 #include "backend/backend.h"
 #include "plan/plan.h"
+#include "quant/qspec.h"
+#include "recipe/recipe.h"
 #include "util/rng.h"
 #include "train/loss.h"
 #include "testutil.h"
@@ -151,6 +158,120 @@ START_TEST(test_mlp_grads)
 }
 END_TEST
 
+/* What the hook saw: per float, the reports and the gradient at the report. */
+struct ready_log {
+    struct qc_plan *p;
+    int *count;
+    float *at_report;
+};
+
+static enum qc_status log_ready(void *arg, int64_t offset, int64_t n)
+{
+    struct ready_log *l = arg;
+    const float *g = qc_plan_param_grads(l->p);
+    for (int64_t i = offset; i < offset + n; i++) {
+        l->count[i]++;
+        l->at_report[i] = g[i];
+    }
+    return QC_OK;
+}
+
+/* One training forward and backward of `rel` (quantized by recipe `recipe`,
+ * or float with NULL) on fixed data; the gradients into out (n_trainable),
+ * with the hook logging into l when l is not NULL. */
+static int64_t hook_run(const char *rel, const char *recipe, struct ready_log *l, float **out)
+{
+    char path[4096];
+    struct qc_graph *g;
+    struct qc_backend *be;
+    struct qc_plan *p;
+    struct qc_recipe *r = NULL;
+    struct qc_quant_spec *specs = NULL;
+    int n_specs = 0;
+    struct qc_rng rng;
+    struct qc_tensor *x, *dz;
+    int64_t n;
+
+    qc_test_path(path, sizeof(path), rel);
+    ck_assert_int_eq(qc_onnx_load(path, &g), QC_OK);
+    if (recipe) {
+        qc_test_path(path, sizeof(path), recipe);
+        ck_assert_int_eq(qc_recipe_load(path, false, &r), QC_OK);
+        ck_assert_int_eq(qc_quant_specs_from_recipe(r, g, &specs, &n_specs), QC_OK);
+        ck_assert_int_gt(n_specs, 0);
+    }
+    ck_assert_int_eq(qc_backend_new("cpu", 1, &be), QC_OK);
+    ck_assert_int_eq(qc_plan_new_train(g, be, BATCH, specs, n_specs, &p), QC_OK);
+    n = qc_plan_n_trainable(p);
+    if (l) {
+        l->p = p;
+        l->count = calloc((size_t)n, sizeof(int));
+        l->at_report = calloc((size_t)n, sizeof(float));
+        ck_assert_ptr_nonnull(l->count);
+        ck_assert_ptr_nonnull(l->at_report);
+        ck_assert_int_eq(qc_plan_set_grad_ready(p, log_ready, l), QC_OK);
+    }
+    qc_rng_seed(&rng, 5);
+    x = qc_plan_input(p, 0);
+    for (int64_t i = 0; i < qc_tensor_nelem(x); i++)
+        qc_tensor_f32(x)[i] = qc_rng_uniform(&rng);
+    ck_assert_int_eq(qc_plan_forward_mode(p, true, NULL), QC_OK);
+    ck_assert_int_eq(qc_plan_zero_param_grads(p), QC_OK);
+    ck_assert_int_eq(qc_plan_zero_act_grads(p), QC_OK);
+    dz = qc_plan_grad(p, qc_plan_logits(p));
+    for (int64_t i = 0; i < qc_tensor_nelem(dz); i++)
+        qc_tensor_f32(dz)[i] = qc_rng_uniform(&rng) - 0.5f;
+    ck_assert_int_eq(qc_plan_backward(p), QC_OK);
+    *out = malloc((size_t)n * sizeof(float));
+    ck_assert_ptr_nonnull(*out);
+    memcpy(*out, qc_plan_param_grads(p), (size_t)n * sizeof(float));
+    if (l) { /* the buffers (running statistics) lie after the trainable floats */
+        for (int s = 0; s < qc_plan_n_slots(p); s++)
+            ck_assert(qc_plan_slot(p, s)->trainable || qc_plan_slot(p, s)->offset >= n);
+        l->p = NULL;
+    }
+    qc_plan_free(p);
+    qc_backend_free(be);
+    qc_free(specs);
+    qc_recipe_free(r);
+    qc_graph_free(g);
+    return n;
+}
+
+static void check_hook(const char *rel, const char *recipe)
+{
+    struct ready_log l;
+    float *with, *without;
+    int64_t n = hook_run(rel, recipe, &l, &with), nonzero = 0;
+    ck_assert_int_eq(hook_run(rel, recipe, NULL, &without), n);
+    for (int64_t i = 0; i < n; i++) {
+        ck_assert_msg(l.count[i] == 1, "%s %s: gradient float %lld reported %d times", rel,
+                      recipe ? recipe : "float", (long long)i, l.count[i]);
+        ck_assert_msg(memcmp(&l.at_report[i], &with[i], sizeof(float)) == 0,
+                      "%s %s: gradient float %lld changed after its report: %g then %g", rel,
+                      recipe ? recipe : "float", (long long)i, (double)l.at_report[i],
+                      (double)with[i]);
+        ck_assert_msg(memcmp(&with[i], &without[i], sizeof(float)) == 0,
+                      "%s %s: gradient float %lld with the hook %g, without %g", rel,
+                      recipe ? recipe : "float", (long long)i, (double)with[i], (double)without[i]);
+        nonzero += with[i] != 0.0f;
+    }
+    ck_assert_int_gt(nonzero, n / 2); /* the comparison is not of zeros */
+    free(l.count);
+    free(l.at_report);
+    free(with);
+    free(without);
+}
+
+START_TEST(test_grad_ready_hook)
+{
+    check_hook("testdata/fashion_resnet_tiny.onnx", NULL);
+    check_hook("testdata/fashion_lenet_bn.onnx", NULL);
+    check_hook("testdata/fashion_lenet_bn.onnx", "recipes/lenet-lsq-w4a4.ini");
+    check_hook("testdata/fashion_lenet_bn.onnx", "recipes/lenet-sat-w4a4.ini");
+}
+END_TEST
+
 Suite *qc_suite_train_plan(void)
 {
     Suite *s = suite_create("train_plan");
@@ -159,6 +280,7 @@ Suite *qc_suite_train_plan(void)
     tcase_add_test(tc, test_lenet_bn_grads);
     tcase_add_test(tc, test_resnet_grads);
     tcase_add_test(tc, test_mlp_grads);
+    tcase_add_test(tc, test_grad_ready_hook);
     suite_add_tcase(s, tc);
     return s;
 }
