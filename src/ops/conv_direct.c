@@ -38,7 +38,9 @@
  *
  * Layouts: the kernels produce pixel-major tiles ([pixel][lane]); the
  * forward and dX write a whole image's tiles into a staging buffer and move
- * it to NCHW with one blocked transposition (4x4 SSE blocks on x86), and dW
+ * it to NCHW with one blocked transposition (4x4 SSE blocks on x86; the
+ * forward applies its epilogue there: bias, residual, relu, see struct
+ * qc_conv_epilogue), and dW
  * keeps its partial sums tap-major ([blk][k][lane], whole tile rows added as
  * vectors) until the final reduction.
  *
@@ -402,6 +404,84 @@ static void transpose(const float *restrict src, int64_t sld, float *restrict ds
             dst[c * dld + r] = src[r * sld + c];
 }
 
+/* One output value through the epilogue: + bias, + residual, relu (see
+ * struct qc_conv_epilogue; b and res NULL when absent). */
+static inline float ep_value(float v, const float *b, const float *res, bool relu)
+{
+    if (b)
+        v = v + *b;
+    if (res)
+        v = v + *res;
+    return relu && v < 0.0f ? 0.0f : v;
+}
+
+/* dst[c*dld + r] = ep(src[r*sld + c]) for r < rows, c < cols: transpose()
+ * with the epilogue of channels 0 .. cols-1 (bias[c] when has_b; res: the
+ * residual laid out as dst when has_r; relu).  Always inlined with constant
+ * flags (transpose_ep), so each combination gets its own branch-free loop. */
+static inline __attribute__((always_inline)) void transpose_ep_k(
+    const float *restrict src, int64_t sld, float *restrict dst, int64_t dld, int64_t rows,
+    int64_t cols, const float *bias, const float *res, bool has_b, bool has_r, bool relu)
+{
+    int64_t r = 0;
+#ifdef DIRECT_SSE
+    const __m128 zero = _mm_setzero_ps();
+/* relu: max(0, v) = 0 > v ? 0 : v, so NaN passes as in Relu */
+#define EP_STORE(V, C)                                                                             \
+    do {                                                                                           \
+        int64_t o_ = (C)*dld + r;                                                                  \
+        if (has_b)                                                                                 \
+            V = _mm_add_ps(V, _mm_set1_ps(bias[C]));                                               \
+        if (has_r)                                                                                 \
+            V = _mm_add_ps(V, _mm_loadu_ps(res + o_));                                             \
+        if (relu)                                                                                  \
+            V = _mm_max_ps(zero, V);                                                               \
+        _mm_storeu_ps(dst + o_, V);                                                                \
+    } while (0)
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + r * sld;
+        int64_t c = 0;
+        for (; c + 4 <= cols; c += 4) {
+            __m128 a = _mm_loadu_ps(s0 + c), b = _mm_loadu_ps(s0 + sld + c);
+            __m128 e = _mm_loadu_ps(s0 + 2 * sld + c), f = _mm_loadu_ps(s0 + 3 * sld + c);
+            _MM_TRANSPOSE4_PS(a, b, e, f);
+            EP_STORE(a, c);
+            EP_STORE(b, c + 1);
+            EP_STORE(e, c + 2);
+            EP_STORE(f, c + 3);
+        }
+        for (; c < cols; c++)
+            for (int64_t i = 0; i < 4; i++)
+                dst[c * dld + r + i] = ep_value(s0[i * sld + c], has_b ? bias + c : NULL,
+                                                has_r ? res + c * dld + r + i : NULL, relu);
+    }
+#undef EP_STORE
+#endif
+    for (; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * dld + r] = ep_value(src[r * sld + c], has_b ? bias + c : NULL,
+                                        has_r ? res + c * dld + r : NULL, relu);
+}
+
+static void transpose_ep(const float *restrict src, int64_t sld, float *restrict dst, int64_t dld,
+                         int64_t rows, int64_t cols, const float *bias, const float *res, bool relu)
+{
+#define EP_CASE(B, R, L)                                                                           \
+    if (!!bias == (B) && !!res == (R) && relu == (L)) {                                            \
+        transpose_ep_k(src, sld, dst, dld, rows, cols, bias, res, B, R, L);                        \
+        return;                                                                                    \
+    }
+    EP_CASE(true, true, true)
+    EP_CASE(true, true, false)
+    EP_CASE(true, false, true)
+    EP_CASE(true, false, false)
+    EP_CASE(false, true, true)
+    EP_CASE(false, true, false)
+    EP_CASE(false, false, true)
+#undef EP_CASE
+    transpose(src, sld, dst, dld, rows, cols);
+}
+
 /* dst[c*dld + r] += src[pos[r]*sld + c] for r < rows, c < cols. */
 static void transpose_add(const float *restrict src, const int32_t *restrict pos, int64_t sld,
                           float *restrict dst, int64_t dld, int64_t rows, int64_t cols)
@@ -453,9 +533,12 @@ static float *slice_of(const struct direct_layout *s, void *ws, int tid)
     return (float *)ws + s->shared + (int64_t)tid * s->slice;
 }
 
-void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
-                       const float *x, const float *w, float *y, void *ws, int threads)
+void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch, const float *x,
+                       const float *w, const struct qc_conv_epilogue *ep, float *y, void *ws,
+                       int threads)
 {
+    const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
+    bool relu = ep && ep->relu, plain = !bias && !res && !relu;
     struct direct_layout s;
     int nr, nt = direct_threads(batch, threads);
     tile_fn fn;
@@ -483,6 +566,7 @@ void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batc
         memset(xp, 0, (size_t)(s.cin * s.hb * s.wb) * sizeof(float));
         for (int64_t img = lo; img < hi; img++) {
             float *yi = y + img * s.cout * s.l;
+            const float *ri = res ? res + img * s.cout * s.l : NULL;
             if (img + 1 < hi) {
                 prefetch_floats(x + (img + 1) * s.cin * s.lin, s.cin * s.lin, false);
                 prefetch_floats(yi + s.cout * s.l, s.cout * s.l, true);
@@ -494,7 +578,12 @@ void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batc
                 /* tiles in pixel order into stg [p][cbm], then y[i, p] */
                 for (int64_t p0 = 0; p0 < s.l; p0 += nr)
                     fn(xp, pix + p0, tap, wb, s.k, stg + p0 * s.cbm);
-                transpose(stg, s.cbm, yi + blk * s.cbm * s.l, s.l, s.l, mn);
+                if (plain)
+                    transpose(stg, s.cbm, yi + blk * s.cbm * s.l, s.l, s.l, mn);
+                else
+                    transpose_ep(stg, s.cbm, yi + blk * s.cbm * s.l, s.l, s.l, mn,
+                                 bias ? bias + blk * s.cbm : NULL,
+                                 ri ? ri + blk * s.cbm * s.l : NULL, relu);
             }
         }
     }
