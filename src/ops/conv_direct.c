@@ -6,7 +6,7 @@
  *
  *     out[j][i] = sum_t vec[t][i] * buf[tile[j] + inner[t]]
  *
- * for j < NR tile entries and i < CB (16 or 32) vector lanes; vec is a
+ * for j < NR tile entries and i < CB (8, 16 or 32) vector lanes; vec is a
  * packed [n, CB] matrix and tile[] and inner[] are int32 offsets into a
  * zero-bordered copy of one image.  With xp the padded input [C_in, Hb, Wb]
  * (rows of x at ph.., columns at pw..), K = C_in*kh*kw taps and L = oh*ow
@@ -119,36 +119,43 @@ typedef void (*tile_fn)(const float *restrict buf, const int32_t *restrict tile,
                 *(VTU *)(out + (j * NV + i) * VW) = acc[j][i];                          \
     }
 
+DEFINE_TILE(tile8_base, , v4sf, v4sfu, 4, 2, 4)
 DEFINE_TILE(tile16_base, , v4sf, v4sfu, 4, 4, 3)
 DEFINE_TILE(tile32_base, , v4sf, v4sfu, 4, 8, 1)
 #ifdef DIRECT_X86
+DEFINE_TILE(tile8_avx2, __attribute__((target("avx2,fma"))), v8sf, v8sfu, 8, 1, 12)
 DEFINE_TILE(tile16_avx2, __attribute__((target("avx2,fma"))), v8sf, v8sfu, 8, 2, 6)
 DEFINE_TILE(tile32_avx2, __attribute__((target("avx2,fma"))), v8sf, v8sfu, 8, 4, 3)
 DEFINE_TILE(tile16_avx512, __attribute__((target("avx512f,avx2,fma"))), v16sf, v16sfu, 16, 1, 14)
 DEFINE_TILE(tile32_avx512, __attribute__((target("avx512f,avx2,fma"))), v16sf, v16sfu, 16, 2, 7)
 #endif
 
-/* The tile kernel for cb lanes on this CPU, and its NR. */
+/* The tile kernel for cb lanes (8, 16 or 32) on this CPU, and its NR.  8
+ * lanes take the AVX2 kernel on AVX-512 machines too (one ymm vector). */
 static tile_fn pick_tile(int64_t cb, int *nr)
 {
 #ifdef DIRECT_X86
-    if (__builtin_cpu_supports("avx512f")) {
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (cb > 8 && __builtin_cpu_supports("avx512f")) {
         *nr = cb == 16 ? 14 : 7;
         return cb == 16 ? tile16_avx512 : tile32_avx512;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        *nr = cb == 16 ? 6 : 3;
-        return cb == 16 ? tile16_avx2 : tile32_avx2;
+    if (avx2) {
+        *nr = cb == 8 ? 12 : cb == 16 ? 6 : 3;
+        return cb == 8 ? tile8_avx2 : cb == 16 ? tile16_avx2 : tile32_avx2;
     }
 #endif
-    *nr = cb == 16 ? 3 : 1;
-    return cb == 16 ? tile16_base : tile32_base;
+    *nr = cb == 8 ? 4 : cb == 16 ? 3 : 1;
+    return cb == 8 ? tile8_base : cb == 16 ? tile16_base : tile32_base;
 }
 
-/* Lanes per block for n channels: 16 up to 16 channels, else 32. */
+/* Lanes per block for n channels: 8 up to 8 channels (no idle lanes for
+ * the 8-channel layers of small CNNs), 16 up to 16, else 32.  Each lane is
+ * its own sum in the same tap order whatever the width, so the width
+ * changes no result. */
 static int64_t lanes(int64_t n)
 {
-    return n <= 16 ? 16 : 32;
+    return n <= 8 ? 8 : n <= 16 ? 16 : 32;
 }
 
 static int64_t round_up(int64_t v, int64_t m)
