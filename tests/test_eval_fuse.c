@@ -20,6 +20,9 @@
  *   - A graph with a QuantizeLinear/DequantizeLinear pair keeps its
  *     BatchNormalization as its own step (no fold in fake-quant graphs) and
  *     gives the plain plan's outputs to the bit.
+ * And the 2x2, stride-2 MaxPool path that evaluation's small CNNs take
+ * (ops/pool.c), against the maximum of each window computed here, on even
+ * and odd planes (the last row and column dropped) and 1 and 2 threads.
  */
 #include <config.h>
 
@@ -276,6 +279,55 @@ START_TEST(test_no_fold_quantized)
 }
 END_TEST
 
+/* MaxPool 2x2 stride 2 on [n, c, h, w] vs fmaxf over each window. */
+static void check_maxpool(int64_t n, int64_t c, int64_t h, int64_t w, int threads)
+{
+    static const int64_t k[] = { 2, 2 };
+    int64_t xd[] = { n, c, h, w }, oh = h / 2, ow = w / 2;
+    struct qc_graph *g = qc_test_graph(13);
+    struct qc_backend *be;
+    struct qc_plan *p;
+    const float *x, *y;
+    int node;
+    qc_test_input(g, "x", QC_DTYPE_F32, 4, xd);
+    node = qc_test_node(g, "MaxPool", "pool", "x", "y");
+    qc_test_attr_ints(g, node, "kernel_shape", 2, k);
+    qc_test_attr_ints(g, node, "strides", 2, k);
+    qc_test_output(g, "y");
+    ck_assert_int_eq(qc_graph_finalize(g), QC_OK);
+    ck_assert_int_eq(qc_backend_new("cpu", threads, &be), QC_OK);
+    ck_assert_int_eq(qc_plan_new_inference(g, be, n, &p), QC_OK);
+    random_inputs(p, 13, -1.0f);
+    ck_assert_int_eq(qc_plan_forward(p), QC_OK);
+    x = qc_tensor_f32(qc_plan_input(p, 0));
+    y = qc_tensor_f32(qc_plan_output(p, 0));
+    ck_assert_int_eq(qc_tensor_nelem(qc_plan_output(p, 0)), n * c * oh * ow);
+    for (int64_t r = 0; r < n * c; r++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                const float *a = x + (r * h + 2 * i) * w + 2 * j;
+                float want = fmaxf(fmaxf(a[0], a[1]), fmaxf(a[w], a[w + 1]));
+                ck_assert_msg(y[(r * oh + i) * ow + j] == want,
+                              "%lldx%lldx%lldx%lld, plane %lld (%lld,%lld): %g, expected %g",
+                              (long long)n, (long long)c, (long long)h, (long long)w, (long long)r,
+                              (long long)i, (long long)j, (double)y[(r * oh + i) * ow + j],
+                              (double)want);
+            }
+    qc_plan_free(p);
+    qc_backend_free(be);
+    qc_graph_free(g);
+}
+
+START_TEST(test_maxpool_2x2)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        check_maxpool(3, 8, 28, 28, threads);   /* LeNet's first pooling */
+        check_maxpool(2, 5, 7, 9, threads);     /* odd: last row and column unused */
+        check_maxpool(40, 16, 10, 10, threads); /* enough work for 2 threads */
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("eval_fuse");
@@ -288,6 +340,7 @@ int main(void)
     tcase_add_test(tc, test_fold_lenet);
     tcase_add_test(tc, test_fold_resnet);
     tcase_add_test(tc, test_no_fold_quantized);
+    tcase_add_test(tc, test_maxpool_2x2);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
