@@ -250,7 +250,7 @@ START_TEST(gemm_threads)
 END_TEST
 
 /* Shapes that take the direct kernels (conv_direct.c: group 1, 2D, up to
- * 64 channels): 16 and 32 lanes, channel counts that leave lanes empty and
+ * 64 channels): 8, 16 and 32 lanes, channel counts that leave lanes empty and
  * span two blocks, stride 1 and 2 (two and four dX phases, and phases a
  * 1x1 kernel never reaches), pads 0 and 1, and more images than one dW
  * product takes (8). */
@@ -260,12 +260,16 @@ START_TEST(conv_direct)
     const int64_t x7[] = {3, 16, 7, 7}, w32[] = {32, 16, 3, 3}, w1[] = {32, 16, 1, 1};
     const int64_t x32[] = {2, 32, 5, 5}, w3232[] = {32, 32, 3, 3};
     const int64_t x20[] = {2, 20, 5, 6}, w40[] = {40, 20, 3, 3};
+    const int64_t x1[] = { 3, 1, 8, 8 }, w8[] = { 8, 1, 5, 5 }; /* LeNet's first layer */
+    const int64_t x5[] = { 2, 5, 7, 6 }, w7[] = { 7, 5, 3, 3 };
     conv_case("Conv", "pads=1,1,1,1", 4, x16, w16, 16, ALL, 91);
     conv_case("Conv", "strides=2,2 pads=1,1,1,1", 4, x7, w32, 0, 3u, 92);
     conv_case("Conv", "strides=2,2", 4, x7, w1, 32, ALL, 93);
     conv_case("Conv", "pads=1,1,1,1", 4, x32, w3232, 0, 3u, 94);
     conv_case("Conv", "strides=2,1 pads=0,1,1,0", 4, x20, w40, 40, ALL, 95);
     conv_case("Conv", "strides=1,2 dilations=2,1", 4, x20, w40, 0, 3u, 96);
+    conv_case("Conv", "pads=2,2,2,2", 4, x1, w8, 8, ALL, 97);
+    conv_case("Conv", "strides=2,2 pads=1,1,1,1", 4, x5, w7, 7, ALL, 98);
 }
 END_TEST
 

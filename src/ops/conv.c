@@ -27,6 +27,11 @@
  * each side run the direct register-blocked kernels of conv_direct.c in
  * both directions (no lowering, no saved columns).
  *
+ * The forward's epilogue (struct qc_conv_epilogue: bias, then a residual
+ * and a relu for the plan's fused inference steps, ops/conv_fused.h) is
+ * applied as y is written: in the direct kernels' transposition, per chunk
+ * on the gemm path; the depthwise loop and ConvTranspose add it after.
+ *
  * Threads: OpenBLAS runs single-threaded (see backend/cpu.c).  The gemm path
  * splits the batch into chunks of images, statically over ctx->threads;
  * each thread lowers into its own workspace slice and calls sgemm itself.
@@ -47,6 +52,7 @@
 
 #include "backend/backend.h"
 #include "util/log.h"
+#include "conv_fused.h"
 #include "im2col.h"
 #include "params_conv.h"
 
@@ -503,6 +509,47 @@ static void add_bias(float *y, const float *b, int64_t batch, int64_t channels, 
     }
 }
 
+/* dst[i] = ep(src[i]) for the l values of one output plane (src may be
+ * dst): + *b when b, + res[i] when res, then relu (struct qc_conv_epilogue;
+ * the same operations in the same order as the separate ops). */
+static void ep_plane(float *dst, const float *src, int64_t l, const float *b, const float *res,
+                     bool relu)
+{
+    float bv = b ? *b : 0.0f;
+    if (b && res && relu) {
+        for (int64_t i = 0; i < l; i++) {
+            float v = (src[i] + bv) + res[i];
+            dst[i] = v < 0.0f ? 0.0f : v;
+        }
+        return;
+    }
+    for (int64_t i = 0; i < l; i++) {
+        float v = src[i];
+        if (b)
+            v = v + bv;
+        if (res)
+            v = v + res[i];
+        dst[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
+/* The residual and relu parts of the epilogue over all of y (planes of
+ * `plane` values), for the paths that add the bias themselves. */
+static void ep_after(float *y, const struct qc_conv_epilogue *ep, int64_t planes, int64_t plane,
+                     int threads)
+{
+    int nt = threads > 1 ? threads : 1;
+    (void)nt;
+    if (!ep || (!ep->residual && !ep->relu))
+        return;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (planes * plane >= QC_PAR_MIN_STREAM)
+#endif
+    for (int64_t i = 0; i < planes; i++)
+        ep_plane(y + i * plane, y + i * plane, plane, NULL,
+                 ep->residual ? ep->residual + i * plane : NULL, ep->relu);
+}
+
 /* Sum of n floats, in 8 interleaved partial sums (vectorizable, and a
  * fixed order). */
 static float sum_floats(const float *v, int64_t n)
@@ -645,11 +692,13 @@ static void depthwise_backward(const struct qc_conv_dims *d, const float *x, con
  * back to NCHW when several images share one product.  ws: this thread's
  * workspace slice; scol: where to keep this chunk's columns, or NULL. */
 static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const struct qc_conv_dims *d,
-                                         const struct conv_chunk *ch,
-                                         const struct conv_slice *sl, const float *x,
-                                         const float *w, float *y, int64_t img0, float *ws,
-                                         float *scol)
+                                         const struct conv_chunk *ch, const struct conv_slice *sl,
+                                         const float *x, const float *w,
+                                         const struct qc_conv_epilogue *ep, float *y, int64_t img0,
+                                         float *ws, float *scol)
 {
+    const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
+    bool relu = ep && ep->relu;
     const struct qc_conv_geom *g = &d->geom;
     int64_t cg = d->c_in / d->group, mg = d->c_out / d->group;
     int64_t lin = qc_conv_geom_ivol(g);
@@ -671,10 +720,21 @@ static enum qc_status conv_chunk_forward(const struct qc_op_ctx *ctx, const stru
                       src, 0.0f, cnt == 1 ? yg : tmp);
         if (st != QC_OK)
             return st;
-        for (int64_t j = 0; cnt > 1 && j < cnt; j++)
-            for (int64_t m = 0; m < mg; m++)
-                memcpy(yg + (j * d->c_out + m) * l, tmp + m * ld + j * l,
-                       (size_t)l * sizeof(float));
+        /* the epilogue while the product is in cache (in place when cnt == 1,
+         * else as it is scattered back to NCHW) */
+        for (int64_t j = 0; j < cnt; j++)
+            for (int64_t m = 0; m < mg; m++) {
+                int64_t o = (j * d->c_out + m) * l;
+                const float *from = cnt == 1 ? yg + o : tmp + m * ld + j * l;
+                const float *b = bias ? bias + grp * mg + m : NULL;
+                const float *r = res ? res + (img0 * d->c_out + grp * mg) * l + o : NULL;
+                if (!b && !r && !relu) {
+                    if (cnt > 1)
+                        memcpy(yg + o, from, (size_t)l * sizeof(float));
+                } else {
+                    ep_plane(yg + o, from, l, b, r, relu);
+                }
+            }
     }
     return QC_OK;
 }
@@ -874,6 +934,7 @@ struct conv_run {
     const float             *x, *w, *dy;
     float                   *y, *dx;
     float                   *saved_col;   /* columns kept for the backward, or NULL */
+    const struct qc_conv_epilogue *ep;    /* Conv forward: bias, residual, relu      */
     bool                     want_dw, want_db;
 };
 
@@ -908,7 +969,7 @@ static enum qc_status conv_run_chunks(const struct qc_op_ctx *ctx, const struct 
                             : NULL;
         switch (r->pass) {
         case PASS_CONV_FORWARD:
-            cst = conv_chunk_forward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->y, ci * r->ch.nb,
+            cst = conv_chunk_forward(ctx, d, &r->ch, &r->sl, r->x, r->w, r->ep, r->y, ci * r->ch.nb,
                                      ws, scol);
             break;
         case PASS_CONVT_FORWARD:
@@ -949,14 +1010,18 @@ static void reduce_partials(const struct qc_op_ctx *ctx, const struct conv_run *
     }
 }
 
-static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
-                                       const struct qc_tensor *const *in,
-                                       struct qc_tensor *const *out)
+/* The forward with its epilogue (struct qc_conv_epilogue; its bias stands
+ * for in[2]): the direct kernels and the gemm path apply it as they write y,
+ * the depthwise loop and ConvTranspose in a pass after. */
+static enum qc_status conv_forward_ep(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                      const struct qc_tensor *const *in,
+                                      struct qc_tensor *const *out,
+                                      const struct qc_conv_epilogue *ep)
 {
     const struct qc_conv_params *p = n->params;
     struct qc_conv_dims d;
     struct conv_run r;
-    const float *b;
+    int64_t plane;
     enum qc_status st;
 
     st = qc_conv_resolve(n, ctx->label, in, &d);
@@ -967,32 +1032,51 @@ static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_
     r.x = qc_tensor_f32(in[0]);
     r.w = qc_tensor_f32(in[1]);
     r.y = qc_tensor_f32(out[0]);
-    b = n->n_in > 2 && in[2] ? qc_tensor_f32(in[2]) : NULL;
+    plane = qc_shape_nelem(&d.y) / (d.batch * d.c_out);
     if (!p->transpose && conv_is_depthwise(&d)) {
-        depthwise_forward(&d, r.x, r.w, b, r.y, ctx->threads);
+        depthwise_forward(&d, r.x, r.w, ep->bias, r.y, ctx->threads);
+        ep_after(r.y, ep, d.batch * d.c_out, plane, ctx->threads);
         return QC_OK;
     }
     if (conv_is_direct(&d, p->transpose)) {
         QC_ASSERT(ctx->workspace_size >=
                   qc_direct_workspace(&d.geom, d.c_out, d.batch, ctx->threads));
-        qc_direct_forward(&d.geom, d.c_out, d.batch, r.x, r.w, r.y, ctx->workspace,
+        qc_direct_forward(&d.geom, d.c_out, d.batch, r.x, r.w, ep, r.y, ctx->workspace,
                           ctx->threads);
-        if (b)
-            add_bias(r.y, b, d.batch, d.c_out, qc_shape_nelem(&d.y) / (d.batch * d.c_out),
-                     ctx->threads);
         return QC_OK;
     }
     r.pass = p->transpose ? PASS_CONVT_FORWARD : PASS_CONV_FORWARD;
     r.ch = conv_chunking(&d, p->transpose);
     r.sl = conv_slice_layout(&d, &r.ch);
     r.saved_col = conv_saved_cols(ctx, &d, &r.ch, p->transpose);
+    r.ep = ep;
     st = conv_run_chunks(ctx, &r);
     if (st != QC_OK)
         return st;
-    if (b)
-        add_bias(r.y, b, d.batch, d.c_out, qc_shape_nelem(&d.y) / (d.batch * d.c_out),
-                 ctx->threads);
+    if (p->transpose) {
+        if (ep->bias)
+            add_bias(r.y, ep->bias, d.batch, d.c_out, plane, ctx->threads);
+        ep_after(r.y, ep, d.batch * d.c_out, plane, ctx->threads);
+    }
     return QC_OK;
+}
+
+static enum qc_status conv_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                       const struct qc_tensor *const *in,
+                                       struct qc_tensor *const *out)
+{
+    struct qc_conv_epilogue ep = {
+        .bias = n->n_in > 2 && in[2] ? qc_tensor_f32(in[2]) : NULL,
+    };
+    return conv_forward_ep(n, ctx, in, out, &ep);
+}
+
+enum qc_status qc_conv_forward_fused(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                     const struct qc_tensor *const *in,
+                                     struct qc_tensor *const *out,
+                                     const struct qc_conv_epilogue *ep)
+{
+    return conv_forward_ep(n, ctx, in, out, ep);
 }
 
 /* Backward of Conv and ConvTranspose (formulas at conv_chunk_backward,

@@ -6,7 +6,7 @@
  *
  *     out[j][i] = sum_t vec[t][i] * buf[tile[j] + inner[t]]
  *
- * for j < NR tile entries and i < CB (16 or 32) vector lanes; vec is a
+ * for j < NR tile entries and i < CB (8, 16 or 32) vector lanes; vec is a
  * packed [n, CB] matrix and tile[] and inner[] are int32 offsets into a
  * zero-bordered copy of one image.  With xp the padded input [C_in, Hb, Wb]
  * (rows of x at ph.., columns at pw..), K = C_in*kh*kw taps and L = oh*ow
@@ -38,7 +38,9 @@
  *
  * Layouts: the kernels produce pixel-major tiles ([pixel][lane]); the
  * forward and dX write a whole image's tiles into a staging buffer and move
- * it to NCHW with one blocked transposition (4x4 SSE blocks on x86), and dW
+ * it to NCHW with one blocked transposition (4x4 SSE blocks on x86; the
+ * forward applies its epilogue there: bias, residual, relu, see struct
+ * qc_conv_epilogue), and dW
  * keeps its partial sums tap-major ([blk][k][lane], whole tile rows added as
  * vectors) until the final reduction.
  *
@@ -117,36 +119,43 @@ typedef void (*tile_fn)(const float *restrict buf, const int32_t *restrict tile,
                 *(VTU *)(out + (j * NV + i) * VW) = acc[j][i];                          \
     }
 
+DEFINE_TILE(tile8_base, , v4sf, v4sfu, 4, 2, 4)
 DEFINE_TILE(tile16_base, , v4sf, v4sfu, 4, 4, 3)
 DEFINE_TILE(tile32_base, , v4sf, v4sfu, 4, 8, 1)
 #ifdef DIRECT_X86
+DEFINE_TILE(tile8_avx2, __attribute__((target("avx2,fma"))), v8sf, v8sfu, 8, 1, 12)
 DEFINE_TILE(tile16_avx2, __attribute__((target("avx2,fma"))), v8sf, v8sfu, 8, 2, 6)
 DEFINE_TILE(tile32_avx2, __attribute__((target("avx2,fma"))), v8sf, v8sfu, 8, 4, 3)
 DEFINE_TILE(tile16_avx512, __attribute__((target("avx512f,avx2,fma"))), v16sf, v16sfu, 16, 1, 14)
 DEFINE_TILE(tile32_avx512, __attribute__((target("avx512f,avx2,fma"))), v16sf, v16sfu, 16, 2, 7)
 #endif
 
-/* The tile kernel for cb lanes on this CPU, and its NR. */
+/* The tile kernel for cb lanes (8, 16 or 32) on this CPU, and its NR.  8
+ * lanes take the AVX2 kernel on AVX-512 machines too (one ymm vector). */
 static tile_fn pick_tile(int64_t cb, int *nr)
 {
 #ifdef DIRECT_X86
-    if (__builtin_cpu_supports("avx512f")) {
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (cb > 8 && __builtin_cpu_supports("avx512f")) {
         *nr = cb == 16 ? 14 : 7;
         return cb == 16 ? tile16_avx512 : tile32_avx512;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        *nr = cb == 16 ? 6 : 3;
-        return cb == 16 ? tile16_avx2 : tile32_avx2;
+    if (avx2) {
+        *nr = cb == 8 ? 12 : cb == 16 ? 6 : 3;
+        return cb == 8 ? tile8_avx2 : cb == 16 ? tile16_avx2 : tile32_avx2;
     }
 #endif
-    *nr = cb == 16 ? 3 : 1;
-    return cb == 16 ? tile16_base : tile32_base;
+    *nr = cb == 8 ? 4 : cb == 16 ? 3 : 1;
+    return cb == 8 ? tile8_base : cb == 16 ? tile16_base : tile32_base;
 }
 
-/* Lanes per block for n channels: 16 up to 16 channels, else 32. */
+/* Lanes per block for n channels: 8 up to 8 channels (no idle lanes for
+ * the 8-channel layers of small CNNs), 16 up to 16, else 32.  Each lane is
+ * its own sum in the same tap order whatever the width, so the width
+ * changes no result. */
 static int64_t lanes(int64_t n)
 {
-    return n <= 16 ? 16 : 32;
+    return n <= 8 ? 8 : n <= 16 ? 16 : 32;
 }
 
 static int64_t round_up(int64_t v, int64_t m)
@@ -402,6 +411,84 @@ static void transpose(const float *restrict src, int64_t sld, float *restrict ds
             dst[c * dld + r] = src[r * sld + c];
 }
 
+/* One output value through the epilogue: + bias, + residual, relu (see
+ * struct qc_conv_epilogue; b and res NULL when absent). */
+static inline float ep_value(float v, const float *b, const float *res, bool relu)
+{
+    if (b)
+        v = v + *b;
+    if (res)
+        v = v + *res;
+    return relu && v < 0.0f ? 0.0f : v;
+}
+
+/* dst[c*dld + r] = ep(src[r*sld + c]) for r < rows, c < cols: transpose()
+ * with the epilogue of channels 0 .. cols-1 (bias[c] when has_b; res: the
+ * residual laid out as dst when has_r; relu).  Always inlined with constant
+ * flags (transpose_ep), so each combination gets its own branch-free loop. */
+static inline __attribute__((always_inline)) void transpose_ep_k(
+    const float *restrict src, int64_t sld, float *restrict dst, int64_t dld, int64_t rows,
+    int64_t cols, const float *bias, const float *res, bool has_b, bool has_r, bool relu)
+{
+    int64_t r = 0;
+#ifdef DIRECT_SSE
+    const __m128 zero = _mm_setzero_ps();
+/* relu: max(0, v) = 0 > v ? 0 : v, so NaN passes as in Relu */
+#define EP_STORE(V, C)                                                                             \
+    do {                                                                                           \
+        int64_t o_ = (C)*dld + r;                                                                  \
+        if (has_b)                                                                                 \
+            V = _mm_add_ps(V, _mm_set1_ps(bias[C]));                                               \
+        if (has_r)                                                                                 \
+            V = _mm_add_ps(V, _mm_loadu_ps(res + o_));                                             \
+        if (relu)                                                                                  \
+            V = _mm_max_ps(zero, V);                                                               \
+        _mm_storeu_ps(dst + o_, V);                                                                \
+    } while (0)
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + r * sld;
+        int64_t c = 0;
+        for (; c + 4 <= cols; c += 4) {
+            __m128 a = _mm_loadu_ps(s0 + c), b = _mm_loadu_ps(s0 + sld + c);
+            __m128 e = _mm_loadu_ps(s0 + 2 * sld + c), f = _mm_loadu_ps(s0 + 3 * sld + c);
+            _MM_TRANSPOSE4_PS(a, b, e, f);
+            EP_STORE(a, c);
+            EP_STORE(b, c + 1);
+            EP_STORE(e, c + 2);
+            EP_STORE(f, c + 3);
+        }
+        for (; c < cols; c++)
+            for (int64_t i = 0; i < 4; i++)
+                dst[c * dld + r + i] = ep_value(s0[i * sld + c], has_b ? bias + c : NULL,
+                                                has_r ? res + c * dld + r + i : NULL, relu);
+    }
+#undef EP_STORE
+#endif
+    for (; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * dld + r] = ep_value(src[r * sld + c], has_b ? bias + c : NULL,
+                                        has_r ? res + c * dld + r : NULL, relu);
+}
+
+static void transpose_ep(const float *restrict src, int64_t sld, float *restrict dst, int64_t dld,
+                         int64_t rows, int64_t cols, const float *bias, const float *res, bool relu)
+{
+#define EP_CASE(B, R, L)                                                                           \
+    if (!!bias == (B) && !!res == (R) && relu == (L)) {                                            \
+        transpose_ep_k(src, sld, dst, dld, rows, cols, bias, res, B, R, L);                        \
+        return;                                                                                    \
+    }
+    EP_CASE(true, true, true)
+    EP_CASE(true, true, false)
+    EP_CASE(true, false, true)
+    EP_CASE(true, false, false)
+    EP_CASE(false, true, true)
+    EP_CASE(false, true, false)
+    EP_CASE(false, false, true)
+#undef EP_CASE
+    transpose(src, sld, dst, dld, rows, cols);
+}
+
 /* dst[c*dld + r] += src[pos[r]*sld + c] for r < rows, c < cols. */
 static void transpose_add(const float *restrict src, const int32_t *restrict pos, int64_t sld,
                           float *restrict dst, int64_t dld, int64_t rows, int64_t cols)
@@ -453,9 +540,12 @@ static float *slice_of(const struct direct_layout *s, void *ws, int tid)
     return (float *)ws + s->shared + (int64_t)tid * s->slice;
 }
 
-void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
-                       const float *x, const float *w, float *y, void *ws, int threads)
+void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch, const float *x,
+                       const float *w, const struct qc_conv_epilogue *ep, float *y, void *ws,
+                       int threads)
 {
+    const float *bias = ep ? ep->bias : NULL, *res = ep ? ep->residual : NULL;
+    bool relu = ep && ep->relu, plain = !bias && !res && !relu;
     struct direct_layout s;
     int nr, nt = direct_threads(batch, threads);
     tile_fn fn;
@@ -483,6 +573,7 @@ void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batc
         memset(xp, 0, (size_t)(s.cin * s.hb * s.wb) * sizeof(float));
         for (int64_t img = lo; img < hi; img++) {
             float *yi = y + img * s.cout * s.l;
+            const float *ri = res ? res + img * s.cout * s.l : NULL;
             if (img + 1 < hi) {
                 prefetch_floats(x + (img + 1) * s.cin * s.lin, s.cin * s.lin, false);
                 prefetch_floats(yi + s.cout * s.l, s.cout * s.l, true);
@@ -494,7 +585,12 @@ void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batc
                 /* tiles in pixel order into stg [p][cbm], then y[i, p] */
                 for (int64_t p0 = 0; p0 < s.l; p0 += nr)
                     fn(xp, pix + p0, tap, wb, s.k, stg + p0 * s.cbm);
-                transpose(stg, s.cbm, yi + blk * s.cbm * s.l, s.l, s.l, mn);
+                if (plain)
+                    transpose(stg, s.cbm, yi + blk * s.cbm * s.l, s.l, s.l, mn);
+                else
+                    transpose_ep(stg, s.cbm, yi + blk * s.cbm * s.l, s.l, s.l, mn,
+                                 bias ? bias + blk * s.cbm : NULL,
+                                 ri ? ri + blk * s.cbm * s.l : NULL, relu);
             }
         }
     }

@@ -63,6 +63,20 @@ void qc_im2col(const struct qc_conv_geom *g, const float *x, float *col, int64_t
 void qc_col2im(const struct qc_conv_geom *g, const float *col, int64_t ldcol, float *x,
                int threads);
 
+/* What a Conv forward applies to each output y[n, c, p] as it writes it, in
+ * this order, which is the order of the separate ops it stands for (so the
+ * result is the same to the bit):
+ *   y = y + bias[c]                 (bias NULL: no bias)
+ *   y = y + residual[n, c, p]       (an Add of a tensor of y's shape; NULL: none)
+ *   y = y < 0 ? 0 : y               (relu: a Relu; NaN passes through)
+ * The Conv's own bias takes this path too; the plan's fused inference steps
+ * (plan/plan_fuse.c) add the other two. */
+struct qc_conv_epilogue {
+    const float *bias;
+    const float *residual;
+    bool relu;
+};
+
 /* Direct 2D Conv (conv_direct.c) for group 1 with few channels: geometry
  * g of one image (channels = C_in, leading D axis unused), c_out output
  * channels, NCHW x/y/dY, OIHW w.  Parallel over images on `threads`
@@ -71,9 +85,11 @@ bool qc_direct_supported(const struct qc_conv_geom *g, int64_t c_out);
 /* Workspace bytes either direction needs (64-byte aligned by the caller). */
 size_t qc_direct_workspace(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
                            int threads);
-/* y = conv(x, w) over batch images (no bias). */
-void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
-                       const float *x, const float *w, float *y, void *ws, int threads);
+/* y = ep(conv(x, w)) over batch images (ep: see struct qc_conv_epilogue;
+ * NULL: the plain product, no bias). */
+void qc_direct_forward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch, const float *x,
+                       const float *w, const struct qc_conv_epilogue *ep, float *y, void *ws,
+                       int threads);
 /* dx += dL/dx, dw += dL/dw, db += dL/db (each may be NULL). */
 void qc_direct_backward(const struct qc_conv_geom *g, int64_t c_out, int64_t batch,
                         const float *x, const float *w, const float *dy, float *dx, float *dw,

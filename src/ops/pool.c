@@ -277,14 +277,39 @@ static inline int64_t win_start(const struct pool_geom *g, int i, int64_t o)
  * clamped once per output row and column, so the inner loops do no bounds
  * checks.  Same result as the general loop: the first element of the window,
  * then every element that is strictly greater. */
+/* One plane of 2x2 windows at stride 2, unpadded: the comparisons of the
+ * general loop below in its order, without its per-window bounds. */
+static void maxpool2x2_plane(const float *restrict xr, float *restrict yr, int64_t W, int64_t OH,
+                             int64_t OW)
+{
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *a = xr + 2 * oh * W, *b = a + W;
+        float *o = yr + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow++) {
+            float best = a[2 * ow], v = a[2 * ow + 1];
+            best = v > best ? v : best;
+            v = b[2 * ow];
+            best = v > best ? v : best;
+            v = b[2 * ow + 1];
+            o[ow] = v > best ? v : best;
+        }
+    }
+}
+
 static void maxpool2d_plain(const struct pool_geom *g, const float *x, float *y, int threads)
 {
     const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    bool two = g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->pb[1] == 0 &&
+               g->pb[2] == 0 && 2 * OH <= H && 2 * OW <= W;
 #pragma omp parallel for num_threads(threads) schedule(static) \
     if (g->nc * H * W >= QC_PAR_MIN_STREAM)
     for (int64_t r = 0; r < g->nc; r++) {
         const float *xr = x + r * H * W;
         float *yr = y + r * OH * OW;
+        if (two) {
+            maxpool2x2_plane(xr, yr, W, OH, OW);
+            continue;
+        }
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = oh * g->s[1] - g->pb[1], h1 = h0 + g->k[1];
             h0 = h0 < 0 ? 0 : h0;

@@ -141,7 +141,7 @@ enum qc_status qc_pipeline_evaluate(struct qc_graph *g, const struct qc_recipe *
     st = qc_pipeline_bind_inputs(g, r, cfg, batch, false, &bind);
     if (st != QC_OK)
         goto out;
-    st = qc_plan_new(g, *be, batch, &p);
+    st = qc_plan_new_inference(g, *be, batch, &p);
     if (st != QC_OK)
         goto out;
     batch = qc_plan_batch(p);

@@ -433,6 +433,7 @@ static enum qc_status count_plan_mem(const struct qc_plan *p, struct plan_mem *m
         }
         qc_free(seen);
     }
+    qc_plan_mem_add(m, p->fused_bytes, NULL, "folded BatchNormalization weights");
     qc_plan_mem_add(m, p->ws_size, NULL, "workspace");
     return QC_OK;
 }
@@ -584,15 +585,34 @@ static enum qc_status check_kernels(const struct qc_plan *p)
     return QC_OK;
 }
 
+static enum qc_status plan_build(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
+                                 bool training, const struct qc_quant_spec *specs, int n_specs,
+                                 bool fuse, struct qc_plan **out);
+
 enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
                            struct qc_plan **out)
 {
-    return qc_plan_build(g, be, batch, false, NULL, 0, out);
+    return plan_build(g, be, batch, false, NULL, 0, false, out);
+}
+
+enum qc_status qc_plan_new_inference(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
+                                     struct qc_plan **out)
+{
+    return plan_build(g, be, batch, false, NULL, 0, true, out);
 }
 
 enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
                              bool training, const struct qc_quant_spec *specs, int n_specs,
                              struct qc_plan **out)
+{
+    return plan_build(g, be, batch, training, specs, n_specs, false, out);
+}
+
+/* fuse: an inference plan whose Conv steps absorb what follows them
+ * (plan_fuse.c). */
+static enum qc_status plan_build(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
+                                 bool training, const struct qc_quant_spec *specs, int n_specs,
+                                 bool fuse, struct qc_plan **out)
 {
     struct qc_plan *p;
     enum qc_status st = QC_ERR_NOMEM;
@@ -668,6 +688,8 @@ enum qc_status qc_plan_build(const struct qc_graph *g, struct qc_backend *be, in
         }
     }
     st = check_kernels(p);
+    if (st == QC_OK && fuse && !training)
+        st = qc_plan_fuse(p);
     if (st == QC_OK && training)
         st = qc_plan_prepare_backward(p);
     if (st == QC_OK)
@@ -700,6 +722,8 @@ void qc_plan_free(struct qc_plan *p)
     if (!p)
         return;
     qc_plan_free_train(p);
+    for (int i = 0; p->steps && i < p->n_steps; i++)
+        qc_plan_fused_free(&p->steps[i]);
     if (p->vals) {
         for (int v = 0; v < p->n_values; v++) {
             if (!p->owned[v] || !p->vals[v].data)
@@ -845,7 +869,10 @@ enum qc_status qc_plan_forward_mode(struct qc_plan *p, bool training, struct qc_
         double t0 = p->step_secs ? qc_now() : 0.0;
         ctx.sync = p->sync; /* a data-parallel job's sums (plan.h) */
         ctx.label = qc_plan_node_where(p->g, n, where, sizeof(where));
-        st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
+        if (s->fused)
+            st = qc_plan_fused_forward(p, s, &ctx);
+        else
+            st = s->k->forward(n, &ctx, (const struct qc_tensor *const *)s->in, s->out);
         if (st != QC_OK)
             return st;
         if (p->n_quants) {

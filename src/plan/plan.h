@@ -36,6 +36,12 @@ struct qc_op_sync;
 
 enum qc_status qc_plan_new(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
                            struct qc_plan **out);
+/* An inference plan for evaluation only: as qc_plan_new, but on the CPU a
+ * Conv runs the BatchNormalization (float graphs: folded into a copy of its
+ * weights), Add and Relu after it as one pass (plan_fuse.c), so the values
+ * between them are not computed: read only the graph's outputs. */
+enum qc_status qc_plan_new_inference(const struct qc_graph *g, struct qc_backend *be, int64_t batch,
+                                     struct qc_plan **out);
 void qc_plan_free(struct qc_plan *p);
 /* Whether `be` has kernels for every node of g that is not always folded (a
  * device backend lacks the QDQ and integer ops of exported graphs). */

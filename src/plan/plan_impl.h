@@ -29,6 +29,8 @@ struct plan_quant {
     bool                  init_pending; /* LSQ activations: s from first batch   */
 };
 
+struct plan_fused;
+
 struct plan_step {
     int                node;      /* index in g->nodes                        */
     struct qc_tensor **in;        /* n_in pointers (NULL = omitted)           */
@@ -40,6 +42,9 @@ struct plan_step {
     struct qc_tensor **din;       /* n_in gradient pointers (NULL = none)     */
     struct qc_tensor **dout;      /* n_out gradient pointers (NULL = zero)    */
     bool               backward;  /* on a path from a parameter to the loss   */
+    /* fused inference plans only (plan_fuse.c) */
+    struct plan_fused *fused; /* the epilogue this Conv step runs, or NULL;
+                                     out is then the last absorbed op's     */
 };
 
 /* What plan building did with a node (plan.c). */
@@ -120,6 +125,9 @@ struct qc_plan {
                                            iteration after which a weight
                                            quantizer's backward runs (-1: after
                                            the walk)                              */
+
+    /* fused inference plans (plan_fuse.c) */
+    uint64_t fused_bytes; /* folded weight and bias copies       */
 };
 
 /* Builds the plan (plan.c).  training: the plan keeps its parameters in a
@@ -146,6 +154,12 @@ enum qc_status qc_plan_quant_weights_forward(struct qc_plan *p);
 enum qc_status qc_plan_quant_acts_forward(struct qc_plan *p, int step, bool training);
 enum qc_status qc_plan_quant_acts_backward(struct qc_plan *p, int step);
 enum qc_status qc_plan_quant_weights_backward(struct qc_plan *p, int step);
+/* plan_fuse.c: fuses the steps of an inference plan (after every node is
+ * planned, before the memory check), runs a fused step, frees its state. */
+enum qc_status qc_plan_fuse(struct qc_plan *p);
+enum qc_status qc_plan_fused_forward(const struct qc_plan *p, const struct plan_step *s,
+                                     const struct qc_op_ctx *ctx);
+void qc_plan_fused_free(struct plan_step *s);
 /* "<model>: <Op> '<label>'" into buf; returns buf. */
 const char *qc_plan_node_where(const struct qc_graph *g, const struct qc_node *n, char *buf,
                                size_t len);
