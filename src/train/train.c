@@ -551,7 +551,8 @@ static enum qc_status evaluate_split(struct qc_trainer *t, const struct qc_datas
 }
 
 /* Top-1 on the test split of t->g as it is now, through a fresh inference
- * plan (no quantizers): the float baseline, or the exported graph.  An
+ * plan (no quantizers; the fused one of qatconv eval, plan_fuse.c): the
+ * float baseline, or the exported graph.  An
  * exported graph's QuantizeLinear / DequantizeLinear and integer ops have
  * CPU kernels only: on a device backend it is evaluated on the CPU. */
 static enum qc_status evaluate_graph(struct qc_trainer *t, const char *what, double *acc,
@@ -568,7 +569,7 @@ static enum qc_status evaluate_graph(struct qc_trainer *t, const char *what, dou
         be = cpu;
     }
     if (st == QC_OK)
-        st = qc_plan_new(t->g, be, t->batch, &p);
+        st = qc_plan_new_inference(t->g, be, t->batch, &p);
     if (st == QC_OK)
         st = qc_eval_split_metrics(p, be, t->dcfg, t->test, QC_SPLIT_TEST, 0, &t->o->progress, what,
                                    NULL, conf, &res);
