@@ -311,13 +311,38 @@ void qc_sat_act_forward(float alpha, int range, const float *x, float *y, int64_
 
 /*
  * The reductions below run over blocks of SUM_BLOCK elements: a branch-free loop that
- * vectorizes computes each element's float terms into arrays, and a second loop adds their
- * products in double into SUM_LANES interleaved sums (independent chains); lanes, blocks
- * and the QC_QUANT_NCHUNK chunks combine in a fixed order, so the result does not depend on
- * the thread count.
+ * vectorizes computes each element's float terms t_i into an array, and dot_lanes adds the
+ * products dy_i·t_i (exact in double) into SUM_LANES interleaved double sums (lane i mod
+ * SUM_LANES, two lanes per SSE2 register, independent chains); lanes, blocks and the
+ * QC_QUANT_NCHUNK chunks combine in a fixed order, so the result does not depend on the
+ * thread count.
  */
 #define SUM_BLOCK 256
-#define SUM_LANES 4
+#define SUM_LANES 8
+
+typedef double v2df __attribute__((vector_size(16)));
+
+/* acc[i mod SUM_LANES] += (double)g_i · t_i for i < m, in element order within each lane */
+static inline void dot_lanes(const float *g, const float *t, int m, v2df acc[SUM_LANES / 2])
+{
+    int i = 0;
+    for (; i + SUM_LANES <= m; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES / 2; l++) {
+            v2df gv = { g[i + 2 * l], g[i + 2 * l + 1] }, tv = { t[i + 2 * l], t[i + 2 * l + 1] };
+            acc[l] += gv * tv;
+        }
+    for (int l = 0; i + l < m; l++)
+        acc[l / 2][l % 2] += (double)g[i + l] * t[i + l];
+}
+
+/* Σ of the lanes in lane order */
+static double lanes_sum(const v2df acc[SUM_LANES / 2])
+{
+    double s = 0.0;
+    for (int l = 0; l < SUM_LANES; l++)
+        s += acc[l / 2][l % 2];
+    return s;
+}
 
 /*
  * dx_i += dy_i · [0 < x_i ≤ a]
@@ -338,16 +363,16 @@ void qc_sat_act_backward(float alpha, int range, const float *x, const float *dy
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
         int64_t lo = chunk_lo(n, c), hi = chunk_lo(n, c + 1);
-        double sa[SUM_LANES] = { 0 }, sb[SUM_LANES] = { 0 }, sc[SUM_LANES] = { 0 };
+        v2df sa[SUM_LANES / 2] = { 0 }, sb[SUM_LANES / 2] = { 0 }, sc[SUM_LANES / 2] = { 0 };
         float ta[SUM_BLOCK], tj[SUM_BLOCK], tx[SUM_BLOCK];
         for (int64_t b = lo; b < hi; b += SUM_BLOCK) {
             int m = hi - b < SUM_BLOCK ? (int)(hi - b) : SUM_BLOCK;
             const float *xb = x + b, *gb = dy + b;
+            /* terms of A, B, C (dy times these) and dx, one pass over x */
             for (int i = 0; i < m; i++) {
                 float xi = xb[i], j = level_clamped(xi / h, zero, rf);
                 float j2 = xi <= zero ? zero : j, x2 = xi <= zero ? zero : xi; /* NaN: mid */
-                ta[i] = xi >= a ? one
-                                : zero; /* times dy below (g here would be sunk into a branch) */
+                ta[i] = xi >= a ? one : zero;
                 tj[i] = xi >= a ? zero : j2;
                 tx[i] = xi >= a ? zero : x2;
             }
@@ -358,19 +383,11 @@ void qc_sat_act_backward(float alpha, int range, const float *x, const float *dy
                     db[i] = xi > zero ? e : d;
                 }
             }
-            for (int i = 0; i < m; i++) {
-                int l = i % SUM_LANES;
-                sa[l] += (double)gb[i] * ta[i];
-                sb[l] += (double)gb[i] * tj[i];
-                sc[l] += (double)gb[i] * tx[i];
-            }
+            dot_lanes(gb, ta, m, sa);
+            dot_lanes(gb, tj, m, sb);
+            dot_lanes(gb, tx, m, sc);
         }
-        double A = 0.0, B = 0.0, C = 0.0;
-        for (int l = 0; l < SUM_LANES; l++) {
-            A += sa[l];
-            B += sb[l];
-            C += sc[l];
-        }
+        double A = lanes_sum(sa), B = lanes_sum(sb), C = lanes_sum(sc);
         pa[c] = A;
         pb[c] = B;
         pc[c] = C;
@@ -439,42 +456,37 @@ static void lsq_backward_levels(float step, float lo, float hi, double g, const 
                                 const float *dy, float *dx, int64_t n, int threads, float *dstep,
                                 double *dclip)
 {
-    float s = qc_lsq_step_used(step), zero = 0.0f;
+    float s = qc_lsq_step_used(step), zero = 0.0f, one = 1.0f;
     double part[QC_QUANT_NCHUNK], cpart[QC_QUANT_NCHUNK], sum = 0.0, csum = 0.0;
     bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
         int64_t lo_i = chunk_lo(n, c), hi_i = chunk_lo(n, c + 1);
-        double acc[SUM_LANES] = { 0 }, cacc[SUM_LANES] = { 0 }, ta = 0.0, tc = 0.0;
-        float tt[SUM_BLOCK], tg[SUM_BLOCK];
+        v2df acc[SUM_LANES / 2] = { 0 }, cacc[SUM_LANES / 2] = { 0 };
+        float tt[SUM_BLOCK], tw[SUM_BLOCK];
         for (int64_t b = lo_i; b < hi_i; b += SUM_BLOCK) {
             int m = hi_i - b < SUM_BLOCK ? (int)(hi_i - b) : SUM_BLOCK;
             const float *xb = x + b, *gb = dy + b;
-            /* v ≤ lo, v ≥ hi: clipped (t = lo, hi); otherwise, NaN included, t = rne(v) − v */
+            /* v ≤ lo, v ≥ hi: clipped (t = lo, hi; weight 1 in the clipped sum); otherwise,
+             * NaN included, inside: t = rne(v) − v, dx += dy */
             for (int i = 0; i < m; i++) {
-                float v = xb[i] / s, gi = gb[i], inside = level_clamped(v, lo, hi) - v;
-                float t = v >= hi ? hi : inside, u = v >= hi ? gi : zero;
+                float v = xb[i] / s, inside = level_clamped(v, lo, hi) - v;
+                float t = v >= hi ? hi : inside, w = v >= hi ? one : zero;
                 tt[i] = v <= lo ? lo : t;
-                tg[i] = v <= lo ? gi : u;
+                tw[i] = v <= lo ? one : w;
             }
             if (dx) {
                 float *db = dx + b;
                 for (int i = 0; i < m; i++) {
-                    float v = xb[i] / s, d = db[i], gi = gb[i], e = v >= hi ? d : d + gi;
-                    db[i] = v <= lo ? d : e;
+                    float d = db[i], gi = gb[i];
+                    db[i] = tw[i] != zero ? d : d + gi;
                 }
             }
-            for (int i = 0; i < m; i++) {
-                int l = i % SUM_LANES;
-                acc[l] += (double)gb[i] * tt[i];
-                cacc[l] += tg[i];
-            }
+            dot_lanes(gb, tt, m, acc);
+            dot_lanes(gb, tw, m, cacc);
         }
-        for (int l = 0; l < SUM_LANES; l++) {
-            ta += acc[l];
-            tc += cacc[l];
-        }
+        double ta = lanes_sum(acc), tc = lanes_sum(cacc);
         part[c] = ta;
         cpart[c] = tc;
     }
