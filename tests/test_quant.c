@@ -1398,6 +1398,98 @@ START_TEST(test_sat_images_random)
 }
 END_TEST
 
+/* The reference level: clamp(rintf(v), lo, hi) with branches, NaN passing through. */
+static float ref_level(float v, float lo, float hi)
+{
+    float j = rintf(v);
+    if (j < lo)
+        j = lo;
+    if (j > hi)
+        j = hi;
+    return j;
+}
+
+static uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    return u;
+}
+
+/*
+ * The vectorized kernels round and clamp without rintf or branches: their outputs must be
+ * rintf's bit for bit (ties to even, the sign of a zero level, huge, infinite and NaN
+ * inputs), over more elements than one reduction block (odd length: lane tails), and their
+ * parameter gradients must equal the per-element formulas summed in double.
+ */
+START_TEST(test_vector_rounding_exact)
+{
+    enum { N = 1299, R = 15 };
+    static float x[N], dy[N], y[N], dx[N];
+    const float s = 0.25f, alpha = 3.0f, h = qc_sat_act_scale(alpha, R);
+    const float edge[] = { 0.5f,  -0.5f, 1.5f,  -1.5f,  2.5f,    -2.5f,    7.5f,      8.5f,
+                           -8.5f, -0.3f, -0.0f, 0.0f,   6.9999f, -7.9999f, 1e30f,     -1e30f,
+                           15.5f, 14.5f, 16.5f, 3e-39f, -3e-39f, INFINITY, -INFINITY, NAN };
+    uint32_t seed = 4242;
+    size_t ne = sizeof(edge) / sizeof(edge[0]);
+    for (int i = 0; i < N; i++) {
+        x[i] = i < (int)ne ? edge[i] * s : urand(&seed, -3.0f, 5.0f);
+        dy[i] = urand(&seed, -1.0f, 1.0f);
+    }
+
+    /* LSQ signed [-8, 7]: forward bit for bit, dx mask exact, ds against the formula */
+    qc_lsq_forward(s, 8, 7, x, y, N, 1);
+    double ref_ds = 0.0;
+    memset(dx, 0, sizeof(dx));
+    for (int i = 0; i < N; i++) {
+        float v = x[i] / s, want = ref_level(v, -8.0f, 7.0f) * s;
+        ck_assert_msg(float_bits(y[i]) == float_bits(want), "lsq i=%d x=%g: y=%g, rintf gives %g",
+                      i, (double)x[i], (double)y[i], (double)want);
+        if (i != (int)ne - 1) /* the NaN input makes ds NaN: checked below */
+            ref_ds += (double)dy[i] * (v <= -8.0f ? -8.0f : v >= 7.0f ? 7.0f : rintf(v) - v);
+    }
+    float ds = 0.0f;
+    qc_lsq_backward(s, 8, 7, 1.0, x, dy, dx, N, 1, &ds);
+    ck_assert_msg(isnan(ds), "a NaN input gives a NaN step gradient, got %g", (double)ds);
+    for (int i = 0; i < N; i++) {
+        float v = x[i] / s;
+        float want = !(v <= -8.0f) && !(v >= 7.0f) ? dy[i] : 0.0f;
+        ck_assert_msg(dx[i] == want || (isnan(v) && dx[i] == dy[i]), "lsq dx i=%d", i);
+    }
+    ds = 0.0f;
+    qc_lsq_backward(s, 8, 7, 1.0, x, dy, NULL, (int64_t)ne - 1, 1, &ds);
+    double ref_ds_edges = 0.0;
+    for (size_t i = 0; i + 1 < ne; i++) {
+        float v = x[i] / s;
+        ref_ds_edges += (double)dy[i] * (v <= -8.0f ? -8.0f : v >= 7.0f ? 7.0f : rintf(v) - v);
+    }
+    NEAR(ds, ref_ds_edges, 1e-6 * (1.0 + fabs(ref_ds_edges)));
+    ds = 0.0f;
+    qc_lsq_backward(s, 8, 7, 1.0, x + ne, dy + ne, NULL, N - (int64_t)ne, 1, &ds);
+    NEAR(ds, ref_ds - ref_ds_edges, 1e-6 * (1.0 + fabs(ref_ds - ref_ds_edges)));
+
+    /* CG-PACT [0, R]: forward bit for bit, dα against the per-element formula */
+    qc_sat_act_forward(alpha, R, x, y, N, 1);
+    double ref_da = 0.0;
+    for (int i = 0; i < N; i++) {
+        float want = ref_level(x[i] / h, 0.0f, (float)R) * h;
+        ck_assert_msg(float_bits(y[i]) == float_bits(want), "sat i=%d x=%g: y=%g, rintf gives %g",
+                      i, (double)x[i], (double)y[i], (double)want);
+        if (i >= (int)ne && x[i] >= alpha)
+            ref_da += dy[i];
+        else if (i >= (int)ne && x[i] > 0.0f)
+            ref_da += (double)dy[i] *
+                      ((double)ref_level(x[i] / h, 0.0f, (float)R) / R - (double)x[i] / alpha);
+    }
+    float da = 0.0f;
+    qc_sat_act_backward(alpha, R, x + ne, dy + ne, NULL, N - (int64_t)ne, 1, &da);
+    NEAR(da, ref_da, 1e-6 * (1.0 + fabs(ref_da)));
+    da = 0.0f;
+    qc_sat_act_backward(alpha, R, x, dy, NULL, N, 1, &da);
+    ck_assert_msg(isnan(da), "a NaN input gives a NaN α gradient, got %g", (double)da);
+}
+END_TEST
+
 START_TEST(test_threads_invariant)
 {
     const int64_t n = ((int64_t)1 << 22) + 5;   /* above QC_QUANT_PAR_MIN_STREAM */
@@ -1619,6 +1711,7 @@ Suite *qc_suite_quant(void)
 
     TCase *thr = tcase_create("threads");
     tcase_add_test(thr, test_threads_invariant);
+    tcase_add_test(thr, test_vector_rounding_exact);
     tcase_add_test(thr, test_backend_run_cpu);
     tcase_set_timeout(thr, 60);
     suite_add_tcase(s, thr);

@@ -9,13 +9,19 @@
  * kernel restates its own.  The policy (recipe specs, levels, gradient
  * scale, calibration) is in quant/.
  *
- * SAT weight forward, three passes over W:
+ * SAT weight forward, three passes over W (two without ApplyScaling):
  *   1. t = tanh(W) (kept in Q's buffer when there is one), m = max|t|
  *      (a max reduction is exact, hence order-free);
  *   2. per element the level k (quantized) or r = t/m (clamp stage), with
  *      Σk, Σk² (exact integers in double) or Σr, Σr² over fixed chunks;
  *   3. Q = k·scale or r·scale with one float scale, so that the exported
- *      integer image k and scale reproduce Q bit for bit.
+ *      integer image k and scale reproduce Q bit for bit (in pass 2 where
+ *      S = 1: the scale is then known before the levels).
+ *
+ * The activation and LSQ kernels run every training step over whole activation
+ * tensors: their element loops are branch-free (rne_small, level_clamped) so that
+ * the compiler vectorizes them, and their reductions compute per-element float terms
+ * in a vectorized loop before adding the products in double (SUM_BLOCK, SUM_LANES).
  */
 #include <config.h>
 
@@ -23,6 +29,17 @@
 
 #include <math.h>
 #include <string.h>
+
+/*
+ * The element loops below are written branch-free (selects, min/max) so that they
+ * vectorize.  gcc keeps a float select scalar under its default -ftrapping-math (an SSE2
+ * compare could raise a flag the scalar code would not); nothing here reads the
+ * floating-point exception flags, and -fno-trapping-math changes no value (no
+ * reassociation, signed zeros and NaN kept), so this file drops it.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 
 /* [lo, hi) of reduction chunk c: boundaries depend on n only. */
 static int64_t chunk_lo(int64_t n, int c)
@@ -56,6 +73,33 @@ static float clampf_nan(float v, float lo, float hi)
     if (v > hi)
         v = hi;
     return v;   /* NaN passes through */
+}
+
+/*
+ * rintf(v) for |v| < 2^22 (and NaN) without a call or a branch, so that the element loops
+ * vectorize: adding 1.5·2^23 leaves no fraction bits and rounds half to even in the default
+ * mode, subtracting it is exact; copysignf restores rintf's sign of a zero result
+ * (rintf(−0.3) = −0).  Bit for bit rintf on that range.
+ */
+static inline float rne_small(float v)
+{
+    const float magic = 12582912.0f; /* 1.5·2^23 */
+    return copysignf((v + magic) - magic, v);
+}
+
+/*
+ * clamp(rintf(v), lo, hi) for integral lo ≤ hi with |lo|, |hi| < 2^21, bit for bit (signed
+ * zeros and NaN included): v is first clamped to [lo − 1, hi + 1], which changes no
+ * result (rintf is monotonic and lo − 1, hi + 1 are integers outside [lo, hi]) and keeps
+ * rne_small in its range.  Branch-free: compiles to min/max.
+ */
+static inline float level_clamped(float v, float lo, float hi)
+{
+    float c = v < lo - 1.0f ? lo - 1.0f : v;
+    c = c > hi + 1.0f ? hi + 1.0f : c;
+    float j = rne_small(c);
+    j = j < lo ? lo : j;
+    return j > hi ? hi : j;
 }
 
 /* Level k (integral float; NaN in, NaN out) of r = t/m ∈ [−1, 1] for the effective mode. */
@@ -134,7 +178,12 @@ void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, 
             m = a;
     }
 
-    /* pass 2: k or r per element; chunk sums of the (unscaled) values and their squares */
+    /*
+     * pass 2: k or r per element; chunk sums of the (unscaled) values and their squares.
+     * Without ApplyScaling (S = 1) the scale is known here, and Q = v·scale is written now.
+     */
+    bool late = cfg->apply_scaling && n > 1;
+    float early = (float)(1.0 / (quant ? (double)div : 1.0));
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
         int64_t lo = chunk_lo(n, c), hi = chunk_lo(n, c + 1);
@@ -147,7 +196,7 @@ void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, 
                 v = quant ? sat_level(mode, range, r) : sat_clamp_value(mode, range, r);
             }
             if (q)
-                q[i] = v;
+                q[i] = late ? v : v * early;
             if (k)
                 k[i] = level_to_int(v);
             a1 += v;
@@ -165,7 +214,7 @@ void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, 
      * of sqrt(F) over any non-constant tensor.  S = 1 when that is 0 too (Q = 0) or N = 1.
      */
     double S = 1.0;
-    if (cfg->apply_scaling && n > 1) {
+    if (late) {
         double sum = 0.0, sq = 0.0;
         for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
             sum += s1[c];
@@ -182,8 +231,8 @@ void qc_sat_weight_run(const struct qc_sat_wcfg *cfg, const float *w, float *q, 
     }
     float scale = (float)(1.0 / ((quant ? (double)div : 1.0) * S));
 
-    /* pass 3: Q = v·scale, the product the export's DequantizeLinear evaluates */
-    if (q) {
+    /* pass 3 (ApplyScaling): Q = v·scale, the product the export's DequantizeLinear evaluates */
+    if (q && late) {
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
         for (int64_t i = 0; i < n; i++)
             q[i] *= scale;
@@ -251,65 +300,108 @@ float qc_sat_act_scale(float alpha, int range)
 void qc_sat_act_forward(float alpha, int range, const float *x, float *y, int64_t n,
                         int threads)
 {
-    float h = qc_sat_act_scale(alpha, range), rf = (float)range;
+    /* zero as a captured variable: gcc 12 does not if-convert a clamp at the literal 0 */
+    float h = qc_sat_act_scale(alpha, range), rf = (float)range, zero = 0.0f;
     bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
-    for (int64_t i = 0; i < n; i++) {
-        float j = clampf_nan(rintf(x[i] / h), 0.0f, rf);
-        y[i] = j * h;
-    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = level_clamped(x[i] / h, zero, rf) * h;
+}
+
+/*
+ * The reductions below run over blocks of SUM_BLOCK elements: a branch-free loop that
+ * vectorizes computes each element's float terms t_i into an array, and dot_lanes adds the
+ * products dy_i·t_i (exact in double) into SUM_LANES interleaved double sums (lane i mod
+ * SUM_LANES, two lanes per SSE2 register, independent chains); lanes, blocks and the
+ * QC_QUANT_NCHUNK chunks combine in a fixed order, so the result does not depend on the
+ * thread count.
+ */
+#define SUM_BLOCK 256
+#define SUM_LANES 8
+
+typedef double v2df __attribute__((vector_size(16)));
+
+/* acc[i mod SUM_LANES] += (double)g_i · t_i for i < m, in element order within each lane */
+static inline void dot_lanes(const float *g, const float *t, int m, v2df acc[SUM_LANES / 2])
+{
+    int i = 0;
+    for (; i + SUM_LANES <= m; i += SUM_LANES)
+        for (int l = 0; l < SUM_LANES / 2; l++) {
+            v2df gv = { g[i + 2 * l], g[i + 2 * l + 1] }, tv = { t[i + 2 * l], t[i + 2 * l + 1] };
+            acc[l] += gv * tv;
+        }
+    for (int l = 0; i + l < m; l++)
+        acc[l / 2][l % 2] += (double)g[i + l] * t[i + l];
+}
+
+/* Σ of the lanes in lane order */
+static double lanes_sum(const v2df acc[SUM_LANES / 2])
+{
+    double s = 0.0;
+    for (int l = 0; l < SUM_LANES; l++)
+        s += acc[l / 2][l % 2];
+    return s;
 }
 
 /*
  * dx_i += dy_i · [0 < x_i ≤ a]
  * dα   += Σ dy_i · (1 if x_i ≥ a, 0 if x_i ≤ 0, else j_i/R − x_i/a)
  * the derivative of y = j·a/R with j ≈ R·x/a straight-through (dj/da = −R·x/a²).
+ * One pass, no division in the sums: dα = A + B/R − C/a with
+ *   A = Σ_{x ≥ a} dy,  B = Σ_{0 < x < a} dy·j,  C = Σ_{0 < x < a} dy·x
+ * (each product exact in double; a NaN input joins C: a NaN gradient, not a silent 0).
  */
 void qc_sat_act_backward(float alpha, int range, const float *x, const float *dy, float *dx,
                          int64_t n, int threads, float *dalpha)
 {
     float a = qc_sat_alpha_used(alpha), h = qc_sat_act_scale(alpha, range), rf = (float)range;
-    double part[QC_QUANT_NCHUNK];
+    float zero = 0.0f, one = 1.0f; /* variables: see qc_sat_act_forward */
+    double pa[QC_QUANT_NCHUNK], pb[QC_QUANT_NCHUNK], pc[QC_QUANT_NCHUNK];
     bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
         int64_t lo = chunk_lo(n, c), hi = chunk_lo(n, c + 1);
-        double acc = 0.0;
-        for (int64_t i = lo; i < hi; i++) {
-            float xi = x[i], g = dy[i];
-            if (dx && xi > 0.0f && xi <= a)
-                dx[i] += g;
-            if (xi >= a) {
-                acc += g;
-            } else if (xi > 0.0f) {
-                float j = clampf_nan(rintf(xi / h), 0.0f, rf);
-                acc += (double)g * ((double)j / range - (double)xi / a);
-            } else if (xi != xi) {
-                acc += (double)g * xi;   /* NaN input: a NaN gradient, not a silent 0 */
+        v2df sa[SUM_LANES / 2] = { 0 }, sb[SUM_LANES / 2] = { 0 }, sc[SUM_LANES / 2] = { 0 };
+        float ta[SUM_BLOCK], tj[SUM_BLOCK], tx[SUM_BLOCK];
+        for (int64_t b = lo; b < hi; b += SUM_BLOCK) {
+            int m = hi - b < SUM_BLOCK ? (int)(hi - b) : SUM_BLOCK;
+            const float *xb = x + b, *gb = dy + b;
+            /* terms of A, B, C (dy times these) and dx, one pass over x */
+            for (int i = 0; i < m; i++) {
+                float xi = xb[i], j = level_clamped(xi / h, zero, rf);
+                float j2 = xi <= zero ? zero : j, x2 = xi <= zero ? zero : xi; /* NaN: mid */
+                ta[i] = xi >= a ? one : zero;
+                tj[i] = xi >= a ? zero : j2;
+                tx[i] = xi >= a ? zero : x2;
             }
+            if (dx) {
+                float *db = dx + b;
+                for (int i = 0; i < m; i++) {
+                    float xi = xb[i], d = db[i], g = gb[i], e = xi <= a ? d + g : d;
+                    db[i] = xi > zero ? e : d;
+                }
+            }
+            dot_lanes(gb, ta, m, sa);
+            dot_lanes(gb, tj, m, sb);
+            dot_lanes(gb, tx, m, sc);
         }
-        part[c] = acc;
+        double A = lanes_sum(sa), B = lanes_sum(sb), C = lanes_sum(sc);
+        pa[c] = A;
+        pb[c] = B;
+        pc[c] = C;
     }
-    double sum = 0.0;
-    for (int c = 0; c < QC_QUANT_NCHUNK; c++)
-        sum += part[c];
-    *dalpha += (float)sum;
+    double A = 0.0, B = 0.0, C = 0.0;
+    for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
+        A += pa[c];
+        B += pb[c];
+        C += pc[c];
+    }
+    *dalpha += (float)(A + B / range - C / a);
 }
 
 /* ---- LSQ ---------------------------------------------------------------------------------- */
-
-/* rne(clamp(v, lo, hi)) for integral lo, hi (= clamp(rne(v), lo, hi)); NaN passes through. */
-static float level(float v, float lo, float hi)
-{
-    float j = rintf(v);
-    if (j < lo)
-        j = lo;
-    if (j > hi)
-        j = hi;
-    return j;
-}
 
 float qc_lsq_step_used(float s)
 {
@@ -345,7 +437,7 @@ void qc_lsq_forward(float step, int qn, int qp, const float *x, float *y, int64_
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int64_t i = 0; i < n; i++)
-        y[i] = level(x[i] / s, lo, hi) * s;
+        y[i] = level_clamped(x[i] / s, lo, hi) * s;
 }
 
 /*
@@ -364,31 +456,39 @@ static void lsq_backward_levels(float step, float lo, float hi, double g, const 
                                 const float *dy, float *dx, int64_t n, int threads, float *dstep,
                                 double *dclip)
 {
-    float s = qc_lsq_step_used(step);
+    float s = qc_lsq_step_used(step), zero = 0.0f, one = 1.0f;
     double part[QC_QUANT_NCHUNK], cpart[QC_QUANT_NCHUNK], sum = 0.0, csum = 0.0;
     bool par = threads > 1 && n >= QC_QUANT_PAR_MIN_STREAM;
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
-        int64_t b = chunk_lo(n, c), e = chunk_lo(n, c + 1);
-        double acc = 0.0, cacc = 0.0;
-        for (int64_t i = b; i < e; i++) {
-            float v = x[i] / s, d = dy[i], t;
-            if (v <= lo) {
-                t = lo;
-                cacc += d;
-            } else if (v >= hi) {
-                t = hi;
-                cacc += d;
-            } else {
-                t = rintf(v) - v;   /* also NaN for a NaN input */
-                if (dx)
-                    dx[i] += d;
+        int64_t lo_i = chunk_lo(n, c), hi_i = chunk_lo(n, c + 1);
+        v2df acc[SUM_LANES / 2] = { 0 }, cacc[SUM_LANES / 2] = { 0 };
+        float tt[SUM_BLOCK], tw[SUM_BLOCK];
+        for (int64_t b = lo_i; b < hi_i; b += SUM_BLOCK) {
+            int m = hi_i - b < SUM_BLOCK ? (int)(hi_i - b) : SUM_BLOCK;
+            const float *xb = x + b, *gb = dy + b;
+            /* v ≤ lo, v ≥ hi: clipped (t = lo, hi; weight 1 in the clipped sum); otherwise,
+             * NaN included, inside: t = rne(v) − v, dx += dy */
+            for (int i = 0; i < m; i++) {
+                float v = xb[i] / s, inside = level_clamped(v, lo, hi) - v;
+                float t = v >= hi ? hi : inside, w = v >= hi ? one : zero;
+                tt[i] = v <= lo ? lo : t;
+                tw[i] = v <= lo ? one : w;
             }
-            acc += (double)d * t;
+            if (dx) {
+                float *db = dx + b;
+                for (int i = 0; i < m; i++) {
+                    float d = db[i], gi = gb[i];
+                    db[i] = tw[i] != zero ? d : d + gi;
+                }
+            }
+            dot_lanes(gb, tt, m, acc);
+            dot_lanes(gb, tw, m, cacc);
         }
-        part[c] = acc;
-        cpart[c] = cacc;
+        double ta = lanes_sum(acc), tc = lanes_sum(cacc);
+        part[c] = ta;
+        cpart[c] = tc;
     }
     for (int c = 0; c < QC_QUANT_NCHUNK; c++) {
         sum += part[c];
@@ -414,7 +514,7 @@ void qc_lsq_image(float step, int qn, int qp, const float *x, int32_t *k, int64_
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int64_t i = 0; i < n; i++) {
-        float j = level(x[i] / s, lo, hi);
+        float j = level_clamped(x[i] / s, lo, hi);
         k[i] = j == j ? (int32_t)j : 0;
     }
 }
@@ -536,7 +636,7 @@ void qc_lsq_forward_ch(const float *step, struct qc_channels ch, int qn, int qp,
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int64_t i = 0; i < n; i++) {
         float s = qc_lsq_step_used(step[channel_of(ch, i)]);
-        y[i] = level(x[i] / s, lo, hi) * s;
+        y[i] = level_clamped(x[i] / s, lo, hi) * s;
     }
 }
 
@@ -599,7 +699,7 @@ void qc_lsq_image_ch(const float *step, struct qc_channels ch, int qn, int qp, c
 
 #pragma omp parallel for num_threads(nthr(threads)) schedule(static) if (par)
     for (int64_t i = 0; i < n; i++) {
-        float j = level(x[i] / qc_lsq_step_used(step[channel_of(ch, i)]), lo, hi);
+        float j = level_clamped(x[i] / qc_lsq_step_used(step[channel_of(ch, i)]), lo, hi);
         k[i] = j == j ? (int32_t)j : 0;
     }
 }

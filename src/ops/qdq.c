@@ -112,17 +112,24 @@ static enum qc_status dequantize_infer(const struct qc_node *n, const char *labe
     return check_scale(label, in[0], in[1], n->n_in > 2 ? in[2] : NULL, p->axis, &ax);
 }
 
-/* Index of the scale that element i uses (axis ax of shape s, or 0). */
-static int64_t channel_of(const struct qc_shape *s, int ax, int64_t i)
+/* The layout [outer, nch, inner] of x along axis ax (ax < 0: per tensor, nch = 1). */
+static void axis_layout(const struct qc_shape *s, int ax, int64_t n_el, int64_t *outer,
+                        int64_t *nch, int64_t *inner)
 {
-    int64_t inner = 1;
-    if (ax < 0)
-        return 0;
+    *nch = 1;
+    *inner = n_el;
+    *outer = 1;
+    if (ax < 0 || n_el == 0)
+        return;
+    *inner = 1;
     for (int d = ax + 1; d < s->ndim; d++)
-        inner *= s->dims[d];
-    return (i / inner) % s->dims[ax];
+        *inner *= s->dims[d];
+    *nch = s->dims[ax];
+    *outer = n_el / (*nch * *inner);
 }
 
+/* The block loops below take each block's scale and zero point once: elements
+ * [(o·nch + c)·inner, +inner) use channel c. */
 static enum qc_status quantize_forward_cpu(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                            const struct qc_tensor *const *in,
                                            struct qc_tensor *const *out)
@@ -130,25 +137,35 @@ static enum qc_status quantize_forward_cpu(const struct qc_node *n, const struct
     const struct qdq_params *p = n->params;
     const struct qc_tensor *zp = n->n_in > 2 ? in[2] : NULL;
     const float *x = qc_tensor_f32(in[0]), *sc = qc_tensor_f32(in[1]);
-    int64_t n_el = qc_tensor_nelem(in[0]);
+    int64_t n_el = qc_tensor_nelem(in[0]), outer, nch, inner;
     bool u8 = out[0]->dtype == QC_DTYPE_U8;
     double lo = u8 ? 0.0 : -128.0, hi = u8 ? 255.0 : 127.0;
     int ax;
     enum qc_status st = check_scale(ctx->label, in[0], in[1], zp, p->axis, &ax);
     if (st != QC_OK)
         return st;
-    for (int64_t i = 0; i < n_el; i++) {
-        int64_t c = channel_of(&in[0]->shape, ax, i);
-        double z = zp ? (double)qc_tensor_get_i64(zp, c) : 0.0;
-        double v = (double)rintf(x[i] / sc[c]) + z;
-        v = v < lo ? lo : v > hi ? hi : v;
-        if (u8)
-            ((uint8_t *)out[0]->data)[i] = (uint8_t)v;
-        else
-            ((int8_t *)out[0]->data)[i] = (int8_t)v;
-    }
+    axis_layout(&in[0]->shape, ax, n_el, &outer, &nch, &inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t c = 0; c < nch; c++) {
+            int64_t base = (o * nch + c) * inner;
+            double z = zp ? (double)qc_tensor_get_i64(zp, c) : 0.0;
+            float s = sc[c];
+            for (int64_t i = base; i < base + inner; i++) {
+                double v = (double)rintf(x[i] / s) + z;
+                v = v < lo ? lo : v > hi ? hi : v;
+                if (u8)
+                    ((uint8_t *)out[0]->data)[i] = (uint8_t)v;
+                else
+                    ((int8_t *)out[0]->data)[i] = (int8_t)v;
+            }
+        }
     return QC_OK;
 }
+
+/* y = (x − z)·s over elements [b, e) of an integer array of type T */
+#define DEQUANT_LOOP(T)                                                                            \
+    for (int64_t i = b; i < e; i++)                                                                \
+    y[i] = (float)((int64_t)((const T *)in[0]->data)[i] - z) * s
 
 static enum qc_status dequantize_forward_cpu(const struct qc_node *n,
                                              const struct qc_op_ctx *ctx,
@@ -159,17 +176,36 @@ static enum qc_status dequantize_forward_cpu(const struct qc_node *n,
     const struct qc_tensor *zp = n->n_in > 2 ? in[2] : NULL;
     const float *sc = qc_tensor_f32(in[1]);
     float *y = qc_tensor_f32(out[0]);
-    int64_t n_el = qc_tensor_nelem(in[0]);
+    int64_t n_el = qc_tensor_nelem(in[0]), outer, nch, inner;
     int ax;
     enum qc_status st = check_scale(ctx->label, in[0], in[1], zp, p->axis, &ax);
     if (st != QC_OK)
         return st;
-    for (int64_t i = 0; i < n_el; i++) {
-        int64_t c = channel_of(&in[0]->shape, ax, i);
-        int64_t z = zp ? qc_tensor_get_i64(zp, c) : 0;
-        /* (x − zp) is exact in float for 16-bit inputs; the product rounds once */
-        y[i] = (float)(qc_tensor_get_i64(in[0], i) - z) * sc[c];
-    }
+    axis_layout(&in[0]->shape, ax, n_el, &outer, &nch, &inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t c = 0; c < nch; c++) {
+            int64_t b = (o * nch + c) * inner, e = b + inner;
+            int64_t z = zp ? qc_tensor_get_i64(zp, c) : 0;
+            float s = sc[c];
+            /* (x − zp) is exact in float for 16-bit inputs; the product rounds once */
+            switch (in[0]->dtype) {
+            case QC_DTYPE_U8:
+                DEQUANT_LOOP(uint8_t);
+                break;
+            case QC_DTYPE_I8:
+                DEQUANT_LOOP(int8_t);
+                break;
+            case QC_DTYPE_U16:
+                DEQUANT_LOOP(uint16_t);
+                break;
+            case QC_DTYPE_I16:
+                DEQUANT_LOOP(int16_t);
+                break;
+            default:
+                DEQUANT_LOOP(int32_t);
+                break; /* I32, the last type infer accepts */
+            }
+        }
     return QC_OK;
 }
 
