@@ -162,6 +162,6 @@ lsq_recipe() {
 }
 
 finish() {
-    echo "$n_pass passed, $n_fail failed"
+    echo "$n_pass passed, $n_fail failed ($SECONDS s)"
     [ "$n_fail" -eq 0 ]
 }

@@ -1206,6 +1206,8 @@ static void teardown(struct qc_trainer *t)
     t->pf = NULL;
     if (t->opt)
         qc_backend_release(t->be, t->opt);
+    qc_grad_buckets_free(t->buckets); /* before the plan: it unhooks itself from it */
+    t->buckets = NULL;
     if (t->plan && t->xbuf[0])   /* an error may leave the plan reading xbuf[1] */
         qc_plan_input(t->plan, 0)->data = t->xbuf[0];
     qc_plan_free(t->plan);
@@ -1228,7 +1230,6 @@ static void teardown(struct qc_trainer *t)
     if (t->dev_stats)
         qc_backend_release(t->be, t->dev_stats);
     qc_grad_sums_free(t->be, &t->grad_sums);
-    qc_grad_buckets_free(t->buckets);
     qc_free(t->x);
     qc_free(t->labels);
     qc_free(t->perm);
