@@ -3,6 +3,10 @@
 set -u
 : "${QATCONV:=./qatconv}"
 : "${PYTHON3:=python3}"
+# the interpreter itself, not a version manager's shim (configure resolves it too;
+# pyenv's shim costs ~0.5 s per call, and a test calls Python dozens of times)
+qc_py=$("$PYTHON3" -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -n "$qc_py" ] &&
+    PYTHON3=$qc_py
 : "${top_srcdir:=.}"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/qc_sh.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
