@@ -331,8 +331,8 @@ fi
 # over the ranks (the forward's Σx, Σ(x−μ)², the backward's Σdy, Σdy·x̂) and
 # each rank's Dropout hashes its images' global indices: 2 ranks equal one
 # emulated process with the same global batch, within the 1e-5 of the CPU
-# cases (without the synchronization, 2e-2 apart; with the masks of the
-# first images on every rank, 3e-2).  A build with NCCL averages the
+# cases (with the sums over the ranks made no-ops, 9e-2 apart or more; with
+# the masks of the first images on every rank, 0.2).  A build with NCCL averages the
 # gradients through nccl.c on the device (emulated over MPI,
 # tests/cuda_emu/emu_nccl.c), one without through the host.  The recipes:
 # SAT (α), and LSQ with a given first activation step (QAct.StepSize): with
