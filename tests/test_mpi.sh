@@ -434,18 +434,22 @@ rank_pid() {
     done
 }
 # start_long NAME [RANK [MPIRUN-OPTION]]: a run of several minutes in the
-# background, $job its mpirun, $victim its rank RANK (default 1) once it trains
+# background, $job its mpirun, $victim its rank RANK (default 1) once it has
+# logged 3 steps (up to 90 s: the sanitizer build on a loaded machine needed
+# more than 30); a job that did not get there is ended
 start_long() {
     (cd "$TMP" && exec $MPIRUN ${3:-} "$QATCONV" "$M" -r lsq.ini -o "$1.onnx" --epochs 1 --batch 64 \
         --threads 1 --no-eval --log "$1.csv") >"$TMP/$1.out" 2>&1 &
     job=$!
     victim=
-    for _ in $(seq 300); do
+    for _ in $(seq 900); do
         [ -s "$TMP/$1.csv" ] && [ "$(wc -l <"$TMP/$1.csv")" -gt 3 ] && victim=$(rank_pid "${2:-1}")
         [ -n "$victim" ] && return 0
         kill -0 "$job" 2>/dev/null || return 1
         sleep 0.1
     done
+    kill -TERM "$job" 2>/dev/null   # mpirun ends its ranks
+    wait "$job"
     return 1
 }
 # wait_end: seconds until $job ends (at most 30), its status in $rc
