@@ -145,7 +145,12 @@ static void *watch_main(void *arg)
         sleep_ms(QC_COMM_WATCH_GRACE_MS);
         if (watch_stopped(w))
             break;
-        if (first_survivor(w) && w->err_fd >= 0) {
+        if (!first_survivor(w)) {
+            /* the reporter found the same rank gone: leave after it did */
+            sleep_ms(2 * QC_COMM_WATCH_GRACE_MS);
+            _exit(3);
+        }
+        if (w->err_fd >= 0) {
             char line[200];
             int n = snprintf(line, sizeof(line),
                              "qatconv: error: rank %d of the job ended abnormally (killed or "
