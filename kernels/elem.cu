@@ -390,27 +390,29 @@ static __device__ float dropout_scale(float ratio)
     return __fdiv_rn(1.0f, __fsub_rn(1.0f, ratio));
 }
 
-/* keep_i = [u_i >= ratio];  y_i = x_i * (keep_i * 1/(1 - ratio)) */
-static __global__ void dropout_fwd(uint64_t seed, float ratio, const float *ratio_p,
-                                   const float *x, float *y, unsigned char *mask, int64_t n)
+/* keep_i = [u_(first+i) >= ratio];  y_i = x_i * (keep_i * 1/(1 - ratio)) */
+static __global__ void dropout_fwd(uint64_t seed, int64_t first, float ratio,
+                                   const float *ratio_p, const float *x, float *y,
+                                   unsigned char *mask, int64_t n)
 {
     if (ratio_p)
         ratio = *ratio_p;
     float scale = dropout_scale(ratio);
     for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * NT) {
-        unsigned char keep = dropout_uniform(seed, i) >= ratio;
+        unsigned char keep = dropout_uniform(seed, first + i) >= ratio;
         mask[i] = keep;
         y[i] = __fmul_rn(x[i], __fmul_rn((float)keep, scale));
     }
 }
 
-extern "C" int qc_k_dropout_forward(uint64_t seed, float ratio, const float *ratio_p,
-                                    const float *x, float *y, unsigned char *mask, int64_t n)
+extern "C" int qc_k_dropout_forward(uint64_t seed, int64_t first, float ratio,
+                                    const float *ratio_p, const float *x, float *y,
+                                    unsigned char *mask, int64_t n)
 {
     if (n <= 0)
         return 0;
-    dropout_fwd<<<grid_for(n), NT>>>(seed, ratio, ratio_p, x, y, mask, n);
+    dropout_fwd<<<grid_for(n), NT>>>(seed, first, ratio, ratio_p, x, y, mask, n);
     return (int)cudaGetLastError();
 }
 

@@ -151,6 +151,74 @@ extern "C" int qc_k_bn_stats(const float *x, int64_t nb, int64_t c, int64_t inne
     return (int)cudaGetLastError();
 }
 
+/* ---- synchronized statistics (a data-parallel job's SyncBatchNorm) ----
+ * The same passes as qc_k_bn_stats and qc_k_bn_backward, cut where the
+ * caller sums per-channel totals over the ranks (host doubles, in place,
+ * between the launches; the totals are exact copies of parts_total's).
+ * The per-channel totals then stand in for the parts: np = 1 and the
+ * global count M, so mean_k, finish_k and bwd_finish_k are reused as is. */
+
+/* tot[ch*stride + o] = sum over the parts of channel ch of part[(ch*np + p)*stride + o] */
+static __global__ void totals_k(const double *part, int64_t c, int64_t np, int64_t stride,
+                                double *tot)
+{
+    for (int64_t ch = (int64_t)blockIdx.x * NT + threadIdx.x; ch < c;
+         ch += (int64_t)gridDim.x * NT)
+        for (int64_t o = 0; o < stride; o++)
+            tot[ch * stride + o] = parts_total(part, np, ch, stride, o);
+}
+
+/* 2*c doubles of per-channel totals after qc_k_bn_work_bytes (8-byte aligned) */
+extern "C" int64_t qc_k_bn_sync_work_bytes(int64_t c, int64_t m)
+{
+    return (qc_k_bn_work_bytes(c, m) + 7) / 8 * 8 + 2 * c * (int64_t)sizeof(double);
+}
+
+static double *sync_totals(void *work, int64_t c, int64_t m)
+{
+    return (double *)((char *)work + (qc_k_bn_work_bytes(c, m) + 7) / 8 * 8);
+}
+
+extern "C" double *qc_k_bn_sync_totals(void *work, int64_t c, int64_t m)
+{
+    return sync_totals(work, c, m);
+}
+
+extern "C" int qc_k_bn_sync_sums(const float *x, const float *mu, int64_t nb, int64_t c,
+                                 int64_t inner, void *work)
+{
+    int64_t m = nb * inner, np = qc_k_bn_parts(c, m);
+    double *part = (double *)work;
+    int e;
+    if (c <= 0)
+        return 0;
+    part_sum_k<<<grid_rows(c * np), NT>>>(x, mu, nb, c, inner, np, part);
+    e = (int)cudaGetLastError();
+    if (e != 0)
+        return e;
+    totals_k<<<grid_for(c), NT>>>(part, c, np, 1, sync_totals(work, c, m));
+    return (int)cudaGetLastError();
+}
+
+extern "C" int qc_k_bn_sync_mean(int64_t c, int64_t m, int64_t m_all, float *saved, void *work)
+{
+    if (c <= 0)
+        return 0;
+    mean_k<<<grid_for(c), NT>>>(sync_totals(work, c, m), c, 1, m_all, saved);
+    return (int)cudaGetLastError();
+}
+
+extern "C" int qc_k_bn_sync_finish(int64_t c, int64_t m, int64_t m_all, float eps, float mom,
+                                   float *rmean, float *rvar, float *saved, float *out1,
+                                   float *out2, float *out3, float *out4, void *work)
+{
+    if (c <= 0)
+        return 0;
+    finish_k<<<grid_for(c), NT>>>(sync_totals(work, c, m), c, 1, m_all, eps, mom, rmean, rvar,
+                                  saved, out1, out2, out3, out4);
+    return (int)cudaGetLastError();
+}
+
 /* is = train ? disp : 1/sqrtf(disp + eps), as the CPU computes it */
 static __device__ float inv_std(int train, float disp, float eps)
 {
@@ -282,6 +350,55 @@ extern "C" int qc_k_bn_backward(int train, const float *x, const float *dy, int6
     bwd_finish_k<<<gc, NT>>>(train, part, c, np, m, disp, scale, eps, dscale, dbias, coef);
     e = (int)cudaGetLastError();
     if (e != 0 || !dx)
+        return e;
+    bwd_dx_k<<<grid_for(total), NT>>>(x, dy, mean, coef, total, c, inner, dx);
+    return (int)cudaGetLastError();
+}
+
+/* Synchronized training backward, first half: this rank's sums give
+ * dB += sum dy and dscale += istd * sum dy*(x - mu) (local: the gradient
+ * all-reduce averages them), and the totals tot[2*ch] = sum dy, tot[2*ch + 1]
+ * = sum dy*(x - mu) for the caller to sum over the ranks. */
+extern "C" int qc_k_bn_sync_dsums(const float *x, const float *dy, int64_t nb, int64_t c,
+                                  int64_t inner, const float *mean, const float *disp,
+                                  const float *scale, float eps, float *dscale, float *dbias,
+                                  void *work)
+{
+    int64_t m = nb * inner, np = qc_k_bn_parts(c, m);
+    double *part = (double *)work;
+    float *coef = (float *)(part + 2 * c * np);
+    int e;
+    if (c <= 0 || m <= 0)
+        return 0;
+    part_dsums_k<<<grid_rows(c * np), NT>>>(x, dy, mean, nb, c, inner, np, part);
+    e = (int)cudaGetLastError();
+    if (e != 0)
+        return e;
+    /* coef: this rank's coefficients, overwritten by qc_k_bn_sync_dx */
+    bwd_finish_k<<<grid_for(c), NT>>>(1, part, c, np, m, disp, scale, eps, dscale, dbias, coef);
+    e = (int)cudaGetLastError();
+    if (e != 0)
+        return e;
+    totals_k<<<grid_for(c), NT>>>(part, c, np, 2, sync_totals(work, c, m));
+    return (int)cudaGetLastError();
+}
+
+/* Second half, the totals summed over the ranks (M values per channel):
+ *   dx += scale * istd / M * (M * dy - sum_ranks sum dy - xh * sum_ranks sum dy * xh). */
+extern "C" int qc_k_bn_sync_dx(const float *x, const float *dy, int64_t nb, int64_t c,
+                               int64_t inner, int64_t m_all, const float *mean, const float *disp,
+                               const float *scale, float eps, float *dx, void *work)
+{
+    int64_t m = nb * inner, np = qc_k_bn_parts(c, m), total = nb * c * inner;
+    float *coef = (float *)((double *)work + 2 * c * np);
+    float *no_grad = NULL;
+    int e;
+    if (c <= 0 || total <= 0)
+        return 0;
+    bwd_finish_k<<<grid_for(c), NT>>>(1, sync_totals(work, c, m), c, 1, m_all, disp, scale, eps,
+                                      no_grad, no_grad, coef);
+    e = (int)cudaGetLastError();
+    if (e != 0)
         return e;
     bwd_dx_k<<<grid_for(total), NT>>>(x, dy, mean, coef, total, c, inner, dx);
     return (int)cudaGetLastError();

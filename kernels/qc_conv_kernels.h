@@ -107,6 +107,35 @@ int qc_k_bn_backward(int train, const float *x, const float *dy, int64_t nb, int
                      int64_t inner, const float *mean, const float *disp, const float *scale,
                      float eps, float *dx, float *dscale, float *dbias, void *work);
 
+/* Synchronized BatchNorm (a data-parallel job's SyncBatchNorm, semantics of
+ * src/ops/norm.c bn_batch_stats_sync and bn_backward_sync): the passes of
+ * qc_k_bn_stats and qc_k_bn_backward, cut where the caller sums per-channel
+ * totals over the ranks.  The workspace is qc_k_bn_sync_work_bytes (that of
+ * qc_k_bn_stats, then 2*c doubles of totals: qc_k_bn_sync_totals, a device
+ * pointer into work, whose first c (forward) or 2*c (backward) doubles the
+ * caller sums over the ranks in place between the launches).  m = nb*inner
+ * (this rank's values per channel), m_all the global count (Σ_ranks m).
+ * Forward: qc_k_bn_sync_sums(x, NULL) (totals Σx), sum, qc_k_bn_sync_mean
+ * (saved[0..c) = mu_B), qc_k_bn_sync_sums(x, saved) (totals Σ(x - mu_B)²),
+ * sum, qc_k_bn_sync_finish (istd, running statistics, outputs as
+ * qc_k_bn_stats).  Backward (training): qc_k_bn_sync_dsums (dscale, dbias
+ * accumulate this rank's sums; totals Σdy, Σdy·(x - mu) interleaved per
+ * channel), sum, qc_k_bn_sync_dx (dx accumulated). */
+int64_t qc_k_bn_sync_work_bytes(int64_t c, int64_t m);
+double *qc_k_bn_sync_totals(void *work, int64_t c, int64_t m);
+int qc_k_bn_sync_sums(const float *x, const float *mu, int64_t nb, int64_t c, int64_t inner,
+                      void *work);
+int qc_k_bn_sync_mean(int64_t c, int64_t m, int64_t m_all, float *saved, void *work);
+int qc_k_bn_sync_finish(int64_t c, int64_t m, int64_t m_all, float eps, float momentum,
+                        float *rmean, float *rvar, float *saved, float *out1, float *out2,
+                        float *out3, float *out4, void *work);
+int qc_k_bn_sync_dsums(const float *x, const float *dy, int64_t nb, int64_t c, int64_t inner,
+                       const float *mean, const float *disp, const float *scale, float eps,
+                       float *dscale, float *dbias, void *work);
+int qc_k_bn_sync_dx(const float *x, const float *dy, int64_t nb, int64_t c, int64_t inner,
+                    int64_t m_all, const float *mean, const float *disp, const float *scale,
+                    float eps, float *dx, void *work);
+
 #ifdef __cplusplus
 }
 #endif

@@ -89,10 +89,12 @@ int qc_k_acc_box_f32(struct qc_k_box box, const float *src, float *dst, float sc
 /* y[i] = *v_p when v_p (device), else v. */
 int qc_k_fill_value_f32(float *y, float v, const float *v_p, int64_t n);
 
-/* Dropout, training: keep_i = [u_i >= ratio], u_i = hash(seed, i) in [0, 1);
+/* Dropout, training: keep_i = [u_(first+i) >= ratio], u_j = hash(seed, j) in
+ * [0, 1) (first: the index of x[0] in a larger tensor whose masks are drawn,
+ * a data-parallel rank's slice of the global batch; 0 otherwise);
  * y = x·keep/(1 − ratio), keep bytes to mask.  ratio = *ratio_p when given. */
-int qc_k_dropout_forward(uint64_t seed, float ratio, const float *ratio_p, const float *x,
-                         float *y, unsigned char *mask, int64_t n);
+int qc_k_dropout_forward(uint64_t seed, int64_t first, float ratio, const float *ratio_p,
+                         const float *x, float *y, unsigned char *mask, int64_t n);
 /* dx += dy·keep/(1 − ratio). */
 int qc_k_dropout_backward(float ratio, const float *ratio_p, const unsigned char *mask,
                           const float *dy, float *dx, int64_t n);

@@ -65,6 +65,8 @@ struct cuda_priv {
     struct cuda_stage stage[QC_CUDA_NSTAGE];
     struct cuda_block *blocks;
     size_t            n_blocks, cap_blocks;
+    void *host_scratch; /* cudaMallocHost: qc_cuda_host_scratch */
+    size_t host_scratch_size;
 };
 
 #define QC_CUDA_CHECK(call)                                                         \
@@ -111,6 +113,8 @@ static void cuda_fini(struct qc_backend *be)
         if (cp->stage[i].host)
             cudaFreeHost(cp->stage[i].host);
     }
+    if (cp->host_scratch)
+        cudaFreeHost(cp->host_scratch);
     if (cp->copy)
         cudaStreamDestroy(cp->copy);
     if (cp->blas)
@@ -319,6 +323,34 @@ static void *cuda_work(struct qc_backend *be, const char *fn)
         return NULL;
     }
     return ((struct cuda_priv *)be->priv)->work;
+}
+
+void *qc_cuda_host_scratch(struct qc_backend *be, size_t bytes)
+{
+    struct cuda_priv *cp;
+    cudaError_t e;
+    if (!cuda_work(be, "qc_cuda_host_scratch"))
+        return NULL;
+    cp = be->priv;
+    if (cp->host_scratch_size >= bytes)
+        return cp->host_scratch;
+    if (cp->host_scratch) {
+        e = cudaFreeHost(cp->host_scratch);
+        cp->host_scratch = NULL;
+        cp->host_scratch_size = 0;
+        if (e != cudaSuccess) {
+            qc_log_error("CUDA: cudaFreeHost failed: %s", cudaGetErrorString(e));
+            return NULL;
+        }
+    }
+    e = cudaMallocHost(&cp->host_scratch, bytes);
+    if (e != cudaSuccess) {
+        cp->host_scratch = NULL;
+        qc_log_error("CUDA: cudaMallocHost of %zu bytes failed: %s", bytes, cudaGetErrorString(e));
+        return NULL;
+    }
+    cp->host_scratch_size = bytes;
+    return cp->host_scratch;
 }
 
 int qc_cuda_device_count(void)

@@ -13,6 +13,9 @@
  * training forward from ctx->rng and hashes (seed, index) on the device into
  * one keep byte per element in ctx->saved, so its masks differ from the
  * CPU's serial draws (same distribution; parity tests must not compare them).
+ * In a data-parallel job (ctx->sync) every rank draws the same seed and
+ * hashes the indices of its images in the global batch, so the ranks' masks
+ * are the slices of the single process's.
  * Nothing synchronises; every launcher's status is checked.
  */
 #include <config.h>
@@ -237,8 +240,20 @@ static enum qc_status dropout_ratio(const struct qc_node *n, const struct qc_op_
     return QC_OK;
 }
 
+/* The index of x[0] among the elements of the global batch: a data-parallel
+ * rank (ctx->sync, global batch gbatch > the local batch b = dim 0) holds
+ * images [lo, lo + b), cnt / b elements each; 0 in one process. */
+static int64_t dropout_first(const struct qc_op_ctx *ctx, const struct qc_tensor *x, int64_t cnt)
+{
+    int64_t b = x->shape.ndim > 0 ? x->shape.dims[0] : 1;
+    if (!ctx->sync || ctx->sync->gbatch <= b || b <= 0)
+        return 0;
+    return ctx->sync->lo * (cnt / b);
+}
+
 /* Inference: y = x, mask = 1.  Training (inverted dropout):
- *   keep_i = [u_i >= ratio], u_i = hash(seed, i) in [0, 1), seed drawn from ctx->rng
+ *   keep_i = [u_i >= ratio], u_i = hash(seed, first + i) in [0, 1), seed drawn from
+ *   ctx->rng, first = dropout_first (0 in one process)
  *   y_i = x_i · keep_i / (1 − ratio)                                                       */
 enum qc_status qc_cuda_dropout_fwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
                                    const struct qc_tensor *const *in,
@@ -263,8 +278,9 @@ enum qc_status qc_cuda_dropout_fwd(const struct qc_node *n, const struct qc_op_c
             qc_log_error("%s: training Dropout without a random generator", ctx->label);
             return QC_ERR_INTERNAL;
         }
-        K_CHECK(ctx, qc_k_dropout_forward(qc_rng_next(ctx->rng), ratio, ratio_p,
-                                          qc_tensor_f32(in[0]), qc_tensor_f32(out[0]), m, cnt));
+        K_CHECK(ctx,
+                qc_k_dropout_forward(qc_rng_next(ctx->rng), dropout_first(ctx, in[0], cnt), ratio,
+                                     ratio_p, qc_tensor_f32(in[0]), qc_tensor_f32(out[0]), m, cnt));
         keep = m;
     } else {
         st = dev_copy(ctx, out[0]->data, in[0]->data, qc_tensor_nbytes(in[0]));

@@ -19,9 +19,13 @@
  * Every tensor's data, ctx->workspace and ctx->saved are device pointers;
  * nothing here dereferences them.  Every launch and cuBLAS call is checked:
  * a failure logs one line naming it and the node and returns QC_ERR_BACKEND.
- * Nothing synchronises.
+ * Nothing synchronises, except synchronized BatchNorm (SyncBatchNorm=1 in a
+ * data-parallel job), which reads its per-channel totals back to sum them
+ * over the ranks.
  */
 #include <config.h>
+
+#include <math.h>
 
 #include <cuda_runtime.h>
 
@@ -32,6 +36,7 @@
 #include "ops/params_norm.h"
 #include "backend.h"
 #include "cuda_kernels.h"
+#include "cuda_ops.h"
 
 /* Workspace bound of one Conv's chunk (col + ybuf); a single image may need more. */
 #define CONV_WS_CAP ((int64_t)256 << 20)
@@ -425,7 +430,8 @@ enum qc_status qc_cuda_matmul_bwd(const struct qc_node *n, const struct qc_op_ct
 
 /* ---- BatchNormalization --------------------------------------------------------------- */
 
-/* The per-channel partial sums and backward coefficients (qc_k_bn_work_bytes). */
+/* The per-channel partial sums and backward coefficients (qc_k_bn_work_bytes),
+ * and the per-channel totals of synchronized BatchNorm (qc_k_bn_sync_work_bytes). */
 size_t qc_cuda_bn_workspace(const struct qc_node *n, const struct qc_tensor *const *in,
                             const struct qc_tensor *const *out, int threads)
 {
@@ -436,12 +442,72 @@ size_t qc_cuda_bn_workspace(const struct qc_node *n, const struct qc_tensor *con
     if (in[0]->shape.ndim < 2)
         return 0;
     qc_bn_geometry(in[0], &nb, &c, &inner);
-    return (size_t)qc_k_bn_work_bytes(c, nb * inner);
+    return (size_t)qc_k_bn_sync_work_bytes(c, nb * inner);
 }
 
 static float *opt_out(const struct qc_node *n, struct qc_tensor *const *out, int i)
 {
     return n->n_out > i && out[i] ? qc_tensor_f32(out[i]) : NULL;
+}
+
+static bool bn_synced(const struct qc_op_ctx *ctx)
+{
+    return ctx->training && ctx->sync && ctx->sync->batchnorm;
+}
+
+/* Synchronized BatchNorm (a data-parallel job's SyncBatchNorm=1, as
+ * src/ops/norm.c): the first n per-channel totals of the workspace summed
+ * over the ranks, with this rank's count m appended, so *m_all = Σ_ranks m.
+ * The totals (2C + 1 doubles at most) go device -> pinned host -> sum over
+ * the ranks (ctx->sync->sum) -> device; cudaMemcpy waits for the kernels
+ * queued before it.  Per-channel statistics only: the parameter gradients
+ * take the job's gradient all-reduce (train/grad_buckets.c), not this. */
+static enum qc_status bn_sum_totals(const struct qc_op_ctx *ctx, int64_t c, int64_t m, int64_t n,
+                                    int64_t *m_all)
+{
+    double *dev = qc_k_bn_sync_totals(ctx->workspace, c, m);
+    double *host = qc_cuda_host_scratch(ctx->be, (size_t)(2 * c + 1) * sizeof(double));
+    enum qc_status st;
+    if (!host)
+        return QC_ERR_BACKEND;
+    KCHECK(ctx, cudaMemcpy(host, dev, (size_t)n * sizeof(double), cudaMemcpyDeviceToHost));
+    host[n] = (double)m;
+    st = ctx->sync->sum(ctx->sync->arg, host, n + 1);
+    if (st != QC_OK)
+        return st;
+    KCHECK(ctx, cudaMemcpy(dev, host, (size_t)n * sizeof(double), cudaMemcpyHostToDevice));
+    *m_all = (int64_t)llround(host[n]);
+    return QC_OK;
+}
+
+/* Training statistics of the GLOBAL batch (norm.c bn_batch_stats_sync):
+ *   M = Σ_ranks m,  mu = Σ_ranks Σ x / M,  s2 = Σ_ranks Σ (x - mu)^2 / M,
+ * identical saved state and running statistics on every rank. */
+static enum qc_status bn_stats_sync(const struct qc_node *n, const struct qc_op_ctx *ctx,
+                                    const struct qc_tensor *const *in, struct qc_tensor *const *out,
+                                    float *mu)
+{
+    const struct qc_bn_params *p = n->params;
+    const float *x = qc_tensor_f32(in[0]);
+    int64_t nb, c, inner, m, m_all;
+    enum qc_status st;
+
+    qc_bn_geometry(in[0], &nb, &c, &inner);
+    m = nb * inner;
+    KCHECK(ctx, qc_k_bn_sync_sums(x, NULL, nb, c, inner, ctx->workspace));
+    st = bn_sum_totals(ctx, c, m, c, &m_all);
+    if (st != QC_OK)
+        return st;
+    KCHECK(ctx, qc_k_bn_sync_mean(c, m, m_all, mu, ctx->workspace));
+    KCHECK(ctx, qc_k_bn_sync_sums(x, mu, nb, c, inner, ctx->workspace));
+    st = bn_sum_totals(ctx, c, m, c, &m_all);
+    if (st != QC_OK)
+        return st;
+    KCHECK(ctx,
+           qc_k_bn_sync_finish(c, m, m_all, p->epsilon, p->momentum, qc_tensor_f32(in[3]),
+                               qc_tensor_f32(in[4]), mu, opt_out(n, out, 1), opt_out(n, out, 2),
+                               opt_out(n, out, 3), opt_out(n, out, 4), ctx->workspace));
+    return QC_OK;
 }
 
 /* Inference: y = a_c*x + b_c from the running statistics; extra outputs are
@@ -464,12 +530,17 @@ enum qc_status qc_cuda_bn_fwd(const struct qc_node *n, const struct qc_op_ctx *c
         float *mu = qc_bn_saved_state(ctx, c);
         if (!mu)
             return QC_ERR_INTERNAL;
-        st = need_workspace(ctx, (size_t)qc_k_bn_work_bytes(c, nb * inner));
+        st = need_workspace(ctx, (size_t)qc_k_bn_sync_work_bytes(c, nb * inner));
         if (st != QC_OK)
             return st;
-        KCHECK(ctx, qc_k_bn_stats(x, nb, c, inner, p->epsilon, p->momentum, mean, var, mu,
-                                  opt_out(n, out, 1), opt_out(n, out, 2), opt_out(n, out, 3),
-                                  opt_out(n, out, 4), ctx->workspace));
+        if (bn_synced(ctx)) {
+            st = bn_stats_sync(n, ctx, in, out, mu);
+            if (st != QC_OK)
+                return st;
+        } else
+            KCHECK(ctx, qc_k_bn_stats(x, nb, c, inner, p->epsilon, p->momentum, mean, var, mu,
+                                      opt_out(n, out, 1), opt_out(n, out, 2), opt_out(n, out, 3),
+                                      opt_out(n, out, 4), ctx->workspace));
         KCHECK(ctx, qc_k_bn_apply(1, x, y, nb, c, inner, mu, mu + c, scale, bias, p->epsilon));
         return QC_OK;
     }
@@ -491,7 +562,10 @@ enum qc_status qc_cuda_bn_fwd(const struct qc_node *n, const struct qc_op_ctx *c
  *   inference (mu, var = the running statistics, constants):
  *     dx += dy * scale * istd,  istd = 1/sqrt(var + eps)
  * (kernels/norm.cu evaluates dx += A*dy + K*(x - mu) + D as norm.c does);
- * the running statistics get no gradient. */
+ * the running statistics get no gradient.  Synchronized (SyncBatchNorm, as
+ * norm.c bn_backward_sync): dscale and dB take this rank's sums (the
+ * gradient all-reduce averages them), dx the sums over every rank and M:
+ *   dx += scale * istd / M * (M * dy - Σ_ranks Σ dy - xh * Σ_ranks Σ dy * xh). */
 enum qc_status qc_cuda_bn_bwd(const struct qc_node *n, const struct qc_op_ctx *ctx,
                               const struct qc_tensor *const *in,
                               const struct qc_tensor *const *out,
@@ -517,9 +591,25 @@ enum qc_status qc_cuda_bn_bwd(const struct qc_node *n, const struct qc_op_ctx *c
         mean = qc_tensor_f32(in[3]);
         disp = qc_tensor_f32(in[4]);
     }
-    st = need_workspace(ctx, (size_t)qc_k_bn_work_bytes(c, nb * inner));
+    st = need_workspace(ctx, (size_t)qc_k_bn_sync_work_bytes(c, nb * inner));
     if (st != QC_OK)
         return st;
+    if (bn_synced(ctx)) {
+        const float *x = qc_tensor_f32(in[0]), *dy = qc_tensor_f32(dout[0]);
+        const float *scale = qc_tensor_f32(in[1]);
+        int64_t m_all;
+        KCHECK(ctx, qc_k_bn_sync_dsums(x, dy, nb, c, inner, mean, disp, scale, p->epsilon,
+                                       din[1] ? qc_tensor_f32(din[1]) : NULL,
+                                       din[2] ? qc_tensor_f32(din[2]) : NULL, ctx->workspace));
+        if (!din[0])
+            return QC_OK;
+        st = bn_sum_totals(ctx, c, nb * inner, 2 * c, &m_all);
+        if (st != QC_OK)
+            return st;
+        KCHECK(ctx, qc_k_bn_sync_dx(x, dy, nb, c, inner, m_all, mean, disp, scale, p->epsilon,
+                                    qc_tensor_f32(din[0]), ctx->workspace));
+        return QC_OK;
+    }
     KCHECK(ctx, qc_k_bn_backward(ctx->training ? 1 : 0, qc_tensor_f32(in[0]),
                                  qc_tensor_f32(dout[0]), nb, c, inner, mean, disp,
                                  qc_tensor_f32(in[1]), p->epsilon,

@@ -35,6 +35,13 @@ extern const struct qc_backend_ops qc_backend_cuda_ops;
  * of a step runs on the legacy default stream, in issue order. */
 void *qc_cuda_blas_handle(struct qc_backend *be);
 
+/* A pinned host buffer of at least `bytes`, owned by the backend (grown on
+ * demand, never shrunk: after the first step no allocation): the few values
+ * an op reads back between its launches (synchronized BatchNorm's
+ * per-channel totals, summed over the ranks on the host).  NULL after one
+ * logged line on failure. */
+void *qc_cuda_host_scratch(struct qc_backend *be, size_t bytes);
+
 /* The number of CUDA devices, without logging: 0 when the driver or runtime finds none or
  * fails (tests use it to skip). */
 int qc_cuda_device_count(void);

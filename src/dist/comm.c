@@ -17,6 +17,11 @@
 #include <unistd.h>
 
 #ifdef HAVE_MPI
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
 #include <mpi.h>
 #endif
 
@@ -47,6 +52,195 @@ static void quiet(struct qc_comm *c)
     if (!freopen("/dev/null", "w", stdout))
         return;
 }
+
+#ifdef HAVE_MPI
+/* ---- a rank that ends abnormally ------------------------------------------------------------
+ *
+ * A rank killed (SIGKILL, the OOM killer) or crashed leaves the others
+ * blocked in their next collective; Open MPI's launcher then sends them
+ * SIGCONT, SIGTERM 1 s later and SIGKILL 1 s after that, and prints its own
+ * multi-line banner (nothing under mpirun -q).  So every rank watches the
+ * other ranks of its node: a thread checks their pids (kill(pid, 0)) every
+ * QC_COMM_WATCH_MS; when one has vanished, and after QC_COMM_WATCH_GRACE_MS
+ * nothing says the job is ending on purpose, the lowest surviving rank of
+ * the node writes one line to the launcher's stderr and every survivor of
+ * the node leaves with _exit(3), before the launcher's SIGTERM: nothing
+ * more is written (rank 0 writes the output only after the last step).
+ *
+ * A job ending on purpose must not look like that: qc_comm_abort sends
+ * QC_COMM_STOP_SIGNAL to the node's other ranks before MPI_Abort (their
+ * handler sets peer_aborting, and their watch stops), qc_comm_free stops the
+ * watch and waits in a barrier before MPI_Finalize (no rank exits while
+ * another still watches), and the grace covers the launcher killing every
+ * rank at about the same time.  A rank on another node is not watched: a
+ * node that loses its only rank is reported by the launcher alone. */
+#define QC_COMM_WATCH_MS 100
+#define QC_COMM_WATCH_GRACE_MS 200
+#define QC_COMM_STOP_SIGNAL SIGUSR2
+
+/* Written only by the handler of QC_COMM_STOP_SIGNAL (sig_atomic_t as C
+ * requires of a handler's state): another rank of this node is ending the
+ * job on purpose. */
+static volatile sig_atomic_t peer_aborting;
+
+static void on_peer_abort(int sig)
+{
+    (void)sig;
+    peer_aborting = 1;
+}
+
+struct qc_comm_watch {
+    pthread_t thread;
+    atomic_bool stop;
+    int rank;   /* this rank                                          */
+    int n;      /* ranks on this node (this one included)              */
+    int *ids;   /* their world ranks and pids: ids[2i], ids[2i + 1]    */
+    int err_fd; /* the launcher's stderr (-1: say nothing)             */
+};
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static bool pid_gone(int pid)
+{
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* The world rank of a vanished rank of the node, or -1. */
+static int vanished_rank(const struct qc_comm_watch *w)
+{
+    for (int i = 0; i < w->n; i++)
+        if (w->ids[2 * i] != w->rank && pid_gone(w->ids[2 * i + 1]))
+            return w->ids[2 * i];
+    return -1;
+}
+
+/* Whether this rank is the lowest surviving one of the node (it reports). */
+static bool first_survivor(const struct qc_comm_watch *w)
+{
+    for (int i = 0; i < w->n; i++)
+        if (w->ids[2 * i] < w->rank && !pid_gone(w->ids[2 * i + 1]))
+            return false;
+    return true;
+}
+
+static bool watch_stopped(struct qc_comm_watch *w)
+{
+    return atomic_load(&w->stop) || peer_aborting;
+}
+
+static void *watch_main(void *arg)
+{
+    struct qc_comm_watch *w = arg;
+    while (!watch_stopped(w)) {
+        int gone = vanished_rank(w);
+        if (gone < 0) {
+            sleep_ms(QC_COMM_WATCH_MS);
+            continue;
+        }
+        sleep_ms(QC_COMM_WATCH_GRACE_MS);
+        if (watch_stopped(w))
+            break;
+        if (!first_survivor(w)) {
+            /* the reporter found the same rank gone: leave after it did */
+            sleep_ms(2 * QC_COMM_WATCH_GRACE_MS);
+            _exit(3);
+        }
+        if (w->err_fd >= 0) {
+            char line[200];
+            int n = snprintf(line, sizeof(line),
+                             "qatconv: error: rank %d of the job ended abnormally (killed or "
+                             "crashed); every rank stopped, nothing written\n",
+                             gone);
+            if (n > 0 && write(w->err_fd, line, strlen(line)) < 0)
+                _exit(3); /* nowhere left to say it */
+        }
+        _exit(3);
+    }
+    return NULL;
+}
+
+/* Starts the watch of this node's other ranks (several ranks under MPI). */
+static enum qc_status watch_start(struct qc_comm *c)
+{
+    struct qc_comm_watch *w;
+    struct sigaction sa;
+    MPI_Comm node;
+    int me[2] = { c->rank, (int)getpid() }, rc;
+
+    w = qc_calloc(1, sizeof(*w));
+    if (!w)
+        return QC_ERR_NOMEM;
+    atomic_init(&w->stop, false);
+    w->rank = c->rank;
+    w->err_fd = c->rank == 0 ? STDERR_FILENO : c->err_fd;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node) !=
+        MPI_SUCCESS) {
+        qc_log_error("MPI_Comm_split_type failed");
+        qc_free(w);
+        return QC_ERR_BACKEND;
+    }
+    rc = MPI_Comm_size(node, &w->n);
+    w->ids = rc == MPI_SUCCESS ? qc_calloc(2 * (size_t)w->n, sizeof(int)) : NULL;
+    if (w->ids)
+        rc = MPI_Allgather(me, 2, MPI_INT, w->ids, 2, MPI_INT, node);
+    MPI_Comm_free(&node);
+    if (!w->ids || rc != MPI_SUCCESS) {
+        enum qc_status st = w->ids ? QC_ERR_BACKEND : QC_ERR_NOMEM;
+        if (st == QC_ERR_BACKEND)
+            qc_log_error("gathering the pids of the node's ranks failed");
+        qc_free(w->ids);
+        qc_free(w);
+        return st;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_peer_abort;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(QC_COMM_STOP_SIGNAL, &sa, NULL) != 0 ||
+        pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+        qc_log_error("cannot start the watch over the other ranks");
+        qc_free(w->ids);
+        qc_free(w);
+        return QC_ERR_BACKEND;
+    }
+    c->watch = w;
+    return QC_OK;
+}
+
+/* Ends the watch (qc_comm_free): no rank exits before every rank stopped
+ * watching (the barrier). */
+static void watch_end(struct qc_comm *c)
+{
+    if (!c->watch)
+        return;
+    atomic_store(&c->watch->stop, true);
+    pthread_join(c->watch->thread, NULL);
+    qc_free(c->watch->ids);
+    qc_free(c->watch);
+    c->watch = NULL;
+    if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
+        qc_log_warn("MPI_Barrier before MPI_Finalize failed");
+}
+
+/* Before a deliberate MPI_Abort (qc_comm_abort): this rank stops watching
+ * and tells the node's other ranks to, so that the ranks the launcher ends
+ * are not reported as ending abnormally. */
+static void watch_abort(struct qc_comm *c)
+{
+    struct qc_comm_watch *w = c->watch;
+    if (!w)
+        return;
+    atomic_store(&w->stop, true);
+    for (int i = 0; i < w->n; i++)
+        if (w->ids[2 * i] != w->rank)
+            (void)kill((pid_t)w->ids[2 * i + 1], QC_COMM_STOP_SIGNAL);
+}
+#endif
 
 enum qc_status qc_comm_new(struct qc_comm **out)
 {
@@ -83,6 +277,13 @@ enum qc_status qc_comm_new(struct qc_comm **out)
         }
         if (c->rank != 0)
             quiet(c);
+        if (c->size > 1) {
+            enum qc_status st = watch_start(c);
+            if (st != QC_OK) {
+                qc_comm_free(c);
+                return st;
+            }
+        }
     }
 #else
     (void)quiet;
@@ -100,6 +301,7 @@ void qc_comm_free(struct qc_comm *c)
         return;
     qc_comm_nccl_free(c);
 #ifdef HAVE_MPI
+    watch_end(c);
     if (c->own_mpi)
         MPI_Finalize();
 #endif
@@ -276,6 +478,7 @@ void qc_comm_abort(struct qc_comm *c, int code)
                 ;
             forward_error_line(c);
         }
+        watch_abort(c);
         MPI_Abort(MPI_COMM_WORLD, code);
     }
 #endif

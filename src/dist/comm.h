@@ -13,6 +13,14 @@
  * is shown when such a rank fails alone: qc_comm_abort), so a job prints one
  * copy of every line.
  *
+ * With several ranks, each rank watches the other ranks of its node (a
+ * thread, comm.c): when one ends abnormally (killed, crashed), the lowest
+ * survivor of the node prints one "rank R of the job ended abnormally" line
+ * and the node's survivors exit with status 3, before the launcher ends
+ * them.  qc_comm_free stops the watch (and waits for every rank's, in a
+ * barrier); qc_comm_abort tells the node's ranks (SIGUSR2) that the job
+ * ends on purpose.
+ *
  * A build without MPI started by mpirun warns that every process trains
  * alone.  A NULL struct qc_comm * is the single-process communicator.
  */
@@ -29,7 +37,8 @@ struct qc_comm;
 
 /* The job's communicator (see the file comment); *out is never NULL on QC_OK. */
 enum qc_status qc_comm_new(struct qc_comm **out);
-/* Finalizes MPI when qc_comm_new initialised it. */
+/* Ends the watch of the node's ranks (a barrier of every rank), then finalizes
+ * MPI when qc_comm_new initialised it. */
 void qc_comm_free(struct qc_comm *c);
 
 int qc_comm_rank(const struct qc_comm *c);       /* 0 .. size-1            */

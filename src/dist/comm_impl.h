@@ -19,6 +19,9 @@ struct qc_comm {
     int err_fd;
     FILE *err_log;
     bool agreed; /* qc_comm_failed_everywhere: every rank fails with rank 0 */
+    /* the watch over the other ranks of this node (comm.c, with MPI and
+     * several ranks; NULL otherwise) */
+    struct qc_comm_watch *watch;
 };
 
 /* A set of started averages (comm.h). */

@@ -321,20 +321,6 @@ static enum qc_status convert_trained(struct qc_graph *g, const struct qc_recipe
     if (!*be) {
         char dev[32];
         const char *device = jo->device ? jo->device : "cpu";
-        if (qc_comm_size(comm) > 1 && strcmp(device, "cpu") != 0) {
-            /* SyncBatchNorm is CPU-only (train.c checks it too, for a caller's
-             * own backend): refused here, before any rank opens its device, so
-             * that every rank stops on the same line (one error line) */
-            int64_t sync = 0;
-            st = qc_recipe_int(r, "", "SyncBatchNorm", 0, &sync);
-            if (st != QC_OK)
-                return st;
-            if (sync) {
-                qc_log_error("%s: SyncBatchNorm=1 runs on the CPU backend only (not on %s)",
-                             qc_recipe_path(r), device);
-                return QC_ERR_UNSUPPORTED;
-            }
-        }
         if (qc_comm_size(comm) > 1 && strcmp(device, "cuda") == 0) {
             /* data parallelism: one GPU per rank, the rank's local one */
             snprintf(dev, sizeof(dev), "cuda:%d", qc_comm_local_rank(comm));

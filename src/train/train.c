@@ -1001,11 +1001,6 @@ static enum qc_status slice_batch(struct qc_trainer *t)
         st = qc_recipe_int(t->r, "", "AllReduceBucketKB", 1024, &t->bucket_kb);
     if (st != QC_OK)
         return st;
-    if (sync && ranks > 1 && !qc_backend_host_memory(t->be)) {
-        qc_log_error("%s: SyncBatchNorm=1 runs on the CPU backend only (not on %s)",
-                     qc_recipe_path(t->r), qc_backend_name(t->be));
-        return QC_ERR_UNSUPPORTED;
-    }
     if (ranks > 1)
         t->sync = (struct qc_op_sync){
             .sum = sync_sum, .arg = t->comm, .batchnorm = sync, .lo = t->lo, .gbatch = t->gbatch
