@@ -24,12 +24,14 @@
 #     activation into a layer).
 # Under QC_TEST_SCALE=small (tests/lib.sh) the same cases and checks run on a
 # quarter of the training images (the Concat model all of its 16,384), the first
-# 2,000 test images, and 100 images of the 4-bit cases on the emulated CPU (the 8-bit
-# ones keep the 1,000 of their references: the MLP has batch-sized Shape outputs).
+# 2,000 test images, integer tensors on 250 images instead of 1,000, and 100 images
+# of the 4-bit cases on the emulated CPU (the 8-bit ones take all 250 of their
+# references: the MLP has batch-sized Shape outputs).
 . "${top_srcdir:-.}/tests/lib.sh"
 : "${top_builddir:=.}"
 S=$(small_srcdir 0.2)
 N_TEST=$(scaled 10000 2000)
+N_LAYERS=$(scaled 1000 250)   # images of the layer-by-layer check of the LeNet-size cases
 Q=$(scaled 1 4)
 RUN_MODEL=$top_builddir/tests/run_model
 TRAIN="--epochs 1 --limit $((4096 / Q)) --threads 2 --quiet --seed 3"
@@ -131,7 +133,7 @@ layers() {
 # export must not depend on it.  qemu-x86_64 -cpu Haswell emulates such a CPU
 # (AVX2, no AVX-512: its TCG has none), where ONNX Runtime dispatches its AVX2
 # kernels; every integer tensor of every case above must still equal the
-# reference (the first N images of each; all 1,000 of the 8-bit cases).
+# reference (the first N images of each; all N_LAYERS of the 8-bit cases).
 emulated_cpu() {
     qemu=$(command -v qemu-x86_64 || true)
     py=$("$PYTHON3" -c 'import sys; print(sys.executable)')
@@ -151,26 +153,26 @@ emulated_cpu() {
 L=$S/testdata/fashion_lenet_bn.onnx
 export_both "$L" "$S/recipes/lenet-lsq-w4a4.ini" lsq4 && {
     check_model lsq4 --expect-int4
-    layers lsq4 1000
+    layers lsq4 "$N_LAYERS"
 }
 export_both "$L" "$S/recipes/lenet-sat-w4a4.ini" sat4 && {
     check_model sat4 --expect-int4
-    layers sat4 1000
+    layers sat4 "$N_LAYERS"
 }
 # 8-bit activations into layers with full-range int8 weights: SAT W8A8 (the
 # 9-bit Default grid stored as (k-1)/2 in [-128, 127]), LSQ W8A8 on LeNet and on
 # the MLP, whose first Gemm reads the quantized graph input (levels 0..255)
 export_both "$L" "$S/recipes/lenet-sat-w8a8.ini" sat8 && {
     check_model sat8
-    layers sat8 1000
+    layers sat8 "$N_LAYERS"
 }
 export_both "$L" "$S/recipes/lenet-lsq-w8a8.ini" lsq8 && {
     check_model lsq8
-    layers lsq8 1000
+    layers lsq8 "$N_LAYERS"
 }
 export_both "$S/testdata/fashion_mlp.onnx" "$S/recipes/lenet-lsq-w8a8.ini" mlp8 && {
     check_model mlp8
-    layers mlp8 1000
+    layers mlp8 "$N_LAYERS"
 }
 # the larger fixtures train on fewer images, without qatconv's test evaluations
 export_both "$S/testdata/fashion_resnet_tiny.onnx" "$S/recipes/resnet-lsq-w4a4.ini" res4 \
@@ -194,7 +196,7 @@ if "$PYTHON3" "$S/tests/int_concat_model.py" "$TMP/concat_float.onnx"; then
         "$S/recipes/lenet-lsq-w8a8.ini" >"$TMP/concat.ini"
     export_both "$TMP/concat_float.onnx" "$TMP/concat.ini" concat8 --limit 16384 && {
         check_model concat8
-        layers concat8 1000
+        layers concat8 "$N_LAYERS"
     }
 else
     bad "int_concat_model.py"
@@ -381,7 +383,7 @@ grep -q "node 'conv1': input 'r0' (output of Relu 'relu0') is not a quantized ac
     bad "the weight-only refusal does not name the float activation and its op: $(cat "$TMP/err")"
 
 emulated_cpu "$(scaled 200 100)" "$EMULATE"
-emulated_cpu 1000 "$EMULATE_8"   # the count of their references (the MLP has batch-sized Shape outputs)
+emulated_cpu "$N_LAYERS" "$EMULATE_8"   # the count of their references (the MLP has batch-sized Shape outputs)
 
 # the SAT clamp stage has no integer weights: refused, naming the layer and the key
 OUTFILE=$TMP/clamp.onnx expect_error 2 "int export of the SAT clamp stage" -- \
