@@ -56,6 +56,21 @@ PY
 then ok "resume from an epoch checkpoint gives bit-identical weights"
 else bad "resume differs from the uninterrupted run: $(cat "$TMP/resume.py")"; fi
 
+# the thread count changes no exported LSQ W4A4 model: at batch 128 every LeNet-BN
+# layer is above the size from which the quantizer, BatchNorm, ReLU and pooling loops
+# go parallel (QC_PAR_MIN_STREAM, src/ops/op.h), so a race or a wrong chunk there would
+# move levels.  (A float run differs by an ulp in a few weights: the convolution and
+# Gemm weight gradients sum each thread's images apart, and qatconv(1) promises the
+# same weights for the same thread count only; the 4-bit levels absorb that ulp.)
+LSQ="$top_srcdir/recipes/lenet-lsq-w4a4.ini --epochs 1 --limit 1024 --no-eval --quiet --seed 7"
+for t in 1 2; do
+    "$QATCONV" "$M" -r $LSQ --threads $t -o "$TMP/lsq$t.onnx" > "$TMP/lsq$t.out" 2>&1 ||
+        bad "LSQ W4A4 at $t threads: $(cat "$TMP/lsq$t.out")"
+done
+if cmp -s "$TMP/lsq1.onnx" "$TMP/lsq2.onnx"; then
+    ok "LSQ W4A4: 1 and 2 threads train the same bytes"
+else bad "LSQ W4A4: the thread count changed the trained model"; fi
+
 # a version-1 checkpoint (qatconv before --checkpoint-every: no position
 # block, no gradients) still resumes: b.ckpt rewritten as version 1
 if "$PYTHON3" - "$TMP/b.ckpt" "$TMP/v1.ckpt" > "$TMP/v1.py" 2>&1 <<'PY'

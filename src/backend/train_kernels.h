@@ -31,7 +31,7 @@
 #define QC_QUANT_NCHUNK    64      /* CPU reduction chunks (independent of threads)   */
 /* Streaming loops (activations) go parallel from this many elements, as QC_PAR_MIN_STREAM
  * in ops/op.h; tanh-bound SAT weight loops from QC_QUANT_PAR_MIN_TANH. */
-#define QC_QUANT_PAR_MIN_STREAM ((int64_t)1 << 22)
+#define QC_QUANT_PAR_MIN_STREAM ((int64_t)1 << 15)
 #define QC_QUANT_PAR_MIN_TANH   ((int64_t)1 << 15)
 
 /* Doubles of loss statistics QC_TK_SOFTMAX_XENT writes. */

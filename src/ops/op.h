@@ -63,11 +63,14 @@ enum qc_op_kind {
     QC_OP_COUNT
 };
 
-/* Streaming element-wise loops (ReLU, Add, BatchNorm inference, max pooling,
- * bias) are memory-bound: on the 2-core machines measured, two threads made
- * them 2x slower below last-level-cache sizes.  They go parallel only above
- * this many elements. */
-#define QC_PAR_MIN_STREAM ((int64_t)1 << 22)
+/* Streaming element-wise loops (ReLU, Add, BatchNorm, max pooling, bias, the
+ * quantizers' activation passes) go parallel from this many elements (128 KB):
+ * below it waking the second thread (OMP_WAIT_POLICY=PASSIVE, src/cli/main.c)
+ * costs about what it saves.  At 1 << 22, LeNet-BN's layers (at most 0.6 M
+ * elements at batch 128) all ran on one thread and 2 threads trained it at
+ * 1.2x the speed of one; at 1 << 15, float training at 2 threads went from
+ * 6,856 to 9,449 images/s (12,800 images, same run, best of 3). */
+#define QC_PAR_MIN_STREAM ((int64_t)1 << 15)
 
 enum qc_fold {
     QC_FOLD_NEVER = 0,      /* a compute op                                       */
