@@ -7,6 +7,9 @@
 #include <config.h>
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,11 +64,31 @@ static enum qc_status cpu_copy(struct qc_backend *be, void *dst, const void *src
     return QC_OK;
 }
 
+/* Large buffers (a QAT step zeroes all its activation gradients at once,
+ * src/plan/plan_train.c) are cleared by every thread, each its own part. */
 static enum qc_status cpu_zero(struct qc_backend *be, void *dst, size_t nbytes)
 {
-    (void)be;
-    if (nbytes)
-        memset(dst, 0, nbytes);
+    const size_t par_min = (size_t)QC_QUANT_PAR_MIN_STREAM * sizeof(float);
+    int nt = be->threads > 1 && nbytes >= 2 * par_min ? be->threads : 1;
+    if (nt == 1) {
+        if (nbytes)
+            memset(dst, 0, nbytes);
+        return QC_OK;
+    }
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, tn = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        tn = omp_get_num_threads();
+#endif
+        size_t lo = nbytes / 64 * (size_t)tid / (size_t)tn * 64;
+        size_t hi = tid == tn - 1 ? nbytes : nbytes / 64 * (size_t)(tid + 1) / (size_t)tn * 64;
+        memset((char *)dst + lo, 0, hi - lo);
+    }
     return QC_OK;
 }
 
