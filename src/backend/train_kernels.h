@@ -29,8 +29,8 @@
 #define QC_SAT_ALPHA_MIN   1e-3f   /* CG-PACT α guard                                 */
 #define QC_LSQ_STEP_MIN    1e-8f   /* LSQ step guard                                  */
 #define QC_QUANT_NCHUNK    64      /* CPU reduction chunks (independent of threads)   */
-/* Streaming loops (activations, cpu_zero) go parallel from this many elements, as QC_PAR_MIN_STREAM
- * in ops/op.h; tanh-bound SAT weight loops from QC_QUANT_PAR_MIN_TANH. */
+/* Streaming loops (activations, cpu_zero) go parallel from this many elements, as
+ * QC_PAR_MIN_STREAM in ops/op.h; tanh-bound SAT weight loops from QC_QUANT_PAR_MIN_TANH. */
 #define QC_QUANT_PAR_MIN_STREAM ((int64_t)1 << 15)
 #define QC_QUANT_PAR_MIN_TANH   ((int64_t)1 << 15)
 
