@@ -296,11 +296,43 @@ static void maxpool2x2_plane(const float *restrict xr, float *restrict yr, int64
     }
 }
 
+/* maxpool2x2_plane that also records the offset of each maximum, as the
+ * general loop of maxpool2d_arg does: the window's first element, then each
+ * later one that is strictly greater (a NaN never is; a NaN first stays). */
+static void maxpool2x2_arg_plane(const float *restrict xr, float *restrict yr,
+                                 int32_t *restrict ar, int64_t W, int64_t OH, int64_t OW)
+{
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *a = xr + 2 * oh * W, *b = a + W;
+        float *o = yr + oh * OW;
+        int32_t *oa = ar + oh * OW, row = (int32_t)(2 * oh * W), down = (int32_t)W;
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int32_t i = row + (int32_t)(2 * ow), bi = i;
+            float best = a[2 * ow], v = a[2 * ow + 1];
+            bi = v > best ? i + 1 : bi;
+            best = v > best ? v : best;
+            v = b[2 * ow];
+            bi = v > best ? i + down : bi;
+            best = v > best ? v : best;
+            v = b[2 * ow + 1];
+            bi = v > best ? i + down + 1 : bi;
+            o[ow] = v > best ? v : best;
+            oa[ow] = bi;
+        }
+    }
+}
+
+/* Whether every window is 2x2 at stride 2 inside the plane (no padding). */
+static bool pool_is_2x2(const struct pool_geom *g)
+{
+    return g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->pb[1] == 0 &&
+           g->pb[2] == 0 && 2 * g->out[1] <= g->in[1] && 2 * g->out[2] <= g->in[2];
+}
+
 static void maxpool2d_plain(const struct pool_geom *g, const float *x, float *y, int threads)
 {
     const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
-    bool two = g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->pb[1] == 0 &&
-               g->pb[2] == 0 && 2 * OH <= H && 2 * OW <= W;
+    bool two = pool_is_2x2(g);
 #pragma omp parallel for num_threads(threads) schedule(static) \
     if (g->nc * H * W >= QC_PAR_MIN_STREAM)
     for (int64_t r = 0; r < g->nc; r++) {
@@ -340,12 +372,17 @@ static void maxpool2d_arg(const struct pool_geom *g, const float *x, float *y, i
                           int threads)
 {
     const int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    bool two = pool_is_2x2(g);
 #pragma omp parallel for num_threads(threads) schedule(static) \
     if (g->nc * H * W >= QC_PAR_MIN_STREAM)
     for (int64_t r = 0; r < g->nc; r++) {
         const float *xr = x + r * H * W;
         float *yr = y + r * OH * OW;
         int32_t *ar = arg + r * OH * OW;
+        if (two) {
+            maxpool2x2_arg_plane(xr, yr, ar, W, OH, OW);
+            continue;
+        }
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = oh * g->s[1] - g->pb[1], h1 = h0 + g->k[1];
             h0 = h0 < 0 ? 0 : h0;
