@@ -299,8 +299,8 @@ static void maxpool2x2_plane(const float *restrict xr, float *restrict yr, int64
 /* maxpool2x2_plane that also records the offset of each maximum, as the
  * general loop of maxpool2d_arg does: the window's first element, then each
  * later one that is strictly greater (a NaN never is; a NaN first stays). */
-static void maxpool2x2_arg_plane(const float *restrict xr, float *restrict yr,
-                                 int32_t *restrict ar, int64_t W, int64_t OH, int64_t OW)
+static void maxpool2x2_arg_plane(const float *restrict xr, float *restrict yr, int32_t *restrict ar,
+                                 int64_t W, int64_t OH, int64_t OW)
 {
     for (int64_t oh = 0; oh < OH; oh++) {
         const float *a = xr + 2 * oh * W, *b = a + W;
