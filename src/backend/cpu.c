@@ -75,7 +75,6 @@ static enum qc_status cpu_zero(struct qc_backend *be, void *dst, size_t nbytes)
             memset(dst, 0, nbytes);
         return QC_OK;
     }
-    (void)nt;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif

@@ -66,7 +66,7 @@ enum qc_op_kind {
 /* Streaming element-wise loops (ReLU, Add, BatchNorm, max pooling, bias, the
  * quantizers' activation passes) go parallel from this many elements (128 KB):
  * below it waking the second thread (OMP_WAIT_POLICY=PASSIVE, src/cli/main.c)
- * costs about what it saves.  At 1 << 22, LeNet-BN's layers (at most 0.6 M
+ * costs about what it saves.  At 1 << 22, LeNet-BN's layers (at most 0.8 M
  * elements at batch 128) all ran on one thread and 2 threads trained it at
  * 1.2x the speed of one; at 1 << 15, float training at 2 threads went from
  * 6,856 to 9,449 images/s (12,800 images, same run, best of 3). */
